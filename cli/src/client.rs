@@ -1,0 +1,59 @@
+//! The staff client: talks to the staff member's own node over the staff protocol only.
+
+use crate::credential::Credential;
+use anyhow::{Context, anyhow};
+use daemon::transport;
+use protocol_spec::staff::{STAFF_ALPN, StaffReply, StaffRequest};
+use std::net::SocketAddr;
+
+pub struct Client {
+    conn: quinn::Connection,
+    _endpoint: quinn::Endpoint,
+}
+
+impl Client {
+    pub async fn connect(cred: &Credential) -> anyhow::Result<Client> {
+        let addr: SocketAddr = match cred.node_address.parse() {
+            Ok(a) => a,
+            Err(_) => tokio::net::lookup_host(&cred.node_address)
+                .await
+                .with_context(|| format!("cannot resolve node address {}", cred.node_address))?
+                .next()
+                .ok_or_else(|| anyhow!("node address {} resolves to nothing", cred.node_address))?,
+        };
+        let bind: SocketAddr = if addr.is_ipv4() {
+            "0.0.0.0:0".parse()?
+        } else {
+            "[::]:0".parse()?
+        };
+        let endpoint = transport::client_endpoint(bind)?;
+        let cfg = transport::client_config(&cred.key, cred.node_key, STAFF_ALPN)?;
+        let conn = transport::connect(&endpoint, cfg, addr)
+            .await
+            .with_context(|| format!("cannot reach the node of {} at {addr} (is it running, and is this credential still valid?)", cred.institution))?;
+        Ok(Client {
+            conn,
+            _endpoint: endpoint,
+        })
+    }
+
+    /// Sends one request; a node-side error comes back as `Err` with the node's message.
+    pub async fn call(&self, req: StaffRequest) -> anyhow::Result<StaffReply> {
+        let reply: StaffReply = transport::request(&self.conn, &req)
+            .await
+            .context("the node did not answer")?;
+        match reply {
+            StaffReply::Error(e) => Err(anyhow!(e.message)).context(match e.kind {
+                protocol_spec::staff::StaffErrorKind::BadRequest => "the node refused the request",
+                protocol_spec::staff::StaffErrorKind::Forbidden => "not allowed",
+                protocol_spec::staff::StaffErrorKind::Peer => "a peer node failed",
+                protocol_spec::staff::StaffErrorKind::Internal => "the node failed",
+            }),
+            other => Ok(other),
+        }
+    }
+
+    pub fn close(&self) {
+        self.conn.close(0u32.into(), b"done");
+    }
+}

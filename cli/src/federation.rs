@@ -1,0 +1,221 @@
+//! Steering-group commands: authority keys, roster drafting, threshold signing.
+
+use crate::files::{random_seed, write_private, write_public};
+use anyhow::{Context, bail};
+use protocol_spec::category::Category;
+use protocol_spec::ids::{InstitutionId, Purpose, Sector};
+use protocol_spec::keys::SigningKey;
+use protocol_spec::roster::{Authorities, Authority, Member, PolicyRule, Roster, SignedRoster};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// `federation.toml`: the public trust anchor every node is configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationFile {
+    pub name: String,
+    pub authorities: Authorities,
+}
+
+pub fn load_federation(path: &Path) -> anyhow::Result<FederationFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read federation file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("federation file {} is invalid", path.display()))
+}
+
+pub fn load_roster(path: &Path) -> anyhow::Result<SignedRoster> {
+    daemon::config::load_roster(path)
+}
+
+pub fn save_roster(path: &Path, roster: &SignedRoster) -> anyhow::Result<()> {
+    let text = format!(
+        "# Passerelle federation roster `{}`, version {}.\n\
+         # Edit with `passerelle federation …`; any edit clears the signatures, which must then\n\
+         # be collected again from a threshold of steering-group authorities.\n{}",
+        roster.roster.federation,
+        roster.roster.version,
+        toml::to_string(roster).context("encoding roster")?
+    );
+    write_public(path, text.as_bytes())
+}
+
+pub struct InitOutput {
+    pub federation: PathBuf,
+    pub roster: PathBuf,
+    pub keys: Vec<PathBuf>,
+}
+
+/// Creates authority keys, the federation anchor and an empty version-1 roster draft.
+pub fn init(
+    dir: &Path,
+    name: &str,
+    authorities: u8,
+    threshold: u8,
+    now: u64,
+) -> anyhow::Result<InitOutput> {
+    if threshold == 0 || threshold > authorities {
+        bail!("threshold {threshold} is impossible with {authorities} authority key(s)");
+    }
+    let federation = dir.join("federation.toml");
+    if federation.exists() {
+        bail!("{} already exists", federation.display());
+    }
+    let mut keys = Vec::new();
+    let mut list = Vec::new();
+    for i in 1..=authorities {
+        let k = SigningKey::from_seed(random_seed());
+        let path = dir.join(format!("authority-{i}.key"));
+        write_private(&path, k.to_file().as_bytes())?;
+        list.push(Authority {
+            name: format!("authority-{i}"),
+            key: k.public(),
+        });
+        keys.push(path);
+    }
+    let anchor = FederationFile {
+        name: name.to_string(),
+        authorities: Authorities {
+            threshold,
+            keys: list,
+        },
+    };
+    let text = format!(
+        "# Passerelle federation `{name}`: the steering group's public keys. Every node's config\n\
+         # carries this anchor; a roster is valid when {threshold} of these keys signed it.\n{}",
+        toml::to_string(&anchor)?
+    );
+    write_public(&federation, text.as_bytes())?;
+    let roster = dir.join("roster.toml");
+    let draft = SignedRoster {
+        roster: Roster {
+            federation: name.to_string(),
+            version: 1,
+            issued_at: now,
+            authorities: anchor.authorities.clone(),
+            members: vec![],
+            policy: vec![],
+        },
+        signatures: vec![],
+    };
+    save_roster(&roster, &draft)?;
+    Ok(InitOutput {
+        federation,
+        roster,
+        keys,
+    })
+}
+
+/// Applies an edit to a roster file; signatures are cleared because they no longer hold.
+pub fn edit(
+    path: &Path,
+    now: u64,
+    f: impl FnOnce(&mut Roster) -> anyhow::Result<()>,
+) -> anyhow::Result<SignedRoster> {
+    let mut r = load_roster(path)?;
+    f(&mut r.roster)?;
+    r.roster.issued_at = now;
+    r.roster.check_well_formed()?;
+    r.signatures.clear();
+    save_roster(path, &r)?;
+    Ok(r)
+}
+
+pub fn load_member(path: &Path) -> anyhow::Result<Member> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read member file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("member file {} is invalid", path.display()))
+}
+
+pub fn add_member(roster: &mut Roster, member: Member) -> anyhow::Result<()> {
+    if roster.member(&member.id).is_some() {
+        bail!(
+            "{} is already a member; remove it first to change its entry",
+            member.id
+        );
+    }
+    roster.members.push(member);
+    Ok(())
+}
+
+pub fn remove_member(roster: &mut Roster, id: &InstitutionId) -> anyhow::Result<()> {
+    let before = roster.members.len();
+    roster.members.retain(|m| &m.id != id);
+    if roster.members.len() == before {
+        bail!("{id} is not a member");
+    }
+    // A removed member no longer witnesses anyone; a quorum that can no longer be met is the
+    // steering group's decision, not something to lower silently.
+    for m in &mut roster.members {
+        m.witnesses.retain(|w| w != id);
+        if usize::from(m.witness_quorum) > m.witnesses.len() {
+            bail!(
+                "removing {id} leaves {} with fewer witnesses than its quorum of {}; set its witnesses first",
+                m.id,
+                m.witness_quorum
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn allow(roster: &mut Roster, sector: Sector, purpose: Purpose, mut categories: Vec<Category>) {
+    categories.sort();
+    categories.dedup();
+    if let Some(rule) = roster
+        .policy
+        .iter_mut()
+        .find(|r| r.sector == sector && r.purpose == purpose)
+    {
+        rule.categories.extend(categories);
+        rule.categories.sort();
+        rule.categories.dedup();
+    } else {
+        roster.policy.push(PolicyRule {
+            sector,
+            purpose,
+            categories,
+        });
+    }
+}
+
+/// Sets a member's witness policy: which other members cosign its log, and the quorum.
+pub fn set_witnesses(
+    roster: &mut Roster,
+    id: &InstitutionId,
+    witnesses: Vec<InstitutionId>,
+    quorum: u8,
+) -> anyhow::Result<()> {
+    let m = roster
+        .members
+        .iter_mut()
+        .find(|m| &m.id == id)
+        .ok_or_else(|| anyhow::anyhow!("{id} is not a member"))?;
+    m.witnesses = witnesses;
+    m.witness_quorum = quorum;
+    Ok(())
+}
+
+pub fn sign(path: &Path, key_path: &Path) -> anyhow::Result<SignedRoster> {
+    let text = std::fs::read_to_string(key_path)
+        .with_context(|| format!("cannot read authority key {}", key_path.display()))?;
+    let key = SigningKey::from_file(&text)
+        .with_context(|| format!("authority key {} is invalid", key_path.display()))?;
+    let mut r = load_roster(path)?;
+    // The signer must be one of the authorities that vouch for this version: those named in it
+    // (for the first version) or in the previous one, which the node checks.
+    if !r
+        .roster
+        .authorities
+        .keys
+        .iter()
+        .any(|a| a.key == key.public())
+    {
+        bail!(
+            "key {} is not one of this roster's authorities",
+            key_path.display()
+        );
+    }
+    r.add_signature(&key);
+    save_roster(path, &r)?;
+    Ok(r)
+}

@@ -1,0 +1,14 @@
+//! Passerelle command-line interface: staff commands that talk to their own node over the
+//! staff protocol, steering-group commands that edit and sign rosters, and the demo.
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod client;
+pub mod commands;
+pub mod credential;
+pub mod dates;
+pub mod demo;
+pub mod federation;
+pub mod files;
+pub mod render;
+pub mod setup;

@@ -1,0 +1,183 @@
+//! Node configuration file (TOML). Relative paths are resolved against the file's directory.
+
+use anyhow::{Context, bail};
+use protocol_spec::ids::{InstitutionId, StaffId};
+use protocol_spec::keys::{EncryptionKey, PublicKey, SigningKey};
+use protocol_spec::roster::{Authorities, SignedRoster};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub institution: InstitutionId,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub signing_key: PathBuf,
+    pub encryption_key: PathBuf,
+    pub log_key: PathBuf,
+    pub witness_key: PathBuf,
+    /// The signed roster to start from; a newer one received later replaces it in the store.
+    pub roster: PathBuf,
+    pub federation: FederationAnchor,
+    pub bootstrap_admin: BootstrapAdmin,
+}
+
+/// The steering group's keys this node trusts to sign the first roster it accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationAnchor {
+    pub name: String,
+    pub authorities: Authorities,
+}
+
+/// The first administrator, registered when the node's store is created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapAdmin {
+    pub staff: StaffId,
+    pub key: PublicKey,
+}
+
+/// A loaded, checked configuration: keys read, roster verified.
+pub struct NodeConfig {
+    pub institution: InstitutionId,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub signing_key: SigningKey,
+    pub encryption_key: EncryptionKey,
+    pub log_key: SigningKey,
+    pub witness_key: SigningKey,
+    pub federation: FederationAnchor,
+    pub roster: SignedRoster,
+    pub bootstrap_admin: BootstrapAdmin,
+}
+
+impl NodeConfig {
+    /// Loads and checks everything the node needs before it binds a socket. Each error names
+    /// the file and the problem.
+    pub fn load(path: &Path) -> anyhow::Result<NodeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let file: ConfigFile = toml::from_str(&text)
+            .with_context(|| format!("config file {} is invalid", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_file(file, base)
+    }
+
+    pub fn from_file(file: ConfigFile, base: &Path) -> anyhow::Result<NodeConfig> {
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let signing_path = resolve(&file.signing_key);
+        let signing_key = SigningKey::from_file(&read_secret(&signing_path)?)
+            .with_context(|| format!("signing key file {} is invalid", signing_path.display()))?;
+        let enc_path = resolve(&file.encryption_key);
+        let encryption_key = EncryptionKey::from_file(&read_secret(&enc_path)?)
+            .with_context(|| format!("encryption key file {} is invalid", enc_path.display()))?;
+        let log_path = resolve(&file.log_key);
+        let log_key = SigningKey::from_file(&read_secret(&log_path)?)
+            .with_context(|| format!("log key file {} is invalid", log_path.display()))?;
+        let witness_path = resolve(&file.witness_key);
+        let witness_key = SigningKey::from_file(&read_secret(&witness_path)?)
+            .with_context(|| format!("witness key file {} is invalid", witness_path.display()))?;
+        let roster_path = resolve(&file.roster);
+        let roster = load_roster(&roster_path)?;
+        let keys = NodeKeys {
+            signing: &signing_key,
+            encryption: &encryption_key,
+            log: &log_key,
+            witness: &witness_key,
+        };
+        check_roster_for(&roster, &file.federation, &file.institution, &keys)
+            .with_context(|| format!("roster {} cannot be used", roster_path.display()))?;
+        Ok(NodeConfig {
+            institution: file.institution,
+            listen: file.listen,
+            data_dir: resolve(&file.data_dir),
+            signing_key,
+            encryption_key,
+            log_key,
+            witness_key,
+            federation: file.federation,
+            roster,
+            bootstrap_admin: file.bootstrap_admin,
+        })
+    }
+}
+
+/// Reads a secret file, refusing one that others can read.
+fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "key file {} has permissions {:o}; it must be readable by its owner only (chmod 600)",
+                path.display(),
+                mode
+            );
+        }
+    }
+    let _ = meta;
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))
+}
+
+pub fn load_roster(path: &Path) -> anyhow::Result<SignedRoster> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read roster file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("roster file {} is invalid", path.display()))
+}
+
+/// The node's own keys, to compare with its roster entry.
+pub struct NodeKeys<'a> {
+    pub signing: &'a SigningKey,
+    pub encryption: &'a EncryptionKey,
+    pub log: &'a SigningKey,
+    pub witness: &'a SigningKey,
+}
+
+/// The checks a node makes on the roster it starts with.
+pub fn check_roster_for(
+    roster: &SignedRoster,
+    anchor: &FederationAnchor,
+    me: &InstitutionId,
+    keys: &NodeKeys<'_>,
+) -> anyhow::Result<()> {
+    if roster.roster.federation != anchor.name {
+        bail!(
+            "it is for federation `{}`, the config names `{}`",
+            roster.roster.federation,
+            anchor.name
+        );
+    }
+    // The first roster must satisfy the configured anchor; later ones chain from it.
+    roster.verify(&anchor.authorities)?;
+    let Some(member) = roster.roster.member(me) else {
+        bail!("it does not list this institution `{me}`");
+    };
+    for (what, listed, ours) in [
+        ("signing", member.signing_key, keys.signing.public()),
+        (
+            "encryption",
+            member.encryption_key,
+            keys.encryption.public(),
+        ),
+        ("log", member.log_key, keys.log.public()),
+        ("witness", member.witness_key, keys.witness.public()),
+    ] {
+        if listed != ours {
+            bail!("it lists another {what} key for `{me}` than the configured key file");
+        }
+    }
+    Ok(())
+}

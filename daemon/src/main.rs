@@ -1,0 +1,50 @@
+//! `passerelled --config <file>`: runs one Passerelle node until interrupted.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "passerelled",
+    version,
+    about = "Passerelle node: federated, consented case-summary exchange"
+)]
+struct Args {
+    /// Node configuration file, as written by `passerelle node init`.
+    #[arg(long, short)]
+    config: PathBuf,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,quinn=warn,rustls=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = match daemon::config::NodeConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("passerelled: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let shutdown = CancellationToken::new();
+    let s2 = shutdown.clone();
+    rt.spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        s2.cancel();
+    });
+    match rt.block_on(daemon::run(config, shutdown)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("passerelled: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! QUIC transport: quinn over rustls, TLS 1.3 only, mutual authentication where each side is
+//! identified by its Ed25519 key, pinned against the roster (peers) or the staff table (staff),
+//! never by a CA chain. Certificates are self-signed carriers for the key.
+
+use anyhow::Context;
+use protocol_spec::keys::{PublicKey, SigningKey};
+use protocol_spec::wire::{self, HEADER_LEN, WireError};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name placed in every certificate; verification ignores names and checks the key only.
+pub const SERVER_NAME: &str = "passerelle.node";
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID
+/// 1.3.101.112 } BIT STRING { 32 bytes } }.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Extracts the Ed25519 key a certificate carries, or `None` for any other kind of key.
+pub fn certificate_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
+    let ee = webpki::EndEntityCert::try_from(cert).ok()?;
+    let spki = ee.subject_public_key_info();
+    let bytes = spki.as_ref();
+    if bytes.len() == 44 && bytes[..12] == ED25519_SPKI_PREFIX {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&bytes[12..]);
+        Some(PublicKey(k))
+    } else {
+        None
+    }
+}
+
+/// A self-signed certificate carrying `key`, and the key in PKCS#8 form for rustls.
+pub fn self_signed(
+    key: &SigningKey,
+) -> anyhow::Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let dalek = ed25519_dalek::SigningKey::from_bytes(&key.seed());
+    let doc = dalek.to_pkcs8_der().context("encoding key as PKCS#8")?;
+    let pkcs8 = PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec());
+    let kp = rcgen::KeyPair::try_from(&pkcs8).context("loading key for certificate")?;
+    let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
+        .context("certificate parameters")?;
+    let cert = params
+        .self_signed(&kp)
+        .context("self-signing certificate")?;
+    Ok((cert.der().clone(), PrivateKeyDer::Pkcs8(pkcs8)))
+}
+
+/// Decides which client keys may complete a handshake. Consulted on every handshake, so a
+/// roster update or a staff revocation takes effect for the next connection at once.
+pub trait Admission: Send + Sync + 'static {
+    fn admits(&self, key: &PublicKey) -> bool;
+}
+
+struct PinnedClients {
+    admission: Arc<dyn Admission>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl fmt::Debug for PinnedClients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PinnedClients")
+    }
+}
+
+fn unknown_key() -> rustls::Error {
+    rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)
+}
+
+impl ClientCertVerifier for PinnedClients {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match certificate_key(end_entity) {
+            Some(k) if self.admission.admits(&k) => Ok(ClientCertVerified::assertion()),
+            _ => Err(unknown_key()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+#[derive(Debug)]
+struct PinnedServer {
+    expected: PublicKey,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match certificate_key(end_entity) {
+            Some(k) if k == self.expected => Ok(ServerCertVerified::assertion()),
+            _ => Err(unknown_key()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+fn transport_config() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(Some(
+        Duration::from_secs(30).try_into().expect("idle timeout"),
+    ));
+    t.keep_alive_interval(Some(Duration::from_secs(10)));
+    t.max_concurrent_bidi_streams(64u32.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    Arc::new(t)
+}
+
+/// Server configuration accepting the given ALPNs from admitted keys.
+pub fn server_config(
+    key: &SigningKey,
+    admission: Arc<dyn Admission>,
+    alpns: &[&[u8]],
+) -> anyhow::Result<quinn::ServerConfig> {
+    let provider = provider();
+    let verifier = Arc::new(PinnedClients {
+        admission,
+        algs: provider.signature_verification_algorithms,
+    });
+    let (cert, pk) = self_signed(key)?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![cert], pk)?;
+    tls.alpn_protocols = alpns.iter().map(|a| a.to_vec()).collect();
+    tls.max_early_data_size = 0; // no 0-RTT: requests must not be replayable at the TLS layer
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    cfg.transport_config(transport_config());
+    Ok(cfg)
+}
+
+/// Client configuration presenting `key` and accepting only a server holding `server_key`.
+pub fn client_config(
+    key: &SigningKey,
+    server_key: PublicKey,
+    alpn: &[u8],
+) -> anyhow::Result<quinn::ClientConfig> {
+    let provider = provider();
+    let verifier = Arc::new(PinnedServer {
+        expected: server_key,
+        algs: provider.signature_verification_algorithms,
+    });
+    let (cert, pk) = self_signed(key)?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(vec![cert], pk)?;
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    cfg.transport_config(transport_config());
+    Ok(cfg)
+}
+
+/// The authenticated key and negotiated ALPN of an established connection.
+pub fn peer_of(conn: &quinn::Connection) -> Option<(PublicKey, Vec<u8>)> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
+    let key = certificate_key(certs.first()?)?;
+    let alpn = conn
+        .handshake_data()?
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .ok()?
+        .protocol?;
+    Some((key, alpn))
+}
+
+/// Opens a client endpoint on an ephemeral loopback-or-any port.
+pub fn client_endpoint(bind: SocketAddr) -> anyhow::Result<quinn::Endpoint> {
+    quinn::Endpoint::client(bind).context("opening QUIC client endpoint")
+}
+
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    config: quinn::ClientConfig,
+    addr: SocketAddr,
+) -> anyhow::Result<quinn::Connection> {
+    let connecting = endpoint
+        .connect_with(config, addr, SERVER_NAME)
+        .with_context(|| format!("connecting to {addr}"))?;
+    tokio::time::timeout(Duration::from_secs(5), connecting)
+        .await
+        .with_context(|| format!("handshake with {addr} timed out"))?
+        .with_context(|| format!("handshake with {addr} failed"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("stream ended before a complete frame")]
+    Eof,
+    #[error("stream error: {0}")]
+    Stream(String),
+    #[error("timed out waiting for the peer")]
+    Timeout,
+}
+
+pub async fn write_frame<T: Serialize>(
+    send: &mut quinn::SendStream,
+    message: &T,
+) -> Result<(), FrameError> {
+    let bytes = wire::encode_frame(message)?;
+    send.write_all(&bytes)
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.finish()
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    Ok(())
+}
+
+/// Reads one frame, refusing an oversized length before reading the body.
+pub async fn read_frame<T: DeserializeOwned>(
+    recv: &mut quinn::RecvStream,
+) -> Result<T, FrameError> {
+    let body = read_frame_bytes(recv).await?;
+    Ok(wire::decode_body(&body)?)
+}
+
+pub async fn read_frame_bytes(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, FrameError> {
+    let read = async {
+        let mut header = [0u8; HEADER_LEN];
+        recv.read_exact(&mut header).await.map_err(|e| match e {
+            quinn::ReadExactError::FinishedEarly(_) => FrameError::Eof,
+            quinn::ReadExactError::ReadError(e) => FrameError::Stream(e.to_string()),
+        })?;
+        let len = wire::frame_len(header)?;
+        let mut body = vec![0u8; len];
+        recv.read_exact(&mut body).await.map_err(|e| match e {
+            quinn::ReadExactError::FinishedEarly(_) => FrameError::Eof,
+            quinn::ReadExactError::ReadError(e) => FrameError::Stream(e.to_string()),
+        })?;
+        Ok(body)
+    };
+    tokio::time::timeout(Duration::from_secs(15), read)
+        .await
+        .map_err(|_| FrameError::Timeout)?
+}
+
+/// Sends one request on a fresh bidirectional stream and reads the single reply.
+pub async fn request<Q: Serialize, A: DeserializeOwned>(
+    conn: &quinn::Connection,
+    message: &Q,
+) -> Result<A, FrameError> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    write_frame(&mut send, message).await?;
+    read_frame(&mut recv).await
+}
+
+/// Like [`request`], but sends raw frame bytes (tests use it to send malformed frames).
+pub async fn request_raw(conn: &quinn::Connection, bytes: &[u8]) -> Result<Vec<u8>, FrameError> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.write_all(bytes)
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.finish()
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    read_frame_bytes(&mut recv).await
+}

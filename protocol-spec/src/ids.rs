@@ -1,0 +1,327 @@
+//! Identifiers from the domain: institutions, sectors, purposes, cases, staff.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("invalid institution id `{0}`: expected lowercase dotted labels such as `ne.oai`")]
+    Institution(String),
+    #[error("invalid {kind} `{value}`: expected 1 to 64 characters from a-z, 0-9 and `-`")]
+    Token { kind: &'static str, value: String },
+    #[error("invalid {kind} `{value}`: expected {len} hexadecimal digits")]
+    Hex {
+        kind: &'static str,
+        value: String,
+        len: usize,
+    },
+    #[error("unknown role `{0}` (expected case-worker, auditor or admin)")]
+    Role(String),
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+/// Institution identifier, e.g. `ne.oai`: two to four dot-separated tokens.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InstitutionId(String);
+
+impl InstitutionId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for InstitutionId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let labels: Vec<&str> = s.split('.').collect();
+        if s.len() <= 64 && (2..=4).contains(&labels.len()) && labels.iter().all(|l| is_token(l)) {
+            Ok(InstitutionId(s.to_string()))
+        } else {
+            Err(IdError::Institution(s.to_string()))
+        }
+    }
+}
+
+macro_rules! string_id {
+    ($(#[$m:meta])* $name:ident, $kind:literal, $check:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let check: fn(&str) -> Result<(), IdError> = $check;
+                check(s)?;
+                Ok($name(s.to_string()))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+fn token(kind: &'static str) -> impl Fn(&str) -> Result<(), IdError> {
+    move |s| {
+        if is_token(s) {
+            Ok(())
+        } else {
+            Err(IdError::Token {
+                kind,
+                value: s.to_string(),
+            })
+        }
+    }
+}
+
+impl fmt::Display for InstitutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl Serialize for InstitutionId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+impl<'de> Deserialize<'de> for InstitutionId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+string_id!(
+    /// Sector of an institution (`employment`, `disability-insurance`, `social-aid`, ...); the
+    /// exchange policy is written per sector.
+    Sector,
+    "sector",
+    |s| token("sector")(s)
+);
+string_id!(
+    /// Purpose of an exchange (`coordinated-assessment`, `action-plan`, ...).
+    Purpose,
+    "purpose",
+    |s| token("purpose")(s)
+);
+string_id!(
+    /// Staff member identifier, unique within an institution.
+    StaffId,
+    "staff id",
+    |s| token("staff id")(s)
+);
+
+macro_rules! hex_id {
+    ($(#[$m:meta])* $name:ident, $kind:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub [u8; 16]);
+
+        // Hex text in human-readable formats (JSON, TOML), 16 raw bytes in postcard.
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&self.to_string())
+                } else {
+                    self.0.serialize(s)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let s = String::deserialize(d)?;
+                    s.parse().map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; 16]>::deserialize(d).map($name)
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let mut out = [0u8; 16];
+                hex::decode_to_slice(s, &mut out).map_err(|_| IdError::Hex {
+                    kind: $kind,
+                    value: s.chars().take(40).collect(),
+                    len: 32,
+                })?;
+                Ok($name(out))
+            }
+        }
+    };
+}
+
+hex_id!(
+    /// Coordinated case identifier, drawn at random by the opening node.
+    CaseId,
+    "case id"
+);
+hex_id!(
+    /// Summary request identifier, fresh per request; replays are refused.
+    RequestId,
+    "request id"
+);
+hex_id!(
+    /// Consent identifier.
+    ConsentId,
+    "consent id"
+);
+hex_id!(
+    /// Case event identifier.
+    EventId,
+    "event id"
+);
+hex_id!(
+    /// Identifier of a received, sealed summary at the requester.
+    SummaryId,
+    "summary id"
+);
+
+/// A staff member's role at their institution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    CaseWorker,
+    Auditor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::CaseWorker => "case-worker",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "case-worker" => Ok(Role::CaseWorker),
+            "auditor" => Ok(Role::Auditor),
+            "admin" => Ok(Role::Admin),
+            _ => Err(IdError::Role(s.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn institution_ids() {
+        assert!("ne.oai".parse::<InstitutionId>().is_ok());
+        assert!("ne.caritas.atelier".parse::<InstitutionId>().is_ok());
+        for bad in ["oai", "NE.oai", "ne..oai", "ne.o ai", "", "ne.-x"] {
+            assert!(bad.parse::<InstitutionId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hex_ids_round_trip() {
+        let id = CaseId([7; 16]);
+        assert_eq!(id.to_string().parse::<CaseId>().unwrap(), id);
+        assert!("zz".parse::<CaseId>().is_err());
+    }
+}
+
+/// Serde helper for 32-byte digests: hex text in human-readable formats, raw bytes otherwise.
+pub mod hex32 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(v))
+        } else {
+            v.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+            Ok(out)
+        } else {
+            <[u8; 32]>::deserialize(d)
+        }
+    }
+
+    /// The same for optional digests.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+            if s.is_human_readable() {
+                v.map(hex::encode).serialize(s)
+            } else {
+                v.serialize(s)
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+            if d.is_human_readable() {
+                let s = Option::<String>::deserialize(d)?;
+                s.map(|s| {
+                    let mut out = [0u8; 32];
+                    hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+                    Ok(out)
+                })
+                .transpose()
+            } else {
+                Option::<[u8; 32]>::deserialize(d)
+            }
+        }
+    }
+}

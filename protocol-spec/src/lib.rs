@@ -1,0 +1,23 @@
+//! Passerelle protocol core: wire types, signing, sealing and the disclosure rule.
+//!
+//! Sans-IO: nothing here opens a socket, reads a clock, draws OS randomness or touches a
+//! database. Callers pass `now` and a random source in; the normative prose lives beside this
+//! crate in `spec/` and the JSON test vectors in `vectors/`.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod avs;
+pub mod case;
+pub mod category;
+pub mod entry;
+pub mod exchange;
+pub mod ids;
+pub mod keys;
+pub mod peer;
+pub mod records;
+pub mod roster;
+pub mod rule;
+pub mod seal;
+pub mod staff;
+pub mod tlog;
+pub mod wire;

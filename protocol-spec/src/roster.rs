@@ -1,0 +1,358 @@
+//! The federation roster: members, their keys, and the exchange policy, signed by a threshold
+//! of steering-group authority keys.
+
+use crate::category::Category;
+use crate::ids::{InstitutionId, Purpose, Sector};
+use crate::keys::{PublicKey, Signature, SigningKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Domain separator of the roster signature input (spec §roster).
+pub const ROSTER_CONTEXT: &[u8] = b"passerelle/v1 roster\n";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authority {
+    pub name: String,
+    pub key: PublicKey,
+}
+
+/// Trust anchor a node is configured with: the steering group's keys and threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorities {
+    pub threshold: u8,
+    pub keys: Vec<Authority>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: InstitutionId,
+    pub name: String,
+    pub sector: Sector,
+    /// `host:port` of the node's QUIC endpoint.
+    pub address: String,
+    pub signing_key: PublicKey,
+    pub encryption_key: PublicKey,
+    /// Ed25519 key that signs the node's log checkpoints (C2SP signed note, type 0x01).
+    pub log_key: PublicKey,
+    /// Ed25519 key with which the node cosigns peers' checkpoints (C2SP tlog-cosignature).
+    pub witness_key: PublicKey,
+    /// Witness policy for this node's log: which members cosign its checkpoints, and how many
+    /// cosignatures make a quorum.
+    pub witnesses: Vec<InstitutionId>,
+    pub witness_quorum: u8,
+}
+
+/// One permission of the exchange policy: institutions of `sector` may receive `categories`
+/// for `purpose`. Anything not granted by some rule is forbidden.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRule {
+    pub sector: Sector,
+    pub purpose: Purpose,
+    pub categories: Vec<Category>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    pub federation: String,
+    pub version: u64,
+    /// Unix seconds at which the steering group issued this version.
+    pub issued_at: u64,
+    /// The authorities that must sign the *next* version.
+    pub authorities: Authorities,
+    pub members: Vec<Member>,
+    pub policy: Vec<PolicyRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterSignature {
+    pub authority: PublicKey,
+    pub signature: Signature,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRoster {
+    pub roster: Roster,
+    pub signatures: Vec<RosterSignature>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterError {
+    #[error("roster has {valid} valid authority signature(s), below the threshold of {threshold}")]
+    BelowThreshold { valid: usize, threshold: u8 },
+    #[error("roster signature by {0} does not verify")]
+    BadSignature(PublicKey),
+    #[error("roster version {offered} is not newer than the current version {current}")]
+    NotNewer { offered: u64, current: u64 },
+    #[error("roster is for federation `{offered}`, this node belongs to `{expected}`")]
+    WrongFederation { offered: String, expected: String },
+    #[error("roster is malformed: {0}")]
+    Malformed(String),
+}
+
+impl Roster {
+    /// The exact bytes authorities sign: context string then the postcard encoding.
+    pub fn signing_input(&self) -> Vec<u8> {
+        let mut out = ROSTER_CONTEXT.to_vec();
+        out.extend(postcard::to_stdvec(self).expect("roster encodes"));
+        out
+    }
+
+    pub fn member(&self, id: &InstitutionId) -> Option<&Member> {
+        self.members.iter().find(|m| &m.id == id)
+    }
+
+    pub fn member_by_key(&self, key: &PublicKey) -> Option<&Member> {
+        self.members.iter().find(|m| &m.signing_key == key)
+    }
+
+    /// Whether the policy lets `sector` receive every one of `categories` for `purpose`.
+    pub fn policy_allows(
+        &self,
+        sector: &Sector,
+        purpose: &Purpose,
+        categories: &[Category],
+    ) -> bool {
+        categories.iter().all(|c| {
+            self.policy
+                .iter()
+                .any(|r| &r.sector == sector && &r.purpose == purpose && r.categories.contains(c))
+        })
+    }
+
+    /// Structural checks every node applies before trusting a roster.
+    pub fn check_well_formed(&self) -> Result<(), RosterError> {
+        let bad = |m: String| Err(RosterError::Malformed(m));
+        if self.federation.is_empty() || self.federation.len() > 64 {
+            return bad("federation name must be 1 to 64 characters".into());
+        }
+        let a = &self.authorities;
+        if a.threshold == 0 || usize::from(a.threshold) > a.keys.len() {
+            return bad(format!(
+                "threshold {} is impossible with {} authority key(s)",
+                a.threshold,
+                a.keys.len()
+            ));
+        }
+        let distinct: BTreeSet<_> = a.keys.iter().map(|k| k.key).collect();
+        if distinct.len() != a.keys.len() {
+            return bad("an authority key is listed twice".into());
+        }
+        let mut ids = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        for m in &self.members {
+            if !ids.insert(&m.id) {
+                return bad(format!("member {} is listed twice", m.id));
+            }
+            for k in [m.signing_key, m.encryption_key, m.log_key, m.witness_key] {
+                if !keys.insert(k) {
+                    return bad(format!("member {} reuses a key listed elsewhere", m.id));
+                }
+            }
+            if usize::from(m.witness_quorum) > m.witnesses.len() {
+                return bad(format!(
+                    "member {} needs {} cosignature(s) but names {} witness(es)",
+                    m.id,
+                    m.witness_quorum,
+                    m.witnesses.len()
+                ));
+            }
+            if m.address.parse::<std::net::SocketAddr>().is_err() && !m.address.contains(':') {
+                return bad(format!(
+                    "member {} has no port in address `{}`",
+                    m.id, m.address
+                ));
+            }
+        }
+        for m in &self.members {
+            if let Some(w) = m
+                .witnesses
+                .iter()
+                .find(|w| self.member(w).is_none() || *w == &m.id)
+            {
+                return bad(format!(
+                    "member {} names {w} as witness, which is not another member",
+                    m.id
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SignedRoster {
+    pub fn sign(roster: Roster, keys: &[&SigningKey]) -> SignedRoster {
+        let mut signed = SignedRoster {
+            roster,
+            signatures: Vec::new(),
+        };
+        for k in keys {
+            signed.add_signature(k);
+        }
+        signed
+    }
+
+    /// Adds (or replaces) one authority's signature.
+    pub fn add_signature(&mut self, key: &SigningKey) {
+        let input = self.roster.signing_input();
+        let public = key.public();
+        self.signatures.retain(|s| s.authority != public);
+        self.signatures.push(RosterSignature {
+            authority: public,
+            signature: key.sign(&input),
+        });
+    }
+
+    /// Verifies the roster under a set of trusted authorities: at least `threshold` distinct
+    /// listed keys must have signed. A signature by a listed key that fails is an error even if
+    /// the threshold is met otherwise, so a corrupted file is never silently accepted.
+    pub fn verify(&self, trusted: &Authorities) -> Result<(), RosterError> {
+        self.roster.check_well_formed()?;
+        let input = self.roster.signing_input();
+        let mut valid = BTreeSet::new();
+        for s in &self.signatures {
+            if !trusted.keys.iter().any(|a| a.key == s.authority) {
+                continue; // unknown keys are ignored, like signed-note verifiers do
+            }
+            if !s.authority.verify(&input, &s.signature) {
+                return Err(RosterError::BadSignature(s.authority));
+            }
+            valid.insert(s.authority);
+        }
+        if valid.len() < usize::from(trusted.threshold) {
+            return Err(RosterError::BelowThreshold {
+                valid: valid.len(),
+                threshold: trusted.threshold,
+            });
+        }
+        Ok(())
+    }
+
+    /// Accepts `self` as the successor of `current`: same federation, strictly newer version,
+    /// signed by the threshold of the authorities named in `current`.
+    pub fn verify_successor(&self, current: &Roster) -> Result<(), RosterError> {
+        if self.roster.federation != current.federation {
+            return Err(RosterError::WrongFederation {
+                offered: self.roster.federation.clone(),
+                expected: current.federation.clone(),
+            });
+        }
+        if self.roster.version <= current.version {
+            return Err(RosterError::NotNewer {
+                offered: self.roster.version,
+                current: current.version,
+            });
+        }
+        self.verify(&current.authorities)
+    }
+
+    /// SHA-256 of the signing input: how logs and status output name a roster version.
+    pub fn digest(&self) -> [u8; 32] {
+        crate::keys::sha256(&[&self.roster.signing_input()])
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample(authorities: &[&SigningKey], threshold: u8) -> Roster {
+        Roster {
+            federation: "ne-cii".into(),
+            version: 1,
+            issued_at: 1_700_000_000,
+            authorities: Authorities {
+                threshold,
+                keys: authorities
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| Authority {
+                        name: format!("steering-{i}"),
+                        key: k.public(),
+                    })
+                    .collect(),
+            },
+            members: vec![Member {
+                id: "ne.orp".parse().unwrap(),
+                name: "Office régional de placement".into(),
+                sector: "employment".parse().unwrap(),
+                address: "127.0.0.1:7101".into(),
+                signing_key: SigningKey::from_seed([10; 32]).public(),
+                encryption_key: PublicKey([11; 32]),
+                log_key: PublicKey([12; 32]),
+                witness_key: PublicKey([13; 32]),
+                witnesses: vec![],
+                witness_quorum: 0,
+            }],
+            policy: vec![PolicyRule {
+                sector: "employment".parse().unwrap(),
+                purpose: "coordinated-assessment".parse().unwrap(),
+                categories: vec![Category::Employment],
+            }],
+        }
+    }
+
+    #[test]
+    fn threshold_is_enforced() {
+        let ks: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let r = sample(&[&ks[0], &ks[1], &ks[2]], 2);
+        let trusted = r.authorities.clone();
+        let one = SignedRoster::sign(r.clone(), &[&ks[0]]);
+        assert!(matches!(
+            one.verify(&trusted),
+            Err(RosterError::BelowThreshold {
+                valid: 1,
+                threshold: 2
+            })
+        ));
+        let two = SignedRoster::sign(r.clone(), &[&ks[0], &ks[2]]);
+        assert!(two.verify(&trusted).is_ok());
+        // The same key twice is one signature.
+        let dup = SignedRoster::sign(r.clone(), &[&ks[0], &ks[0]]);
+        assert!(dup.verify(&trusted).is_err());
+        // An outsider's signature does not count.
+        let outsider = SigningKey::from_seed([99; 32]);
+        let out = SignedRoster::sign(r, &[&ks[0], &outsider]);
+        assert!(out.verify(&trusted).is_err());
+    }
+
+    #[test]
+    fn tampering_breaks_signatures() {
+        let ks: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let r = sample(&[&ks[0], &ks[1], &ks[2]], 2);
+        let mut s = SignedRoster::sign(r.clone(), &[&ks[0], &ks[1]]);
+        s.roster.policy[0].categories.push(Category::Health);
+        assert!(matches!(
+            s.verify(&r.authorities),
+            Err(RosterError::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn successor_must_be_newer() {
+        let ks: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let r = sample(&[&ks[0], &ks[1], &ks[2]], 2);
+        let same = SignedRoster::sign(r.clone(), &[&ks[0], &ks[1]]);
+        assert!(matches!(
+            same.verify_successor(&r),
+            Err(RosterError::NotNewer { .. })
+        ));
+        let mut next = r.clone();
+        next.version = 2;
+        let next = SignedRoster::sign(next, &[&ks[1], &ks[2]]);
+        assert!(next.verify_successor(&r).is_ok());
+    }
+
+    #[test]
+    fn toml_text_form_keeps_the_signature_valid() {
+        let ks: Vec<SigningKey> = (1..=2).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let r = sample(&[&ks[0], &ks[1]], 2);
+        let s = SignedRoster::sign(r.clone(), &[&ks[0], &ks[1]]);
+        let text = toml_like_roundtrip(&s);
+        assert!(text.verify(&r.authorities).is_ok());
+    }
+
+    fn toml_like_roundtrip(s: &SignedRoster) -> SignedRoster {
+        let json = serde_json::to_string(s).unwrap();
+        serde_json::from_str(&json).unwrap()
+    }
+}

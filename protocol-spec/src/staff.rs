@@ -1,0 +1,248 @@
+//! Staff-to-own-node messages (ALPN `passerelle-staff/1`). A staff member's TLS client key is
+//! their credential; the node maps it to a staff id and role and attributes every action.
+
+use crate::avs::Avs;
+use crate::case::{CaseStatus, Participation};
+use crate::category::Category;
+use crate::exchange::{RefusalCode, Summary};
+use crate::ids::{CaseId, ConsentId, InstitutionId, Purpose, Role, StaffId, SummaryId};
+use crate::keys::PublicKey;
+use crate::records::RecordSet;
+use crate::roster::SignedRoster;
+use serde::{Deserialize, Serialize};
+
+pub const STAFF_ALPN: &[u8] = b"passerelle-staff/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StaffRequest {
+    WhoAmI,
+    Status,
+    // Administration (admin role).
+    StaffIssue {
+        staff: StaffId,
+        role: Role,
+        key: PublicKey,
+    },
+    StaffRevoke {
+        staff: StaffId,
+    },
+    StaffList,
+    ImportRecords(RecordSet),
+    InstallRoster(SignedRoster),
+    // Case work (case-worker role).
+    CaseOpen {
+        person: Avs,
+        invite: Vec<InstitutionId>,
+    },
+    CaseInvite {
+        case_id: CaseId,
+        institution: InstitutionId,
+    },
+    CaseAccept {
+        case_id: CaseId,
+    },
+    CaseClose {
+        case_id: CaseId,
+    },
+    CaseList,
+    CaseShow {
+        case_id: CaseId,
+    },
+    ConsentRecord(ConsentDraft),
+    ConsentRevoke {
+        case_id: CaseId,
+        consent_id: ConsentId,
+    },
+    SummaryRequest {
+        case_id: CaseId,
+        from: InstitutionId,
+        purpose: Purpose,
+        categories: Vec<Category>,
+    },
+    SummaryList,
+    SummaryOpen {
+        summary_id: SummaryId,
+    },
+    // Audit (auditor role).
+    LogCheckpoint,
+}
+
+impl StaffRequest {
+    /// The role a request needs. Reading status and one's own identity needs none.
+    pub fn required_role(&self) -> Option<Role> {
+        use StaffRequest::*;
+        match self {
+            WhoAmI | Status => None,
+            StaffIssue { .. }
+            | StaffRevoke { .. }
+            | StaffList
+            | ImportRecords(_)
+            | InstallRoster(_) => Some(Role::Admin),
+            CaseOpen { .. }
+            | CaseInvite { .. }
+            | CaseAccept { .. }
+            | CaseClose { .. }
+            | CaseList
+            | CaseShow { .. }
+            | ConsentRecord(_)
+            | ConsentRevoke { .. }
+            | SummaryRequest { .. }
+            | SummaryList
+            | SummaryOpen { .. } => Some(Role::CaseWorker),
+            LogCheckpoint => Some(Role::Auditor),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentDraft {
+    pub case_id: CaseId,
+    pub participants: Vec<InstitutionId>,
+    pub purposes: Vec<Purpose>,
+    pub categories: Vec<Category>,
+    pub valid_from: u64,
+    pub valid_until: u64,
+    #[serde(with = "crate::ids::hex32::option")]
+    pub form_digest: Option<[u8; 32]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StaffReply {
+    Me(StaffInfo),
+    Status(NodeStatus),
+    Done,
+    Staff(Vec<StaffInfo>),
+    Imported {
+        persons: u64,
+        fields: u64,
+    },
+    RosterInstalled {
+        version: u64,
+    },
+    CaseOpened {
+        case_id: CaseId,
+        delivered: Vec<Delivery>,
+    },
+    CaseUpdated {
+        delivered: Vec<Delivery>,
+    },
+    Cases(Vec<CaseInfo>),
+    Case(CaseDetail),
+    ConsentRecorded {
+        consent_id: ConsentId,
+        delivered: Vec<Delivery>,
+    },
+    Summary(SummaryOutcome),
+    Summaries(Vec<ReceivedSummary>),
+    Opened {
+        info: ReceivedSummary,
+        summary: Summary,
+    },
+    Checkpoint {
+        note: String,
+    },
+    Error(StaffError),
+}
+
+/// Whether a case change reached a participant now or waits in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub institution: InstitutionId,
+    pub delivered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffInfo {
+    pub staff: StaffId,
+    pub role: Role,
+    pub institution: InstitutionId,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub institution: InstitutionId,
+    pub federation: String,
+    pub roster_version: u64,
+    pub members: Vec<InstitutionId>,
+    pub log_size: u64,
+    pub persons: u64,
+    pub open_cases: u64,
+    pub outbox: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseInfo {
+    pub case_id: CaseId,
+    pub person: Avs,
+    pub opened_by: InstitutionId,
+    pub status: CaseStatus,
+    pub my_participation: Participation,
+    pub participants: Vec<(InstitutionId, Participation)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseDetail {
+    pub info: CaseInfo,
+    /// Name from this institution's own records, when it knows the person.
+    pub person_name: Option<String>,
+    pub consents: Vec<ConsentInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentInfo {
+    pub consent_id: ConsentId,
+    pub participants: Vec<InstitutionId>,
+    pub purposes: Vec<Purpose>,
+    pub categories: Vec<Category>,
+    pub valid_from: u64,
+    pub valid_until: u64,
+    #[serde(with = "crate::ids::hex32::option")]
+    pub form_digest: Option<[u8; 32]>,
+    pub recorded_by: StaffId,
+    pub revoked_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SummaryOutcome {
+    Received(ReceivedSummary),
+    Refused {
+        code: RefusalCode,
+    },
+    /// The responder was unreachable; the request waits in the outbox and the rule is checked
+    /// again by the responder at delivery.
+    Queued,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedSummary {
+    pub summary_id: SummaryId,
+    pub case_id: CaseId,
+    pub source: InstitutionId,
+    pub purpose: Purpose,
+    pub categories: Vec<Category>,
+    pub received_at: u64,
+    pub requested_by: StaffId,
+    #[serde(with = "crate::ids::hex32")]
+    pub sealed_digest: [u8; 32],
+}
+
+/// Errors returned to staff. `kind` tells who is at fault; `message` never holds personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct StaffError {
+    pub kind: StaffErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StaffErrorKind {
+    /// The request is invalid (unknown case, bad argument).
+    BadRequest,
+    /// The staff member's role does not allow this.
+    Forbidden,
+    /// A peer node misbehaved or could not be reached.
+    Peer,
+    /// The node failed locally.
+    Internal,
+}
