@@ -187,7 +187,7 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
                 }
                 .sign(&k);
                 match daemon::transport::request(&c, &PeerMessage::Summary(req)).await? {
-                    PeerReply::Disclosure(_) => Ok(()),
+                    PeerReply::Disclosure { .. } => Ok(()),
                     other => bail!("benchmark request was not granted: {other:?}"),
                 }
             }

@@ -554,10 +554,12 @@ async fn walkthrough(
             call(&node.auditor, StaffRequest::LogCheckpoint).await?
         {
             let size = note.lines().nth(1).unwrap_or("?");
-            n.say(&format!(
-                "   {}: {} entries, checkpoint signed",
-                node.id, size
-            ));
+            let cosignatures = note
+                .lines()
+                .filter(|l| l.starts_with('\u{2014}'))
+                .count()
+                .saturating_sub(1);
+            n.say(&format!("   {}: {size} entries, checkpoint signed and cosigned by {cosignatures} peer witness(es)", node.id));
         }
     }
     Ok(())

@@ -234,6 +234,19 @@ pub fn human(reply: &StaffReply) -> String {
             }
         }
         StaffReply::Checkpoint { note } => out.push_str(note),
+        StaffReply::LogData(bytes) => {
+            let _ = writeln!(out, "{} bytes", bytes.len());
+        }
+        StaffReply::Roster(r) => {
+            let _ = writeln!(
+                out,
+                "roster `{}` version {}, {} member(s), {} signature(s)",
+                r.roster.federation,
+                r.roster.version,
+                r.roster.members.len(),
+                r.signatures.len()
+            );
+        }
         StaffReply::Error(e) => {
             let _ = writeln!(out, "error: {}", e.message);
         }

@@ -127,21 +127,34 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     let n = node.clone();
     let task = tokio::spawn(async move {
         let mut outbox = tokio::time::interval(Duration::from_secs(2));
+        // The first round waits a period, so peers starting alongside are up.
+        let period = Duration::from_secs(5);
+        let mut witnessing = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
                 incoming = n.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
                     tokio::spawn(n.clone().serve_connection(incoming));
                 }
-                _ = outbox.tick() => {
+                                _ = outbox.tick() => {
                     let n2 = n.clone();
                     tokio::spawn(async move { n2.flush_outbox().await });
+                }
+                _ = witnessing.tick() => {
+                    let n2 = n.clone();
+                    tokio::spawn(async move {
+                        let Ok(_round) = n2.witnessing.try_lock() else { return };
+                        if let Err(e) = log::checkpoint_and_witness(&n2).await {
+                            tracing::warn!(error = %e, "checkpoint round failed");
+                        }
+                    });
                 }
                 _ = n.shutdown.cancelled() => break,
             }
         }
         n.endpoint.close(0u32.into(), b"node shutting down");
-        n.endpoint.wait_idle().await;
+        // Peers are told at once; a peer that does not acknowledge is not waited for long.
+        let _ = tokio::time::timeout(Duration::from_secs(1), n.endpoint.wait_idle()).await;
     });
     Ok(RunningNode { node, addr, task })
 }

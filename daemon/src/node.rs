@@ -91,6 +91,8 @@ pub struct Node {
     outbound: tokio::sync::Mutex<HashMap<InstitutionId, quinn::Connection>>,
     /// Held while the outbox is being flushed, so two flushes never send the same item.
     flushing: tokio::sync::Mutex<()>,
+    /// Held during a checkpoint-and-witness round.
+    pub witnessing: tokio::sync::Mutex<()>,
     pub shutdown: CancellationToken,
 }
 
@@ -161,6 +163,7 @@ impl Node {
             inbound: Mutex::new(HashMap::new()),
             outbound: tokio::sync::Mutex::new(HashMap::new()),
             flushing: tokio::sync::Mutex::new(()),
+            witnessing: tokio::sync::Mutex::new(()),
             shutdown,
         }
     }
@@ -343,6 +346,15 @@ impl Node {
                     reason: format!("{e:#}"),
                 },
             },
+            PeerMessage::AddCheckpoint(body) => {
+                crate::log::witness_add_checkpoint(self, body).await
+            }
+            PeerMessage::LogTile(path) => match crate::log::tile(self, &path).await {
+                Ok(bytes) => PeerReply::LogData(bytes),
+                Err(e) => PeerReply::Rejected {
+                    reason: format!("{e:#}"),
+                },
+            },
         }
     }
 
@@ -421,8 +433,10 @@ impl Node {
                             digest,
                             hex::encode(d.sealed.digest()),
                         ])?;
-                        tx.log(e.to_bytes())?;
-                        Ok(PeerReply::Disclosure(Box::new(d)))
+                                                let bytes = e.to_bytes();
+                        let leaf_hash = protocol_spec::tlog::leaf_hash(&bytes);
+                        let leaf_index = tx.log(bytes)?;
+                        Ok(PeerReply::Disclosure { disclosure: Box::new(d), leaf_index, leaf_hash })
                     }
                 }
             })
@@ -827,15 +841,26 @@ impl Node {
             }
             StaffRequest::SummaryOpen { summary_id } => self.open_summary(who, summary_id).await,
             StaffRequest::LogCheckpoint => {
-                let note = crate::log::sign_checkpoint(self).await?;
+                // Gather cosignatures for the newest checkpoint before handing it out.
+                if let Err(e) = crate::log::checkpoint_and_witness(self).await {
+                    tracing::warn!(error = %e, "witnessing round failed");
+                }
+                let (_, note) = crate::log::sign_checkpoint(self).await?;
                 Ok(StaffReply::Checkpoint { note })
             }
+            StaffRequest::LogTile { path } => {
+                let bytes = crate::log::tile(self, &path)
+                    .await
+                    .map_err(|e| bad(format!("{e:#}")))?;
+                Ok(StaffReply::LogData(bytes))
+            }
+            StaffRequest::Roster => Ok(StaffReply::Roster(self.roster())),
         }
     }
 
     async fn status(&self) -> Result<StaffReply, Fault> {
         let roster = self.roster().roster;
-        let (persons, open_cases, outbox) = self
+        let (persons, open_cases, outbox, witness_evidence) = self
             .store
             .read(|db| {
                 let c = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0));
@@ -843,6 +868,7 @@ impl Node {
                     c("SELECT COUNT(*) FROM persons")? as u64,
                     c("SELECT COUNT(*) FROM cases")? as u64,
                     c("SELECT COUNT(*) FROM outbox")? as u64,
+                    c("SELECT COUNT(*) FROM witness_evidence")? as u64,
                 ))
             })
             .await?;
@@ -855,6 +881,7 @@ impl Node {
             persons,
             open_cases,
             outbox,
+            witness_evidence,
         }))
     }
 
@@ -1173,7 +1200,11 @@ impl Node {
         };
         let staff = who.staff.clone();
         match reply {
-            PeerReply::Disclosure(d) => {
+            PeerReply::Disclosure {
+                disclosure: d,
+                leaf_index,
+                leaf_hash,
+            } => {
                 d.verify(&req, &source_key).map_err(|e| {
                     Fault(
                         StaffErrorKind::Peer,
@@ -1200,6 +1231,7 @@ impl Node {
                             h.consent_id.to_string(),
                             hex::encode(req.digest()),
                             hex::encode(d.sealed.digest()),
+                            format!("{leaf_index} {}", hex::encode(leaf_hash)),
                             staff.to_string(),
                         ])?.to_bytes())?;
                         received_info(&summary_id.0, &d, staff.as_str(), at as i64)
@@ -1302,7 +1334,10 @@ enum OutboxItem {
 
 fn reply_name(r: &PeerReply) -> &'static str {
     match r {
-        PeerReply::Disclosure(_) => "disclosure",
+        PeerReply::Disclosure { .. } => "disclosure",
+        PeerReply::Cosigned(_) => "cosignature",
+        PeerReply::WitnessRefused { .. } => "witness refusal",
+        PeerReply::LogData(_) => "log data",
         PeerReply::Refusal(_) => "refusal",
         PeerReply::Accepted => "accepted",
         PeerReply::Rejected { .. } => "rejected",

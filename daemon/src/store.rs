@@ -44,7 +44,10 @@ pub struct Store {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/001_initial.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/001_initial.sql")),
+        M::up(include_str!("migrations/002_witness.sql")),
+    ])
 }
 
 pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {

@@ -180,6 +180,7 @@ mod tests {
                 "k".into(),
                 req.into(),
                 "s".into(),
+                "0 00".into(),
                 "w".into(),
             ],
         )

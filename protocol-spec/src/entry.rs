@@ -48,6 +48,7 @@ pub const KINDS: &[(&str, &[&str])] = &[
             "consent",
             "request",
             "summary",
+            "source-leaf",
             "staff",
         ],
     ),
@@ -73,6 +74,10 @@ pub const KINDS: &[(&str, &[&str])] = &[
         &["case", "person", "author", "event", "detail", "staff"],
     ),
     ("roster", &["version", "digest"]),
+    (
+        "witness-evidence",
+        &["origin", "cosigned", "offered", "problem"],
+    ),
     ("staff", &["staff", "role", "action", "by"]),
     ("records-imported", &["persons", "fields", "digest", "by"]),
 ];

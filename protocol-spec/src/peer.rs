@@ -19,11 +19,21 @@ pub enum PeerMessage {
     },
     /// A roster the sender holds; the receiver adopts it only if newer and validly signed.
     Roster(SignedRoster),
+    /// C2SP tlog-witness add-checkpoint request body, sent to a witness named in the roster.
+    AddCheckpoint(String),
+    /// A C2SP tlog-tiles path (`checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/...`).
+    LogTile(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerReply {
-    Disclosure(Box<Disclosure>),
+    /// The sealed summary, and where the responder logged the disclosure (leaf index and
+    /// RFC 6962 leaf hash), which the requester records in its receipt.
+    Disclosure {
+        disclosure: Box<Disclosure>,
+        leaf_index: u64,
+        leaf_hash: [u8; 32],
+    },
     Refusal(Refusal),
     /// The message was applied and is durable at the receiver.
     Accepted,
@@ -31,4 +41,15 @@ pub enum PeerReply {
     Rejected {
         reason: String,
     },
+    /// The witness's cosignature line(s) on the submitted checkpoint.
+    Cosigned(String),
+    /// The witness refused; `status` is the tlog-witness HTTP status, `latest` the size it last
+    /// cosigned when the old size did not match (409).
+    WitnessRefused {
+        status: u16,
+        latest: Option<u64>,
+        reason: String,
+    },
+    /// Bytes of the requested tile or checkpoint.
+    LogData(Vec<u8>),
 }

@@ -65,6 +65,12 @@ pub enum StaffRequest {
     },
     // Audit (auditor role).
     LogCheckpoint,
+    /// A tile, an entry bundle or the checkpoint, by its C2SP tlog-tiles path.
+    LogTile {
+        path: String,
+    },
+    /// The signed roster in force, for an audit bundle.
+    Roster,
 }
 
 impl StaffRequest {
@@ -89,7 +95,7 @@ impl StaffRequest {
             | SummaryRequest { .. }
             | SummaryList
             | SummaryOpen { .. } => Some(Role::CaseWorker),
-            LogCheckpoint => Some(Role::Auditor),
+            LogCheckpoint | LogTile { .. } | Roster => Some(Role::Auditor),
         }
     }
 }
@@ -141,6 +147,8 @@ pub enum StaffReply {
     Checkpoint {
         note: String,
     },
+    LogData(Vec<u8>),
+    Roster(SignedRoster),
     Error(StaffError),
 }
 
@@ -166,6 +174,8 @@ pub struct NodeStatus {
     pub roster_version: u64,
     pub members: Vec<InstitutionId>,
     pub log_size: u64,
+    /// Inconsistent checkpoints this node caught as a witness (kept as evidence).
+    pub witness_evidence: u64,
     pub persons: u64,
     pub open_cases: u64,
     pub outbox: u64,

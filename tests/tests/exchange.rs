@@ -310,7 +310,7 @@ async fn replayed_request_is_refused() {
     let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
     let msg = signed(&s, &key, "ne.oai", "ne.orp", case);
     let first: PeerReply = daemon::transport::request(&conn, &msg).await.unwrap();
-    assert!(matches!(first, PeerReply::Disclosure(_)), "{first:?}");
+    assert!(matches!(first, PeerReply::Disclosure { .. }), "{first:?}");
     let second: PeerReply = daemon::transport::request(&conn, &msg).await.unwrap();
     assert_eq!(
         second,
@@ -360,7 +360,7 @@ async fn tampered_summary_is_rejected() {
     let reply: PeerReply = daemon::transport::request(&conn, &PeerMessage::Summary(req.clone()))
         .await
         .unwrap();
-    let PeerReply::Disclosure(d) = reply else {
+    let PeerReply::Disclosure { disclosure: d, .. } = reply else {
         panic!("{reply:?}")
     };
     let orp_key = s.node("ne.orp").signing_key().unwrap().public();

@@ -171,3 +171,110 @@ mod tests {
         assert_eq!(back, entries[512..].to_vec());
     }
 }
+
+/// A parsed tlog-tiles path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TilePath {
+    Checkpoint,
+    Level { level: u8, index: u64, width: u64 },
+    Entries { index: u64, width: u64 },
+}
+
+/// Parses `checkpoint`, `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`.
+pub fn parse_path(path: &str) -> Option<TilePath> {
+    if path == "checkpoint" {
+        return Some(TilePath::Checkpoint);
+    }
+    let rest = path.strip_prefix("tile/")?;
+    let (kind, rest) = rest.split_once('/')?;
+    let (n, width) = match rest.split_once(".p/") {
+        Some((n, w)) => {
+            let w: u64 = w.parse().ok().filter(|w| (1..TILE_WIDTH).contains(w))?;
+            if w.to_string() != rest.split_once(".p/")?.1 {
+                return None;
+            }
+            (n, w)
+        }
+        None => (rest, TILE_WIDTH),
+    };
+    let groups: Vec<&str> = n.split('/').collect();
+    let (last, init) = groups.split_last()?;
+    let mut index: u64 = 0;
+    for g in init {
+        let g = g.strip_prefix('x')?;
+        if g.len() != 3 || !g.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        index = index.checked_mul(1000)?.checked_add(g.parse().ok()?)?;
+    }
+    if last.len() != 3 || !last.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    index = index.checked_mul(1000)?.checked_add(last.parse().ok()?)?;
+    if index_path(index) != n {
+        return None;
+    }
+    if kind == "entries" {
+        Some(TilePath::Entries { index, width })
+    } else {
+        let level: u8 = kind.parse().ok().filter(|l: &u8| *l < 8)?;
+        Some(TilePath::Level {
+            level,
+            index,
+            width,
+        })
+    }
+}
+
+/// Bytes of one level tile of `tree`, if the tree is large enough to hold it.
+pub fn level_tile(tree: &Tree, level: u8, index: u64, width: u64) -> Option<Vec<u8>> {
+    let height = 8 * u32::from(level);
+    let first = index.checked_mul(TILE_WIDTH)?;
+    let end = first.checked_add(width)?;
+    if end.checked_shl(height)? > tree.size() || end << height >> height != end {
+        return None;
+    }
+    let mut out = Vec::with_capacity(width as usize * 32);
+    for i in first..end {
+        out.extend_from_slice(&tree.subtree(i << height, 1u64 << height));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_back() {
+        for (p, want) in [
+            ("checkpoint", Some(TilePath::Checkpoint)),
+            (
+                "tile/0/x001/x234/067",
+                Some(TilePath::Level {
+                    level: 0,
+                    index: 1234067,
+                    width: 256,
+                }),
+            ),
+            (
+                "tile/1/000.p/17",
+                Some(TilePath::Level {
+                    level: 1,
+                    index: 0,
+                    width: 17,
+                }),
+            ),
+            (
+                "tile/entries/002.p/5",
+                Some(TilePath::Entries { index: 2, width: 5 }),
+            ),
+            ("tile/0/1", None),
+            ("tile/0/000.p/256", None),
+            ("tile/0/x000/001", None),
+            ("tile/../etc", None),
+        ] {
+            assert_eq!(parse_path(p), want, "{p}");
+        }
+    }
+}
