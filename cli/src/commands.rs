@@ -62,6 +62,9 @@ pub enum Command {
     /// Auditor: the node's transparency log.
     #[command(subcommand)]
     Log(LogCmd),
+    /// Auditor: export, verify and reconcile logs; a person's access report.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Show who this credential belongs to.
     Whoami,
     /// Start an example federation of three nodes on loopback and walk through exchanges.
@@ -291,6 +294,33 @@ pub enum LogCmd {
     Checkpoint,
 }
 
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Write this node's log as an offline bundle (C2SP tlog-tiles, roster, verifier keys).
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a bundle offline: signatures, witness quorum, root, every entry; exit 0 only if all hold.
+    Verify {
+        bundle: PathBuf,
+        /// A checkpoint kept from an earlier audit: the log must be consistent with it.
+        #[arg(long)]
+        kept: Option<PathBuf>,
+        /// The federation anchor, to check the bundle's roster signatures too.
+        #[arg(long)]
+        federation: Option<PathBuf>,
+    },
+    /// Check that every disclosure in one log has its receipt in the other, and back.
+    Reconcile { a: PathBuf, b: PathBuf },
+    /// A person's access report from one or more bundles.
+    Person {
+        avs: Avs,
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
+}
+
 #[derive(Args)]
 pub struct DemoArgs {
     /// Keep the demo's files (keys, configs, stores) in this directory instead of a temporary one.
@@ -419,6 +449,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Demo(args) => return crate::demo::run(args.keep.clone(), cli.json).await,
+        Command::Audit(a) => return run_audit(&cli, a).await,
         Command::Bench {
             requests,
             concurrency,
@@ -554,6 +585,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let reply = staff_call(&cli, req).await?;
     show(&cli, &reply)
+}
+
+async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<()> {
+    match a {
+        AuditCmd::Export { out } => {
+            let path = cli
+                .credential
+                .as_ref()
+                .context("export needs an auditor credential (--credential)")?;
+            let cred = Credential::load(path)?;
+            let size = crate::audit::export(&cred, out).await?;
+            if cli.json {
+                return print_json(&serde_json::json!({ "bundle": out, "entries": size }));
+            }
+            println!(
+                "exported {size} log entries of {} to {}",
+                cred.institution,
+                out.display()
+            );
+            Ok(())
+        }
+        AuditCmd::Verify {
+            bundle,
+            kept,
+            federation,
+        } => {
+            let v =
+                crate::audit::verify(bundle, kept.as_deref(), federation.as_deref(), !cli.json)?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "bundle": bundle,
+                    "institution": v.institution,
+                    "entries": v.report.checkpoint.as_ref().map(|c| c.size),
+                    "cosigned_by": v.report.cosigned_by,
+                    "ok": v.report.ok(),
+                    "findings": v.report.findings,
+                }))?;
+            } else {
+                crate::audit::print_report(&v, bundle);
+            }
+            if !v.report.ok() {
+                bail!(
+                    "{} finding(s) in {}",
+                    v.report.findings.len(),
+                    bundle.display()
+                );
+            }
+            Ok(())
+        }
+        AuditCmd::Reconcile { a, b } => {
+            if !crate::audit::reconcile(a, b, cli.json)? {
+                bail!("the logs do not reconcile");
+            }
+            Ok(())
+        }
+        AuditCmd::Person { avs, bundles } => crate::audit::person(avs, bundles, cli.json),
+    }
 }
 
 fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! staff protocol, steering-group commands that edit and sign rosters, and the demo.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod bench;
 pub mod client;
 pub mod commands;

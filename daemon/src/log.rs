@@ -125,10 +125,10 @@ pub async fn latest_note(node: &Arc<Node>) -> anyhow::Result<Option<(u64, String
 /// tree, and refuses to start if its store disagrees with what it signed: it never signs two
 /// inconsistent checkpoints.
 pub async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, String)> {
-    if let Some((size, note)) = latest_note(node).await? {
-        if size == node.log.lock().unwrap().size() {
-            return Ok((size, note));
-        }
+    if let Some((size, note)) = latest_note(node).await?
+        && size == node.log.lock().unwrap().size()
+    {
+        return Ok((size, note));
     }
     let (origin, size, root) = {
         let log = node.log.lock().unwrap();

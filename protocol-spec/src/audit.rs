@@ -4,6 +4,8 @@
 
 use crate::avs::Avs;
 use crate::entry::Entry;
+use crate::tlog::note::{Note, VerifierKey, count_cosignatures, verify_note};
+use crate::tlog::{Checkpoint, Tree, leaf_hash, tiles, verify_consistency};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
@@ -230,4 +232,221 @@ mod tests {
         };
         assert!(person_report(&other, &[a]).is_empty());
     }
+}
+
+/// What an auditor verifies a bundle against.
+pub struct BundleKeys {
+    pub log: VerifierKey,
+    pub witnesses: Vec<VerifierKey>,
+    pub quorum: usize,
+}
+
+/// One problem found in a bundle, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub location: String,
+    pub problem: String,
+}
+
+/// The outcome of verifying a bundle: the checkpoint, the entries read, and every problem.
+#[derive(Debug, Default)]
+pub struct BundleReport {
+    pub checkpoint: Option<Checkpoint>,
+    pub cosigned_by: Vec<String>,
+    pub entries: Vec<Vec<u8>>,
+    pub findings: Vec<Finding>,
+}
+
+impl BundleReport {
+    pub fn ok(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    fn find(&mut self, location: impl Into<String>, problem: impl Into<String>) {
+        self.findings.push(Finding {
+            location: location.into(),
+            problem: problem.into(),
+        });
+    }
+}
+
+/// Verifies a C2SP tlog-tiles bundle read through `read` (path → bytes): the log's signature,
+/// the cosignature quorum, every entry against the level-0 tiles, every level tile, the root,
+/// each entry's format, and consistency with a checkpoint the auditor kept from before.
+/// `progress` is called with the number of entries read so far.
+pub fn verify_bundle(
+    read: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+    keys: &BundleKeys,
+    kept: Option<&str>,
+    progress: &mut dyn FnMut(u64),
+) -> BundleReport {
+    let mut r = BundleReport::default();
+    let Some(text) = read("checkpoint").and_then(|b| String::from_utf8(b).ok()) else {
+        r.find("checkpoint", "missing or not UTF-8");
+        return r;
+    };
+    let note = match Note::parse(&text) {
+        Ok(n) => n,
+        Err(e) => {
+            r.find("checkpoint", e.to_string());
+            return r;
+        }
+    };
+    if let Err(e) = verify_note(&note, std::slice::from_ref(&keys.log)) {
+        r.find("checkpoint", format!("log signature: {e}"));
+    }
+    let cp = match Checkpoint::parse(&note.text) {
+        Ok(cp) => cp,
+        Err(e) => {
+            r.find("checkpoint", e.to_string());
+            return r;
+        }
+    };
+    if cp.origin != keys.log.name {
+        r.find(
+            "checkpoint",
+            format!(
+                "origin `{}` is not the log's key name `{}`",
+                cp.origin, keys.log.name
+            ),
+        );
+    }
+    match count_cosignatures(&note, &keys.witnesses) {
+        Ok(names) => {
+            if names.len() < keys.quorum {
+                r.find(
+                    "checkpoint",
+                    format!(
+                        "{} valid cosignature(s), below the witness quorum of {}",
+                        names.len(),
+                        keys.quorum
+                    ),
+                );
+            }
+            r.cosigned_by = names;
+        }
+        Err(e) => r.find("checkpoint", e.to_string()),
+    }
+
+    // Entries, bundle by bundle.
+    let mut tree = Tree::new();
+    for (path, width) in tiles::entry_bundle_paths(cp.size) {
+        let Some(bytes) = read(&path) else {
+            r.find(
+                &path,
+                format!(
+                    "missing: the checkpoint covers {} entries, the bundle holds {}",
+                    cp.size,
+                    r.entries.len()
+                ),
+            );
+            break;
+        };
+        match tiles::parse_bundle(&path, &bytes) {
+            Ok(entries) => {
+                if entries.len() as u64 != width {
+                    r.find(
+                        &path,
+                        format!(
+                            "holds {} entries, expected {width}: the log is truncated or padded",
+                            entries.len()
+                        ),
+                    );
+                }
+                for e in entries {
+                    tree.append(leaf_hash(&e));
+                    r.entries.push(e);
+                }
+            }
+            Err(e) => r.find(&path, e.to_string()),
+        }
+        progress(r.entries.len() as u64);
+    }
+    let have = r.entries.len() as u64;
+    if have < cp.size {
+        r.find(
+            "tile/entries",
+            format!(
+                "log truncated: {have} entries for a checkpoint of {}",
+                cp.size
+            ),
+        );
+    }
+
+    // Level tiles: each must match what the entries produce; level 0 pinpoints entries.
+    for (path, level, index, width) in tiles::level_tile_paths(cp.size.min(have)) {
+        let Some(stored) = read(&path) else {
+            r.find(&path, "missing");
+            continue;
+        };
+        let Some(ours) = tiles::level_tile(&tree, level, index, width) else {
+            continue;
+        };
+        if stored != ours {
+            for (i, (a, b)) in stored.chunks(32).zip(ours.chunks(32)).enumerate() {
+                if a != b {
+                    let n = index * tiles::TILE_WIDTH + i as u64;
+                    let what = if level == 0 {
+                        format!(
+                            "entry {n} does not match its leaf hash (altered, reordered or replaced)"
+                        )
+                    } else {
+                        format!("hash {i} does not match the entries")
+                    };
+                    r.find(&path, what);
+                }
+            }
+            if stored.len() != ours.len() {
+                r.find(&path, "tile has the wrong length");
+            }
+        }
+    }
+    if have >= cp.size {
+        let root = tree.root_at(cp.size).expect("size within tree");
+        if root != cp.root {
+            r.find(
+                "checkpoint",
+                "the entries do not produce the signed root: the log was altered",
+            );
+        }
+    }
+    let malformed: Vec<(usize, String)> = r
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| Entry::parse(e).err().map(|err| (i, err.to_string())))
+        .collect();
+    for (i, err) in malformed {
+        r.find(format!("entry {i}"), format!("malformed entry: {err}"));
+    }
+
+    // Consistency with what the auditor kept from an earlier visit.
+    if let Some(kept) = kept {
+        match Note::parse(kept).map_err(|e| e.to_string()).and_then(|n| {
+            verify_note(&n, std::slice::from_ref(&keys.log)).map_err(|e| format!("kept checkpoint signature: {e}"))?;
+            Checkpoint::parse(&n.text).map_err(|e| e.to_string())
+        }) {
+            Err(e) => r.find("kept checkpoint", e),
+            Ok(old) if old.origin != cp.origin => r.find("kept checkpoint", "is for another log"),
+            Ok(old) if old.size > cp.size => r.find(
+                "kept checkpoint",
+                format!("log rolled back or truncated: the kept checkpoint covers {} entries, the current one {}", old.size, cp.size),
+            ),
+            Ok(old) if old.size == cp.size && old.root != cp.root => r.find(
+                "kept checkpoint",
+                format!("fork: two checkpoints of size {} signed by the log with different roots", cp.size),
+            ),
+            Ok(old) => {
+                let proof = tree.consistency_proof(old.size, cp.size.min(have)).unwrap_or_default();
+                if have < cp.size || verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof).is_err() {
+                    r.find(
+                        "kept checkpoint",
+                        format!("not consistent with the current log: the first {} entries were rewritten", old.size),
+                    );
+                }
+            }
+        }
+    }
+    r.checkpoint = Some(cp);
+    r
 }

@@ -278,3 +278,24 @@ mod path_tests {
         }
     }
 }
+
+/// Paths of every level tile of a tree of `size` leaves, with their widths.
+pub fn level_tile_paths(size: u64) -> Vec<(String, u8, u64, u64)> {
+    let mut out = Vec::new();
+    let mut level = 0u8;
+    while level < 8 {
+        let height = 8 * u32::from(level);
+        let nodes = size >> height;
+        if nodes == 0 {
+            break;
+        }
+        let mut n = 0;
+        while n * TILE_WIDTH < nodes {
+            let width = (nodes - n * TILE_WIDTH).min(TILE_WIDTH);
+            out.push((tile_path(level, n, width), level, n, width));
+            n += 1;
+        }
+        level += 1;
+    }
+    out
+}

@@ -1,0 +1,331 @@
+//! End-to-end audit: bundles exported from real nodes verify offline, reconcile, give a
+//! person's access report, and every tampering the auditor must catch is reported.
+
+use protocol_spec::category::Category::*;
+use protocol_spec::exchange::SummaryRequest;
+use protocol_spec::ids::RequestId;
+use protocol_spec::keys::SigningKey;
+use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::staff::{StaffReply, StaffRequest, SummaryOutcome};
+use protocol_spec::tlog::note::Note;
+use protocol_spec::tlog::witness::AddCheckpoint;
+use protocol_spec::tlog::{Checkpoint, sign_checkpoint, tiles};
+use std::path::{Path, PathBuf};
+use tests::*;
+
+const ASSESS: &str = "coordinated-assessment";
+
+/// One granted exchange and one refusal between ne.oai and ne.orp, then cosigned checkpoints.
+async fn audited() -> Setup {
+    let s = Setup::new().await;
+    let case = s.case("ne.oai", shared_person(), &["ne.orp"]).await;
+    s.consent(
+        "ne.oai",
+        case,
+        &["ne.oai", "ne.orp"],
+        &[ASSESS],
+        &[Employment],
+        (now() - DAY, now() + DAY),
+    )
+    .await;
+    let o = s
+        .request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
+        .await;
+    let SummaryOutcome::Received(info) = o else {
+        panic!("{o:?}")
+    };
+    call(
+        &s.node("ne.oai").worker,
+        StaffRequest::SummaryOpen {
+            summary_id: info.summary_id,
+        },
+    )
+    .await
+    .unwrap();
+    let o = s.request("ne.oai", "ne.orp", ASSESS, &[Health], case).await;
+    assert!(matches!(o, SummaryOutcome::Refused { .. }));
+    s
+}
+
+async fn export(s: &Setup, id: &str, name: &str) -> PathBuf {
+    // Asking for a checkpoint runs a witnessing round first.
+    call(&s.node(id).auditor, StaffRequest::LogCheckpoint)
+        .await
+        .unwrap();
+    let out = s.dir.path().join(name);
+    cli::audit::export(&s.node(id).auditor, &out).await.unwrap();
+    out
+}
+
+fn verify(bundle: &Path, kept: Option<&Path>) -> Vec<String> {
+    let v = cli::audit::verify(bundle, kept, None, false).unwrap();
+    v.report
+        .findings
+        .iter()
+        .map(|f| format!("{}: {}", f.location, f.problem))
+        .collect()
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+fn entries_file(bundle: &Path) -> PathBuf {
+    let size: u64 = std::fs::read_to_string(bundle.join("checkpoint"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (path, _) = tiles::entry_bundle_paths(size).pop().unwrap();
+    bundle.join(path)
+}
+
+fn rewrite_entries(bundle: &Path, f: impl FnOnce(&mut Vec<Vec<u8>>)) {
+    let file = entries_file(bundle);
+    let mut entries = tiles::parse_bundle("x", &std::fs::read(&file).unwrap()).unwrap();
+    f(&mut entries);
+    let mut bytes = Vec::new();
+    for e in &entries {
+        bytes.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        bytes.extend_from_slice(e);
+    }
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_logs_verify_reconcile_and_answer_a_person() {
+    let s = audited().await;
+    let orp = export(&s, "ne.orp", "orp").await;
+    let oai = export(&s, "ne.oai", "oai").await;
+    assert_eq!(verify(&orp, None), Vec::<String>::new());
+    assert_eq!(verify(&oai, None), Vec::<String>::new());
+    let v = cli::audit::verify(&orp, None, None, false).unwrap();
+    assert!(
+        !v.report.cosigned_by.is_empty(),
+        "the checkpoint carries a witness cosignature"
+    );
+
+    // The bundle is plain C2SP: the checkpoint note names the log and its witnesses.
+    let note = Note::parse(&std::fs::read_to_string(orp.join("checkpoint")).unwrap()).unwrap();
+    assert!(note.signatures.len() >= 2);
+    assert!(
+        std::fs::read_to_string(orp.join("log.vkey"))
+            .unwrap()
+            .starts_with("ne-cii.passerelle/ne.orp+")
+    );
+
+    assert!(
+        cli::audit::reconcile(&orp, &oai, true).unwrap(),
+        "disclosure and receipt match"
+    );
+
+    let views = cli::audit::verified_views(&[orp.clone(), oai.clone()]).unwrap();
+    let report = protocol_spec::audit::person_report(&shared_person(), &views);
+    let kinds: Vec<(&str, &str)> = report
+        .iter()
+        .map(|a| (a.logged_by.as_str(), a.kind.as_str()))
+        .collect();
+    assert!(kinds.contains(&("ne.orp", "disclosure")), "{kinds:?}");
+    assert!(kinds.contains(&("ne.oai", "receipt")));
+    assert!(kinds.contains(&("ne.oai", "summary-opened")));
+    assert!(kinds.contains(&("ne.orp", "refusal")));
+    let disclosure = report.iter().find(|a| a.kind == "disclosure").unwrap();
+    assert_eq!(disclosure.peer.as_deref(), Some("ne.oai"));
+    assert_eq!(disclosure.categories.as_deref(), Some("employment"));
+    assert!(protocol_spec::audit::person_report(&sas_only_person(), &views).is_empty());
+    // No social insurance number in any entry.
+    for v in &views {
+        for e in &v.entries {
+            let text = String::from_utf8(e.to_bytes()).unwrap();
+            assert!(
+                !text.contains(&shared_person().digits()),
+                "entry leaks a number: {text}"
+            );
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_bundles_are_caught_with_a_precise_report() {
+    let s = audited().await;
+    let good = export(&s, "ne.orp", "orp").await;
+    let dir = s.dir.path();
+
+    // One entry altered (same length, one byte).
+    let altered = dir.join("altered");
+    copy(&good, &altered);
+    rewrite_entries(&altered, |e| {
+        let last = e.len() - 2;
+        let pos = e[last].iter().position(|b| *b == b'\n').unwrap() - 1;
+        e[last][pos] ^= 1;
+    });
+    let f = verify(&altered, None);
+    assert!(
+        f.iter().any(|x| x.contains("does not match its leaf hash")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter()
+            .any(|x| x.contains("do not produce the signed root")),
+        "{f:?}"
+    );
+
+    // Truncated: the last entry removed.
+    let truncated = dir.join("truncated");
+    copy(&good, &truncated);
+    rewrite_entries(&truncated, |e| {
+        e.pop();
+    });
+    let f = verify(&truncated, None);
+    assert!(f.iter().any(|x| x.contains("truncated")), "{f:?}");
+
+    // Two entries swapped.
+    let swapped = dir.join("swapped");
+    copy(&good, &swapped);
+    rewrite_entries(&swapped, |e| e.swap(1, 2));
+    let f = verify(&swapped, None);
+    let mismatched: Vec<&String> = f
+        .iter()
+        .filter(|x| x.contains("does not match its leaf hash"))
+        .collect();
+    assert_eq!(
+        mismatched.len(),
+        2,
+        "both swapped positions are named: {f:?}"
+    );
+
+    // A fork: the log key signs a second checkpoint of the same size with another root.
+    let log_key = SigningKey::from_file(
+        &std::fs::read_to_string(s.node("ne.orp").dir.join("keys/log.key")).unwrap(),
+    )
+    .unwrap();
+    let note = Note::parse(&std::fs::read_to_string(good.join("checkpoint")).unwrap()).unwrap();
+    let cp = Checkpoint::parse(&note.text).unwrap();
+    let forked = Checkpoint {
+        root: [0x42; 32],
+        ..cp.clone()
+    };
+    let fork = dir.join("fork");
+    copy(&good, &fork);
+    std::fs::write(
+        fork.join("checkpoint"),
+        sign_checkpoint(&forked, &cp.origin, &log_key),
+    )
+    .unwrap();
+    let f = verify(&fork, Some(&good.join("checkpoint")));
+    assert!(f.iter().any(|x| x.contains("fork")), "{f:?}");
+
+    // A receipt dropped: a disclosure ne.orp made that ne.oai's log never recorded (the
+    // request came from ne.oai's key but not through its node).
+    let key = s.node("ne.oai").signing_key().unwrap();
+    let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
+    let case = match call(&s.node("ne.orp").worker, StaffRequest::CaseList)
+        .await
+        .unwrap()
+    {
+        StaffReply::Cases(c) => c[0].case_id,
+        other => panic!("{other:?}"),
+    };
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).unwrap();
+    let req = SummaryRequest {
+        request_id: RequestId(id),
+        requester: s.id("ne.oai"),
+        responder: s.id("ne.orp"),
+        case_id: case,
+        purpose: ASSESS.parse().unwrap(),
+        categories: vec![Employment],
+        issued_at: now(),
+    }
+    .sign(&key);
+    let r: PeerReply = daemon::transport::request(&conn, &PeerMessage::Summary(req))
+        .await
+        .unwrap();
+    assert!(matches!(r, PeerReply::Disclosure { .. }));
+    let orp2 = export(&s, "ne.orp", "orp2").await;
+    let oai2 = export(&s, "ne.oai", "oai2").await;
+    let views = cli::audit::verified_views(&[orp2.clone(), oai2]).unwrap();
+    let diffs = protocol_spec::audit::reconcile(&views[0], &views[1]);
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert_eq!(diffs[0].institution, "ne.orp");
+    assert!(diffs[0].what.contains("without a receipt"));
+
+    // The newer bundle is consistent with the checkpoint kept from the first export.
+    assert_eq!(
+        verify(&orp2, Some(&good.join("checkpoint"))),
+        Vec::<String>::new()
+    );
+    // And the first bundle, judged against the newer kept checkpoint, is a roll-back.
+    let f = verify(&good, Some(&orp2.join("checkpoint")));
+    assert!(f.iter().any(|x| x.contains("rolled back")), "{f:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_refuses_an_inconsistent_checkpoint_and_keeps_evidence() {
+    let s = audited().await;
+    // ne.oai witnesses ne.orp's log: get a cosigned checkpoint first.
+    call(&s.node("ne.orp").auditor, StaffRequest::LogCheckpoint)
+        .await
+        .unwrap();
+    let StaffReply::Checkpoint { note } =
+        call(&s.node("ne.orp").auditor, StaffRequest::LogCheckpoint)
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    let cp = Checkpoint::parse(&Note::parse(&note).unwrap().text).unwrap();
+
+    // A forked checkpoint of the same size, validly signed by ne.orp's log key.
+    let log_key = SigningKey::from_file(
+        &std::fs::read_to_string(s.node("ne.orp").dir.join("keys/log.key")).unwrap(),
+    )
+    .unwrap();
+    let forked = sign_checkpoint(
+        &Checkpoint {
+            root: [7; 32],
+            ..cp.clone()
+        },
+        &cp.origin,
+        &log_key,
+    );
+    let req = AddCheckpoint {
+        old_size: cp.size,
+        proof: vec![],
+        checkpoint: forked,
+    };
+    let orp_key = s.node("ne.orp").signing_key().unwrap();
+    let conn = s.raw_peer(&orp_key, "ne.oai").await.unwrap();
+    let r: PeerReply =
+        daemon::transport::request(&conn, &PeerMessage::AddCheckpoint(req.to_text()))
+            .await
+            .unwrap();
+    let PeerReply::WitnessRefused { status, reason, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(status, 422, "{reason}");
+    let StaffReply::Status(st) = call(&s.node("ne.oai").admin, StaffRequest::Status)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        st.witness_evidence, 1,
+        "the two signed checkpoints are kept and reported"
+    );
+    s.stop().await;
+}
