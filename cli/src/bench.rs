@@ -203,3 +203,108 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
     conn.close(0u32.into(), b"bench done");
     Ok(rows)
 }
+
+/// Peak resident memory of this process, from /proc (Linux), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// `passerelle bench audit`: builds a synthetic log of `n` realistic entries as an in-memory
+/// tiles bundle with a signed, cosigned checkpoint, then times `audit verify`'s core over it
+/// next to plain SHA-256 of the same entries (one hash each), measured in the same run.
+pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
+    use protocol_spec::audit::{BundleKeys, verify_bundle};
+    use protocol_spec::entry::{Entry, person_field};
+    use protocol_spec::tlog::note::{Note, SIG_COSIGNATURE, SIG_ED25519, VerifierKey, cosign};
+    use protocol_spec::tlog::{Checkpoint, Tree, leaf_hash, sign_checkpoint, tiles};
+    use std::collections::HashMap;
+
+    if n == 0 {
+        bail!("--entries must be at least 1");
+    }
+    let person = "756.9217.0769.85".parse()?;
+    let entries: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let mut salt = [0u8; 32];
+            salt[..8].copy_from_slice(&i.to_be_bytes());
+            Entry::new(
+                "disclosure",
+                1_790_000_000 + i,
+                vec![
+                    hex::encode([i as u8; 16]),
+                    person_field(Some(&person), salt),
+                    "ne.oai".into(),
+                    "coordinated-assessment".into(),
+                    "employment,measures".into(),
+                    hex::encode([7u8; 16]),
+                    hex::encode(protocol_spec::keys::sha256(&[&i.to_be_bytes()])),
+                    hex::encode(protocol_spec::keys::sha256(&[b"sealed", &i.to_be_bytes()])),
+                ],
+            )
+            .map(|e| e.to_bytes())
+        })
+        .collect::<Result<_, _>>()?;
+    let mut tree = Tree::new();
+    for e in &entries {
+        tree.append(leaf_hash(e));
+    }
+    let origin = "bench.passerelle/ne.orp";
+    let log = SigningKey::from_seed([1; 32]);
+    let witness = SigningKey::from_seed([2; 32]);
+    let wname = format!("{origin}/witness");
+    let cp = Checkpoint { origin: origin.into(), size: n, root: tree.root() };
+    let mut note = Note::parse(&sign_checkpoint(&cp, origin, &log))?;
+    note.signatures.push(cosign(&note.text, &wname, &witness, 1_790_000_000));
+    let mut files: HashMap<String, Vec<u8>> = tiles::tiles(&tree, &entries, n)?.into_iter().collect();
+    files.insert("checkpoint".into(), note.to_text().into_bytes());
+    let keys = BundleKeys {
+        log: VerifierKey::new(origin, SIG_ED25519, log.public()),
+        witnesses: vec![VerifierKey::new(&wname, SIG_COSIGNATURE, witness.public())],
+        quorum: 1,
+    };
+    let bytes: usize = entries.iter().map(Vec::len).sum();
+
+    // Baseline: raw SHA-256 over the same entries, one digest per entry.
+    let start = Instant::now();
+    let mut acc = 0u8;
+    for e in &entries {
+        acc ^= protocol_spec::keys::sha256(&[e])[0];
+    }
+    let sha = start.elapsed();
+    std::hint::black_box(acc);
+
+    let start = Instant::now();
+    let mut read = |p: &str| files.get(p).cloned();
+    let report = verify_bundle(&mut read, &keys, None, &mut |_| {});
+    let verify = start.elapsed();
+    if !report.ok() {
+        bail!("benchmark bundle did not verify: {:?}", report.findings);
+    }
+    let rows = vec![
+        row("baseline: raw SHA-256, one digest per entry", n as usize, 1, sha),
+        row("audit verify: signatures, tiles, root, entries", n as usize, 1, verify),
+    ];
+    let ratio = rows[1].per_second / rows[0].per_second;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "entries": n, "entry_bytes": bytes, "rows": rows, "verify_over_sha256": ratio, "peak_rss_mib": peak_rss_mib(),
+            }))?
+        );
+        return Ok(());
+    }
+    println!("{n} entries, {:.1} MiB of entry text", bytes as f64 / (1 << 20) as f64);
+    println!("{:<48} {:>10} {:>14}", "measurement", "seconds", "entries/second");
+    for r in &rows {
+        println!("{:<48} {:>10.3} {:>14.0}", r.name, r.seconds, r.per_second);
+    }
+    println!("\naudit verify / raw SHA-256: {ratio:.3}");
+    if let Some(m) = peak_rss_mib() {
+        println!("peak resident memory: {m:.0} MiB");
+    }
+    Ok(())
+}

@@ -69,14 +69,9 @@ pub enum Command {
     Whoami,
     /// Start an example federation of three nodes on loopback and walk through exchanges.
     Demo(DemoArgs),
-    /// Measure disclosure throughput between real nodes on loopback against a bare
-    /// round-trip baseline measured in the same run.
-    Bench {
-        #[arg(long, default_value_t = 2000)]
-        requests: usize,
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-    },
+        /// Benchmarks, each reported next to a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCmd),
 }
 
 #[derive(Subcommand)]
@@ -295,6 +290,22 @@ pub enum LogCmd {
 }
 
 #[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Disclosure throughput between real nodes on loopback, against bare round trips.
+    Exchange {
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// Offline audit verification of a synthetic log, against raw SHA-256 of its entries.
+    Audit {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum AuditCmd {
     /// Write this node's log as an offline bundle (C2SP tlog-tiles, roster, verifier keys).
     Export {
@@ -450,19 +461,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => return crate::demo::run(args.keep.clone(), cli.json).await,
         Command::Audit(a) => return run_audit(&cli, a).await,
-        Command::Bench {
-            requests,
-            concurrency,
-        } => {
-            return crate::bench::run(
-                crate::bench::BenchArgs {
-                    requests: *requests,
-                    concurrency: *concurrency,
-                },
-                cli.json,
-            )
-            .await;
+                Command::Bench(BenchCmd::Exchange { requests, concurrency }) => {
+            return crate::bench::run(crate::bench::BenchArgs { requests: *requests, concurrency: *concurrency }, cli.json).await;
         }
+        Command::Bench(BenchCmd::Audit { entries }) => return crate::bench::audit(*entries, cli.json),
         Command::Node(NodeCmd::Status) => StaffRequest::Status,
         Command::Whoami => StaffRequest::WhoAmI,
         Command::Staff(StaffCmd::Issue { staff, role, out }) => {

@@ -174,8 +174,13 @@ impl Entry {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Parses an entry, checking the header, the kind's key order and the line structure.
-    pub fn parse(bytes: &[u8]) -> Result<Entry, EntryError> {
+    /// Checks an entry's structure without allocating: header, kind, canonical time, the
+    /// kind's keys in order, nothing more. Auditors run it on every entry of a log.
+    pub fn check(bytes: &[u8]) -> Result<(), EntryError> {
+        Self::walk(bytes, |_, _| ()).map(|_| ())
+    }
+
+    fn walk<'a>(bytes: &'a [u8], mut value: impl FnMut(usize, &'a str)) -> Result<(&'a str, u64), EntryError> {
         if bytes.len() > 65535 {
             return Err(EntryError::TooLong);
         }
@@ -185,42 +190,37 @@ impl Entry {
         if lines.next() != Some(ENTRY_HEADER) {
             return Err(EntryError::Header);
         }
-        let kind = lines
-            .next()
-            .and_then(|l| l.strip_prefix("kind "))
-            .ok_or(EntryError::Header)?;
-        let time = lines
-            .next()
-            .and_then(|l| l.strip_prefix("time "))
-            .and_then(|t| t.parse::<u64>().ok())
-            .ok_or(EntryError::Header)?;
-        let mut values = Vec::new();
+        let kind = lines.next().and_then(|l| l.strip_prefix("kind ")).ok_or(EntryError::Header)?;
+        let time_text = lines.next().and_then(|l| l.strip_prefix("time ")).ok_or(EntryError::Header)?;
+        // Canonical decimal: digits only, no leading zero, so each entry has one encoding.
+        if time_text.is_empty() || (time_text.len() > 1 && time_text.starts_with('0')) || !time_text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(EntryError::Header);
+        }
+        let time = time_text.parse::<u64>().map_err(|_| EntryError::Header)?;
         let keys = KINDS
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, keys)| *keys)
             .ok_or_else(|| EntryError::UnknownKind(kind.into()))?;
+        let wrong = |expected: &str, i: usize| EntryError::WrongKey { kind: kind.into(), expected: expected.into(), line: i + 4 };
+        let mut n = 0;
         for (i, line) in lines.enumerate() {
-            let expected = keys.get(i).ok_or_else(|| EntryError::WrongKey {
-                kind: kind.into(),
-                expected: "(end)".into(),
-                line: i + 4,
-            })?;
-            let v = line
-                .strip_prefix(expected)
-                .and_then(|r| r.strip_prefix(' '))
-                .ok_or_else(|| EntryError::WrongKey {
-                    kind: kind.into(),
-                    expected: expected.to_string(),
-                    line: i + 4,
-                })?;
-            values.push(v.to_string());
+            let expected = keys.get(i).ok_or_else(|| wrong("(end)", i))?;
+            let v = line.strip_prefix(expected).and_then(|r| r.strip_prefix(' ')).ok_or_else(|| wrong(expected, i))?;
+            value(i, v);
+            n += 1;
         }
-        let e = Entry::new(kind, time, values)?;
-        if e.to_bytes() != bytes {
-            return Err(EntryError::Header);
+        if n != keys.len() {
+            return Err(wrong(keys[n], n));
         }
-        Ok(e)
+        Ok((kind, time))
+    }
+
+    /// Parses an entry, with the checks of [`Entry::check`].
+    pub fn parse(bytes: &[u8]) -> Result<Entry, EntryError> {
+        let mut values = Vec::new();
+        let (kind, time) = Self::walk(bytes, |_, v| values.push(v.to_string()))?;
+        Entry::new(kind, time, values)
     }
 }
 
