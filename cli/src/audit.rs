@@ -205,7 +205,7 @@ pub fn print_report(v: &Verified, bundle: &Path) {
         None => println!("{}: no usable checkpoint", bundle.display()),
     }
     if v.report.ok() {
-                println!("  verified: log signature, witness quorum, every entry and tile, root");
+        println!("  verified: log signature, witness quorum, every entry and tile, root");
     }
     for f in &v.report.findings {
         println!("  FAILED {}: {}", f.location, f.problem);

@@ -255,10 +255,16 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
     let log = SigningKey::from_seed([1; 32]);
     let witness = SigningKey::from_seed([2; 32]);
     let wname = format!("{origin}/witness");
-    let cp = Checkpoint { origin: origin.into(), size: n, root: tree.root() };
+    let cp = Checkpoint {
+        origin: origin.into(),
+        size: n,
+        root: tree.root(),
+    };
     let mut note = Note::parse(&sign_checkpoint(&cp, origin, &log))?;
-    note.signatures.push(cosign(&note.text, &wname, &witness, 1_790_000_000));
-    let mut files: HashMap<String, Vec<u8>> = tiles::tiles(&tree, &entries, n)?.into_iter().collect();
+    note.signatures
+        .push(cosign(&note.text, &wname, &witness, 1_790_000_000));
+    let mut files: HashMap<String, Vec<u8>> =
+        tiles::tiles(&tree, &entries, n)?.into_iter().collect();
     files.insert("checkpoint".into(), note.to_text().into_bytes());
     let keys = BundleKeys {
         log: VerifierKey::new(origin, SIG_ED25519, log.public()),
@@ -284,8 +290,18 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
         bail!("benchmark bundle did not verify: {:?}", report.findings);
     }
     let rows = vec![
-        row("baseline: raw SHA-256, one digest per entry", n as usize, 1, sha),
-        row("audit verify: signatures, tiles, root, entries", n as usize, 1, verify),
+        row(
+            "baseline: raw SHA-256, one digest per entry",
+            n as usize,
+            1,
+            sha,
+        ),
+        row(
+            "audit verify: signatures, tiles, root, entries",
+            n as usize,
+            1,
+            verify,
+        ),
     ];
     let ratio = rows[1].per_second / rows[0].per_second;
     if json {
@@ -297,8 +313,14 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!("{n} entries, {:.1} MiB of entry text", bytes as f64 / (1 << 20) as f64);
-    println!("{:<48} {:>10} {:>14}", "measurement", "seconds", "entries/second");
+    println!(
+        "{n} entries, {:.1} MiB of entry text",
+        bytes as f64 / (1 << 20) as f64
+    );
+    println!(
+        "{:<48} {:>10} {:>14}",
+        "measurement", "seconds", "entries/second"
+    );
     for r in &rows {
         println!("{:<48} {:>10.3} {:>14.0}", r.name, r.seconds, r.per_second);
     }

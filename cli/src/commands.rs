@@ -69,7 +69,7 @@ pub enum Command {
     Whoami,
     /// Start an example federation of three nodes on loopback and walk through exchanges.
     Demo(DemoArgs),
-        /// Benchmarks, each reported next to a baseline measured in the same run.
+    /// Benchmarks, each reported next to a baseline measured in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
 }
@@ -461,10 +461,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => return crate::demo::run(args.keep.clone(), cli.json).await,
         Command::Audit(a) => return run_audit(&cli, a).await,
-                Command::Bench(BenchCmd::Exchange { requests, concurrency }) => {
-            return crate::bench::run(crate::bench::BenchArgs { requests: *requests, concurrency: *concurrency }, cli.json).await;
+        Command::Bench(BenchCmd::Exchange {
+            requests,
+            concurrency,
+        }) => {
+            return crate::bench::run(
+                crate::bench::BenchArgs {
+                    requests: *requests,
+                    concurrency: *concurrency,
+                },
+                cli.json,
+            )
+            .await;
         }
-        Command::Bench(BenchCmd::Audit { entries }) => return crate::bench::audit(*entries, cli.json),
+        Command::Bench(BenchCmd::Audit { entries }) => {
+            return crate::bench::audit(*entries, cli.json);
+        }
         Command::Node(NodeCmd::Status) => StaffRequest::Status,
         Command::Whoami => StaffRequest::WhoAmI,
         Command::Staff(StaffCmd::Issue { staff, role, out }) => {

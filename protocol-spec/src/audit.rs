@@ -414,7 +414,7 @@ pub fn verify_bundle(
         .entries
         .iter()
         .enumerate()
-                .filter_map(|(i, e)| Entry::check(e).err().map(|err| (i, err.to_string())))
+        .filter_map(|(i, e)| Entry::check(e).err().map(|err| (i, err.to_string())))
         .collect();
     for (i, err) in malformed {
         r.find(format!("entry {i}"), format!("malformed entry: {err}"));

@@ -180,7 +180,10 @@ impl Entry {
         Self::walk(bytes, |_, _| ()).map(|_| ())
     }
 
-    fn walk<'a>(bytes: &'a [u8], mut value: impl FnMut(usize, &'a str)) -> Result<(&'a str, u64), EntryError> {
+    fn walk<'a>(
+        bytes: &'a [u8],
+        mut value: impl FnMut(usize, &'a str),
+    ) -> Result<(&'a str, u64), EntryError> {
         if bytes.len() > 65535 {
             return Err(EntryError::TooLong);
         }
@@ -190,10 +193,19 @@ impl Entry {
         if lines.next() != Some(ENTRY_HEADER) {
             return Err(EntryError::Header);
         }
-        let kind = lines.next().and_then(|l| l.strip_prefix("kind ")).ok_or(EntryError::Header)?;
-        let time_text = lines.next().and_then(|l| l.strip_prefix("time ")).ok_or(EntryError::Header)?;
+        let kind = lines
+            .next()
+            .and_then(|l| l.strip_prefix("kind "))
+            .ok_or(EntryError::Header)?;
+        let time_text = lines
+            .next()
+            .and_then(|l| l.strip_prefix("time "))
+            .ok_or(EntryError::Header)?;
         // Canonical decimal: digits only, no leading zero, so each entry has one encoding.
-        if time_text.is_empty() || (time_text.len() > 1 && time_text.starts_with('0')) || !time_text.bytes().all(|b| b.is_ascii_digit()) {
+        if time_text.is_empty()
+            || (time_text.len() > 1 && time_text.starts_with('0'))
+            || !time_text.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(EntryError::Header);
         }
         let time = time_text.parse::<u64>().map_err(|_| EntryError::Header)?;
@@ -202,11 +214,18 @@ impl Entry {
             .find(|(k, _)| *k == kind)
             .map(|(_, keys)| *keys)
             .ok_or_else(|| EntryError::UnknownKind(kind.into()))?;
-        let wrong = |expected: &str, i: usize| EntryError::WrongKey { kind: kind.into(), expected: expected.into(), line: i + 4 };
+        let wrong = |expected: &str, i: usize| EntryError::WrongKey {
+            kind: kind.into(),
+            expected: expected.into(),
+            line: i + 4,
+        };
         let mut n = 0;
         for (i, line) in lines.enumerate() {
             let expected = keys.get(i).ok_or_else(|| wrong("(end)", i))?;
-            let v = line.strip_prefix(expected).and_then(|r| r.strip_prefix(' ')).ok_or_else(|| wrong(expected, i))?;
+            let v = line
+                .strip_prefix(expected)
+                .and_then(|r| r.strip_prefix(' '))
+                .ok_or_else(|| wrong(expected, i))?;
             value(i, v);
             n += 1;
         }

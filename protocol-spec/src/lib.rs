@@ -20,4 +20,6 @@ pub mod rule;
 pub mod seal;
 pub mod staff;
 pub mod tlog;
+#[cfg(test)]
+mod vectors;
 pub mod wire;
