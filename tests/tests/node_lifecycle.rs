@@ -327,3 +327,45 @@ async fn a_rejected_import_leaves_nothing_behind() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_log_store_disagrees_with_its_signed_checkpoint_refuses_to_start() {
+    let mut s = Setup::new().await;
+    let StaffReply::Checkpoint { .. } =
+        call(&s.node("ne.orp").auditor, StaffRequest::LogCheckpoint)
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    s.fed.node_mut("ne.orp").stop().await;
+    let db = s.node("ne.orp").dir.join("data/node.db");
+
+    // Alter one entry's leaf hash: the log no longer produces the signed root.
+    let conn = daemon::store::open_connection(&db).unwrap();
+    conn.execute(
+        "UPDATE log_entries SET leaf_hash = zeroblob(32) WHERE idx = 1",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let cfg = daemon::config::NodeConfig::load(&s.node("ne.orp").config_path()).unwrap();
+    let e = daemon::start(cfg, tokio_util::sync::CancellationToken::new())
+        .await
+        .err()
+        .expect("refuses to start");
+    assert!(format!("{e:#}").contains("entries were altered"), "{e:#}");
+
+    // Truncated: the last entries removed.
+    let conn = daemon::store::open_connection(&db).unwrap();
+    conn.execute("DELETE FROM log_entries WHERE idx >= 1", [])
+        .unwrap();
+    drop(conn);
+    let cfg = daemon::config::NodeConfig::load(&s.node("ne.orp").config_path()).unwrap();
+    let e = daemon::start(cfg, tokio_util::sync::CancellationToken::new())
+        .await
+        .err()
+        .expect("refuses to start");
+    assert!(format!("{e:#}").contains("truncated"), "{e:#}");
+    s.stop().await;
+}
