@@ -355,6 +355,34 @@ impl Node {
                     reason: format!("{e:#}"),
                 },
             },
+            PeerMessage::ProveInclusion { index } => {
+                match crate::log::prove_inclusion(self, index).await {
+                    Ok((checkpoint, proof)) => PeerReply::Inclusion { checkpoint, proof },
+                    Err(e) => PeerReply::Rejected {
+                        reason: format!("{e:#}"),
+                    },
+                }
+            }
+            PeerMessage::ReceiptProof(p) => {
+                let roster = self.roster().roster;
+                let Some(peer) = roster.member_by_key(&key).map(|m| m.id.clone()) else {
+                    return PeerReply::Rejected {
+                        reason: "sender is not a member".into(),
+                    };
+                };
+                let checked = crate::log::check_inclusion(&roster, &peer, &p);
+                match checked {
+                    Ok(()) => match crate::log::keep_inclusion(self, &peer, p).await {
+                        Ok(()) => PeerReply::Accepted,
+                        Err(e) => PeerReply::Rejected {
+                            reason: format!("{e:#}"),
+                        },
+                    },
+                    Err(e) => PeerReply::Rejected {
+                        reason: format!("receipt proof does not verify: {e:#}"),
+                    },
+                }
+            }
         }
     }
 
@@ -1222,7 +1250,7 @@ impl Node {
                             rusqlite::params![summary_id.0.to_vec(), case_id.0.to_vec(), d.header.source.as_str(), postcard::to_stdvec(&req)?, postcard::to_stdvec(&d)?, staff.as_str(), at as i64],
                         )?;
                         let h = &d.header;
-                        tx.log(Entry::new("receipt", at, vec![
+                                                let receipt = Entry::new("receipt", at, vec![
                             case_id.to_string(),
                             entry::person_field(person.as_ref(), random()),
                             h.source.to_string(),
@@ -1233,10 +1261,23 @@ impl Node {
                             hex::encode(d.sealed.digest()),
                             format!("{leaf_index} {}", hex::encode(leaf_hash)),
                             staff.to_string(),
-                        ])?.to_bytes())?;
-                        received_info(&summary_id.0, &d, staff.as_str(), at as i64)
+                        ])?
+                        .to_bytes();
+                        let receipt_hash = protocol_spec::tlog::leaf_hash(&receipt);
+                        let receipt_index = tx.log(receipt)?;
+                        let info = received_info(&summary_id.0, &d, staff.as_str(), at as i64)?;
+                        Ok((info, req.digest(), (receipt_index, receipt_hash)))
                     })
                     .await?;
+                let (info, digest, receipt_leaf) = info;
+                // Each side gets the other's inclusion proof once the receipt is durable.
+                tokio::spawn(crate::log::exchange_inclusion_proofs(
+                    self.clone(),
+                    from.clone(),
+                    digest,
+                    (leaf_index, leaf_hash),
+                    receipt_leaf,
+                ));
                 Ok(SummaryOutcome::Received(info))
             }
             PeerReply::Refusal(Refusal { code }) => {
@@ -1338,6 +1379,7 @@ fn reply_name(r: &PeerReply) -> &'static str {
         PeerReply::Cosigned(_) => "cosignature",
         PeerReply::WitnessRefused { .. } => "witness refusal",
         PeerReply::LogData(_) => "log data",
+        PeerReply::Inclusion { .. } => "inclusion proof",
         PeerReply::Refusal(_) => "refusal",
         PeerReply::Accepted => "accepted",
         PeerReply::Rejected { .. } => "rejected",

@@ -47,6 +47,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_initial.sql")),
         M::up(include_str!("migrations/002_witness.sql")),
+        M::up(include_str!("migrations/003_inclusion.sql")),
     ])
 }
 

@@ -23,6 +23,25 @@ pub enum PeerMessage {
     AddCheckpoint(String),
     /// A C2SP tlog-tiles path (`checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/...`).
     LogTile(String),
+    /// Asks for an inclusion proof of leaf `index` under a checkpoint of the receiver's log.
+    ProveInclusion {
+        index: u64,
+    },
+    /// The requester's proof that it logged the receipt of a disclosure: its leaf, a signed
+    /// checkpoint of its log, and the inclusion proof under it.
+    ReceiptProof(InclusionProof),
+}
+
+/// A leaf of the sender's log, a signed checkpoint note covering it, and the RFC 6962
+/// inclusion proof of the leaf under that checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    /// Request digest of the exchange the leaf records.
+    pub request_digest: [u8; 32],
+    pub leaf_index: u64,
+    pub leaf_hash: [u8; 32],
+    pub checkpoint: String,
+    pub proof: Vec<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,4 +71,9 @@ pub enum PeerReply {
     },
     /// Bytes of the requested tile or checkpoint.
     LogData(Vec<u8>),
+    /// A signed checkpoint note and the inclusion proof of the asked leaf under it.
+    Inclusion {
+        checkpoint: String,
+        proof: Vec<[u8; 32]>,
+    },
 }

@@ -130,6 +130,22 @@ async fn exported_logs_verify_reconcile_and_answer_a_person() {
         "disclosure and receipt match"
     );
 
+    // Each side holds the other's verified inclusion proof for the exchange.
+    for id in ["ne.orp", "ne.oai"] {
+        let db = daemon::store::open_connection(&s.node(id).dir.join("data/node.db")).unwrap();
+        let mut n: i64 = 0;
+        for _ in 0..50 {
+            n = db
+                .query_row("SELECT COUNT(*) FROM peer_inclusion", [], |r| r.get(0))
+                .unwrap();
+            if n > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(n, 1, "{id} keeps the peer's inclusion proof");
+    }
+
     let views = cli::audit::verified_views(&[orp.clone(), oai.clone()]).unwrap();
     let report = protocol_spec::audit::person_report(&shared_person(), &views);
     let kinds: Vec<(&str, &str)> = report
