@@ -6,10 +6,10 @@ use crate::demo::{ExampleFederation, ExampleSpec, call};
 use anyhow::{Context, bail};
 use protocol_spec::category::Category;
 use protocol_spec::exchange::SummaryRequest;
-use protocol_spec::ids::{CaseId, RequestId};
+use protocol_spec::ids::RequestId;
 use protocol_spec::keys::SigningKey;
 use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
-use protocol_spec::staff::{ConsentDraft, StaffReply, StaffRequest};
+use protocol_spec::staff::StaffRequest;
 use std::time::{Duration, Instant};
 
 pub struct BenchArgs {
@@ -115,31 +115,17 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
     let person = std::fs::read_to_string(records.join("demo-person.txt"))?
         .trim()
         .parse()?;
-    let case_id: CaseId = match call(
-        &oai.worker,
-        StaffRequest::CaseOpen {
-            person,
-            invite: vec![orp.id.clone()],
-        },
-    )
-    .await?
-    {
-        StaffReply::CaseOpened { case_id, .. } => case_id,
-        other => bail!("unexpected reply {other:?}"),
-    };
+    let case_id = crate::demo::open_case(&oai.worker, person, vec![orp.id.clone()]).await?;
     call(&orp.worker, StaffRequest::CaseAccept { case_id }).await?;
     let now = crate::demo::now();
-    call(
+    let categories = [Category::Employment, Category::Measures];
+    crate::demo::record_consent(
         &oai.worker,
-        StaffRequest::ConsentRecord(ConsentDraft {
-            case_id,
-            participants: vec![oai.id.clone(), orp.id.clone()],
-            purposes: vec!["coordinated-assessment".parse()?],
-            categories: vec![Category::Employment, Category::Measures],
-            valid_from: now - 86400,
-            valid_until: now + 86400,
-            form_digest: None,
-        }),
+        case_id,
+        &[&oai.id, &orp.id],
+        "coordinated-assessment",
+        &categories,
+        (now - 86400, now + 86400),
     )
     .await?;
 

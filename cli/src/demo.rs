@@ -263,6 +263,43 @@ pub fn examples_dir() -> anyhow::Result<PathBuf> {
         .context("cannot find the examples/ directory (run from the repository root)")
 }
 
+/// Opens a coordinated case at the credential's node, inviting `invite`.
+pub async fn open_case(
+    worker: &Credential,
+    person: Avs,
+    invite: Vec<InstitutionId>,
+) -> anyhow::Result<CaseId> {
+    match call(worker, StaffRequest::CaseOpen { person, invite }).await? {
+        StaffReply::CaseOpened { case_id, .. } => Ok(case_id),
+        other => bail!("unexpected reply {other:?}"),
+    }
+}
+
+/// Records a consent between `between` for one purpose and `categories`, valid `valid`.
+pub async fn record_consent(
+    worker: &Credential,
+    case_id: CaseId,
+    between: &[&InstitutionId],
+    purpose: &str,
+    categories: &[Category],
+    valid: (u64, u64),
+) -> anyhow::Result<()> {
+    call(
+        worker,
+        StaffRequest::ConsentRecord(ConsentDraft {
+            case_id,
+            participants: between.iter().map(|i| (*i).clone()).collect(),
+            purposes: vec![purpose.parse()?],
+            categories: categories.to_vec(),
+            valid_from: valid.0,
+            valid_until: valid.1,
+            form_digest: None,
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
 struct Narrator {
     json: bool,
     steps: Vec<serde_json::Value>,
@@ -377,18 +414,12 @@ async fn walkthrough(
         "\n3. A case worker at ne.oai opens a coordinated case for a person followed by all three,",
     );
     n.say("   inviting ne.orp and ne.sas; ne.orp accepts from its own node (ne.sas has not yet).");
-    let case_id = match call(
+    let case_id = open_case(
         &oai.worker,
-        StaffRequest::CaseOpen {
-            person: person.clone(),
-            invite: vec![orp.id.clone(), sas.id.clone()],
-        },
+        person.clone(),
+        vec![orp.id.clone(), sas.id.clone()],
     )
-    .await?
-    {
-        StaffReply::CaseOpened { case_id, .. } => case_id,
-        other => bail!("unexpected reply {other:?}"),
-    };
+    .await?;
     n.say(&format!("   case {case_id}"));
     call(&orp.worker, StaffRequest::CaseAccept { case_id }).await?;
 
@@ -496,17 +527,13 @@ async fn walkthrough(
         "  d) a second consent covers ne.orp and ne.oai for health too, but the federation policy",
     );
     n.say("     does not let the employment sector receive health data:");
-    call(
+    record_consent(
         &oai.worker,
-        StaffRequest::ConsentRecord(ConsentDraft {
-            case_id,
-            participants: vec![oai.id.clone(), orp.id.clone()],
-            purposes: vec!["coordinated-assessment".parse()?],
-            categories: vec![Category::Health],
-            valid_from: today,
-            valid_until: today + 30 * 86400,
-            form_digest: None,
-        }),
+        case_id,
+        &[&oai.id, &orp.id],
+        "coordinated-assessment",
+        &[Category::Health],
+        (today, today + 30 * 86400),
     )
     .await?;
     let o = request(
@@ -524,20 +551,10 @@ async fn walkthrough(
     n.say(
         "     the same whether the case exists or not, so nothing leaks about who ne.orp follows:",
     );
-    let sas_case = match call(
-        &sas.worker,
-        StaffRequest::CaseOpen {
-            person: std::fs::read_to_string(records.join("sas-only-person.txt"))?
-                .trim()
-                .parse()?,
-            invite: vec![],
-        },
-    )
-    .await?
-    {
-        StaffReply::CaseOpened { case_id, .. } => case_id,
-        other => bail!("unexpected reply {other:?}"),
-    };
+    let sas_only = std::fs::read_to_string(records.join("sas-only-person.txt"))?
+        .trim()
+        .parse()?;
+    let sas_case = open_case(&sas.worker, sas_only, vec![]).await?;
     let o = request(
         &sas.worker,
         orp,

@@ -196,3 +196,20 @@ pub fn same_credential(c: &Credential) -> Credential {
         SigningKey::from_seed(*c.key.seed()),
     )
 }
+
+/// Copies a directory tree (a node's directory, an audit bundle), skipping `skip` names.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path, skip: &[&str]) {
+    std::fs::create_dir_all(to).expect("create copy");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("dir entry");
+        if skip.iter().any(|s| e.file_name() == *s) {
+            continue;
+        }
+        let target = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&e.path(), &target, skip);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy file");
+        }
+    }
+}

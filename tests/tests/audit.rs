@@ -66,19 +66,6 @@ fn verify(bundle: &Path, kept: Option<&Path>) -> Vec<String> {
         .collect()
 }
 
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), &t).unwrap();
-        }
-    }
-}
-
 fn entries_file(bundle: &Path) -> PathBuf {
     let size: u64 = std::fs::read_to_string(bundle.join("checkpoint"))
         .unwrap()
@@ -181,7 +168,7 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
 
     // One entry altered (same length, one byte).
     let altered = dir.join("altered");
-    copy(&good, &altered);
+    copy_dir(&good, &altered, &[]);
     rewrite_entries(&altered, |e| {
         let last = e.len() - 2;
         let pos = e[last].iter().position(|b| *b == b'\n').unwrap() - 1;
@@ -200,7 +187,7 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
 
     // Truncated: the last entry removed.
     let truncated = dir.join("truncated");
-    copy(&good, &truncated);
+    copy_dir(&good, &truncated, &[]);
     rewrite_entries(&truncated, |e| {
         e.pop();
     });
@@ -209,7 +196,7 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
 
     // Two entries swapped.
     let swapped = dir.join("swapped");
-    copy(&good, &swapped);
+    copy_dir(&good, &swapped, &[]);
     rewrite_entries(&swapped, |e| e.swap(1, 2));
     let f = verify(&swapped, None);
     let mismatched: Vec<&String> = f
@@ -234,7 +221,7 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
         ..cp.clone()
     };
     let fork = dir.join("fork");
-    copy(&good, &fork);
+    copy_dir(&good, &fork, &[]);
     std::fs::write(
         fork.join("checkpoint"),
         sign_checkpoint(&forked, &cp.origin, &log_key),

@@ -23,7 +23,7 @@ async fn node_refuses_to_start_on_bad_config_keys_or_roster() {
     let dir = tempfile::tempdir().unwrap();
     // Work on a copy of the node's directory so the running node is untouched.
     let copy = dir.path().join("ne.orp");
-    copy_dir(&node.dir, &copy);
+    copy_dir(&node.dir, &copy, &["data"]);
     let cfg = copy.join("node.toml");
     let original = std::fs::read_to_string(&cfg).unwrap();
 
@@ -93,21 +93,6 @@ async fn node_refuses_to_start_on_bad_config_keys_or_roster() {
 fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            if e.file_name() != "data" {
-                copy_dir(&e.path(), &target);
-            }
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
