@@ -1,10 +1,19 @@
-//! C2SP tlog-tiles layout: level tiles of 256 hashes and entry bundles, with partial tiles.
+//! C2SP tlog-tiles: paths, level tiles of 256 hashes, entry bundles, partial tiles; writing
+//! every tile of a tree of a given size, and reading tiles back against a checkpoint.
 
-use super::{Hash, Tree, leaf_hash};
+use super::checkpoint::{Checkpoint, parse_decimal};
+use super::merkle::{Hash, Tree, leaf_hash};
 
+/// Hashes in a full tile (tiles have height 8).
 pub const TILE_WIDTH: u64 = 256;
-/// tlog-tiles entries are u16-length-prefixed.
+/// Tree levels spanned by one tile level.
+pub const TILE_HEIGHT: u32 = 8;
+/// Bytes in a full level tile.
+pub const FULL_TILE_LEN: usize = 8192;
+/// Entry bundles prefix each entry with a big-endian u16 length.
 pub const MAX_ENTRY_LEN: usize = 65535;
+/// tlog-tiles levels run from 0 to 63.
+pub const MAX_LEVEL: u8 = 63;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TileError {
@@ -14,23 +23,36 @@ pub enum TileError {
     Bundle(String),
     #[error("tile {0} is missing")]
     Missing(String),
+    #[error("tile {path} holds {got} bytes, expected {expected}")]
+    TileLength {
+        path: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("entry bundle {path} holds {got} entries, expected {expected}")]
+    BundleWidth {
+        path: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error("tiles for size {size} asked of a tree of {have} leaves and {entries} entries")]
+    SizeBeyondTree { size: u64, have: u64, entries: u64 },
+    #[error("tile {0} does not match the tiles below it")]
+    Mismatch(String),
+    #[error("the tiles do not produce the checkpoint's root")]
+    Root,
 }
 
 /// `x001/x234/067` for 1234067: 3-digit groups, `x` on all but the last.
 pub fn index_path(n: u64) -> String {
-    let s = format!("{n:03}");
-    let pad = (3 - s.len() % 3) % 3;
-    let s = format!("{}{s}", "0".repeat(pad));
-    let groups: Vec<&str> = (0..s.len() / 3).map(|i| &s[i * 3..i * 3 + 3]).collect();
-    let (last, rest) = groups.split_last().expect("at least one group");
-    let mut out = String::new();
-    for g in rest {
-        out.push('x');
-        out.push_str(g);
-        out.push('/');
+    let mut groups = vec![format!("{:03}", n % 1000)];
+    let mut rest = n / 1000;
+    while rest > 0 {
+        groups.push(format!("x{:03}", rest % 1000));
+        rest /= 1000;
     }
-    out.push_str(last);
-    out
+    groups.reverse();
+    groups.join("/")
 }
 
 fn width_suffix(width: u64) -> String {
@@ -41,88 +63,241 @@ fn width_suffix(width: u64) -> String {
     }
 }
 
+/// `tile/<L>/<N>[.p/<W>]`; a width of 256 is a full tile and has no suffix.
 pub fn tile_path(level: u8, index: u64, width: u64) -> String {
     format!("tile/{level}/{}{}", index_path(index), width_suffix(width))
 }
 
+/// `tile/entries/<N>[.p/<W>]`.
 pub fn entries_path(index: u64, width: u64) -> String {
     format!("tile/entries/{}{}", index_path(index), width_suffix(width))
 }
 
+/// A parsed tlog-tiles path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TilePath {
+    Checkpoint,
+    Level { level: u8, index: u64, width: u64 },
+    Entries { index: u64, width: u64 },
+}
+
+impl TilePath {
+    /// The path text; [`parse_path`] reads it back.
+    pub fn path(&self) -> String {
+        match *self {
+            TilePath::Checkpoint => "checkpoint".into(),
+            TilePath::Level {
+                level,
+                index,
+                width,
+            } => tile_path(level, index, width),
+            TilePath::Entries { index, width } => entries_path(index, width),
+        }
+    }
+}
+
+/// Parses `checkpoint`, `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`, accepting only
+/// the one canonical spelling of each (no leading zeros, no empty `x000` groups).
+pub fn parse_path(path: &str) -> Option<TilePath> {
+    if path == "checkpoint" {
+        return Some(TilePath::Checkpoint);
+    }
+    let rest = path.strip_prefix("tile/")?;
+    let (kind, rest) = rest.split_once('/')?;
+    let (n, width) = match rest.split_once(".p/") {
+        Some((n, w)) => (n, parse_decimal(w).filter(|w| (1..TILE_WIDTH).contains(w))?),
+        None => (rest, TILE_WIDTH),
+    };
+    let mut index: u64 = 0;
+    let groups: Vec<&str> = n.split('/').collect();
+    let (last, init) = groups.split_last()?;
+    let digits = |g: &str| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit());
+    for g in init {
+        let g = g.strip_prefix('x').filter(|g| digits(g))?;
+        index = index.checked_mul(1000)?.checked_add(g.parse().ok()?)?;
+    }
+    if !digits(last) {
+        return None;
+    }
+    index = index.checked_mul(1000)?.checked_add(last.parse().ok()?)?;
+    if index_path(index) != n {
+        return None;
+    }
+    if kind == "entries" {
+        return Some(TilePath::Entries { index, width });
+    }
+    let level = parse_decimal(kind)
+        .filter(|l| *l <= u64::from(MAX_LEVEL))
+        .and_then(|l| u8::try_from(l).ok())?;
+    Some(TilePath::Level {
+        level,
+        index,
+        width,
+    })
+}
+
+/// (index, width) of the tiles at one level for a tree of `size`: every full tile, then
+/// the partial one of `floor(size / 256^level) mod 256` hashes if that is not zero.
+fn tiles_at_level(size: u64, level: u8) -> impl Iterator<Item = (u64, u64)> {
+    let nodes = size
+        .checked_shr(TILE_HEIGHT * u32::from(level))
+        .unwrap_or(0);
+    let count = nodes.div_ceil(TILE_WIDTH);
+    (0..count).map(move |n| (n, (nodes - n * TILE_WIDTH).min(TILE_WIDTH)))
+}
+
+/// The levels that hold tiles for a tree of `size`: those with at least one node.
+fn levels_of(size: u64) -> impl Iterator<Item = u8> {
+    (0..=MAX_LEVEL)
+        .take_while(move |l| size.checked_shr(TILE_HEIGHT * u32::from(*l)).unwrap_or(0) > 0)
+}
+
+/// (level, index, width) of every level tile of a tree of `size`, level by level, lazily.
+fn level_tiles_of(size: u64) -> impl Iterator<Item = (u8, u64, u64)> {
+    levels_of(size).flat_map(move |l| tiles_at_level(size, l).map(move |(n, w)| (l, n, w)))
+}
+
+/// Paths of every level tile of a tree of `size` leaves: (path, level, index, width).
+pub fn level_tile_paths(size: u64) -> Vec<(String, u8, u64, u64)> {
+    level_tiles_of(size)
+        .map(|(l, n, w)| (tile_path(l, n, w), l, n, w))
+        .collect()
+}
+
+/// Paths of the entry bundles of a tree of `size` leaves, in order, with their widths.
+pub fn entry_bundle_paths(size: u64) -> Vec<(String, u64)> {
+    tiles_at_level(size, 0)
+        .map(|(n, w)| (entries_path(n, w), w))
+        .collect()
+}
+
+/// A level tile's bytes: the hashes concatenated.
+pub fn encode_level_tile(hashes: &[Hash]) -> Vec<u8> {
+    hashes.concat()
+}
+
+/// Splits a level tile of `width` hashes; `path` names it in errors.
+pub fn decode_level_tile(path: &str, bytes: &[u8], width: u64) -> Result<Vec<Hash>, TileError> {
+    let expected = usize::try_from(width)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(32);
+    if width == 0 || width > TILE_WIDTH || bytes.len() != expected {
+        return Err(TileError::TileLength {
+            path: path.into(),
+            expected,
+            got: bytes.len(),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect())
+}
+
+/// An entry bundle's bytes: each entry as a big-endian u16 length and its bytes.
+pub fn encode_bundle<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, TileError> {
+    bundle_from(0, entries)
+}
+
+fn bundle_from<E: AsRef<[u8]>>(first: u64, entries: &[E]) -> Result<Vec<u8>, TileError> {
+    let mut out = Vec::new();
+    for (i, e) in (first..).zip(entries) {
+        let e = e.as_ref();
+        let len = u16::try_from(e.len()).map_err(|_| TileError::EntryTooLong(i))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(e);
+    }
+    Ok(out)
+}
+
+/// Splits an entry bundle into its entries; `path` names it in errors.
+pub fn parse_bundle(path: &str, bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let [a, b, tail @ ..] = rest else {
+            return Err(TileError::Bundle(path.into()));
+        };
+        let len = usize::from(u16::from_be_bytes([*a, *b]));
+        if tail.len() < len {
+            return Err(TileError::Bundle(path.into()));
+        }
+        let (entry, next) = tail.split_at(len);
+        out.push(entry.to_vec());
+        rest = next;
+    }
+    Ok(out)
+}
+
+/// Bytes of one level tile of `tree`, if the tree holds every hash in it.
+pub fn level_tile(tree: &Tree, level: u8, index: u64, width: u64) -> Option<Vec<u8>> {
+    if width == 0 || width > TILE_WIDTH {
+        return None;
+    }
+    let span = 1u64.checked_shl(TILE_HEIGHT * u32::from(level))?;
+    let first = index.checked_mul(TILE_WIDTH)?;
+    let end = first.checked_add(width)?;
+    if end.checked_mul(span)? > tree.size() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(width as usize * 32);
+    for i in first..end {
+        out.extend_from_slice(&tree.subtree(i * span, span)?);
+    }
+    Some(out)
+}
+
+/// Every level tile of the tree as it was at `size`: (path, bytes), level by level.
+pub fn level_tiles(tree: &Tree, size: u64) -> Result<Vec<(String, Vec<u8>)>, TileError> {
+    if size > tree.size() {
+        return Err(TileError::SizeBeyondTree {
+            size,
+            have: tree.size(),
+            entries: tree.size(),
+        });
+    }
+    level_tiles_of(size)
+        .map(|(l, n, w)| {
+            let path = tile_path(l, n, w);
+            let bytes =
+                level_tile(tree, l, n, w).ok_or_else(|| TileError::Missing(path.clone()))?;
+            Ok((path, bytes))
+        })
+        .collect()
+}
+
 /// Every tile of a tree of `size` leaves: (path, bytes), level tiles then entry bundles.
+/// `tree` holds the leaf hashes of `entries` (at least `size` of each).
 pub fn tiles(
     tree: &Tree,
     entries: &[Vec<u8>],
     size: u64,
 ) -> Result<Vec<(String, Vec<u8>)>, TileError> {
-    let mut out = Vec::new();
-    let mut level = 0u8;
-    loop {
-        let height = 8 * u32::from(level);
-        let nodes = if height >= 64 { 0 } else { size >> height };
-        if nodes == 0 {
-            break;
-        }
-        let mut n = 0;
-        while n * TILE_WIDTH < nodes {
-            let width = (nodes - n * TILE_WIDTH).min(TILE_WIDTH);
-            let mut bytes = Vec::with_capacity(width as usize * 32);
-            for i in 0..width {
-                let start = (n * TILE_WIDTH + i) << height;
-                bytes.extend_from_slice(&tree.subtree(start, 1u64 << height));
-            }
-            out.push((tile_path(level, n, width), bytes));
-            n += 1;
-        }
-        level += 1;
+    if size > entries.len() as u64 {
+        return Err(TileError::SizeBeyondTree {
+            size,
+            have: tree.size(),
+            entries: entries.len() as u64,
+        });
     }
-    let mut n = 0;
-    while n * TILE_WIDTH < size {
-        let width = (size - n * TILE_WIDTH).min(TILE_WIDTH);
-        let mut bytes = Vec::new();
-        for i in 0..width {
-            let idx = n * TILE_WIDTH + i;
-            let e = &entries[idx as usize];
-            if e.len() > MAX_ENTRY_LEN {
-                return Err(TileError::EntryTooLong(idx));
-            }
-            bytes.extend_from_slice(&(e.len() as u16).to_be_bytes());
-            bytes.extend_from_slice(e);
-        }
-        out.push((entries_path(n, width), bytes));
-        n += 1;
+    let mut out = level_tiles(tree, size)?;
+    for (n, w) in tiles_at_level(size, 0) {
+        let first = n * TILE_WIDTH;
+        // Both bounds are at most `size`, which fits in `entries`.
+        let slice = &entries[first as usize..(first + w) as usize];
+        out.push((entries_path(n, w), bundle_from(first, slice)?));
     }
     Ok(out)
 }
 
-/// Splits an entry bundle into its entries.
-pub fn parse_bundle(path: &str, bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        if rest.len() < 2 {
-            return Err(TileError::Bundle(path.into()));
-        }
-        let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-        if rest.len() < 2 + len {
-            return Err(TileError::Bundle(path.into()));
-        }
-        out.push(rest[2..2 + len].to_vec());
-        rest = &rest[2 + len..];
-    }
-    Ok(out)
-}
-
-/// The paths of the entry bundles of a tree of `size` leaves, in order.
-pub fn entry_bundle_paths(size: u64) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    let mut n = 0;
-    while n * TILE_WIDTH < size {
-        let width = (size - n * TILE_WIDTH).min(TILE_WIDTH);
-        out.push((entries_path(n, width), width));
-        n += 1;
-    }
-    out
+/// Every tile of the tree of all `entries`.
+pub fn tiles_for_entries(entries: &[Vec<u8>]) -> Result<Vec<(String, Vec<u8>)>, TileError> {
+    let tree = Tree::from_leaves(entries.iter().map(|e| leaf_hash(e)));
+    tiles(&tree, entries, tree.size())
 }
 
 /// Leaf hashes of a sequence of entries.
@@ -130,27 +305,221 @@ pub fn leaf_hashes(entries: &[Vec<u8>]) -> Vec<Hash> {
     entries.iter().map(|e| leaf_hash(e)).collect()
 }
 
+/// Fetches a tile, falling back from a partial one to the full tile's prefix (a log may
+/// delete a partial tile once the full one exists).
+fn fetch_tile(
+    fetch: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+    partial: String,
+    full: impl FnOnce() -> String,
+) -> Result<(String, Vec<u8>, bool), TileError> {
+    if let Some(b) = fetch(&partial) {
+        return Ok((partial, b, false));
+    }
+    if !partial.contains(".p/") {
+        return Err(TileError::Missing(partial));
+    }
+    let full = full();
+    match fetch(&full) {
+        Some(b) => Ok((full, b, true)),
+        None => Err(TileError::Missing(partial)),
+    }
+}
+
+/// Reads the level tiles of the tree of `checkpoint.size` through `fetch` (path → bytes),
+/// checks every tile above level 0 against the leaf hashes and the leaves against the
+/// checkpoint's root, and returns the tree. Tiles are fetched one by one, so a checkpoint
+/// claiming a huge size costs only the tiles that exist.
+pub fn read_tree(
+    fetch: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+    checkpoint: &Checkpoint,
+) -> Result<Tree, TileError> {
+    let size = checkpoint.size;
+    let mut tree = Tree::new();
+    let mut checked_root = false;
+    for (l, n, w) in level_tiles_of(size) {
+        let (path, bytes, full) =
+            fetch_tile(fetch, tile_path(l, n, w), || tile_path(l, n, TILE_WIDTH))?;
+        let hashes = if full {
+            let mut all = decode_level_tile(&path, &bytes, TILE_WIDTH)?;
+            all.truncate(w as usize);
+            all
+        } else {
+            decode_level_tile(&path, &bytes, w)?
+        };
+        if l == 0 {
+            for h in hashes {
+                tree.append(h);
+            }
+            continue;
+        }
+        // Level 0 is complete once the first higher tile comes: check the root first, so
+        // a wrong leaf is reported as such rather than as a disagreeing upper tile.
+        if !checked_root {
+            if tree.root_at(size) != Some(checkpoint.root) {
+                return Err(TileError::Root);
+            }
+            checked_root = true;
+        }
+        let ours = level_tile(&tree, l, n, w).ok_or_else(|| TileError::Mismatch(path.clone()))?;
+        if ours != encode_level_tile(&hashes) {
+            return Err(TileError::Mismatch(path));
+        }
+    }
+    if !checked_root && tree.root_at(size) != Some(checkpoint.root) {
+        return Err(TileError::Root);
+    }
+    Ok(tree)
+}
+
+/// Reads the entry bundles of the tree of `checkpoint.size` through `fetch` and checks that
+/// the entries produce the checkpoint's root; returns the entries.
+pub fn read_entries(
+    fetch: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+    checkpoint: &Checkpoint,
+) -> Result<Vec<Vec<u8>>, TileError> {
+    let mut tree = Tree::new();
+    let mut entries = Vec::new();
+    for (n, w) in tiles_at_level(checkpoint.size, 0) {
+        let (path, bytes, full) =
+            fetch_tile(fetch, entries_path(n, w), || entries_path(n, TILE_WIDTH))?;
+        let mut bundle = parse_bundle(&path, &bytes)?;
+        let expected = if full { TILE_WIDTH } else { w };
+        if bundle.len() as u64 != expected {
+            return Err(TileError::BundleWidth {
+                path,
+                expected,
+                got: bundle.len() as u64,
+            });
+        }
+        bundle.truncate(w as usize);
+        for e in bundle {
+            tree.append(leaf_hash(&e));
+            entries.push(e);
+        }
+    }
+    if tree.root_at(checkpoint.size) != Some(checkpoint.root) {
+        return Err(TileError::Root);
+    }
+    Ok(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn entries(n: u32) -> Vec<Vec<u8>> {
+        (0..n).map(|i| i.to_be_bytes().to_vec()).collect()
+    }
+
+    fn store(t: Vec<(String, Vec<u8>)>) -> HashMap<String, Vec<u8>> {
+        t.into_iter().collect()
+    }
+
+    fn checkpoint(entries: &[Vec<u8>]) -> Checkpoint {
+        Checkpoint {
+            origin: "o".into(),
+            size: entries.len() as u64,
+            root: Tree::from_leaves(leaf_hashes(entries)).root(),
+        }
+    }
 
     #[test]
     fn paths_follow_c2sp() {
         assert_eq!(index_path(0), "000");
-        assert_eq!(index_path(1234067), "x001/x234/067");
+        assert_eq!(index_path(999), "999");
         assert_eq!(index_path(1000), "x001/000");
+        assert_eq!(index_path(1234067), "x001/x234/067");
+        assert_eq!(index_path(u64::MAX), "x018/x446/x744/x073/x709/x551/615");
         assert_eq!(tile_path(0, 1234067, 256), "tile/0/x001/x234/067");
         assert_eq!(tile_path(1, 0, 17), "tile/1/000.p/17");
         assert_eq!(entries_path(2, 5), "tile/entries/002.p/5");
     }
 
     #[test]
-    fn tiles_hold_the_right_hashes_and_entries() {
-        let entries: Vec<Vec<u8>> = (0..600u32).map(|i| i.to_be_bytes().to_vec()).collect();
-        let mut t = Tree::new();
-        for e in &entries {
-            t.append(leaf_hash(e));
+    fn paths_parse_back_canonically() {
+        for (p, want) in [
+            ("checkpoint", Some(TilePath::Checkpoint)),
+            (
+                "tile/0/x001/x234/067",
+                Some(TilePath::Level {
+                    level: 0,
+                    index: 1234067,
+                    width: 256,
+                }),
+            ),
+            (
+                "tile/63/000.p/255",
+                Some(TilePath::Level {
+                    level: 63,
+                    index: 0,
+                    width: 255,
+                }),
+            ),
+            (
+                "tile/entries/002.p/5",
+                Some(TilePath::Entries { index: 2, width: 5 }),
+            ),
+            (
+                "tile/0/x018/x446/x744/x073/x709/x551/615",
+                Some(TilePath::Level {
+                    level: 0,
+                    index: u64::MAX,
+                    width: 256,
+                }),
+            ),
+            ("tile/0/x018/x446/x744/x073/x709/x551/616", None),
+            ("tile/0/1", None),
+            ("tile/0/0000", None),
+            ("tile/64/000", None),
+            ("tile/00/000", None),
+            ("tile/+0/000", None),
+            ("tile/0/000.p/256", None),
+            ("tile/0/000.p/0", None),
+            ("tile/0/000.p/05", None),
+            ("tile/0/000.p/+5", None),
+            ("tile/0/000.p/", None),
+            ("tile/0/x000/001", None),
+            ("tile/0/001/002", None),
+            ("tile/0/x01/002", None),
+            ("tile/0/", None),
+            ("tile/entries/x001", None),
+            ("tile/../etc", None),
+            ("tile/0/+01", None),
+            ("/checkpoint", None),
+        ] {
+            assert_eq!(parse_path(p), want, "{p}");
+            if let Some(t) = want {
+                assert_eq!(t.path(), p);
+            }
         }
+    }
+
+    #[test]
+    fn tile_sets_match_the_spec_examples() {
+        // tlog-tiles: size 70,000 is 273 full level-0 tiles and one of width 112, one full
+        // level-1 tile and one of width 17, and a level-2 tile of width 1.
+        let p = level_tile_paths(70_000);
+        assert_eq!(p.len(), 273 + 1 + 1 + 1 + 1);
+        assert_eq!(p[272].0, "tile/0/272");
+        assert_eq!(p[273].0, "tile/0/273.p/112");
+        assert_eq!(p[274].0, "tile/1/000");
+        assert_eq!(p[275].0, "tile/1/001.p/17");
+        assert_eq!(p[276].0, "tile/2/000.p/1");
+        // Size 256: a full level-0 tile and a level-1 tile of width 1.
+        let p: Vec<String> = level_tile_paths(256).into_iter().map(|t| t.0).collect();
+        assert_eq!(p, ["tile/0/000", "tile/1/000.p/1"]);
+        assert!(level_tile_paths(0).is_empty());
+        assert!(entry_bundle_paths(0).is_empty());
+        // The largest tree ends at level 7.
+        assert_eq!(levels_of(u64::MAX).last(), Some(7));
+        assert_eq!(levels_of(255).last(), Some(0));
+    }
+
+    #[test]
+    fn tiles_hold_the_right_hashes_and_entries() {
+        let entries = entries(600);
+        let t = Tree::from_leaves(leaf_hashes(&entries));
         let tiles = tiles(&t, &entries, 600).unwrap();
         let paths: Vec<&str> = tiles.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
@@ -165,137 +534,146 @@ mod tests {
                 "tile/entries/002.p/88"
             ]
         );
+        assert_eq!(tiles[0].1.len(), FULL_TILE_LEN);
         assert_eq!(&tiles[1].1[..32], &leaf_hash(&entries[256]));
-        assert_eq!(&tiles[3].1[32..], &t.subtree(256, 256));
-        let back = parse_bundle("x", &tiles[6].1).unwrap();
-        assert_eq!(back, entries[512..].to_vec());
+        assert_eq!(&tiles[3].1[32..], &t.subtree(256, 256).unwrap());
+        assert_eq!(parse_bundle("x", &tiles[6].1).unwrap(), entries[512..]);
+        // A past size of the same tree.
+        let past = super::tiles(&t, &entries, 300).unwrap();
+        assert_eq!(past[1].0, "tile/0/001.p/44");
+        assert_eq!(past[1].1, tiles[1].1[..44 * 32]);
+        assert!(super::tiles(&t, &entries, 601).is_err());
+        assert!(level_tiles(&t, 601).is_err());
+        assert_eq!(level_tile(&t, 1, 0, 3), None);
+        assert_eq!(level_tile(&t, 0, 2, 89), None);
+        assert_eq!(level_tile(&t, 9, 0, 1), None);
+        assert_eq!(level_tile(&t, 0, u64::MAX, 1), None);
     }
-}
-
-/// A parsed tlog-tiles path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TilePath {
-    Checkpoint,
-    Level { level: u8, index: u64, width: u64 },
-    Entries { index: u64, width: u64 },
-}
-
-/// Parses `checkpoint`, `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`.
-pub fn parse_path(path: &str) -> Option<TilePath> {
-    if path == "checkpoint" {
-        return Some(TilePath::Checkpoint);
-    }
-    let rest = path.strip_prefix("tile/")?;
-    let (kind, rest) = rest.split_once('/')?;
-    let (n, width) = match rest.split_once(".p/") {
-        Some((n, w)) => {
-            let w: u64 = w.parse().ok().filter(|w| (1..TILE_WIDTH).contains(w))?;
-            if w.to_string() != rest.split_once(".p/")?.1 {
-                return None;
-            }
-            (n, w)
-        }
-        None => (rest, TILE_WIDTH),
-    };
-    let groups: Vec<&str> = n.split('/').collect();
-    let (last, init) = groups.split_last()?;
-    let mut index: u64 = 0;
-    for g in init {
-        let g = g.strip_prefix('x')?;
-        if g.len() != 3 || !g.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        index = index.checked_mul(1000)?.checked_add(g.parse().ok()?)?;
-    }
-    if last.len() != 3 || !last.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    index = index.checked_mul(1000)?.checked_add(last.parse().ok()?)?;
-    if index_path(index) != n {
-        return None;
-    }
-    if kind == "entries" {
-        Some(TilePath::Entries { index, width })
-    } else {
-        let level: u8 = kind.parse().ok().filter(|l: &u8| *l < 8)?;
-        Some(TilePath::Level {
-            level,
-            index,
-            width,
-        })
-    }
-}
-
-/// Bytes of one level tile of `tree`, if the tree is large enough to hold it.
-pub fn level_tile(tree: &Tree, level: u8, index: u64, width: u64) -> Option<Vec<u8>> {
-    let height = 8 * u32::from(level);
-    let first = index.checked_mul(TILE_WIDTH)?;
-    let end = first.checked_add(width)?;
-    if end.checked_shl(height)? > tree.size() || end << height >> height != end {
-        return None;
-    }
-    let mut out = Vec::with_capacity(width as usize * 32);
-    for i in first..end {
-        out.extend_from_slice(&tree.subtree(i << height, 1u64 << height));
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod path_tests {
-    use super::*;
 
     #[test]
-    fn paths_parse_back() {
-        for (p, want) in [
-            ("checkpoint", Some(TilePath::Checkpoint)),
-            (
-                "tile/0/x001/x234/067",
-                Some(TilePath::Level {
-                    level: 0,
-                    index: 1234067,
-                    width: 256,
-                }),
-            ),
-            (
-                "tile/1/000.p/17",
-                Some(TilePath::Level {
-                    level: 1,
-                    index: 0,
-                    width: 17,
-                }),
-            ),
-            (
-                "tile/entries/002.p/5",
-                Some(TilePath::Entries { index: 2, width: 5 }),
-            ),
-            ("tile/0/1", None),
-            ("tile/0/000.p/256", None),
-            ("tile/0/x000/001", None),
-            ("tile/../etc", None),
-        ] {
-            assert_eq!(parse_path(p), want, "{p}");
-        }
+    fn bundles_encode_and_refuse_bad_input() {
+        let e = [vec![], vec![1u8], vec![2u8; 300]];
+        let b = encode_bundle(&e).unwrap();
+        assert_eq!(&b[..5], &[0, 0, 0, 1, 1]);
+        assert_eq!(&b[5..7], &[1, 44]);
+        assert_eq!(parse_bundle("p", &b).unwrap(), e);
+        assert_eq!(
+            parse_bundle("p", &b[..b.len() - 1]),
+            Err(TileError::Bundle("p".into()))
+        );
+        assert_eq!(parse_bundle("p", &[0]), Err(TileError::Bundle("p".into())));
+        assert_eq!(
+            encode_bundle(&[vec![0u8; MAX_ENTRY_LEN]]).unwrap().len(),
+            MAX_ENTRY_LEN + 2
+        );
+        assert_eq!(
+            encode_bundle(&[vec![], vec![0u8; MAX_ENTRY_LEN + 1]]),
+            Err(TileError::EntryTooLong(1))
+        );
+        let big: Vec<Vec<u8>> = (0..300)
+            .map(|i| vec![0u8; if i == 290 { 70_000 } else { 1 }])
+            .collect();
+        assert_eq!(tiles_for_entries(&big), Err(TileError::EntryTooLong(290)));
+        assert!(decode_level_tile("p", &[0; 33], 1).is_err());
+        assert!(decode_level_tile("p", &[], 0).is_err());
+        assert_eq!(decode_level_tile("p", &[5; 64], 2).unwrap(), [[5; 32]; 2]);
     }
-}
 
-/// Paths of every level tile of a tree of `size` leaves, with their widths.
-pub fn level_tile_paths(size: u64) -> Vec<(String, u8, u64, u64)> {
-    let mut out = Vec::new();
-    let mut level = 0u8;
-    while level < 8 {
-        let height = 8 * u32::from(level);
-        let nodes = size >> height;
-        if nodes == 0 {
-            break;
+    #[test]
+    fn tiles_read_back_against_the_checkpoint() {
+        for n in [0u32, 1, 255, 256, 257, 600, 65_537] {
+            let entries = entries(n);
+            let cp = checkpoint(&entries);
+            let files = store(tiles_for_entries(&entries).unwrap());
+            let mut read = |p: &str| files.get(p).cloned();
+            let tree = read_tree(&mut read, &cp).unwrap();
+            assert_eq!(tree.leaves(), leaf_hashes(&entries), "size {n}");
+            assert_eq!(read_entries(&mut read, &cp).unwrap(), entries);
         }
-        let mut n = 0;
-        while n * TILE_WIDTH < nodes {
-            let width = (nodes - n * TILE_WIDTH).min(TILE_WIDTH);
-            out.push((tile_path(level, n, width), level, n, width));
-            n += 1;
-        }
-        level += 1;
     }
-    out
+
+    #[test]
+    fn tampering_is_detected() {
+        let entries = entries(600);
+        let cp = checkpoint(&entries);
+        let files = store(tiles_for_entries(&entries).unwrap());
+        let with = |path: &str, f: &dyn Fn(&mut Vec<u8>)| {
+            let mut files = files.clone();
+            if let Some(b) = files.get_mut(path) {
+                f(b);
+            } else {
+                files.remove(path.strip_prefix('-').unwrap_or(path));
+            }
+            files
+        };
+        let tree =
+            |files: &HashMap<String, Vec<u8>>| read_tree(&mut |p: &str| files.get(p).cloned(), &cp);
+        let ents = |files: &HashMap<String, Vec<u8>>| {
+            read_entries(&mut |p: &str| files.get(p).cloned(), &cp)
+        };
+        assert_eq!(
+            tree(&with("tile/0/001", &|b| b[5] ^= 1)).unwrap_err(),
+            TileError::Root
+        );
+        assert_eq!(
+            tree(&with("tile/1/000.p/2", &|b| b[5] ^= 1)).unwrap_err(),
+            TileError::Mismatch("tile/1/000.p/2".into())
+        );
+        assert!(matches!(
+            tree(&with("tile/0/002.p/88", &|b| b.truncate(100))).unwrap_err(),
+            TileError::TileLength { .. }
+        ));
+        assert_eq!(
+            tree(&with("-tile/1/000.p/2", &|_| ())).unwrap_err(),
+            TileError::Missing("tile/1/000.p/2".into())
+        );
+        assert_eq!(
+            ents(&with("tile/entries/001", &|b| b[3] ^= 1)).unwrap_err(),
+            TileError::Root
+        );
+        // Dropping the last entry of a bundle shortens it.
+        assert!(matches!(
+            ents(&with("tile/entries/002.p/88", &|b| b.truncate(b.len() - 6))).unwrap_err(),
+            TileError::BundleWidth { got: 87, .. }
+        ));
+        // A checkpoint for another root is refused, and one beyond the tiles finds them
+        // missing without allocating for its size.
+        let other = Checkpoint {
+            root: [0; 32],
+            ..cp.clone()
+        };
+        assert_eq!(
+            read_tree(&mut |p: &str| files.get(p).cloned(), &other).unwrap_err(),
+            TileError::Root
+        );
+        let huge = Checkpoint {
+            size: u64::MAX,
+            ..cp.clone()
+        };
+        assert_eq!(
+            read_tree(&mut |p: &str| files.get(p).cloned(), &huge).unwrap_err(),
+            TileError::Missing("tile/0/002".into())
+        );
+        assert_eq!(
+            read_entries(&mut |p: &str| files.get(p).cloned(), &huge).unwrap_err(),
+            TileError::Missing("tile/entries/002".into())
+        );
+    }
+
+    #[test]
+    fn partial_tiles_fall_back_to_the_full_tile() {
+        // The log served sizes 300 then 600, and deleted the partial tiles of size 300
+        // whose full tiles exist; tile/1/000.p/1 stays, as no full tile replaces it.
+        let entries = entries(600);
+        let t = Tree::from_leaves(leaf_hashes(&entries));
+        let mut files = store(tiles(&t, &entries, 300).unwrap());
+        files.extend(tiles(&t, &entries, 600).unwrap());
+        files.remove("tile/0/001.p/44");
+        files.remove("tile/entries/001.p/44");
+        let cp = checkpoint(&entries[..300]);
+        let mut read = |p: &str| files.get(p).cloned();
+        let tree = read_tree(&mut read, &cp).unwrap();
+        assert_eq!(tree.size(), 300);
+        assert_eq!(read_entries(&mut read, &cp).unwrap(), entries[..300]);
+    }
 }
