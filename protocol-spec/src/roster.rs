@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 
 /// Domain separator of the roster signature input (spec §roster).
 pub const ROSTER_CONTEXT: &[u8] = b"passerelle/v1 roster\n";
+/// At most this many witnesses per member, so a cosigned checkpoint stays within 16 signatures.
+pub const MAX_WITNESSES: usize = 15;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authority {
@@ -122,8 +124,16 @@ impl Roster {
     /// Structural checks every node applies before trusting a roster.
     pub fn check_well_formed(&self) -> Result<(), RosterError> {
         let bad = |m: String| Err(RosterError::Malformed(m));
-        if self.federation.is_empty() || self.federation.len() > 64 {
-            return bad("federation name must be 1 to 64 characters".into());
+        // The name becomes part of checkpoint origins and note key names, which admit no
+        // spaces or `+`: keep it to a token.
+        let token = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.';
+        if self.federation.is_empty()
+            || self.federation.len() > 64
+            || !self.federation.bytes().all(token)
+        {
+            return bad(
+                "federation name must be 1 to 64 characters from a-z, 0-9, `-` and `.`".into(),
+            );
         }
         let a = &self.authorities;
         if a.threshold == 0 || usize::from(a.threshold) > a.keys.len() {
@@ -147,6 +157,14 @@ impl Roster {
                 if !keys.insert(k) {
                     return bad(format!("member {} reuses a key listed elsewhere", m.id));
                 }
+            }
+            // A checkpoint note carries the log's signature and one line per witness; verifiers
+            // need accept no more than 16 signatures.
+            if m.witnesses.len() > MAX_WITNESSES {
+                return bad(format!(
+                    "member {} names more than {MAX_WITNESSES} witnesses",
+                    m.id
+                ));
             }
             if usize::from(m.witness_quorum) > m.witnesses.len() {
                 return bad(format!(
@@ -325,6 +343,26 @@ pub(crate) mod tests {
             s.verify(&r.authorities),
             Err(RosterError::BadSignature(_))
         ));
+    }
+
+    #[test]
+    fn names_and_witness_lists_are_bounded() {
+        let ks: Vec<SigningKey> = (1..=2).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let mut r = sample(&[&ks[0], &ks[1]], 2);
+        r.federation = "ne cii".into();
+        assert!(
+            r.check_well_formed().is_err(),
+            "a space would break checkpoint origins"
+        );
+        r.federation = "ne+cii".into();
+        assert!(r.check_well_formed().is_err());
+        r.federation = "ne-cii".into();
+        assert!(r.check_well_formed().is_ok());
+        r.members[0].witnesses = vec![r.members[0].id.clone()];
+        assert!(
+            r.check_well_formed().is_err(),
+            "a member cannot witness itself"
+        );
     }
 
     #[test]
