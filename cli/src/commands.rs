@@ -287,6 +287,8 @@ pub enum SummaryCmd {
 pub enum LogCmd {
     /// Sign and print a checkpoint of the node's log.
     Checkpoint,
+    /// Inconsistent checkpoints of peer logs this node caught as a witness.
+    Evidence,
 }
 
 #[derive(Subcommand)]
@@ -596,6 +598,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             summary_id: *summary,
         },
         Command::Log(LogCmd::Checkpoint) => StaffRequest::LogCheckpoint,
+        Command::Log(LogCmd::Evidence) => StaffRequest::WitnessEvidence,
     };
     let reply = staff_call(&cli, req).await?;
     show(&cli, &reply)

@@ -94,6 +94,13 @@ pub fn human(reply: &StaffReply) -> String {
             let _ = writeln!(out, "cases         {}", s.open_cases);
             let _ = writeln!(out, "log entries   {}", s.log_size);
             let _ = writeln!(out, "outbox        {}", s.outbox);
+            if s.witness_evidence > 0 {
+                let _ = writeln!(
+                    out,
+                    "WITNESS EVIDENCE  {} inconsistent checkpoint(s) caught: see `passerelle log evidence`",
+                    s.witness_evidence
+                );
+            }
         }
         StaffReply::Done => out.push_str("done\n"),
         StaffReply::Staff(list) => {
@@ -236,6 +243,22 @@ pub fn human(reply: &StaffReply) -> String {
         StaffReply::Checkpoint { note } => out.push_str(note),
         StaffReply::LogData(bytes) => {
             let _ = writeln!(out, "{} bytes", bytes.len());
+        }
+        StaffReply::Evidence(list) => {
+            if list.is_empty() {
+                out.push_str("no inconsistent checkpoint seen\n");
+            }
+            for e in list {
+                let _ = writeln!(
+                    out,
+                    "{}  {}: {}\n-- checkpoint cosigned before:\n{}-- checkpoint offered:\n{}",
+                    crate::dates::format_time(e.seen_at),
+                    e.origin,
+                    e.problem,
+                    e.cosigned,
+                    e.offered
+                );
+            }
         }
         StaffReply::Roster(r) => {
             let _ = writeln!(

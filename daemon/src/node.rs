@@ -883,6 +883,25 @@ impl Node {
                 Ok(StaffReply::LogData(bytes))
             }
             StaffRequest::Roster => Ok(StaffReply::Roster(self.roster())),
+            StaffRequest::WitnessEvidence => {
+                let list = self
+                    .store
+                    .read(|db| {
+                        let mut st = db.prepare("SELECT origin, cosigned, offered, problem, seen_at FROM witness_evidence ORDER BY id")?;
+                        let rows = st.query_map([], |r| {
+                            Ok(WitnessEvidence {
+                                origin: r.get(0)?,
+                                cosigned: r.get(1)?,
+                                offered: r.get(2)?,
+                                problem: r.get(3)?,
+                                seen_at: r.get::<_, i64>(4)? as u64,
+                            })
+                        })?;
+                        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                    })
+                    .await?;
+                Ok(StaffReply::Evidence(list))
+            }
         }
     }
 

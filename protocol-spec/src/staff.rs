@@ -71,6 +71,8 @@ pub enum StaffRequest {
     },
     /// The signed roster in force, for an audit bundle.
     Roster,
+    /// Inconsistent checkpoints this node caught as a witness, with both signed notes.
+    WitnessEvidence,
 }
 
 impl StaffRequest {
@@ -95,7 +97,7 @@ impl StaffRequest {
             | SummaryRequest { .. }
             | SummaryList
             | SummaryOpen { .. } => Some(Role::CaseWorker),
-            LogCheckpoint | LogTile { .. } | Roster => Some(Role::Auditor),
+            LogCheckpoint | LogTile { .. } | Roster | WitnessEvidence => Some(Role::Auditor),
         }
     }
 }
@@ -149,7 +151,20 @@ pub enum StaffReply {
     },
     LogData(Vec<u8>),
     Roster(SignedRoster),
+    Evidence(Vec<WitnessEvidence>),
     Error(StaffError),
+}
+
+/// Two signed checkpoints of a peer's log that cannot both be honest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessEvidence {
+    pub origin: String,
+    /// The checkpoint this node had cosigned.
+    pub cosigned: String,
+    /// The inconsistent checkpoint it was then offered.
+    pub offered: String,
+    pub problem: String,
+    pub seen_at: u64,
 }
 
 /// Whether a case change reached a participant now or waits in the outbox.

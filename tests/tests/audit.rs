@@ -330,5 +330,25 @@ async fn a_witness_refuses_an_inconsistent_checkpoint_and_keeps_evidence() {
         st.witness_evidence, 1,
         "the two signed checkpoints are kept and reported"
     );
+    let StaffReply::Evidence(ev) = call(&s.node("ne.oai").auditor, StaffRequest::WitnessEvidence)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].origin, cp.origin);
+    assert_eq!(
+        Checkpoint::parse(&Note::parse(&ev[0].offered).unwrap().text)
+            .unwrap()
+            .root,
+        [7; 32]
+    );
+    assert_eq!(
+        Checkpoint::parse(&Note::parse(&ev[0].cosigned).unwrap().text)
+            .unwrap()
+            .root,
+        cp.root
+    );
     s.stop().await;
 }
