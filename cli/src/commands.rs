@@ -14,7 +14,7 @@ use protocol_spec::keys::SigningKey;
 use protocol_spec::records::RecordSet;
 use protocol_spec::staff::{ConsentDraft, StaffReply, StaffRequest};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -799,9 +799,4 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Loads a staff credential relative to a directory (used by the demo and tests).
-pub fn credential_at(dir: &Path, name: &str) -> anyhow::Result<Credential> {
-    Credential::load(&dir.join(name))
 }

@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 use anyhow::bail;
-use cli::credential::Credential;
 pub use cli::demo::{ExampleFederation, ExampleSpec, NodeHandle, call};
 use protocol_spec::avs::Avs;
 use protocol_spec::category::Category;
@@ -182,19 +181,6 @@ impl Setup {
     pub async fn stop(mut self) {
         self.fed.stop().await;
     }
-}
-
-/// A second credential object for the same staff member (credentials are not Clone: they hold
-/// a private key).
-pub fn same_credential(c: &Credential) -> Credential {
-    Credential::new(
-        c.staff.clone(),
-        c.institution.clone(),
-        c.role,
-        c.node_address.clone(),
-        c.node_key,
-        SigningKey::from_seed(*c.key.seed()),
-    )
 }
 
 /// Copies a directory tree (a node's directory, an audit bundle), skipping `skip` names.
