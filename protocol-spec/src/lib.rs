@@ -16,6 +16,8 @@ pub mod keys;
 pub mod peer;
 pub mod records;
 pub mod roster;
+#[cfg(test)]
+mod roundtrip;
 pub mod rule;
 pub mod seal;
 pub mod staff;
