@@ -1084,54 +1084,60 @@ impl Node {
             let Ok(recipient) = recipient.parse::<InstitutionId>() else {
                 continue;
             };
-            let done = match postcard::from_bytes::<OutboxItem>(&message) {
-                Ok(OutboxItem::CaseHistory { case_id }) => {
-                    let case = self
-                        .store
-                        .read(move |db| load_case(db, &case_id))
-                        .await
-                        .ok()
-                        .flatten();
-                    match case {
-                        Some(case) => matches!(
-                            self.send_peer(
-                                &recipient,
-                                &PeerMessage::CaseHistory {
-                                    case_id,
-                                    events: case.history.clone()
-                                }
+            let member = self.roster().roster.member(&recipient).is_some();
+            if !member {
+                // The roster no longer lists the recipient: nothing may be sent to it any more.
+                tracing::warn!(peer = %recipient, "dropping an undeliverable outbox item: recipient left the federation");
+            }
+            let done = !member
+                || match postcard::from_bytes::<OutboxItem>(&message) {
+                    Ok(OutboxItem::CaseHistory { case_id }) => {
+                        let case = self
+                            .store
+                            .read(move |db| load_case(db, &case_id))
+                            .await
+                            .ok()
+                            .flatten();
+                        match case {
+                            Some(case) => matches!(
+                                self.send_peer(
+                                    &recipient,
+                                    &PeerMessage::CaseHistory {
+                                        case_id,
+                                        events: case.history.clone()
+                                    }
+                                )
+                                .await,
+                                Ok(PeerReply::Accepted | PeerReply::Rejected { .. })
+                            ),
+                            None => true,
+                        }
+                    }
+                    Ok(OutboxItem::Summary {
+                        case_id,
+                        purpose,
+                        categories,
+                    }) => {
+                        let who = StaffMember {
+                            staff: staff
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or_else(|| "system".parse().expect("token")),
+                            role: Role::CaseWorker,
+                        };
+                        !matches!(
+                            self.exchange_summary(
+                                &who,
+                                case_id,
+                                recipient.clone(),
+                                purpose,
+                                categories
                             )
                             .await,
-                            Ok(PeerReply::Accepted | PeerReply::Rejected { .. })
-                        ),
-                        None => true,
-                    }
-                }
-                Ok(OutboxItem::Summary {
-                    case_id,
-                    purpose,
-                    categories,
-                }) => {
-                    let who = StaffMember {
-                        staff: staff
-                            .and_then(|s| s.parse().ok())
-                            .unwrap_or_else(|| "system".parse().expect("token")),
-                        role: Role::CaseWorker,
-                    };
-                    !matches!(
-                        self.exchange_summary(
-                            &who,
-                            case_id,
-                            recipient.clone(),
-                            purpose,
-                            categories
+                            Ok(SummaryOutcome::Queued) | Err(_)
                         )
-                        .await,
-                        Ok(SummaryOutcome::Queued) | Err(_)
-                    )
-                }
-                Err(_) => true,
-            };
+                    }
+                    Err(_) => true,
+                };
             let _ = self
                 .store
                 .write(move |tx| {

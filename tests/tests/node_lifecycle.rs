@@ -138,8 +138,18 @@ async fn staff_roles_are_enforced_and_revocation_takes_effect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roster_update_removes_a_member_and_closes_its_connections() {
-    let s = Setup::new().await;
+    let mut s = Setup::new().await;
     let sas_key = s.node("ne.sas").signing_key().unwrap();
+    // While ne.sas is down (it stays down), an invitation to it waits in ne.orp's outbox.
+    s.fed.node_mut("ne.sas").stop().await;
+    let r = call(
+        &s.node("ne.orp").worker,
+        StaffRequest::CaseOpen { person: shared_person(), invite: vec![s.id("ne.sas")] },
+    )
+    .await
+    .unwrap();
+    let StaffReply::CaseOpened { delivered, .. } = r else { panic!("{r:?}") };
+    assert!(!delivered[0].delivered);
     let conn = s
         .raw_peer(&sas_key, "ne.orp")
         .await
@@ -193,6 +203,17 @@ async fn roster_update_removes_a_member_and_closes_its_connections() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(adopted, "the newer roster propagates to other members");
+        // The queued invitation to the removed member is dropped, not retried forever.
+    let mut outbox = u64::MAX;
+    for _ in 0..50 {
+        let StaffReply::Status(st) = call(&s.node("ne.orp").admin, StaffRequest::Status).await.unwrap() else { panic!() };
+        outbox = st.outbox;
+        if outbox == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(outbox, 0, "nothing stays queued for a member that left");
     // An older roster is refused.
     let e = call(&s.node("ne.orp").admin, StaffRequest::InstallRoster(v2))
         .await
