@@ -144,11 +144,16 @@ async fn roster_update_removes_a_member_and_closes_its_connections() {
     s.fed.node_mut("ne.sas").stop().await;
     let r = call(
         &s.node("ne.orp").worker,
-        StaffRequest::CaseOpen { person: shared_person(), invite: vec![s.id("ne.sas")] },
+        StaffRequest::CaseOpen {
+            person: shared_person(),
+            invite: vec![s.id("ne.sas")],
+        },
     )
     .await
     .unwrap();
-    let StaffReply::CaseOpened { delivered, .. } = r else { panic!("{r:?}") };
+    let StaffReply::CaseOpened { delivered, .. } = r else {
+        panic!("{r:?}")
+    };
     assert!(!delivered[0].delivered);
     let conn = s
         .raw_peer(&sas_key, "ne.orp")
@@ -203,10 +208,15 @@ async fn roster_update_removes_a_member_and_closes_its_connections() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(adopted, "the newer roster propagates to other members");
-        // The queued invitation to the removed member is dropped, not retried forever.
+    // The queued invitation to the removed member is dropped, not retried forever.
     let mut outbox = u64::MAX;
     for _ in 0..50 {
-        let StaffReply::Status(st) = call(&s.node("ne.orp").admin, StaffRequest::Status).await.unwrap() else { panic!() };
+        let StaffReply::Status(st) = call(&s.node("ne.orp").admin, StaffRequest::Status)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
         outbox = st.outbox;
         if outbox == 0 {
             break;
