@@ -23,7 +23,9 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,quinn=warn,rustls=warn".into()),
         )
-        .with_writer(std::io::stderr)
+                .with_writer(std::io::stderr)
+        // Plain text when stderr goes to a file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     let config = match daemon::config::NodeConfig::load(&args.config) {
@@ -37,6 +39,18 @@ fn main() -> std::process::ExitCode {
     let shutdown = CancellationToken::new();
     let s2 = shutdown.clone();
     rt.spawn(async move {
+        // Ctrl-C from a terminal, SIGTERM from a service manager: both stop the node gracefully.
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         s2.cancel();
     });
