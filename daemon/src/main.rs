@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,quinn=warn,rustls=warn".into()),
         )
-                .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr)
         // Plain text when stderr goes to a file or a journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
