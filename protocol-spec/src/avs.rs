@@ -1,31 +1,50 @@
 //! The Swiss social insurance number (AHV/AVS number, "NAVS13"): 13 digits, country prefix
-//! 756, EAN-13 check digit. Errors never repeat the number: it is personal data.
+//! 756, EAN-13 check digit. Written plain (`7569217076985`) or dotted (`756.9217.0769.85`);
+//! stored and sent as the 13 digits. Errors never repeat the number: it is personal data.
+//! Normative text: `spec/records.md` §1 and §2.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
-/// Domain separator of the person commitment written into log entries.
+/// Domain separator of the person commitment written into log entries (`spec/records.md` §2).
 pub const COMMITMENT_CONTEXT: &[u8] = b"passerelle/v1 person-commitment\n";
 
+/// A valid social insurance number: 13 digits (values 0 to 9), the first three 7, 5, 6, the last
+/// the EAN-13 check digit of the first twelve. Only [`FromStr`] and deserialization build one.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Avs([u8; 13]);
 
+/// Why a text is not a valid social insurance number. The messages never contain the number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AvsError {
+    /// Not 13 digits (the count of digits found, dots not counted).
     #[error("invalid social insurance number: expected 13 digits, found {0}")]
     Length(usize),
     #[error(
-        "invalid social insurance number: only digits and the dots of 756.XXXX.XXXX.XX are allowed"
+        "invalid social insurance number: only digits are allowed, with dots only as in 756.XXXX.XXXX.XX"
     )]
     NotDigit,
-    #[error("invalid social insurance number: it must start with 756")]
+    #[error("invalid social insurance number: it must start with 756 (Switzerland)")]
     Country,
-    #[error("invalid social insurance number: check digit does not match")]
+    #[error("invalid social insurance number: the check digit does not match")]
     CheckDigit,
 }
 
-/// EAN-13 check digit of the first 12 digits: weights 1 and 3 alternating from the left.
+impl AvsError {
+    /// Stable short name of the problem, as used by `vectors/records.json`.
+    pub fn code(self) -> &'static str {
+        match self {
+            AvsError::Length(_) => "length",
+            AvsError::NotDigit => "not-digit",
+            AvsError::Country => "country",
+            AvsError::CheckDigit => "check-digit",
+        }
+    }
+}
+
+/// EAN-13 check digit of the first 12 digits (each 0 to 9): weights 1, 3, 1, 3, … from the
+/// left, `check = (10 - sum mod 10) mod 10`.
 pub fn check_digit(first12: &[u8; 12]) -> u8 {
     let sum: u32 = first12
         .iter()
@@ -36,13 +55,15 @@ pub fn check_digit(first12: &[u8; 12]) -> u8 {
 }
 
 impl Avs {
-    /// The 13 digits, without dots.
+    /// The 13 digits, without dots: the storage and wire form.
     pub fn digits(&self) -> String {
         self.0.iter().map(|d| char::from(b'0' + d)).collect()
     }
 
-    /// SHA-256(context || salt || 13 ASCII digits): lets an auditor who holds the number find
-    /// the entries about the person, while the entry alone reveals nothing.
+    /// How a person appears in a log without personal data:
+    /// `SHA-256("passerelle/v1 person-commitment\n" || salt || the 13 ASCII digits)`.
+    /// An auditor who holds the number and the entry's salt can recompute it; the entry alone
+    /// reveals nothing. The salt is 32 fresh random bytes per entry, chosen by the caller.
     pub fn commitment(&self, salt: &[u8; 32]) -> [u8; 32] {
         crate::keys::sha256(&[COMMITMENT_CONTEXT, salt, self.digits().as_bytes()])
     }
@@ -50,28 +71,36 @@ impl Avs {
 
 impl FromStr for Avs {
     type Err = AvsError;
+
+    /// Accepts the 13 plain digits or the dotted form `756.XXXX.XXXX.XX`, with surrounding
+    /// whitespace ignored. Checks, in this order: characters, digit count, prefix, check digit.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        let dotted = s.len() == 16
-            && s.as_bytes()[3] == b'.'
-            && s.as_bytes()[8] == b'.'
-            && s.as_bytes()[13] == b'.';
-        let mut digits = Vec::with_capacity(13);
-        for (i, c) in s.bytes().enumerate() {
-            match c {
-                b'0'..=b'9' => digits.push(c - b'0'),
-                b'.' if dotted && matches!(i, 3 | 8 | 13) => {}
-                _ => return Err(AvsError::NotDigit),
-            }
+        let b = s.as_bytes();
+        if !b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+            return Err(AvsError::NotDigit);
         }
+        let digits: Vec<u8> = b
+            .iter()
+            .filter(|c| c.is_ascii_digit())
+            .map(|c| c - b'0')
+            .collect();
         let digits: [u8; 13] = digits
             .as_slice()
             .try_into()
             .map_err(|_| AvsError::Length(digits.len()))?;
+        let plain = b.len() == 13;
+        let dotted = b.len() == 16
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| (*c == b'.') == matches!(i, 3 | 8 | 13));
+        if !plain && !dotted {
+            return Err(AvsError::NotDigit);
+        }
         if digits[..3] != [7, 5, 6] {
             return Err(AvsError::Country);
         }
-        let first12: [u8; 12] = digits[..12].try_into().expect("12 digits");
+        let first12: [u8; 12] = digits[..12].try_into().expect("13 digits");
         if check_digit(&first12) != digits[12] {
             return Err(AvsError::CheckDigit);
         }
@@ -79,6 +108,7 @@ impl FromStr for Avs {
     }
 }
 
+/// The dotted form `756.XXXX.XXXX.XX`.
 impl fmt::Display for Avs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.digits();
@@ -100,6 +130,7 @@ impl Serialize for Avs {
 }
 
 impl<'de> Deserialize<'de> for Avs {
+    /// Validates like [`FromStr`]; the error names the problem, not the number.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
@@ -110,40 +141,182 @@ impl<'de> Deserialize<'de> for Avs {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn text(digits: &[u8]) -> String {
+        digits.iter().map(|d| char::from(b'0' + d)).collect()
+    }
+
+    fn vectors() -> Value {
+        serde_json::from_str(include_str!("../vectors/records.json")).expect("records.json")
+    }
 
     #[test]
     fn known_numbers() {
-        // 7+15+6+27+2+3+7+0+7+18+9+24 = 125 -> check digit 5.
-        let a: Avs = "756.9217.0769.85".parse().unwrap();
-        assert_eq!(a.digits(), "7569217076985");
-        assert_eq!(a.to_string(), "756.9217.0769.85");
-        assert_eq!("7569217076985".parse::<Avs>().unwrap(), a);
-        assert_eq!("7569217076984".parse::<Avs>(), Err(AvsError::CheckDigit));
-        assert_eq!("756921707698".parse::<Avs>(), Err(AvsError::Length(12)));
-        assert_eq!("1234567890128".parse::<Avs>(), Err(AvsError::Country));
-        assert_eq!("756.9217.0769.8x".parse::<Avs>(), Err(AvsError::NotDigit));
-        assert_eq!("7569.217.0769.85".parse::<Avs>(), Err(AvsError::NotDigit));
+        // Check digits by hand, weights 1,3,1,3,… over the first twelve digits:
+        // 756.9217.0769.85: 7+15+6+27+2+3+7+0+7+18+9+24 = 125 -> (10-5)%10 = 5
+        // 756.1234.5678.97: 7+15+6+3+2+9+4+15+6+21+8+27 = 123 -> 7
+        // 756.4803.1520.74: 7+15+6+12+8+0+3+3+5+6+0+21 = 86  -> 4
+        // 756.6620.1834.53: 7+15+6+18+6+6+0+3+8+9+4+15 = 97  -> 3
+        // 756.3055.7112.99: 7+15+6+9+0+15+5+21+1+3+2+27 = 111 -> 9
+        // 756.0000.0000.02: 7+15+6                       = 28  -> 2
+        // 756.9999.9999.91: 28 + 5*27 + 4*9             = 199 -> 1
+        for (dotted, sum, check) in [
+            ("756.9217.0769.85", 125, 5),
+            ("756.1234.5678.97", 123, 7),
+            ("756.4803.1520.74", 86, 4),
+            ("756.6620.1834.53", 97, 3),
+            ("756.3055.7112.99", 111, 9),
+            ("756.0000.0000.02", 28, 2),
+            ("756.9999.9999.91", 199, 1),
+        ] {
+            let plain = dotted.replace('.', "");
+            let d: Vec<u8> = plain.bytes().map(|c| c - b'0').collect();
+            let s: u32 = d[..12]
+                .iter()
+                .enumerate()
+                .map(|(i, x)| u32::from(*x) * [1, 3][i % 2])
+                .sum();
+            assert_eq!((s, d[12]), (sum, check), "{dotted}");
+            let a: Avs = dotted.parse().unwrap();
+            assert_eq!(a.digits(), plain);
+            assert_eq!(a.to_string(), dotted);
+            assert_eq!(plain.parse::<Avs>().unwrap(), a);
+        }
+        assert_eq!(
+            " 7569217076985\n".parse::<Avs>().unwrap().digits(),
+            "7569217076985"
+        );
+    }
+
+    #[test]
+    fn each_kind_of_error() {
+        use AvsError::*;
+        for (input, err) in [
+            ("7569217076984", CheckDigit),
+            ("756.9217.0769.86", CheckDigit),
+            ("756921707698", Length(12)),
+            ("75692170769850", Length(14)),
+            ("756.1234.5678.9", Length(12)),
+            ("", Length(0)),
+            ("1234567890128", Country),
+            ("7551234567898", Country),
+            ("756.9217.0769.8x", NotDigit),
+            ("756 9217 0769 85", NotDigit),
+            ("756-9217-0769-85", NotDigit),
+            ("7569.217.0769.85", NotDigit),
+            ("756.92170769.85.", NotDigit),
+            ("756..92170769.85", NotDigit),
+            ("+7569217076985", NotDigit),
+            ("７５６9217076985", NotDigit),
+        ] {
+            assert_eq!(input.parse::<Avs>(), Err(err), "{input:?}");
+        }
     }
 
     #[test]
     fn errors_do_not_repeat_the_number() {
-        let e = "7569217076984".parse::<Avs>().unwrap_err().to_string();
-        assert!(!e.contains("7569217076984") && !e.contains("9217"));
+        for input in [
+            "7569217076984",
+            "756.9217.0769.8x",
+            "75692170769",
+            "1239217076985",
+        ] {
+            let e = input.parse::<Avs>().unwrap_err().to_string();
+            assert!(!e.contains("9217") && !e.contains("0769"), "{e}");
+        }
+        let e = serde_json::from_str::<Avs>("\"7569217076984\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("check digit") && !e.contains("9217"), "{e}");
+    }
+
+    #[test]
+    fn serde_is_the_13_digits_and_validates() {
+        let a: Avs = "756.9217.0769.85".parse().unwrap();
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"7569217076985\"");
+        assert_eq!(
+            serde_json::from_str::<Avs>("\"756.9217.0769.85\"").unwrap(),
+            a
+        );
+        assert!(serde_json::from_str::<Avs>("7569217076985").is_err());
+        assert!(serde_json::from_str::<Avs>("\"7569217076985 x\"").is_err());
+    }
+
+    #[test]
+    fn vector_numbers() {
+        let v = vectors();
+        for case in v["avs"]["valid"].as_array().unwrap() {
+            let a: Avs = case["input"].as_str().unwrap().parse().unwrap();
+            assert_eq!(a.digits(), case["digits"].as_str().unwrap());
+            assert_eq!(a.to_string(), case["dotted"].as_str().unwrap());
+        }
+        for case in v["avs"]["invalid"].as_array().unwrap() {
+            let input = case["input"].as_str().unwrap();
+            let e = input.parse::<Avs>().unwrap_err();
+            assert_eq!(e.code(), case["error"].as_str().unwrap(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn commitment_vectors() {
+        // Known answers computed independently (Python hashlib) from the spec's definition.
+        let v = vectors();
+        let cases = v["commitment"].as_array().unwrap();
+        assert!(!cases.is_empty());
+        for case in cases {
+            let a: Avs = case["avs"].as_str().unwrap().parse().unwrap();
+            let salt: [u8; 32] = hex::decode(case["salt"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            assert_eq!(
+                hex::encode(a.commitment(&salt)),
+                case["commitment"].as_str().unwrap()
+            );
+        }
+        // Same as spelled out: context, salt, then the digits without dots.
+        let a: Avs = "756.9217.0769.85".parse().unwrap();
+        let salt = [7u8; 32];
+        let mut input = b"passerelle/v1 person-commitment\n".to_vec();
+        input.extend_from_slice(&salt);
+        input.extend_from_slice(b"7569217076985");
+        assert_eq!(a.commitment(&salt), crate::keys::sha256(&[&input]));
+        assert_ne!(a.commitment(&salt), a.commitment(&[8u8; 32]));
     }
 
     proptest! {
         #[test]
-        fn computed_check_digits_validate_and_any_single_change_fails(body in proptest::array::uniform9(0u8..10), pos in 3usize..13, delta in 1u8..10) {
+        fn computed_check_digits_validate_and_any_single_change_fails(
+            body in proptest::array::uniform9(0u8..10),
+            pos in 0usize..13,
+            delta in 1u8..10,
+            dots in any::<bool>(),
+        ) {
             let mut first12 = [7, 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0];
             first12[3..].copy_from_slice(&body);
             let mut digits = first12.to_vec();
             digits.push(check_digit(&first12));
-            let text: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
-            prop_assert!(text.parse::<Avs>().is_ok());
+            let plain = text(&digits);
+            let a: Avs = plain.parse().unwrap();
+            prop_assert_eq!(a.digits(), plain.clone());
+            let shown = a.to_string();
+            prop_assert_eq!(shown.parse::<Avs>().unwrap(), a);
+            // Any change of one digit, prefix or body or check digit, is caught.
             let mut bad = digits.clone();
             bad[pos] = (bad[pos] + delta) % 10;
-            let text: String = bad.iter().map(|d| char::from(b'0' + d)).collect();
-            prop_assert!(text.parse::<Avs>().is_err());
+            let mut t = text(&bad);
+            if dots {
+                t = format!("{}.{}.{}.{}", &t[..3], &t[3..7], &t[7..11], &t[11..]);
+            }
+            let e = t.parse::<Avs>().unwrap_err();
+            prop_assert!(matches!(e, AvsError::Country | AvsError::CheckDigit));
+            prop_assert_eq!(pos < 3, e == AvsError::Country);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,20}") {
+            let _ = s.parse::<Avs>();
         }
     }
 }
