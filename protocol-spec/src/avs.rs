@@ -116,10 +116,12 @@ impl fmt::Display for Avs {
     }
 }
 
-// Debug is the dotted form too; callers keep it out of logs (the node never traces persons).
+// Debug output can end up in error messages and panics: it shows the last two digits only.
+// Display, the whole dotted number, is for the staff member's own screen.
 impl fmt::Debug for Avs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Avs({self})")
+        let d = self.digits();
+        write!(f, "Avs(756.****.****.{})", &d[11..])
     }
 }
 
@@ -318,5 +320,15 @@ mod tests {
         fn arbitrary_text_never_panics(s in "\\PC{0,20}") {
             let _ = s.parse::<Avs>();
         }
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    #[test]
+    fn debug_output_hides_the_number() {
+        let a: super::Avs = "756.9217.0769.85".parse().unwrap();
+        let d = format!("{a:?}");
+        assert!(!d.contains("9217") && !d.contains("0769"), "{d}");
     }
 }
