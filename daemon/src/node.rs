@@ -349,6 +349,18 @@ impl Node {
             PeerMessage::AddCheckpoint(body) => {
                 crate::log::witness_add_checkpoint(self, body).await
             }
+            // Entries carry salted person commitments; an AVS number has about 10^9 values, so
+            // entries are for this node's own auditors only. Peers get checkpoints and hashes.
+            PeerMessage::LogTile(path)
+                if matches!(
+                    protocol_spec::tlog::tiles::parse_path(&path),
+                    Some(protocol_spec::tlog::tiles::TilePath::Entries { .. })
+                ) =>
+            {
+                PeerReply::Rejected {
+                    reason: "entry bundles are served to this node's auditors only".into(),
+                }
+            }
             PeerMessage::LogTile(path) => match crate::log::tile(self, &path).await {
                 Ok(bytes) => PeerReply::LogData(bytes),
                 Err(e) => PeerReply::Rejected {
@@ -396,23 +408,37 @@ impl Node {
     ) -> PeerReply {
         let refuse = |code| PeerReply::Refusal(Refusal { code });
         let roster = self.roster();
-        let Some(member) = roster.roster.member_by_key(&key).cloned() else {
-            return refuse(RefusalCode::NotMember);
-        };
-        let r = &req.request;
-        if r.requester != member.id || !req.verify(&member.signing_key) {
-            return refuse(RefusalCode::BadSignature);
-        }
-        if r.responder != self.me {
-            return refuse(RefusalCode::WrongResponder);
-        }
-        if !r.is_well_formed() {
-            return refuse(RefusalCode::Malformed);
-        }
         let now = now();
-        if now.abs_diff(r.issued_at) > MAX_CLOCK_SKEW {
-            return refuse(RefusalCode::StaleRequest);
+        let r = &req.request;
+        let member = roster.roster.member_by_key(&key).cloned();
+        // Checks that need no store; their refusals are logged like every other decision.
+        let early = match &member {
+            None => Some(RefusalCode::NotMember),
+            Some(m) if r.requester != m.id || !req.verify(&m.signing_key) => {
+                Some(RefusalCode::BadSignature)
+            }
+            Some(_) if r.responder != self.me => Some(RefusalCode::WrongResponder),
+            Some(_) if !r.is_well_formed() => Some(RefusalCode::Malformed),
+            Some(_) if now.abs_diff(r.issued_at) > MAX_CLOCK_SKEW => {
+                Some(RefusalCode::StaleRequest)
+            }
+            Some(_) => None,
+        };
+        if let Some(code) = early {
+            let (r, digest) = (r.clone(), hex::encode(req.digest()));
+            let logged = self
+                .store
+                .write(move |tx| log_refusal(tx, now, &r, None, code, &digest))
+                .await;
+            return match logged {
+                Ok(()) => refuse(code),
+                Err(e) => {
+                    tracing::error!(error = %e, "refusal could not be logged");
+                    refuse(RefusalCode::Unavailable)
+                }
+            };
         }
+        let member = member.expect("checked above");
         let node = self.clone();
         let result = self
             .store
@@ -533,10 +559,25 @@ impl Node {
     ) -> anyhow::Result<u64> {
         let current = self.roster();
         offered.verify_successor(&current.roster)?;
-        if offered.roster.member(&self.me).is_none() {
+        let Some(mine) = offered.roster.member(&self.me) else {
             bail!(
                 "the offered roster no longer lists this institution; an administrator must decide"
             );
+        };
+        // A roster that gives this institution other keys would lock the node out of its own
+        // federation (peers would pin keys it does not hold): that is a key change for the
+        // administrator to carry out with new key files, not something to adopt silently.
+        for (what, listed, ours) in [
+            ("signing", mine.signing_key, self.signing.public()),
+            ("encryption", mine.encryption_key, self.encryption.public()),
+            ("log", mine.log_key, self.log_key.public()),
+            ("witness", mine.witness_key, self.witness_key.public()),
+        ] {
+            if listed != ours {
+                bail!(
+                    "the offered roster lists another {what} key for this institution than the one it holds"
+                );
+            }
         }
         let version = offered.roster.version;
         let bytes = postcard::to_stdvec(&offered)?;

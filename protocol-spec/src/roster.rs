@@ -160,6 +160,10 @@ impl Roster {
             }
             // A checkpoint note carries the log's signature and one line per witness; verifiers
             // need accept no more than 16 signatures.
+            let distinct: BTreeSet<_> = m.witnesses.iter().collect();
+            if distinct.len() != m.witnesses.len() {
+                return bad(format!("member {} names a witness twice", m.id));
+            }
             if m.witnesses.len() > MAX_WITNESSES {
                 return bad(format!(
                     "member {} names more than {MAX_WITNESSES} witnesses",

@@ -234,6 +234,21 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
     // request came from ne.oai's key but not through its node).
     let key = s.node("ne.oai").signing_key().unwrap();
     let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
+    // Peers get the checkpoint and hash tiles, never entries (salted commitments of a small
+    // number space would be open to brute force).
+    let r: PeerReply =
+        daemon::transport::request(&conn, &PeerMessage::LogTile("checkpoint".into()))
+            .await
+            .unwrap();
+    assert!(matches!(r, PeerReply::LogData(_)), "{r:?}");
+    let r: PeerReply =
+        daemon::transport::request(&conn, &PeerMessage::LogTile("tile/entries/000.p/1".into()))
+            .await
+            .unwrap();
+    assert!(
+        matches!(&r, PeerReply::Rejected { reason } if reason.contains("auditors only")),
+        "{r:?}"
+    );
     let case = match call(&s.node("ne.orp").worker, StaffRequest::CaseList)
         .await
         .unwrap()

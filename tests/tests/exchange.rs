@@ -319,7 +319,8 @@ async fn replayed_request_is_refused() {
         })
     );
 
-    // A stale request (issued an hour ago) is refused too.
+    // A stale request (issued an hour ago) is refused too, and the refusal is logged.
+    let before = orp_log_size(&s).await;
     let PeerMessage::Summary(mut old) = signed(&s, &key, "ne.oai", "ne.orp", case) else {
         unreachable!()
     };
@@ -333,6 +334,11 @@ async fn replayed_request_is_refused() {
         PeerReply::Refusal(Refusal {
             code: RefusalCode::StaleRequest
         })
+    );
+    assert_eq!(
+        orp_log_size(&s).await,
+        before + 1,
+        "every decision is logged, early refusals too"
     );
 
     // A request signed by another member's key than the connection's is refused.
@@ -507,5 +513,15 @@ impl Offline for Setup {
                 .any(|d| d.institution.as_str() == "ne.orp" && !d.delivered)
         );
         consent_id
+    }
+}
+
+async fn orp_log_size(s: &Setup) -> u64 {
+    match call(&s.node("ne.orp").admin, StaffRequest::Status)
+        .await
+        .unwrap()
+    {
+        StaffReply::Status(st) => st.log_size,
+        other => panic!("{other:?}"),
     }
 }
