@@ -56,8 +56,7 @@ pub fn init(
     if threshold == 0 || threshold > authorities {
         bail!("threshold {threshold} is impossible with {authorities} authority key(s)");
     }
-    let token = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.';
-    if name.is_empty() || name.len() > 64 || !name.bytes().all(token) {
+    if !protocol_spec::roster::valid_federation_name(name) {
         bail!("federation name `{name}` must be 1 to 64 characters from a-z, 0-9, `-` and `.`");
     }
     let federation = dir.join("federation.toml");

@@ -146,6 +146,27 @@ pub struct NodeKeys<'a> {
     pub witness: &'a SigningKey,
 }
 
+impl NodeKeys<'_> {
+    /// Compares the node's keys with its roster entry; names the first that differs.
+    pub fn check_listed(&self, member: &protocol_spec::roster::Member) -> Result<(), &'static str> {
+        for (what, listed, ours) in [
+            ("signing", member.signing_key, self.signing.public()),
+            (
+                "encryption",
+                member.encryption_key,
+                self.encryption.public(),
+            ),
+            ("log", member.log_key, self.log.public()),
+            ("witness", member.witness_key, self.witness.public()),
+        ] {
+            if listed != ours {
+                return Err(what);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The checks a node makes on the roster it starts with.
 pub fn check_roster_for(
     roster: &SignedRoster,
@@ -165,19 +186,8 @@ pub fn check_roster_for(
     let Some(member) = roster.roster.member(me) else {
         bail!("it does not list this institution `{me}`");
     };
-    for (what, listed, ours) in [
-        ("signing", member.signing_key, keys.signing.public()),
-        (
-            "encryption",
-            member.encryption_key,
-            keys.encryption.public(),
-        ),
-        ("log", member.log_key, keys.log.public()),
-        ("witness", member.witness_key, keys.witness.public()),
-    ] {
-        if listed != ours {
-            bail!("it lists another {what} key for `{me}` than the configured key file");
-        }
-    }
+    keys.check_listed(member).map_err(|what| {
+        anyhow::anyhow!("it lists another {what} key for `{me}` than the configured key file")
+    })?;
     Ok(())
 }

@@ -567,17 +567,16 @@ impl Node {
         // A roster that gives this institution other keys would lock the node out of its own
         // federation (peers would pin keys it does not hold): that is a key change for the
         // administrator to carry out with new key files, not something to adopt silently.
-        for (what, listed, ours) in [
-            ("signing", mine.signing_key, self.signing.public()),
-            ("encryption", mine.encryption_key, self.encryption.public()),
-            ("log", mine.log_key, self.log_key.public()),
-            ("witness", mine.witness_key, self.witness_key.public()),
-        ] {
-            if listed != ours {
-                bail!(
-                    "the offered roster lists another {what} key for this institution than the one it holds"
-                );
-            }
+        let keys = crate::config::NodeKeys {
+            signing: &self.signing,
+            encryption: &self.encryption,
+            log: &self.log_key,
+            witness: &self.witness_key,
+        };
+        if let Err(what) = keys.check_listed(mine) {
+            bail!(
+                "the offered roster lists another {what} key for this institution than the one it holds"
+            );
         }
         let version = offered.roster.version;
         let bytes = postcard::to_stdvec(&offered)?;

@@ -9,6 +9,13 @@ use std::collections::BTreeSet;
 
 /// Domain separator of the roster signature input (spec §roster).
 pub const ROSTER_CONTEXT: &[u8] = b"passerelle/v1 roster\n";
+/// A federation name becomes part of checkpoint origins and note key names, which admit no
+/// spaces or `+`: 1 to 64 characters from `a-z`, `0-9`, `-` and `.`.
+pub fn valid_federation_name(name: &str) -> bool {
+    let token = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.';
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(token)
+}
+
 /// At most this many witnesses per member, so a cosigned checkpoint stays within 16 signatures.
 pub const MAX_WITNESSES: usize = 15;
 
@@ -124,13 +131,7 @@ impl Roster {
     /// Structural checks every node applies before trusting a roster.
     pub fn check_well_formed(&self) -> Result<(), RosterError> {
         let bad = |m: String| Err(RosterError::Malformed(m));
-        // The name becomes part of checkpoint origins and note key names, which admit no
-        // spaces or `+`: keep it to a token.
-        let token = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.';
-        if self.federation.is_empty()
-            || self.federation.len() > 64
-            || !self.federation.bytes().all(token)
-        {
+        if !valid_federation_name(&self.federation) {
             return bad(
                 "federation name must be 1 to 64 characters from a-z, 0-9, `-` and `.`".into(),
             );

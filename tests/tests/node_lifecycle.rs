@@ -357,31 +357,24 @@ async fn a_node_whose_log_store_disagrees_with_its_signed_checkpoint_refuses_to_
     s.fed.node_mut("ne.orp").stop().await;
     let db = s.node("ne.orp").dir.join("data/node.db");
 
-    // Alter one entry's leaf hash: the log no longer produces the signed root.
-    let conn = daemon::store::open_connection(&db).unwrap();
-    conn.execute(
-        "UPDATE log_entries SET leaf_hash = zeroblob(32) WHERE idx = 1",
-        [],
-    )
-    .unwrap();
-    drop(conn);
-    let cfg = daemon::config::NodeConfig::load(&s.node("ne.orp").config_path()).unwrap();
-    let e = daemon::start(cfg, tokio_util::sync::CancellationToken::new())
-        .await
-        .err()
-        .expect("refuses to start");
-    assert!(format!("{e:#}").contains("entries were altered"), "{e:#}");
-
-    // Truncated: the last entries removed.
-    let conn = daemon::store::open_connection(&db).unwrap();
-    conn.execute("DELETE FROM log_entries WHERE idx >= 1", [])
-        .unwrap();
-    drop(conn);
-    let cfg = daemon::config::NodeConfig::load(&s.node("ne.orp").config_path()).unwrap();
-    let e = daemon::start(cfg, tokio_util::sync::CancellationToken::new())
-        .await
-        .err()
-        .expect("refuses to start");
-    assert!(format!("{e:#}").contains("truncated"), "{e:#}");
+    // One entry's leaf hash altered, then entries removed: either way the log no longer
+    // produces the signed root, and the node refuses to start.
+    for (tampering, expected) in [
+        (
+            "UPDATE log_entries SET leaf_hash = zeroblob(32) WHERE idx = 1",
+            "entries were altered",
+        ),
+        ("DELETE FROM log_entries WHERE idx >= 1", "truncated"),
+    ] {
+        let conn = daemon::store::open_connection(&db).unwrap();
+        conn.execute(tampering, []).unwrap();
+        drop(conn);
+        let cfg = daemon::config::NodeConfig::load(&s.node("ne.orp").config_path()).unwrap();
+        let e = daemon::start(cfg, tokio_util::sync::CancellationToken::new())
+            .await
+            .err()
+            .expect("refuses to start");
+        assert!(format!("{e:#}").contains(expected), "{e:#}");
+    }
     s.stop().await;
 }
