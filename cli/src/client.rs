@@ -5,6 +5,10 @@ use anyhow::{Context, anyhow};
 use daemon::transport;
 use protocol_spec::staff::{STAFF_ALPN, StaffReply, StaffRequest};
 use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Longer than the node's own wait for an outcome (`daemon::node::STAFF_REPLY_TIMEOUT`).
+const STAFF_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Client {
     conn: quinn::Connection,
@@ -39,15 +43,18 @@ impl Client {
 
     /// Sends one request; a node-side error comes back as `Err` with the node's message.
     pub async fn call(&self, req: StaffRequest) -> anyhow::Result<StaffReply> {
-        let reply: StaffReply = transport::request(&self.conn, &req)
+        // Longer than the node waits for a peer, so the node's own answer (possibly "not
+        // known yet") always arrives before the CLI gives up.
+        let reply: StaffReply = transport::request_within(&self.conn, &req, STAFF_CALL_TIMEOUT)
             .await
-            .context("the node did not answer")?;
+            .context("the node did not answer; an exchange may still complete: check `passerelle summary list` before asking again")?;
         match reply {
             StaffReply::Error(e) => Err(anyhow!(e.message)).context(match e.kind {
                 protocol_spec::staff::StaffErrorKind::BadRequest => "the node refused the request",
                 protocol_spec::staff::StaffErrorKind::Forbidden => "not allowed",
                 protocol_spec::staff::StaffErrorKind::Peer => "a peer node failed",
                 protocol_spec::staff::StaffErrorKind::Internal => "the node failed",
+                protocol_spec::staff::StaffErrorKind::Pending => "not settled yet",
             }),
             other => Ok(other),
         }

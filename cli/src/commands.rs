@@ -226,6 +226,13 @@ pub enum CaseCmd {
         #[arg(long = "case")]
         case_id: CaseId,
     },
+    /// Leave a case this institution takes part in (the opener closes it instead): from then
+    /// on this institution receives nothing more about the case and is refused as not concerned.
+    Leave {
+        /// The coordinated case to leave.
+        #[arg(long = "case")]
+        case_id: CaseId,
+    },
     List,
     Show {
         #[arg(long = "case")]
@@ -350,7 +357,7 @@ fn flat(v: Vec<Category>) -> Vec<Category> {
 }
 
 fn now() -> u64 {
-    daemon::node::now()
+    daemon::clock::now()
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -549,6 +556,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             },
             CaseCmd::Accept { case_id } => StaffRequest::CaseAccept { case_id: *case_id },
             CaseCmd::Close { case_id } => StaffRequest::CaseClose { case_id: *case_id },
+            CaseCmd::Leave { case_id } => StaffRequest::CaseLeave { case_id: *case_id },
             CaseCmd::List => StaffRequest::CaseList,
             CaseCmd::Show { case_id } => StaffRequest::CaseShow { case_id: *case_id },
         },

@@ -100,7 +100,7 @@ pub fn free_port() -> anyhow::Result<std::net::SocketAddr> {
 }
 
 pub fn now() -> u64 {
-    daemon::node::now()
+    daemon::clock::now()
 }
 
 impl ExampleFederation {

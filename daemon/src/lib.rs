@@ -1,24 +1,30 @@
-//! Passerelle node daemon: QUIC transport, SQLite store and the drivers that feed the
-//! sans-IO protocol core in `protocol_spec`.
+//! Passerelle node daemon: the drivers around the node core (`node_core`): QUIC transport,
+//! the SQLite store thread, the clock, and the run loop.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod log;
 pub mod node;
 pub mod store;
 pub mod transport;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use config::NodeConfig;
-use node::{Node, NodeAdmission};
+use node::{DriverKeys, Node, NodeAdmission};
+use node_core::{BootstrapAdmin, Core, Secrets};
+use protocol_spec::keys::SigningKey;
 use protocol_spec::peer::PEER_ALPN;
-use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::STAFF_ALPN;
-use rusqlite::OptionalExtension;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// How often due outbox items are sent.
+pub const OUTBOX_PERIOD: Duration = Duration::from_secs(2);
+/// How often a checkpoint is signed and offered to the witnesses.
+pub const WITNESS_PERIOD: Duration = Duration::from_secs(5);
 
 /// A node started in this process.
 pub struct RunningNode {
@@ -28,7 +34,7 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Stops the node and waits until its endpoint is closed.
+    /// Stops the node and waits until its tasks are done and its store is closed.
     pub async fn stop(self) {
         self.node.shutdown.cancel();
         let _ = self.task.await;
@@ -43,70 +49,60 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Res
     Ok(())
 }
 
-/// Opens the store, checks the log, binds the endpoint and starts serving. Returns once the
-/// node accepts connections.
+fn copy_key(k: &SigningKey) -> SigningKey {
+    SigningKey::from_seed(*k.seed())
+}
+
+/// Binds the listening socket, opens the store, checks the log and starts serving. Returns
+/// once the node accepts connections.
 pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Result<RunningNode> {
+    // The port first: a node that cannot listen must not create or migrate a store.
+    let socket = std::net::UdpSocket::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let db_path = config.data_dir.join("node.db");
-    let conn = store::open_connection(&db_path)?;
-
-    // The stored roster may be newer than the configured one: it was accepted as a successor.
-    let stored: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'roster'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let mut roster = config.roster.clone();
-    if let Some(bytes) = stored {
-        let s: SignedRoster = postcard::from_bytes(&bytes).context("stored roster is corrupt")?;
-        if s.roster.version > roster.roster.version {
-            roster = s;
-        }
-    }
-    if roster.roster.member(&config.institution).is_none() {
-        bail!(
-            "the current roster does not list this institution `{}`",
-            config.institution
-        );
-    }
-    let roster_bytes = postcard::to_stdvec(&roster)?;
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('roster', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [roster_bytes],
+    let conn = node_core::store::open(&config.data_dir.join("node.db"))?;
+    let core = Core::load(
+        &conn,
+        config.institution.clone(),
+        Secrets {
+            signing: copy_key(&config.signing_key),
+            encryption: config.encryption_key,
+            log: config.log_key.public(),
+            witness: config.witness_key.public(),
+        },
+        config.roster,
+        BootstrapAdmin {
+            staff: config.bootstrap_admin.staff,
+            key: config.bootstrap_admin.key,
+        },
+        clock::now(),
     )?;
-    let staff_count: i64 = conn.query_row("SELECT COUNT(*) FROM staff", [], |r| r.get(0))?;
-    if staff_count == 0 {
-        let a = &config.bootstrap_admin;
-        conn.execute(
-            "INSERT INTO staff (staff_id, role, key, issued_by, issued_at) VALUES (?1, 'admin', ?2, 'node-init', ?3)",
-            rusqlite::params![a.staff.as_str(), a.key.0.to_vec(), node::now() as i64],
-        )?;
-    }
-    let staff = node::active_staff(&conn)?;
+    let roster = core.roster().clone();
+    let staff_keys = core.staff_keys();
     let log_state = log::LogState::load(&conn, &config.institution, &roster.roster.federation)?;
     let log_size = log_state.size();
     let log = Arc::new(Mutex::new(log_state));
     let log_for_store = log.clone();
     let store = store::Store::start(
         conn,
+        core,
         log_size,
         Box::new(move |entries| log_for_store.lock().unwrap().append(entries)),
     );
 
     // The endpoint starts without a server config: admission needs the node, which needs
-    // the endpoint. The listening socket is bound right after.
+    // the endpoint. The listening socket is attached right after.
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("loopback"))?;
     let node = Arc::new(Node::new(
         config.institution.clone(),
-        node::Secrets {
+        DriverKeys {
             signing: config.signing_key,
-            encryption: config.encryption_key,
             log: config.log_key,
             witness: config.witness_key,
         },
         roster,
-        staff,
+        staff_keys,
         store,
         log,
         endpoint,
@@ -116,33 +112,30 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     let server = transport::server_config(&node.signing, admission, &[PEER_ALPN, STAFF_ALPN])?;
     node.endpoint.set_server_config(Some(server));
     node.endpoint
-        .rebind(
-            std::net::UdpSocket::bind(config.listen)
-                .with_context(|| format!("cannot listen on {}", config.listen))?,
-        )
+        .rebind(socket)
         .context("binding QUIC endpoint")?;
     let addr = node.endpoint.local_addr()?;
     tracing::info!(institution = %node.me, %addr, "node listening");
 
     let n = node.clone();
     let task = tokio::spawn(async move {
-        let mut outbox = tokio::time::interval(Duration::from_secs(2));
+        let mut outbox = tokio::time::interval(OUTBOX_PERIOD);
         // The first round waits a period, so peers starting alongside are up.
-        let period = Duration::from_secs(5);
-        let mut witnessing = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut witnessing =
+            tokio::time::interval_at(tokio::time::Instant::now() + WITNESS_PERIOD, WITNESS_PERIOD);
         loop {
             tokio::select! {
                 incoming = n.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    tokio::spawn(n.clone().serve_connection(incoming));
+                    n.tasks.spawn(n.clone().serve_connection(incoming));
                 }
-                                _ = outbox.tick() => {
+                _ = outbox.tick() => {
                     let n2 = n.clone();
-                    tokio::spawn(async move { n2.flush_outbox().await });
+                    n.tasks.spawn(async move { n2.tick().await });
                 }
                 _ = witnessing.tick() => {
                     let n2 = n.clone();
-                    tokio::spawn(async move {
+                    n.tasks.spawn(async move {
                         let Ok(_round) = n2.witnessing.try_lock() else { return };
                         if let Err(e) = log::checkpoint_and_witness(&n2).await {
                             tracing::warn!(error = %e, "checkpoint round failed");
@@ -153,8 +146,18 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
             }
         }
         n.endpoint.close(0u32.into(), b"node shutting down");
-        // Peers are told at once; a peer that does not acknowledge is not waited for long.
+        // Peers are told at once; tasks get a moment to finish, then the store is closed.
         let _ = tokio::time::timeout(Duration::from_secs(1), n.endpoint.wait_idle()).await;
+        n.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(5), n.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some tasks did not finish within 5 s of shutdown");
+        }
+        let n2 = n.clone();
+        let _ = tokio::task::spawn_blocking(move || n2.store.stop()).await;
+        tracing::info!(institution = %n.me, "node stopped");
     });
     Ok(RunningNode { node, addr, task })
 }

@@ -1,7 +1,8 @@
 //! The node's transparency log: entries live in the store, their leaf hashes in memory in an
 //! RFC 6962 tree; checkpoints are C2SP signed notes, cosigned by the witnesses the roster names.
 
-use crate::node::{Node, now};
+use crate::clock::now;
+use crate::node::Node;
 use anyhow::{Context, anyhow, bail};
 use protocol_spec::entry::Entry;
 use protocol_spec::ids::InstitutionId;

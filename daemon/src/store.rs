@@ -1,121 +1,70 @@
-//! SQLite store. One thread owns the connection and groups the jobs queued while it was busy
-//! into a single transaction (one fsync for the group), each job in its own savepoint so one
-//! failing job does not undo the others. A job's result is released only after the commit:
-//! nothing is acknowledged before it is durable.
+//! The store thread. It owns the SQLite connection and the node core, runs the core's steps
+//! and the log's writes in order, and groups the jobs queued while it was busy into a single
+//! transaction (one fsync for the group), each job in its own savepoint so one failing job
+//! does not undo the others. A job's outputs are released only after the commit: nothing is
+//! acknowledged or sent before it is durable.
 
-use anyhow::Context;
+use crate::clock::{OsRandom, now};
+use node_core::{Core, Env, Fault, Input, Output, Tx};
 use rusqlite::{Connection, Savepoint};
-use rusqlite_migration::{M, Migrations};
-use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
-/// What a job sees: its savepoint and the log entries it appends, which become leaves of the
-/// node's transparency log in the same commit.
-pub struct Tx<'a> {
-    pub db: &'a Savepoint<'a>,
-    pending: &'a mut Vec<Vec<u8>>,
-    next_index: u64,
-}
-
-impl Tx<'_> {
-    /// Appends a log entry in this job's transaction; returns its index.
-    pub fn log(&mut self, entry: Vec<u8>) -> anyhow::Result<u64> {
-        let idx = self.next_index + self.pending.len() as u64;
-        let leaf = protocol_spec::tlog::leaf_hash(&entry);
-        self.db.execute(
-            "INSERT INTO log_entries (idx, entry, leaf_hash) VALUES (?1, ?2, ?3)",
-            rusqlite::params![idx as i64, entry, leaf.to_vec()],
-        )?;
-        self.pending.push(entry);
-        Ok(idx)
-    }
-}
-
 type Completion = Box<dyn FnOnce(bool) + Send>;
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+type WriteJob = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+
+enum Job {
+    Step {
+        input: Box<Input>,
+        done: oneshot::Sender<Vec<Output>>,
+    },
+    Write(WriteJob),
+    Stop,
+}
 
 /// Called after each commit with the entries it made durable, in log order.
 pub type OnCommit = Box<dyn FnMut(&[Vec<u8>]) + Send>;
 
-#[derive(Clone)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("migrations/001_initial.sql")),
-        M::up(include_str!("migrations/002_witness.sql")),
-        M::up(include_str!("migrations/003_inclusion.sql")),
-    ])
-}
-
-pub fn open_connection(path: &Path) -> anyhow::Result<Connection> {
-    let mut conn = Connection::open(path)
-        .with_context(|| format!("cannot open node store {}", path.display()))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a commit is on disk when it returns, which is what acknowledgement promises.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    migrations()
-        .to_latest(&mut conn)
-        .with_context(|| format!("cannot migrate node store {}", path.display()))?;
-    Ok(conn)
+/// What one job in a batch left to do once the batch is committed or rolled back.
+enum Settle {
+    Step {
+        origin: node_core::Origin,
+        outputs: Vec<Output>,
+        done: oneshot::Sender<Vec<Output>>,
+    },
+    Write(bool, Completion),
 }
 
 impl Store {
     /// Starts the store thread. `log_size` is the number of entries already in the log.
-    pub fn start(mut conn: Connection, log_size: u64, mut on_commit: OnCommit) -> Store {
+    pub fn start(conn: Connection, core: Core, log_size: u64, on_commit: OnCommit) -> Store {
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("passerelle-store".into())
-            .spawn(move || {
-                let mut size = log_size;
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    batch.extend(rx.try_iter().take(255));
-                    let mut entries: Vec<Vec<u8>> = Vec::new();
-                    let mut completions: Vec<(bool, Completion)> = Vec::new();
-                    let committed = (|| -> rusqlite::Result<()> {
-                        let mut txn = conn.transaction()?;
-                        for job in batch.drain(..) {
-                            let mut pending = Vec::new();
-                            let sp = txn.savepoint()?;
-                            let next_index = size + entries.len() as u64;
-                            let (ok, done) = {
-                                let mut t = Tx {
-                                    db: &sp,
-                                    pending: &mut pending,
-                                    next_index,
-                                };
-                                job(&mut t)
-                            };
-                            if ok {
-                                sp.commit()?;
-                                entries.extend(pending);
-                            } else {
-                                drop(sp); // rolls the job back
-                            }
-                            completions.push((ok, done));
-                        }
-                        txn.commit()
-                    })();
-                    let durable = committed.is_ok();
-                    if let Err(e) = &committed {
-                        tracing::error!(error = %e, "store commit failed; the batch is rolled back");
-                    } else if !entries.is_empty() {
-                        size += entries.len() as u64;
-                        on_commit(&entries);
-                    }
-                    for (ok, done) in completions {
-                        done(durable && ok);
-                    }
-                }
-            })
+            .spawn(move || run(conn, core, log_size, on_commit, rx))
             .expect("spawning store thread");
-        Store { jobs: tx }
+        Store {
+            jobs: tx,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Runs one step of the core; returns its outputs once they are durable.
+    pub async fn step(&self, input: Input) -> anyhow::Result<Vec<Output>> {
+        let (done, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Step {
+                input: Box::new(input),
+                done,
+            })
+            .map_err(|_| anyhow::anyhow!("the store has stopped"))?;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("the store has stopped"))
     }
 
     /// Runs `f` in a transaction; its result is returned once the transaction is durable. An
@@ -126,7 +75,7 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> anyhow::Result<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<anyhow::Result<R>>();
-        let job: Job = Box::new(move |t| {
+        let job: WriteJob = Box::new(move |t| {
             let result = f(t);
             let ok = result.is_ok();
             let done: Completion = Box::new(move |durable| {
@@ -140,7 +89,7 @@ impl Store {
             (ok, done)
         });
         self.jobs
-            .send(job)
+            .send(Job::Write(job))
             .map_err(|_| anyhow::anyhow!("the store has stopped"))?;
         rx.await
             .map_err(|_| anyhow::anyhow!("the store has stopped"))?
@@ -154,21 +103,191 @@ impl Store {
     {
         self.write(move |t| f(t.db)).await
     }
+
+    /// Finishes the queued jobs and joins the store thread.
+    pub fn stop(&self) {
+        let _ = self.jobs.send(Job::Stop);
+        if let Some(t) = self.thread.lock().unwrap().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    mut core: Core,
+    log_size: u64,
+    mut on_commit: OnCommit,
+    rx: mpsc::Receiver<Job>,
+) {
+    let mut size = log_size;
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = rx.recv() else { break };
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(255));
+        let mut entries: Vec<Vec<u8>> = Vec::new();
+        let mut settles: Vec<Settle> = Vec::new();
+        let committed = (|| -> rusqlite::Result<()> {
+            let mut txn = conn.transaction()?;
+            for job in batch.drain(..) {
+                let mut pending = Vec::new();
+                let sp = txn.savepoint()?;
+                let next_index = size + entries.len() as u64;
+                let (ok, settle, reload) = {
+                    let mut t = Tx::new(&sp, &mut pending, next_index);
+                    match job {
+                        Job::Stop => {
+                            stopping = true;
+                            (true, None, false)
+                        }
+                        Job::Write(f) => {
+                            let (ok, done) = f(&mut t);
+                            (ok, Some(Settle::Write(ok, done)), false)
+                        }
+                        Job::Step { input, done } => {
+                            let origin = input.origin();
+                            let mut random = OsRandom;
+                            let mut env = Env {
+                                now: now(),
+                                random: &mut random,
+                            };
+                            match core.handle(&mut t, &mut env, *input) {
+                                Ok(outputs) => (
+                                    true,
+                                    Some(Settle::Step {
+                                        origin,
+                                        outputs,
+                                        done,
+                                    }),
+                                    false,
+                                ),
+                                Err(fault) => {
+                                    let local = matches!(fault, Fault::Local(_));
+                                    let outputs = core.failed(origin, &fault);
+                                    (
+                                        false,
+                                        Some(Settle::Step {
+                                            origin,
+                                            outputs,
+                                            done,
+                                        }),
+                                        local,
+                                    )
+                                }
+                            }
+                        }
+                    }
+                };
+                if ok {
+                    sp.commit()?;
+                    entries.extend(pending);
+                } else {
+                    drop(sp); // rolls the job back
+                }
+                if reload && let Err(e) = core.reload(&txn) {
+                    tracing::error!(error = %e, "the node's state could not be read again");
+                }
+                settles.extend(settle);
+            }
+            txn.commit()
+        })();
+        let durable = committed.is_ok();
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "store commit failed; the batch is rolled back");
+            if let Err(e) = core.reload(&conn) {
+                tracing::error!(error = %e, "the node's state could not be read again");
+            }
+        } else if !entries.is_empty() {
+            size += entries.len() as u64;
+            on_commit(&entries);
+        }
+        for s in settles {
+            match s {
+                Settle::Write(ok, done) => done(durable && ok),
+                Settle::Step {
+                    origin,
+                    outputs,
+                    done,
+                } => {
+                    let outputs = if durable {
+                        outputs
+                    } else {
+                        let fault = Fault::Local(anyhow::anyhow!("the store could not commit"));
+                        core.failed(origin, &fault)
+                    };
+                    let _ = done.send(outputs);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
+
+    fn core(db: &Connection) -> Core {
+        let seed = [7u8; 32];
+        let signing = protocol_spec::keys::SigningKey::from_seed(seed);
+        let authority = protocol_spec::keys::SigningKey::from_seed([9; 32]);
+        let me: protocol_spec::ids::InstitutionId = "ne.orp".parse().unwrap();
+        let roster = protocol_spec::roster::Roster {
+            federation: "f".into(),
+            version: 1,
+            issued_at: 0,
+            authorities: protocol_spec::roster::Authorities {
+                threshold: 1,
+                keys: vec![protocol_spec::roster::Authority {
+                    name: "a1".into(),
+                    key: authority.public(),
+                }],
+            },
+            members: vec![protocol_spec::roster::Member {
+                id: me.clone(),
+                name: "orp".into(),
+                sector: "employment".parse().unwrap(),
+                address: "127.0.0.1:1".into(),
+                signing_key: signing.public(),
+                encryption_key: protocol_spec::keys::EncryptionKey::from_secret([1; 32]).public(),
+                log_key: protocol_spec::keys::PublicKey([2; 32]),
+                witness_key: protocol_spec::keys::PublicKey([3; 32]),
+                witnesses: vec![],
+                witness_quorum: 0,
+            }],
+            policy: vec![],
+        };
+        let roster = protocol_spec::roster::SignedRoster::sign(roster, &[&authority]);
+        Core::load(
+            db,
+            me,
+            node_core::Secrets {
+                signing,
+                encryption: protocol_spec::keys::EncryptionKey::from_secret([1; 32]),
+                log: protocol_spec::keys::PublicKey([2; 32]),
+                witness: protocol_spec::keys::PublicKey([3; 32]),
+            },
+            roster,
+            node_core::BootstrapAdmin {
+                staff: "admin".parse().unwrap(),
+                key: protocol_spec::keys::PublicKey([4; 32]),
+            },
+            0,
+        )
+        .unwrap()
+    }
 
     #[tokio::test]
     async fn failed_jobs_roll_back_and_others_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_connection(&dir.path().join("s.db")).unwrap();
+        let conn = node_core::store::open(&dir.path().join("s.db")).unwrap();
+        let core = core(&conn);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s2 = seen.clone();
         let store = Store::start(
             conn,
+            core,
             0,
             Box::new(move |e| s2.lock().unwrap().extend_from_slice(e)),
         );
@@ -189,10 +308,21 @@ mod tests {
             "the failed job's entry does not take an index"
         );
         let n: i64 = store
-            .read(|db| Ok(db.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))?))
+            .read(|db| {
+                Ok(db.query_row(
+                    "SELECT COUNT(*) FROM meta WHERE key IN ('a', 'b')",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .await
             .unwrap();
         assert_eq!(n, 1);
         assert_eq!(seen.lock().unwrap().as_slice(), &[b"kept".to_vec()]);
+        store.stop();
+        assert!(
+            store.read(|_| Ok(())).await.is_err(),
+            "a stopped store refuses work"
+        );
     }
 }

@@ -299,7 +299,17 @@ pub async fn read_frame<T: DeserializeOwned>(
     Ok(wire::decode_body(&body)?)
 }
 
+/// How long a node waits for a peer's frame.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(15);
+
 pub async fn read_frame_bytes(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, FrameError> {
+    read_frame_bytes_within(recv, PEER_TIMEOUT).await
+}
+
+pub async fn read_frame_bytes_within(
+    recv: &mut quinn::RecvStream,
+    limit: Duration,
+) -> Result<Vec<u8>, FrameError> {
     let read = async {
         let mut header = [0u8; HEADER_LEN];
         recv.read_exact(&mut header).await.map_err(|e| match e {
@@ -314,7 +324,7 @@ pub async fn read_frame_bytes(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, F
         })?;
         Ok(body)
     };
-    tokio::time::timeout(Duration::from_secs(15), read)
+    tokio::time::timeout(limit, read)
         .await
         .map_err(|_| FrameError::Timeout)?
 }
@@ -330,6 +340,21 @@ pub async fn request<Q: Serialize, A: DeserializeOwned>(
         .map_err(|e| FrameError::Stream(e.to_string()))?;
     write_frame(&mut send, message).await?;
     read_frame(&mut recv).await
+}
+
+/// Like [`request`], waiting up to `limit` for the reply.
+pub async fn request_within<Q: Serialize, A: DeserializeOwned>(
+    conn: &quinn::Connection,
+    message: &Q,
+    limit: Duration,
+) -> Result<A, FrameError> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    write_frame(&mut send, message).await?;
+    let body = read_frame_bytes_within(&mut recv, limit).await?;
+    Ok(wire::decode_body(&body)?)
 }
 
 /// Like [`request`], but sends raw frame bytes (tests use it to send malformed frames).

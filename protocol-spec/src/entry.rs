@@ -80,6 +80,10 @@ pub const KINDS: &[(&str, &[&str])] = &[
     ),
     ("staff", &["staff", "role", "action", "by"]),
     ("records-imported", &["persons", "fields", "digest", "by"]),
+    (
+        "request-withdrawn",
+        &["case", "person", "source", "request", "reason", "staff"],
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

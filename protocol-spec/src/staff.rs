@@ -73,6 +73,10 @@ pub enum StaffRequest {
     Roster,
     /// Inconsistent checkpoints this node caught as a witness, with both signed notes.
     WitnessEvidence,
+    /// Case work: this institution leaves a case it participates in (not the opener, who closes).
+    CaseLeave {
+        case_id: CaseId,
+    },
 }
 
 impl StaffRequest {
@@ -90,6 +94,7 @@ impl StaffRequest {
             | CaseInvite { .. }
             | CaseAccept { .. }
             | CaseClose { .. }
+            | CaseLeave { .. }
             | CaseList
             | CaseShow { .. }
             | ConsentRecord(_)
@@ -270,4 +275,6 @@ pub enum StaffErrorKind {
     Peer,
     /// The node failed locally.
     Internal,
+    /// The outcome is not known yet: the node keeps working on it (a queued exchange).
+    Pending,
 }

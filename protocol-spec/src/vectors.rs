@@ -854,6 +854,7 @@ fn staff_request_samples() -> Vec<StaffRequest> {
         },
         Roster,
         WitnessEvidence,
+        CaseLeave { case_id: CASE_ID },
     ];
     for r in &all {
         match r {
@@ -868,6 +869,7 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             | CaseInvite { .. }
             | CaseAccept { .. }
             | CaseClose { .. }
+            | CaseLeave { .. }
             | CaseList
             | CaseShow { .. }
             | ConsentRecord(_)
@@ -1030,13 +1032,15 @@ fn error_kind_samples() -> Vec<StaffErrorKind> {
         StaffErrorKind::Forbidden,
         StaffErrorKind::Peer,
         StaffErrorKind::Internal,
+        StaffErrorKind::Pending,
     ];
     for k in &all {
         match k {
             StaffErrorKind::BadRequest
             | StaffErrorKind::Forbidden
             | StaffErrorKind::Peer
-            | StaffErrorKind::Internal => {}
+            | StaffErrorKind::Internal
+            | StaffErrorKind::Pending => {}
         }
     }
     all

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub const DAY: u64 = 86400;
 
 pub fn now() -> u64 {
-    daemon::node::now()
+    daemon::clock::now()
 }
 
 pub fn records_dir() -> PathBuf {

@@ -119,7 +119,7 @@ async fn exported_logs_verify_reconcile_and_answer_a_person() {
 
     // Each side holds the other's verified inclusion proof for the exchange.
     for id in ["ne.orp", "ne.oai"] {
-        let db = daemon::store::open_connection(&s.node(id).dir.join("data/node.db")).unwrap();
+        let db = node_core::store::open(&s.node(id).dir.join("data/node.db")).unwrap();
         let mut n: i64 = 0;
         for _ in 0..50 {
             n = db

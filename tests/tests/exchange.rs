@@ -176,10 +176,26 @@ async fn expired_and_revoked_consents_are_refused() {
     )
     .await
     .unwrap();
-    let o = s
-        .request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
-        .await;
-    assert_eq!(refused(&o), RefusalCode::ConsentRevoked);
+    // The requester knows of the revocation: it sends nothing, and says why.
+    let err = call(
+        &s.node("ne.oai").worker,
+        StaffRequest::SummaryRequest {
+            case_id: case,
+            from: s.id("ne.orp"),
+            purpose: ASSESS.parse().unwrap(),
+            categories: vec![Employment],
+        },
+    )
+    .await
+    .expect_err("a request under a revoked consent is not sent");
+    assert!(format!("{err:#}").contains("consent-revoked"), "{err:#}");
+    // The revocation reached the responder too, which refuses on its own state.
+    assert_eq!(
+        s.request_raw_case("ne.oai", "ne.orp", case).await,
+        PeerReply::Refusal(Refusal {
+            code: RefusalCode::ConsentRevoked
+        })
+    );
     s.stop().await;
 }
 
@@ -303,17 +319,36 @@ async fn refusals_to_the_unconcerned_are_byte_identical_whether_or_not_the_perso
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replayed_request_is_refused() {
+async fn a_retried_request_gets_the_same_answer_and_one_disclosure() {
     let s = Setup::new().await;
     let case = oai_orp_case(&s, &[Employment], valid_now()).await;
     let key = s.node("ne.oai").signing_key().unwrap();
     let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
     let msg = signed(&s, &key, "ne.oai", "ne.orp", case);
+    let before = orp_log_size(&s).await;
     let first: PeerReply = daemon::transport::request(&conn, &msg).await.unwrap();
     assert!(matches!(first, PeerReply::Disclosure { .. }), "{first:?}");
+    // A requester whose reply was lost sends the same request again: it gets the same
+    // disclosure back, byte for byte, and the responder logged one disclosure, not two.
     let second: PeerReply = daemon::transport::request(&conn, &msg).await.unwrap();
+    assert_eq!(second, first);
+    assert_eq!(orp_log_size(&s).await, before + 1);
+    // Another requester reusing the id gets no copy of it.
+    let sas = s.node("ne.sas").signing_key().unwrap();
+    let PeerMessage::Summary(original) = &msg else {
+        unreachable!()
+    };
+    let stolen = SummaryRequest {
+        requester: s.id("ne.sas"),
+        ..original.request.clone()
+    }
+    .sign(&sas);
+    let sas_conn = s.raw_peer(&sas, "ne.orp").await.unwrap();
+    let r: PeerReply = daemon::transport::request(&sas_conn, &PeerMessage::Summary(stolen))
+        .await
+        .unwrap();
     assert_eq!(
-        second,
+        r,
         PeerReply::Refusal(Refusal {
             code: RefusalCode::ReplayedRequest
         })

@@ -366,7 +366,7 @@ async fn a_node_whose_log_store_disagrees_with_its_signed_checkpoint_refuses_to_
         ),
         ("DELETE FROM log_entries WHERE idx >= 1", "truncated"),
     ] {
-        let conn = daemon::store::open_connection(&db).unwrap();
+        let conn = node_core::store::open(&db).unwrap();
         conn.execute(tampering, []).unwrap();
         drop(conn);
         let cfg = daemon::config::NodeConfig::load(&s.node("ne.orp").config_path()).unwrap();

@@ -1,0 +1,302 @@
+//! Coordinated cases at this node: the staff commands that change them, the histories peers
+//! push, and their distribution to every institution in the case (spec §6).
+
+use crate::outbox::{self, Item};
+use crate::{Core, Env, Fault, Output, Ticket, Token, Tx, bad, entries};
+use protocol_spec::avs::Avs;
+use protocol_spec::case::{CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
+use protocol_spec::ids::{CaseId, ConsentId, EventId, InstitutionId};
+use protocol_spec::keys::PublicKey;
+use protocol_spec::staff::{Delivery, StaffErrorKind, StaffReply};
+use rusqlite::OptionalExtension;
+
+pub fn load_case(
+    db: &rusqlite::Connection,
+    case_id: &CaseId,
+) -> anyhow::Result<Option<CoordinatedCase>> {
+    let h: Option<Vec<u8>> = db
+        .query_row(
+            "SELECT history FROM cases WHERE case_id = ?1",
+            [case_id.0.to_vec()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match h {
+        None => Ok(None),
+        Some(h) => Ok(Some(CoordinatedCase::restore(postcard::from_bytes(&h)?)?)),
+    }
+}
+
+fn save_case(db: &rusqlite::Connection, case: &CoordinatedCase) -> anyhow::Result<()> {
+    db.execute(
+        "INSERT INTO cases (case_id, person, history) VALUES (?1, ?2, ?3)
+         ON CONFLICT(case_id) DO UPDATE SET history = excluded.history",
+        rusqlite::params![
+            case.case_id.0.to_vec(),
+            case.person.digits(),
+            postcard::to_stdvec(&case.history)?
+        ],
+    )?;
+    Ok(())
+}
+
+/// What a staff member waits for after a case change: the answers of the peers it was sent to.
+pub(crate) struct PendingDeliveries {
+    pub ticket: Ticket,
+    awaiting: Vec<(Token, InstitutionId)>,
+    done: Vec<Delivery>,
+    reply: Reply,
+}
+
+enum Reply {
+    Opened(CaseId),
+    Updated,
+    Consent(ConsentId),
+}
+
+impl PendingDeliveries {
+    fn reply(&self) -> StaffReply {
+        let delivered = self.done.clone();
+        match self.reply {
+            Reply::Opened(case_id) => StaffReply::CaseOpened { case_id, delivered },
+            Reply::Updated => StaffReply::CaseUpdated { delivered },
+            Reply::Consent(consent_id) => StaffReply::ConsentRecorded {
+                consent_id,
+                delivered,
+            },
+        }
+    }
+}
+
+/// Records the answer of a peer to a case-history push; replies to staff members whose
+/// deliveries are all answered.
+pub(crate) fn delivery_answered(core: &mut Core, token: Token, delivered: bool) -> Vec<Output> {
+    let mut out = Vec::new();
+    for p in &mut core.deliveries {
+        if let Some(pos) = p.awaiting.iter().position(|(t, _)| *t == token) {
+            let (_, institution) = p.awaiting.remove(pos);
+            p.done.push(Delivery {
+                institution,
+                delivered,
+            });
+        }
+    }
+    core.deliveries.retain(|p| {
+        if p.awaiting.is_empty() {
+            out.push(Output::StaffReply {
+                ticket: p.ticket,
+                reply: p.reply(),
+            });
+            false
+        } else {
+            true
+        }
+    });
+    out
+}
+
+fn event(
+    core: &Core,
+    env: &mut Env<'_>,
+    staff: &protocol_spec::ids::StaffId,
+    case_id: CaseId,
+    kind: CaseEventKind,
+) -> SignedCaseEvent {
+    CaseEvent {
+        event_id: EventId(env.bytes()),
+        case_id,
+        author: core.me.clone(),
+        staff: staff.clone(),
+        at: env.now,
+        kind,
+    }
+    .sign(&core.keys.signing)
+}
+
+pub(crate) fn open(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    who: &crate::StaffMember,
+    person: Avs,
+    invite: Vec<InstitutionId>,
+) -> Result<Vec<Output>, Fault> {
+    for i in &invite {
+        if core.roster.roster.member(i).is_none() {
+            return Err(bad(format!("{i} is not a federation member")));
+        }
+        if i == &core.me {
+            return Err(bad("a case cannot invite its own institution"));
+        }
+    }
+    let known: bool = tx.db.query_row(
+        "SELECT EXISTS(SELECT 1 FROM persons WHERE avs = ?1)",
+        [person.digits()],
+        |r| r.get(0),
+    )?;
+    if !known {
+        return Err(bad(
+            "no person with this social insurance number in this institution's records",
+        ));
+    }
+    let case_id = CaseId(env.bytes());
+    let key = core.keys.signing.public();
+    let opening = event(
+        core,
+        env,
+        &who.staff,
+        case_id,
+        CaseEventKind::Opened { person },
+    );
+    let mut case = CoordinatedCase::open(opening, &key).map_err(|e| Fault::Local(e.into()))?;
+    for i in invite {
+        let ev = event(
+            core,
+            env,
+            &who.staff,
+            case_id,
+            CaseEventKind::Invited { institution: i },
+        );
+        case.apply(ev, &key).map_err(|e| bad(e.to_string()))?;
+    }
+    for ev in &case.history {
+        entries::case_event(tx, env, &case, ev)?;
+    }
+    save_case(tx.db, &case)?;
+    distribute(core, tx, env, &case, ticket, Reply::Opened(case_id))
+}
+
+pub(crate) fn change(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    who: &crate::StaffMember,
+    case_id: CaseId,
+    kind: CaseEventKind,
+) -> Result<Vec<Output>, Fault> {
+    let reply = match &kind {
+        CaseEventKind::ConsentRecorded(c) => Reply::Consent(c.consent_id),
+        _ => Reply::Updated,
+    };
+    let ev = event(core, env, &who.staff, case_id, kind);
+    let key = core.keys.signing.public();
+    let mut case = load_case(tx.db, &case_id)?
+        .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
+    case.apply(ev.clone(), &key)
+        .map_err(|e| bad(e.to_string()))?;
+    entries::case_event(tx, env, &case, &ev)?;
+    save_case(tx.db, &case)?;
+    distribute(core, tx, env, &case, ticket, reply)
+}
+
+/// Queues the case history for every other institution in the case and hands the sends to
+/// the driver; the staff member is answered once every peer answered or was found unreachable.
+fn distribute(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    case: &CoordinatedCase,
+    ticket: Ticket,
+    reply: Reply,
+) -> Result<Vec<Output>, Fault> {
+    let targets: Vec<InstitutionId> = case
+        .audience()
+        .filter(|i| *i != &core.me)
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+    let mut awaiting = Vec::new();
+    for to in targets {
+        let item = Item::CaseHistory {
+            case_id: case.case_id,
+        };
+        let token = outbox::enqueue(tx, env, &to, &item, None)?;
+        if let Some(send) = outbox::send_now(core, tx, env, token, &to, &item, None)? {
+            out.push(send);
+        }
+        awaiting.push((token, to));
+    }
+    let pending = PendingDeliveries {
+        ticket,
+        awaiting,
+        done: Vec::new(),
+        reply,
+    };
+    if pending.awaiting.is_empty() {
+        out.push(Output::StaffReply {
+            ticket,
+            reply: pending.reply(),
+        });
+    } else {
+        core.deliveries.push(pending);
+    }
+    Ok(out)
+}
+
+/// The current history of a case, to send to `to`; `None` once `to` is no longer in its
+/// audience (it left, or the case is gone), so nothing more reaches it.
+pub(crate) fn history_for(
+    tx: &Tx<'_>,
+    case_id: &CaseId,
+    to: &InstitutionId,
+) -> anyhow::Result<Option<Vec<SignedCaseEvent>>> {
+    Ok(load_case(tx.db, case_id)?
+        .filter(|c| c.audience().any(|i| i == to))
+        .map(|c| c.history))
+}
+
+/// Merges a history pushed by a peer. Every refusal that could depend on what this node holds
+/// carries the same reason, so the answer does not tell an outsider whether the case exists.
+pub(crate) fn receive_history(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    from: &PublicKey,
+    case_id: CaseId,
+    events: Vec<SignedCaseEvent>,
+) -> Result<(), Fault> {
+    let refused = |m: String| Fault::Refused(StaffErrorKind::BadRequest, m);
+    let not_concerned = || refused("this node is not concerned by this case".into());
+    let roster = &core.roster.roster;
+    let sender = roster
+        .member_by_key(from)
+        .map(|m| m.id.clone())
+        .ok_or_else(|| refused("the sender is not a federation member".into()))?;
+    if events.first().map(|e| e.event.case_id) != Some(case_id) {
+        return Err(refused(
+            "case history does not start with this case's opening event".into(),
+        ));
+    }
+    let key_of = |id: &InstitutionId| roster.member(id).map(|m| m.signing_key);
+    // Judged on the offered history alone first: whether this node is addressed, and whether
+    // the sender ever took part, must not depend on what this node holds.
+    let offered = CoordinatedCase::replay(&events, key_of).map_err(|e| refused(e.to_string()))?;
+    if !offered.participants.contains_key(&sender) || !offered.audience().any(|i| i == &core.me) {
+        return Err(not_concerned());
+    }
+    let (case, new_events) = match load_case(tx.db, &case_id)? {
+        Some(mut case) => {
+            let before = case.history.len();
+            case.merge(&events, key_of)
+                .map_err(|e| refused(e.to_string()))?;
+            let new = case.history[before..].to_vec();
+            (case, new)
+        }
+        None => {
+            let new = offered.history.clone();
+            (offered, new)
+        }
+    };
+    if !case.audience().any(|i| i == &core.me) {
+        return Err(not_concerned());
+    }
+    for ev in &new_events {
+        entries::case_event(tx, env, &case, ev)?;
+    }
+    if !new_events.is_empty() {
+        save_case(tx.db, &case)?;
+    }
+    Ok(())
+}

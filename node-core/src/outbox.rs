@@ -1,0 +1,310 @@
+//! The outbox: every message to a peer is first a durable outbox item, then a send. An item
+//! leaves the outbox when the peer has answered it; until then it is sent again with backoff,
+//! and what it carries is rebuilt at each send (the latest case history and roster; a summary
+//! request re-checked against the requester's own state, spec §7.6).
+
+use crate::{Core, Env, Fault, Output, Token, Tx, cases, requester};
+use protocol_spec::ids::{CaseId, InstitutionId, RequestId, StaffId};
+use protocol_spec::peer::{PeerMessage, PeerReply};
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+
+/// What an outbox item carries. Encoded with postcard in the store; variant order is fixed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Item {
+    CaseHistory {
+        case_id: CaseId,
+    },
+    /// Written by earlier versions, which queued a request without fixing its identity: it is
+    /// withdrawn, never sent, because its identity was not recorded before it left.
+    LegacySummary {
+        case_id: CaseId,
+        purpose: protocol_spec::ids::Purpose,
+        categories: Vec<protocol_spec::category::Category>,
+    },
+    Summary {
+        request_id: RequestId,
+    },
+    /// The roster in force, whatever version it is when sent.
+    Roster,
+}
+
+impl Item {
+    /// Items with a topic are kept once per recipient: a newer change rides on the queued one.
+    fn topic(&self) -> Option<String> {
+        match self {
+            Item::CaseHistory { case_id } => Some(format!("case:{case_id}")),
+            Item::Roster => Some("roster".into()),
+            Item::Summary { .. } | Item::LegacySummary { .. } => None,
+        }
+    }
+}
+
+/// An item handed to the driver and not answered yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InFlight {
+    since: u64,
+    /// What it carries changed after it left: send it again once answered.
+    stale: bool,
+}
+
+/// A summary request waiting longer than this is withdrawn and reported.
+pub const SUMMARY_REQUEST_EXPIRY: u64 = 7 * 24 * 3600;
+
+pub(crate) struct Row {
+    pub token: Token,
+    pub recipient: InstitutionId,
+    pub item: Item,
+    pub staff: Option<StaffId>,
+}
+
+pub(crate) fn enqueue(
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    to: &InstitutionId,
+    item: &Item,
+    staff: Option<&StaffId>,
+) -> anyhow::Result<Token> {
+    if let Some(topic) = item.topic() {
+        let existing: Option<i64> = tx
+            .db
+            .query_row(
+                "SELECT id FROM outbox WHERE recipient = ?1 AND topic = ?2",
+                rusqlite::params![to.as_str(), topic],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = existing {
+            tx.db.execute(
+                "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
+                rusqlite::params![id, env.now as i64],
+            )?;
+            return Ok(id);
+        }
+    }
+    tx.db.execute(
+        "INSERT INTO outbox (recipient, message, staff, created_at, next_attempt, topic) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+        rusqlite::params![
+            to.as_str(),
+            postcard::to_stdvec(item)?,
+            staff.map(|s| s.as_str().to_string()),
+            env.now as i64,
+            item.topic()
+        ],
+    )?;
+    Ok(tx.db.last_insert_rowid())
+}
+
+pub(crate) fn load(tx: &Tx<'_>, token: Token) -> anyhow::Result<Option<Row>> {
+    let row: Option<(String, Vec<u8>, Option<String>)> = tx
+        .db
+        .query_row(
+            "SELECT recipient, message, staff FROM outbox WHERE id = ?1",
+            [token],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((recipient, message, staff)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Row {
+        token,
+        recipient: recipient.parse()?,
+        item: postcard::from_bytes(&message)?,
+        staff: staff.map(|s| s.parse()).transpose()?,
+    }))
+}
+
+pub(crate) fn remove(tx: &Tx<'_>, token: Token) -> anyhow::Result<()> {
+    tx.db.execute("DELETE FROM outbox WHERE id = ?1", [token])?;
+    Ok(())
+}
+
+/// The next attempt after `attempts` sends: 2 s, doubling, at most 300 s.
+fn reschedule(tx: &Tx<'_>, env: &Env<'_>, token: Token) -> anyhow::Result<()> {
+    tx.db.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2 + MIN(300, 2 << MIN(attempts, 8)) WHERE id = ?1",
+        rusqlite::params![token, env.now as i64],
+    )?;
+    Ok(())
+}
+
+/// Builds what an item carries now and hands it to the driver, unless it is already in flight
+/// (then it is sent again once answered).
+pub(crate) fn send_now(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    to: &InstitutionId,
+    item: &Item,
+    staff: Option<&StaffId>,
+) -> Result<Option<Output>, Fault> {
+    if let Some(f) = core.in_flight.get_mut(&token)
+        && env.now.saturating_sub(f.since) < crate::IN_FLIGHT_TIMEOUT
+    {
+        f.stale = true;
+        return Ok(None);
+    }
+    let message = match item {
+        Item::CaseHistory { case_id } => match cases::history_for(tx, case_id, to)? {
+            Some(events) => PeerMessage::CaseHistory {
+                case_id: *case_id,
+                events,
+            },
+            // The recipient left the case (or it is gone): nothing more reaches it.
+            None => {
+                remove(tx, token)?;
+                return Ok(None);
+            }
+        },
+        Item::Roster => PeerMessage::Roster(core.roster.clone()),
+        Item::Summary { request_id } => {
+            match requester::message_for(core, tx, env, token, request_id, staff)? {
+                Some(m) => m,
+                None => return Ok(None),
+            }
+        }
+        Item::LegacySummary { .. } => {
+            tracing::warn!("a summary request queued by an earlier version is not sent");
+            remove(tx, token)?;
+            return Ok(None);
+        }
+    };
+    // The next attempt is scheduled as the item leaves: an answer that never comes is retried.
+    reschedule(tx, env, token)?;
+    core.in_flight.insert(
+        token,
+        InFlight {
+            since: env.now,
+            stale: false,
+        },
+    );
+    Ok(Some(Output::Send {
+        token,
+        to: to.clone(),
+        message,
+    }))
+}
+
+/// Sends the items that are due.
+pub(crate) fn tick(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+) -> Result<Vec<Output>, Fault> {
+    let due: Vec<Token> = {
+        let mut st = tx.db.prepare_cached(
+            "SELECT id FROM outbox WHERE next_attempt <= ?1 ORDER BY next_attempt, id LIMIT 64",
+        )?;
+        let rows = st.query_map([env.now as i64], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut out = Vec::new();
+    for token in due {
+        if core
+            .in_flight
+            .get(&token)
+            .is_some_and(|f| env.now.saturating_sub(f.since) < crate::IN_FLIGHT_TIMEOUT)
+        {
+            continue;
+        }
+        let Some(row) = load(tx, token)? else {
+            continue;
+        };
+        if core.roster.roster.member(&row.recipient).is_none() {
+            // Nothing may be sent to a member the roster no longer lists.
+            out.extend(give_up(core, tx, env, &row, "recipient-removed")?);
+            continue;
+        }
+        if let Some(send) = send_now(
+            core,
+            tx,
+            env,
+            token,
+            &row.recipient,
+            &row.item,
+            row.staff.as_ref(),
+        )? {
+            out.push(send);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes an item that will never be delivered, and tells whoever waits for it.
+fn give_up(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    row: &Row,
+    reason: &str,
+) -> Result<Vec<Output>, Fault> {
+    tracing::warn!(peer = %row.recipient, reason, "an outbox item is given up");
+    match &row.item {
+        Item::Summary { request_id } => {
+            requester::withdraw(core, tx, env, row.token, request_id, reason)
+        }
+        _ => {
+            remove(tx, row.token)?;
+            Ok(cases::delivery_answered(core, row.token, false))
+        }
+    }
+}
+
+pub(crate) fn delivered(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    reply: PeerReply,
+) -> Result<Vec<Output>, Fault> {
+    let stale = core.in_flight.remove(&token).is_some_and(|f| f.stale);
+    let Some(row) = load(tx, token)? else {
+        // Already settled: a duplicate or late answer.
+        return Ok(Vec::new());
+    };
+    match &row.item {
+        Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
+        Item::CaseHistory { .. } | Item::Roster | Item::LegacySummary { .. } => {
+            let accepted = matches!(reply, PeerReply::Accepted);
+            if !accepted {
+                tracing::warn!(
+                    peer = %row.recipient,
+                    answer = crate::reply_name(&reply),
+                    "a peer did not accept a queued message"
+                );
+            }
+            if accepted && stale {
+                tx.db.execute(
+                    "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
+                    rusqlite::params![token, env.now as i64],
+                )?;
+            } else {
+                remove(tx, token)?;
+            }
+            Ok(cases::delivery_answered(core, token, accepted))
+        }
+    }
+}
+
+pub(crate) fn unreachable(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    token: Token,
+) -> Result<Vec<Output>, Fault> {
+    let Some(row) = load(tx, token)? else {
+        return Ok(Vec::new());
+    };
+    if let Item::Summary { .. } = row.item
+        && let Some(ticket) = core.waiting.remove(&token)
+    {
+        return Ok(vec![Output::StaffReply {
+            ticket,
+            reply: protocol_spec::staff::StaffReply::Summary(
+                protocol_spec::staff::SummaryOutcome::Queued,
+            ),
+        }]);
+    }
+    Ok(cases::delivery_answered(core, token, false))
+}

@@ -1,0 +1,179 @@
+//! Staff requests that read the node's state (and opening a summary, which logs the opening
+//! before revealing the content).
+
+use crate::cases::load_case;
+use crate::requester::received_info;
+use crate::{Core, Env, Fault, StaffMember, Tx, bad, entries};
+use protocol_spec::case::{CoordinatedCase, Participation};
+use protocol_spec::exchange::Disclosure;
+use protocol_spec::ids::{CaseId, InstitutionId, SummaryId};
+use protocol_spec::staff::{
+    CaseDetail, CaseInfo, ConsentInfo, NodeStatus, StaffErrorKind, StaffInfo, StaffReply,
+};
+use rusqlite::OptionalExtension;
+
+pub(crate) fn status(core: &Core, tx: &Tx<'_>) -> Result<StaffReply, Fault> {
+    let roster = &core.roster.roster;
+    let c = |sql: &str| tx.db.query_row(sql, [], |r| r.get::<_, i64>(0));
+    Ok(StaffReply::Status(NodeStatus {
+        institution: core.me.clone(),
+        federation: roster.federation.clone(),
+        roster_version: roster.version,
+        members: roster.members.iter().map(|m| m.id.clone()).collect(),
+        log_size: tx.log_size(),
+        persons: c("SELECT COUNT(*) FROM persons")? as u64,
+        open_cases: c("SELECT COUNT(*) FROM cases")? as u64,
+        outbox: c("SELECT COUNT(*) FROM outbox")? as u64,
+        witness_evidence: c("SELECT COUNT(*) FROM witness_evidence")? as u64,
+    }))
+}
+
+pub(crate) fn staff_list(core: &Core, tx: &Tx<'_>) -> Result<StaffReply, Fault> {
+    let mut st = tx
+        .db
+        .prepare("SELECT staff_id, role, revoked_at IS NOT NULL FROM staff ORDER BY staff_id")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (s, role, revoked) = row?;
+        out.push(StaffInfo {
+            staff: s.parse()?,
+            role: role.parse()?,
+            institution: core.me.clone(),
+            revoked,
+        });
+    }
+    Ok(StaffReply::Staff(out))
+}
+
+pub fn case_info(case: &CoordinatedCase, me: &InstitutionId) -> CaseInfo {
+    CaseInfo {
+        case_id: case.case_id,
+        person: case.person.clone(),
+        opened_by: case.opened_by.clone(),
+        status: case.status,
+        my_participation: case
+            .participants
+            .get(me)
+            .copied()
+            .unwrap_or(Participation::Left),
+        participants: case
+            .participants
+            .iter()
+            .map(|(i, p)| (i.clone(), *p))
+            .collect(),
+    }
+}
+
+pub(crate) fn case_list(core: &Core, tx: &Tx<'_>) -> Result<StaffReply, Fault> {
+    let mut st = tx.db.prepare("SELECT history FROM cases ORDER BY rowid")?;
+    let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut out = Vec::new();
+    for h in rows {
+        let case = CoordinatedCase::restore(postcard::from_bytes(&h?)?)?;
+        out.push(case_info(&case, &core.me));
+    }
+    Ok(StaffReply::Cases(out))
+}
+
+pub(crate) fn case_show(core: &Core, tx: &Tx<'_>, case_id: &CaseId) -> Result<StaffReply, Fault> {
+    let case = load_case(tx.db, case_id)?
+        .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
+    let name: Option<String> = tx
+        .db
+        .query_row(
+            "SELECT name FROM persons WHERE avs = ?1",
+            [case.person.digits()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let consents = case
+        .consents
+        .iter()
+        .map(|(c, revoked)| ConsentInfo {
+            consent_id: c.consent_id,
+            participants: c.participants.clone(),
+            purposes: c.purposes.clone(),
+            categories: c.categories.clone(),
+            valid_from: c.valid_from,
+            valid_until: c.valid_until,
+            form_digest: c.form_digest,
+            recorded_by: c.recorded_by.clone(),
+            revoked_at: *revoked,
+        })
+        .collect();
+    Ok(StaffReply::Case(CaseDetail {
+        info: case_info(&case, &core.me),
+        person_name: name,
+        consents,
+    }))
+}
+
+pub(crate) fn summary_list(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
+    let mut st = tx.db.prepare(
+        "SELECT summary_id, disclosure, requested_by, received_at FROM summaries ORDER BY received_at, rowid",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, d, by, at) = row?;
+        let id = SummaryId(
+            id.try_into()
+                .map_err(|_| anyhow::anyhow!("corrupt summary id"))?,
+        );
+        let d: Disclosure = postcard::from_bytes(&d)?;
+        out.push(received_info(id, &d, &by.parse()?, at as u64));
+    }
+    Ok(StaffReply::Summaries(out))
+}
+
+/// The opening is logged, in the same transaction, before the content is revealed.
+pub(crate) fn summary_open(
+    core: &Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    who: &StaffMember,
+    summary_id: &SummaryId,
+) -> Result<StaffReply, Fault> {
+    let row: Option<(Vec<u8>, String, i64)> = tx
+        .db
+        .query_row(
+            "SELECT disclosure, requested_by, received_at FROM summaries WHERE summary_id = ?1",
+            [summary_id.0.to_vec()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (d, by, at) =
+        row.ok_or_else(|| bad(format!("no received summary {summary_id} at this node")))?;
+    let d: Disclosure = postcard::from_bytes(&d)?;
+    let person = load_case(tx.db, &d.header.case_id)?.map(|c| c.person);
+    entries::summary_opened(
+        tx,
+        env,
+        &d.header,
+        person.as_ref(),
+        &d.sealed.digest(),
+        &who.staff,
+    )?;
+    let summary = d.open(&core.keys.encryption).map_err(|e| {
+        Fault::Refused(
+            StaffErrorKind::Internal,
+            format!("the stored summary cannot be opened: {e}"),
+        )
+    })?;
+    let info = received_info(*summary_id, &d, &by.parse()?, at as u64);
+    Ok(StaffReply::Opened { info, summary })
+}

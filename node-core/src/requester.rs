@@ -1,0 +1,472 @@
+//! The requester's side of a summary request (spec §7.2, §7.6). A request's identity is fixed
+//! and durable before it first leaves; it is re-checked against this node's own state before
+//! every send (revocation wins: nothing is asked under a consent this node knows revoked), and
+//! the answer is judged against that state again before anything is kept.
+
+use crate::cases::load_case;
+use crate::outbox::{self, Item, Row};
+use crate::{Core, Env, Fault, Output, Ticket, Token, Tx, bad, entries};
+use protocol_spec::case::{CaseStatus, CoordinatedCase};
+use protocol_spec::category::Category;
+use protocol_spec::exchange::{
+    Disclosure, MAX_CLOCK_SKEW, RefusalCode, SignedSummaryRequest, SummaryRequest,
+};
+use protocol_spec::ids::{CaseId, InstitutionId, Purpose, RequestId, StaffId, SummaryId};
+use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::rule;
+use protocol_spec::staff::{ReceivedSummary, StaffErrorKind, StaffReply, SummaryOutcome};
+use rusqlite::OptionalExtension;
+
+#[allow(clippy::too_many_arguments)] // the staff request's fields
+pub(crate) fn request(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    who: &crate::StaffMember,
+    case_id: CaseId,
+    from: InstitutionId,
+    purpose: Purpose,
+    mut categories: Vec<Category>,
+) -> Result<Vec<Output>, Fault> {
+    categories.sort();
+    categories.dedup();
+    if categories.is_empty() {
+        return Err(bad("name at least one category"));
+    }
+    if core.roster.roster.member(&from).is_none() {
+        return Err(bad(format!("{from} is not a federation member")));
+    }
+    if from == core.me {
+        return Err(bad("a summary is requested from another institution"));
+    }
+    let case = load_case(tx.db, &case_id)?
+        .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
+    if !case.is_participant(&core.me) {
+        return Err(bad(
+            "this institution does not participate in the case (accept the invitation first)",
+        ));
+    }
+    let request = SummaryRequest {
+        request_id: RequestId(env.bytes()),
+        requester: core.me.clone(),
+        responder: from.clone(),
+        case_id,
+        purpose,
+        categories,
+        issued_at: env.now,
+    };
+    if let Some(code) = obstacle(&core.roster.roster, &request, Some(&case), env.now) {
+        return Err(bad(format!(
+            "not sent: this node has recorded that the case does not allow it any more ({}: {})",
+            code.as_str(),
+            code.explain()
+        )));
+    }
+    tx.db.execute(
+        "INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)",
+        rusqlite::params![
+            request.request_id.0.to_vec(),
+            case_id.0.to_vec(),
+            from.as_str(),
+            request.purpose.as_str(),
+            protocol_spec::entry::categories_field(&request.categories),
+            who.staff.as_str(),
+            env.now as i64
+        ],
+    )?;
+    let signed = request.sign(&core.keys.signing);
+    keep_version(tx, &signed)?;
+    let item = Item::Summary {
+        request_id: signed.request.request_id,
+    };
+    let token = outbox::enqueue(tx, env, &from, &item, Some(&who.staff))?;
+    let send = outbox::send_now(core, tx, env, token, &from, &item, Some(&who.staff))?;
+    core.waiting.insert(token, ticket);
+    Ok(send.into_iter().collect())
+}
+
+fn keep_version(tx: &Tx<'_>, signed: &SignedSummaryRequest) -> anyhow::Result<()> {
+    tx.db.execute(
+        "INSERT OR IGNORE INTO request_versions (digest, request_id, signed) VALUES (?1, ?2, ?3)",
+        rusqlite::params![
+            signed.digest().to_vec(),
+            signed.request.request_id.0.to_vec(),
+            postcard::to_stdvec(signed)?
+        ],
+    )?;
+    Ok(())
+}
+
+fn latest_version(
+    tx: &Tx<'_>,
+    request_id: &RequestId,
+) -> anyhow::Result<Option<SignedSummaryRequest>> {
+    let bytes: Option<Vec<u8>> = tx
+        .db
+        .query_row(
+            "SELECT signed FROM request_versions WHERE request_id = ?1 ORDER BY rowid DESC LIMIT 1",
+            [request_id.0.to_vec()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(bytes.map(|b| postcard::from_bytes(&b)).transpose()?)
+}
+
+fn version_by_digest(
+    tx: &Tx<'_>,
+    request_id: &RequestId,
+    digest: &[u8; 32],
+) -> anyhow::Result<Option<SignedSummaryRequest>> {
+    let bytes: Option<Vec<u8>> = tx
+        .db
+        .query_row(
+            "SELECT signed FROM request_versions WHERE digest = ?1 AND request_id = ?2",
+            rusqlite::params![digest.to_vec(), request_id.0.to_vec()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(bytes.map(|b| postcard::from_bytes(&b)).transpose()?)
+}
+
+/// What this node knows that forbids `r` for good: the case is closed, or only consents it
+/// knows revoked would cover the request. Anything else (a consent or acceptance it may not
+/// have heard of yet) is for the responder to judge on its own state.
+pub fn obstacle(
+    roster: &protocol_spec::roster::Roster,
+    r: &SummaryRequest,
+    case: Option<&CoordinatedCase>,
+    now: u64,
+) -> Option<RefusalCode> {
+    let case = case?;
+    if case.status == CaseStatus::Closed {
+        return Some(RefusalCode::CaseClosed);
+    }
+    if rule::decide(roster, &r.responder, r, Some(case), now).is_ok() {
+        return None;
+    }
+    let mut unrevoked = case.clone();
+    unrevoked
+        .consents
+        .iter_mut()
+        .for_each(|(_, revoked)| *revoked = None);
+    rule::decide(roster, &r.responder, r, Some(&unrevoked), now)
+        .is_ok()
+        .then_some(RefusalCode::ConsentRevoked)
+}
+
+/// Why this node would not send `r` now, judged on its own committed state.
+fn recheck(
+    core: &Core,
+    tx: &Tx<'_>,
+    env: &Env<'_>,
+    r: &SummaryRequest,
+    staff: Option<&StaffId>,
+    created_at: u64,
+) -> anyhow::Result<Option<String>> {
+    #[cfg(feature = "mutants")]
+    if core.mutants.requester_skips_recheck {
+        return Ok(None);
+    }
+    if env.now.saturating_sub(created_at) > outbox::SUMMARY_REQUEST_EXPIRY {
+        return Ok(Some("expired".into()));
+    }
+    let active: bool = match staff {
+        Some(s) => tx.db.query_row(
+            "SELECT EXISTS(SELECT 1 FROM staff WHERE staff_id = ?1 AND revoked_at IS NULL)",
+            [s.as_str()],
+            |row| row.get(0),
+        )?,
+        None => false,
+    };
+    if !active {
+        return Ok(Some("staff-revoked".into()));
+    }
+    let case = load_case(tx.db, &r.case_id)?;
+    if !case.as_ref().is_some_and(|c| c.is_participant(&core.me)) {
+        return Ok(Some("not-participant-here".into()));
+    }
+    let fresh = SummaryRequest {
+        issued_at: env.now,
+        ..r.clone()
+    };
+    Ok(
+        obstacle(&core.roster.roster, &fresh, case.as_ref(), env.now)
+            .map(|code| code.as_str().to_string()),
+    )
+}
+
+/// The message to send for a queued request, or `None` if it was withdrawn.
+pub(crate) fn message_for(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    request_id: &RequestId,
+    staff: Option<&StaffId>,
+) -> Result<Option<PeerMessage>, Fault> {
+    let state: Option<(String, i64)> = tx
+        .db
+        .query_row(
+            "SELECT state, created_at FROM requests WHERE request_id = ?1",
+            [request_id.0.to_vec()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (Some((state, created_at)), Some(mut signed)) = (state, latest_version(tx, request_id)?)
+    else {
+        tracing::error!("an outbox item names a request this node has no record of");
+        outbox::remove(tx, token)?;
+        return Ok(None);
+    };
+    if state != "pending" {
+        outbox::remove(tx, token)?;
+        return Ok(None);
+    }
+    if let Some(reason) = recheck(core, tx, env, &signed.request, staff, created_at as u64)? {
+        withdraw(core, tx, env, token, request_id, &reason)?;
+        return Ok(None);
+    }
+    // Same identity, fresh signing time: the responder judges freshness on every version.
+    if env.now.saturating_sub(signed.request.issued_at) > MAX_CLOCK_SKEW / 2 {
+        signed = SummaryRequest {
+            issued_at: env.now,
+            ..signed.request
+        }
+        .sign(&core.keys.signing);
+        keep_version(tx, &signed)?;
+    }
+    Ok(Some(PeerMessage::Summary(signed)))
+}
+
+fn settle(
+    tx: &Tx<'_>,
+    env: &Env<'_>,
+    request_id: &RequestId,
+    state: &str,
+    outcome: &str,
+    summary: Option<&SummaryId>,
+) -> anyhow::Result<()> {
+    tx.db.execute(
+        "UPDATE requests SET state = ?2, outcome = ?3, summary_id = ?4, updated_at = ?5 WHERE request_id = ?1",
+        rusqlite::params![
+            request_id.0.to_vec(),
+            state,
+            outcome,
+            summary.map(|s| s.0.to_vec()),
+            env.now as i64
+        ],
+    )?;
+    Ok(())
+}
+
+/// The request will not be sent (again), or its answer will not be kept: recorded, logged,
+/// and reported to whoever waits.
+pub(crate) fn withdraw(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    request_id: &RequestId,
+    reason: &str,
+) -> Result<Vec<Output>, Fault> {
+    withdraw_answered(core, tx, env, token, request_id, reason, None)
+}
+
+fn withdraw_answered(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    request_id: &RequestId,
+    reason: &str,
+    answered: Option<&SignedSummaryRequest>,
+) -> Result<Vec<Output>, Fault> {
+    outbox::remove(tx, token)?;
+    let staff: Option<String> = tx
+        .db
+        .query_row(
+            "SELECT staff FROM requests WHERE request_id = ?1",
+            [request_id.0.to_vec()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let version = match answered {
+        Some(v) => Some(v.clone()),
+        None => latest_version(tx, request_id)?,
+    };
+    if let (Some(staff), Some(signed)) = (staff, version) {
+        let person = load_case(tx.db, &signed.request.case_id)?.map(|c| c.person);
+        entries::request_withdrawn(
+            tx,
+            env,
+            &signed.request,
+            person.as_ref(),
+            &signed.digest(),
+            reason,
+            &staff.parse()?,
+        )?;
+    }
+    settle(tx, env, request_id, "failed", reason, None)?;
+    Ok(core
+        .waiting
+        .remove(&token)
+        .map(|ticket| Output::StaffReply {
+            ticket,
+            reply: StaffReply::Error(protocol_spec::staff::StaffError {
+                kind: StaffErrorKind::Peer,
+                message: format!("the summary request was withdrawn ({reason}); nothing was kept"),
+            }),
+        })
+        .into_iter()
+        .collect())
+}
+
+/// The responder answered a queued request.
+pub(crate) fn answered(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    row: &Row,
+    request_id: &RequestId,
+    reply: PeerReply,
+) -> Result<Vec<Output>, Fault> {
+    let token = row.token;
+    let staff = row
+        .staff
+        .clone()
+        .unwrap_or_else(|| "system".parse().expect("token"));
+    match reply {
+        PeerReply::Disclosure {
+            disclosure: d,
+            leaf_index,
+            leaf_hash,
+        } => {
+            let Some(req) = version_by_digest(tx, request_id, &d.header.request_digest)? else {
+                return withdraw(core, tx, env, token, request_id, "disclosure-invalid");
+            };
+            let Some(source) = core.roster.roster.member(&row.recipient) else {
+                return withdraw(core, tx, env, token, request_id, "recipient-removed");
+            };
+            if d.verify(&req, &source.signing_key).is_err() {
+                return withdraw(core, tx, env, token, request_id, "disclosure-invalid");
+            }
+            // Revocation wins on receipt too: a summary under a consent this node knows
+            // revoked, or for a case it no longer takes part in, is not kept.
+            let case = load_case(tx.db, &d.header.case_id)?;
+            let usable = case.as_ref().is_some_and(|c| {
+                c.is_participant(&core.me)
+                    && !c.consents.iter().any(|(k, revoked)| {
+                        k.consent_id == d.header.consent_id && revoked.is_some()
+                    })
+            });
+            if !usable {
+                let reason = "consent-revoked-here";
+                return withdraw_answered(core, tx, env, token, request_id, reason, Some(&req));
+            }
+            let person = case.map(|c| c.person);
+            let summary_id = SummaryId(env.bytes());
+            tx.db.execute(
+                "INSERT INTO summaries (summary_id, case_id, source, request, disclosure, requested_by, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    summary_id.0.to_vec(),
+                    d.header.case_id.0.to_vec(),
+                    d.header.source.as_str(),
+                    postcard::to_stdvec(&req)?,
+                    postcard::to_stdvec(&d)?,
+                    staff.as_str(),
+                    env.now as i64
+                ],
+            )?;
+            let receipt = entries::receipt(
+                env,
+                &d.header,
+                person.as_ref(),
+                &d.sealed.digest(),
+                (leaf_index, leaf_hash),
+                &staff,
+            )?;
+            let receipt_hash = protocol_spec::tlog::leaf_hash(&receipt);
+            let receipt_index = tx.log(receipt)?;
+            settle(
+                tx,
+                env,
+                request_id,
+                "received",
+                "received",
+                Some(&summary_id),
+            )?;
+            outbox::remove(tx, token)?;
+            let mut out = vec![Output::ReceiptLogged {
+                peer: row.recipient.clone(),
+                request_digest: req.digest(),
+                disclosure_leaf: (leaf_index, leaf_hash),
+                receipt_leaf: (receipt_index, receipt_hash),
+            }];
+            if let Some(ticket) = core.waiting.remove(&token) {
+                out.push(Output::StaffReply {
+                    ticket,
+                    reply: StaffReply::Summary(SummaryOutcome::Received(received_info(
+                        summary_id, &d, &staff, env.now,
+                    ))),
+                });
+            }
+            Ok(out)
+        }
+        // The responder could not record its decision: nothing happened there; ask again later.
+        PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable => Ok(core
+            .waiting
+            .remove(&token)
+            .map(|ticket| Output::StaffReply {
+                ticket,
+                reply: StaffReply::Summary(SummaryOutcome::Queued),
+            })
+            .into_iter()
+            .collect()),
+        PeerReply::Refusal(r) => {
+            let code = r.code;
+            let req = latest_version(tx, request_id)?
+                .ok_or_else(|| Fault::Local(anyhow::anyhow!("request versions are missing")))?;
+            let person = load_case(tx.db, &req.request.case_id)?.map(|c| c.person);
+            entries::refused_by_peer(
+                tx,
+                env,
+                &req.request,
+                person.as_ref(),
+                code,
+                &req.digest(),
+                &staff,
+            )?;
+            settle(tx, env, request_id, "refused", code.as_str(), None)?;
+            outbox::remove(tx, token)?;
+            Ok(core
+                .waiting
+                .remove(&token)
+                .map(|ticket| Output::StaffReply {
+                    ticket,
+                    reply: StaffReply::Summary(SummaryOutcome::Refused { code }),
+                })
+                .into_iter()
+                .collect())
+        }
+        _ => withdraw(core, tx, env, token, request_id, "unexpected-answer"),
+    }
+}
+
+pub fn received_info(
+    summary_id: SummaryId,
+    d: &Disclosure,
+    by: &StaffId,
+    at: u64,
+) -> ReceivedSummary {
+    ReceivedSummary {
+        summary_id,
+        case_id: d.header.case_id,
+        source: d.header.source.clone(),
+        purpose: d.header.purpose.clone(),
+        categories: d.header.categories.clone(),
+        received_at: at,
+        requested_by: by.clone(),
+        sealed_digest: d.sealed.digest(),
+    }
+}

@@ -1,0 +1,197 @@
+//! The responder's side of a summary request (spec §7.3): authentication, the earlier answer
+//! to a retried request, freshness, then the rule (§7.4) on the committed case state, then the
+//! sealed disclosure. The decision, its log entry and the reply kept for retries are written in
+//! the step's transaction, so the reply leaves only once all three are durable.
+
+use crate::cases::load_case;
+use crate::{Core, Env, Fault, HpkeRng, Tx, entries};
+use protocol_spec::avs::Avs;
+use protocol_spec::exchange::{
+    Disclosure, DisclosureHeader, MAX_CLOCK_SKEW, Refusal, RefusalCode, SignedSummaryRequest,
+    Summary, SummaryField, SummaryRequest,
+};
+use protocol_spec::keys::PublicKey;
+use protocol_spec::peer::PeerReply;
+use protocol_spec::rule;
+use rusqlite::OptionalExtension;
+
+fn refuse(code: RefusalCode) -> PeerReply {
+    PeerReply::Refusal(Refusal { code })
+}
+
+pub(crate) fn answer(
+    core: &Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    from: &PublicKey,
+    req: SignedSummaryRequest,
+) -> Result<PeerReply, Fault> {
+    let roster = &core.roster.roster;
+    let r = &req.request;
+    let digest = req.digest();
+    let Some(member) = roster.member_by_key(from) else {
+        entries::refusal(tx, env, r, None, RefusalCode::NotMember, &digest)?;
+        return Ok(refuse(RefusalCode::NotMember));
+    };
+    if r.requester != member.id || !req.verify(&member.signing_key) {
+        entries::refusal(tx, env, r, None, RefusalCode::BadSignature, &digest)?;
+        return Ok(refuse(RefusalCode::BadSignature));
+    }
+    // A retry of a request already decided gets the same answer: a lost reply never causes a
+    // second disclosure, and the requester never sees its own retry as a replay.
+    if let Some(earlier) = earlier_answer(core, tx, r)? {
+        // Revocation wins even over a lost reply: an earlier disclosure is handed out again
+        // only while the rule still grants it.
+        if let PeerReply::Disclosure { .. } = earlier {
+            let case = load_case(tx.db, &r.case_id)?;
+            if let Err(code) = rule::decide(roster, &core.me, r, case.as_ref(), env.now) {
+                let person = case
+                    .as_ref()
+                    .filter(|_| code != RefusalCode::NotConcerned)
+                    .map(|c| &c.person);
+                entries::refusal(tx, env, r, person, code, &digest)?;
+                return Ok(refuse(code));
+            }
+        }
+        return Ok(earlier);
+    }
+    let early = if r.responder != core.me {
+        Some(RefusalCode::WrongResponder)
+    } else if !r.is_well_formed() {
+        Some(RefusalCode::Malformed)
+    } else if env.now.abs_diff(r.issued_at) > MAX_CLOCK_SKEW {
+        Some(RefusalCode::StaleRequest)
+    } else {
+        None
+    };
+    if let Some(code) = early {
+        entries::refusal(tx, env, r, None, code, &digest)?;
+        return Ok(refuse(code));
+    }
+    let case = load_case(tx.db, &r.case_id)?;
+    #[cfg(feature = "mutants")]
+    let case = case.map(|mut c| {
+        if core.mutants.responder_ignores_revocation {
+            c.consents
+                .iter_mut()
+                .for_each(|(_, revoked)| *revoked = None);
+        }
+        c
+    });
+    let reply = match rule::decide(roster, &core.me, r, case.as_ref(), env.now) {
+        Err(code) => {
+            let person = case
+                .as_ref()
+                .filter(|_| code != RefusalCode::NotConcerned)
+                .map(|c| &c.person);
+            entries::refusal(tx, env, r, person, code, &digest)?;
+            refuse(code)
+        }
+        Ok(grant) => {
+            let case = case.expect("a grant implies a case");
+            let summary = build_summary(tx.db, &case.person, &grant.categories)?;
+            let header = DisclosureHeader {
+                request_digest: digest,
+                request_id: r.request_id,
+                case_id: r.case_id,
+                source: core.me.clone(),
+                recipient: r.requester.clone(),
+                purpose: r.purpose.clone(),
+                categories: grant.categories.clone(),
+                consent_id: grant.consent_id,
+                disclosed_at: env.now,
+                roster_version: roster.version,
+            };
+            let d = Disclosure::build(
+                header,
+                &summary,
+                &member.encryption_key,
+                &core.keys.signing,
+                &mut HpkeRng(env.random),
+            )?;
+            let entry = entries::disclosure(env, &d.header, &case.person, &d.sealed.digest())?;
+            let leaf_hash = protocol_spec::tlog::leaf_hash(&entry);
+            let leaf_index = tx.log(entry)?;
+            PeerReply::Disclosure {
+                disclosure: Box::new(d),
+                leaf_index,
+                leaf_hash,
+            }
+        }
+    };
+    tx.db.execute(
+        "INSERT INTO seen_requests (request_id, requester, seen_at, request, reply) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![
+            r.request_id.0.to_vec(),
+            r.requester.as_str(),
+            env.now as i64,
+            postcard::to_stdvec(&same_request(r))?,
+            postcard::to_stdvec(&reply)?
+        ],
+    )?;
+    Ok(reply)
+}
+
+/// What identifies a request across its signed versions: everything but the signing time.
+fn same_request(r: &SummaryRequest) -> SummaryRequest {
+    SummaryRequest {
+        issued_at: 0,
+        ..r.clone()
+    }
+}
+
+fn earlier_answer(
+    core: &Core,
+    tx: &mut Tx<'_>,
+    r: &SummaryRequest,
+) -> Result<Option<PeerReply>, Fault> {
+    #[cfg(feature = "mutants")]
+    if core.mutants.responder_forgets_replies {
+        return Ok(None);
+    }
+    let _ = core;
+    type Seen = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let row: Option<Seen> = tx
+        .db
+        .query_row(
+            "SELECT requester, request, reply FROM seen_requests WHERE request_id = ?1",
+            [r.request_id.0.to_vec()],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((requester, request, reply)) = row else {
+        return Ok(None);
+    };
+    // The id was used by another requester, for another request, or before replies were kept.
+    let same = requester == r.requester.as_str()
+        && request
+            .map(|b| postcard::from_bytes::<SummaryRequest>(&b))
+            .transpose()?
+            .is_some_and(|earlier| earlier == same_request(r));
+    match (same, reply) {
+        (true, Some(reply)) => Ok(Some(postcard::from_bytes(&reply)?)),
+        _ => Ok(Some(refuse(RefusalCode::ReplayedRequest))),
+    }
+}
+
+fn build_summary(
+    db: &rusqlite::Connection,
+    person: &Avs,
+    categories: &[protocol_spec::category::Category],
+) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    let mut st = db.prepare_cached(
+        "SELECT field, value FROM record_fields WHERE avs = ?1 AND category = ?2 ORDER BY field",
+    )?;
+    for c in categories {
+        let rows = st.query_map(rusqlite::params![person.digits(), c.as_str()], |r| {
+            Ok(SummaryField {
+                field: r.get(0)?,
+                value: r.get(1)?,
+            })
+        })?;
+        let fields = rows.collect::<Result<Vec<_>, _>>()?;
+        summary.categories.insert(*c, fields);
+    }
+    Ok(summary)
+}

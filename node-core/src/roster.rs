@@ -1,0 +1,98 @@
+//! Roster adoption (spec §5): a newer roster signed by the threshold of the current one's
+//! authorities, that still lists this node with the keys it holds. Steps run one at a time on
+//! the store, so the version only ever grows; the adopted roster is pushed to every other
+//! member through the outbox, which retries members that are offline.
+
+use crate::outbox::{self, Item};
+use crate::{Core, Env, Fault, Output, Tx, bad, entries};
+use protocol_spec::roster::SignedRoster;
+use protocol_spec::staff::StaffErrorKind;
+
+/// A roster offered by a peer. An older one means the peer missed a newer roster: it gets ours.
+pub(crate) fn offered(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    offered: SignedRoster,
+    from: &protocol_spec::keys::PublicKey,
+) -> Result<Vec<Output>, Fault> {
+    let current = &core.roster;
+    if offered.roster.federation == current.roster.federation
+        && offered.roster.version <= current.roster.version
+    {
+        if offered.roster.version == current.roster.version && offered.digest() == current.digest()
+        {
+            return Ok(Vec::new());
+        }
+        if let Some(m) = current.roster.member_by_key(from).map(|m| m.id.clone()) {
+            let token = outbox::enqueue(tx, env, &m, &Item::Roster, None)?;
+            let send = outbox::send_now(core, tx, env, token, &m, &Item::Roster, None)?;
+            return Ok(send.into_iter().collect());
+        }
+        return Ok(Vec::new());
+    }
+    adopt(core, tx, env, offered).map(|(_, out)| out)
+}
+
+pub(crate) fn adopt(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    offered: SignedRoster,
+) -> Result<(u64, Vec<Output>), Fault> {
+    offered
+        .verify_successor(&core.roster.roster)
+        .map_err(|e| bad(e.to_string()))?;
+    let Some(mine) = offered.roster.member(&core.me) else {
+        return Err(Fault::Refused(
+            StaffErrorKind::BadRequest,
+            "the offered roster no longer lists this institution; an administrator must decide"
+                .into(),
+        ));
+    };
+    // A roster giving this institution other keys would lock the node out of its own
+    // federation: that is a key change for the administrator, not something to adopt silently.
+    let k = &core.keys;
+    for (what, listed, ours) in [
+        ("signing", mine.signing_key, k.signing.public()),
+        ("encryption", mine.encryption_key, k.encryption.public()),
+        ("log", mine.log_key, k.log),
+        ("witness", mine.witness_key, k.witness),
+    ] {
+        if listed != ours {
+            return Err(bad(format!(
+                "the offered roster lists another {what} key for this institution than the one it holds"
+            )));
+        }
+    }
+    let version = offered.roster.version;
+    tx.db.execute(
+        "INSERT INTO meta (key, value) VALUES ('roster', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [postcard::to_stdvec(&offered)?],
+    )?;
+    entries::roster(tx, env, version, &offered.digest())?;
+    let others: Vec<_> = offered
+        .roster
+        .members
+        .iter()
+        .filter(|m| m.id != core.me)
+        .map(|m| m.id.clone())
+        .collect();
+    let mut tokens = Vec::new();
+    for id in &others {
+        tokens.push((
+            outbox::enqueue(tx, env, id, &Item::Roster, None)?,
+            id.clone(),
+        ));
+    }
+    // Everything fallible is done: the new roster is in force from here.
+    core.roster = offered;
+    let mut out = vec![Output::RosterAdopted(Box::new(core.roster.clone()))];
+    for (token, id) in tokens {
+        if let Some(send) = outbox::send_now(core, tx, env, token, &id, &Item::Roster, None)? {
+            out.push(send);
+        }
+    }
+    tracing::info!(version, "roster adopted");
+    Ok((version, out))
+}

@@ -1,0 +1,232 @@
+//! Staff requests, grouped by role: administration here, case work in `cases` and
+//! `requester`, reading in `queries`. Log and witness requests are served by the driver.
+
+use crate::{Core, Env, Fault, Output, StaffMember, Ticket, Tx, bad, cases, entries, queries};
+use crate::{requester, roster};
+use anyhow::anyhow;
+use protocol_spec::case::{CaseEventKind, Consent};
+use protocol_spec::ids::ConsentId;
+use protocol_spec::keys::PublicKey;
+use protocol_spec::records::RecordSet;
+use protocol_spec::staff::{StaffInfo, StaffReply, StaffRequest};
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::HashMap;
+
+pub fn active_staff(db: &Connection) -> anyhow::Result<HashMap<PublicKey, StaffMember>> {
+    let mut st = db.prepare("SELECT staff_id, role, key FROM staff WHERE revoked_at IS NULL")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (s, role, key) = row?;
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| anyhow!("corrupt staff key in store"))?;
+        out.insert(
+            PublicKey(key),
+            StaffMember {
+                staff: s.parse()?,
+                role: role.parse()?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn reply(ticket: Ticket, reply: StaffReply) -> Result<Vec<Output>, Fault> {
+    Ok(vec![Output::StaffReply { ticket, reply }])
+}
+
+pub(crate) fn dispatch(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    who: &StaffMember,
+    request: StaffRequest,
+) -> Result<Vec<Output>, Fault> {
+    use StaffRequest as R;
+    match request {
+        R::WhoAmI => reply(
+            ticket,
+            StaffReply::Me(StaffInfo {
+                staff: who.staff.clone(),
+                role: who.role,
+                institution: core.me.clone(),
+                revoked: false,
+            }),
+        ),
+        R::Status => reply(ticket, queries::status(core, tx)?),
+        R::StaffIssue { staff, role, key } => {
+            let exists: bool = tx.db.query_row(
+                "SELECT EXISTS(SELECT 1 FROM staff WHERE staff_id = ?1 OR key = ?2)",
+                rusqlite::params![staff.as_str(), key.0.to_vec()],
+                |r| r.get(0),
+            )?;
+            if exists {
+                return Err(bad("staff id or key already issued"));
+            }
+            tx.db.execute(
+                "INSERT INTO staff (staff_id, role, key, issued_by, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![staff.as_str(), role.as_str(), key.0.to_vec(), who.staff.as_str(), env.now as i64],
+            )?;
+            entries::staff(tx, env, &staff, role.as_str(), "issued", &who.staff)?;
+            core.staff.insert(key, StaffMember { staff, role });
+            Ok(vec![
+                Output::StaffChanged(core.staff_keys()),
+                Output::StaffReply {
+                    ticket,
+                    reply: StaffReply::Done,
+                },
+            ])
+        }
+        R::StaffRevoke { staff } => {
+            let role: Option<String> = tx
+                .db
+                .query_row(
+                    "SELECT role FROM staff WHERE staff_id = ?1 AND revoked_at IS NULL",
+                    [staff.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let role = role.ok_or_else(|| bad(format!("no active staff member {staff}")))?;
+            tx.db.execute(
+                "UPDATE staff SET revoked_at = ?1 WHERE staff_id = ?2",
+                rusqlite::params![env.now as i64, staff.as_str()],
+            )?;
+            entries::staff(tx, env, &staff, &role, "revoked", &who.staff)?;
+            core.staff.retain(|_, m| m.staff != staff);
+            Ok(vec![
+                Output::StaffChanged(core.staff_keys()),
+                Output::StaffReply {
+                    ticket,
+                    reply: StaffReply::Done,
+                },
+            ])
+        }
+        R::StaffList => reply(ticket, queries::staff_list(core, tx)?),
+        R::ImportRecords(set) => reply(ticket, import_records(tx, env, who, set)?),
+        R::InstallRoster(r) => {
+            let (version, mut out) = roster::adopt(core, tx, env, r)?;
+            out.push(Output::StaffReply {
+                ticket,
+                reply: StaffReply::RosterInstalled { version },
+            });
+            Ok(out)
+        }
+        R::CaseOpen { person, invite } => cases::open(core, tx, env, ticket, who, person, invite),
+        R::CaseInvite {
+            case_id,
+            institution,
+        } => {
+            if core.roster.roster.member(&institution).is_none() {
+                return Err(bad(format!("{institution} is not a federation member")));
+            }
+            let kind = CaseEventKind::Invited { institution };
+            cases::change(core, tx, env, ticket, who, case_id, kind)
+        }
+        R::CaseAccept { case_id } => {
+            cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Accepted)
+        }
+        R::CaseLeave { case_id } => {
+            cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Left)
+        }
+        R::CaseClose { case_id } => {
+            cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Closed)
+        }
+        R::ConsentRecord(d) => {
+            let mut participants = d.participants.clone();
+            participants.sort();
+            participants.dedup();
+            let mut purposes = d.purposes.clone();
+            purposes.sort();
+            purposes.dedup();
+            let mut categories = d.categories.clone();
+            categories.sort();
+            categories.dedup();
+            let consent = Consent {
+                consent_id: ConsentId(env.bytes()),
+                case_id: d.case_id,
+                participants,
+                purposes,
+                categories,
+                valid_from: d.valid_from,
+                valid_until: d.valid_until,
+                form_digest: d.form_digest,
+                recorded_by: who.staff.clone(),
+                recorded_at: env.now,
+            };
+            let kind = CaseEventKind::ConsentRecorded(consent);
+            cases::change(core, tx, env, ticket, who, d.case_id, kind)
+        }
+        R::ConsentRevoke {
+            case_id,
+            consent_id,
+        } => {
+            let kind = CaseEventKind::ConsentRevoked { consent_id };
+            cases::change(core, tx, env, ticket, who, case_id, kind)
+        }
+        R::CaseList => reply(ticket, queries::case_list(core, tx)?),
+        R::CaseShow { case_id } => reply(ticket, queries::case_show(core, tx, &case_id)?),
+        R::SummaryRequest {
+            case_id,
+            from,
+            purpose,
+            categories,
+        } => requester::request(
+            core, tx, env, ticket, who, case_id, from, purpose, categories,
+        ),
+        R::SummaryList => reply(ticket, queries::summary_list(tx)?),
+        R::SummaryOpen { summary_id } => reply(
+            ticket,
+            queries::summary_open(core, tx, env, who, &summary_id)?,
+        ),
+        R::Roster => reply(ticket, StaffReply::Roster(core.roster.clone())),
+        R::LogCheckpoint | R::LogTile { .. } | R::WitnessEvidence => {
+            Ok(vec![Output::ServeLog { ticket, request }])
+        }
+    }
+}
+
+fn import_records(
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    who: &StaffMember,
+    set: RecordSet,
+) -> Result<StaffReply, Fault> {
+    set.validate()
+        .map_err(|e| bad(format!("records rejected: {e}")))?;
+    let (persons, fields) = (set.persons.len() as u64, set.fields.len() as u64);
+    let digest = protocol_spec::keys::sha256(&[&postcard::to_stdvec(&set)?]);
+    for p in &set.persons {
+        tx.db.execute(
+            "INSERT INTO persons (avs, name, birth_date) VALUES (?1, ?2, ?3)
+             ON CONFLICT(avs) DO UPDATE SET name = excluded.name, birth_date = excluded.birth_date",
+            rusqlite::params![p.avs.digits(), p.name, p.birth_date],
+        )?;
+    }
+    for f in &set.fields {
+        let known: bool = tx.db.query_row(
+            "SELECT EXISTS(SELECT 1 FROM persons WHERE avs = ?1)",
+            [f.avs.digits()],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Err(bad(
+                "a field row names a person who is neither in the file nor already in the records; nothing was imported",
+            ));
+        }
+        tx.db.execute(
+            "INSERT INTO record_fields (avs, category, field, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(avs, category, field) DO UPDATE SET value = excluded.value",
+            rusqlite::params![f.avs.digits(), f.category.as_str(), f.field, f.value],
+        )?;
+    }
+    entries::records_imported(tx, env, persons, fields, &digest, &who.staff)?;
+    Ok(StaffReply::Imported { persons, fields })
+}
