@@ -1,24 +1,8 @@
 //! Human-readable output. Every command also has `--json`, which prints the reply as JSON.
 
 use crate::dates::{format_day, format_time};
-use protocol_spec::case::{CaseStatus, Participation};
 use protocol_spec::staff::*;
 use std::fmt::Write;
-
-fn participation(p: Participation) -> &'static str {
-    match p {
-        Participation::Invited => "invited",
-        Participation::Accepted => "participant",
-        Participation::Left => "left",
-    }
-}
-
-fn status(s: CaseStatus) -> &'static str {
-    match s {
-        CaseStatus::Open => "open",
-        CaseStatus::Closed => "closed",
-    }
-}
 
 fn deliveries(out: &mut String, d: &[Delivery]) {
     for x in d {
@@ -39,12 +23,12 @@ pub fn case_line(c: &CaseInfo) -> String {
     let parts: Vec<String> = c
         .participants
         .iter()
-        .map(|(i, p)| format!("{i} ({})", participation(*p)))
+        .map(|(i, p)| format!("{i} ({})", p.as_str()))
         .collect();
     format!(
         "{}  {}  person {}  opened by {}  {}",
         c.case_id,
-        status(c.status),
+        c.status.as_str(),
         c.person,
         c.opened_by,
         parts.join(", ")
@@ -148,7 +132,7 @@ pub fn human(reply: &StaffReply) -> String {
         }
         StaffReply::Case(d) => {
             let _ = writeln!(out, "case        {}", d.info.case_id);
-            let _ = writeln!(out, "status      {}", status(d.info.status));
+            let _ = writeln!(out, "status      {}", d.info.status.as_str());
             let _ = writeln!(
                 out,
                 "person      {}{}",
@@ -160,7 +144,7 @@ pub fn human(reply: &StaffReply) -> String {
             );
             let _ = writeln!(out, "opened by   {}", d.info.opened_by);
             for (i, p) in &d.info.participants {
-                let _ = writeln!(out, "  {i:<16} {}", participation(*p));
+                let _ = writeln!(out, "  {i:<16} {}", p.as_str());
             }
             if d.consents.is_empty() {
                 out.push_str("no consent on record\n");

@@ -250,7 +250,7 @@ async fn readme_commands_work_end_to_end() {
         ],
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let case = v["CaseOpened"]["case_id"].as_str().unwrap().to_string();
+    let case = v["case-opened"]["case_id"].as_str().unwrap().to_string();
     assert!(ok(d, &["--credential", "marie.cred", "case", "list"]).contains(&case));
     ok(
         d,
@@ -303,7 +303,7 @@ async fn readme_commands_work_end_to_end() {
         ],
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let summary = v["Summary"]["Received"]["summary_id"]
+    let summary = v["summary"]["received"]["summary_id"]
         .as_str()
         .unwrap_or_else(|| panic!("{out}"))
         .to_string();

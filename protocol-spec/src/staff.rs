@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const STAFF_ALPN: &[u8] = b"passerelle-staff/1";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StaffRequest {
     WhoAmI,
     Status,
@@ -115,6 +116,7 @@ pub struct ConsentDraft {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StaffReply {
     Me(StaffInfo),
     Status(NodeStatus),
@@ -229,6 +231,7 @@ pub struct ConsentInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SummaryOutcome {
     Received(ReceivedSummary),
     Refused {
@@ -254,13 +257,14 @@ pub struct ReceivedSummary {
 
 /// Errors returned to staff. `kind` tells who is at fault; `message` never holds personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{kind:?}: {message}")]
+#[error("{}: {message}", kind.as_str())]
 pub struct StaffError {
     pub kind: StaffErrorKind,
     pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StaffErrorKind {
     /// The request is invalid (unknown case, bad argument).
     BadRequest,
@@ -270,4 +274,16 @@ pub enum StaffErrorKind {
     Peer,
     /// The node failed locally.
     Internal,
+}
+
+impl StaffErrorKind {
+    /// The text form, the same in JSON and in tool output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffErrorKind::BadRequest => "bad-request",
+            StaffErrorKind::Forbidden => "forbidden",
+            StaffErrorKind::Peer => "peer",
+            StaffErrorKind::Internal => "internal",
+        }
+    }
 }
