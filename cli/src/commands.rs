@@ -2,7 +2,8 @@
 
 use crate::client::Client;
 use crate::credential::Credential;
-use crate::{dates, federation, render, setup};
+use crate::output::{self, Classified, ErrorKind, Status};
+use crate::{dates, federation, outln, render, setup};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use protocol_spec::avs::Avs;
@@ -20,7 +21,8 @@ use std::path::PathBuf;
 #[command(
     name = "passerelle",
     version,
-    about = "Passerelle: consented, end-to-end encrypted case-summary exchange between social services"
+    about = "Passerelle: consented, end-to-end encrypted case-summary exchange between social services",
+    after_help = output::EXIT_STATUS
 )]
 pub struct Cli {
     /// Print machine-readable JSON instead of text.
@@ -353,11 +355,6 @@ fn now() -> u64 {
     daemon::node::now()
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 /// Reads and parses record files, reporting every rejected row with file and line.
 pub fn read_records(files: &[PathBuf]) -> anyhow::Result<RecordSet> {
     if files.is_empty() {
@@ -389,10 +386,10 @@ pub fn read_records(files: &[PathBuf]) -> anyhow::Result<RecordSet> {
 }
 
 async fn staff_call(cli: &Cli, req: StaffRequest) -> anyhow::Result<StaffReply> {
-    let path = cli
-        .credential
-        .as_ref()
-        .context("this command needs a staff credential: pass --credential FILE or set PASSERELLE_CREDENTIAL")?;
+    let path = cli.credential.as_ref().context(Classified::new(
+        ErrorKind::Usage,
+        "this command needs a staff credential: pass --credential FILE or set PASSERELLE_CREDENTIAL",
+    ))?;
     let cred = Credential::load(path)?;
     let client = Client::connect(&cred).await?;
     let reply = client.call(req).await;
@@ -400,18 +397,19 @@ async fn staff_call(cli: &Cli, req: StaffRequest) -> anyhow::Result<StaffReply> 
     reply
 }
 
-fn show(cli: &Cli, reply: &StaffReply) -> anyhow::Result<()> {
+fn show(cli: &Cli, reply: &StaffReply) -> anyhow::Result<Status> {
     if cli.json {
-        print_json(reply)
+        output::reply(reply)?;
     } else {
-        print!("{}", render::human(reply));
-        Ok(())
+        output::text(&render::human(reply))?;
     }
+    Ok(Status::of(reply))
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command line; what it printed is on stdout, how it turned out is the status.
+pub async fn run(cli: Cli) -> anyhow::Result<Status> {
     let req = match &cli.command {
-        Command::Federation(f) => return run_federation(&cli, f),
+        Command::Federation(f) => return run_federation(&cli, f).map(|()| Status::Done),
         Command::Node(NodeCmd::Init {
             institution,
             name,
@@ -432,60 +430,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dir: dir.clone(),
             })?;
             if cli.json {
-                return print_json(&serde_json::json!({
-                    "config": out.config, "member": out.member, "admin_credential": out.admin_credential,
-                }));
+                output::document(
+                    "node-created",
+                    serde_json::json!({
+                        "config": out.config, "member": out.member, "admin_credential": out.admin_credential,
+                    }),
+                )?;
+                return Ok(Status::Done);
             }
-            println!("created node {institution} in {}", dir.display());
-            println!("  config            {}", out.config.display());
-            println!(
+            outln!("created node {institution} in {}", dir.display())?;
+            outln!("  config            {}", out.config.display())?;
+            outln!(
                 "  member entry      {}  (send to the steering group)",
                 out.member.display()
-            );
-            println!(
+            )?;
+            outln!(
                 "  admin credential  {}  (keep private)",
                 out.admin_credential.display()
-            );
-            println!(
+            )?;
+            outln!(
                 "next: place the signed roster at {}, then run: passerelled --config {}",
                 dir.join("roster.toml").display(),
                 out.config.display()
-            );
-            return Ok(());
+            )?;
+            return Ok(Status::Done);
         }
         Command::Node(NodeCmd::Check { config }) => {
             setup::check_config(config)?;
             if cli.json {
-                return print_json(&serde_json::json!({ "config": config, "ok": true }));
+                output::document("config-valid", serde_json::json!({ "config": config }))?;
+            } else {
+                outln!("{}: ok", config.display())?;
             }
-            println!("{}: ok", config.display());
-            return Ok(());
+            return Ok(Status::Done);
         }
-        Command::Demo(args) => return crate::demo::run(args.keep.clone(), cli.json).await,
+        Command::Demo(args) => {
+            crate::demo::run(args.keep.clone(), cli.json).await?;
+            return Ok(Status::Done);
+        }
         Command::Audit(a) => return run_audit(&cli, a).await,
         Command::Bench(BenchCmd::Exchange {
             requests,
             concurrency,
         }) => {
-            return crate::bench::run(
+            crate::bench::run(
                 crate::bench::BenchArgs {
                     requests: *requests,
                     concurrency: *concurrency,
                 },
                 cli.json,
             )
-            .await;
+            .await?;
+            return Ok(Status::Done);
         }
         Command::Bench(BenchCmd::Audit { entries }) => {
-            return crate::bench::audit(*entries, cli.json);
+            crate::bench::audit(*entries, cli.json)?;
+            return Ok(Status::Done);
         }
         Command::Node(NodeCmd::Status) => StaffRequest::Status,
         Command::Whoami => StaffRequest::WhoAmI,
         Command::Staff(StaffCmd::Issue { staff, role, out }) => {
-            let path = cli
-                .credential
-                .as_ref()
-                .context("issuing needs the administrator's credential (--credential)")?;
+            let path = cli.credential.as_ref().context(Classified::new(
+                ErrorKind::Usage,
+                "issuing needs the administrator's credential (--credential)",
+            ))?;
             let admin = Credential::load(path)?;
             if out.exists() {
                 bail!(
@@ -515,15 +523,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             reply?;
             cred.save(out)?;
             if cli.json {
-                return print_json(
-                    &serde_json::json!({ "staff": staff, "role": role, "credential": out }),
-                );
+                output::document(
+                    "credential-issued",
+                    serde_json::json!({ "staff": staff, "role": role, "credential": out }),
+                )?;
+            } else {
+                outln!(
+                    "issued {role} credential for {staff}: {} (hand it over privately)",
+                    out.display()
+                )?;
             }
-            println!(
-                "issued {role} credential for {staff}: {} (hand it over privately)",
-                out.display()
-            );
-            return Ok(());
+            return Ok(Status::Done);
         }
         Command::Staff(StaffCmd::Revoke { staff }) => StaffRequest::StaffRevoke {
             staff: staff.clone(),
@@ -604,24 +614,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     show(&cli, &reply)
 }
 
-async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<()> {
+async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
     match a {
         AuditCmd::Export { out } => {
-            let path = cli
-                .credential
-                .as_ref()
-                .context("export needs an auditor credential (--credential)")?;
+            let path = cli.credential.as_ref().context(Classified::new(
+                ErrorKind::Usage,
+                "export needs an auditor credential (--credential)",
+            ))?;
             let cred = Credential::load(path)?;
             let size = crate::audit::export(&cred, out).await?;
             if cli.json {
-                return print_json(&serde_json::json!({ "bundle": out, "entries": size }));
+                output::document(
+                    "audit-exported",
+                    serde_json::json!({ "bundle": out, "entries": size }),
+                )?;
+            } else {
+                outln!(
+                    "exported {size} log entries of {} to {}",
+                    cred.institution,
+                    out.display()
+                )?;
             }
-            println!(
-                "exported {size} log entries of {} to {}",
-                cred.institution,
-                out.display()
-            );
-            Ok(())
+            Ok(Status::Done)
         }
         AuditCmd::Verify {
             bundle,
@@ -631,49 +645,51 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<()> {
             let v =
                 crate::audit::verify(bundle, kept.as_deref(), federation.as_deref(), !cli.json)?;
             if cli.json {
-                print_json(&serde_json::json!({
-                    "bundle": bundle,
-                    "institution": v.institution,
-                    "entries": v.report.checkpoint.as_ref().map(|c| c.size),
-                    "cosigned_by": v.report.cosigned_by,
-                    "ok": v.report.ok(),
-                    "findings": v.report.findings,
-                }))?;
+                output::document(
+                    "audit-verified",
+                    serde_json::json!({
+                        "bundle": bundle,
+                        "institution": v.institution,
+                        "entries": v.report.checkpoint.as_ref().map(|c| c.size),
+                        "cosigned_by": v.report.cosigned_by,
+                        "ok": v.report.ok(),
+                        "findings": v.report.findings,
+                    }),
+                )?;
             } else {
                 crate::audit::print_report(&v, bundle);
             }
-            if !v.report.ok() {
-                bail!(
-                    "{} finding(s) in {}",
-                    v.report.findings.len(),
-                    bundle.display()
-                );
-            }
-            Ok(())
+            Ok(if v.report.ok() {
+                Status::Done
+            } else {
+                Status::Findings
+            })
         }
-        AuditCmd::Reconcile { a, b } => {
-            if !crate::audit::reconcile(a, b, cli.json)? {
-                bail!("the logs do not reconcile");
-            }
-            Ok(())
+        AuditCmd::Reconcile { a, b } => Ok(if crate::audit::reconcile(a, b, cli.json)? {
+            Status::Done
+        } else {
+            Status::Findings
+        }),
+        AuditCmd::Person { avs, bundles } => {
+            crate::audit::person(avs, bundles, cli.json)?;
+            Ok(Status::Done)
         }
-        AuditCmd::Person { avs, bundles } => crate::audit::person(avs, bundles, cli.json),
     }
 }
 
 fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
     let summary = |r: &protocol_spec::roster::SignedRoster, what: &str| -> anyhow::Result<()> {
         if cli.json {
-            return print_json(r);
+            return output::document("roster", r);
         }
-        println!(
+        outln!(
             "{what}: roster `{}` version {}, {} member(s), {} policy rule(s), {} signature(s)",
             r.roster.federation,
             r.roster.version,
             r.roster.members.len(),
             r.roster.policy.len(),
             r.signatures.len()
-        );
+        )?;
         Ok(())
     };
     match f {
@@ -685,23 +701,24 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         } => {
             let out = federation::init(dir, name, *authorities, *threshold, now())?;
             if cli.json {
-                return print_json(
-                    &serde_json::json!({ "federation": out.federation, "roster": out.roster, "keys": out.keys }),
+                return output::document(
+                    "federation-created",
+                    serde_json::json!({ "federation": out.federation, "roster": out.roster, "keys": out.keys }),
                 );
             }
-            println!(
+            outln!(
                 "created federation `{name}` ({threshold} of {authorities} authorities must sign)"
-            );
-            println!(
+            )?;
+            outln!(
                 "  anchor        {}  (give to every node)",
                 out.federation.display()
-            );
-            println!("  roster draft  {}", out.roster.display());
+            )?;
+            outln!("  roster draft  {}", out.roster.display())?;
             for k in &out.keys {
-                println!(
+                outln!(
                     "  authority key {}  (give to one steering-group member, keep private)",
                     k.display()
-                );
+                )?;
             }
             Ok(())
         }
@@ -775,17 +792,20 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         FederationCmd::Show { roster } => {
             let r = federation::load_roster(roster)?;
             if cli.json {
-                return print_json(&r);
+                return output::document("roster", &r);
             }
             summary(&r, "roster")?;
             for m in &r.roster.members {
-                println!(
+                outln!(
                     "  member {:<14} {:<22} {:<40} {}",
-                    m.id, m.sector, m.name, m.address
-                );
+                    m.id,
+                    m.sector,
+                    m.name,
+                    m.address
+                )?;
             }
             for p in &r.roster.policy {
-                println!(
+                outln!(
                     "  policy {} may receive {} for {}",
                     p.sector,
                     p.categories
@@ -794,7 +814,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
                         .collect::<Vec<_>>()
                         .join(","),
                     p.purpose
-                );
+                )?;
             }
             Ok(())
         }

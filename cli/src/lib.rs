@@ -11,5 +11,6 @@ pub mod dates;
 pub mod demo;
 pub mod federation;
 pub mod files;
+pub mod output;
 pub mod render;
 pub mod setup;

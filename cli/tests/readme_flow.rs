@@ -317,7 +317,7 @@ async fn readme_commands_work_end_to_end() {
             && !opened.contains("[benefits]"),
         "{opened}"
     );
-    let refused = ok(
+    let (success, refused) = passerelle(
         d,
         &[
             "--credential",
@@ -334,7 +334,10 @@ async fn readme_commands_work_end_to_end() {
             "health",
         ],
     );
-    assert!(refused.contains("category-not-consented"), "{refused}");
+    assert!(
+        !success && refused.contains("category-not-consented"),
+        "{refused}"
+    );
     // Wrong role and bad input get clear errors.
     let (success, text) = passerelle(d, &["--credential", "ana.cred", "case", "list"]);
     assert!(!success && text.contains("case-worker role"), "{text}");
