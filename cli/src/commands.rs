@@ -3,7 +3,7 @@
 use crate::client::Client;
 use crate::credential::Credential;
 use crate::output::{self, Classified, ErrorKind, Status};
-use crate::{dates, federation, outln, render, setup};
+use crate::{dates, federation, outln, render, setup, values};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use protocol_spec::avs::Avs;
@@ -25,11 +25,16 @@ use std::path::PathBuf;
     after_help = output::EXIT_STATUS
 )]
 pub struct Cli {
-    /// Print machine-readable JSON instead of text.
+    /// Print one JSON document on stdout instead of text, errors included.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Staff credential file (issued by the institution's administrator).
-    #[arg(long, global = true, env = "PASSERELLE_CREDENTIAL")]
+    /// Staff credential file (issued by the institution's administrator), e.g. alice.cred.
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_CREDENTIAL",
+        value_name = "FILE"
+    )]
     pub credential: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -76,75 +81,97 @@ pub enum Command {
     Bench(BenchCmd),
 }
 
+// Help texts shared by several options.
+const ROSTER_HELP: &str = "The roster file to edit or read, e.g. steering/roster.toml.";
+const CASE_HELP: &str =
+    "The coordinated case's id (32 hex digits), as `case open` and `case list` print it.";
+
 #[derive(Subcommand)]
 pub enum FederationCmd {
     /// Create authority keys, federation.toml and an empty roster draft.
     Init {
+        /// The federation's name: 1 to 64 characters from a-z, 0-9, `-` and `.`, e.g. ne-cii.
         #[arg(long)]
         name: String,
+        /// How many steering-group authority keys to create, one per member of the group.
         #[arg(long, default_value_t = 3)]
         authorities: u8,
+        /// How many authority signatures make a roster valid.
         #[arg(long, default_value_t = 2)]
         threshold: u8,
+        /// Directory to write the keys, federation.toml and roster.toml into.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Add a member from the member.toml its administrator produced.
+    /// Add a member from the member.toml its administrator produced with `node init`.
     AddMember {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The member.toml file `passerelle node init` wrote for the institution.
         member: PathBuf,
     },
-    /// Remove a member.
+    /// Remove a member; it also stops witnessing the others' logs.
     RemoveMember {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The member's institution id, e.g. ne.sas.
         institution: InstitutionId,
     },
-    /// Let a sector receive categories for a purpose.
+    /// Let a sector receive categories for a purpose (the exchange policy).
     Allow {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The receiving sector, as the members' entries name it: the federation's own
+        /// vocabulary, e.g. employment, disability-insurance, social-aid, migration.
         #[arg(long)]
         sector: Sector,
+        /// The purpose of the exchange: the federation's own vocabulary, e.g.
+        /// coordinated-assessment, action-plan.
         #[arg(long)]
         purpose: Purpose,
-        #[arg(long, value_delimiter = ',', required = true)]
+        /// Data categories the sector may receive for the purpose, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true,
+              value_parser = values::one_of(&Category::ALL, Category::as_str))]
         categories: Vec<Category>,
     },
     /// Set which members cosign a member's log checkpoints, and how many make a quorum.
     Witnesses {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The member whose log is witnessed, e.g. ne.orp.
         #[arg(long)]
         institution: InstitutionId,
+        /// The other members that cosign its checkpoints, comma-separated, e.g. ne.oai,ne.sas.
         #[arg(long, value_delimiter = ',', required = true)]
         witnesses: Vec<InstitutionId>,
+        /// How many of the witnesses must cosign a checkpoint.
         #[arg(long)]
         quorum: u8,
     },
     /// Start the next roster version from the current one (signatures are cleared).
     NewVersion {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
     },
     /// Add one authority's signature.
     Sign {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// One authority's private key file, e.g. steering/authority-1.key.
         #[arg(long)]
         key: PathBuf,
     },
     /// Check a roster's signatures against the federation's authorities.
     Verify {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The federation's trust anchor, federation.toml.
         #[arg(long)]
         federation: PathBuf,
     },
-    /// Print a roster.
+    /// Print a roster: members, exchange policy and signatures.
     Show {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
     },
 }
@@ -153,24 +180,35 @@ pub enum FederationCmd {
 pub enum NodeCmd {
     /// Create keys (0600), a commented config, the member entry and the admin credential.
     Init {
+        /// This institution's id: 2 to 4 dot-separated labels of a-z, 0-9 and `-`, e.g. ne.orp.
         #[arg(long)]
         institution: InstitutionId,
+        /// The institution's name as members see it, e.g. "Office régional de placement".
         #[arg(long)]
         name: String,
+        /// The institution's sector: the federation's own vocabulary, e.g. employment,
+        /// disability-insurance, social-aid, migration.
         #[arg(long)]
         sector: Sector,
+        /// UDP address the node listens on, e.g. 0.0.0.0:7101.
         #[arg(long)]
         listen: SocketAddr,
-        /// Address peers use to reach the node, when it differs from --listen.
+        /// Address peers use to reach the node, when it differs from --listen, e.g.
+        /// orp.example.ch:7101.
         #[arg(long)]
         address: Option<String>,
+        /// The federation's trust anchor, federation.toml, from the steering group.
         #[arg(long)]
         federation: PathBuf,
+        /// Directory to create the node in.
         #[arg(long)]
         dir: PathBuf,
     },
     /// Check a node config as the node would at start-up.
-    Check { config: PathBuf },
+    Check {
+        /// The node's config file, e.g. ne.orp/node.toml.
+        config: PathBuf,
+    },
     /// The node's state (any role).
     Status,
 }
@@ -179,58 +217,79 @@ pub enum NodeCmd {
 pub enum StaffCmd {
     /// Issue a credential: a new key pair is made here, its public half registered at the node.
     Issue {
+        /// The new staff member's id, unique in the institution, e.g. alice.
+        #[arg(value_parser = values::staff_id())]
         staff: StaffId,
-        #[arg(long)]
+        /// What the credential may do.
+        #[arg(long, value_parser = values::one_of(&Role::ALL, Role::as_str))]
         role: Role,
+        /// Where to write the credential (created with mode 0600; must not exist yet).
         #[arg(long)]
         out: PathBuf,
     },
     /// Revoke a credential; the node refuses it from then on.
     Revoke {
+        /// The staff member's id, as `staff list` shows it.
+        #[arg(value_parser = values::staff_id())]
         staff: StaffId,
     },
+    /// List the institution's staff credentials, active and revoked.
     List,
 }
 
 #[derive(Subcommand)]
 pub enum RosterCmd {
-    Install { roster: PathBuf },
+    /// Install a newer roster signed by the steering group; the node passes it on to the others.
+    Install {
+        /// The signed roster file, e.g. roster.toml.
+        roster: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum RecordsCmd {
     /// Import CSV (persons: avs,name,birth_date; fields: avs,category,field,value) or JSON files.
     /// All files are checked first; if any row is rejected, nothing is imported.
-    Import { files: Vec<PathBuf> },
+    Import {
+        /// Record files (.csv or .json), formats in protocol-spec/spec/records.md.
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum CaseCmd {
+    /// Open a coordinated case about a person in this institution's records.
     Open {
-        /// The person's social insurance number (756.XXXX.XXXX.XX).
-        #[arg(long)]
+        /// The person's social insurance number, 756.XXXX.XXXX.XX or 13 digits.
+        #[arg(long, value_parser = values::avs())]
         person: Avs,
-        /// Institutions to invite, comma-separated.
+        /// Institutions to invite, comma-separated, e.g. ne.oai,ne.sas.
         #[arg(long, value_delimiter = ',')]
         invite: Vec<InstitutionId>,
     },
+    /// Invite another institution to a case.
     Invite {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
+        /// The institution to invite, e.g. ne.sas.
         #[arg(long)]
         institution: InstitutionId,
     },
+    /// Accept this institution's invitation to a case.
     Accept {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
+    /// Close a case this institution opened; no summary is disclosed for it from then on.
     Close {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
+    /// List the cases this institution takes part in or is invited to.
     List,
+    /// Show a case: participants and consents.
     Show {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
 }
@@ -239,13 +298,19 @@ pub enum CaseCmd {
 pub enum ConsentCmd {
     /// Record the person's consent from the signed form.
     Record {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
+        /// Institutions between which the person consents to exchange, comma-separated, e.g.
+        /// ne.oai,ne.orp.
         #[arg(long, value_delimiter = ',', required = true)]
         participants: Vec<InstitutionId>,
+        /// Purposes the person consents to, comma-separated, as the federation's exchange policy
+        /// names them, e.g. coordinated-assessment,action-plan.
         #[arg(long, value_delimiter = ',', required = true)]
         purposes: Vec<Purpose>,
-        #[arg(long, value_delimiter = ',', required = true)]
+        /// Data categories the person consents to, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true,
+              value_parser = values::one_of(&Category::ALL, Category::as_str))]
         categories: Vec<Category>,
         /// First valid day, YYYY-MM-DD (UTC).
         #[arg(long)]
@@ -257,9 +322,11 @@ pub enum ConsentCmd {
         #[arg(long)]
         form: Option<PathBuf>,
     },
+    /// Revoke a consent; requests in flight are refused from then on.
     Revoke {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
+        /// The consent's id, as `case show` prints it.
         #[arg(long)]
         consent: ConsentId,
     },
@@ -269,18 +336,25 @@ pub enum ConsentCmd {
 pub enum SummaryCmd {
     /// Ask a peer institution for its summary about the case's person.
     Request {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
+        /// The institution asked for its summary, e.g. ne.orp.
         #[arg(long)]
         from: InstitutionId,
+        /// The purpose, as the consent and the federation's exchange policy name it, e.g.
+        /// coordinated-assessment.
         #[arg(long)]
         purpose: Purpose,
-        #[arg(long, value_delimiter = ',', required = true)]
+        /// Data categories requested, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true,
+              value_parser = values::one_of(&Category::ALL, Category::as_str))]
         categories: Vec<Category>,
     },
+    /// List the summaries this institution received (still sealed).
     List,
     /// Open a received summary; the opening is recorded in the log under your staff id.
     Open {
+        /// The summary's id, as `summary request` and `summary list` print it.
         summary: SummaryId,
     },
 }
@@ -297,13 +371,16 @@ pub enum LogCmd {
 pub enum BenchCmd {
     /// Disclosure throughput between real nodes on loopback, against bare round trips.
     Exchange {
+        /// How many summary requests to make.
         #[arg(long, default_value_t = 2000)]
         requests: usize,
+        /// How many requests are in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
     /// Offline audit verification of a synthetic log, against raw SHA-256 of its entries.
     Audit {
+        /// How many log entries to generate and verify.
         #[arg(long, default_value_t = 1_000_000)]
         entries: u64,
     },
@@ -313,11 +390,13 @@ pub enum BenchCmd {
 pub enum AuditCmd {
     /// Write this node's log as an offline bundle (C2SP tlog-tiles, roster, verifier keys).
     Export {
+        /// Directory to write the bundle into, e.g. orp-2026-11.
         #[arg(long)]
         out: PathBuf,
     },
     /// Check a bundle offline: signatures, witness quorum, root, every entry; exit 0 only if all hold.
     Verify {
+        /// The bundle directory `audit export` wrote.
         bundle: PathBuf,
         /// A checkpoint kept from an earlier audit: the log must be consistent with it.
         #[arg(long)]
@@ -327,10 +406,18 @@ pub enum AuditCmd {
         federation: Option<PathBuf>,
     },
     /// Check that every disclosure in one log has its receipt in the other, and back.
-    Reconcile { a: PathBuf, b: PathBuf },
+    Reconcile {
+        /// One institution's bundle.
+        a: PathBuf,
+        /// The other institution's bundle.
+        b: PathBuf,
+    },
     /// A person's access report from one or more bundles.
     Person {
+        /// The person's social insurance number, 756.XXXX.XXXX.XX or 13 digits.
+        #[arg(value_parser = values::avs())]
         avs: Avs,
+        /// Bundle directories to search, each verified first.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
     },

@@ -14,3 +14,4 @@ pub mod files;
 pub mod output;
 pub mod render;
 pub mod setup;
+pub mod values;
