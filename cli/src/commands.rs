@@ -582,12 +582,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 "issuing needs the administrator's credential (--credential)",
             ))?;
             let admin = Credential::load(path)?;
-            if out.exists() {
-                bail!(
-                    "{} already exists; not overwriting a credential",
-                    out.display()
-                );
-            }
             let key = SigningKey::from_seed(crate::files::random_seed());
             let public = key.public();
             let cred = Credential::new(
@@ -598,7 +592,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 admin.node_key,
                 key,
             );
-            let client = Client::connect(&admin).await?;
+            // Written (new file, 0600) before the node registers the key: a path that cannot
+            // be written fails with nothing registered, instead of a registered key lost.
+            cred.save(out)?;
+            let client = match Client::connect(&admin).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = std::fs::remove_file(out);
+                    return Err(e);
+                }
+            };
             let reply = client
                 .call(StaffRequest::StaffIssue {
                     staff: staff.clone(),
@@ -607,8 +610,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 })
                 .await;
             client.close();
-            reply?;
-            cred.save(out)?;
+            if let Err(e) = reply {
+                if output::kind_of(&e) == ErrorKind::Unreachable {
+                    // The request left but no answer came: the key may be registered.
+                    return Err(e.context(format!(
+                        "{} is kept: `passerelle staff list` tells whether {staff} was registered; if not, delete the file",
+                        out.display()
+                    )));
+                }
+                let _ = std::fs::remove_file(out);
+                return Err(e);
+            }
             if cli.json {
                 output::document(
                     "credential-issued",
