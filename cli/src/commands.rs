@@ -894,26 +894,33 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
                 return output::document("roster", &r);
             }
             summary(&r, "roster")?;
-            for m in &r.roster.members {
-                outln!(
-                    "  member {:<14} {:<22} {:<40} {}",
-                    m.id,
-                    m.sector,
-                    m.name,
-                    m.address
-                )?;
+            if r.roster.members.is_empty() {
+                outln!("no members yet: add them with `passerelle federation add-member`")?;
+                return Ok(());
             }
-            for p in &r.roster.policy {
-                outln!(
-                    "  policy {} may receive {} for {}",
-                    p.sector,
-                    p.categories
-                        .iter()
-                        .map(|c| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    p.purpose
-                )?;
+            output::text(&render::table(
+                ["MEMBER", "SECTOR", "NAME", "ADDRESS"],
+                r.roster.members.iter().map(|m| {
+                    [
+                        m.id.to_string(),
+                        m.sector.to_string(),
+                        m.name.clone(),
+                        m.address.clone(),
+                    ]
+                }),
+            ))?;
+            if !r.roster.policy.is_empty() {
+                outln!("\nexchange policy: the sector may receive the categories for the purpose")?;
+                output::text(&render::table(
+                    ["SECTOR", "PURPOSE", "CATEGORIES"],
+                    r.roster.policy.iter().map(|p| {
+                        [
+                            p.sector.to_string(),
+                            p.purpose.to_string(),
+                            render::joined(p.categories.iter().map(|c| c.as_str())),
+                        ]
+                    }),
+                ))?;
             }
             Ok(())
         }
