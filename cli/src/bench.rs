@@ -80,18 +80,25 @@ pub async fn run(args: BenchArgs, json: bool) -> anyhow::Result<()> {
     fed.stop().await;
     let rows = result?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        return crate::output::document("bench-exchange", serde_json::json!({ "rows": rows }));
     }
-    println!(
+    crate::outln!(
         "{:<44} {:>8} {:>5} {:>10} {:>12}",
-        "measurement", "ops", "conc", "seconds", "ops/second"
-    );
+        "measurement",
+        "ops",
+        "conc",
+        "seconds",
+        "ops/second"
+    )?;
     for r in &rows {
-        println!(
+        crate::outln!(
             "{:<44} {:>8} {:>5} {:>10.3} {:>12.1}",
-            r.name, r.operations, r.concurrency, r.seconds, r.per_second
-        );
+            r.name,
+            r.operations,
+            r.concurrency,
+            r.seconds,
+            r.per_second
+        )?;
     }
     let base = rows
         .iter()
@@ -100,11 +107,11 @@ pub async fn run(args: BenchArgs, json: bool) -> anyhow::Result<()> {
         .iter()
         .find(|r| r.name.starts_with("disclosure") && r.concurrency == args.concurrency);
     if let (Some(b), Some(f)) = (base, full) {
-        println!(
+        crate::outln!(
             "\ndisclosure path / bare round trip at concurrency {}: {:.2}",
             args.concurrency,
             f.per_second / b.per_second
-        );
+        )?;
     }
     Ok(())
 }
@@ -291,28 +298,29 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
     ];
     let ratio = rows[1].per_second / rows[0].per_second;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+        return crate::output::document(
+            "bench-audit",
+            serde_json::json!({
                 "entries": n, "entry_bytes": bytes, "rows": rows, "verify_over_sha256": ratio, "peak_rss_mib": peak_rss_mib(),
-            }))?
+            }),
         );
-        return Ok(());
     }
-    println!(
+    crate::outln!(
         "{n} entries, {:.1} MiB of entry text",
         bytes as f64 / (1 << 20) as f64
-    );
-    println!(
+    )?;
+    crate::outln!(
         "{:<48} {:>10} {:>14}",
-        "measurement", "seconds", "entries/second"
-    );
+        "measurement",
+        "seconds",
+        "entries/second"
+    )?;
     for r in &rows {
-        println!("{:<48} {:>10.3} {:>14.0}", r.name, r.seconds, r.per_second);
+        crate::outln!("{:<48} {:>10.3} {:>14.0}", r.name, r.seconds, r.per_second)?;
     }
-    println!("\naudit verify / raw SHA-256: {ratio:.3}");
+    crate::outln!("\naudit verify / raw SHA-256: {ratio:.3}")?;
     if let Some(m) = peak_rss_mib() {
-        println!("peak resident memory: {m:.0} MiB");
+        crate::outln!("peak resident memory: {m:.0} MiB")?;
     }
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! The staff client: talks to the staff member's own node over the staff protocol only.
 
 use crate::credential::Credential;
+use crate::output::{Classified, ErrorKind};
 use anyhow::{Context, anyhow};
 use daemon::transport;
-use protocol_spec::staff::{STAFF_ALPN, StaffReply, StaffRequest};
+use protocol_spec::staff::{STAFF_ALPN, StaffErrorKind, StaffReply, StaffRequest};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,9 +33,13 @@ impl Client {
         };
         let endpoint = transport::client_endpoint(bind)?;
         let cfg = transport::client_config(&cred.key, cred.node_key, STAFF_ALPN)?;
-        let conn = transport::connect(&endpoint, cfg, addr)
-            .await
-            .with_context(|| format!("cannot reach the node of {} at {addr} (is it running, and is this credential still valid?)", cred.institution))?;
+        let conn = transport::connect(&endpoint, cfg, addr).await.context(Classified::new(
+            ErrorKind::Unreachable,
+            format!(
+                "cannot reach the node of {} at {addr} (is it running, and is this credential still valid?)",
+                cred.institution
+            ),
+        ))?;
         Ok(Client {
             conn,
             _endpoint: endpoint,
@@ -47,15 +52,21 @@ impl Client {
         // known yet") always arrives before the CLI gives up.
         let reply: StaffReply = transport::request_within(&self.conn, &req, STAFF_CALL_TIMEOUT)
             .await
-            .context("the node did not answer; an exchange may still complete: check `passerelle summary list` before asking again")?;
+            .context(Classified::new(
+                ErrorKind::Unreachable,
+                "the node did not answer; an exchange may still complete: check `passerelle summary list` before asking again",
+            ))?;
         match reply {
-            StaffReply::Error(e) => Err(anyhow!(e.message)).context(match e.kind {
-                protocol_spec::staff::StaffErrorKind::BadRequest => "the node refused the request",
-                protocol_spec::staff::StaffErrorKind::Forbidden => "not allowed",
-                protocol_spec::staff::StaffErrorKind::Peer => "a peer node failed",
-                protocol_spec::staff::StaffErrorKind::Internal => "the node failed",
-                protocol_spec::staff::StaffErrorKind::Pending => "not settled yet",
-            }),
+            StaffReply::Error(e) => Err(anyhow!(e.message)).context(Classified::new(
+                e.kind.into(),
+                match e.kind {
+                    StaffErrorKind::BadRequest => "the node refused the request",
+                    StaffErrorKind::Forbidden => "not allowed",
+                    StaffErrorKind::Peer => "a peer node failed",
+                    StaffErrorKind::Internal => "the node failed",
+                    StaffErrorKind::Pending => "not settled yet",
+                },
+            )),
             other => Ok(other),
         }
     }

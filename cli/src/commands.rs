@@ -2,7 +2,8 @@
 
 use crate::client::Client;
 use crate::credential::Credential;
-use crate::{dates, federation, render, setup};
+use crate::output::{self, Classified, ErrorKind, Status};
+use crate::{dates, federation, outln, render, setup, values};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use protocol_spec::avs::Avs;
@@ -20,14 +21,20 @@ use std::path::PathBuf;
 #[command(
     name = "passerelle",
     version,
-    about = "Passerelle: consented, end-to-end encrypted case-summary exchange between social services"
+    about = "Passerelle: consented, end-to-end encrypted case-summary exchange between social services",
+    after_help = output::EXIT_STATUS
 )]
 pub struct Cli {
-    /// Print machine-readable JSON instead of text.
+    /// Print one JSON document on stdout instead of text, errors included.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Staff credential file (issued by the institution's administrator).
-    #[arg(long, global = true, env = "PASSERELLE_CREDENTIAL")]
+    /// Staff credential file (issued by the institution's administrator), e.g. alice.cred.
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_CREDENTIAL",
+        value_name = "FILE"
+    )]
     pub credential: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -74,75 +81,97 @@ pub enum Command {
     Bench(BenchCmd),
 }
 
+// Help texts shared by several options.
+const ROSTER_HELP: &str = "The roster file to edit or read, e.g. steering/roster.toml.";
+const CASE_HELP: &str =
+    "The coordinated case's id (32 hex digits), as `case open` and `case list` print it.";
+
 #[derive(Subcommand)]
 pub enum FederationCmd {
     /// Create authority keys, federation.toml and an empty roster draft.
     Init {
+        /// The federation's name: 1 to 64 characters from a-z, 0-9, `-` and `.`, e.g. ne-cii.
         #[arg(long)]
         name: String,
+        /// How many steering-group authority keys to create, one per member of the group.
         #[arg(long, default_value_t = 3)]
         authorities: u8,
+        /// How many authority signatures make a roster valid.
         #[arg(long, default_value_t = 2)]
         threshold: u8,
+        /// Directory to write the keys, federation.toml and roster.toml into.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Add a member from the member.toml its administrator produced.
+    /// Add a member from the member.toml its administrator produced with `node init`.
     AddMember {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The member.toml file `passerelle node init` wrote for the institution.
         member: PathBuf,
     },
-    /// Remove a member.
+    /// Remove a member; it also stops witnessing the others' logs.
     RemoveMember {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The member's institution id, e.g. ne.sas.
         institution: InstitutionId,
     },
-    /// Let a sector receive categories for a purpose.
+    /// Let a sector receive categories for a purpose (the exchange policy).
     Allow {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The receiving sector, as the members' entries name it: the federation's own
+        /// vocabulary, e.g. employment, disability-insurance, social-aid, migration.
         #[arg(long)]
         sector: Sector,
+        /// The purpose of the exchange: the federation's own vocabulary, e.g.
+        /// coordinated-assessment, action-plan.
         #[arg(long)]
         purpose: Purpose,
-        #[arg(long, value_delimiter = ',', required = true)]
+        /// Data categories the sector may receive for the purpose, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true,
+              value_parser = values::one_of(&Category::ALL, Category::as_str))]
         categories: Vec<Category>,
     },
     /// Set which members cosign a member's log checkpoints, and how many make a quorum.
     Witnesses {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The member whose log is witnessed, e.g. ne.orp.
         #[arg(long)]
         institution: InstitutionId,
+        /// The other members that cosign its checkpoints, comma-separated, e.g. ne.oai,ne.sas.
         #[arg(long, value_delimiter = ',', required = true)]
         witnesses: Vec<InstitutionId>,
+        /// How many of the witnesses must cosign a checkpoint.
         #[arg(long)]
         quorum: u8,
     },
     /// Start the next roster version from the current one (signatures are cleared).
     NewVersion {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
     },
     /// Add one authority's signature.
     Sign {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// One authority's private key file, e.g. steering/authority-1.key.
         #[arg(long)]
         key: PathBuf,
     },
     /// Check a roster's signatures against the federation's authorities.
     Verify {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The federation's trust anchor, federation.toml.
         #[arg(long)]
         federation: PathBuf,
     },
-    /// Print a roster.
+    /// Print a roster: members, exchange policy and signatures.
     Show {
-        #[arg(long)]
+        #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
     },
 }
@@ -151,24 +180,35 @@ pub enum FederationCmd {
 pub enum NodeCmd {
     /// Create keys (0600), a commented config, the member entry and the admin credential.
     Init {
+        /// This institution's id: 2 to 4 dot-separated labels of a-z, 0-9 and `-`, e.g. ne.orp.
         #[arg(long)]
         institution: InstitutionId,
+        /// The institution's name as members see it, e.g. "Office régional de placement".
         #[arg(long)]
         name: String,
+        /// The institution's sector: the federation's own vocabulary, e.g. employment,
+        /// disability-insurance, social-aid, migration.
         #[arg(long)]
         sector: Sector,
+        /// UDP address the node listens on, e.g. 0.0.0.0:7101.
         #[arg(long)]
         listen: SocketAddr,
-        /// Address peers use to reach the node, when it differs from --listen.
+        /// Address peers use to reach the node, when it differs from --listen, e.g.
+        /// orp.example.ch:7101.
         #[arg(long)]
         address: Option<String>,
+        /// The federation's trust anchor, federation.toml, from the steering group.
         #[arg(long)]
         federation: PathBuf,
+        /// Directory to create the node in.
         #[arg(long)]
         dir: PathBuf,
     },
     /// Check a node config as the node would at start-up.
-    Check { config: PathBuf },
+    Check {
+        /// The node's config file, e.g. ne.orp/node.toml.
+        config: PathBuf,
+    },
     /// The node's state (any role).
     Status,
 }
@@ -177,53 +217,72 @@ pub enum NodeCmd {
 pub enum StaffCmd {
     /// Issue a credential: a new key pair is made here, its public half registered at the node.
     Issue {
+        /// The new staff member's id, unique in the institution, e.g. alice.
+        #[arg(value_parser = values::staff_id())]
         staff: StaffId,
-        #[arg(long)]
+        /// What the credential may do.
+        #[arg(long, value_parser = values::one_of(&Role::ALL, Role::as_str))]
         role: Role,
+        /// Where to write the credential (created with mode 0600; must not exist yet).
         #[arg(long)]
         out: PathBuf,
     },
     /// Revoke a credential; the node refuses it from then on.
     Revoke {
+        /// The staff member's id, as `staff list` shows it.
+        #[arg(value_parser = values::staff_id())]
         staff: StaffId,
     },
+    /// List the institution's staff credentials, active and revoked.
     List,
 }
 
 #[derive(Subcommand)]
 pub enum RosterCmd {
-    Install { roster: PathBuf },
+    /// Install a newer roster signed by the steering group; the node passes it on to the others.
+    Install {
+        /// The signed roster file, e.g. roster.toml.
+        roster: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum RecordsCmd {
     /// Import CSV (persons: avs,name,birth_date; fields: avs,category,field,value) or JSON files.
     /// All files are checked first; if any row is rejected, nothing is imported.
-    Import { files: Vec<PathBuf> },
+    Import {
+        /// Record files (.csv or .json), formats in protocol-spec/spec/records.md.
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum CaseCmd {
+    /// Open a coordinated case about a person in this institution's records.
     Open {
-        /// The person's social insurance number (756.XXXX.XXXX.XX).
-        #[arg(long)]
+        /// The person's social insurance number, 756.XXXX.XXXX.XX or 13 digits.
+        #[arg(long, value_parser = values::avs())]
         person: Avs,
-        /// Institutions to invite, comma-separated.
+        /// Institutions to invite, comma-separated, e.g. ne.oai,ne.sas.
         #[arg(long, value_delimiter = ',')]
         invite: Vec<InstitutionId>,
     },
+    /// Invite another institution to a case.
     Invite {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
+        /// The institution to invite, e.g. ne.sas.
         #[arg(long)]
         institution: InstitutionId,
     },
+    /// Accept this institution's invitation to a case.
     Accept {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
+    /// Close a case this institution opened; no summary is disclosed for it from then on.
     Close {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
     /// Leave a case this institution takes part in (the opener closes it instead): from then
@@ -233,9 +292,11 @@ pub enum CaseCmd {
         #[arg(long = "case")]
         case_id: CaseId,
     },
+    /// List the cases this institution takes part in or is invited to.
     List,
+    /// Show a case: participants and consents.
     Show {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
 }
@@ -244,13 +305,19 @@ pub enum CaseCmd {
 pub enum ConsentCmd {
     /// Record the person's consent from the signed form.
     Record {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
+        /// Institutions between which the person consents to exchange, comma-separated, e.g.
+        /// ne.oai,ne.orp.
         #[arg(long, value_delimiter = ',', required = true)]
         participants: Vec<InstitutionId>,
+        /// Purposes the person consents to, comma-separated, as the federation's exchange policy
+        /// names them, e.g. coordinated-assessment,action-plan.
         #[arg(long, value_delimiter = ',', required = true)]
         purposes: Vec<Purpose>,
-        #[arg(long, value_delimiter = ',', required = true)]
+        /// Data categories the person consents to, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true,
+              value_parser = values::one_of(&Category::ALL, Category::as_str))]
         categories: Vec<Category>,
         /// First valid day, YYYY-MM-DD (UTC).
         #[arg(long)]
@@ -262,9 +329,11 @@ pub enum ConsentCmd {
         #[arg(long)]
         form: Option<PathBuf>,
     },
+    /// Revoke a consent; requests in flight are refused from then on.
     Revoke {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
+        /// The consent's id, as `case show` prints it.
         #[arg(long)]
         consent: ConsentId,
     },
@@ -274,18 +343,25 @@ pub enum ConsentCmd {
 pub enum SummaryCmd {
     /// Ask a peer institution for its summary about the case's person.
     Request {
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
+        /// The institution asked for its summary, e.g. ne.orp.
         #[arg(long)]
         from: InstitutionId,
+        /// The purpose, as the consent and the federation's exchange policy name it, e.g.
+        /// coordinated-assessment.
         #[arg(long)]
         purpose: Purpose,
-        #[arg(long, value_delimiter = ',', required = true)]
+        /// Data categories requested, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true,
+              value_parser = values::one_of(&Category::ALL, Category::as_str))]
         categories: Vec<Category>,
     },
+    /// List the summaries this institution received (still sealed).
     List,
     /// Open a received summary; the opening is recorded in the log under your staff id.
     Open {
+        /// The summary's id, as `summary request` and `summary list` print it.
         summary: SummaryId,
     },
 }
@@ -302,13 +378,16 @@ pub enum LogCmd {
 pub enum BenchCmd {
     /// Disclosure throughput between real nodes on loopback, against bare round trips.
     Exchange {
+        /// How many summary requests to make.
         #[arg(long, default_value_t = 2000)]
         requests: usize,
+        /// How many requests are in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
     /// Offline audit verification of a synthetic log, against raw SHA-256 of its entries.
     Audit {
+        /// How many log entries to generate and verify.
         #[arg(long, default_value_t = 1_000_000)]
         entries: u64,
     },
@@ -318,11 +397,13 @@ pub enum BenchCmd {
 pub enum AuditCmd {
     /// Write this node's log as an offline bundle (C2SP tlog-tiles, roster, verifier keys).
     Export {
+        /// Directory to write the bundle into, e.g. orp-2026-11.
         #[arg(long)]
         out: PathBuf,
     },
     /// Check a bundle offline: signatures, witness quorum, root, every entry; exit 0 only if all hold.
     Verify {
+        /// The bundle directory `audit export` wrote.
         bundle: PathBuf,
         /// A checkpoint kept from an earlier audit: the log must be consistent with it.
         #[arg(long)]
@@ -332,10 +413,18 @@ pub enum AuditCmd {
         federation: Option<PathBuf>,
     },
     /// Check that every disclosure in one log has its receipt in the other, and back.
-    Reconcile { a: PathBuf, b: PathBuf },
+    Reconcile {
+        /// One institution's bundle.
+        a: PathBuf,
+        /// The other institution's bundle.
+        b: PathBuf,
+    },
     /// A person's access report from one or more bundles.
     Person {
+        /// The person's social insurance number, 756.XXXX.XXXX.XX or 13 digits.
+        #[arg(value_parser = values::avs())]
         avs: Avs,
+        /// Bundle directories to search, each verified first.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
     },
@@ -358,11 +447,6 @@ fn flat(v: Vec<Category>) -> Vec<Category> {
 
 fn now() -> u64 {
     daemon::clock::now()
-}
-
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 /// Reads and parses record files, reporting every rejected row with file and line.
@@ -396,10 +480,10 @@ pub fn read_records(files: &[PathBuf]) -> anyhow::Result<RecordSet> {
 }
 
 async fn staff_call(cli: &Cli, req: StaffRequest) -> anyhow::Result<StaffReply> {
-    let path = cli
-        .credential
-        .as_ref()
-        .context("this command needs a staff credential: pass --credential FILE or set PASSERELLE_CREDENTIAL")?;
+    let path = cli.credential.as_ref().context(Classified::new(
+        ErrorKind::Usage,
+        "this command needs a staff credential: pass --credential FILE or set PASSERELLE_CREDENTIAL",
+    ))?;
     let cred = Credential::load(path)?;
     let client = Client::connect(&cred).await?;
     let reply = client.call(req).await;
@@ -407,18 +491,19 @@ async fn staff_call(cli: &Cli, req: StaffRequest) -> anyhow::Result<StaffReply> 
     reply
 }
 
-fn show(cli: &Cli, reply: &StaffReply) -> anyhow::Result<()> {
+fn show(cli: &Cli, reply: &StaffReply) -> anyhow::Result<Status> {
     if cli.json {
-        print_json(reply)
+        output::reply(reply)?;
     } else {
-        print!("{}", render::human(reply));
-        Ok(())
+        output::text(&render::human(reply))?;
     }
+    Ok(Status::of(reply))
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command line; what it printed is on stdout, how it turned out is the status.
+pub async fn run(cli: Cli) -> anyhow::Result<Status> {
     let req = match &cli.command {
-        Command::Federation(f) => return run_federation(&cli, f),
+        Command::Federation(f) => return run_federation(&cli, f).map(|()| Status::Done),
         Command::Node(NodeCmd::Init {
             institution,
             name,
@@ -439,67 +524,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dir: dir.clone(),
             })?;
             if cli.json {
-                return print_json(&serde_json::json!({
-                    "config": out.config, "member": out.member, "admin_credential": out.admin_credential,
-                }));
+                output::document(
+                    "node-created",
+                    serde_json::json!({
+                        "config": out.config, "member": out.member, "admin_credential": out.admin_credential,
+                    }),
+                )?;
+                return Ok(Status::Done);
             }
-            println!("created node {institution} in {}", dir.display());
-            println!("  config            {}", out.config.display());
-            println!(
+            outln!("created node {institution} in {}", dir.display())?;
+            outln!("  config            {}", out.config.display())?;
+            outln!(
                 "  member entry      {}  (send to the steering group)",
                 out.member.display()
-            );
-            println!(
+            )?;
+            outln!(
                 "  admin credential  {}  (keep private)",
                 out.admin_credential.display()
-            );
-            println!(
+            )?;
+            outln!(
                 "next: place the signed roster at {}, then run: passerelled --config {}",
                 dir.join("roster.toml").display(),
                 out.config.display()
-            );
-            return Ok(());
+            )?;
+            return Ok(Status::Done);
         }
         Command::Node(NodeCmd::Check { config }) => {
             setup::check_config(config)?;
             if cli.json {
-                return print_json(&serde_json::json!({ "config": config, "ok": true }));
+                output::document("config-valid", serde_json::json!({ "config": config }))?;
+            } else {
+                outln!("{}: ok", config.display())?;
             }
-            println!("{}: ok", config.display());
-            return Ok(());
+            return Ok(Status::Done);
         }
-        Command::Demo(args) => return crate::demo::run(args.keep.clone(), cli.json).await,
+        Command::Demo(args) => {
+            crate::demo::run(args.keep.clone(), cli.json).await?;
+            return Ok(Status::Done);
+        }
         Command::Audit(a) => return run_audit(&cli, a).await,
         Command::Bench(BenchCmd::Exchange {
             requests,
             concurrency,
         }) => {
-            return crate::bench::run(
+            crate::bench::run(
                 crate::bench::BenchArgs {
                     requests: *requests,
                     concurrency: *concurrency,
                 },
                 cli.json,
             )
-            .await;
+            .await?;
+            return Ok(Status::Done);
         }
         Command::Bench(BenchCmd::Audit { entries }) => {
-            return crate::bench::audit(*entries, cli.json);
+            crate::bench::audit(*entries, cli.json)?;
+            return Ok(Status::Done);
         }
         Command::Node(NodeCmd::Status) => StaffRequest::Status,
         Command::Whoami => StaffRequest::WhoAmI,
         Command::Staff(StaffCmd::Issue { staff, role, out }) => {
-            let path = cli
-                .credential
-                .as_ref()
-                .context("issuing needs the administrator's credential (--credential)")?;
+            let path = cli.credential.as_ref().context(Classified::new(
+                ErrorKind::Usage,
+                "issuing needs the administrator's credential (--credential)",
+            ))?;
             let admin = Credential::load(path)?;
-            if out.exists() {
-                bail!(
-                    "{} already exists; not overwriting a credential",
-                    out.display()
-                );
-            }
             let key = SigningKey::from_seed(crate::files::random_seed());
             let public = key.public();
             let cred = Credential::new(
@@ -510,7 +599,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 admin.node_key,
                 key,
             );
-            let client = Client::connect(&admin).await?;
+            // Written (new file, 0600) before the node registers the key: a path that cannot
+            // be written fails with nothing registered, instead of a registered key lost.
+            cred.save(out)?;
+            let client = match Client::connect(&admin).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = std::fs::remove_file(out);
+                    return Err(e);
+                }
+            };
             let reply = client
                 .call(StaffRequest::StaffIssue {
                     staff: staff.clone(),
@@ -519,18 +617,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await;
             client.close();
-            reply?;
-            cred.save(out)?;
-            if cli.json {
-                return print_json(
-                    &serde_json::json!({ "staff": staff, "role": role, "credential": out }),
-                );
+            if let Err(e) = reply {
+                if output::kind_of(&e) == ErrorKind::Unreachable {
+                    // The request left but no answer came: the key may be registered.
+                    return Err(e.context(format!(
+                        "{} is kept: `passerelle staff list` tells whether {staff} was registered; if not, delete the file",
+                        out.display()
+                    )));
+                }
+                let _ = std::fs::remove_file(out);
+                return Err(e);
             }
-            println!(
-                "issued {role} credential for {staff}: {} (hand it over privately)",
-                out.display()
-            );
-            return Ok(());
+            if cli.json {
+                output::document(
+                    "credential-issued",
+                    serde_json::json!({ "staff": staff, "role": role, "credential": out }),
+                )?;
+            } else {
+                outln!(
+                    "issued {role} credential for {staff}: {} (hand it over privately)",
+                    out.display()
+                )?;
+            }
+            return Ok(Status::Done);
         }
         Command::Staff(StaffCmd::Revoke { staff }) => StaffRequest::StaffRevoke {
             staff: staff.clone(),
@@ -612,24 +721,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     show(&cli, &reply)
 }
 
-async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<()> {
+async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
     match a {
         AuditCmd::Export { out } => {
-            let path = cli
-                .credential
-                .as_ref()
-                .context("export needs an auditor credential (--credential)")?;
+            let path = cli.credential.as_ref().context(Classified::new(
+                ErrorKind::Usage,
+                "export needs an auditor credential (--credential)",
+            ))?;
             let cred = Credential::load(path)?;
             let size = crate::audit::export(&cred, out).await?;
             if cli.json {
-                return print_json(&serde_json::json!({ "bundle": out, "entries": size }));
+                output::document(
+                    "audit-exported",
+                    serde_json::json!({ "bundle": out, "entries": size }),
+                )?;
+            } else {
+                outln!(
+                    "exported {size} log entries of {} to {}",
+                    cred.institution,
+                    out.display()
+                )?;
             }
-            println!(
-                "exported {size} log entries of {} to {}",
-                cred.institution,
-                out.display()
-            );
-            Ok(())
+            Ok(Status::Done)
         }
         AuditCmd::Verify {
             bundle,
@@ -639,49 +752,51 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<()> {
             let v =
                 crate::audit::verify(bundle, kept.as_deref(), federation.as_deref(), !cli.json)?;
             if cli.json {
-                print_json(&serde_json::json!({
-                    "bundle": bundle,
-                    "institution": v.institution,
-                    "entries": v.report.checkpoint.as_ref().map(|c| c.size),
-                    "cosigned_by": v.report.cosigned_by,
-                    "ok": v.report.ok(),
-                    "findings": v.report.findings,
-                }))?;
+                output::document(
+                    "audit-verified",
+                    serde_json::json!({
+                        "bundle": bundle,
+                        "institution": v.institution,
+                        "entries": v.report.checkpoint.as_ref().map(|c| c.size),
+                        "cosigned_by": v.report.cosigned_by,
+                        "ok": v.report.ok(),
+                        "findings": v.report.findings,
+                    }),
+                )?;
             } else {
                 crate::audit::print_report(&v, bundle);
             }
-            if !v.report.ok() {
-                bail!(
-                    "{} finding(s) in {}",
-                    v.report.findings.len(),
-                    bundle.display()
-                );
-            }
-            Ok(())
+            Ok(if v.report.ok() {
+                Status::Done
+            } else {
+                Status::Findings
+            })
         }
-        AuditCmd::Reconcile { a, b } => {
-            if !crate::audit::reconcile(a, b, cli.json)? {
-                bail!("the logs do not reconcile");
-            }
-            Ok(())
+        AuditCmd::Reconcile { a, b } => Ok(if crate::audit::reconcile(a, b, cli.json)? {
+            Status::Done
+        } else {
+            Status::Findings
+        }),
+        AuditCmd::Person { avs, bundles } => {
+            crate::audit::person(avs, bundles, cli.json)?;
+            Ok(Status::Done)
         }
-        AuditCmd::Person { avs, bundles } => crate::audit::person(avs, bundles, cli.json),
     }
 }
 
 fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
     let summary = |r: &protocol_spec::roster::SignedRoster, what: &str| -> anyhow::Result<()> {
         if cli.json {
-            return print_json(r);
+            return output::document("roster", r);
         }
-        println!(
+        outln!(
             "{what}: roster `{}` version {}, {} member(s), {} policy rule(s), {} signature(s)",
             r.roster.federation,
             r.roster.version,
             r.roster.members.len(),
             r.roster.policy.len(),
             r.signatures.len()
-        );
+        )?;
         Ok(())
     };
     match f {
@@ -693,23 +808,24 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         } => {
             let out = federation::init(dir, name, *authorities, *threshold, now())?;
             if cli.json {
-                return print_json(
-                    &serde_json::json!({ "federation": out.federation, "roster": out.roster, "keys": out.keys }),
+                return output::document(
+                    "federation-created",
+                    serde_json::json!({ "federation": out.federation, "roster": out.roster, "keys": out.keys }),
                 );
             }
-            println!(
+            outln!(
                 "created federation `{name}` ({threshold} of {authorities} authorities must sign)"
-            );
-            println!(
+            )?;
+            outln!(
                 "  anchor        {}  (give to every node)",
                 out.federation.display()
-            );
-            println!("  roster draft  {}", out.roster.display());
+            )?;
+            outln!("  roster draft  {}", out.roster.display())?;
             for k in &out.keys {
-                println!(
+                outln!(
                     "  authority key {}  (give to one steering-group member, keep private)",
                     k.display()
-                );
+                )?;
             }
             Ok(())
         }
@@ -783,26 +899,36 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         FederationCmd::Show { roster } => {
             let r = federation::load_roster(roster)?;
             if cli.json {
-                return print_json(&r);
+                return output::document("roster", &r);
             }
             summary(&r, "roster")?;
-            for m in &r.roster.members {
-                println!(
-                    "  member {:<14} {:<22} {:<40} {}",
-                    m.id, m.sector, m.name, m.address
-                );
+            if r.roster.members.is_empty() {
+                outln!("no members yet: add them with `passerelle federation add-member`")?;
+                return Ok(());
             }
-            for p in &r.roster.policy {
-                println!(
-                    "  policy {} may receive {} for {}",
-                    p.sector,
-                    p.categories
-                        .iter()
-                        .map(|c| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    p.purpose
-                );
+            output::text(&render::table(
+                ["MEMBER", "SECTOR", "NAME", "ADDRESS"],
+                r.roster.members.iter().map(|m| {
+                    [
+                        m.id.to_string(),
+                        m.sector.to_string(),
+                        m.name.clone(),
+                        m.address.clone(),
+                    ]
+                }),
+            ))?;
+            if !r.roster.policy.is_empty() {
+                outln!("\nexchange policy: the sector may receive the categories for the purpose")?;
+                output::text(&render::table(
+                    ["SECTOR", "PURPOSE", "CATEGORIES"],
+                    r.roster.policy.iter().map(|p| {
+                        [
+                            p.sector.to_string(),
+                            p.purpose.to_string(),
+                            render::joined(p.categories.iter().map(|c| c.as_str())),
+                        ]
+                    }),
+                ))?;
             }
             Ok(())
         }

@@ -1,7 +1,7 @@
 //! Staff credentials: the file a staff member uses to reach their own institution's node.
 //! It holds their private key, so it is written with 0600 permissions.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use protocol_spec::ids::{InstitutionId, Role, StaffId};
 use protocol_spec::keys::{PublicKey, SigningKey};
 use serde::{Deserialize, Serialize};
@@ -60,8 +60,7 @@ impl Credential {
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Credential> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read staff credential {}", path.display()))?;
+        let text = crate::files::read_private(path, "staff credential")?;
         let f: CredentialFile = toml::from_str(&text)
             .with_context(|| format!("staff credential {} is invalid", path.display()))?;
         let seed = crate::files::decode_seed(&f.secret_key.0).with_context(|| {
@@ -101,13 +100,8 @@ impl Credential {
         )
     }
 
+    /// Writes the credential to a new file (mode 0600); an existing file is never overwritten.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        if path.exists() {
-            bail!(
-                "{} already exists; not overwriting a credential",
-                path.display()
-            );
-        }
-        crate::files::write_private(path, self.to_text().as_bytes())
+        crate::files::create_private(path, self.to_text().as_bytes())
     }
 }

@@ -308,7 +308,9 @@ struct Narrator {
 impl Narrator {
     fn say(&mut self, text: &str) {
         if !self.json {
-            println!("{text}");
+            // Narration only: a closed pipe is handled inside, and the closing line reports
+            // any other write failure.
+            let _ = crate::outln!("{text}");
         }
     }
 
@@ -368,19 +370,16 @@ pub async fn run(keep: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     fed.stop().await;
     result?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "steps": n.steps }))?
-        );
+        crate::output::document("demo", serde_json::json!({ "steps": n.steps }))?;
     } else {
-        println!(
+        crate::outln!(
             "\nDemo complete: one exchange granted, every other refused as the rule requires."
-        );
+        )?;
         if let Some(d) = keep {
-            println!(
+            crate::outln!(
                 "Files kept in {} (configs, keys, stores and logs).",
                 d.display()
-            );
+            )?;
         }
     }
     Ok(())

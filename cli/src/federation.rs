@@ -199,8 +199,7 @@ pub fn set_witnesses(
 }
 
 pub fn sign(path: &Path, key_path: &Path) -> anyhow::Result<SignedRoster> {
-    let text = std::fs::read_to_string(key_path)
-        .with_context(|| format!("cannot read authority key {}", key_path.display()))?;
+    let text = crate::files::read_private(key_path, "authority key")?;
     let key = SigningKey::from_file(&text)
         .with_context(|| format!("authority key {} is invalid", key_path.display()))?;
     let mut r = load_roster(path)?;

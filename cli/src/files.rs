@@ -39,6 +39,63 @@ pub fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_with_mode(path, bytes, 0o644)
 }
 
+/// Creates a file only its owner can read, failing if the path exists: the path is claimed
+/// before anything irreversible (registering a key) depends on it.
+pub fn create_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!("{} already exists; not overwriting it", path.display())
+        } else {
+            anyhow::anyhow!("cannot create {}: {e}", path.display())
+        }
+    })?;
+    let written = (|| {
+        // The umask can only remove bits from 0600, but an odd one could leave the owner
+        // unable to read the file back.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(path);
+        anyhow::bail!("cannot write {}: {e}", path.display());
+    }
+    Ok(())
+}
+
+/// Reads a file holding a private key, refusing it when others may read it, as the node does
+/// for its own keys: a leaked key is not detected by anything else.
+pub fn read_private(path: &Path, what: &str) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "{what} {path} has permissions {mode:o}: it holds a private key and must be readable by its owner only; run `chmod 600 {path}`",
+                path = path.display()
+            );
+        }
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    Ok(text)
+}
+
 pub fn random_seed() -> [u8; 32] {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).expect("operating system randomness");

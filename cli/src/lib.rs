@@ -11,5 +11,7 @@ pub mod dates;
 pub mod demo;
 pub mod federation;
 pub mod files;
+pub mod output;
 pub mod render;
 pub mod setup;
+pub mod values;

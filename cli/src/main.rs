@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
+use cli::output;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -13,13 +14,15 @@ fn main() -> std::process::ExitCode {
         // Plain text when stderr goes to a file or a journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = cli::commands::Cli::parse();
+    // Known before parsing, so that a command line that does not parse is reported as JSON too.
+    let json = output::wants_json(std::env::args_os());
+    let cli = match cli::commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return output::usage(e, json),
+    };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     match rt.block_on(cli::commands::run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("passerelle: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Ok(status) => std::process::ExitCode::from(status.code()),
+        Err(e) => output::error(&e, json),
     }
 }

@@ -1,71 +1,140 @@
 //! Human-readable output. Every command also has `--json`, which prints the reply as JSON.
 
 use crate::dates::{format_day, format_time};
-use protocol_spec::case::{CaseStatus, Participation};
+use comfy_table::{ContentArrangement, Table, presets};
 use protocol_spec::staff::*;
 use std::fmt::Write;
 
-fn participation(p: Participation) -> &'static str {
-    match p {
-        Participation::Invited => "invited",
-        Participation::Accepted => "participant",
-        Participation::Left => "left",
+/// Columns aligned on their display width, without borders, one line per row (never wrapped,
+/// so that each line stays one record for `grep`).
+pub fn table<const N: usize>(
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> String {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header);
+    for r in rows {
+        t.add_row(r);
     }
+    for c in t.column_iter_mut() {
+        c.set_padding((0, 2));
+    }
+    t.lines().map(|l| format!("{}\n", l.trim_end())).collect()
 }
 
-fn status(s: CaseStatus) -> &'static str {
-    match s {
-        CaseStatus::Open => "open",
-        CaseStatus::Closed => "closed",
+pub fn joined<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> String {
+    let v: Vec<String> = items.into_iter().map(|i| i.as_ref().to_string()).collect();
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(",")
     }
 }
 
 fn deliveries(out: &mut String, d: &[Delivery]) {
-    for x in d {
-        let _ = writeln!(
-            out,
-            "  {} {}",
-            x.institution,
-            if x.delivered {
-                "informed"
-            } else {
-                "unreachable: queued, will be retried"
-            }
-        );
+    out.push_str(&table(
+        ["INSTITUTION", "DELIVERY"],
+        d.iter().map(|x| {
+            [
+                x.institution.to_string(),
+                if x.delivered {
+                    "informed".to_string()
+                } else {
+                    "unreachable: queued, will be retried".to_string()
+                },
+            ]
+        }),
+    ));
+}
+
+fn cases(list: &[CaseInfo]) -> String {
+    table(
+        ["CASE", "STATUS", "PERSON", "OPENED BY", "PARTICIPANTS"],
+        list.iter().map(|c| {
+            [
+                c.case_id.to_string(),
+                c.status.as_str().to_string(),
+                c.person.to_string(),
+                c.opened_by.to_string(),
+                c.participants
+                    .iter()
+                    .map(|(i, p)| format!("{i} ({})", p.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        }),
+    )
+}
+
+fn summaries(list: &[ReceivedSummary]) -> String {
+    table(
+        [
+            "SUMMARY",
+            "FROM",
+            "CASE",
+            "PURPOSE",
+            "CATEGORIES",
+            "RECEIVED",
+            "BY",
+        ],
+        list.iter().map(|s| {
+            [
+                s.summary_id.to_string(),
+                s.source.to_string(),
+                s.case_id.to_string(),
+                s.purpose.to_string(),
+                joined(s.categories.iter().map(|c| c.as_str())),
+                format_time(s.received_at),
+                s.requested_by.to_string(),
+            ]
+        }),
+    )
+}
+
+/// A consent's validity, inclusive calendar days as staff entered them.
+pub fn validity(from: u64, until: u64) -> String {
+    format!("{}..{}", format_day(from), format_day(until))
+}
+
+fn consents(list: &[ConsentInfo]) -> String {
+    let mut out = table(
+        [
+            "CONSENT",
+            "STATE",
+            "VALID",
+            "BETWEEN",
+            "PURPOSES",
+            "CATEGORIES",
+            "RECORDED BY",
+        ],
+        list.iter().map(|c| {
+            [
+                c.consent_id.to_string(),
+                match c.revoked_at {
+                    Some(t) => format!("revoked {}", format_day(t)),
+                    None => "active".to_string(),
+                },
+                validity(c.valid_from, c.valid_until),
+                joined(c.participants.iter().map(|p| p.as_str())),
+                joined(c.purposes.iter().map(|p| p.as_str())),
+                joined(c.categories.iter().map(|p| p.as_str())),
+                c.recorded_by.to_string(),
+            ]
+        }),
+    );
+    for c in list {
+        if let Some(d) = c.form_digest {
+            let _ = writeln!(
+                out,
+                "consent {} signed form sha256 {}",
+                c.consent_id,
+                hex::encode(d)
+            );
+        }
     }
-}
-
-pub fn case_line(c: &CaseInfo) -> String {
-    let parts: Vec<String> = c
-        .participants
-        .iter()
-        .map(|(i, p)| format!("{i} ({})", participation(*p)))
-        .collect();
-    format!(
-        "{}  {}  person {}  opened by {}  {}",
-        c.case_id,
-        status(c.status),
-        c.person,
-        c.opened_by,
-        parts.join(", ")
-    )
-}
-
-pub fn summary_line(s: &ReceivedSummary) -> String {
-    format!(
-        "{}  from {}  case {}  purpose {}  categories {}  received {} by {}",
-        s.summary_id,
-        s.source,
-        s.case_id,
-        s.purpose,
-        s.categories
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        format_time(s.received_at),
-        s.requested_by
-    )
+    out
 }
 
 pub fn human(reply: &StaffReply) -> String {
@@ -81,15 +150,8 @@ pub fn human(reply: &StaffReply) -> String {
                 "federation    {} (roster version {})",
                 s.federation, s.roster_version
             );
-            let _ = writeln!(
-                out,
-                "members       {}",
-                s.members
-                    .iter()
-                    .map(|m| m.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let members: Vec<&str> = s.members.iter().map(|m| m.as_str()).collect();
+            let _ = writeln!(out, "members       {}", members.join(", "));
             let _ = writeln!(out, "persons       {}", s.persons);
             let _ = writeln!(out, "cases         {}", s.open_cases);
             let _ = writeln!(out, "log entries   {}", s.log_size);
@@ -104,15 +166,16 @@ pub fn human(reply: &StaffReply) -> String {
         }
         StaffReply::Done => out.push_str("done\n"),
         StaffReply::Staff(list) => {
-            for s in list {
-                let _ = writeln!(
-                    out,
-                    "{:<20} {:<12} {}",
-                    s.staff,
-                    s.role,
-                    if s.revoked { "revoked" } else { "active" }
-                );
-            }
+            out.push_str(&table(
+                ["STAFF", "ROLE", "STATE"],
+                list.iter().map(|s| {
+                    [
+                        s.staff.to_string(),
+                        s.role.to_string(),
+                        if s.revoked { "revoked" } else { "active" }.to_string(),
+                    ]
+                }),
+            ));
         }
         StaffReply::Imported { persons, fields } => {
             let _ = writeln!(out, "imported {persons} person(s) and {fields} field(s)");
@@ -138,17 +201,16 @@ pub fn human(reply: &StaffReply) -> String {
             let _ = writeln!(out, "recorded consent {consent_id}");
             deliveries(&mut out, delivered);
         }
-        StaffReply::Cases(cases) => {
-            if cases.is_empty() {
+        StaffReply::Cases(list) => {
+            if list.is_empty() {
                 out.push_str("no coordinated cases\n");
-            }
-            for c in cases {
-                let _ = writeln!(out, "{}", case_line(c));
+            } else {
+                out.push_str(&cases(list));
             }
         }
         StaffReply::Case(d) => {
             let _ = writeln!(out, "case        {}", d.info.case_id);
-            let _ = writeln!(out, "status      {}", status(d.info.status));
+            let _ = writeln!(out, "status      {}", d.info.status.as_str());
             let _ = writeln!(
                 out,
                 "person      {}{}",
@@ -159,50 +221,25 @@ pub fn human(reply: &StaffReply) -> String {
                     .unwrap_or_default()
             );
             let _ = writeln!(out, "opened by   {}", d.info.opened_by);
-            for (i, p) in &d.info.participants {
-                let _ = writeln!(out, "  {i:<16} {}", participation(*p));
-            }
+            out.push('\n');
+            out.push_str(&table(
+                ["INSTITUTION", "PARTICIPATION"],
+                d.info
+                    .participants
+                    .iter()
+                    .map(|(i, p)| [i.to_string(), p.as_str().to_string()]),
+            ));
+            out.push('\n');
             if d.consents.is_empty() {
                 out.push_str("no consent on record\n");
-            }
-            for c in &d.consents {
-                let _ = writeln!(
-                    out,
-                    "consent {}  {}  between {}  purposes {}  categories {}  valid {}..{}  recorded by {}{}",
-                    c.consent_id,
-                    if c.revoked_at.is_some() {
-                        "REVOKED"
-                    } else {
-                        "active"
-                    },
-                    c.participants
-                        .iter()
-                        .map(|p| p.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    c.purposes
-                        .iter()
-                        .map(|p| p.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    c.categories
-                        .iter()
-                        .map(|p| p.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    format_day(c.valid_from),
-                    format_day(c.valid_until),
-                    c.recorded_by,
-                    c.form_digest
-                        .map(|d| format!("  form sha256 {}", hex::encode(d)))
-                        .unwrap_or_default()
-                );
+            } else {
+                out.push_str(&consents(&d.consents));
             }
         }
         StaffReply::Summary(o) => match o {
             SummaryOutcome::Received(s) => {
                 let _ = writeln!(out, "received sealed summary {}", s.summary_id);
-                let _ = writeln!(out, "  {}", summary_line(s));
+                out.push_str(&summaries(std::slice::from_ref(s)));
                 let _ = writeln!(
                     out,
                     "open it with: passerelle summary open {}",
@@ -219,9 +256,8 @@ pub fn human(reply: &StaffReply) -> String {
         StaffReply::Summaries(list) => {
             if list.is_empty() {
                 out.push_str("no received summaries\n");
-            }
-            for s in list {
-                let _ = writeln!(out, "{}", summary_line(s));
+            } else {
+                out.push_str(&summaries(list));
             }
         }
         StaffReply::Opened { info, summary } => {
@@ -231,12 +267,14 @@ pub fn human(reply: &StaffReply) -> String {
                 info.summary_id, info.source
             );
             for (cat, fields) in &summary.categories {
-                let _ = writeln!(out, "[{cat}]");
+                let _ = writeln!(out, "\n[{cat}]");
                 if fields.is_empty() {
-                    out.push_str("  (no fields on record)\n");
-                }
-                for f in fields {
-                    let _ = writeln!(out, "  {:<24} {}", f.field, f.value);
+                    out.push_str("(no fields on record)\n");
+                } else {
+                    out.push_str(&table(
+                        ["FIELD", "VALUE"],
+                        fields.iter().map(|f| [f.field.clone(), f.value.clone()]),
+                    ));
                 }
             }
         }
@@ -252,7 +290,7 @@ pub fn human(reply: &StaffReply) -> String {
                 let _ = writeln!(
                     out,
                     "{}  {}: {}\n-- checkpoint cosigned before:\n{}-- checkpoint offered:\n{}",
-                    crate::dates::format_time(e.seen_at),
+                    format_time(e.seen_at),
                     e.origin,
                     e.problem,
                     e.cosigned,

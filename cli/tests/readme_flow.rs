@@ -250,7 +250,7 @@ async fn readme_commands_work_end_to_end() {
         ],
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let case = v["CaseOpened"]["case_id"].as_str().unwrap().to_string();
+    let case = v["case-opened"]["case_id"].as_str().unwrap().to_string();
     assert!(ok(d, &["--credential", "marie.cred", "case", "list"]).contains(&case));
     ok(
         d,
@@ -303,7 +303,7 @@ async fn readme_commands_work_end_to_end() {
         ],
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let summary = v["Summary"]["Received"]["summary_id"]
+    let summary = v["summary"]["received"]["summary_id"]
         .as_str()
         .unwrap_or_else(|| panic!("{out}"))
         .to_string();
@@ -317,7 +317,7 @@ async fn readme_commands_work_end_to_end() {
             && !opened.contains("[benefits]"),
         "{opened}"
     );
-    let refused = ok(
+    let (success, refused) = passerelle(
         d,
         &[
             "--credential",
@@ -334,7 +334,10 @@ async fn readme_commands_work_end_to_end() {
             "health",
         ],
     );
-    assert!(refused.contains("category-not-consented"), "{refused}");
+    assert!(
+        !success && refused.contains("category-not-consented"),
+        "{refused}"
+    );
     // Wrong role and bad input get clear errors.
     let (success, text) = passerelle(d, &["--credential", "ana.cred", "case", "list"]);
     assert!(!success && text.contains("case-worker role"), "{text}");

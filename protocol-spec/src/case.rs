@@ -76,6 +76,7 @@ impl Consent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CaseEventKind {
     /// The author opens the case about `person` and is its first participant.
     Opened {
@@ -136,6 +137,7 @@ impl SignedCaseEvent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Participation {
     Invited,
     Accepted,
@@ -143,9 +145,31 @@ pub enum Participation {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CaseStatus {
     Open,
     Closed,
+}
+
+impl Participation {
+    /// The text form (spec §6.2), the same in JSON and in tool output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Participation::Invited => "invited",
+            Participation::Accepted => "accepted",
+            Participation::Left => "left",
+        }
+    }
+}
+
+impl CaseStatus {
+    /// The text form (spec §6.2), the same in JSON and in tool output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::Closed => "closed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -205,6 +205,7 @@ impl Disclosure {
 
 /// Refusal reason codes. Their numeric values are normative (spec §refusals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RefusalCode {
     /// The one answer to a requester that is not concerned, whatever exists at the responder.
     NotConcerned,

@@ -227,6 +227,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Role::CaseWorker, Role::Auditor, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::CaseWorker => "case-worker",

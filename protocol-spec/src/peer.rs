@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const PEER_ALPN: &[u8] = b"passerelle/1";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PeerMessage {
     Summary(SignedSummaryRequest),
     /// The sender's complete signed history of a case the receiver is invited to or in.
@@ -45,6 +46,7 @@ pub struct InclusionProof {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PeerReply {
     /// The sealed summary, and where the responder logged the disclosure (leaf index and
     /// RFC 6962 leaf hash), which the requester records in its receipt.

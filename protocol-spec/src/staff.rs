@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub const STAFF_ALPN: &[u8] = b"passerelle-staff/1";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StaffRequest {
     WhoAmI,
     Status,
@@ -120,6 +121,7 @@ pub struct ConsentDraft {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StaffReply {
     Me(StaffInfo),
     Status(NodeStatus),
@@ -234,6 +236,7 @@ pub struct ConsentInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SummaryOutcome {
     Received(ReceivedSummary),
     Refused {
@@ -259,13 +262,14 @@ pub struct ReceivedSummary {
 
 /// Errors returned to staff. `kind` tells who is at fault; `message` never holds personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{kind:?}: {message}")]
+#[error("{}: {message}", kind.as_str())]
 pub struct StaffError {
     pub kind: StaffErrorKind,
     pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StaffErrorKind {
     /// The request is invalid (unknown case, bad argument).
     BadRequest,
@@ -277,4 +281,17 @@ pub enum StaffErrorKind {
     Internal,
     /// The outcome is not known yet: the node keeps working on it (a queued exchange).
     Pending,
+}
+
+impl StaffErrorKind {
+    /// The text form, the same in JSON and in tool output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffErrorKind::BadRequest => "bad-request",
+            StaffErrorKind::Forbidden => "forbidden",
+            StaffErrorKind::Peer => "peer",
+            StaffErrorKind::Internal => "internal",
+            StaffErrorKind::Pending => "pending",
+        }
+    }
 }

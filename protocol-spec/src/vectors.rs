@@ -1361,6 +1361,15 @@ fn enum_variant_indices() {
             .collect();
         let names: Vec<String> = samples.iter().map(|(_, n)| n.clone()).collect();
         assert_eq!(listed, names, "enums.{name}: variant names in wire order");
+        for n in &names {
+            // Spec §2, text forms: every variant name is kebab-case, in JSON as in tool output.
+            assert!(
+                !n.is_empty()
+                    && !n.starts_with('-')
+                    && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "enums.{name}: `{n}` is not kebab-case"
+            );
+        }
         for (index, (bytes, variant)) in samples.iter().enumerate() {
             // Every index is below 128, so its varint is the one byte.
             assert_eq!(
@@ -1375,6 +1384,25 @@ fn enum_variant_indices() {
         all.len(),
         "enums lists exactly the wire enums"
     );
+}
+
+/// The names tools print (`as_str`) are the JSON names: one text form per value.
+#[test]
+fn printed_names_are_the_json_names() {
+    fn same<T: Serialize>(values: Vec<T>, printed: impl Fn(&T) -> &'static str) {
+        for v in &values {
+            assert_eq!(
+                serde_json::to_value(v).expect("JSON form"),
+                Value::String(printed(v).to_string())
+            );
+        }
+    }
+    same(Category::ALL.to_vec(), |c| c.as_str());
+    same(refusal_code_samples(), |c| c.as_str());
+    same(role_samples(), |r| r.as_str());
+    same(participation_samples(), |p| p.as_str());
+    same(case_status_samples(), |s| s.as_str());
+    same(error_kind_samples(), |k| k.as_str());
 }
 
 #[test]

@@ -1,0 +1,147 @@
+//! Staff credentials hold a private key: one others can read is refused, and `staff issue`
+//! claims its output file before the node registers the key, so no registered key is lost.
+
+mod common;
+use cli::demo::{ExampleFederation, ExampleSpec};
+use common::run;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn credential_readable_by_others_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let r = run(
+        d,
+        &["federation", "init", "--name", "ne-cii", "--dir", "fed"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(
+        d,
+        &[
+            "node",
+            "init",
+            "--institution",
+            "ne.orp",
+            "--name",
+            "ORP",
+            "--sector",
+            "employment",
+            "--listen",
+            "127.0.0.1:9",
+            "--federation",
+            "fed/federation.toml",
+            "--dir",
+            "orp",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let cred = d.join("orp/admin.cred");
+    assert_eq!(
+        std::fs::metadata(&cred).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    for mode in [0o644, 0o640, 0o604] {
+        chmod(&cred, mode);
+        let r = run(d, &["--json", "--credential", "orp/admin.cred", "whoami"]);
+        assert_eq!(r.code, 1, "{r:?}");
+        let (kind, message) = r.json_error();
+        assert_eq!(kind, "failed");
+        assert!(
+            message.contains("orp/admin.cred") && message.contains("chmod 600"),
+            "{message}"
+        );
+    }
+    // Authority keys likewise.
+    chmod(&d.join("fed/authority-1.key"), 0o644);
+    let r = run(
+        d,
+        &[
+            "federation",
+            "sign",
+            "--roster",
+            "fed/roster.toml",
+            "--key",
+            "fed/authority-1.key",
+        ],
+    );
+    assert!(r.code == 1 && r.stderr.contains("chmod 600"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_issue_to_an_unwritable_path_registers_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let spec = ExampleSpec::load().unwrap();
+    let mut fed = ExampleFederation::create(&d.join("fed"), &spec)
+        .await
+        .unwrap();
+    fed.node("ne.orp")
+        .admin
+        .save(&d.join("admin.cred"))
+        .unwrap();
+    std::fs::write(d.join("not-a-dir"), "").unwrap();
+    std::fs::write(d.join("taken.cred"), "someone else's").unwrap();
+    let issue = |out: &str| {
+        run(
+            d,
+            &[
+                "--json",
+                "--credential",
+                "admin.cred",
+                "staff",
+                "issue",
+                "alice",
+                "--role",
+                "case-worker",
+                "--out",
+                out,
+            ],
+        )
+    };
+    let listed = || {
+        let r = run(
+            d,
+            &["--json", "--credential", "admin.cred", "staff", "list"],
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+        r.json()["staff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["staff"] == "alice")
+    };
+
+    let r = issue("not-a-dir/alice.cred");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.json_error().1.contains("not-a-dir"), "{r:?}");
+    assert!(
+        !listed(),
+        "the key was registered although its credential was lost"
+    );
+
+    let r = issue("taken.cred");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.json_error().1.contains("already exists"), "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("taken.cred")).unwrap(),
+        "someone else's"
+    );
+    assert!(!listed());
+
+    let r = issue("alice.cred");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(listed());
+    let mode = std::fs::metadata(d.join("alice.cred"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let r = run(d, &["--json", "--credential", "alice.cred", "whoami"]);
+    assert_eq!(r.json()["me"]["staff"], "alice", "{r:?}");
+    fed.stop().await;
+}
