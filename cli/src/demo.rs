@@ -73,15 +73,36 @@ impl NodeHandle {
         self.dir.join("node.toml")
     }
 
+    /// Starts the node. Restarted in the same process, its UDP port is released by the QUIC
+    /// driver of the previous run a few milliseconds after `stop`: the bind is retried briefly.
     pub async fn start(&mut self) -> anyhow::Result<()> {
-        let cfg = daemon::config::NodeConfig::load(&self.config_path())?;
-        self.running = Some(daemon::start(cfg, CancellationToken::new()).await?);
-        Ok(())
+        let mut attempts = 0;
+        loop {
+            let cfg = daemon::config::NodeConfig::load(&self.config_path())?;
+            match daemon::start(cfg, CancellationToken::new()).await {
+                Ok(r) => {
+                    self.running = Some(r);
+                    return Ok(());
+                }
+                Err(e) if attempts < 40 && format!("{e:#}").contains("in use") => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;
+        }
+    }
+
+    /// Stops the node without telling its peers, as a crash would.
+    pub async fn crash(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop_silently().await;
         }
     }
 }

@@ -34,6 +34,16 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
+    /// Stops the node as a crash or power loss would, seen from its peers: its goodbye to
+    /// them leaves from another socket, which they ignore, so they learn of the stop only when
+    /// they next reach the node (tests of recovery use it).
+    pub async fn stop_silently(self) {
+        if let Ok(elsewhere) = std::net::UdpSocket::bind("127.0.0.1:0") {
+            let _ = self.node.endpoint.rebind(elsewhere);
+        }
+        self.stop().await;
+    }
+
     /// Stops the node and waits until its tasks are done and its store is closed.
     pub async fn stop(self) {
         self.node.shutdown.cancel();
@@ -49,6 +59,30 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Res
     Ok(())
 }
 
+/// The store holds persons' names, numbers and case data: its directory is 0700 and its files
+/// 0600, whatever the umask.
+fn open_private_store(dir: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make data directory {} private", dir.display()))?;
+    }
+    let conn = node_core::store::open(&dir.join("node.db"))?;
+    #[cfg(unix)]
+    for name in ["node.db", "node.db-wal", "node.db-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private", path.display()))?;
+        }
+    }
+    Ok(conn)
+}
+
 fn copy_key(k: &SigningKey) -> SigningKey {
     SigningKey::from_seed(*k.seed())
 }
@@ -59,9 +93,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     // The port first: a node that cannot listen must not create or migrate a store.
     let socket = std::net::UdpSocket::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let conn = node_core::store::open(&config.data_dir.join("node.db"))?;
+    let conn = open_private_store(&config.data_dir)?;
     let core = Core::load(
         &conn,
         config.institution.clone(),
@@ -92,8 +124,9 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     );
 
     // The endpoint starts without a server config: admission needs the node, which needs
-    // the endpoint. The listening socket is attached right after.
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("loopback"))?;
+    // the endpoint.
+    let endpoint = transport::node_endpoint(socket, &config.signing_key)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let node = Arc::new(Node::new(
         config.institution.clone(),
         DriverKeys {
@@ -111,9 +144,6 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     let admission = Arc::new(NodeAdmission(Arc::downgrade(&node)));
     let server = transport::server_config(&node.signing, admission, &[PEER_ALPN, STAFF_ALPN])?;
     node.endpoint.set_server_config(Some(server));
-    node.endpoint
-        .rebind(socket)
-        .context("binding QUIC endpoint")?;
     let addr = node.endpoint.local_addr()?;
     tracing::info!(institution = %node.me, %addr, "node listening");
 

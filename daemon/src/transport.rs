@@ -17,6 +17,35 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// An endpoint on `socket` whose stateless-reset tokens and connection-id check derive from
+/// the node's signing key. After a restart the node recognises the connection ids it issued
+/// before and resets those connections at once, so peers reconnect immediately instead of
+/// waiting out their read timeout on a dead connection.
+pub fn node_endpoint(
+    socket: std::net::UdpSocket,
+    identity: &SigningKey,
+) -> anyhow::Result<quinn::Endpoint> {
+    let seed = identity.seed();
+    let reset = protocol_spec::keys::sha256(&[b"passerelle/v1 stateless-reset\n", &seed[..]]);
+    let cid = protocol_spec::keys::sha256(&[b"passerelle/v1 connection-id\n", &seed[..]]);
+    let cid_key = u64::from_le_bytes(cid[..8].try_into().expect("8 bytes"));
+    let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        &reset,
+    )));
+    // Connection ids carry a keyed check; with a per-process key the restarted node would
+    // drop the old ids as invalid instead of resetting their connections.
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    Ok(quinn::Endpoint::new(
+        config,
+        None,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?)
+}
+
 /// Name placed in every certificate; verification ignores names and checks the key only.
 pub const SERVER_NAME: &str = "passerelle.node";
 

@@ -199,3 +199,46 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path, skip: &[&str]) {
         }
     }
 }
+
+/// The kinds of the entries in a node's log, read from its store (WAL allows reading while the
+/// node runs).
+pub fn log_kinds(node: &NodeHandle) -> Vec<String> {
+    let db = node_core::store::open(&node.dir.join("data/node.db")).expect("node store");
+    let mut st = db
+        .prepare("SELECT entry FROM log_entries ORDER BY idx")
+        .expect("query");
+    st.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .expect("entries")
+        .map(|e| {
+            protocol_spec::entry::Entry::parse(&e.expect("entry"))
+                .expect("entry parses")
+                .kind
+        })
+        .collect()
+}
+
+/// Polls `check` every 200 ms for up to `seconds`; true once it held.
+pub async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..seconds * 5 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// The node's outbox length, as its status reports it.
+pub async fn outbox_len(node: &NodeHandle) -> u64 {
+    match call(&node.admin, StaffRequest::Status)
+        .await
+        .expect("status")
+    {
+        StaffReply::Status(s) => s.outbox,
+        other => panic!("unexpected {other:?}"),
+    }
+}
