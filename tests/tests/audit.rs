@@ -117,6 +117,20 @@ async fn exported_logs_verify_reconcile_and_answer_a_person() {
         "disclosure and receipt match"
     );
 
+    // Tile indexes near 2^56 would start at entry 0 if multiplied modulo 2^64: the node
+    // refuses them rather than serving bundle 0 under another name.
+    let tile = |path: String| call(&s.node("ne.orp").auditor, StaffRequest::LogTile { path });
+    assert!(matches!(
+        tile(tiles::entries_path(0, 1)).await,
+        Ok(StaffReply::LogData(_))
+    ));
+    for (index, width) in [(1 << 56, 1), ((1 << 56) - 1, 256), (u64::MAX, 1)] {
+        let r = tile(tiles::entries_path(index, width)).await;
+        assert!(r.is_err(), "bundle {index}.p/{width} served: {r:?}");
+    }
+    let r = tile(tiles::tile_path(0, 1 << 56, 1)).await;
+    assert!(r.is_err(), "{r:?}");
+
     // Each side holds the other's verified inclusion proof for the exchange.
     for id in ["ne.orp", "ne.oai"] {
         let db = daemon::store::open_connection(&s.node(id).dir.join("data/node.db")).unwrap();

@@ -12,7 +12,8 @@ pub const TILE_HEIGHT: u32 = 8;
 pub const FULL_TILE_LEN: usize = 8192;
 /// Entry bundles prefix each entry with a big-endian u16 length.
 pub const MAX_ENTRY_LEN: usize = 65535;
-/// tlog-tiles levels run from 0 to 63.
+/// tlog-tiles spells levels from 0 to 63; with 8 tree levels per tile level, only levels 0
+/// to 7 can hold a hash of a tree of at most 2^64 - 1 leaves.
 pub const MAX_LEVEL: u8 = 63;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,8 +97,23 @@ impl TilePath {
     }
 }
 
+/// Whether tile `index` of `width` hashes at `level` fits in a tree of at most 2^64 - 1
+/// leaves, that is `(index·256 + width)·256^level` fits in a u64. Indexes come from outside:
+/// once this holds, no offset derived from them can wrap around to another tile.
+fn within_largest_tree(level: u8, index: u64, width: u64) -> bool {
+    let span = 1u64.checked_shl(TILE_HEIGHT * u32::from(level));
+    index
+        .checked_mul(TILE_WIDTH)
+        .and_then(|n| n.checked_add(width))
+        .zip(span)
+        .and_then(|(end, span)| end.checked_mul(span))
+        .is_some()
+}
+
 /// Parses `checkpoint`, `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`, accepting only
-/// the one canonical spelling of each (no leading zeros, no empty `x000` groups).
+/// the one canonical spelling of each (no leading zeros, no empty `x000` groups) and only
+/// tiles that a tree of at most 2^64 - 1 leaves can have, so the first leaf and the end of
+/// any returned tile, `index·256·256^L` and `(index·256 + width)·256^L`, fit in a u64.
 pub fn parse_path(path: &str) -> Option<TilePath> {
     if path == "checkpoint" {
         return Some(TilePath::Checkpoint);
@@ -124,11 +140,12 @@ pub fn parse_path(path: &str) -> Option<TilePath> {
         return None;
     }
     if kind == "entries" {
-        return Some(TilePath::Entries { index, width });
+        return within_largest_tree(0, index, width).then_some(TilePath::Entries { index, width });
     }
     let level = parse_decimal(kind)
         .filter(|l| *l <= u64::from(MAX_LEVEL))
-        .and_then(|l| u8::try_from(l).ok())?;
+        .and_then(|l| u8::try_from(l).ok())
+        .filter(|l| within_largest_tree(*l, index, width))?;
     Some(TilePath::Level {
         level,
         index,
@@ -449,9 +466,9 @@ mod tests {
                 }),
             ),
             (
-                "tile/63/000.p/255",
+                "tile/7/000.p/255",
                 Some(TilePath::Level {
-                    level: 63,
+                    level: 7,
                     index: 0,
                     width: 255,
                 }),
@@ -461,13 +478,15 @@ mod tests {
                 Some(TilePath::Entries { index: 2, width: 5 }),
             ),
             (
-                "tile/0/x018/x446/x744/x073/x709/x551/615",
+                "tile/0/x072/x057/x594/x037/x927/934",
                 Some(TilePath::Level {
                     level: 0,
-                    index: u64::MAX,
+                    index: (1 << 56) - 2,
                     width: 256,
                 }),
             ),
+            // Spelled right but beyond any tree, and beyond u64.
+            ("tile/0/x018/x446/x744/x073/x709/x551/615", None),
             ("tile/0/x018/x446/x744/x073/x709/x551/616", None),
             ("tile/0/1", None),
             ("tile/0/0000", None),
@@ -491,6 +510,55 @@ mod tests {
             assert_eq!(parse_path(p), want, "{p}");
             if let Some(t) = want {
                 assert_eq!(t.path(), p);
+            }
+        }
+    }
+
+    #[test]
+    fn paths_beyond_the_largest_tree_are_refused() {
+        // A tree holds at most 2^64 - 1 leaves: its last entry bundle is 2^56 - 1, partial.
+        let last = (1u64 << 56) - 1;
+        let entries = |index, width| Some(TilePath::Entries { index, width });
+        let level = |level, index, width| {
+            Some(TilePath::Level {
+                level,
+                index,
+                width,
+            })
+        };
+        assert_eq!(parse_path(&entries_path(last, 255)), entries(last, 255));
+        assert_eq!(
+            parse_path(&entries_path(last - 1, 256)),
+            entries(last - 1, 256)
+        );
+        assert_eq!(parse_path(&tile_path(0, last, 255)), level(0, last, 255));
+        // Each level has at most floor((2^64 - 1) / 256^L) hashes.
+        assert_eq!(
+            parse_path(&tile_path(1, (1 << 48) - 1, 255)),
+            level(1, (1 << 48) - 1, 255)
+        );
+        assert_eq!(
+            parse_path(&tile_path(1, (1 << 48) - 2, 256)),
+            level(1, (1 << 48) - 2, 256)
+        );
+        assert_eq!(parse_path("tile/7/000.p/255"), level(7, 0, 255));
+        for (l, n, w) in [
+            (0, last, 256),
+            (0, 1 << 56, 1),
+            (0, 1 << 56, 256),
+            (0, u64::MAX, 1),
+            (0, u64::MAX, 256),
+            (1, (1 << 48) - 1, 256),
+            (1, 1 << 48, 1),
+            (1, u64::MAX, 256),
+            (7, 0, 256),
+            (7, 1, 1),
+            (8, 0, 1),
+            (63, 0, 255),
+        ] {
+            assert_eq!(parse_path(&tile_path(l, n, w)), None, "{l} {n} {w}");
+            if l == 0 {
+                assert_eq!(parse_path(&entries_path(n, w)), None, "entries {n} {w}");
             }
         }
     }
