@@ -74,7 +74,7 @@ fn entries_file(bundle: &Path) -> PathBuf {
         .unwrap()
         .parse()
         .unwrap();
-    let (path, _) = tiles::entry_bundle_paths(size).pop().unwrap();
+    let (path, _) = tiles::entry_bundle_paths(size).last().unwrap();
     bundle.join(path)
 }
 
@@ -243,6 +243,50 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
     .unwrap();
     let f = verify(&fork, Some(&good.join("checkpoint")));
     assert!(f.iter().any(|x| x.contains("fork")), "{f:?}");
+
+    // A checkpoint claiming 2^62 entries: signed by the log key, it is checked against the
+    // tiles that exist; signed by anyone else, nothing past its signature is looked at.
+    // Neither makes the verifier allocate for the claimed size.
+    let huge = Checkpoint {
+        size: 1 << 62,
+        ..cp.clone()
+    };
+    let claim = dir.join("huge");
+    copy_dir(&good, &claim, &[]);
+    std::fs::write(
+        claim.join("checkpoint"),
+        sign_checkpoint(&huge, &cp.origin, &log_key),
+    )
+    .unwrap();
+    let f = verify(&claim, None);
+    assert!(
+        f.iter().any(|x| x.contains("log truncated")
+            && x.contains("for a checkpoint of 4611686018427387904")),
+        "{f:?}"
+    );
+    std::fs::write(
+        claim.join("checkpoint"),
+        sign_checkpoint(&huge, &cp.origin, &SigningKey::from_seed([9; 32])),
+    )
+    .unwrap();
+    let f = verify(&claim, None);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].starts_with("checkpoint: log signature"), "{f:?}");
+
+    // An entry bundle beyond the checkpoint: entries the signed checkpoint does not cover.
+    let extra = dir.join("extra");
+    copy_dir(&good, &extra, &[]);
+    let next = tiles::entries_path(cp.size.div_ceil(256) + 1, 1);
+    std::fs::create_dir_all(extra.join(&next).parent().unwrap()).unwrap();
+    std::fs::write(extra.join(&next), [0, 0]).unwrap();
+    assert_eq!(
+        verify(&extra, None),
+        [format!(
+            "{next}: entry bundle beyond the checkpoint's {} entries: the bundle holds entries \
+             the signed checkpoint does not cover",
+            cp.size
+        )]
+    );
 
     // A receipt dropped: a disclosure ne.orp made that ne.oai's log never recorded (the
     // request came from ne.oai's key but not through its node).
