@@ -11,63 +11,172 @@ use protocol_spec::entry::Entry;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::{StaffReply, StaffRequest};
-use protocol_spec::tlog::note::{Note, VerifierKey};
+use protocol_spec::tlog::note::{Note, VerifierKey, count_cosignatures, verify_note};
 use protocol_spec::tlog::{Checkpoint, tiles};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// Writes the bundle: `checkpoint`, `tile/…`, `roster.toml`, `log.vkey`, `witnesses.vkeys`,
-/// `institution`. Returns the checkpoint size.
-pub async fn export(cred: &Credential, out: &Path) -> anyhow::Result<u64> {
+/// How long `audit export` waits by default for the witness quorum: a node asks its witnesses
+/// every 5 seconds while its log grows, and one round can take a peer timeout (15 s).
+pub const DEFAULT_EXPORT_WAIT: Duration = Duration::from_secs(30);
+/// Pause between two requests for a cosigned checkpoint.
+const COSIGN_POLL: Duration = Duration::from_secs(2);
+
+pub struct ExportOptions {
+    /// Longest wait for a checkpoint carrying the witness quorum.
+    pub wait: Duration,
+    /// Write the bundle even if the quorum did not come in time (its verify then fails).
+    pub allow_uncosigned: bool,
+}
+
+/// What `audit export` wrote, as its own verify judges it.
+pub struct Exported {
+    pub size: u64,
+    pub quorum: usize,
+    pub verified: Verified,
+}
+
+/// The node's newest checkpoint after a witnessing round, with the names of the witnesses
+/// that cosigned it. The round runs on the node; if it takes longer than the staff request
+/// timeout (a witness unreachable), the checkpoint signed so far is taken instead.
+async fn cosigned_checkpoint(
+    client: &Client,
+    log: &VerifierKey,
+    witnesses: &[VerifierKey],
+) -> anyhow::Result<(String, Checkpoint, Vec<String>)> {
+    let text = match client.call(StaffRequest::LogCheckpoint).await {
+        Ok(StaffReply::Checkpoint { note }) => note,
+        Ok(other) => bail!("unexpected reply to a checkpoint request: {other:?}"),
+        Err(_) => match client
+            .call(StaffRequest::LogTile {
+                path: "checkpoint".into(),
+            })
+            .await?
+        {
+            StaffReply::LogData(b) => {
+                String::from_utf8(b).context("the node's checkpoint is not UTF-8")?
+            }
+            other => bail!("unexpected reply to a checkpoint request: {other:?}"),
+        },
+    };
+    let note = Note::parse(&text).context("the node's checkpoint is not a signed note")?;
+    verify_note(&note, std::slice::from_ref(log))
+        .context("the node's checkpoint does not verify against its log key in the roster")?;
+    let cp = Checkpoint::parse(&note.text)?;
+    let names = count_cosignatures(&note, witnesses)
+        .context("a cosignature on the node's checkpoint fails")?;
+    Ok((text, cp, names))
+}
+
+/// Creates `dir` if needed and makes it 0700 whatever the umask: a bundle holds salted
+/// person commitments.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes the bundle: `tile/…`, `roster.toml`, `institution`, `log.vkey`, `witnesses.vkeys`,
+/// then `checkpoint` last, so that an interrupted export has no checkpoint. It first waits,
+/// up to `opts.wait`, for a checkpoint carrying the roster's witness quorum, and without one
+/// writes nothing unless `opts.allow_uncosigned`. Then it verifies what it wrote. Files are
+/// 0600 in 0700 directories.
+pub async fn export(
+    cred: &Credential,
+    out: &Path,
+    opts: &ExportOptions,
+) -> anyhow::Result<Exported> {
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         bail!("{} exists and is not empty", out.display());
     }
     let client = Client::connect(cred).await?;
-    let fetch = |path: String| {
-        let client = &client;
-        async move {
-            match client
-                .call(StaffRequest::LogTile { path: path.clone() })
-                .await?
-            {
-                StaffReply::LogData(b) => Ok::<_, anyhow::Error>(b),
-                other => bail!("unexpected reply for {path}: {other:?}"),
-            }
-        }
-    };
-    let checkpoint = fetch("checkpoint".into()).await?;
-    let note = Note::parse(std::str::from_utf8(&checkpoint)?)?;
-    let cp = Checkpoint::parse(&note.text)?;
     let roster = match client.call(StaffRequest::Roster).await? {
         StaffReply::Roster(r) => r,
         other => bail!("unexpected reply {other:?}"),
     };
+    let (log, witnesses, quorum) = keys_for(&roster, &cred.institution)?;
+    let deadline = Instant::now() + opts.wait;
+    let (checkpoint, cp, cosigned) = loop {
+        let (text, cp, names) = cosigned_checkpoint(&client, &log, &witnesses).await?;
+        let now = Instant::now();
+        if names.len() >= quorum || now >= deadline {
+            break (text, cp, names);
+        }
+        tokio::time::sleep(COSIGN_POLL.min(deadline - now)).await;
+    };
+    if cosigned.len() < quorum && !opts.allow_uncosigned {
+        client.close();
+        let missing: Vec<String> = witnesses
+            .iter()
+            .filter(|w| !cosigned.contains(&w.name))
+            .map(|w| w.name.clone())
+            .collect();
+        bail!(
+            "the node's newest checkpoint ({} entries) is not yet cosigned: {} of the {quorum} \
+             witness cosignature(s) the roster requires after waiting {} s (not yet from: {}). \
+             Nothing was written, since `passerelle audit verify` would reject the bundle. The \
+             node asks its witnesses every 5 seconds while its log grows: retry in a moment, or \
+             with a longer --wait; if it persists, check that the witnesses are running and \
+             reachable. --allow-uncosigned writes the bundle anyway.",
+            cp.size,
+            cosigned.len(),
+            opts.wait.as_secs(),
+            missing.join(", ")
+        );
+    }
+
+    private_dir(out)?;
     let write = |rel: &str, bytes: &[u8]| -> anyhow::Result<()> {
-        let p = out.join(rel);
-        std::fs::create_dir_all(p.parent().expect("inside bundle"))?;
-        std::fs::write(&p, bytes).with_context(|| format!("cannot write {}", p.display()))
+        let mut dir = out.to_path_buf();
+        for step in Path::new(rel)
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+        {
+            dir.push(step);
+            if !dir.is_dir() {
+                private_dir(&dir)?;
+            }
+        }
+        crate::files::write_private(&out.join(rel), bytes)
     };
     let paths = tiles::level_tile_paths(cp.size)
         .map(|t| t.0)
         .chain(tiles::entry_bundle_paths(cp.size).map(|t| t.0));
     let bar = progress(tiles::tile_count(cp.size), "tiles");
     for p in paths {
-        write(&p, &fetch(p.clone()).await?)?;
+        let bytes = match client
+            .call(StaffRequest::LogTile { path: p.clone() })
+            .await?
+        {
+            StaffReply::LogData(b) => b,
+            other => bail!("unexpected reply for {p}: {other:?}"),
+        };
+        write(&p, &bytes)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
     client.close();
-    write("checkpoint", &checkpoint)?;
     write("roster.toml", toml::to_string(&roster)?.as_bytes())?;
     write("institution", format!("{}\n", cred.institution).as_bytes())?;
-    let (log, witnesses, _) = keys_for(&roster, &cred.institution)?;
     write("log.vkey", format!("{}\n", log.to_text()).as_bytes())?;
     let w: String = witnesses
         .iter()
         .map(|k| format!("{}\n", k.to_text()))
         .collect();
     write("witnesses.vkeys", w.as_bytes())?;
-    Ok(cp.size)
+    write("checkpoint", checkpoint.as_bytes())?;
+    Ok(Exported {
+        size: cp.size,
+        quorum,
+        verified: verify(out, None, None, false)?,
+    })
 }
 
 fn keys_for(
