@@ -5,70 +5,178 @@ use crate::client::Client;
 use crate::credential::Credential;
 use anyhow::{Context, bail};
 use daemon::log::{log_vkey, witness_vkey};
-use protocol_spec::audit::{self, BundleKeys, BundleReport, LogView};
+use protocol_spec::audit::{self, BundleFiles, BundleKeys, BundleReport, LogView, ReadError};
 use protocol_spec::avs::Avs;
 use protocol_spec::entry::Entry;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::{StaffReply, StaffRequest};
-use protocol_spec::tlog::note::{Note, VerifierKey};
+use protocol_spec::tlog::note::{Note, VerifierKey, count_cosignatures, verify_note};
 use protocol_spec::tlog::{Checkpoint, tiles};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// Writes the bundle: `checkpoint`, `tile/…`, `roster.toml`, `log.vkey`, `witnesses.vkeys`,
-/// `institution`. Returns the checkpoint size.
-pub async fn export(cred: &Credential, out: &Path) -> anyhow::Result<u64> {
+/// How long `audit export` waits by default for the witness quorum: a node asks its witnesses
+/// every 5 seconds while its log grows, and one round can take a peer timeout (15 s).
+pub const DEFAULT_EXPORT_WAIT: Duration = Duration::from_secs(30);
+/// Pause between two requests for a cosigned checkpoint.
+const COSIGN_POLL: Duration = Duration::from_secs(2);
+
+pub struct ExportOptions {
+    /// Longest wait for a checkpoint carrying the witness quorum.
+    pub wait: Duration,
+    /// Write the bundle even if the quorum did not come in time (its verify then fails).
+    pub allow_uncosigned: bool,
+}
+
+/// What `audit export` wrote, as its own verify judges it.
+pub struct Exported {
+    pub size: u64,
+    pub quorum: usize,
+    pub verified: Verified,
+}
+
+/// The node's newest checkpoint after a witnessing round, with the names of the witnesses
+/// that cosigned it. The round runs on the node; if it takes longer than the staff request
+/// timeout (a witness unreachable), the checkpoint signed so far is taken instead.
+async fn cosigned_checkpoint(
+    client: &Client,
+    log: &VerifierKey,
+    witnesses: &[VerifierKey],
+) -> anyhow::Result<(String, Checkpoint, Vec<String>)> {
+    let text = match client.call(StaffRequest::LogCheckpoint).await {
+        Ok(StaffReply::Checkpoint { note }) => note,
+        Ok(other) => bail!("unexpected reply to a checkpoint request: {other:?}"),
+        Err(_) => match client
+            .call(StaffRequest::LogTile {
+                path: "checkpoint".into(),
+            })
+            .await?
+        {
+            StaffReply::LogData(b) => {
+                String::from_utf8(b).context("the node's checkpoint is not UTF-8")?
+            }
+            other => bail!("unexpected reply to a checkpoint request: {other:?}"),
+        },
+    };
+    let note = Note::parse(&text).context("the node's checkpoint is not a signed note")?;
+    verify_note(&note, std::slice::from_ref(log))
+        .context("the node's checkpoint does not verify against its log key in the roster")?;
+    let cp = Checkpoint::parse(&note.text)?;
+    let names = count_cosignatures(&note, witnesses)
+        .context("a cosignature on the node's checkpoint fails")?;
+    Ok((text, cp, names))
+}
+
+/// Creates `dir` if needed and makes it 0700 whatever the umask: a bundle holds salted
+/// person commitments.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes the bundle: `tile/…`, `roster.toml`, `institution`, `log.vkey`, `witnesses.vkeys`,
+/// then `checkpoint` last, so that an interrupted export has no checkpoint. It first waits,
+/// up to `opts.wait`, for a checkpoint carrying the roster's witness quorum, and without one
+/// writes nothing unless `opts.allow_uncosigned`. Then it verifies what it wrote. Files are
+/// 0600 in 0700 directories.
+pub async fn export(
+    cred: &Credential,
+    out: &Path,
+    opts: &ExportOptions,
+) -> anyhow::Result<Exported> {
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         bail!("{} exists and is not empty", out.display());
     }
     let client = Client::connect(cred).await?;
-    let fetch = |path: String| {
-        let client = &client;
-        async move {
-            match client
-                .call(StaffRequest::LogTile { path: path.clone() })
-                .await?
-            {
-                StaffReply::LogData(b) => Ok::<_, anyhow::Error>(b),
-                other => bail!("unexpected reply for {path}: {other:?}"),
-            }
-        }
-    };
-    let checkpoint = fetch("checkpoint".into()).await?;
-    let note = Note::parse(std::str::from_utf8(&checkpoint)?)?;
-    let cp = Checkpoint::parse(&note.text)?;
     let roster = match client.call(StaffRequest::Roster).await? {
         StaffReply::Roster(r) => r,
         other => bail!("unexpected reply {other:?}"),
     };
-    let write = |rel: &str, bytes: &[u8]| -> anyhow::Result<()> {
-        let p = out.join(rel);
-        std::fs::create_dir_all(p.parent().expect("inside bundle"))?;
-        std::fs::write(&p, bytes).with_context(|| format!("cannot write {}", p.display()))
+    let (log, witnesses, quorum) = keys_for(&roster, &cred.institution)?;
+    let deadline = Instant::now() + opts.wait;
+    let (checkpoint, cp, cosigned) = loop {
+        let (text, cp, names) = cosigned_checkpoint(&client, &log, &witnesses).await?;
+        let now = Instant::now();
+        if names.len() >= quorum || now >= deadline {
+            break (text, cp, names);
+        }
+        tokio::time::sleep(COSIGN_POLL.min(deadline - now)).await;
     };
-    let paths: Vec<String> = tiles::level_tile_paths(cp.size)
-        .into_iter()
+    if cosigned.len() < quorum && !opts.allow_uncosigned {
+        client.close();
+        let missing: Vec<String> = witnesses
+            .iter()
+            .filter(|w| !cosigned.contains(&w.name))
+            .map(|w| w.name.clone())
+            .collect();
+        bail!(
+            "the node's newest checkpoint ({} entries) is not yet cosigned: {} of the {quorum} \
+             witness cosignature(s) the roster requires after waiting {} s (not yet from: {}). \
+             Nothing was written, since `passerelle audit verify` would reject the bundle. The \
+             node asks its witnesses every 5 seconds while its log grows: retry in a moment, or \
+             with a longer --wait; if it persists, check that the witnesses are running and \
+             reachable. --allow-uncosigned writes the bundle anyway.",
+            cp.size,
+            cosigned.len(),
+            opts.wait.as_secs(),
+            missing.join(", ")
+        );
+    }
+
+    private_dir(out)?;
+    let write = |rel: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        let mut dir = out.to_path_buf();
+        for step in Path::new(rel)
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+        {
+            dir.push(step);
+            if !dir.is_dir() {
+                private_dir(&dir)?;
+            }
+        }
+        crate::files::write_private(&out.join(rel), bytes)
+    };
+    let paths = tiles::level_tile_paths(cp.size)
         .map(|t| t.0)
-        .chain(tiles::entry_bundle_paths(cp.size).into_iter().map(|t| t.0))
-        .collect();
-    let bar = progress(paths.len() as u64, "tiles");
+        .chain(tiles::entry_bundle_paths(cp.size).map(|t| t.0));
+    let bar = progress(tiles::tile_count(cp.size), "tiles");
     for p in paths {
-        write(&p, &fetch(p.clone()).await?)?;
+        let bytes = match client
+            .call(StaffRequest::LogTile { path: p.clone() })
+            .await?
+        {
+            StaffReply::LogData(b) => b,
+            other => bail!("unexpected reply for {p}: {other:?}"),
+        };
+        write(&p, &bytes)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
     client.close();
-    write("checkpoint", &checkpoint)?;
     write("roster.toml", toml::to_string(&roster)?.as_bytes())?;
     write("institution", format!("{}\n", cred.institution).as_bytes())?;
-    let (log, witnesses, _) = keys_for(&roster, &cred.institution)?;
     write("log.vkey", format!("{}\n", log.to_text()).as_bytes())?;
     let w: String = witnesses
         .iter()
         .map(|k| format!("{}\n", k.to_text()))
         .collect();
     write("witnesses.vkeys", w.as_bytes())?;
-    Ok(cp.size)
+    write("checkpoint", checkpoint.as_bytes())?;
+    Ok(Exported {
+        size: cp.size,
+        quorum,
+        verified: verify(out, None, None, false)?,
+    })
 }
 
 fn keys_for(
@@ -105,6 +213,80 @@ pub struct Verified {
     pub report: BundleReport,
 }
 
+/// Largest roster file read from a bundle; rosters of real federations are a few kilobytes.
+const MAX_ROSTER_LEN: usize = 1 << 20;
+/// Largest institution id or vkey list read from a bundle.
+const MAX_SMALL_FILE_LEN: usize = 64 * 1024;
+/// Directory depth under `tile/` that a tile path can reach (`tile/entries/x…/x…/…/N.p/W`).
+const MAX_TILE_DEPTH: usize = 12;
+
+/// Reads a regular file of at most `limit` bytes, refusing larger ones before reading them.
+fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
+        Err(e) => return Err(ReadError::Unreadable(format!("cannot be read: {e}"))),
+    };
+    // A FIFO or a device (/dev/zero) would block or never end.
+    if !meta.is_file() {
+        return Err(ReadError::Unreadable("not a regular file".into()));
+    }
+    if meta.len() > limit as u64 {
+        return Err(ReadError::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| ReadError::Unreadable(format!("cannot be read: {e}")))?;
+    if bytes.len() > limit {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// A bundle on disk. Paths come from the verifier or from listing the bundle itself, so they
+/// stay inside it.
+struct BundleDir<'a>(&'a Path);
+
+impl BundleFiles for BundleDir<'_> {
+    fn read(&mut self, path: &str, limit: usize) -> Result<Vec<u8>, ReadError> {
+        read_bounded(&self.0.join(path), limit)
+    }
+
+    fn tile_files(&mut self, each: &mut dyn FnMut(&str)) {
+        walk(&self.0.join("tile"), "tile", 0, each);
+    }
+}
+
+/// Lists the files under `dir` as `rel/…`. Symbolic links and anything deeper than a tile
+/// path can be are listed as they are, not followed, so the verifier reports them.
+fn walk(dir: &Path, rel: &str, depth: usize, each: &mut dyn FnMut(&str)) {
+    let Ok(list) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in list.flatten() {
+        let rel = format!("{rel}/{}", e.file_name().to_string_lossy());
+        match e.file_type() {
+            Ok(t) if t.is_dir() && depth < MAX_TILE_DEPTH => walk(&e.path(), &rel, depth + 1, each),
+            _ => each(&rel),
+        }
+    }
+}
+
+/// A bundle's text file, bounded; the error names the file and the problem.
+fn read_text(bundle: &Path, name: &str, limit: usize) -> anyhow::Result<String> {
+    let bytes = read_bounded(&bundle.join(name), limit).map_err(|e| {
+        let why = match e {
+            ReadError::Missing => "missing".to_string(),
+            ReadError::TooLarge => format!("larger than {limit} bytes"),
+            ReadError::Unreadable(e) => e,
+        };
+        anyhow::anyhow!("bundle {}: {name} is {why}", bundle.display())
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("bundle {}: {name} is not UTF-8", bundle.display()))
+}
+
 /// Verifies one bundle offline. The keys come from the bundle's roster, checked against the
 /// federation anchor when one is given, and must equal the bundle's vkey files.
 pub fn verify(
@@ -113,13 +295,11 @@ pub fn verify(
     federation: Option<&Path>,
     show_progress: bool,
 ) -> anyhow::Result<Verified> {
-    let read_text = |name: &str| {
-        std::fs::read_to_string(bundle.join(name))
-            .with_context(|| format!("bundle {} has no readable {name}", bundle.display()))
-    };
-    let institution: InstitutionId = read_text("institution")?.trim().parse()?;
-    let roster: SignedRoster =
-        toml::from_str(&read_text("roster.toml")?).context("bundle roster is invalid")?;
+    let institution: InstitutionId = read_text(bundle, "institution", MAX_SMALL_FILE_LEN)?
+        .trim()
+        .parse()?;
+    let roster: SignedRoster = toml::from_str(&read_text(bundle, "roster.toml", MAX_ROSTER_LEN)?)
+        .context("bundle roster is invalid")?;
     let mut pre = Vec::new();
     if let Some(f) = federation {
         let anchor = crate::federation::load_federation(f)?;
@@ -131,13 +311,13 @@ pub fn verify(
         }
     }
     let (log, witnesses, quorum) = keys_for(&roster, &institution)?;
-    if read_text("log.vkey")?.trim() != log.to_text() {
+    if read_text(bundle, "log.vkey", MAX_SMALL_FILE_LEN)?.trim() != log.to_text() {
         pre.push(audit::Finding {
             location: "log.vkey".into(),
             problem: "does not match the roster's log key".into(),
         });
     }
-    let listed: Vec<String> = read_text("witnesses.vkeys")?
+    let listed: Vec<String> = read_text(bundle, "witnesses.vkeys", MAX_SMALL_FILE_LEN)?
         .lines()
         .map(str::to_string)
         .collect();
@@ -154,8 +334,17 @@ pub fn verify(
     }
     let kept_text = match kept {
         Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read kept checkpoint {}", p.display()))?,
+            read_bounded(p, audit::MAX_CHECKPOINT_LEN)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .with_context(|| {
+                    format!(
+                        "cannot read kept checkpoint {} (missing, unreadable, not UTF-8 or \
+                         larger than {} bytes)",
+                        p.display(),
+                        audit::MAX_CHECKPOINT_LEN
+                    )
+                })?,
         ),
         None => None,
     };
@@ -164,21 +353,24 @@ pub fn verify(
         witnesses,
         quorum,
     };
-    let size_hint = std::fs::read_to_string(bundle.join("checkpoint"))
+    // Only for the progress bar's length, which allocates nothing for a huge claim.
+    let size_hint = read_bounded(&bundle.join("checkpoint"), audit::MAX_CHECKPOINT_LEN)
         .ok()
-        .and_then(|t| t.lines().nth(1).and_then(|s| s.parse::<u64>().ok()))
+        .and_then(|b| {
+            let t = String::from_utf8(b).ok()?;
+            t.lines().nth(1)?.parse::<u64>().ok()
+        })
         .unwrap_or(0);
     let bar = progress(size_hint, "entries");
     if !show_progress {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut read = |p: &str| -> Option<Vec<u8>> {
-        // Paths come from the verifier itself, never from the bundle, so they stay inside it.
-        std::fs::read(bundle.join(p)).ok()
-    };
-    let mut report = audit::verify_bundle(&mut read, &keys, kept_text.as_deref(), &mut |n| {
-        bar.set_position(n)
-    });
+    let mut report = audit::verify_bundle(
+        &mut BundleDir(bundle),
+        &keys,
+        kept_text.as_deref(),
+        &mut |n| bar.set_position(n),
+    );
     bar.finish_and_clear();
     pre.append(&mut report.findings);
     report.findings = pre;

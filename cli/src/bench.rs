@@ -207,9 +207,11 @@ fn peak_rss_mib() -> Option<f64> {
 
 /// `passerelle bench audit`: builds a synthetic log of `n` realistic entries as an in-memory
 /// tiles bundle with a signed, cosigned checkpoint, then times `audit verify`'s core over it
-/// next to plain SHA-256 of the same entries (one hash each), measured in the same run.
+/// next to plain SHA-256 of the same entries (one hash each), measured in the same run; then
+/// `audit reconcile` and `audit person` over that log and the recipient's `n` receipts, next
+/// to SHA-256 of both logs. Quadratic matching would show as a ratio falling with `n`.
 pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
-    use protocol_spec::audit::{BundleKeys, verify_bundle};
+    use protocol_spec::audit::{BundleKeys, LogView, person_report, reconcile, verify_bundle};
     use protocol_spec::entry::{Entry, person_field};
     use protocol_spec::tlog::note::{Note, SIG_COSIGNATURE, SIG_ED25519, VerifierKey, cosign};
     use protocol_spec::tlog::{Checkpoint, Tree, leaf_hash, sign_checkpoint, tiles};
@@ -276,12 +278,69 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
     std::hint::black_box(acc);
 
     let start = Instant::now();
-    let mut read = |p: &str| files.get(p).cloned();
-    let report = verify_bundle(&mut read, &keys, None, &mut |_| {});
+    let report = verify_bundle(&mut files, &keys, None, &mut |_| {});
     let verify = start.elapsed();
     if !report.ok() {
         bail!("benchmark bundle did not verify: {:?}", report.findings);
     }
+
+    // Reconcile and the person report over this log and the recipient's, which holds the
+    // receipt of every disclosure: 2n entries, parsed as `audit reconcile` does.
+    let receipts: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|e| {
+            let d = Entry::parse(e)?;
+            let v = |k: &str| d.get(k).unwrap_or("-").to_string();
+            Entry::new(
+                "receipt",
+                d.time + 1,
+                vec![
+                    v("case"),
+                    v("person"),
+                    "ne.orp".into(),
+                    v("purpose"),
+                    v("categories"),
+                    v("consent"),
+                    v("request"),
+                    v("summary"),
+                    format!("0 {}", hex::encode([0u8; 32])),
+                    "worker-1".into(),
+                ],
+            )
+            .map(|e| e.to_bytes())
+        })
+        .collect::<Result<_, _>>()?;
+    let start = Instant::now();
+    let mut acc = 0u8;
+    for e in entries.iter().chain(&receipts) {
+        acc ^= protocol_spec::keys::sha256(&[e])[0];
+    }
+    let sha_both = start.elapsed();
+    std::hint::black_box(acc);
+    let view = |institution: &str, log: &[Vec<u8>]| -> anyhow::Result<LogView> {
+        Ok(LogView {
+            institution: institution.into(),
+            entries: log
+                .iter()
+                .map(|e| Entry::parse(e))
+                .collect::<Result<_, _>>()?,
+        })
+    };
+    let start = Instant::now();
+    let (orp, oai) = (view("ne.orp", &entries)?, view("ne.oai", &receipts)?);
+    let differences = reconcile(&orp, &oai).len();
+    let reconciled = start.elapsed();
+    if differences != 0 {
+        bail!("benchmark logs did not reconcile: {differences} difference(s)");
+    }
+    let start = Instant::now();
+    let accesses = person_report(&person, &[orp, oai]).len();
+    let reported = start.elapsed();
+    if accesses as u64 != 2 * n {
+        bail!("person report found {accesses} of {} entries", 2 * n);
+    }
+
+    let both = 2 * n as usize;
     let rows = vec![
         row(
             "baseline: raw SHA-256, one digest per entry",
@@ -295,13 +354,25 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
             1,
             verify,
         ),
+        row("baseline: raw SHA-256 over both logs", both, 1, sha_both),
+        row(
+            "audit reconcile: parse both logs, match all",
+            both,
+            1,
+            reconciled,
+        ),
+        row("audit person: one commitment per entry", both, 1, reported),
     ];
     let ratio = rows[1].per_second / rows[0].per_second;
+    let reconcile_ratio = rows[3].per_second / rows[2].per_second;
+    let person_ratio = rows[4].per_second / rows[2].per_second;
     if json {
         return crate::output::document(
             "bench-audit",
             serde_json::json!({
-                "entries": n, "entry_bytes": bytes, "rows": rows, "verify_over_sha256": ratio, "peak_rss_mib": peak_rss_mib(),
+                "entries": n, "entry_bytes": bytes, "rows": rows, "verify_over_sha256": ratio,
+                "reconcile_over_sha256": reconcile_ratio, "person_over_sha256": person_ratio,
+                "peak_rss_mib": peak_rss_mib(),
             }),
         );
     }
@@ -319,6 +390,10 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
         crate::outln!("{:<48} {:>10.3} {:>14.0}", r.name, r.seconds, r.per_second)?;
     }
     crate::outln!("\naudit verify / raw SHA-256: {ratio:.3}")?;
+    crate::outln!(
+        "audit reconcile / raw SHA-256 (both logs, {n} entries each): {reconcile_ratio:.3}"
+    )?;
+    crate::outln!("audit person / raw SHA-256 (both logs): {person_ratio:.3}")?;
     if let Some(m) = peak_rss_mib() {
         crate::outln!("peak resident memory: {m:.0} MiB")?;
     }

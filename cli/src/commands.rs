@@ -400,6 +400,12 @@ pub enum AuditCmd {
         /// Directory to write the bundle into, e.g. orp-2026-11.
         #[arg(long)]
         out: PathBuf,
+        /// Seconds to wait for a checkpoint carrying the witness quorum before giving up.
+        #[arg(long, default_value_t = crate::audit::DEFAULT_EXPORT_WAIT.as_secs())]
+        wait: u64,
+        /// Write the bundle even without the witness quorum (its verify then reports it).
+        #[arg(long)]
+        allow_uncosigned: bool,
     },
     /// Check a bundle offline: signatures, witness quorum, root, every entry; exit 0 only if all hold.
     Verify {
@@ -723,24 +729,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
 
 async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
     match a {
-        AuditCmd::Export { out } => {
+        AuditCmd::Export {
+            out,
+            wait,
+            allow_uncosigned,
+        } => {
             let path = cli.credential.as_ref().context(Classified::new(
                 ErrorKind::Usage,
                 "export needs an auditor credential (--credential)",
             ))?;
             let cred = Credential::load(path)?;
-            let size = crate::audit::export(&cred, out).await?;
+            let opts = crate::audit::ExportOptions {
+                wait: std::time::Duration::from_secs(*wait),
+                allow_uncosigned: *allow_uncosigned,
+            };
+            let e = crate::audit::export(&cred, out, &opts).await?;
+            let report = &e.verified.report;
             if cli.json {
                 output::document(
                     "audit-exported",
-                    serde_json::json!({ "bundle": out, "entries": size }),
+                    serde_json::json!({
+                        "bundle": out,
+                        "entries": e.size,
+                        "cosigned_by": report.cosigned_by,
+                        "quorum": e.quorum,
+                        "ok": report.ok(),
+                        "findings": report.findings,
+                    }),
                 )?;
             } else {
                 outln!(
-                    "exported {size} log entries of {} to {}",
+                    "exported {} log entries of {} to {}, cosigned by {} of {} required witness(es)",
+                    e.size,
                     cred.institution,
-                    out.display()
+                    out.display(),
+                    report.cosigned_by.len(),
+                    e.quorum
                 )?;
+                if !report.ok() {
+                    crate::audit::print_report(&e.verified, out);
+                }
+            }
+            if !report.ok() {
+                bail!(
+                    "the exported bundle does not verify ({} finding(s)); it is kept in {}",
+                    report.findings.len(),
+                    out.display()
+                );
             }
             Ok(Status::Done)
         }

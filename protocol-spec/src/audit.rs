@@ -29,42 +29,49 @@ pub struct Difference {
     pub what: String,
 }
 
+/// What matches a disclosure to its receipt: the kind looked for, the institution it must
+/// name as its peer, the request digest and the sealed summary's digest.
+type MatchKey<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+/// The peer field of a disclosure or receipt: the recipient, or the source.
+fn peer_field(kind: &str) -> Option<&'static str> {
+    match kind {
+        "disclosure" => Some("recipient"),
+        "receipt" => Some("source"),
+        _ => None,
+    }
+}
+
+/// The match keys of every disclosure and receipt of a log, so that each lookup from the
+/// other log is one hash probe and reconciling stays linear in the logs' size.
+fn match_keys(log: &LogView) -> std::collections::HashSet<MatchKey<'_>> {
+    log.entries
+        .iter()
+        .filter_map(|e| {
+            let peer = e.get(peer_field(&e.kind)?)?;
+            Some((e.kind.as_str(), peer, e.get("request"), e.get("summary")))
+        })
+        .collect()
+}
+
 /// Lists every disclosure without its receipt and every receipt without its disclosure,
 /// in both directions between the two logs. Entries are matched on the request digest and
-/// the sealed summary's digest, which both sides record.
+/// the sealed summary's digest, which both sides record. Linear in the logs' size.
 pub fn reconcile(a: &LogView, b: &LogView) -> Vec<Difference> {
+    let keys = [match_keys(a), match_keys(b)];
     let mut out = Vec::new();
-    for (from, to) in [(a, b), (b, a)] {
+    for (from, to, theirs) in [(a, b, &keys[1]), (b, a, &keys[0])] {
         for (i, e) in from.entries.iter().enumerate() {
-            let (other_kind, peer_key, what) = match e.kind.as_str() {
-                "disclosure" => (
-                    "receipt",
-                    "recipient",
-                    "disclosure without a receipt at the recipient",
-                ),
-                "receipt" => (
-                    "disclosure",
-                    "source",
-                    "receipt without a disclosure at the source",
-                ),
+            let (other_kind, what) = match e.kind.as_str() {
+                "disclosure" => ("receipt", "disclosure without a receipt at the recipient"),
+                "receipt" => ("disclosure", "receipt without a disclosure at the source"),
                 _ => continue,
             };
-            if e.get(peer_key) != Some(to.institution.as_str()) {
+            if peer_field(&e.kind).and_then(|k| e.get(k)) != Some(to.institution.as_str()) {
                 continue;
             }
             let (request, summary) = (e.get("request"), e.get("summary"));
-            let counterpart_key = if other_kind == "receipt" {
-                "source"
-            } else {
-                "recipient"
-            };
-            let found = to.entries.iter().any(|o| {
-                o.kind == other_kind
-                    && o.get(counterpart_key) == Some(from.institution.as_str())
-                    && o.get("request") == request
-                    && o.get("summary") == summary
-            });
-            if !found {
+            if !theirs.contains(&(other_kind, from.institution.as_str(), request, summary)) {
                 out.push(Difference {
                     institution: from.institution.clone(),
                     index: i as u64,
@@ -115,7 +122,8 @@ pub fn names_person(entry: &Entry, person: &Avs) -> bool {
 }
 
 /// Everything the logs say about `person`: who received which categories, when, for which
-/// purpose, under which consent, the refused attempts, and who opened what.
+/// purpose, under which consent, the refused attempts, and who opened what. One commitment
+/// per entry, then a sort of the matches: linear in the logs' size.
 pub fn person_report(person: &Avs, logs: &[LogView]) -> Vec<Access> {
     let mut out = Vec::new();
     for log in logs {
@@ -152,6 +160,10 @@ mod tests {
     use crate::entry::person_field;
 
     fn disclosure(to: &str, req: &str, person: &Avs) -> Entry {
+        sealed_disclosure(to, req, "s", person)
+    }
+
+    fn sealed_disclosure(to: &str, req: &str, summary: &str, person: &Avs) -> Entry {
         Entry::new(
             "disclosure",
             10,
@@ -163,13 +175,17 @@ mod tests {
                 "employment".into(),
                 "k".into(),
                 req.into(),
-                "s".into(),
+                summary.into(),
             ],
         )
         .unwrap()
     }
 
     fn receipt(from: &str, req: &str, person: &Avs) -> Entry {
+        sealed_receipt(from, req, "s", person)
+    }
+
+    fn sealed_receipt(from: &str, req: &str, summary: &str, person: &Avs) -> Entry {
         Entry::new(
             "receipt",
             11,
@@ -181,12 +197,72 @@ mod tests {
                 "employment".into(),
                 "k".into(),
                 req.into(),
-                "s".into(),
+                summary.into(),
                 "0 00".into(),
                 "w".into(),
             ],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn reconcile_is_exact_on_large_logs() {
+        // 20,000 disclosures each way, interleaved, with every kind of gap: a receipt
+        // dropped (i % 7 == 0), a phantom receipt (i % 11 == 0), a receipt naming another
+        // sealed summary (i % 13 == 0, both ends reported), and traffic with a third
+        // institution that this pair must ignore. Built so the expected answer is known.
+        let p: Avs = "7569217076985".parse().unwrap();
+        let n = 20_000u64;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut want = std::collections::BTreeSet::new();
+        for i in 0..n {
+            let req = format!("{i:064x}");
+            // ne.orp discloses to ne.oai.
+            a.push(sealed_disclosure("ne.oai", &req, "s", &p));
+            match (i % 7, i % 13) {
+                (0, _) => {
+                    want.insert(("ne.orp", a.len() as u64 - 1));
+                }
+                (_, 0) => {
+                    b.push(sealed_receipt("ne.orp", &req, "other", &p));
+                    want.insert(("ne.orp", a.len() as u64 - 1));
+                    want.insert(("ne.oai", b.len() as u64 - 1));
+                }
+                _ => b.push(sealed_receipt("ne.orp", &req, "s", &p)),
+            }
+            // ne.oai discloses to ne.orp under the same request digests: direction matters.
+            b.push(sealed_disclosure("ne.orp", &req, "s", &p));
+            a.push(sealed_receipt("ne.oai", &req, "s", &p));
+            if i % 11 == 0 {
+                let phantom = format!("{:064x}", n + i);
+                b.push(sealed_receipt("ne.orp", &phantom, "s", &p));
+                want.insert(("ne.oai", b.len() as u64 - 1));
+            }
+            a.push(sealed_disclosure("ne.sas", &req, "s", &p));
+            b.push(sealed_receipt("ne.sas", &req, "s", &p));
+        }
+        let a = LogView {
+            institution: "ne.orp".into(),
+            entries: a,
+        };
+        let b = LogView {
+            institution: "ne.oai".into(),
+            entries: b,
+        };
+        let got: std::collections::BTreeSet<(&str, u64)> = reconcile(&a, &b)
+            .iter()
+            .map(|d| {
+                let inst = if d.institution == "ne.orp" {
+                    "ne.orp"
+                } else {
+                    "ne.oai"
+                };
+                (inst, d.index)
+            })
+            .collect();
+        assert_eq!(got.len(), want.len());
+        assert_eq!(got, want);
+        assert_eq!(reconcile(&b, &a).len(), want.len(), "symmetric");
     }
 
     #[test]
@@ -241,6 +317,49 @@ pub struct BundleKeys {
     pub quorum: usize,
 }
 
+/// Largest checkpoint note a bundle may hold: three short lines and at most 16 signature
+/// lines fit many times over; anything larger is not a checkpoint and is not read further.
+pub const MAX_CHECKPOINT_LEN: usize = 64 * 1024;
+
+/// Extra files named one by one before the rest are only counted.
+const MAX_EXTRA_REPORTED: u64 = 20;
+
+/// Why a bundle file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    Missing,
+    /// Larger than the verifier will read for that path (the limit it asked with).
+    TooLarge,
+    /// Present but unreadable (not a regular file, an I/O error), described.
+    Unreadable(String),
+}
+
+/// The files of a bundle, read one at a time and no larger than the verifier asks, so that
+/// a bundle cannot make the verifier hold more than the log it claims to be.
+pub trait BundleFiles {
+    /// The file at `path` (`checkpoint` or a tile path) if it has at most `limit` bytes.
+    fn read(&mut self, path: &str, limit: usize) -> Result<Vec<u8>, ReadError>;
+    /// Calls `each` with the path of every file under `tile/`, in any order.
+    fn tile_files(&mut self, each: &mut dyn FnMut(&str));
+}
+
+/// An in-memory bundle, path → bytes (tests and benchmarks).
+impl BundleFiles for std::collections::HashMap<String, Vec<u8>> {
+    fn read(&mut self, path: &str, limit: usize) -> Result<Vec<u8>, ReadError> {
+        match self.get(path) {
+            None => Err(ReadError::Missing),
+            Some(b) if b.len() > limit => Err(ReadError::TooLarge),
+            Some(b) => Ok(b.clone()),
+        }
+    }
+
+    fn tile_files(&mut self, each: &mut dyn FnMut(&str)) {
+        self.keys()
+            .filter(|p| p.starts_with("tile/"))
+            .for_each(|p| each(p));
+    }
+}
+
 /// One problem found in a bundle, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -251,6 +370,7 @@ pub struct Finding {
 /// The outcome of verifying a bundle: the checkpoint, the entries read, and every problem.
 #[derive(Debug, Default)]
 pub struct BundleReport {
+    /// The checkpoint, once its log signature verified.
     pub checkpoint: Option<Checkpoint>,
     pub cosigned_by: Vec<String>,
     pub entries: Vec<Vec<u8>>,
@@ -270,36 +390,54 @@ impl BundleReport {
     }
 }
 
-/// Verifies a C2SP tlog-tiles bundle read through `read` (path → bytes): the log's signature,
-/// the cosignature quorum, every entry against the level-0 tiles, every level tile, the root,
-/// each entry's format, and consistency with a checkpoint the auditor kept from before.
-/// `progress` is called with the number of entries read so far.
-pub fn verify_bundle(
-    read: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
+/// Reads and checks the checkpoint note: parsed, signed by the log key, for the log's origin.
+/// Nothing in a checkpoint is trusted before its signature is: a forged one claiming a huge
+/// size stops here.
+fn signed_checkpoint(
+    files: &mut dyn BundleFiles,
     keys: &BundleKeys,
-    kept: Option<&str>,
-    progress: &mut dyn FnMut(u64),
-) -> BundleReport {
-    let mut r = BundleReport::default();
-    let Some(text) = read("checkpoint").and_then(|b| String::from_utf8(b).ok()) else {
-        r.find("checkpoint", "missing or not UTF-8");
-        return r;
+    r: &mut BundleReport,
+) -> Option<(Note, Checkpoint)> {
+    let bytes = match files.read("checkpoint", MAX_CHECKPOINT_LEN) {
+        Ok(b) => b,
+        Err(ReadError::Missing) => {
+            r.find("checkpoint", "missing");
+            return None;
+        }
+        Err(ReadError::TooLarge) => {
+            r.find(
+                "checkpoint",
+                format!("larger than {MAX_CHECKPOINT_LEN} bytes: not a checkpoint note"),
+            );
+            return None;
+        }
+        Err(ReadError::Unreadable(e)) => {
+            r.find("checkpoint", e);
+            return None;
+        }
     };
-    let note = match Note::parse(&text) {
+    let note = match String::from_utf8(bytes)
+        .map_err(|_| "not UTF-8".to_string())
+        .and_then(|t| Note::parse(&t).map_err(|e| e.to_string()))
+    {
         Ok(n) => n,
         Err(e) => {
-            r.find("checkpoint", e.to_string());
-            return r;
+            r.find("checkpoint", e);
+            return None;
         }
     };
     if let Err(e) = verify_note(&note, std::slice::from_ref(&keys.log)) {
-        r.find("checkpoint", format!("log signature: {e}"));
+        r.find(
+            "checkpoint",
+            format!("log signature: {e}; nothing else is checked against an unsigned checkpoint"),
+        );
+        return None;
     }
     let cp = match Checkpoint::parse(&note.text) {
         Ok(cp) => cp,
         Err(e) => {
             r.find("checkpoint", e.to_string());
-            return r;
+            return None;
         }
     };
     if cp.origin != keys.log.name {
@@ -311,6 +449,169 @@ pub fn verify_bundle(
             ),
         );
     }
+    Some((note, cp))
+}
+
+/// Reads the entry bundles in order into `tree` and `r.entries`, stopping at the first that
+/// is missing or unusable: memory follows what the bundle holds, never the claimed size.
+fn read_entries(
+    files: &mut dyn BundleFiles,
+    cp: &Checkpoint,
+    tree: &mut Tree,
+    r: &mut BundleReport,
+    progress: &mut dyn FnMut(u64),
+) {
+    for (path, width) in tiles::entry_bundle_paths(cp.size) {
+        let limit = tiles::MAX_BUNDLE_LEN / 256 * width as usize;
+        let bytes = match files.read(&path, limit) {
+            Ok(b) => b,
+            Err(e) => {
+                let why = match e {
+                    ReadError::Missing => "missing".to_string(),
+                    ReadError::TooLarge => {
+                        format!("larger than any bundle of {width} entries can be")
+                    }
+                    ReadError::Unreadable(e) => e,
+                };
+                r.find(
+                    &path,
+                    format!(
+                        "{why}: the checkpoint covers {} entries, the bundle holds {} before it",
+                        cp.size,
+                        r.entries.len()
+                    ),
+                );
+                break;
+            }
+        };
+        let entries = match tiles::parse_bundle(&path, &bytes) {
+            Ok(entries) => entries,
+            Err(e) => {
+                r.find(
+                    &path,
+                    format!("{e}: the entries from here on are not checked"),
+                );
+                break;
+            }
+        };
+        if entries.len() as u64 != width {
+            r.find(
+                &path,
+                format!(
+                    "holds {} entries, expected {width}: the log is truncated or padded",
+                    entries.len()
+                ),
+            );
+        }
+        // Entries past the bundle's width are reported above, not kept.
+        for e in entries.into_iter().take(width as usize) {
+            tree.append(leaf_hash(&e));
+            r.entries.push(e);
+        }
+        progress(r.entries.len() as u64);
+    }
+}
+
+/// Checks every level tile against what the entries read produce; at level 0 a differing
+/// hash names its entry.
+fn check_level_tiles(files: &mut dyn BundleFiles, tree: &Tree, size: u64, r: &mut BundleReport) {
+    for (path, level, index, width) in tiles::level_tile_paths(size) {
+        let stored = match files.read(&path, width as usize * 32) {
+            Ok(b) => b,
+            Err(ReadError::Missing) => {
+                r.find(&path, "missing");
+                continue;
+            }
+            Err(ReadError::TooLarge) => {
+                r.find(&path, "tile has the wrong length");
+                continue;
+            }
+            Err(ReadError::Unreadable(e)) => {
+                r.find(&path, e);
+                continue;
+            }
+        };
+        let Some(ours) = tiles::level_tile(tree, level, index, width) else {
+            continue;
+        };
+        if stored == ours {
+            continue;
+        }
+        for (i, (a, b)) in stored.chunks(32).zip(ours.chunks(32)).enumerate() {
+            if a != b {
+                let what = if level == 0 {
+                    let n = index * tiles::TILE_WIDTH + i as u64;
+                    format!(
+                        "entry {n} does not match its leaf hash (altered, reordered or replaced)"
+                    )
+                } else {
+                    format!("hash {i} does not match the entries")
+                };
+                r.find(&path, what);
+            }
+        }
+        if stored.len() != ours.len() {
+            r.find(&path, "tile has the wrong length");
+        }
+    }
+}
+
+/// Reports every file under `tile/` that is not a tile of the checkpoint's size: an entry
+/// bundle beyond it holds entries that the checkpoint does not cover.
+fn report_extra_files(files: &mut dyn BundleFiles, size: u64, r: &mut BundleReport) {
+    let mut extra = 0u64;
+    let mut found = Vec::new();
+    files.tile_files(&mut |path| {
+        let tile = tiles::parse_path(path);
+        if tile.is_some_and(|t| tiles::is_tile_of(size, &t)) {
+            return;
+        }
+        extra += 1;
+        if extra > MAX_EXTRA_REPORTED {
+            return;
+        }
+        let problem = match tile {
+            Some(tiles::TilePath::Entries { .. }) => format!(
+                "entry bundle beyond the checkpoint's {size} entries: the bundle holds entries the signed checkpoint does not cover"
+            ),
+            Some(_) => format!("level tile that a log of {size} entries does not have"),
+            None => "not a tile: a bundle holds only the tiles of its checkpoint".to_string(),
+        };
+        found.push(Finding {
+            location: path.to_string(),
+            problem,
+        });
+    });
+    // Directory order is arbitrary; the report is not.
+    found.sort_by(|a, b| a.location.cmp(&b.location));
+    r.findings.extend(found);
+    if extra > MAX_EXTRA_REPORTED {
+        r.find(
+            "tile/",
+            format!(
+                "{} more files that are not tiles of this checkpoint",
+                extra - MAX_EXTRA_REPORTED
+            ),
+        );
+    }
+}
+
+/// Verifies a C2SP tlog-tiles bundle: the log's signature first (nothing else is read if it
+/// fails), the cosignature quorum, every entry against the level-0 tiles, every level tile,
+/// the root, each entry's format, files beyond the checkpoint, and consistency with a
+/// checkpoint the auditor kept from before. Files are read one by one with a size limit each,
+/// so memory follows what the bundle holds, whatever size its checkpoint claims.
+/// `progress` is called with the number of entries read so far.
+pub fn verify_bundle(
+    files: &mut dyn BundleFiles,
+    keys: &BundleKeys,
+    kept: Option<&str>,
+    progress: &mut dyn FnMut(u64),
+) -> BundleReport {
+    let mut r = BundleReport::default();
+    let Some((note, cp)) = signed_checkpoint(files, keys, &mut r) else {
+        return r;
+    };
     match count_cosignatures(&note, &keys.witnesses) {
         Ok(names) => {
             if names.len() < keys.quorum {
@@ -328,40 +629,8 @@ pub fn verify_bundle(
         Err(e) => r.find("checkpoint", e.to_string()),
     }
 
-    // Entries, bundle by bundle.
     let mut tree = Tree::new();
-    for (path, width) in tiles::entry_bundle_paths(cp.size) {
-        let Some(bytes) = read(&path) else {
-            r.find(
-                &path,
-                format!(
-                    "missing: the checkpoint covers {} entries, the bundle holds {}",
-                    cp.size,
-                    r.entries.len()
-                ),
-            );
-            break;
-        };
-        match tiles::parse_bundle(&path, &bytes) {
-            Ok(entries) => {
-                if entries.len() as u64 != width {
-                    r.find(
-                        &path,
-                        format!(
-                            "holds {} entries, expected {width}: the log is truncated or padded",
-                            entries.len()
-                        ),
-                    );
-                }
-                for e in entries {
-                    tree.append(leaf_hash(&e));
-                    r.entries.push(e);
-                }
-            }
-            Err(e) => r.find(&path, e.to_string()),
-        }
-        progress(r.entries.len() as u64);
-    }
+    read_entries(files, &cp, &mut tree, &mut r, progress);
     let have = r.entries.len() as u64;
     if have < cp.size {
         r.find(
@@ -372,43 +641,13 @@ pub fn verify_bundle(
             ),
         );
     }
-
-    // Level tiles: each must match what the entries produce; level 0 pinpoints entries.
-    for (path, level, index, width) in tiles::level_tile_paths(cp.size.min(have)) {
-        let Some(stored) = read(&path) else {
-            r.find(&path, "missing");
-            continue;
-        };
-        let Some(ours) = tiles::level_tile(&tree, level, index, width) else {
-            continue;
-        };
-        if stored != ours {
-            for (i, (a, b)) in stored.chunks(32).zip(ours.chunks(32)).enumerate() {
-                if a != b {
-                    let n = index * tiles::TILE_WIDTH + i as u64;
-                    let what = if level == 0 {
-                        format!(
-                            "entry {n} does not match its leaf hash (altered, reordered or replaced)"
-                        )
-                    } else {
-                        format!("hash {i} does not match the entries")
-                    };
-                    r.find(&path, what);
-                }
-            }
-            if stored.len() != ours.len() {
-                r.find(&path, "tile has the wrong length");
-            }
-        }
-    }
-    if have >= cp.size {
-        let root = tree.root_at(cp.size).expect("size within tree");
-        if root != cp.root {
-            r.find(
-                "checkpoint",
-                "the entries do not produce the signed root: the log was altered",
-            );
-        }
+    check_level_tiles(files, &tree, have.min(cp.size), &mut r);
+    report_extra_files(files, cp.size, &mut r);
+    if have >= cp.size && tree.root_at(cp.size) != Some(cp.root) {
+        r.find(
+            "checkpoint",
+            "the entries do not produce the signed root: the log was altered",
+        );
     }
     let malformed: Vec<(usize, String)> = r
         .entries
@@ -419,34 +658,255 @@ pub fn verify_bundle(
     for (i, err) in malformed {
         r.find(format!("entry {i}"), format!("malformed entry: {err}"));
     }
-
-    // Consistency with what the auditor kept from an earlier visit.
     if let Some(kept) = kept {
-        match Note::parse(kept).map_err(|e| e.to_string()).and_then(|n| {
-            verify_note(&n, std::slice::from_ref(&keys.log)).map_err(|e| format!("kept checkpoint signature: {e}"))?;
-            Checkpoint::parse(&n.text).map_err(|e| e.to_string())
-        }) {
-            Err(e) => r.find("kept checkpoint", e),
-            Ok(old) if old.origin != cp.origin => r.find("kept checkpoint", "is for another log"),
-            Ok(old) if old.size > cp.size => r.find(
-                "kept checkpoint",
-                format!("log rolled back or truncated: the kept checkpoint covers {} entries, the current one {}", old.size, cp.size),
-            ),
-            Ok(old) if old.size == cp.size && old.root != cp.root => r.find(
-                "kept checkpoint",
-                format!("fork: two checkpoints of size {} signed by the log with different roots", cp.size),
-            ),
-            Ok(old) => {
-                let proof = tree.consistency_proof(old.size, cp.size.min(have)).unwrap_or_default();
-                if have < cp.size || verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof).is_err() {
-                    r.find(
-                        "kept checkpoint",
-                        format!("not consistent with the current log: the first {} entries were rewritten", old.size),
-                    );
-                }
-            }
-        }
+        check_kept(kept, keys, &cp, &tree, have, &mut r);
     }
     r.checkpoint = Some(cp);
     r
+}
+
+/// Consistency with a checkpoint the auditor kept from an earlier visit.
+fn check_kept(
+    kept: &str,
+    keys: &BundleKeys,
+    cp: &Checkpoint,
+    tree: &Tree,
+    have: u64,
+    r: &mut BundleReport,
+) {
+    let old = Note::parse(kept).map_err(|e| e.to_string()).and_then(|n| {
+        verify_note(&n, std::slice::from_ref(&keys.log))
+            .map_err(|e| format!("kept checkpoint signature: {e}"))?;
+        Checkpoint::parse(&n.text).map_err(|e| e.to_string())
+    });
+    match old {
+        Err(e) => r.find("kept checkpoint", e),
+        Ok(old) if old.origin != cp.origin => r.find("kept checkpoint", "is for another log"),
+        Ok(old) if old.size > cp.size => r.find(
+            "kept checkpoint",
+            format!(
+                "log rolled back or truncated: the kept checkpoint covers {} entries, the current one {}",
+                old.size, cp.size
+            ),
+        ),
+        Ok(old) if old.size == cp.size && old.root != cp.root => r.find(
+            "kept checkpoint",
+            format!(
+                "fork: two checkpoints of size {} signed by the log with different roots",
+                cp.size
+            ),
+        ),
+        Ok(old) => {
+            let proof = tree
+                .consistency_proof(old.size, cp.size.min(have))
+                .unwrap_or_default();
+            if have < cp.size
+                || verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof).is_err()
+            {
+                r.find(
+                    "kept checkpoint",
+                    format!(
+                        "not consistent with the current log: the first {} entries were rewritten",
+                        old.size
+                    ),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod bundle_tests {
+    use super::*;
+    use crate::keys::SigningKey;
+    use crate::tlog::note::{SIG_COSIGNATURE, SIG_ED25519, cosign};
+    use crate::tlog::sign_checkpoint;
+    use std::collections::HashMap;
+
+    const ORIGIN: &str = "t.passerelle/ne.orp";
+
+    fn log_key() -> SigningKey {
+        SigningKey::from_seed([1; 32])
+    }
+
+    fn keys() -> BundleKeys {
+        let w = SigningKey::from_seed([2; 32]);
+        BundleKeys {
+            log: VerifierKey::new(ORIGIN, SIG_ED25519, log_key().public()),
+            witnesses: vec![VerifierKey::new(
+                &format!("{ORIGIN}/witness"),
+                SIG_COSIGNATURE,
+                w.public(),
+            )],
+            quorum: 1,
+        }
+    }
+
+    /// A checkpoint note for `cp`, signed by `key` and cosigned by the witness.
+    fn note_for(cp: &Checkpoint, key: &SigningKey) -> Vec<u8> {
+        let mut note = Note::parse(&sign_checkpoint(cp, ORIGIN, key)).unwrap();
+        let w = SigningKey::from_seed([2; 32]);
+        note.signatures.push(cosign(
+            &note.text,
+            &format!("{ORIGIN}/witness"),
+            &w,
+            1_790_000_000,
+        ));
+        note.to_text().into_bytes()
+    }
+
+    /// A bundle of `n` well-formed entries.
+    fn bundle(n: u64) -> (Checkpoint, HashMap<String, Vec<u8>>) {
+        let entries: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                Entry::new(
+                    "roster",
+                    1_790_000_000 + i,
+                    vec![i.to_string(), hex::encode([i as u8; 32])],
+                )
+                .unwrap()
+                .to_bytes()
+            })
+            .collect();
+        let tree = Tree::from_leaves(entries.iter().map(|e| leaf_hash(e)));
+        let cp = Checkpoint {
+            origin: ORIGIN.into(),
+            size: n,
+            root: tree.root(),
+        };
+        let mut files: HashMap<String, Vec<u8>> = tiles::tiles(&tree, &entries, n)
+            .unwrap()
+            .into_iter()
+            .collect();
+        files.insert("checkpoint".into(), note_for(&cp, &log_key()));
+        (cp, files)
+    }
+
+    fn findings(files: &HashMap<String, Vec<u8>>) -> Vec<String> {
+        let r = verify_bundle(&mut files.clone(), &keys(), None, &mut |_| {});
+        r.findings
+            .iter()
+            .map(|f| format!("{}: {}", f.location, f.problem))
+            .collect()
+    }
+
+    #[test]
+    fn a_good_bundle_verifies() {
+        for n in [0, 1, 256, 600] {
+            let (cp, files) = bundle(n);
+            let r = verify_bundle(&mut files.clone(), &keys(), None, &mut |_| {});
+            assert_eq!(r.findings, [], "size {n}");
+            assert_eq!(r.entries.len() as u64, n);
+            assert_eq!(r.checkpoint, Some(cp));
+        }
+    }
+
+    #[test]
+    fn a_huge_claimed_size_is_reported_without_allocating_for_it() {
+        let (cp, mut files) = bundle(600);
+        let huge = Checkpoint {
+            size: 1 << 62,
+            ..cp
+        };
+        // Signed by the log key: the tiles that exist are read, the first missing one stops.
+        files.insert("checkpoint".into(), note_for(&huge, &log_key()));
+        let f = findings(&files);
+        assert_eq!(
+            f,
+            [
+                "tile/entries/002: missing: the checkpoint covers 4611686018427387904 entries, \
+                 the bundle holds 512 before it",
+                "tile/entries: log truncated: 512 entries for a checkpoint of 4611686018427387904",
+                "tile/0/002.p/88: level tile that a log of 4611686018427387904 entries does not have",
+                "tile/1/000.p/2: level tile that a log of 4611686018427387904 entries does not have",
+                "tile/entries/002.p/88: entry bundle beyond the checkpoint's 4611686018427387904 \
+                 entries: the bundle holds entries the signed checkpoint does not cover",
+            ]
+        );
+        // Signed by another key: nothing but the signature is judged, no tile is read.
+        files.insert(
+            "checkpoint".into(),
+            note_for(&huge, &SigningKey::from_seed([9; 32])),
+        );
+        let mut reads = Vec::new();
+        struct Logged<'a>(&'a HashMap<String, Vec<u8>>, &'a mut Vec<String>);
+        impl BundleFiles for Logged<'_> {
+            fn read(&mut self, path: &str, limit: usize) -> Result<Vec<u8>, ReadError> {
+                self.1.push(path.to_string());
+                self.0.clone().read(path, limit)
+            }
+            fn tile_files(&mut self, _: &mut dyn FnMut(&str)) {
+                self.1.push("(listing)".into());
+            }
+        }
+        let r = verify_bundle(&mut Logged(&files, &mut reads), &keys(), None, &mut |_| {});
+        assert_eq!(reads, ["checkpoint"]);
+        assert_eq!(r.checkpoint, None);
+        assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
+        assert!(
+            r.findings[0]
+                .problem
+                .starts_with("log signature: no signature by a known key"),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn oversized_files_are_not_read() {
+        let (_, mut files) = bundle(600);
+        let mut big = files.clone();
+        big.insert("checkpoint".into(), vec![b'a'; MAX_CHECKPOINT_LEN + 1]);
+        assert_eq!(
+            findings(&big),
+            ["checkpoint: larger than 65536 bytes: not a checkpoint note"]
+        );
+        // A partial bundle of 88 entries padded past what 88 entries can fill.
+        files.insert(
+            "tile/entries/002.p/88".into(),
+            vec![0; 88 * (2 + tiles::MAX_ENTRY_LEN) + 1],
+        );
+        files.insert("tile/0/001".into(), vec![0; tiles::FULL_TILE_LEN + 32]);
+        let f = findings(&files);
+        assert!(
+            f.contains(
+                &"tile/entries/002.p/88: larger than any bundle of 88 entries can be: the \
+                  checkpoint covers 600 entries, the bundle holds 512 before it"
+                    .to_string()
+            ),
+            "{f:?}"
+        );
+        assert!(
+            f.contains(&"tile/0/001: tile has the wrong length".to_string()),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn files_beyond_the_checkpoint_are_reported() {
+        let (_, mut files) = bundle(600);
+        // The next bundle, a full tile where only a partial one belongs, and a stray file.
+        files.insert("tile/entries/003.p/1".into(), vec![0, 0]);
+        files.insert("tile/0/002".into(), vec![0; 8192]);
+        files.insert("tile/notes.txt".into(), b"hello".to_vec());
+        assert_eq!(
+            findings(&files),
+            [
+                "tile/0/002: level tile that a log of 600 entries does not have",
+                "tile/entries/003.p/1: entry bundle beyond the checkpoint's 600 entries: the \
+                 bundle holds entries the signed checkpoint does not cover",
+                "tile/notes.txt: not a tile: a bundle holds only the tiles of its checkpoint",
+            ]
+        );
+        // Many extra files: the first are named, the rest counted.
+        for i in 3..40u64 {
+            files.insert(tiles::entries_path(i, 256), vec![]);
+        }
+        let f = findings(&files);
+        assert_eq!(f.len(), 21, "{f:?}");
+        assert_eq!(
+            f[20],
+            "tile/: 20 more files that are not tiles of this checkpoint"
+        );
+    }
 }

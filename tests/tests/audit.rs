@@ -1,9 +1,11 @@
 //! End-to-end audit: bundles exported from real nodes verify offline, reconcile, give a
 //! person's access report, and every tampering the auditor must catch is reported.
 
+use cli::audit::ExportOptions;
 use protocol_spec::category::Category::*;
 use protocol_spec::exchange::SummaryRequest;
 use protocol_spec::ids::RequestId;
+use protocol_spec::ids::Role;
 use protocol_spec::keys::SigningKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::staff::{StaffReply, StaffRequest, SummaryOutcome};
@@ -11,6 +13,7 @@ use protocol_spec::tlog::note::Note;
 use protocol_spec::tlog::witness::AddCheckpoint;
 use protocol_spec::tlog::{Checkpoint, sign_checkpoint, tiles};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tests::*;
 
 const ASSESS: &str = "coordinated-assessment";
@@ -47,14 +50,40 @@ async fn audited() -> Setup {
     s
 }
 
+fn waiting(seconds: u64, allow_uncosigned: bool) -> ExportOptions {
+    ExportOptions {
+        wait: Duration::from_secs(seconds),
+        allow_uncosigned,
+    }
+}
+
+/// Exports right away: export itself waits for the witness quorum.
 async fn export(s: &Setup, id: &str, name: &str) -> PathBuf {
-    // Asking for a checkpoint runs a witnessing round first.
-    call(&s.node(id).auditor, StaffRequest::LogCheckpoint)
+    let out = s.dir.path().join(name);
+    let e = cli::audit::export(&s.node(id).auditor, &out, &waiting(30, false))
         .await
         .unwrap();
-    let out = s.dir.path().join(name);
-    cli::audit::export(&s.node(id).auditor, &out).await.unwrap();
+    assert!(
+        e.verified.report.ok(),
+        "export verifies what it wrote: {:?}",
+        e.verified.report.findings
+    );
     out
+}
+
+/// Every directory of the bundle is 0700 and every file 0600.
+fn assert_private(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            assert_private(&p);
+        } else {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+    }
 }
 
 fn verify(bundle: &Path, kept: Option<&Path>) -> Vec<String> {
@@ -74,7 +103,7 @@ fn entries_file(bundle: &Path) -> PathBuf {
         .unwrap()
         .parse()
         .unwrap();
-    let (path, _) = tiles::entry_bundle_paths(size).pop().unwrap();
+    let (path, _) = tiles::entry_bundle_paths(size).last().unwrap();
     bundle.join(path)
 }
 
@@ -117,6 +146,20 @@ async fn exported_logs_verify_reconcile_and_answer_a_person() {
         "disclosure and receipt match"
     );
 
+    // Tile indexes near 2^56 would start at entry 0 if multiplied modulo 2^64: the node
+    // refuses them rather than serving bundle 0 under another name.
+    let tile = |path: String| call(&s.node("ne.orp").auditor, StaffRequest::LogTile { path });
+    assert!(matches!(
+        tile(tiles::entries_path(0, 1)).await,
+        Ok(StaffReply::LogData(_))
+    ));
+    for (index, width) in [(1 << 56, 1), ((1 << 56) - 1, 256), (u64::MAX, 1)] {
+        let r = tile(tiles::entries_path(index, width)).await;
+        assert!(r.is_err(), "bundle {index}.p/{width} served: {r:?}");
+    }
+    let r = tile(tiles::tile_path(0, 1 << 56, 1)).await;
+    assert!(r.is_err(), "{r:?}");
+
     // Each side holds the other's verified inclusion proof for the exchange.
     for id in ["ne.orp", "ne.oai"] {
         let db = node_core::store::open(&s.node(id).dir.join("data/node.db")).unwrap();
@@ -157,6 +200,70 @@ async fn exported_logs_verify_reconcile_and_answer_a_person() {
             );
         }
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_waits_for_the_witness_quorum_and_writes_a_private_bundle() {
+    let mut s = audited().await;
+    // Right after the exchanges, with no checkpoint asked for beforehand: the newest one is
+    // not cosigned yet, and export waits for the witnesses rather than write it as is.
+    let out = s.dir.path().join("orp");
+    let e = cli::audit::export(&s.node("ne.orp").auditor, &out, &waiting(30, false))
+        .await
+        .unwrap();
+    assert_eq!(e.verified.report.findings, []);
+    assert!(e.verified.report.cosigned_by.len() >= e.quorum && e.quorum >= 1);
+    assert_eq!(verify(&out, None), Vec::<String>::new());
+    assert_private(&out);
+
+    // Both witnesses of ne.orp down, and its log grows: no quorum can come.
+    for id in ["ne.oai", "ne.sas"] {
+        let id = s.id(id);
+        let node = s.fed.nodes.iter_mut().find(|n| n.id == id).unwrap();
+        node.stop().await;
+    }
+    call(
+        &s.node("ne.orp").admin,
+        StaffRequest::StaffIssue {
+            staff: "auditor-2".parse().unwrap(),
+            role: Role::Auditor,
+            key: SigningKey::from_seed([5; 32]).public(),
+        },
+    )
+    .await
+    .unwrap();
+    let late = s.dir.path().join("late");
+    let err = cli::audit::export(&s.node("ne.orp").auditor, &late, &waiting(1, false))
+        .await
+        .err()
+        .expect("no bundle without the quorum");
+    let msg = format!("{err:#}");
+    for part in [
+        "is not yet cosigned: 0 of the 1 witness cosignature(s)",
+        "Nothing was written",
+        "--wait",
+        "ne-cii.passerelle/ne.oai/witness",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in: {msg}");
+    }
+    assert!(!late.exists(), "nothing written");
+    // Asked to, export writes it, and its own verify says what is missing.
+    let e = cli::audit::export(&s.node("ne.orp").auditor, &late, &waiting(0, true))
+        .await
+        .unwrap();
+    let f: Vec<String> = e
+        .verified
+        .report
+        .findings
+        .iter()
+        .map(|f| format!("{}: {}", f.location, f.problem))
+        .collect();
+    assert_eq!(
+        f,
+        ["checkpoint: 0 valid cosignature(s), below the witness quorum of 1"]
+    );
+    assert_private(&late);
     s.stop().await;
 }
 
@@ -229,6 +336,50 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
     .unwrap();
     let f = verify(&fork, Some(&good.join("checkpoint")));
     assert!(f.iter().any(|x| x.contains("fork")), "{f:?}");
+
+    // A checkpoint claiming 2^62 entries: signed by the log key, it is checked against the
+    // tiles that exist; signed by anyone else, nothing past its signature is looked at.
+    // Neither makes the verifier allocate for the claimed size.
+    let huge = Checkpoint {
+        size: 1 << 62,
+        ..cp.clone()
+    };
+    let claim = dir.join("huge");
+    copy_dir(&good, &claim, &[]);
+    std::fs::write(
+        claim.join("checkpoint"),
+        sign_checkpoint(&huge, &cp.origin, &log_key),
+    )
+    .unwrap();
+    let f = verify(&claim, None);
+    assert!(
+        f.iter().any(|x| x.contains("log truncated")
+            && x.contains("for a checkpoint of 4611686018427387904")),
+        "{f:?}"
+    );
+    std::fs::write(
+        claim.join("checkpoint"),
+        sign_checkpoint(&huge, &cp.origin, &SigningKey::from_seed([9; 32])),
+    )
+    .unwrap();
+    let f = verify(&claim, None);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].starts_with("checkpoint: log signature"), "{f:?}");
+
+    // An entry bundle beyond the checkpoint: entries the signed checkpoint does not cover.
+    let extra = dir.join("extra");
+    copy_dir(&good, &extra, &[]);
+    let next = tiles::entries_path(cp.size.div_ceil(256) + 1, 1);
+    std::fs::create_dir_all(extra.join(&next).parent().unwrap()).unwrap();
+    std::fs::write(extra.join(&next), [0, 0]).unwrap();
+    assert_eq!(
+        verify(&extra, None),
+        [format!(
+            "{next}: entry bundle beyond the checkpoint's {} entries: the bundle holds entries \
+             the signed checkpoint does not cover",
+            cp.size
+        )]
+    );
 
     // A receipt dropped: a disclosure ne.orp made that ne.oai's log never recorded (the
     // request came from ne.oai's key but not through its node).

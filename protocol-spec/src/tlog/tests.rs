@@ -347,10 +347,7 @@ fn tile_vectors() {
         assert_eq!(index_path(n(&p["index"])), s(&p["path"]));
     }
     for c in arr(&t["level_tile_paths"]) {
-        let paths: Vec<String> = level_tile_paths(n(&c["size"]))
-            .into_iter()
-            .map(|p| p.0)
-            .collect();
+        let paths: Vec<String> = level_tile_paths(n(&c["size"])).map(|p| p.0).collect();
         if let Some(want) = c.get("paths") {
             let want: Vec<&str> = arr(want).iter().map(s).collect();
             assert_eq!(paths, want);

@@ -12,7 +12,10 @@ pub const TILE_HEIGHT: u32 = 8;
 pub const FULL_TILE_LEN: usize = 8192;
 /// Entry bundles prefix each entry with a big-endian u16 length.
 pub const MAX_ENTRY_LEN: usize = 65535;
-/// tlog-tiles levels run from 0 to 63.
+/// Bytes in the largest entry bundle: 256 entries of the largest size with their lengths.
+pub const MAX_BUNDLE_LEN: usize = 256 * (2 + MAX_ENTRY_LEN);
+/// tlog-tiles spells levels from 0 to 63; with 8 tree levels per tile level, only levels 0
+/// to 7 can hold a hash of a tree of at most 2^64 - 1 leaves.
 pub const MAX_LEVEL: u8 = 63;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,8 +99,23 @@ impl TilePath {
     }
 }
 
+/// Whether tile `index` of `width` hashes at `level` fits in a tree of at most 2^64 - 1
+/// leaves, that is `(index·256 + width)·256^level` fits in a u64. Indexes come from outside:
+/// once this holds, no offset derived from them can wrap around to another tile.
+fn within_largest_tree(level: u8, index: u64, width: u64) -> bool {
+    let span = 1u64.checked_shl(TILE_HEIGHT * u32::from(level));
+    index
+        .checked_mul(TILE_WIDTH)
+        .and_then(|n| n.checked_add(width))
+        .zip(span)
+        .and_then(|(end, span)| end.checked_mul(span))
+        .is_some()
+}
+
 /// Parses `checkpoint`, `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`, accepting only
-/// the one canonical spelling of each (no leading zeros, no empty `x000` groups).
+/// the one canonical spelling of each (no leading zeros, no empty `x000` groups) and only
+/// tiles that a tree of at most 2^64 - 1 leaves can have, so the first leaf and the end of
+/// any returned tile, `index·256·256^L` and `(index·256 + width)·256^L`, fit in a u64.
 pub fn parse_path(path: &str) -> Option<TilePath> {
     if path == "checkpoint" {
         return Some(TilePath::Checkpoint);
@@ -124,11 +142,12 @@ pub fn parse_path(path: &str) -> Option<TilePath> {
         return None;
     }
     if kind == "entries" {
-        return Some(TilePath::Entries { index, width });
+        return within_largest_tree(0, index, width).then_some(TilePath::Entries { index, width });
     }
     let level = parse_decimal(kind)
         .filter(|l| *l <= u64::from(MAX_LEVEL))
-        .and_then(|l| u8::try_from(l).ok())?;
+        .and_then(|l| u8::try_from(l).ok())
+        .filter(|l| within_largest_tree(*l, index, width))?;
     Some(TilePath::Level {
         level,
         index,
@@ -157,18 +176,42 @@ fn level_tiles_of(size: u64) -> impl Iterator<Item = (u8, u64, u64)> {
     levels_of(size).flat_map(move |l| tiles_at_level(size, l).map(move |(n, w)| (l, n, w)))
 }
 
-/// Paths of every level tile of a tree of `size` leaves: (path, level, index, width).
-pub fn level_tile_paths(size: u64) -> Vec<(String, u8, u64, u64)> {
-    level_tiles_of(size)
-        .map(|(l, n, w)| (tile_path(l, n, w), l, n, w))
-        .collect()
+/// Paths of every level tile of a tree of `size` leaves: (path, level, index, width), lazily,
+/// so a huge claimed size costs nothing until its tiles are read.
+pub fn level_tile_paths(size: u64) -> impl Iterator<Item = (String, u8, u64, u64)> {
+    level_tiles_of(size).map(|(l, n, w)| (tile_path(l, n, w), l, n, w))
 }
 
-/// Paths of the entry bundles of a tree of `size` leaves, in order, with their widths.
-pub fn entry_bundle_paths(size: u64) -> Vec<(String, u64)> {
-    tiles_at_level(size, 0)
-        .map(|(n, w)| (entries_path(n, w), w))
-        .collect()
+/// Paths of the entry bundles of a tree of `size` leaves, in order, with their widths, lazily.
+pub fn entry_bundle_paths(size: u64) -> impl Iterator<Item = (String, u64)> {
+    tiles_at_level(size, 0).map(|(n, w)| (entries_path(n, w), w))
+}
+
+/// How many level tiles and entry bundles a tree of `size` leaves has, without listing them.
+pub fn tile_count(size: u64) -> u64 {
+    let entries = size.div_ceil(TILE_WIDTH);
+    levels_of(size).fold(entries, |count, l| {
+        count + (size >> (TILE_HEIGHT * u32::from(l))).div_ceil(TILE_WIDTH)
+    })
+}
+
+/// Whether `tile` is one of the tiles of a tree of exactly `size` leaves: a full tile below
+/// the level's end, or the one partial tile of the level's remaining width.
+pub fn is_tile_of(size: u64, tile: &TilePath) -> bool {
+    let (level, index, width) = match *tile {
+        TilePath::Checkpoint => return false,
+        TilePath::Level {
+            level,
+            index,
+            width,
+        } => (level, index, width),
+        TilePath::Entries { index, width } => (0, index, width),
+    };
+    let nodes = size
+        .checked_shr(TILE_HEIGHT * u32::from(level))
+        .unwrap_or(0);
+    let (full, rest) = (nodes / TILE_WIDTH, nodes % TILE_WIDTH);
+    (width == TILE_WIDTH && index < full) || (width == rest && index == full)
 }
 
 /// A level tile's bytes: the hashes concatenated.
@@ -449,9 +492,9 @@ mod tests {
                 }),
             ),
             (
-                "tile/63/000.p/255",
+                "tile/7/000.p/255",
                 Some(TilePath::Level {
-                    level: 63,
+                    level: 7,
                     index: 0,
                     width: 255,
                 }),
@@ -461,13 +504,15 @@ mod tests {
                 Some(TilePath::Entries { index: 2, width: 5 }),
             ),
             (
-                "tile/0/x018/x446/x744/x073/x709/x551/615",
+                "tile/0/x072/x057/x594/x037/x927/934",
                 Some(TilePath::Level {
                     level: 0,
-                    index: u64::MAX,
+                    index: (1 << 56) - 2,
                     width: 256,
                 }),
             ),
+            // Spelled right but beyond any tree, and beyond u64.
+            ("tile/0/x018/x446/x744/x073/x709/x551/615", None),
             ("tile/0/x018/x446/x744/x073/x709/x551/616", None),
             ("tile/0/1", None),
             ("tile/0/0000", None),
@@ -496,24 +541,138 @@ mod tests {
     }
 
     #[test]
+    fn paths_beyond_the_largest_tree_are_refused() {
+        // A tree holds at most 2^64 - 1 leaves: its last entry bundle is 2^56 - 1, partial.
+        let last = (1u64 << 56) - 1;
+        let entries = |index, width| Some(TilePath::Entries { index, width });
+        let level = |level, index, width| {
+            Some(TilePath::Level {
+                level,
+                index,
+                width,
+            })
+        };
+        assert_eq!(parse_path(&entries_path(last, 255)), entries(last, 255));
+        assert_eq!(
+            parse_path(&entries_path(last - 1, 256)),
+            entries(last - 1, 256)
+        );
+        assert_eq!(parse_path(&tile_path(0, last, 255)), level(0, last, 255));
+        // Each level has at most floor((2^64 - 1) / 256^L) hashes.
+        assert_eq!(
+            parse_path(&tile_path(1, (1 << 48) - 1, 255)),
+            level(1, (1 << 48) - 1, 255)
+        );
+        assert_eq!(
+            parse_path(&tile_path(1, (1 << 48) - 2, 256)),
+            level(1, (1 << 48) - 2, 256)
+        );
+        assert_eq!(parse_path("tile/7/000.p/255"), level(7, 0, 255));
+        for (l, n, w) in [
+            (0, last, 256),
+            (0, 1 << 56, 1),
+            (0, 1 << 56, 256),
+            (0, u64::MAX, 1),
+            (0, u64::MAX, 256),
+            (1, (1 << 48) - 1, 256),
+            (1, 1 << 48, 1),
+            (1, u64::MAX, 256),
+            (7, 0, 256),
+            (7, 1, 1),
+            (8, 0, 1),
+            (63, 0, 255),
+        ] {
+            assert_eq!(parse_path(&tile_path(l, n, w)), None, "{l} {n} {w}");
+            if l == 0 {
+                assert_eq!(parse_path(&entries_path(n, w)), None, "entries {n} {w}");
+            }
+        }
+    }
+
+    #[test]
     fn tile_sets_match_the_spec_examples() {
         // tlog-tiles: size 70,000 is 273 full level-0 tiles and one of width 112, one full
         // level-1 tile and one of width 17, and a level-2 tile of width 1.
-        let p = level_tile_paths(70_000);
+        let p: Vec<_> = level_tile_paths(70_000).collect();
         assert_eq!(p.len(), 273 + 1 + 1 + 1 + 1);
+        assert_eq!(tile_count(70_000), 277 + 274);
         assert_eq!(p[272].0, "tile/0/272");
         assert_eq!(p[273].0, "tile/0/273.p/112");
         assert_eq!(p[274].0, "tile/1/000");
         assert_eq!(p[275].0, "tile/1/001.p/17");
         assert_eq!(p[276].0, "tile/2/000.p/1");
         // Size 256: a full level-0 tile and a level-1 tile of width 1.
-        let p: Vec<String> = level_tile_paths(256).into_iter().map(|t| t.0).collect();
+        let p: Vec<String> = level_tile_paths(256).map(|t| t.0).collect();
         assert_eq!(p, ["tile/0/000", "tile/1/000.p/1"]);
-        assert!(level_tile_paths(0).is_empty());
-        assert!(entry_bundle_paths(0).is_empty());
+        assert_eq!(level_tile_paths(0).count(), 0);
+        assert_eq!(entry_bundle_paths(0).count(), 0);
+        assert_eq!(tile_count(0), 0);
+        // Listing is lazy: the first tiles of the largest tree come at once.
+        assert_eq!(
+            entry_bundle_paths(u64::MAX).next(),
+            Some(("tile/entries/000".into(), 256))
+        );
+        assert_eq!(
+            tile_count(u64::MAX),
+            (1 << 56)
+                + (1 << 56)
+                + (1 << 48)
+                + (1 << 40)
+                + (1 << 32)
+                + (1 << 24)
+                + (1 << 16)
+                + (1 << 8)
+                + 1
+        );
         // The largest tree ends at level 7.
         assert_eq!(levels_of(u64::MAX).last(), Some(7));
         assert_eq!(levels_of(255).last(), Some(0));
+    }
+
+    #[test]
+    fn tiles_of_a_size_are_exactly_those_listed() {
+        for size in [0u64, 1, 255, 256, 600, 70_000] {
+            let listed: Vec<String> = level_tile_paths(size)
+                .map(|t| t.0)
+                .chain(entry_bundle_paths(size).map(|t| t.0))
+                .collect();
+            assert_eq!(listed.len() as u64, tile_count(size), "size {size}");
+            for p in &listed {
+                assert!(is_tile_of(size, &parse_path(p).unwrap()), "{p} of {size}");
+            }
+            // The neighbours of each listed tile (next index, other widths) are not.
+            for p in &listed {
+                let t = parse_path(p).unwrap();
+                let (index, width) = match t {
+                    TilePath::Level { index, width, .. } | TilePath::Entries { index, width } => {
+                        (index, width)
+                    }
+                    TilePath::Checkpoint => unreachable!(),
+                };
+                let moved = |index, width| match t {
+                    TilePath::Level { level, .. } => TilePath::Level {
+                        level,
+                        index,
+                        width,
+                    },
+                    _ => TilePath::Entries { index, width },
+                };
+                for other in [
+                    moved(index + 1, width),
+                    moved(index, width - 1),
+                    moved(index, (width % 256) + 1),
+                ] {
+                    if !listed.contains(&other.path()) {
+                        assert!(!is_tile_of(size, &other), "{} of {size}", other.path());
+                    }
+                }
+            }
+        }
+        assert!(!is_tile_of(600, &TilePath::Checkpoint));
+        assert!(is_tile_of(
+            u64::MAX,
+            &parse_path("tile/7/000.p/255").unwrap()
+        ));
     }
 
     #[test]
