@@ -66,6 +66,8 @@ pub enum Command {
     /// Case worker: request, list and open summaries.
     #[command(subcommand)]
     Summary(SummaryCmd),
+    /// Any staff member: what waits in the node's outbox, to whom, since when, and why.
+    Queue,
     /// Auditor: the node's transparency log.
     #[command(subcommand)]
     Log(LogCmd),
@@ -359,6 +361,10 @@ pub enum SummaryCmd {
     },
     /// List the summaries this institution received (still sealed).
     List,
+    /// List this node's summary requests, newest first, and what became of each: pending
+    /// (queued, it will be sent again), received, refused (with the code) or failed (withdrawn,
+    /// with the reason). Look here before asking again for a request whose outcome was unknown.
+    Requests,
     /// Open a received summary; the opening is recorded in the log under your staff id.
     Open {
         /// The summary's id, as `summary request` and `summary list` print it.
@@ -717,6 +723,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             categories: flat(categories.clone()),
         },
         Command::Summary(SummaryCmd::List) => StaffRequest::SummaryList,
+        Command::Summary(SummaryCmd::Requests) => StaffRequest::RequestList,
+        Command::Queue => StaffRequest::Queue,
         Command::Summary(SummaryCmd::Open { summary }) => StaffRequest::SummaryOpen {
             summary_id: *summary,
         },

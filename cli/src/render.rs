@@ -250,9 +250,72 @@ pub fn human(reply: &StaffReply) -> String {
                 let _ = writeln!(out, "refused: {} ({})", code.as_str(), code.explain());
             }
             SummaryOutcome::Queued => {
-                out.push_str("the responder is unreachable; the request is queued and will be sent, and the rule checked again, when it is back\n");
+                out.push_str("the responder is unreachable; the request is queued and will be sent, and the rule checked again, when it is back (see `passerelle summary requests` and `passerelle queue`)\n");
             }
         },
+        StaffReply::Requests(list) => {
+            if list.is_empty() {
+                out.push_str("no summary requests\n");
+            } else {
+                out.push_str(&table(
+                    [
+                        "REQUEST",
+                        "TO",
+                        "CASE",
+                        "CATEGORIES",
+                        "STATE",
+                        "OUTCOME",
+                        "ASKED",
+                        "BY",
+                    ],
+                    list.iter().map(|r| {
+                        [
+                            hex::encode(r.request_id.0),
+                            r.responder.to_string(),
+                            r.case_id.to_string(),
+                            joined(r.categories.iter().map(|c| c.as_str())),
+                            r.state.as_str().to_string(),
+                            r.outcome.clone().unwrap_or_else(|| "-".into()),
+                            format_time(r.created_at),
+                            r.requested_by.to_string(),
+                        ]
+                    }),
+                ));
+            }
+        }
+        StaffReply::Queue(list) => {
+            if list.is_empty() {
+                out.push_str("the outbox is empty\n");
+            } else {
+                out.push_str(&table(
+                    [
+                        "TO",
+                        "WHAT",
+                        "ABOUT",
+                        "SINCE",
+                        "SENDS",
+                        "NEXT",
+                        "LAST PROBLEM",
+                        "BY",
+                    ],
+                    list.iter().map(|q| {
+                        [
+                            q.recipient.to_string(),
+                            q.kind.clone(),
+                            q.subject.clone().unwrap_or_else(|| "-".into()),
+                            format_time(q.since),
+                            q.attempts.to_string(),
+                            format_time(q.next_attempt),
+                            q.last_problem.clone().unwrap_or_else(|| "-".into()),
+                            q.staff
+                                .as_ref()
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                        ]
+                    }),
+                ));
+            }
+        }
         StaffReply::Summaries(list) => {
             if list.is_empty() {
                 out.push_str("no received summaries\n");

@@ -115,6 +115,15 @@ pub(crate) fn load(tx: &Tx<'_>, token: Token) -> anyhow::Result<Option<Row>> {
     }))
 }
 
+/// Notes why the last attempt did not settle the item, for `passerelle queue`.
+pub(crate) fn note_problem(tx: &Tx<'_>, token: Token, problem: &str) -> anyhow::Result<()> {
+    tx.db.execute(
+        "UPDATE outbox SET last_problem = ?2 WHERE id = ?1",
+        rusqlite::params![token, problem],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn remove(tx: &Tx<'_>, token: Token) -> anyhow::Result<()> {
     tx.db.execute("DELETE FROM outbox WHERE id = ?1", [token])?;
     Ok(())
@@ -296,6 +305,7 @@ pub(crate) fn unreachable(
     let Some(row) = load(tx, token)? else {
         return Ok(Vec::new());
     };
+    note_problem(tx, token, "unreachable")?;
     if let Item::Summary { .. } = row.item
         && let Some(ticket) = core.waiting.remove(&token)
     {

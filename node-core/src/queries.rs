@@ -6,9 +6,10 @@ use crate::requester::received_info;
 use crate::{Core, Env, Fault, StaffMember, Tx, bad, entries};
 use protocol_spec::case::{CoordinatedCase, Participation};
 use protocol_spec::exchange::Disclosure;
-use protocol_spec::ids::{CaseId, InstitutionId, SummaryId};
+use protocol_spec::ids::{CaseId, InstitutionId, RequestId, SummaryId};
 use protocol_spec::staff::{
-    CaseDetail, CaseInfo, ConsentInfo, NodeStatus, StaffErrorKind, StaffInfo, StaffReply,
+    CaseDetail, CaseInfo, ConsentInfo, NodeStatus, QueueItem, RequestInfo, RequestState,
+    StaffErrorKind, StaffInfo, StaffReply,
 };
 use rusqlite::OptionalExtension;
 
@@ -176,4 +177,111 @@ pub(crate) fn summary_open(
     })?;
     let info = received_info(*summary_id, &d, &by.parse()?, at as u64);
     Ok(StaffReply::Opened { info, summary })
+}
+
+pub(crate) fn request_list(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
+    let mut st = tx.db.prepare(
+        "SELECT request_id, case_id, responder, purpose, categories, staff, state, outcome, summary_id, created_at, updated_at
+         FROM requests ORDER BY created_at DESC, rowid DESC LIMIT 1000",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, Option<Vec<u8>>>(8)?,
+            r.get::<_, i64>(9)?,
+            r.get::<_, i64>(10)?,
+        ))
+    })?;
+    let id16 = |b: Vec<u8>| -> anyhow::Result<[u8; 16]> {
+        b.try_into()
+            .map_err(|_| anyhow::anyhow!("corrupt id in requests"))
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, case, responder, purpose, categories, staff, state, outcome, summary, at, upd) =
+            row?;
+        let state = match state.as_str() {
+            "pending" => RequestState::Pending,
+            "received" => RequestState::Received,
+            "refused" => RequestState::Refused,
+            "failed" => RequestState::Failed,
+            other => return Err(anyhow::anyhow!("corrupt request state {other}").into()),
+        };
+        let categories = if categories == "-" {
+            Vec::new()
+        } else {
+            categories
+                .split(',')
+                .map(|c| c.parse())
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        out.push(RequestInfo {
+            request_id: RequestId(id16(id)?),
+            case_id: CaseId(id16(case)?),
+            responder: responder.parse()?,
+            purpose: purpose.parse()?,
+            categories,
+            requested_by: staff.parse()?,
+            state,
+            outcome,
+            summary_id: summary.map(id16).transpose()?.map(SummaryId),
+            created_at: at as u64,
+            updated_at: upd as u64,
+        });
+    }
+    Ok(StaffReply::Requests(out))
+}
+
+pub(crate) fn queue(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
+    let mut st = tx.db.prepare(
+        "SELECT id, recipient, staff, created_at, attempts, next_attempt, last_problem FROM outbox ORDER BY id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, Option<String>>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (token, recipient, staff, since, attempts, next, problem) = row?;
+        let Some(item) = crate::outbox::load(tx, token)? else {
+            continue;
+        };
+        let (kind, subject) = match item.item {
+            crate::outbox::Item::CaseHistory { case_id } => {
+                ("case-history", Some(case_id.to_string()))
+            }
+            crate::outbox::Item::Summary { request_id } => {
+                ("summary-request", Some(hex::encode(request_id.0)))
+            }
+            crate::outbox::Item::LegacySummary { case_id, .. } => {
+                ("summary-request", Some(case_id.to_string()))
+            }
+            crate::outbox::Item::Roster => ("roster", None),
+        };
+        out.push(QueueItem {
+            recipient: recipient.parse()?,
+            kind: kind.into(),
+            subject,
+            staff: staff.map(|s| s.parse()).transpose()?,
+            since: since as u64,
+            attempts: attempts as u64,
+            next_attempt: next as u64,
+            last_problem: problem,
+        });
+    }
+    Ok(StaffReply::Queue(out))
 }

@@ -414,15 +414,18 @@ pub(crate) fn answered(
             Ok(out)
         }
         // The responder could not record its decision: nothing happened there; ask again later.
-        PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable => Ok(core
-            .waiting
-            .remove(&token)
-            .map(|ticket| Output::StaffReply {
-                ticket,
-                reply: StaffReply::Summary(SummaryOutcome::Queued),
-            })
-            .into_iter()
-            .collect()),
+        PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable => {
+            outbox::note_problem(tx, token, "the responder could not record a decision")?;
+            Ok(core
+                .waiting
+                .remove(&token)
+                .map(|ticket| Output::StaffReply {
+                    ticket,
+                    reply: StaffReply::Summary(SummaryOutcome::Queued),
+                })
+                .into_iter()
+                .collect())
+        }
         PeerReply::Refusal(r) => {
             let code = r.code;
             let req = latest_version(tx, request_id)?

@@ -187,6 +187,8 @@ pub(crate) fn dispatch(
             queries::summary_open(core, tx, env, who, &summary_id)?,
         ),
         R::Roster => reply(ticket, StaffReply::Roster(core.roster.clone())),
+        R::RequestList => reply(ticket, queries::request_list(tx)?),
+        R::Queue => reply(ticket, queries::queue(tx)?),
         R::LogCheckpoint | R::LogTile { .. } | R::WitnessEvidence => {
             Ok(vec![Output::ServeLog { ticket, request }])
         }

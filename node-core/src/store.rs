@@ -49,6 +49,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/002_witness.sql")),
         M::up(include_str!("migrations/003_inclusion.sql")),
         M::up(include_str!("migrations/004_exactly_once.sql")),
+        M::up(include_str!("migrations/005_outbox_problems.sql")),
     ])
 }
 

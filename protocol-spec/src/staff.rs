@@ -5,7 +5,7 @@ use crate::avs::Avs;
 use crate::case::{CaseStatus, Participation};
 use crate::category::Category;
 use crate::exchange::{RefusalCode, Summary};
-use crate::ids::{CaseId, ConsentId, InstitutionId, Purpose, Role, StaffId, SummaryId};
+use crate::ids::{CaseId, ConsentId, InstitutionId, Purpose, RequestId, Role, StaffId, SummaryId};
 use crate::keys::PublicKey;
 use crate::records::RecordSet;
 use crate::roster::SignedRoster;
@@ -78,6 +78,10 @@ pub enum StaffRequest {
     CaseLeave {
         case_id: CaseId,
     },
+    /// Case work: this node's summary requests, newest first, with what became of each.
+    RequestList,
+    /// What waits in the outbox: to whom, what, since when, and the last problem.
+    Queue,
 }
 
 impl StaffRequest {
@@ -85,7 +89,7 @@ impl StaffRequest {
     pub fn required_role(&self) -> Option<Role> {
         use StaffRequest::*;
         match self {
-            WhoAmI | Status => None,
+            WhoAmI | Status | Queue => None,
             StaffIssue { .. }
             | StaffRevoke { .. }
             | StaffList
@@ -96,6 +100,7 @@ impl StaffRequest {
             | CaseAccept { .. }
             | CaseClose { .. }
             | CaseLeave { .. }
+            | RequestList
             | CaseList
             | CaseShow { .. }
             | ConsentRecord(_)
@@ -160,6 +165,8 @@ pub enum StaffReply {
     Roster(SignedRoster),
     Evidence(Vec<WitnessEvidence>),
     Error(StaffError),
+    Requests(Vec<RequestInfo>),
+    Queue(Vec<QueueItem>),
 }
 
 /// Two signed checkpoints of a peer's log that cannot both be honest.
@@ -172,6 +179,62 @@ pub struct WitnessEvidence {
     pub offered: String,
     pub problem: String,
     pub seen_at: u64,
+}
+
+/// A summary request this node made, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestInfo {
+    pub request_id: RequestId,
+    pub case_id: CaseId,
+    pub responder: InstitutionId,
+    pub purpose: Purpose,
+    pub categories: Vec<Category>,
+    pub requested_by: StaffId,
+    pub state: RequestState,
+    /// Kebab-case: the refusal code, the reason it was withdrawn, or `received`; none while
+    /// pending.
+    pub outcome: Option<String>,
+    pub summary_id: Option<SummaryId>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestState {
+    /// Queued or in flight; the outbox will send it (again).
+    Pending,
+    Received,
+    Refused,
+    /// Withdrawn before or after sending; `outcome` says why. Nothing was kept.
+    Failed,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Received => "received",
+            RequestState::Refused => "refused",
+            RequestState::Failed => "failed",
+        }
+    }
+}
+
+/// An outbox item: a message waiting for its recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueItem {
+    pub recipient: InstitutionId,
+    /// `case-history`, `summary-request` or `roster`.
+    pub kind: String,
+    /// The case or request it is about, hex; none for a roster.
+    pub subject: Option<String>,
+    pub staff: Option<StaffId>,
+    pub since: u64,
+    pub attempts: u64,
+    pub next_attempt: u64,
+    /// The last problem met delivering it, if any.
+    pub last_problem: Option<String>,
 }
 
 /// Whether a case change reached a participant now or waits in the outbox.

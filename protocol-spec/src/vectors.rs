@@ -855,6 +855,8 @@ fn staff_request_samples() -> Vec<StaffRequest> {
         Roster,
         WitnessEvidence,
         CaseLeave { case_id: CASE_ID },
+        RequestList,
+        Queue,
     ];
     for r in &all {
         match r {
@@ -870,6 +872,8 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             | CaseAccept { .. }
             | CaseClose { .. }
             | CaseLeave { .. }
+            | RequestList
+            | Queue
             | CaseList
             | CaseShow { .. }
             | ConsentRecord(_)
@@ -939,6 +943,29 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             kind: StaffErrorKind::Internal,
             message: String::new(),
         }),
+        Requests(vec![crate::staff::RequestInfo {
+            request_id: REQUEST_ID,
+            case_id: CASE_ID,
+            responder: inst(ORP.id),
+            purpose: purpose("coordinated-assessment"),
+            categories: vec![Category::Employment],
+            requested_by: staff("carla"),
+            state: crate::staff::RequestState::Pending,
+            outcome: None,
+            summary_id: None,
+            created_at: T0,
+            updated_at: T0,
+        }]),
+        Queue(vec![crate::staff::QueueItem {
+            recipient: inst(ORP.id),
+            kind: "summary-request".into(),
+            subject: Some(hex::encode(REQUEST_ID.0)),
+            staff: Some(staff("carla")),
+            since: T0,
+            attempts: 1,
+            next_attempt: T0 + 2,
+            last_problem: Some("unreachable".into()),
+        }]),
     ];
     for r in &all {
         match r {
@@ -960,7 +987,9 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             | LogData(_)
             | Roster(_)
             | Evidence(_)
-            | Error(_) => {}
+            | Error(_)
+            | Requests(_)
+            | Queue(_) => {}
         }
     }
     all

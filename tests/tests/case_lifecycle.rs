@@ -6,10 +6,20 @@ use protocol_spec::category::Category::*;
 use protocol_spec::exchange::{Refusal, RefusalCode, SummaryRequest};
 use protocol_spec::ids::RequestId;
 use protocol_spec::peer::{PeerMessage, PeerReply};
-use protocol_spec::staff::{StaffReply, StaffRequest, SummaryOutcome};
+use protocol_spec::staff::{RequestState, StaffReply, StaffRequest, SummaryOutcome};
 use tests::*;
 
 const ASSESS: &str = "coordinated-assessment";
+
+async fn requests(s: &Setup) -> Vec<protocol_spec::staff::RequestInfo> {
+    match call(&s.node("ne.oai").worker, StaffRequest::RequestList)
+        .await
+        .unwrap()
+    {
+        StaffReply::Requests(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
 
 fn valid_now() -> (u64, u64) {
     (now() - DAY, now() + 30 * DAY)
@@ -34,6 +44,20 @@ async fn a_request_queued_for_an_offline_peer_is_withdrawn_when_the_requester_re
         .request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
         .await;
     assert_eq!(o, SummaryOutcome::Queued);
+    // The case worker sees what waits and why, and the request's state.
+    let StaffReply::Queue(q) = call(&s.node("ne.oai").worker, StaffRequest::Queue)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(
+        q.iter().any(|i| i.kind == "summary-request"
+            && i.recipient.as_str() == "ne.orp"
+            && i.last_problem.as_deref() == Some("unreachable")),
+        "{q:?}"
+    );
+    assert_eq!(requests(&s).await[0].state, RequestState::Pending);
     // The person withdraws consent while ne.orp is away; ne.oai records it.
     let r = call(
         &s.node("ne.oai").worker,
@@ -60,6 +84,11 @@ async fn a_request_queued_for_an_offline_peer_is_withdrawn_when_the_requester_re
         panic!()
     };
     assert!(list.is_empty(), "{list:?}");
+    let r = &requests(&s).await[0];
+    assert_eq!(
+        (r.state, r.outcome.as_deref()),
+        (RequestState::Failed, Some("consent-revoked"))
+    );
     s.stop().await;
 }
 
