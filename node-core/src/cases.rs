@@ -95,10 +95,13 @@ pub(crate) fn delivery_answered(core: &mut Core, token: Token, delivered: bool) 
     out
 }
 
+/// A new event by this node; its time comes after every event of `case` (Lamport time, so
+/// every node orders it after what this node had seen, spec §6.3).
 fn event(
     core: &Core,
     env: &mut Env<'_>,
     staff: &protocol_spec::ids::StaffId,
+    case: Option<&CoordinatedCase>,
     case_id: CaseId,
     kind: CaseEventKind,
 ) -> SignedCaseEvent {
@@ -107,7 +110,7 @@ fn event(
         case_id,
         author: core.me.clone(),
         staff: staff.clone(),
-        at: env.now,
+        at: case.map_or(env.now, |c| c.next_time(env.now)),
         kind,
     }
     .sign(&core.keys.signing)
@@ -146,6 +149,7 @@ pub(crate) fn open(
         core,
         env,
         &who.staff,
+        None,
         case_id,
         CaseEventKind::Opened { person },
     );
@@ -155,6 +159,7 @@ pub(crate) fn open(
             core,
             env,
             &who.staff,
+            Some(&case),
             case_id,
             CaseEventKind::Invited { institution: i },
         );
@@ -180,10 +185,10 @@ pub(crate) fn change(
         CaseEventKind::ConsentRecorded(c) => Reply::Consent(c.consent_id),
         _ => Reply::Updated,
     };
-    let ev = event(core, env, &who.staff, case_id, kind);
     let key = core.keys.signing.public();
     let mut case = load_case(tx.db, &case_id)?
         .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
+    let ev = event(core, env, &who.staff, Some(&case), case_id, kind);
     case.apply(ev.clone(), &key)
         .map_err(|e| bad(e.to_string()))?;
     entries::case_event(tx, env, &case, &ev)?;
@@ -278,10 +283,16 @@ pub(crate) fn receive_history(
     }
     let (case, new_events) = match load_case(tx.db, &case_id)? {
         Some(mut case) => {
-            let before = case.history.len();
+            let known: std::collections::HashSet<EventId> =
+                case.history.iter().map(|e| e.event.event_id).collect();
             case.merge(&events, key_of)
                 .map_err(|e| refused(e.to_string()))?;
-            let new = case.history[before..].to_vec();
+            let new = case
+                .history
+                .iter()
+                .filter(|e| !known.contains(&e.event.event_id))
+                .cloned()
+                .collect();
             (case, new)
         }
         None => {

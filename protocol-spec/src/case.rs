@@ -245,20 +245,37 @@ impl CoordinatedCase {
         self.history.iter().any(|e| &e.event.event_id == id)
     }
 
-    /// Checks that `ev` is a valid next event, without applying it.
-    pub fn check(&self, ev: &SignedCaseEvent, author_key: &PublicKey) -> Result<(), CaseError> {
+    /// The `at` a new event by any author must have to come after every event of the case:
+    /// case times are Lamport times, so an event always sorts after what its author had seen.
+    pub fn next_time(&self, now: u64) -> u64 {
+        let last = self.history.iter().map(|e| e.event.at).max().unwrap_or(0);
+        now.max(last.saturating_add(1))
+    }
+
+    /// Whether `ev` may take effect on the current state (its signature aside). Revocation wins:
+    /// any institution ever named in the case revokes a recorded consent, even after it left
+    /// and even once the case is closed.
+    pub fn allows(&self, ev: &SignedCaseEvent) -> Result<(), CaseError> {
         let e = &ev.event;
         if e.case_id != self.case_id {
             return Err(CaseError::WrongCase);
         }
-        if !ev.verify(author_key) {
-            return Err(CaseError::BadSignature(e.author.clone()));
-        }
-        if self.history.len() >= MAX_CASE_EVENTS {
-            return Err(CaseError::TooLong);
-        }
         let author = self.participants.get(&e.author).copied();
         let deny = |why| Err(CaseError::NotAllowed(e.author.clone(), why));
+        if let CaseEventKind::ConsentRevoked { consent_id } = &e.kind {
+            if author.is_none() {
+                return deny("only an institution named in the case revokes its consents");
+            }
+            return match self
+                .consents
+                .iter()
+                .find(|(c, _)| &c.consent_id == consent_id)
+            {
+                Some((_, None)) => Ok(()),
+                Some((_, Some(_))) => deny("consent already revoked"),
+                None => deny("no such consent in this case"),
+            };
+        }
         if self.status == CaseStatus::Closed {
             return Err(CaseError::Closed);
         }
@@ -293,17 +310,7 @@ impl CoordinatedCase {
                 }
             }
             CaseEventKind::ConsentRecorded(c) => self.check_consent(c),
-            CaseEventKind::ConsentRevoked { consent_id } => {
-                match self
-                    .consents
-                    .iter()
-                    .find(|(c, _)| &c.consent_id == consent_id)
-                {
-                    Some((_, None)) => Ok(()),
-                    Some((_, Some(_))) => deny("consent already revoked"),
-                    None => deny("no such consent in this case"),
-                }
-            }
+            CaseEventKind::ConsentRevoked { .. } => unreachable!("handled above"),
         }
     }
 
@@ -338,7 +345,8 @@ impl CoordinatedCase {
         Ok(())
     }
 
-    /// Applies a checked event. Returns `false` if the event was already known.
+    /// Applies an event this node authors now: it must verify, come after every event of the
+    /// case (see [`Self::next_time`]) and be allowed. Returns `false` if already known.
     pub fn apply(
         &mut self,
         ev: SignedCaseEvent,
@@ -347,7 +355,23 @@ impl CoordinatedCase {
         if self.knows_event(&ev.event.event_id) {
             return Ok(false);
         }
-        self.check(&ev, author_key)?;
+        if !ev.verify(author_key) {
+            return Err(CaseError::BadSignature(ev.event.author.clone()));
+        }
+        if self.history.len() >= MAX_CASE_EVENTS {
+            return Err(CaseError::TooLong);
+        }
+        if self
+            .history
+            .last()
+            .is_some_and(|last| order_key(&ev) <= order_key(last))
+        {
+            return Err(CaseError::NotAllowed(
+                ev.event.author.clone(),
+                "a new event must come after every event of the case",
+            ));
+        }
+        self.allows(&ev)?;
         self.apply_unchecked(ev);
         Ok(true)
     }
@@ -355,7 +379,7 @@ impl CoordinatedCase {
     fn apply_unchecked(&mut self, ev: SignedCaseEvent) {
         let e = &ev.event;
         match &e.kind {
-            CaseEventKind::Opened { .. } => return, // only the first event opens
+            CaseEventKind::Opened { .. } => {}
             CaseEventKind::Invited { institution } => {
                 self.participants
                     .insert(institution.clone(), Participation::Invited);
@@ -383,28 +407,11 @@ impl CoordinatedCase {
         self.history.push(ev);
     }
 
-    /// Rebuilds a case from a full signed history, looking authors' keys up with `key_of`.
-    pub fn replay(
-        history: &[SignedCaseEvent],
-        key_of: impl Fn(&InstitutionId) -> Option<PublicKey>,
-    ) -> Result<Self, CaseError> {
-        if history.len() > MAX_CASE_EVENTS {
-            return Err(CaseError::TooLong);
-        }
-        let (first, rest) = history.split_first().ok_or(CaseError::NotOpening)?;
-        let key = key_of(&first.event.author)
-            .ok_or_else(|| CaseError::UnknownAuthor(first.event.author.clone()))?;
-        let mut case = CoordinatedCase::open(first.clone(), &key)?;
-        for ev in rest {
-            case.merge_one(ev, &key_of)?;
-        }
-        Ok(case)
-    }
-
-    /// Rebuilds a case from a history this node verified when it stored it.
-    pub fn restore(history: Vec<SignedCaseEvent>) -> Result<Self, CaseError> {
-        let mut it = history.into_iter();
-        let first = it.next().ok_or(CaseError::NotOpening)?;
+    /// The state of a set of verified events (spec §6.3): the opening first, then every other
+    /// event in canonical order, `(at, event_id)`; an event allowed at its place takes effect,
+    /// any other stays in the history without effect (a later-arriving event may change that).
+    /// The same set gives the same state at every node, whatever order it arrived in.
+    fn fold(first: SignedCaseEvent, rest: Vec<SignedCaseEvent>) -> Result<Self, CaseError> {
         let CaseEventKind::Opened { person } = &first.event.kind else {
             return Err(CaseError::NotOpening);
         };
@@ -420,13 +427,49 @@ impl CoordinatedCase {
             consents: Vec::new(),
             history: vec![first],
         };
-        for ev in it {
-            case.apply_unchecked(ev);
+        let mut rest = rest;
+        rest.sort_by_key(order_key);
+        rest.dedup_by(|a, b| a.event.event_id == b.event.event_id);
+        for ev in rest {
+            if ev.event.event_id == case.history[0].event.event_id {
+                continue;
+            }
+            if case.allows(&ev).is_ok() {
+                case.apply_unchecked(ev);
+            } else {
+                case.history.push(ev);
+            }
         }
         Ok(case)
     }
 
-    /// Merges events from a peer's copy of the history; returns how many were new.
+    /// Rebuilds a case from a full signed history, looking authors' keys up with `key_of`.
+    pub fn replay(
+        history: &[SignedCaseEvent],
+        key_of: impl Fn(&InstitutionId) -> Option<PublicKey>,
+    ) -> Result<Self, CaseError> {
+        if history.len() > MAX_CASE_EVENTS {
+            return Err(CaseError::TooLong);
+        }
+        let (first, rest) = history.split_first().ok_or(CaseError::NotOpening)?;
+        if !matches!(first.event.kind, CaseEventKind::Opened { .. }) {
+            return Err(CaseError::NotOpening);
+        }
+        for ev in history {
+            verify_with(ev, first.event.case_id, &key_of)?;
+        }
+        Self::fold(first.clone(), rest.to_vec())
+    }
+
+    /// Rebuilds a case from a history this node verified when it stored it.
+    pub fn restore(history: Vec<SignedCaseEvent>) -> Result<Self, CaseError> {
+        let mut it = history.into_iter();
+        let first = it.next().ok_or(CaseError::NotOpening)?;
+        Self::fold(first, it.collect())
+    }
+
+    /// Merges a peer's copy of the history: the union of both event sets, folded again.
+    /// Only events this node does not hold yet are verified. Returns how many were new.
     pub fn merge(
         &mut self,
         history: &[SignedCaseEvent],
@@ -439,24 +482,49 @@ impl CoordinatedCase {
         if first.event.case_id != self.case_id || first.event != self.history[0].event {
             return Err(CaseError::WrongCase);
         }
-        let mut new = 0;
+        let mut new: Vec<SignedCaseEvent> = Vec::new();
         for ev in &history[1..] {
-            if self.merge_one(ev, &key_of)? {
-                new += 1;
+            let id = &ev.event.event_id;
+            if self.knows_event(id) || new.iter().any(|n| &n.event.event_id == id) {
+                continue;
             }
+            verify_with(ev, self.case_id, &key_of)?;
+            new.push(ev.clone());
         }
-        Ok(new)
+        if new.is_empty() {
+            return Ok(0);
+        }
+        if self.history.len() + new.len() > MAX_CASE_EVENTS {
+            return Err(CaseError::TooLong);
+        }
+        let count = new.len();
+        let mut all = std::mem::take(&mut self.history);
+        let first = all.remove(0);
+        all.extend(new);
+        *self = Self::fold(first, all)?;
+        Ok(count)
     }
+}
 
-    fn merge_one(
-        &mut self,
-        ev: &SignedCaseEvent,
-        key_of: &impl Fn(&InstitutionId) -> Option<PublicKey>,
-    ) -> Result<bool, CaseError> {
-        let key = key_of(&ev.event.author)
-            .ok_or_else(|| CaseError::UnknownAuthor(ev.event.author.clone()))?;
-        self.apply(ev.clone(), &key)
+/// Where an event stands in a case's canonical order (after the opening event).
+fn order_key(e: &SignedCaseEvent) -> (u64, [u8; 16]) {
+    (e.event.at, e.event.event_id.0)
+}
+
+fn verify_with(
+    ev: &SignedCaseEvent,
+    case_id: CaseId,
+    key_of: &impl Fn(&InstitutionId) -> Option<PublicKey>,
+) -> Result<(), CaseError> {
+    if ev.event.case_id != case_id {
+        return Err(CaseError::WrongCase);
     }
+    let key = key_of(&ev.event.author)
+        .ok_or_else(|| CaseError::UnknownAuthor(ev.event.author.clone()))?;
+    if !ev.verify(&key) {
+        return Err(CaseError::BadSignature(ev.event.author.clone()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -555,5 +623,147 @@ mod tests {
             case.apply(intruder, &c.public()),
             Err(CaseError::NotAllowed(..))
         ));
+    }
+
+    /// Two nodes receive the same events in different orders, including a consent recorded
+    /// concurrently with the case's closing: they reach the same state.
+    #[test]
+    fn the_same_events_in_any_order_give_the_same_state() {
+        let a = SigningKey::from_seed([1; 32]);
+        let b = SigningKey::from_seed([2; 32]);
+        let keys = |id: &InstitutionId| match id.as_str() {
+            "ne.orp" => Some(a.public()),
+            "ne.oai" => Some(b.public()),
+            _ => None,
+        };
+        let person: Avs = "7569217076985".parse().unwrap();
+        let consent = |n: u8| Consent {
+            consent_id: ConsentId([n; 16]),
+            case_id: CaseId([1; 16]),
+            participants: vec![inst("ne.oai"), inst("ne.orp")],
+            purposes: vec!["coordinated-assessment".parse().unwrap()],
+            categories: vec![Category::Employment],
+            valid_from: 0,
+            valid_until: 5000,
+            form_digest: None,
+            recorded_by: "alice".parse().unwrap(),
+            recorded_at: 1003,
+        };
+        let opened = ev("ne.orp", &a, 1, CaseEventKind::Opened { person });
+        let invited = ev(
+            "ne.orp",
+            &a,
+            2,
+            CaseEventKind::Invited {
+                institution: inst("ne.oai"),
+            },
+        );
+        let accepted = ev("ne.oai", &b, 3, CaseEventKind::Accepted);
+        let recorded = ev("ne.orp", &a, 4, CaseEventKind::ConsentRecorded(consent(9)));
+        // Concurrent: ne.orp closes (at 1005) while ne.oai records a second consent (at 1006)
+        // and revokes the first (at 1007), each before hearing of the other.
+        let closed = ev("ne.orp", &a, 5, CaseEventKind::Closed);
+        let late_consent = ev("ne.oai", &b, 6, CaseEventKind::ConsentRecorded(consent(8)));
+        let revoked = ev(
+            "ne.oai",
+            &b,
+            7,
+            CaseEventKind::ConsentRevoked {
+                consent_id: ConsentId([9; 16]),
+            },
+        );
+        let base = vec![opened, invited, accepted, recorded];
+        let mut at_orp = CoordinatedCase::replay(&base, keys).unwrap();
+        at_orp
+            .merge(&[base[0].clone(), closed.clone()], keys)
+            .unwrap();
+        at_orp
+            .merge(
+                &[base[0].clone(), late_consent.clone(), revoked.clone()],
+                keys,
+            )
+            .unwrap();
+        let mut at_oai = CoordinatedCase::replay(&base, keys).unwrap();
+        at_oai
+            .merge(
+                &[base[0].clone(), revoked.clone(), late_consent.clone()],
+                keys,
+            )
+            .unwrap();
+        at_oai.merge(&[base[0].clone(), closed], keys).unwrap();
+        assert_eq!(at_orp, at_oai);
+        assert_eq!(at_orp.status, CaseStatus::Closed);
+        // The consent recorded after the closing has no effect; the revocation does, closed
+        // case or not: revocation wins.
+        assert_eq!(at_orp.consents.len(), 1);
+        assert_eq!(at_orp.consents[0].1, Some(1007));
+        assert_eq!(
+            at_orp.history.len(),
+            7,
+            "every event is kept, applied or not"
+        );
+    }
+
+    #[test]
+    fn a_participant_that_left_still_revokes_and_new_events_come_last() {
+        let a = SigningKey::from_seed([1; 32]);
+        let b = SigningKey::from_seed([2; 32]);
+        let person: Avs = "7569217076985".parse().unwrap();
+        let mut case = CoordinatedCase::open(
+            ev("ne.orp", &a, 1, CaseEventKind::Opened { person }),
+            &a.public(),
+        )
+        .unwrap();
+        for (n, author, key, kind) in [
+            (
+                2,
+                "ne.orp",
+                &a,
+                CaseEventKind::Invited {
+                    institution: inst("ne.oai"),
+                },
+            ),
+            (3, "ne.oai", &b, CaseEventKind::Accepted),
+        ] {
+            assert!(case.apply(ev(author, key, n, kind), &key.public()).unwrap());
+        }
+        let c = Consent {
+            consent_id: ConsentId([9; 16]),
+            case_id: CaseId([1; 16]),
+            participants: vec![inst("ne.oai"), inst("ne.orp")],
+            purposes: vec!["coordinated-assessment".parse().unwrap()],
+            categories: vec![Category::Employment],
+            valid_from: 0,
+            valid_until: 5000,
+            form_digest: None,
+            recorded_by: "alice".parse().unwrap(),
+            recorded_at: 1004,
+        };
+        case.apply(
+            ev("ne.orp", &a, 4, CaseEventKind::ConsentRecorded(c)),
+            &a.public(),
+        )
+        .unwrap();
+        case.apply(ev("ne.oai", &b, 5, CaseEventKind::Left), &b.public())
+            .unwrap();
+        // An event older than the case's last is refused from the local author.
+        let stale = CaseEvent {
+            at: 1000,
+            ..ev("ne.oai", &b, 6, CaseEventKind::Left).event
+        }
+        .sign(&b);
+        assert!(case.apply(stale, &b.public()).is_err());
+        let revoke = ev(
+            "ne.oai",
+            &b,
+            7,
+            CaseEventKind::ConsentRevoked {
+                consent_id: ConsentId([9; 16]),
+            },
+        );
+        assert!(case.apply(revoke, &b.public()).unwrap());
+        assert!(case.consents[0].1.is_some());
+        assert_eq!(case.next_time(0), 1008);
+        assert_eq!(case.next_time(5000), 5000);
     }
 }
