@@ -270,7 +270,6 @@ impl Node {
     ) -> PeerReply {
         match msg {
             PeerMessage::Summary(_) | PeerMessage::CaseHistory { .. } | PeerMessage::Roster(_) => {
-                let summary = matches!(msg, PeerMessage::Summary(_));
                 let reply = match self
                     .store
                     .step(Input::Peer {
@@ -285,17 +284,10 @@ impl Node {
                         None
                     }
                 };
-                let reply = reply.unwrap_or_else(|| {
-                    if summary {
-                        PeerReply::Refusal(Refusal {
-                            code: RefusalCode::Unavailable,
-                        })
-                    } else {
-                        PeerReply::Rejected {
-                            reason: "the receiver is shutting down".into(),
-                        }
-                    }
-                });
+                // Nothing was recorded (the store stopped): the sender is to send again.
+                let reply = reply.unwrap_or(PeerReply::Refusal(Refusal {
+                    code: RefusalCode::Unavailable,
+                }));
                 if let PeerReply::Refusal(Refusal {
                     code: RefusalCode::NotConcerned,
                 }) = reply

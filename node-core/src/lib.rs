@@ -144,7 +144,7 @@ pub enum Output {
 /// Where an input came from: enough to answer it when its step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    Peer { summary_request: bool },
+    Peer,
     Staff(Ticket),
     Answer(Token),
     Tick,
@@ -153,9 +153,7 @@ pub enum Origin {
 impl Input {
     pub fn origin(&self) -> Origin {
         match self {
-            Input::Peer { message, .. } => Origin::Peer {
-                summary_request: matches!(message, PeerMessage::Summary(_)),
-            },
+            Input::Peer { .. } => Origin::Peer,
             Input::Staff { ticket, .. } => Origin::Staff(*ticket),
             Input::Delivered { token, .. } | Input::Unreachable { token } => Origin::Answer(*token),
             Input::Tick => Origin::Tick,
@@ -352,19 +350,15 @@ impl Core {
             tracing::error!(error = %e, ?origin, "a step failed; nothing of it was kept");
         }
         match (origin, fault) {
-            (Origin::Peer { summary_request }, Fault::Local(_)) => {
-                vec![Output::PeerReply(if summary_request {
-                    PeerReply::Refusal(protocol_spec::exchange::Refusal {
+            // Nothing was recorded: the sender is to send again, whatever the message.
+            (Origin::Peer, Fault::Local(_)) => {
+                vec![Output::PeerReply(PeerReply::Refusal(
+                    protocol_spec::exchange::Refusal {
                         code: protocol_spec::exchange::RefusalCode::Unavailable,
-                    })
-                } else {
-                    PeerReply::Rejected {
-                        reason: "the receiver could not record the message; send it again later"
-                            .into(),
-                    }
-                })]
+                    },
+                ))]
             }
-            (Origin::Peer { .. }, Fault::Refused(_, reason)) => {
+            (Origin::Peer, Fault::Refused(_, reason)) => {
                 vec![Output::PeerReply(PeerReply::Rejected {
                     reason: reason.clone(),
                 })]

@@ -4,6 +4,7 @@
 //! request re-checked against the requester's own state, spec §7.6).
 
 use crate::{Core, Env, Fault, Output, Token, Tx, cases, requester};
+use protocol_spec::exchange::RefusalCode;
 use protocol_spec::ids::{CaseId, InstitutionId, RequestId, StaffId};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use rusqlite::OptionalExtension;
@@ -277,24 +278,51 @@ pub(crate) fn delivered(
         Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
         Item::CaseHistory { .. } | Item::Roster | Item::LegacySummary { .. } => {
             let accepted = matches!(reply, PeerReply::Accepted);
-            if !accepted {
-                tracing::warn!(
-                    peer = %row.recipient,
-                    answer = crate::reply_name(&reply),
-                    "a peer did not accept a queued message"
-                );
-            }
-            if accepted && stale {
-                tx.db.execute(
-                    "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
-                    rusqlite::params![token, env.now as i64],
-                )?;
-            } else {
-                remove(tx, token)?;
+            match reply {
+                PeerReply::Accepted if stale => {
+                    tx.db.execute(
+                        "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
+                        rusqlite::params![token, env.now as i64],
+                    )?;
+                }
+                PeerReply::Accepted => remove(tx, token)?,
+                // Not taken: kept, with the reason, and sent again with backoff. A peer may
+                // refuse for a while (a roster it has not adopted yet, a failed write); what
+                // it keeps refusing stays visible in `passerelle queue`, never dropped silently.
+                other => {
+                    let problem = match &other {
+                        PeerReply::Rejected { reason } => format!("rejected: {reason}"),
+                        PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable => {
+                            "the peer could not record it".to_string()
+                        }
+                        other => format!("unexpected answer: {}", crate::reply_name(other)),
+                    };
+                    tracing::warn!(peer = %row.recipient, %problem, "a peer did not accept a queued message");
+                    note_problem(tx, token, &bounded(&problem))?;
+                }
             }
             Ok(cases::delivery_answered(core, token, accepted))
         }
     }
+}
+
+/// At most 200 bytes of a peer's text, cut on a character boundary.
+fn bounded(text: &str) -> String {
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// After a roster change, every waiting item is due at once: a peer that refused for want of
+/// the new roster may take it now.
+pub(crate) fn all_due(tx: &Tx<'_>, env: &Env<'_>) -> anyhow::Result<()> {
+    tx.db.execute(
+        "UPDATE outbox SET next_attempt = MIN(next_attempt, ?1)",
+        [env.now as i64],
+    )?;
+    Ok(())
 }
 
 pub(crate) fn unreachable(

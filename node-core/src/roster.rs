@@ -85,6 +85,7 @@ pub(crate) fn adopt(
             id.clone(),
         ));
     }
+    outbox::all_due(tx, env)?;
     // Everything fallible is done: the new roster is in force from here.
     core.roster = offered;
     let mut out = vec![Output::RosterAdopted(Box::new(core.roster.clone()))];
