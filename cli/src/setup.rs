@@ -135,6 +135,12 @@ keys = [
 [bootstrap_admin]
 staff = "{admin}"
 key = "{admin_key}"
+
+# How many connections others may hold open; a key over its share is refused at once, so a
+# flood from one peer or credential does not stop service to the others.
+[limits]
+connections_per_key = 8
+connections = 1024
 "#,
         institution = init.institution,
         name = init.name.replace('"', "'"),

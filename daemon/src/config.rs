@@ -22,6 +22,29 @@ pub struct ConfigFile {
     pub roster: PathBuf,
     pub federation: FederationAnchor,
     pub bootstrap_admin: BootstrapAdmin,
+    /// Bounds on what clients may hold open; defaults when the section is absent.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// How much a node lets others hold open, so a flood from one key, or many, does not stop
+/// service to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open connections from one peer node or staff key; more are refused at once.
+    pub connections_per_key: usize,
+    /// Open connections in all.
+    pub connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections_per_key: 8,
+            connections: 1024,
+        }
+    }
 }
 
 /// The steering group's keys this node trusts to sign the first roster it accepts.
@@ -52,6 +75,7 @@ pub struct NodeConfig {
     pub federation: FederationAnchor,
     pub roster: SignedRoster,
     pub bootstrap_admin: BootstrapAdmin,
+    pub limits: Limits,
 }
 
 impl NodeConfig {
@@ -107,6 +131,7 @@ impl NodeConfig {
             federation: file.federation,
             roster,
             bootstrap_admin: file.bootstrap_admin,
+            limits: file.limits,
         })
     }
 }

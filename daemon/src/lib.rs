@@ -129,6 +129,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let node = Arc::new(Node::new(
         config.institution.clone(),
+        config.limits,
         DriverKeys {
             signing: config.signing_key,
             log: config.log_key,

@@ -40,6 +40,11 @@ pub struct DriverKeys {
 
 pub struct Node {
     pub me: InstitutionId,
+    limits: crate::config::Limits,
+    /// Open inbound connections, peers and staff.
+    open_connections: std::sync::atomic::AtomicUsize,
+    /// Open inbound connections per key.
+    per_key: Mutex<HashMap<PublicKey, usize>>,
     pub signing: SigningKey,
     pub log_key: SigningKey,
     pub witness_key: SigningKey,
@@ -60,6 +65,42 @@ pub struct Node {
     /// Held during a checkpoint-and-witness round.
     pub witnessing: tokio::sync::Mutex<()>,
     pub shutdown: CancellationToken,
+}
+
+/// One open inbound connection counted against the limits; released when dropped.
+struct ConnectionSlot {
+    node: Arc<Node>,
+    key: PublicKey,
+}
+
+impl ConnectionSlot {
+    fn take(node: &Arc<Node>, key: PublicKey) -> Option<ConnectionSlot> {
+        let mut per_key = node.per_key.lock().unwrap();
+        let mine = per_key.entry(key).or_default();
+        let all = node.open_connections.load(Ordering::Relaxed);
+        if *mine >= node.limits.connections_per_key || all >= node.limits.connections {
+            return None;
+        }
+        *mine += 1;
+        node.open_connections.fetch_add(1, Ordering::Relaxed);
+        Some(ConnectionSlot {
+            node: node.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut per_key = self.node.per_key.lock().unwrap();
+        if let Some(n) = per_key.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                per_key.remove(&self.key);
+            }
+        }
+        self.node.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Admission to the handshake: current roster members and active staff.
@@ -85,6 +126,7 @@ impl Node {
     #[allow(clippy::too_many_arguments)] // one per part of the node, each built by `start`
     pub fn new(
         me: InstitutionId,
+        limits: crate::config::Limits,
         keys: DriverKeys,
         roster: SignedRoster,
         staff_keys: Vec<PublicKey>,
@@ -95,6 +137,9 @@ impl Node {
     ) -> Node {
         Node {
             me,
+            limits,
+            open_connections: std::sync::atomic::AtomicUsize::new(0),
+            per_key: Mutex::new(HashMap::new()),
             signing: keys.signing,
             log_key: keys.log,
             witness_key: keys.witness,
@@ -141,6 +186,11 @@ impl Node {
             conn.close(1u32.into(), b"no identity");
             return;
         };
+        let Some(_slot) = ConnectionSlot::take(&self, key) else {
+            tracing::warn!("connection refused: over the connection limit");
+            conn.close(4u32.into(), b"too many connections");
+            return;
+        };
         if alpn == PEER_ALPN && self.is_member(&key) {
             self.inbound
                 .lock()
@@ -149,7 +199,11 @@ impl Node {
                 .or_default()
                 .push(conn.clone());
             tracing::debug!("peer connected");
-            self.serve_streams(conn, key, true).await;
+            self.serve_streams(conn.clone(), key, true).await;
+            // Closed connections are forgotten at once, not when the roster next changes.
+            if let Some(conns) = self.inbound.lock().unwrap().get_mut(&key) {
+                conns.retain(|c| c.stable_id() != conn.stable_id());
+            }
         } else if alpn == STAFF_ALPN && self.staff_keys.read().unwrap().contains(&key) {
             self.serve_streams(conn, key, false).await;
         } else {

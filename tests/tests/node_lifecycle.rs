@@ -378,3 +378,31 @@ async fn a_node_whose_log_store_disagrees_with_its_signed_checkpoint_refuses_to_
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_its_connection_share_is_refused_and_others_are_still_served() {
+    let s = Setup::new().await;
+    let key = s.node("ne.oai").signing_key().unwrap();
+    // node.toml's default: 8 connections per key.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(s.raw_peer(&key, "ne.orp").await.expect("within the share"));
+    }
+    assert!(
+        s.raw_peer(&key, "ne.orp").await.is_err(),
+        "a ninth connection from the same key is refused"
+    );
+    // Another member and the staff are served meanwhile.
+    let sas = s.node("ne.sas").signing_key().unwrap();
+    assert!(s.raw_peer(&sas, "ne.orp").await.is_ok());
+    assert!(
+        call(&s.node("ne.orp").admin, StaffRequest::Status)
+            .await
+            .is_ok()
+    );
+    // Closing one frees its place.
+    held.pop().unwrap().close(0u32.into(), b"done");
+    let again = eventually(5, || async { s.raw_peer(&key, "ne.orp").await.is_ok() }).await;
+    assert!(again, "a closed connection gives its place back");
+    s.stop().await;
+}
