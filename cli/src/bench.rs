@@ -37,12 +37,6 @@ fn row(name: &str, operations: usize, concurrency: usize, took: Duration) -> Row
     }
 }
 
-fn random16() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("operating system randomness");
-    b
-}
-
 async fn run_load<F, Fut>(total: usize, concurrency: usize, make: F) -> anyhow::Result<Duration>
 where
     F: Fn(usize) -> Fut,
@@ -170,7 +164,7 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
             let (c, k, me, them) = (c.clone(), k.clone(), me.clone(), them.clone());
             async move {
                 let req = SummaryRequest {
-                    request_id: RequestId(random16()),
+                    request_id: RequestId(daemon::clock::random()),
                     requester: me,
                     responder: them,
                     case_id,

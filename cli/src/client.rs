@@ -18,14 +18,9 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(cred: &Credential) -> anyhow::Result<Client> {
-        let addr: SocketAddr = match cred.node_address.parse() {
-            Ok(a) => a,
-            Err(_) => tokio::net::lookup_host(&cred.node_address)
-                .await
-                .with_context(|| format!("cannot resolve node address {}", cred.node_address))?
-                .next()
-                .ok_or_else(|| anyhow!("node address {} resolves to nothing", cred.node_address))?,
-        };
+        let addr = daemon::node::resolve(&cred.node_address)
+            .await
+            .with_context(|| format!("cannot resolve node address {}", cred.node_address))?;
         let bind: SocketAddr = if addr.is_ipv4() {
             "0.0.0.0:0".parse()?
         } else {

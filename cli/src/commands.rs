@@ -601,7 +601,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 "issuing needs the administrator's credential (--credential)",
             ))?;
             let admin = Credential::load(path)?;
-            let key = SigningKey::from_seed(crate::files::random_seed());
+            let key = SigningKey::from_seed(daemon::clock::random());
             let public = key.public();
             let cred = Credential::new(
                 staff.clone(),

@@ -260,7 +260,7 @@ fn issue_local(admin: &Credential, staff: &str, role: Role) -> Credential {
         role,
         admin.node_address.clone(),
         admin.node_key,
-        SigningKey::from_seed(crate::files::random_seed()),
+        SigningKey::from_seed(daemon::clock::random()),
     )
 }
 

@@ -1,6 +1,6 @@
 //! Steering-group commands: authority keys, roster drafting, threshold signing.
 
-use crate::files::{random_seed, write_private, write_public};
+use crate::files::{write_private, write_public};
 use anyhow::{Context, bail};
 use protocol_spec::category::Category;
 use protocol_spec::ids::{InstitutionId, Purpose, Sector};
@@ -66,7 +66,7 @@ pub fn init(
     let mut keys = Vec::new();
     let mut list = Vec::new();
     for i in 1..=authorities {
-        let k = SigningKey::from_seed(random_seed());
+        let k = SigningKey::from_seed(daemon::clock::random());
         let path = dir.join(format!("authority-{i}.key"));
         write_private(&path, k.to_file().as_bytes())?;
         list.push(Authority {

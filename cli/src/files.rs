@@ -96,12 +96,6 @@ pub fn read_private(path: &Path, what: &str) -> anyhow::Result<String> {
     Ok(text)
 }
 
-pub fn random_seed() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).expect("operating system randomness");
-    b
-}
-
 pub fn encode_seed(key: &SigningKey) -> String {
     B64.encode(*key.seed())
 }

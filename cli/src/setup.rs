@@ -3,7 +3,7 @@
 
 use crate::credential::Credential;
 use crate::federation::FederationFile;
-use crate::files::{random_seed, write_private, write_public};
+use crate::files::{write_private, write_public};
 use anyhow::bail;
 use protocol_spec::ids::{InstitutionId, Role, Sector, StaffId};
 use protocol_spec::keys::{EncryptionKey, SigningKey};
@@ -37,8 +37,8 @@ pub fn node_init(init: &NodeInit) -> anyhow::Result<NodeInitOutput> {
             config.display()
         );
     }
-    let signing = SigningKey::from_seed(random_seed());
-    let encryption = EncryptionKey::from_secret(random_seed());
+    let signing = SigningKey::from_seed(daemon::clock::random());
+    let encryption = EncryptionKey::from_secret(daemon::clock::random());
     write_private(
         &init.dir.join("keys/signing.key"),
         signing.to_file().as_bytes(),
@@ -47,8 +47,8 @@ pub fn node_init(init: &NodeInit) -> anyhow::Result<NodeInitOutput> {
         &init.dir.join("keys/encryption.key"),
         encryption.to_file().as_bytes(),
     )?;
-    let log = SigningKey::from_seed(random_seed());
-    let witness = SigningKey::from_seed(random_seed());
+    let log = SigningKey::from_seed(daemon::clock::random());
+    let witness = SigningKey::from_seed(daemon::clock::random());
     write_private(&init.dir.join("keys/log.key"), log.to_file().as_bytes())?;
     write_private(
         &init.dir.join("keys/witness.key"),
@@ -81,7 +81,7 @@ pub fn node_init(init: &NodeInit) -> anyhow::Result<NodeInitOutput> {
         )
         .as_bytes(),
     )?;
-    let admin_key = SigningKey::from_seed(random_seed());
+    let admin_key = SigningKey::from_seed(daemon::clock::random());
     let admin_staff: StaffId = "admin".parse()?;
     let cred = Credential::new(
         admin_staff.clone(),
