@@ -5,8 +5,10 @@ use crate::outbox::{self, Item};
 use crate::{Core, Env, Fault, Output, Ticket, Token, Tx, bad, entries};
 use protocol_spec::avs::Avs;
 use protocol_spec::case::{CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
+use protocol_spec::exchange::{Refusal, RefusalCode};
 use protocol_spec::ids::{CaseId, ConsentId, EventId, InstitutionId};
 use protocol_spec::keys::PublicKey;
+use protocol_spec::peer::PeerReply;
 use protocol_spec::staff::{Delivery, StaffErrorKind, StaffReply};
 use rusqlite::OptionalExtension;
 
@@ -252,8 +254,9 @@ pub(crate) fn history_for(
         .map(|c| c.history))
 }
 
-/// Merges a history pushed by a peer. Every refusal that could depend on what this node holds
-/// carries the same reason, so the answer does not tell an outsider whether the case exists.
+/// Merges a history pushed by a peer. Whether this node is concerned is judged on the offered
+/// history first, and every answer that could depend on what it holds is the same uniform
+/// `not-concerned` refusal, so the answer does not tell an outsider whether the case exists.
 pub(crate) fn receive_history(
     core: &mut Core,
     tx: &mut Tx<'_>,
@@ -261,9 +264,14 @@ pub(crate) fn receive_history(
     from: &PublicKey,
     case_id: CaseId,
     events: Vec<SignedCaseEvent>,
-) -> Result<(), Fault> {
+) -> Result<Vec<Output>, Fault> {
     let refused = |m: String| Fault::Refused(StaffErrorKind::BadRequest, m);
-    let not_concerned = || refused("this node is not concerned by this case".into());
+    // Final for the sender: this node does not take (or no longer takes) part in the case.
+    let not_concerned = || {
+        PeerReply::Refusal(Refusal {
+            code: RefusalCode::NotConcerned,
+        })
+    };
     let roster = &core.roster.roster;
     let sender = roster
         .member_by_key(from)
@@ -279,8 +287,9 @@ pub(crate) fn receive_history(
     // the sender ever took part, must not depend on what this node holds.
     let offered = CoordinatedCase::replay(&events, key_of).map_err(|e| refused(e.to_string()))?;
     if !offered.participants.contains_key(&sender) || !offered.audience().any(|i| i == &core.me) {
-        return Err(not_concerned());
+        return Ok(vec![Output::PeerReply(not_concerned())]);
     }
+    let sender_counts_itself_in = offered.audience().any(|i| i == &sender);
     let (case, new_events) = match load_case(tx.db, &case_id)? {
         Some(mut case) => {
             let known: std::collections::HashSet<EventId> =
@@ -301,13 +310,47 @@ pub(crate) fn receive_history(
         }
     };
     if !case.audience().any(|i| i == &core.me) {
-        return Err(not_concerned());
+        return Ok(vec![Output::PeerReply(not_concerned())]);
     }
     for ev in &new_events {
         entries::case_event(tx, env, &case, ev)?;
     }
+    let mut out = vec![Output::PeerReply(PeerReply::Accepted)];
+    // The sender counts itself in the case but lacks events this node holds: they go back to
+    // it, so the two converge even where this node counts the sender out.
+    let offered_ids: std::collections::HashSet<EventId> =
+        events.iter().map(|e| e.event.event_id).collect();
+    if sender_counts_itself_in
+        && case
+            .history
+            .iter()
+            .any(|e| !offered_ids.contains(&e.event.event_id))
+    {
+        let item = if case.audience().any(|i| i == &sender) {
+            Item::CaseHistory { case_id }
+        } else {
+            Item::CaseHistoryBack { case_id }
+        };
+        let token = outbox::enqueue(tx, env, &sender, &item, None)?;
+        out.extend(outbox::send_now(
+            core, tx, env, token, &sender, &item, None,
+        )?);
+    }
     if !new_events.is_empty() {
         save_case(tx.db, &case)?;
+        // Passed on to the others in the case: an author's own pushes reach only the audience
+        // it knew of, and an institution invited meanwhile must still get every event.
+        let sender = core.roster.roster.member_by_key(from).map(|m| m.id.clone());
+        let others: Vec<InstitutionId> = case
+            .audience()
+            .filter(|i| *i != &core.me && Some(*i) != sender.as_ref())
+            .cloned()
+            .collect();
+        for to in others {
+            let item = Item::CaseHistory { case_id };
+            let token = outbox::enqueue(tx, env, &to, &item, None)?;
+            out.extend(outbox::send_now(core, tx, env, token, &to, &item, None)?);
+        }
     }
-    Ok(())
+    Ok(out)
 }

@@ -331,14 +331,10 @@ impl Core {
                 key,
                 request,
             } => self.staff_request(tx, env, ticket, key, request),
-            Input::Delivered { token, reply } => {
-                self.in_flight.remove(&token);
-                outbox::delivered(self, tx, env, token, reply)
-            }
-            Input::Unreachable { token } => {
-                self.in_flight.remove(&token);
-                outbox::unreachable(self, tx, token)
-            }
+            // `delivered` takes the item out of flight itself: it needs to know whether what
+            // the item carries changed while it was in flight.
+            Input::Delivered { token, reply } => outbox::delivered(self, tx, env, token, reply),
+            Input::Unreachable { token } => outbox::unreachable(self, tx, token),
             Input::Tick => outbox::tick(self, tx, env),
         }
     }
@@ -407,8 +403,7 @@ impl Core {
         let reply = match message {
             PeerMessage::Summary(req) => responder::answer(self, tx, env, &from, req)?,
             PeerMessage::CaseHistory { case_id, events } => {
-                cases::receive_history(self, tx, env, &from, case_id, events)?;
-                PeerReply::Accepted
+                return cases::receive_history(self, tx, env, &from, case_id, events);
             }
             PeerMessage::Roster(r) => {
                 let mut out = roster::offered(self, tx, env, r, &from)?;

@@ -28,6 +28,12 @@ pub enum Item {
     },
     /// The roster in force, whatever version it is when sent.
     Roster,
+    /// The case's history, once, to an institution that pushed a history lacking some of this
+    /// node's events while it counts itself in the case (this node may count it out: it left
+    /// earlier, then was invited again after the case closed, say).
+    CaseHistoryBack {
+        case_id: CaseId,
+    },
 }
 
 impl Item {
@@ -36,6 +42,7 @@ impl Item {
         match self {
             Item::CaseHistory { case_id } => Some(format!("case:{case_id}")),
             Item::Roster => Some("roster".into()),
+            Item::CaseHistoryBack { case_id } => Some(format!("case-back:{case_id}")),
             Item::Summary { .. } | Item::LegacySummary { .. } => None,
         }
     }
@@ -169,6 +176,16 @@ pub(crate) fn send_now(
             }
         },
         Item::Roster => PeerMessage::Roster(core.roster.clone()),
+        Item::CaseHistoryBack { case_id } => match cases::load_case(tx.db, case_id)? {
+            Some(c) => PeerMessage::CaseHistory {
+                case_id: *case_id,
+                events: c.history,
+            },
+            None => {
+                remove(tx, token)?;
+                return Ok(None);
+            }
+        },
         Item::Summary { request_id } => {
             match requester::message_for(core, tx, env, token, request_id, staff)? {
                 Some(m) => m,
@@ -269,13 +286,25 @@ pub(crate) fn delivered(
     token: Token,
     reply: PeerReply,
 ) -> Result<Vec<Output>, Fault> {
-    let stale = core.in_flight.remove(&token).is_some_and(|f| f.stale);
+    // Only the answer to the send in flight counts: a duplicate, or a late answer to a send
+    // already given up, must not settle what the item carries now (it is sent again anyway).
+    let Some(flight) = core.in_flight.remove(&token) else {
+        return Ok(Vec::new());
+    };
+    let stale = flight.stale;
     let Some(row) = load(tx, token)? else {
         // Already settled: a duplicate or late answer.
         return Ok(Vec::new());
     };
     match &row.item {
         Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
+        // Sent once: whatever the answer but `unavailable`, it is settled.
+        Item::CaseHistoryBack { .. } => {
+            if !matches!(&reply, PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable) {
+                remove(tx, token)?;
+            }
+            Ok(Vec::new())
+        }
         Item::CaseHistory { .. } | Item::Roster | Item::LegacySummary { .. } => {
             let accepted = matches!(reply, PeerReply::Accepted);
             match reply {
@@ -286,6 +315,12 @@ pub(crate) fn delivered(
                     )?;
                 }
                 PeerReply::Accepted => remove(tx, token)?,
+                // The recipient does not take part in the case (it left, or never joined):
+                // nothing more about the case goes to it.
+                PeerReply::Refusal(r) if r.code == RefusalCode::NotConcerned => {
+                    tracing::info!(peer = %row.recipient, "a peer is not concerned by a case any more");
+                    remove(tx, token)?
+                }
                 // Not taken: kept, with the reason, and sent again with backoff. A peer may
                 // refuse for a while (a roster it has not adopted yet, a failed write); what
                 // it keeps refusing stays visible in `passerelle queue`, never dropped silently.
@@ -330,6 +365,9 @@ pub(crate) fn unreachable(
     tx: &mut Tx<'_>,
     token: Token,
 ) -> Result<Vec<Output>, Fault> {
+    if core.in_flight.remove(&token).is_none() {
+        return Ok(Vec::new());
+    }
     let Some(row) = load(tx, token)? else {
         return Ok(Vec::new());
     };

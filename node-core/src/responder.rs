@@ -42,8 +42,13 @@ pub(crate) fn answer(
     if let Some(earlier) = earlier_answer(core, tx, r)? {
         // Revocation wins even over a lost reply: an earlier disclosure is handed out again
         // only while the rule still grants it.
-        if let PeerReply::Disclosure { .. } = earlier {
-            let case = load_case(tx.db, &r.case_id)?;
+        if let PeerReply::Disclosure { disclosure, .. } = &earlier {
+            // Judged under the consent the disclosure names, not any other that covers it now.
+            let consent = disclosure.header.consent_id;
+            let case = load_case(tx.db, &r.case_id)?.map(|mut c| {
+                c.consents.retain(|(k, _)| k.consent_id == consent);
+                c
+            });
             if let Err(code) = rule::decide(roster, &core.me, r, case.as_ref(), env.now) {
                 let person = case
                     .as_ref()
@@ -120,7 +125,9 @@ pub(crate) fn answer(
         }
     };
     tx.db.execute(
-        "INSERT INTO seen_requests (request_id, requester, seen_at, request, reply) VALUES (?1, ?2, ?3, ?4, ?5)",
+        // Reached only when the id has no earlier answer (REPLACE matters only to the mutant
+        // that forgets answers, which must then show as a second disclosure).
+        "INSERT OR REPLACE INTO seen_requests (request_id, requester, seen_at, request, reply) VALUES (?1, ?2, ?3, ?4, ?5)",
         rusqlite::params![
             r.request_id.0.to_vec(),
             r.requester.as_str(),

@@ -436,7 +436,7 @@ async fn tampered_summary_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_member_key_is_refused_at_the_handshake() {
     let s = Setup::new().await;
-    let stranger = SigningKey::from_seed(cli::files::random_seed());
+    let stranger = SigningKey::from_seed(daemon::clock::random());
     let r = s.raw_peer(&stranger, "ne.orp").await;
     assert!(
         r.is_err(),
