@@ -1,0 +1,315 @@
+//! Staff activity at the honest nodes: case workers open cases and invite, accept, record and
+//! revoke consents, leave and close cases, and request summaries; administrators now and then
+//! revoke a case worker and issue a new one. Each action is chosen from what the node's own
+//! committed state makes possible, as a case worker reading `case list` would.
+
+use crate::federation::Federation;
+use crate::invariants::Check;
+use crate::node::Credential;
+use crate::world::{StaffKind, World};
+use protocol_spec::case::{CaseStatus, CoordinatedCase, Participation};
+use protocol_spec::category::Category;
+use protocol_spec::ids::InstitutionId;
+use protocol_spec::staff::{ConsentDraft, StaffRequest};
+use std::rc::Rc;
+
+enum Action {
+    Open,
+    Accept,
+    Invite,
+    Consent,
+    Revoke,
+    Leave,
+    Close,
+    Request,
+    Staff,
+}
+
+impl World {
+    pub(crate) fn staff_action(&mut self) -> Check {
+        let ready: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_up() && !self.nodes[*i].active_workers().is_empty())
+            .collect();
+        let Some(&i) = self.rng.pick(&ready) else {
+            return Ok(());
+        };
+        let me = self.nodes[i].inst.id.clone();
+        let rogue = self.rogue.inst.id.clone();
+        // Cases the misbehaving member opened are left alone: staff do not act on them.
+        let cases: Vec<Rc<CoordinatedCase>> = self.nodes[i]
+            .cases()?
+            .into_iter()
+            .filter(|c| c.opened_by != rogue && c.status == CaseStatus::Open)
+            .collect();
+        let cases: Vec<&CoordinatedCase> = cases.iter().map(|c| &**c).collect();
+        let mine = |c: &&CoordinatedCase| c.is_participant(&me);
+        let invited: Vec<&CoordinatedCase> = cases
+            .iter()
+            .copied()
+            .filter(|c| c.participants.get(&me) == Some(&Participation::Invited))
+            .collect();
+        let active: Vec<&CoordinatedCase> = cases.iter().copied().filter(mine).collect();
+        let with_consent: Vec<&CoordinatedCase> = active
+            .iter()
+            .copied()
+            .filter(|c| c.consents.iter().any(|(_, r)| r.is_none()))
+            .collect();
+        let shared: Vec<&CoordinatedCase> = active
+            .iter()
+            .copied()
+            .filter(|c| {
+                c.participants
+                    .iter()
+                    .any(|(p, s)| *p != me && *s == Participation::Accepted)
+            })
+            .collect();
+        let joined: Vec<&CoordinatedCase> = active
+            .iter()
+            .copied()
+            .filter(|c| c.opened_by != me)
+            .collect();
+        let opened: Vec<&CoordinatedCase> = active
+            .iter()
+            .copied()
+            .filter(|c| c.opened_by == me)
+            .collect();
+        let mut options: Vec<(u64, Action)> = vec![(3, Action::Open), (1, Action::Staff)];
+        if !invited.is_empty() {
+            options.push((8, Action::Accept));
+        }
+        if !active.is_empty() {
+            options.push((1, Action::Invite));
+            options.push((5, Action::Consent));
+        }
+        if !with_consent.is_empty() {
+            options.push((2, Action::Revoke));
+        }
+        if !joined.is_empty() {
+            options.push((1, Action::Leave));
+        }
+        if !opened.is_empty() {
+            options.push((1, Action::Close));
+        }
+        if !shared.is_empty() {
+            options.push((14, Action::Request));
+        }
+        let total: u64 = options.iter().map(|(w, _)| w).sum();
+        let mut roll = self.rng.between(0, total - 1);
+        let action = options
+            .into_iter()
+            .find(|(w, _)| {
+                if roll < *w {
+                    true
+                } else {
+                    roll -= w;
+                    false
+                }
+            })
+            .map(|(_, a)| a)
+            .expect("weights add up");
+        let others = self.invitable(i);
+        let now = self.now();
+        let request = match action {
+            Action::Staff => return self.staff_turnover(i),
+            Action::Open => {
+                let Some(person) = self.rng.pick(&self.nodes[i].persons).cloned() else {
+                    return Ok(());
+                };
+                let invite = if others.is_empty() {
+                    Vec::new()
+                } else {
+                    self.rng.subset(&others, 3)
+                };
+                StaffRequest::CaseOpen { person, invite }
+            }
+            Action::Accept => {
+                let c = self.pick_case(&invited);
+                StaffRequest::CaseAccept { case_id: c.case_id }
+            }
+            Action::Invite => {
+                let c = self.pick_case(&active);
+                let fresh: Vec<InstitutionId> = others
+                    .iter()
+                    .filter(|o| c.participants.get(*o) != Some(&Participation::Accepted))
+                    .cloned()
+                    .collect();
+                let Some(institution) = self.rng.pick(&fresh).cloned() else {
+                    return Ok(());
+                };
+                StaffRequest::CaseInvite {
+                    case_id: c.case_id,
+                    institution,
+                }
+            }
+            Action::Consent => {
+                let c = self.pick_case(&active);
+                let in_case: Vec<InstitutionId> = c
+                    .participants
+                    .keys()
+                    .filter(|p| **p != me)
+                    .cloned()
+                    .collect();
+                if in_case.is_empty() {
+                    return Ok(());
+                }
+                let mut participants = if self.rng.chance(0.3) {
+                    in_case.clone()
+                } else {
+                    self.rng.subset(&in_case, in_case.len())
+                };
+                participants.push(me.clone());
+                let purposes = Federation::purposes();
+                let purposes = self.rng.subset(&purposes, 2);
+                let categories = self.rng.subset(&Category::ALL, 5);
+                let valid_from = if self.rng.chance(0.85) {
+                    now - self.rng.between(0, 3_600)
+                } else {
+                    now + self.rng.between(60, 1_800)
+                };
+                let valid_until = valid_from + self.rng.between(600, 6 * 3_600);
+                let form_digest = self.rng.chance(0.5).then(|| self.rng.bytes());
+                StaffRequest::ConsentRecord(ConsentDraft {
+                    case_id: c.case_id,
+                    participants,
+                    purposes,
+                    categories,
+                    valid_from,
+                    valid_until,
+                    form_digest,
+                })
+            }
+            Action::Revoke => {
+                let c = self.pick_case(&with_consent);
+                let open: Vec<_> = c
+                    .consents
+                    .iter()
+                    .filter(|(_, r)| r.is_none())
+                    .map(|(k, _)| k.consent_id)
+                    .collect();
+                let consent_id = *self.rng.pick(&open).expect("an unrevoked consent");
+                StaffRequest::ConsentRevoke {
+                    case_id: c.case_id,
+                    consent_id,
+                }
+            }
+            Action::Leave => {
+                let c = self.pick_case(&joined);
+                StaffRequest::CaseLeave { case_id: c.case_id }
+            }
+            Action::Close => {
+                let c = self.pick_case(&opened);
+                StaffRequest::CaseClose { case_id: c.case_id }
+            }
+            Action::Request => {
+                let c = self.pick_case(&shared).clone();
+                self.summary_request(i, &c)
+            }
+        };
+        let workers = self.nodes[i].active_workers();
+        let mut key = self.rng.pick(&workers).expect("an active worker").1;
+        // Now and then a revoked credential is tried: it must be turned away.
+        if self.rng.chance(0.01)
+            && let Some(w) = self.nodes[i]
+                .workers
+                .iter()
+                .find(|w| w.state == Credential::Revoked)
+        {
+            key = w.key;
+        }
+        self.staff(i, key, request, StaffKind::CaseWork)
+    }
+
+    /// Whether every institution in the case the request changes holds the history node `i`
+    /// holds, and no node has a push of it still waiting for an answer.
+    fn pick_case<'a>(&mut self, from: &[&'a CoordinatedCase]) -> &'a CoordinatedCase {
+        from[self.rng.index(from.len())]
+    }
+
+    /// Honest members node `i`'s roster lists, other than itself.
+    fn invitable(&self, i: usize) -> Vec<InstitutionId> {
+        let me = &self.nodes[i].inst.id;
+        self.nodes[i]
+            .core()
+            .roster()
+            .roster
+            .members
+            .iter()
+            .map(|m| m.id.clone())
+            .filter(|id| id != me && *id != self.rogue.inst.id)
+            .collect()
+    }
+
+    /// Mostly what a consent on record covers and the policy allows, sometimes anything.
+    fn summary_request(&mut self, i: usize, c: &CoordinatedCase) -> StaffRequest {
+        let me = self.nodes[i].inst.id.clone();
+        let peers: Vec<InstitutionId> = c
+            .participants
+            .iter()
+            .filter(|(p, s)| **p != me && **s == Participation::Accepted)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let from = self.rng.pick(&peers).expect("a shared case").clone();
+        let covering: Vec<_> = c
+            .consents
+            .iter()
+            .filter(|(k, r)| {
+                r.is_none() && k.participants.contains(&me) && k.participants.contains(&from)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let (purpose, categories) = match self.rng.pick(&covering) {
+            Some(k) if self.rng.chance(0.8) => {
+                let purpose = self.rng.pick(&k.purposes).expect("a purpose").clone();
+                let roster = &self.nodes[i].core().roster().roster;
+                let sector = &self.nodes[i].inst.sector;
+                let allowed: Vec<Category> = k
+                    .categories
+                    .iter()
+                    .copied()
+                    .filter(|cat| roster.policy_allows(sector, &purpose, &[*cat]))
+                    .collect();
+                let pool = if allowed.is_empty() {
+                    k.categories.clone()
+                } else {
+                    allowed
+                };
+                (purpose, self.rng.subset(&pool, 3))
+            }
+            _ => (
+                self.rng
+                    .pick(&Federation::purposes())
+                    .expect("a purpose")
+                    .clone(),
+                self.rng.subset(&Category::ALL, 3),
+            ),
+        };
+        StaffRequest::SummaryRequest {
+            case_id: c.case_id,
+            from,
+            purpose,
+            categories,
+        }
+    }
+
+    /// An administrator revokes a case worker (keeping at least one) or issues a new one.
+    fn staff_turnover(&mut self, i: usize) -> Check {
+        let active: Vec<usize> = (0..self.nodes[i].workers.len())
+            .filter(|w| self.nodes[i].workers[*w].state == Credential::Active)
+            .collect();
+        if active.len() >= 2 && self.rng.chance(0.5) {
+            let w = active[self.rng.index(active.len())];
+            let staff = self.nodes[i].workers[w].staff.clone();
+            let admin = self.nodes[i].admin;
+            return self.staff(
+                i,
+                admin,
+                StaffRequest::StaffRevoke { staff },
+                StaffKind::Revoke(w),
+            );
+        }
+        if active.len() < 3 {
+            return self.issue_worker(i, StaffKind::CaseWork);
+        }
+        Ok(())
+    }
+}
