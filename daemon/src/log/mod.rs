@@ -1,0 +1,116 @@
+//! The node's transparency log: entries live in the store, their leaf hashes in memory in an
+//! RFC 6962 tree; checkpoints are C2SP signed notes, cosigned by the witnesses the roster names.
+
+mod checkpoints;
+mod inclusion;
+mod tiles;
+mod witness;
+
+pub use checkpoints::{checkpoint_and_witness, latest_note, sign_checkpoint};
+pub use inclusion::{check_inclusion, exchange_inclusion_proofs, keep_inclusion, prove_inclusion};
+pub use tiles::tile;
+pub use witness::witness_add_checkpoint;
+
+use anyhow::{anyhow, bail};
+use protocol_spec::ids::InstitutionId;
+use protocol_spec::roster::Roster;
+use protocol_spec::tlog;
+use protocol_spec::tlog::note::{SIG_COSIGNATURE, SIG_ED25519, VerifierKey};
+use rusqlite::{Connection, OptionalExtension};
+
+pub struct LogState {
+    pub origin: String,
+    tree: tlog::Tree,
+}
+
+/// The checkpoint origin (and log key name) of a member's log.
+pub fn origin(federation: &str, institution: &InstitutionId) -> String {
+    format!("{federation}.passerelle/{institution}")
+}
+
+/// The verifier key of a member's log.
+pub fn log_vkey(roster: &Roster, id: &InstitutionId) -> Option<VerifierKey> {
+    let m = roster.member(id)?;
+    Some(VerifierKey::new(
+        &origin(&roster.federation, id),
+        SIG_ED25519,
+        m.log_key,
+    ))
+}
+
+/// The cosignature verifier key of a member acting as witness.
+pub fn witness_vkey(roster: &Roster, id: &InstitutionId) -> Option<VerifierKey> {
+    let m = roster.member(id)?;
+    Some(VerifierKey::new(
+        &format!("{}/witness", origin(&roster.federation, id)),
+        SIG_COSIGNATURE,
+        m.witness_key,
+    ))
+}
+
+impl LogState {
+    /// Loads every leaf hash and checks the newest signed checkpoint against them, so a store
+    /// whose log was altered or truncated is noticed before the node serves or signs anything.
+    pub fn load(
+        conn: &Connection,
+        institution: &InstitutionId,
+        federation: &str,
+    ) -> anyhow::Result<LogState> {
+        let mut tree = tlog::Tree::new();
+        let mut st = conn.prepare("SELECT idx, leaf_hash FROM log_entries ORDER BY idx")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        for (expected, row) in rows.enumerate() {
+            let (idx, leaf) = row?;
+            if idx as usize != expected {
+                bail!("log store is corrupt: entry {expected} is missing");
+            }
+            let leaf: [u8; 32] = leaf
+                .try_into()
+                .map_err(|_| anyhow!("log store is corrupt: bad leaf hash at {idx}"))?;
+            tree.append(leaf);
+        }
+        let last: Option<(i64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((size, root)) = last {
+            let size = size as u64;
+            let ours = tree.root_at(size).ok_or_else(|| {
+                anyhow!(
+                    "log store is truncated: it holds {} entries but checkpoint {size} was signed",
+                    tree.size()
+                )
+            })?;
+            if ours.as_slice() != root.as_slice() {
+                bail!("log store does not match signed checkpoint {size}: entries were altered");
+            }
+        }
+        Ok(LogState {
+            origin: origin(federation, institution),
+            tree,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    pub fn append(&mut self, entries: &[Vec<u8>]) {
+        for e in entries {
+            self.tree.append(tlog::leaf_hash(e));
+        }
+    }
+
+    pub fn root(&self) -> [u8; 32] {
+        self.tree.root()
+    }
+}
+
+impl LogState {
+    pub(crate) fn tree_consistency(&self, old: u64, new: u64) -> Vec<[u8; 32]> {
+        self.tree.consistency_proof(old, new).unwrap_or_default()
+    }
+}
