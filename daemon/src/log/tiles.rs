@@ -1,6 +1,6 @@
 //! Serving the log as C2SP tlog-tiles: the checkpoint, level tiles and entry bundles.
 
-use super::sign_checkpoint;
+use super::{quoted, sign_checkpoint};
 use crate::node::Node;
 use anyhow::{Context, anyhow, bail};
 use protocol_spec::tlog::tiles::{self, TilePath};
@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 /// Serves `checkpoint`, a level tile or an entry bundle.
 pub async fn tile(node: &Arc<Node>, path: &str) -> anyhow::Result<Vec<u8>> {
-    match tiles::parse_path(path).ok_or_else(|| anyhow!("not a tlog-tiles path: {path}"))? {
+    match tiles::parse_path(path)
+        .ok_or_else(|| anyhow!("not a tlog-tiles path: {}", quoted(path)))?
+    {
         TilePath::Checkpoint => {
             let (_, note) = sign_checkpoint(node).await?;
             Ok(note.into_bytes())
