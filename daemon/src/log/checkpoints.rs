@@ -1,7 +1,7 @@
 //! The node's own checkpoints: signed over its one append-only tree and offered to the
 //! witnesses its roster entry names, whose cosignatures are kept with the checkpoint.
 
-use super::witness_vkey;
+use super::{db_int, from_db, witness_vkey};
 use crate::node::Node;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::tlog::note::{self, Note};
@@ -12,17 +12,21 @@ use std::sync::Arc;
 
 /// The newest signed checkpoint note (with the cosignatures gathered so far), if any.
 pub async fn latest_note(node: &Arc<Node>) -> anyhow::Result<Option<(u64, String)>> {
-    node.store
+    let newest = node
+        .store
         .read(|db| {
             Ok(db
                 .query_row(
                     "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
                     [],
-                    |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
                 )
                 .optional()?)
         })
-        .await
+        .await?;
+    newest
+        .map(|(size, note)| Ok((from_db(size, "checkpoint size")?, note)))
+        .transpose()
 }
 
 /// Signs a checkpoint of the current tree, unless the newest one already covers it, and
@@ -46,11 +50,12 @@ pub async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, String)> 
     };
     let note = tlog::sign_checkpoint(&cp, &origin, &node.log_key);
     let n2 = note.clone();
+    let row = db_int(size, "log size")?;
     node.store
         .write(move |tx| {
             tx.db.execute(
                 "INSERT OR IGNORE INTO checkpoints (size, root, note) VALUES (?1, ?2, ?3)",
-                rusqlite::params![size as i64, root.to_vec(), n2],
+                rusqlite::params![row, root.to_vec(), n2],
             )?;
             Ok(())
         })
@@ -62,6 +67,7 @@ pub async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, String)> 
 /// cosign it, proving consistency from the size that witness last cosigned.
 pub async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<()> {
     let (size, note_text) = sign_checkpoint(node).await?;
+    let row = db_int(size, "log size")?;
     let roster = node.roster().roster;
     let Some(me) = roster.member(&node.me).cloned() else {
         return Ok(());
@@ -76,7 +82,7 @@ pub async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<()> {
             continue; // already cosigned by this witness
         }
         let wname = w.to_string();
-        let mut old: u64 = node
+        let old: i64 = node
             .store
             .read(move |db| {
                 Ok(db
@@ -86,9 +92,10 @@ pub async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<()> {
                         |r| r.get::<_, i64>(0),
                     )
                     .optional()?
-                    .unwrap_or(0) as u64)
+                    .unwrap_or(0))
             })
             .await?;
+        let mut old = from_db(old, "witness progress")?;
         for _attempt in 0..2 {
             let proof = node
                 .log
@@ -119,7 +126,7 @@ pub async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<()> {
                         .write(move |tx| {
                             tx.db.execute(
                                 "INSERT INTO witness_progress (witness, size) VALUES (?1, ?2) ON CONFLICT(witness) DO UPDATE SET size = excluded.size",
-                                rusqlite::params![wname, size as i64],
+                                rusqlite::params![wname, row],
                             )?;
                             Ok(())
                         })
@@ -145,7 +152,7 @@ pub async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<()> {
             .write(move |tx| {
                 tx.db.execute(
                     "UPDATE checkpoints SET note = ?1 WHERE size = ?2",
-                    rusqlite::params![text, size as i64],
+                    rusqlite::params![text, row],
                 )?;
                 Ok(())
             })

@@ -1,7 +1,7 @@
 //! Bilateral recording: inclusion proofs of a disclosure and its receipt, exchanged between
 //! the two logs once the receipt is durable.
 
-use super::{log_vkey, sign_checkpoint};
+use super::{db_int, log_vkey, sign_checkpoint};
 use crate::node::Node;
 use anyhow::{Context, anyhow, bail};
 use protocol_spec::ids::InstitutionId;
@@ -48,12 +48,13 @@ pub async fn keep_inclusion(
     p: protocol_spec::peer::InclusionProof,
 ) -> anyhow::Result<()> {
     let peer = peer.to_string();
+    let leaf_index = db_int(p.leaf_index, "leaf index")?;
     node.store
         .write(move |tx| {
             let proof: Vec<u8> = p.proof.concat();
             tx.db.execute(
                 "INSERT OR REPLACE INTO peer_inclusion (peer, request_digest, leaf_index, leaf_hash, checkpoint, proof) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                rusqlite::params![peer, p.request_digest.to_vec(), p.leaf_index as i64, p.leaf_hash.to_vec(), p.checkpoint, proof],
+                rusqlite::params![peer, p.request_digest.to_vec(), leaf_index, p.leaf_hash.to_vec(), p.checkpoint, proof],
             )?;
             Ok(())
         })

@@ -58,6 +58,18 @@ pub(crate) fn quoted(input: &str) -> String {
     format!("`{}…` ({} bytes)", &input[..cut], input.len())
 }
 
+/// A size or index as the store keeps it. SQLite integers are signed 64-bit: a value beyond
+/// 2^63 - 1 (which only a peer's claim can reach) is refused, never wrapped to a negative row.
+pub(crate) fn db_int(value: u64, what: &str) -> anyhow::Result<i64> {
+    i64::try_from(value)
+        .map_err(|_| anyhow!("{what} {value} is beyond 2^63 - 1, the largest this node records"))
+}
+
+/// A size or index read back from the store.
+pub(crate) fn from_db(value: i64, what: &str) -> anyhow::Result<u64> {
+    u64::try_from(value).map_err(|_| anyhow!("the store is corrupt: {what} {value} is negative"))
+}
+
 /// The checkpoint origin (and log key name) of a member's log.
 pub fn origin(federation: &str, institution: &InstitutionId) -> String {
     format!("{federation}.passerelle/{institution}")
@@ -96,7 +108,7 @@ impl LogState {
         let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
         for (expected, row) in rows.enumerate() {
             let (idx, leaf) = row?;
-            if idx as usize != expected {
+            if u64::try_from(expected) != u64::try_from(idx) {
                 bail!("log store is corrupt: entry {expected} is missing");
             }
             let leaf: [u8; 32] = leaf
@@ -112,7 +124,7 @@ impl LogState {
             )
             .optional()?;
         if let Some((size, root)) = last {
-            let size = size as u64;
+            let size = from_db(size, "checkpoint size")?;
             let ours = tree.root_at(size).ok_or_else(|| {
                 anyhow!(
                     "log store is truncated: it holds {} entries but checkpoint {size} was signed",

@@ -1,7 +1,7 @@
 //! This node as a witness of its peers' logs: the tlog-witness add-checkpoint decision, made
 //! atomically with the stored state, and inconsistent checkpoints kept as evidence.
 
-use super::{log_vkey, origin, witness_vkey};
+use super::{db_int, from_db, log_vkey, origin, witness_vkey};
 use crate::clock::now;
 use crate::node::Node;
 use anyhow::anyhow;
@@ -52,17 +52,21 @@ pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply
                 .optional()?;
             let state = match &prior {
                 Some((size, root, _)) => WitnessState {
-                    size: *size as u64,
+                    size: from_db(*size, "witness state size")?,
                     root: root.as_slice().try_into().map_err(|_| anyhow!("corrupt witness state"))?,
                 },
                 None => WitnessState::default(),
             };
             match witness::decide(state, log_key.as_ref(), &req) {
+                // No log of a Passerelle member grows that far; the store could not keep it.
+                Ok((cp, _)) if i64::try_from(cp.size).is_err() => {
+                    Ok(refused(&witness::WitnessRefusal::Malformed("checkpoint size beyond 2^63 - 1")))
+                }
                 Ok((cp, _)) => {
                     tx.db.execute(
                         "INSERT INTO witness_state (origin, size, root, note) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT(origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note",
-                        rusqlite::params![o, cp.size as i64, cp.root.to_vec(), req.checkpoint],
+                        rusqlite::params![o, db_int(cp.size, "checkpoint size")?, cp.root.to_vec(), req.checkpoint],
                     )?;
                     let wkey = my_wkey.ok_or_else(|| anyhow!("this node has no witness key in the roster"))?;
                     let line = note::cosign(&Checkpoint::parse(&Note::parse(&req.checkpoint)?.text)?.body(), &wkey.name, &n.witness_key, now());
@@ -73,7 +77,7 @@ pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply
                         let cosigned = prior.map(|p| p.2).unwrap_or_default();
                         tx.db.execute(
                             "INSERT INTO witness_evidence (origin, cosigned, offered, problem, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            rusqlite::params![o, cosigned, req.checkpoint, e.to_string(), now() as i64],
+                            rusqlite::params![o, cosigned, req.checkpoint, e.to_string(), db_int(now(), "time")?],
                         )?;
                         let digest = |t: &str| hex::encode(protocol_spec::keys::sha256(&[t.as_bytes()]));
                         tx.log(Entry::new("witness-evidence", now(), vec![o.clone(), digest(&cosigned), digest(&req.checkpoint), e.to_string()])?.to_bytes())?;
