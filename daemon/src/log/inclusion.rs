@@ -1,6 +1,7 @@
 //! Bilateral recording: inclusion proofs of a disclosure and its receipt, exchanged between
 //! the two logs once the receipt is durable.
 
+use super::witness::check_against_cosigned;
 use super::{db_int, log_vkey, sign_checkpoint};
 use crate::node::Node;
 use anyhow::{Context, anyhow, bail};
@@ -41,6 +42,20 @@ pub fn check_inclusion(
     Ok(())
 }
 
+/// Receives `peer`'s inclusion proof (an `Inclusion` reply or a `ReceiptProof`): verified,
+/// its index within what the store records, its checkpoint consistent with the one this node
+/// cosigned for that log (§7.3), then kept.
+pub(crate) async fn receive_inclusion(
+    node: &Arc<Node>,
+    peer: &InstitutionId,
+    p: protocol_spec::peer::InclusionProof,
+) -> anyhow::Result<()> {
+    check_inclusion(&node.roster().roster, peer, &p).context("the proof does not verify")?;
+    db_int(p.leaf_index, "leaf index")?;
+    check_against_cosigned(node, peer, &p.checkpoint).await?;
+    keep_inclusion(node, peer, p).await
+}
+
 /// Stores a verified inclusion proof from `peer`.
 pub async fn keep_inclusion(
     node: &Arc<Node>,
@@ -72,7 +87,6 @@ pub async fn exchange_inclusion_proofs(
     receipt_leaf: (u64, [u8; 32]),
 ) {
     let result = async {
-        let roster = node.roster().roster;
         match node
             .send_peer(
                 &source,
@@ -90,9 +104,9 @@ pub async fn exchange_inclusion_proofs(
                     checkpoint,
                     proof,
                 };
-                check_inclusion(&roster, &source, &p)
-                    .context("the responder's inclusion proof does not verify")?;
-                keep_inclusion(&node, &source, p).await?;
+                receive_inclusion(&node, &source, p)
+                    .await
+                    .context("the responder's inclusion proof was refused")?;
             }
             other => bail!("unexpected answer to an inclusion request: {other:?}"),
         }

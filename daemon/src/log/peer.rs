@@ -1,10 +1,8 @@
 //! Log messages from peers: add-checkpoint to this node as a witness, tiles, inclusion proofs
 //! and receipt proofs. Every refusal is bounded (protocol.md §8), whatever it quotes.
 
-use super::{
-    MAX_REASON_LEN, bounded_reason, check_inclusion, keep_inclusion, prove_inclusion, tile,
-    witness_add_checkpoint,
-};
+use super::inclusion::receive_inclusion;
+use super::{MAX_REASON_LEN, bounded_reason, prove_inclusion, tile, witness_add_checkpoint};
 use crate::node::Node;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -41,12 +39,9 @@ pub async fn answer_peer(node: &Arc<Node>, from: PublicKey, message: PeerMessage
             let Some(peer) = roster.member_by_key(&from).map(|m| m.id.clone()) else {
                 return rejected("sender is not a member".into());
             };
-            match check_inclusion(&roster, &peer, &p) {
-                Ok(()) => match keep_inclusion(node, &peer, p).await {
-                    Ok(()) => PeerReply::Accepted,
-                    Err(e) => rejected(format!("{e:#}")),
-                },
-                Err(e) => rejected(format!("receipt proof does not verify: {e:#}")),
+            match receive_inclusion(node, &peer, p).await {
+                Ok(()) => PeerReply::Accepted,
+                Err(e) => rejected(format!("receipt proof refused: {e:#}")),
             }
         }
         other => rejected(format!(

@@ -1,26 +1,80 @@
 //! This node as a witness of its peers' logs: the tlog-witness add-checkpoint decision, made
-//! atomically with the stored state, and inconsistent checkpoints kept as evidence.
+//! atomically with the stored state; every other checkpoint of a witnessed log that reaches the
+//! node checked against the one it cosigned; inconsistent checkpoints kept as evidence.
 
 use super::{db_int, from_db, log_vkey, origin, witness_vkey};
 use crate::clock::now;
 use crate::node::Node;
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use protocol_spec::entry::Entry;
-use protocol_spec::peer::PeerReply;
-use protocol_spec::tlog::Checkpoint;
+use protocol_spec::ids::InstitutionId;
+use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::tlog::note::{self, Note};
-use protocol_spec::tlog::witness::{self, AddCheckpoint, WitnessState};
-use rusqlite::OptionalExtension;
+use protocol_spec::tlog::witness::{self, AddCheckpoint, WitnessRefusal, WitnessState};
+use protocol_spec::tlog::{self, Checkpoint, tile_proof};
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// The checkpoint this node last cosigned for `origin` (its witness state) and that note.
+fn cosigned(db: &Connection, origin: &str) -> anyhow::Result<Option<(WitnessState, String)>> {
+    let row: Option<(i64, Vec<u8>, String)> = db
+        .query_row(
+            "SELECT size, root, note FROM witness_state WHERE origin = ?1",
+            [origin],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((size, root, note)) = row else {
+        return Ok(None);
+    };
+    let state = WitnessState {
+        size: from_db(size, "witness state size")?,
+        root: root
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow!("the store is corrupt: witness state root of {origin}"))?,
+    };
+    Ok(Some((state, note)))
+}
+
+/// Keeps two signed checkpoints of a log that cannot both be honest: the one this node
+/// cosigned and the one it was offered, with a `witness-evidence` entry in its own log.
+fn keep_evidence(
+    tx: &mut node_core::Tx<'_>,
+    origin: &str,
+    cosigned: &str,
+    offered: &str,
+    problem: &str,
+) -> anyhow::Result<()> {
+    tx.db.execute(
+        "INSERT INTO witness_evidence (origin, cosigned, offered, problem, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![origin, cosigned, offered, problem, db_int(now(), "time")?],
+    )?;
+    let digest = |t: &str| hex::encode(protocol_spec::keys::sha256(&[t.as_bytes()]));
+    let fields = vec![
+        origin.to_string(),
+        digest(cosigned),
+        digest(offered),
+        problem.to_string(),
+    ];
+    tx.log(Entry::new("witness-evidence", now(), fields)?.to_bytes())?;
+    tracing::error!(
+        origin,
+        problem,
+        "a peer log presented a checkpoint inconsistent with one this node cosigned; evidence kept"
+    );
+    Ok(())
+}
 
 /// The witness side of add-checkpoint: decide, persist the new state atomically with the
 /// check, cosign. An inconsistent checkpoint is kept with the one cosigned before as evidence,
 /// logged, and reported to administrators through the node status.
 pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply {
-    let refused = |e: &witness::WitnessRefusal| PeerReply::WitnessRefused {
+    let refused = |e: &WitnessRefusal| PeerReply::WitnessRefused {
         status: e.status(),
         latest: match e {
-            witness::WitnessRefusal::Conflict { latest } => Some(*latest),
+            WitnessRefusal::Conflict { latest } => Some(*latest),
             _ => None,
         },
         reason: e.to_string(),
@@ -46,21 +100,12 @@ pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply
         .store
         .write(move |tx| {
             let o = origin_of_request.clone().unwrap_or_default();
-            let prior: Option<(i64, Vec<u8>, String)> = tx
-                .db
-                .query_row("SELECT size, root, note FROM witness_state WHERE origin = ?1", [&o], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-            let state = match &prior {
-                Some((size, root, _)) => WitnessState {
-                    size: from_db(*size, "witness state size")?,
-                    root: root.as_slice().try_into().map_err(|_| anyhow!("corrupt witness state"))?,
-                },
-                None => WitnessState::default(),
-            };
+            let prior = cosigned(tx.db, &o)?;
+            let state = prior.as_ref().map(|p| p.0).unwrap_or_default();
             match witness::decide(state, log_key.as_ref(), &req) {
                 // No log of a Passerelle member grows that far; the store could not keep it.
                 Ok((cp, _)) if i64::try_from(cp.size).is_err() => {
-                    Ok(refused(&witness::WitnessRefusal::Malformed("checkpoint size beyond 2^63 - 1")))
+                    Ok(refused(&WitnessRefusal::Malformed("checkpoint size beyond 2^63 - 1")))
                 }
                 Ok((cp, _)) => {
                     tx.db.execute(
@@ -74,14 +119,8 @@ pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply
                 }
                 Err(e) => {
                     if e.is_evidence() {
-                        let cosigned = prior.map(|p| p.2).unwrap_or_default();
-                        tx.db.execute(
-                            "INSERT INTO witness_evidence (origin, cosigned, offered, problem, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            rusqlite::params![o, cosigned, req.checkpoint, e.to_string(), db_int(now(), "time")?],
-                        )?;
-                        let digest = |t: &str| hex::encode(protocol_spec::keys::sha256(&[t.as_bytes()]));
-                        tx.log(Entry::new("witness-evidence", now(), vec![o.clone(), digest(&cosigned), digest(&req.checkpoint), e.to_string()])?.to_bytes())?;
-                        tracing::error!(origin = %o, problem = %e, "a peer log presented a checkpoint inconsistent with one this node cosigned; evidence kept");
+                        let held = prior.map(|p| p.1).unwrap_or_default();
+                        keep_evidence(tx, &o, &held, &req.checkpoint, &e.to_string())?;
                     }
                     Ok(refused(&e))
                 }
@@ -93,4 +132,95 @@ pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply
         latest: None,
         reason: format!("{e:#}"),
     })
+}
+
+/// Checks a checkpoint of `peer`'s log that reached this node outside add-checkpoint (an
+/// `Inclusion` reply or a `ReceiptProof`, transparency-log.md §7.3), its signature already
+/// verified, against the checkpoint this node cosigned for that log. Those messages carry no
+/// consistency proof, so one is built from the log's own level tiles. `Err` means refused;
+/// when the two checkpoints cannot both be honest, they are kept as evidence first.
+pub(crate) async fn check_against_cosigned(
+    node: &Arc<Node>,
+    peer: &InstitutionId,
+    offered: &str,
+) -> anyhow::Result<()> {
+    let cp = Checkpoint::parse(&Note::parse(offered)?.text)?;
+    // The cosigned checkpoint may move while tiles are fetched: evidence is kept only against
+    // the one actually compared with.
+    for _ in 0..3 {
+        let o = cp.origin.clone();
+        let Some((held, held_note)) = node.store.read(move |db| cosigned(db, &o)).await? else {
+            return Ok(()); // not a log this node witnesses, or nothing cosigned yet
+        };
+        let problem = if cp.size == held.size {
+            if cp.root == held.root {
+                return Ok(());
+            }
+            WitnessRefusal::Fork.to_string()
+        } else {
+            match consistent_by_tiles(node, peer, held, &cp).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => "no consistency proof from the cosigned checkpoint: the log's own \
+                              tiles do not lead from one to the other"
+                    .to_string(),
+                Err(e) => bail!(
+                    "this checkpoint of {} cannot be checked against the one this node \
+                     cosigned ({} entries) yet: {e:#}",
+                    cp.origin,
+                    held.size
+                ),
+            }
+        };
+        let (o, offered_note, p) = (cp.origin.clone(), offered.to_string(), problem.clone());
+        let kept = node
+            .store
+            .write(move |tx| {
+                if cosigned(tx.db, &o)?.map(|c| c.0) != Some(held) {
+                    return Ok(false);
+                }
+                keep_evidence(tx, &o, &held_note, &offered_note, &p)?;
+                Ok(true)
+            })
+            .await?;
+        if kept {
+            bail!(
+                "this checkpoint of {} is inconsistent with the one this node cosigned ({} \
+                 entries): {problem}; both are kept as evidence",
+                cp.origin,
+                held.size
+            );
+        }
+    }
+    bail!("the checkpoint this node cosigned for this log kept changing; try again")
+}
+
+/// Whether `peer`'s level tiles give a consistency proof between its checkpoint `cp` and
+/// `held`, the one this node cosigned. `Err` when the tiles cannot be had.
+async fn consistent_by_tiles(
+    node: &Arc<Node>,
+    peer: &InstitutionId,
+    held: WitnessState,
+    cp: &Checkpoint,
+) -> anyhow::Result<bool> {
+    let ((old, old_root), (new, new_root)) = if held.size < cp.size {
+        ((held.size, held.root), (cp.size, cp.root))
+    } else {
+        ((cp.size, cp.root), (held.size, held.root))
+    };
+    let mut tiles = HashMap::new();
+    for path in tile_proof::consistency_tiles(old, new) {
+        match node
+            .send_peer(peer, &PeerMessage::LogTile(path.clone()))
+            .await?
+        {
+            PeerReply::LogData(bytes) => tiles.insert(path, bytes),
+            PeerReply::Rejected { reason } => bail!("the log refused tile {path}: {reason}"),
+            other => bail!(
+                "the log answered tile {path} with a {}",
+                node_core::reply_name(&other)
+            ),
+        };
+    }
+    let proof = tile_proof::consistency_proof_from_tiles(old, new, &mut |p| tiles.get(p).cloned())?;
+    Ok(tlog::verify_consistency(old, new, &old_root, &new_root, &proof).is_ok())
 }
