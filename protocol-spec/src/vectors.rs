@@ -900,6 +900,7 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             persons: 0,
             open_cases: 0,
             outbox: 0,
+            log_halted: None,
         }),
         Done,
         Staff(vec![]),
@@ -2206,11 +2207,13 @@ mod round_trips {
                 any::<u64>(),
                 any::<u64>(),
             ),
+            proptest::option::of(text()),
         )
             .prop_map(
                 |(
                     (institution, federation, roster_version, members),
                     (log_size, witness_evidence, persons, open_cases, outbox),
+                    log_halted,
                 )| NodeStatus {
                     institution,
                     federation,
@@ -2221,6 +2224,7 @@ mod round_trips {
                     persons,
                     open_cases,
                     outbox,
+                    log_halted,
                 },
             )
     }

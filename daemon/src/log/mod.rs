@@ -19,11 +19,35 @@ use protocol_spec::roster::Roster;
 use protocol_spec::tlog;
 use protocol_spec::tlog::note::{SIG_COSIGNATURE, SIG_ED25519, VerifierKey};
 use rusqlite::{Connection, OptionalExtension};
+use std::sync::Arc;
 
 pub struct LogState {
     pub origin: String,
     tree: tlog::Tree,
+    /// Whether this node may sign new checkpoints of its log (transparency-log.md §7.4).
+    standing: Standing,
+    /// Held while the witnesses are asked whether they hold anything newer than this log.
+    confirming: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Where the node's log stands with its witnesses since the node started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// No witness round has yet shown that the witnesses hold nothing this store's log
+    /// cannot extend. `halted` is the problem that halted the log before the restart: it is
+    /// still reported until a round clears it.
+    Unconfirmed {
+        halted: Option<String>,
+    },
+    Confirmed,
+    /// A witness holds a cosigned checkpoint this log cannot extend: the store was lost,
+    /// restored from an older copy or replaced. Nothing more of the log is signed or served
+    /// until an administrator acts (README, operator section) and restarts the node.
+    Halted(String),
+}
+
+/// The `meta` row recording why the log is halted, read by the node status.
+pub(crate) const HALTED_KEY: &str = "log-halted";
 
 /// The longest reason a refusal carries (protocol.md §8). A reason may quote what the node
 /// received, which can be nearly a frame long: a refusal quoting all of it would not fit in a
@@ -135,10 +159,27 @@ impl LogState {
                 bail!("log store does not match signed checkpoint {size}: entries were altered");
             }
         }
+        let halted: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [HALTED_KEY], |r| {
+                r.get(0)
+            })
+            .optional()?;
         Ok(LogState {
             origin: origin(federation, institution),
             tree,
+            standing: Standing::Unconfirmed {
+                halted: halted.map(|p| String::from_utf8_lossy(&p).into_owned()),
+            },
+            confirming: Arc::new(tokio::sync::Mutex::new(())),
         })
+    }
+
+    /// Why nothing of the log may be served now, if so.
+    pub(crate) fn halted(&self) -> Option<&str> {
+        match &self.standing {
+            Standing::Halted(p) | Standing::Unconfirmed { halted: Some(p) } => Some(p),
+            _ => None,
+        }
     }
 
     pub fn size(&self) -> u64 {

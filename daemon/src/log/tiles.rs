@@ -2,15 +2,19 @@
 
 use super::{quoted, sign_checkpoint};
 use crate::node::Node;
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use protocol_spec::tlog::tiles::{self, TilePath};
 use std::sync::Arc;
 
 /// Serves `checkpoint`, a level tile or an entry bundle.
 pub async fn tile(node: &Arc<Node>, path: &str) -> anyhow::Result<Vec<u8>> {
-    match tiles::parse_path(path)
-        .ok_or_else(|| anyhow!("not a tlog-tiles path: {}", quoted(path)))?
-    {
+    let tile = tiles::parse_path(path)
+        .ok_or_else(|| anyhow!("not a tlog-tiles path: {}", quoted(path)))?;
+    // A halted log's tiles may hold entries no witness can ever cosign (§7.4).
+    if let Some(problem) = node.log.lock().unwrap().halted() {
+        bail!("this node's log is halted: {problem}");
+    }
+    match tile {
         TilePath::Checkpoint => {
             let (_, note) = sign_checkpoint(node).await?;
             Ok(note.into_bytes())

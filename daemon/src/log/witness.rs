@@ -9,15 +9,22 @@ use anyhow::{anyhow, bail};
 use protocol_spec::entry::Entry;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::peer::{PeerMessage, PeerReply};
-use protocol_spec::tlog::note::{self, Note};
+use protocol_spec::tlog::note::{self, Note, VerifierKey};
 use protocol_spec::tlog::witness::{self, AddCheckpoint, WitnessRefusal, WitnessState};
 use protocol_spec::tlog::{self, Checkpoint, tile_proof};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The checkpoint this node last cosigned for `origin` (its witness state) and that note.
-fn cosigned(db: &Connection, origin: &str) -> anyhow::Result<Option<(WitnessState, String)>> {
+/// The checkpoint this node last cosigned for `origin` (its witness state) and that note, if
+/// the log's key in the roster in force, `log_key`, signed it. A note that key does not verify
+/// was signed with a key the steering group has since replaced: the log restarted under its new
+/// key and is followed from the empty tree (§7.5).
+fn cosigned(
+    db: &Connection,
+    origin: &str,
+    log_key: Option<&VerifierKey>,
+) -> anyhow::Result<Option<(WitnessState, String)>> {
     let row: Option<(i64, Vec<u8>, String)> = db
         .query_row(
             "SELECT size, root, note FROM witness_state WHERE origin = ?1",
@@ -28,6 +35,14 @@ fn cosigned(db: &Connection, origin: &str) -> anyhow::Result<Option<(WitnessStat
     let Some((size, root, note)) = row else {
         return Ok(None);
     };
+    let Some(key) = log_key else {
+        return Ok(None);
+    };
+    let signed =
+        Note::parse(&note).is_ok_and(|n| note::verify_note(&n, std::slice::from_ref(key)).is_ok());
+    if !signed {
+        return Ok(None);
+    }
     let state = WitnessState {
         size: from_db(size, "witness state size")?,
         root: root
@@ -100,7 +115,7 @@ pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply
         .store
         .write(move |tx| {
             let o = origin_of_request.clone().unwrap_or_default();
-            let prior = cosigned(tx.db, &o)?;
+            let prior = cosigned(tx.db, &o, log_key.as_ref())?;
             let state = prior.as_ref().map(|p| p.0).unwrap_or_default();
             match witness::decide(state, log_key.as_ref(), &req) {
                 // No log of a Passerelle member grows that far; the store could not keep it.
@@ -145,11 +160,17 @@ pub(crate) async fn check_against_cosigned(
     offered: &str,
 ) -> anyhow::Result<()> {
     let cp = Checkpoint::parse(&Note::parse(offered)?.text)?;
+    let log_key = log_vkey(&node.roster().roster, peer);
     // The cosigned checkpoint may move while tiles are fetched: evidence is kept only against
     // the one actually compared with.
     for _ in 0..3 {
         let o = cp.origin.clone();
-        let Some((held, held_note)) = node.store.read(move |db| cosigned(db, &o)).await? else {
+        let key = log_key.clone();
+        let Some((held, held_note)) = node
+            .store
+            .read(move |db| cosigned(db, &o, key.as_ref()))
+            .await?
+        else {
             return Ok(()); // not a log this node witnesses, or nothing cosigned yet
         };
         let problem = if cp.size == held.size {
@@ -172,10 +193,11 @@ pub(crate) async fn check_against_cosigned(
             }
         };
         let (o, offered_note, p) = (cp.origin.clone(), offered.to_string(), problem.clone());
+        let key = log_key.clone();
         let kept = node
             .store
             .write(move |tx| {
-                if cosigned(tx.db, &o)?.map(|c| c.0) != Some(held) {
+                if cosigned(tx.db, &o, key.as_ref())?.map(|c| c.0) != Some(held) {
                     return Ok(false);
                 }
                 keep_evidence(tx, &o, &held_note, &offered_note, &p)?;
