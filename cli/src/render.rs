@@ -163,6 +163,12 @@ pub fn human(reply: &StaffReply) -> String {
                     s.witness_evidence
                 );
             }
+            if let Some(problem) = &s.log_halted {
+                let _ = writeln!(
+                    out,
+                    "LOG HALTED  {problem}: this node signs and serves nothing of its log; see the README's operator section"
+                );
+            }
         }
         StaffReply::Done => out.push_str("done\n"),
         StaffReply::Staff(list) => {

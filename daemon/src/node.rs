@@ -350,54 +350,10 @@ impl Node {
                 }
                 reply
             }
-            PeerMessage::AddCheckpoint(body) => {
-                crate::log::witness_add_checkpoint(self, body).await
-            }
-            // Entries carry salted person commitments; an AVS number has about 10^9 values, so
-            // entries are for this node's own auditors only. Peers get checkpoints and hashes.
-            PeerMessage::LogTile(path)
-                if matches!(
-                    protocol_spec::tlog::tiles::parse_path(&path),
-                    Some(protocol_spec::tlog::tiles::TilePath::Entries { .. })
-                ) =>
-            {
-                PeerReply::Rejected {
-                    reason: "entry bundles are served to this node's auditors only".into(),
-                }
-            }
-            PeerMessage::LogTile(path) => match crate::log::tile(self, &path).await {
-                Ok(bytes) => PeerReply::LogData(bytes),
-                Err(e) => PeerReply::Rejected {
-                    reason: format!("{e:#}"),
-                },
-            },
-            PeerMessage::ProveInclusion { index } => {
-                match crate::log::prove_inclusion(self, index).await {
-                    Ok((checkpoint, proof)) => PeerReply::Inclusion { checkpoint, proof },
-                    Err(e) => PeerReply::Rejected {
-                        reason: format!("{e:#}"),
-                    },
-                }
-            }
-            PeerMessage::ReceiptProof(p) => {
-                let roster = self.roster().roster;
-                let Some(peer) = roster.member_by_key(&key).map(|m| m.id.clone()) else {
-                    return PeerReply::Rejected {
-                        reason: "sender is not a member".into(),
-                    };
-                };
-                match crate::log::check_inclusion(&roster, &peer, &p) {
-                    Ok(()) => match crate::log::keep_inclusion(self, &peer, p).await {
-                        Ok(()) => PeerReply::Accepted,
-                        Err(e) => PeerReply::Rejected {
-                            reason: format!("{e:#}"),
-                        },
-                    },
-                    Err(e) => PeerReply::Rejected {
-                        reason: format!("receipt proof does not verify: {e:#}"),
-                    },
-                }
-            }
+            PeerMessage::AddCheckpoint(_)
+            | PeerMessage::LogTile(_)
+            | PeerMessage::ProveInclusion { .. }
+            | PeerMessage::ReceiptProof(_) => crate::log::answer_peer(self, key, msg).await,
         }
     }
 

@@ -26,6 +26,14 @@ pub(crate) fn status(core: &Core, tx: &Tx<'_>) -> Result<StaffReply, Fault> {
         open_cases: c("SELECT COUNT(*) FROM cases")? as u64,
         outbox: c("SELECT COUNT(*) FROM outbox")? as u64,
         witness_evidence: c("SELECT COUNT(*) FROM witness_evidence")? as u64,
+        // Recorded by the daemon's log driver when a witness holds more than this log.
+        log_halted: tx
+            .db
+            .query_row("SELECT value FROM meta WHERE key = 'log-halted'", [], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map(|p| String::from_utf8_lossy(&p).into_owned()),
     }))
 }
 

@@ -264,6 +264,10 @@ pub struct NodeStatus {
     pub persons: u64,
     pub open_cases: u64,
     pub outbox: u64,
+    /// Why this node's own log is halted, if it is: a witness holds a cosigned checkpoint the
+    /// log cannot extend, and the node signs and serves nothing more of it
+    /// (transparency-log.md §7.4).
+    pub log_halted: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

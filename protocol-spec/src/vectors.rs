@@ -904,6 +904,7 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             persons: 0,
             open_cases: 0,
             outbox: 0,
+            log_halted: None,
         }),
         Done,
         Staff(vec![]),
@@ -2235,11 +2236,13 @@ mod round_trips {
                 any::<u64>(),
                 any::<u64>(),
             ),
+            proptest::option::of(text()),
         )
             .prop_map(
                 |(
                     (institution, federation, roster_version, members),
                     (log_size, witness_evidence, persons, open_cases, outbox),
+                    log_halted,
                 )| NodeStatus {
                     institution,
                     federation,
@@ -2250,6 +2253,7 @@ mod round_trips {
                     persons,
                     open_cases,
                     outbox,
+                    log_halted,
                 },
             )
     }

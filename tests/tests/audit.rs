@@ -518,3 +518,85 @@ async fn a_witness_refuses_an_inconsistent_checkpoint_and_keeps_evidence() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_or_garbage_log_request_gets_a_refusal_that_fits_a_frame() {
+    use protocol_spec::wire::MAX_FRAME_LEN;
+    let s = Setup::new().await;
+    let key = s.node("ne.oai").signing_key().unwrap();
+    let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
+    // The largest path a frame can carry: a refusal quoting all of it would not fit in one.
+    let path = format!("tile/{}", "9".repeat(MAX_FRAME_LEN - 6 - 5));
+    let r: PeerReply = daemon::transport::request(&conn, &PeerMessage::LogTile(path.clone()))
+        .await
+        .expect("a refusal arrives");
+    let PeerReply::Rejected { reason } = r else {
+        panic!("{r:?}")
+    };
+    assert!(reason.contains("not a tlog-tiles path"), "{reason}");
+    assert!(reason.len() <= 1024, "{} bytes", reason.len());
+
+    // A frame of the largest size holding no message at all.
+    let mut garbage = vec![0xff; 4 + MAX_FRAME_LEN];
+    garbage[..4].copy_from_slice(&(MAX_FRAME_LEN as u32).to_be_bytes());
+    garbage[4..6].copy_from_slice(&protocol_spec::wire::PROTOCOL_VERSION.to_be_bytes());
+    let bytes = daemon::transport::request_raw(&conn, &garbage)
+        .await
+        .expect("a refusal arrives");
+    let r: PeerReply = protocol_spec::wire::decode_body(&bytes).unwrap();
+    assert!(matches!(r, PeerReply::Rejected { .. }), "{r:?}");
+
+    // The same path from the node's own auditor.
+    let e = call(&s.node("ne.orp").auditor, StaffRequest::LogTile { path })
+        .await
+        .expect_err("refused");
+    let msg = format!("{e:#}");
+    assert!(msg.contains("not a tlog-tiles path"), "{msg}");
+    assert!(msg.len() <= 1024 + 100, "{} bytes", msg.len());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_proof_for_a_leaf_beyond_what_a_store_can_index_is_refused() {
+    let s = Setup::new().await;
+    // ne.oai's log key signs a checkpoint claiming 2^63 + 1 entries, and a valid inclusion
+    // proof of leaf 2^63 under it: stored as a signed 64-bit integer it would become negative.
+    let log_key = SigningKey::from_file(
+        &std::fs::read_to_string(s.node("ne.oai").dir.join("keys/log.key")).unwrap(),
+    )
+    .unwrap();
+    let leaf = protocol_spec::tlog::leaf_hash(b"receipt");
+    let left = [1u8; 32];
+    let origin = "ne-cii.passerelle/ne.oai";
+    let checkpoint = sign_checkpoint(
+        &Checkpoint {
+            origin: origin.into(),
+            size: (1 << 63) + 1,
+            root: protocol_spec::tlog::node_hash(&left, &leaf),
+        },
+        origin,
+        &log_key,
+    );
+    let p = protocol_spec::peer::InclusionProof {
+        request_digest: [3; 32],
+        leaf_index: 1 << 63,
+        leaf_hash: leaf,
+        checkpoint,
+        proof: vec![left],
+    };
+    let key = s.node("ne.oai").signing_key().unwrap();
+    let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
+    let r: PeerReply = daemon::transport::request(&conn, &PeerMessage::ReceiptProof(p))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&r, PeerReply::Rejected { reason } if reason.contains("beyond")),
+        "{r:?}"
+    );
+    let db = node_core::store::open(&s.node("ne.orp").dir.join("data/node.db")).unwrap();
+    let n: i64 = db
+        .query_row("SELECT COUNT(*) FROM peer_inclusion", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0, "nothing kept");
+    s.stop().await;
+}

@@ -1,11 +1,13 @@
 //! Transparency log, sans-IO: RFC 6962 / RFC 9162 Merkle trees and proofs, C2SP signed notes,
-//! tlog-checkpoint, tlog-cosignature v1, the tlog-witness add-checkpoint decision and
-//! tlog-tiles. Normative prose: `spec/transparency-log.md`; known answers: `vectors/tlog.json`.
+//! tlog-checkpoint, tlog-cosignature v1, the tlog-witness add-checkpoint decision,
+//! tlog-tiles and consistency proofs built from tiles. Normative prose:
+//! `spec/transparency-log.md`; known answers: `vectors/tlog.json`.
 
 pub mod checkpoint;
 pub mod cosignature;
 pub mod merkle;
 pub mod note;
+pub mod tile_proof;
 pub mod tiles;
 pub mod witness;
 
