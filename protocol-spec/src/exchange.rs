@@ -203,7 +203,7 @@ impl Disclosure {
     }
 }
 
-/// Refusal reason codes. Their numeric values are normative (spec §refusals).
+/// Refusal reason codes. Their numeric values are normative (spec/protocol.md §12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefusalCode {

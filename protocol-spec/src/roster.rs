@@ -7,7 +7,7 @@ use crate::keys::{PublicKey, Signature, SigningKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// Domain separator of the roster signature input (spec §roster).
+/// Domain separator of the roster signature input (spec/protocol.md §5.2).
 pub const ROSTER_CONTEXT: &[u8] = b"passerelle/v1 roster\n";
 /// A federation name becomes part of checkpoint origins and note key names, which admit no
 /// spaces or `+`: 1 to 64 characters from `a-z`, `0-9`, `-` and `.`.
