@@ -1267,6 +1267,7 @@ const SECTIONS: &[&str] = &[
     "conventions",
     "keys",
     "varints",
+    "decoding",
     "enums",
     "refusal_codes",
     "roster",
@@ -1346,6 +1347,70 @@ fn varints_are_leb128() {
     }
 }
 
+/// Decodes `payload` as `T` (all of it), checks the value against its JSON text form and that
+/// re-encoding gives `canonical`; or checks that decoding fails.
+fn decoding_case<T>(item: &Section<'_>)
+where
+    T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let payload = item.bytes("payload");
+    let decoded = postcard::take_from_bytes::<T>(&payload)
+        .ok()
+        .filter(|(_, rest)| rest.is_empty())
+        .map(|(v, _)| v);
+    match item.str("outcome") {
+        "ok" => {
+            let value: T = serde_json::from_value(item.get("value").clone())
+                .unwrap_or_else(|e| panic!("{}.value: {e}", item.path));
+            assert_eq!(decoded.as_ref(), Some(&value), "{} decodes", item.path);
+            let canonical = if item.value.get("canonical").is_some() {
+                item.bytes("canonical")
+            } else {
+                payload.clone()
+            };
+            assert_eq!(
+                postcard::to_stdvec(&value).expect("encodes"),
+                canonical,
+                "{} re-encodes to its canonical form",
+                item.path
+            );
+        }
+        "malformed" => assert!(decoded.is_none(), "{} must be refused", item.path),
+        other => panic!("{}: unknown outcome {other}", item.path),
+    }
+}
+
+#[test]
+fn decoding_vectors() {
+    let file = core_file();
+    let d = top(&file, "decoding");
+    d.note("note");
+    let mut types = BTreeSet::new();
+    for item in d.items("cases") {
+        item.note("why");
+        let ty = item.str("type");
+        types.insert(ty.to_string());
+        match ty {
+            "u16" => decoding_case::<u16>(&item),
+            "u32" => decoding_case::<u32>(&item),
+            "u64" => decoding_case::<u64>(&item),
+            "bool" => decoding_case::<bool>(&item),
+            "String" => decoding_case::<String>(&item),
+            "PeerReply" => decoding_case::<PeerReply>(&item),
+            "StaffRequest" => decoding_case::<StaffRequest>(&item),
+            "Summary" => decoding_case::<Summary>(&item),
+            other => panic!("{}: unknown type {other}", item.path),
+        }
+    }
+    assert_eq!(types.len(), 8, "every listed type has cases");
+    // A frame carries the same payloads: a refused one is `malformed` there too.
+    let frame = [0, 0, 0, 8, 0, 1, 0x82, 0x80, 0x80, 0x80, 0x80, 0];
+    assert!(matches!(
+        decode_frame::<PeerReply>(&frame),
+        Err(WireError::Malformed(_))
+    ));
+}
+
 #[test]
 fn enum_variant_indices() {
     let file = core_file();
@@ -1403,6 +1468,65 @@ fn printed_names_are_the_json_names() {
     same(participation_samples(), |p| p.as_str());
     same(case_status_samples(), |s| s.as_str());
     same(error_kind_samples(), |k| k.as_str());
+}
+
+/// Spec §2, text forms: keys and signatures are base64 strings and every other byte string is
+/// a hex string, never a list of numbers, in every message (here: one of each variant, with
+/// the fixture's disclosure, proofs and tile data filled in).
+#[test]
+fn text_forms_write_bytes_as_strings() {
+    fn no_number_lists(path: &str, v: &Value) {
+        match v {
+            Value::Array(items) => {
+                assert!(
+                    !items.iter().any(Value::is_number),
+                    "{path} is a list of numbers"
+                );
+                for (i, item) in items.iter().enumerate() {
+                    no_number_lists(&format!("{path}[{i}]"), item);
+                }
+            }
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, item)| no_number_lists(&format!("{path}.{k}"), item)),
+            _ => {}
+        }
+    }
+    fn check<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        samples: Vec<T>,
+    ) {
+        for sample in samples {
+            let v = serde_json::to_value(&sample).expect("JSON form");
+            no_number_lists("", &v);
+            let back: T = serde_json::from_value(v).expect("JSON form reads back");
+            assert_eq!(back, sample);
+        }
+    }
+    let proof = InclusionProof {
+        checkpoint: "checkpoint".into(),
+        proof: vec![[3; 32], [4; 32]],
+        ..inclusion_proof()
+    };
+    let mut peer = peer_message_samples();
+    peer.push(PeerMessage::ReceiptProof(proof));
+    check(peer);
+    let mut replies = peer_reply_samples();
+    replies.push(PeerReply::LogData(vec![1, 2, 3]));
+    replies.push(PeerReply::Inclusion {
+        checkpoint: String::new(),
+        proof: vec![[5; 32]],
+    });
+    check(replies);
+    check(staff_request_samples());
+    let mut staff = staff_reply_samples();
+    staff.push(StaffReply::LogData(vec![1, 2, 3]));
+    check(staff);
+    let d = serde_json::to_value(disclosure()).expect("JSON form");
+    assert_eq!(d["sealed"]["enc"], hex::encode(disclosure().sealed.enc));
+    assert_eq!(
+        d["header"]["request_digest"],
+        hex::encode(signed_request().digest())
+    );
 }
 
 #[test]
