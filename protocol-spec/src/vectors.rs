@@ -1266,6 +1266,7 @@ const SECTIONS: &[&str] = &[
     "description",
     "conventions",
     "keys",
+    "ed25519_strict",
     "varints",
     "decoding",
     "enums",
@@ -1323,6 +1324,73 @@ fn keys_derive_from_their_seeds() {
         let public = EncryptionKey::from_secret(item.array("secret")).public();
         item.hex_eq("public", &public.0);
         assert_eq!(public, seal::x25519_public(&[n; 32]));
+    }
+}
+
+#[test]
+fn strict_ed25519_vectors() {
+    use ed25519_dalek::Verifier;
+    let file = core_file();
+    let s = top(&file, "ed25519_strict");
+    s.note("note");
+    let mut outcomes = BTreeSet::new();
+    for item in s.items("cases") {
+        item.note("name");
+        item.note("why");
+        let public = PublicKey(item.array("public"));
+        let message = item.bytes("message");
+        let signature = Signature(item.array("signature"));
+        let accept = |key: &str| match item.str(key) {
+            "accept" => true,
+            "reject" => false,
+            other => panic!("{}.{key}: {other}", item.path),
+        };
+        let expected = accept("expected");
+        assert_eq!(
+            public.verify(&message, &signature),
+            expected,
+            "{}: the node's verification",
+            item.path
+        );
+        // The same answer from the library the reference builds on, and the answer without
+        // the small-order checks, which the vector states too.
+        let dalek_sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&public.0);
+        let strict = key
+            .as_ref()
+            .is_ok_and(|k| k.verify_strict(&message, &dalek_sig).is_ok());
+        assert_eq!(strict, expected, "{}: verify_strict", item.path);
+        let lax = key.is_ok_and(|k| k.verify(&message, &dalek_sig).is_ok());
+        assert_eq!(
+            lax,
+            accept("without_small_order_checks"),
+            "{}: verify without the small-order checks",
+            item.path
+        );
+        outcomes.insert((expected, lax));
+    }
+    // Some cases are rejected only by the small-order checks, and a mixed-order key can sign.
+    assert!(outcomes.contains(&(false, true)) && outcomes.contains(&(true, true)));
+    let small: Vec<String> = s
+        .get("small_order_points")
+        .as_array()
+        .expect("small_order_points is a list")
+        .iter()
+        .map(|v| v.as_str().expect("hex").to_string())
+        .collect();
+    assert_eq!(small.len(), 8);
+    for point in &small {
+        let bytes: [u8; 32] = hex::decode(point)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).expect("decodes");
+        assert!(key.is_weak(), "{point} has small order");
+        assert_eq!(
+            key.to_edwards().compress().to_bytes(),
+            bytes,
+            "{point} is canonical"
+        );
     }
 }
 
