@@ -53,6 +53,7 @@ const PERSON: &str = "7569217076985";
 const RNG_SEED: [u8; 32] = [7; 32];
 const SALT: [u8; 32] = [0x55; 32];
 const REQUEST_ID: RequestId = RequestId([0x11; 16]);
+const UNCONCERNED_REQUEST_ID: RequestId = RequestId([0x12; 16]);
 const CASE_ID: CaseId = CaseId([0x22; 16]);
 const CONSENT_ID: ConsentId = ConsentId([0x33; 16]);
 const UNKNOWN_CASE: CaseId = CaseId([0x99; 16]);
@@ -525,9 +526,11 @@ fn disclosure_entry() -> Entry {
     .expect("fixture entry")
 }
 
-/// The request of the `requester-not-in-case` decision, signed by ne.sas.
+/// ne.sas asks ne.orp for the same case, purpose and categories, with its own request id: ne.sas
+/// does not participate in the case.
 fn unconcerned_request() -> SignedSummaryRequest {
     let mut r = request();
+    r.request_id = UNCONCERNED_REQUEST_ID;
     r.requester = inst(SAS.id);
     r.sign(&signing(SAS.signing))
 }
@@ -630,6 +633,19 @@ impl FrameMessage {
             FrameMessage::StaffReply(m) => encode_frame(m),
         }
         .expect("fixture frame encodes")
+    }
+
+    /// The message of the same type given by `value`, its JSON text form.
+    fn same_type_from_json(&self, value: &Value) -> FrameMessage {
+        let v = value.clone();
+        match self {
+            FrameMessage::Peer(_) => FrameMessage::Peer(serde_json::from_value(v).expect("JSON")),
+            FrameMessage::Reply(_) => FrameMessage::Reply(serde_json::from_value(v).expect("JSON")),
+            FrameMessage::Staff(_) => FrameMessage::Staff(serde_json::from_value(v).expect("JSON")),
+            FrameMessage::StaffReply(_) => {
+                FrameMessage::StaffReply(serde_json::from_value(v).expect("JSON"))
+            }
+        }
     }
 
     fn type_name(&self) -> &'static str {
@@ -1715,26 +1731,47 @@ fn case_event_vectors() {
 fn decision_vectors() {
     let file = core_file();
     let d = top(&file, "decisions");
-    d.note("responder");
+    d.note("note");
     assert_eq!(d.str("responder"), ORP.id);
+    let responder = inst(d.str("responder"));
+    // The inputs, taken from the sections the vector names, not from the fixture.
+    assert_eq!(d.str("roster"), "roster.signed_postcard");
+    // Other sections are read here as plain JSON: their own tests check every field.
+    let hex_at = |v: &Value| hex::decode(v.as_str().expect("hex string")).expect("hex");
+    let signed: SignedRoster =
+        postcard::from_bytes(&hex_at(&file["roster"]["signed_postcard"])).expect("roster");
+    assert_eq!(d.str("history"), "case_events.events[*].signed_postcard");
+    let history: Vec<SignedCaseEvent> = file["case_events"]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| postcard::from_bytes(&hex_at(&e["signed_postcard"])).expect("event"))
+        .collect();
+    assert_eq!(history, signed_events());
+    let r = &signed.roster;
     let items = d.items("cases");
     let fixture = decisions();
     assert_eq!(items.len(), fixture.len());
-    let r = roster();
     for (item, dec) in items.iter().zip(fixture) {
         assert_eq!(item.str("name"), dec.name);
         item.json_eq("request", &dec.request);
-        assert_eq!(item.u64("history_events") as usize, dec.events);
-        assert_eq!(item.u64("now"), dec.now);
-        let case = case_after(dec.events);
-        let found = (case.case_id == dec.request.case_id).then_some(&case);
-        let outcome = rule::decide(&r, &inst(ORP.id), &dec.request, found, dec.now);
+        let request: SummaryRequest =
+            serde_json::from_value(item.get("request").clone()).expect("request JSON");
+        let events = item.u64("history_events") as usize;
+        assert_eq!(events, dec.events);
+        let now = item.u64("now");
+        assert_eq!(now, dec.now);
+        let case =
+            CoordinatedCase::replay(&history[..events], |id| r.member(id).map(|m| m.signing_key))
+                .expect("the history replays");
+        let found = (case.case_id == request.case_id).then_some(&case);
+        let outcome = rule::decide(r, &responder, &request, found, now);
         match (&outcome, dec.outcome) {
             (Ok(grant), Ok(consent)) => {
                 assert_eq!(item.str("outcome"), "grant");
                 assert_eq!(grant.consent_id, consent);
                 assert_eq!(item.str("consent_id"), consent.to_string());
-                assert_eq!(grant.categories, dec.request.categories);
+                assert_eq!(grant.categories, request.categories);
             }
             (Err(code), Err(expected)) => {
                 assert_eq!(*code, expected, "{}", dec.name);
@@ -1837,17 +1874,72 @@ fn disclosure_vector() {
 fn log_entry_vectors() {
     let file = core_file();
     let s = top(&file, "log_entries");
-    let fixtures = [disclosure_entry(), refusal_entry()];
+    s.note("note");
+    let fixtures = [
+        ("disclosure", request(), disclosure_entry()),
+        (
+            "refusal-not-concerned",
+            unconcerned_request().request,
+            refusal_entry(),
+        ),
+    ];
     let items = s.items("entries");
     assert_eq!(items.len(), fixtures.len());
-    for (item, e) in items.iter().zip(fixtures) {
+    for (item, (name, fixture_request, e)) in items.iter().zip(fixtures) {
+        assert_eq!(item.str("name"), name);
+        assert_eq!(item.str("written_by"), ORP.id);
         let bytes = e.to_bytes();
         assert_eq!(
             item.str("text"),
             std::str::from_utf8(&bytes).expect("UTF-8")
         );
         item.hex_eq("leaf_hash", &crate::tlog::leaf_hash(&bytes));
-        assert_eq!(Entry::parse(item.str("text").as_bytes()), Ok(e));
+        let parsed = Entry::parse(item.str("text").as_bytes()).expect("entry parses");
+        assert_eq!(parsed, e);
+
+        // The entry's values come from the inputs the vector gives, and from nothing else.
+        let request: SummaryRequest =
+            serde_json::from_value(item.get("request").clone()).expect("request JSON");
+        assert_eq!(request, fixture_request);
+        let text = item.str("text");
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key} ")))
+                .unwrap_or_else(|| panic!("{}: no `{key}` line", item.path))
+                .to_string()
+        };
+        assert_eq!(
+            value("request"),
+            hex::encode(sha256(&[&request.signing_input()]))
+        );
+        assert_eq!(value("case"), request.case_id.to_string());
+        assert_eq!(value("purpose"), request.purpose.to_string());
+        assert_eq!(
+            value("categories"),
+            entry::categories_field(&request.categories)
+        );
+        match item.get("person") {
+            Value::Null => assert_eq!(value("person"), "-"),
+            _ => {
+                let p = item.sub("person");
+                let avs: Avs = p.str("avs").parse().expect("number");
+                assert_eq!(
+                    value("person"),
+                    entry::person_field(Some(&avs), p.array("salt"))
+                );
+            }
+        }
+        match name {
+            "disclosure" => {
+                assert_eq!(value("recipient"), request.requester.to_string());
+                item.hex_eq("sealed_digest", &disclosure().sealed.digest());
+                assert_eq!(value("summary"), item.str("sealed_digest"));
+            }
+            _ => {
+                assert_eq!(value("requester"), request.requester.to_string());
+                assert_eq!(value("code"), RefusalCode::NotConcerned.as_str());
+            }
+        }
     }
 }
 
@@ -1875,6 +1967,13 @@ fn frame_vectors() {
     for (name, message) in frames() {
         let f = s.sub(name);
         assert_eq!(f.str("type"), message.type_name(), "frames.{name}.type");
+        // The message is given in its JSON text form: it alone makes the frame.
+        let from_json = message.same_type_from_json(f.get("message"));
+        assert_eq!(
+            from_json.frame(),
+            message.frame(),
+            "frames.{name}.message is the framed message"
+        );
         let frame = message.frame();
         f.hex_eq("frame", &frame);
         let bytes = f.bytes("frame");
