@@ -1282,6 +1282,7 @@ const SECTIONS: &[&str] = &[
     "description",
     "conventions",
     "keys",
+    "key_files",
     "ed25519_strict",
     "varints",
     "decoding",
@@ -1341,6 +1342,46 @@ fn keys_derive_from_their_seeds() {
         item.hex_eq("public", &public.0);
         assert_eq!(public, seal::x25519_public(&[n; 32]));
     }
+}
+
+#[test]
+fn key_file_vectors() {
+    let file = core_file();
+    let s = top(&file, "key_files");
+    s.note("note");
+    let mut refused = 0;
+    for item in s.items("cases") {
+        item.note("name");
+        item.note("why");
+        let text = item.str("text");
+        let read: Option<[u8; 32]> = match item.str("kind") {
+            "signing" => SigningKey::from_file(text).ok().map(|k| *k.seed()),
+            "encryption" => EncryptionKey::from_file(text).ok().map(|k| *k.secret()),
+            other => panic!("{}: unknown kind {other}", item.path),
+        };
+        match item.str("outcome") {
+            "refused" => {
+                refused += 1;
+                assert_eq!(read, None, "{} must be refused", item.path);
+            }
+            _ => {
+                let bytes: [u8; 32] = item.array("outcome");
+                assert_eq!(read, Some(bytes), "{}", item.path);
+            }
+        }
+    }
+    assert!(refused > 0);
+    // Writers write the first form exactly.
+    let written = SigningKey::from_seed([4; 32]).to_file();
+    assert_eq!(
+        written.as_str(),
+        file["key_files"]["cases"][0]["text"].as_str().unwrap()
+    );
+    let written = EncryptionKey::from_secret([5; 32]).to_file();
+    assert_eq!(
+        written.as_str(),
+        file["key_files"]["cases"][1]["text"].as_str().unwrap()
+    );
 }
 
 #[test]
