@@ -1654,6 +1654,130 @@ fn text_forms_write_bytes_as_strings() {
     );
 }
 
+const SPEC: &str = include_str!("../spec/protocol.md");
+
+/// Spec §2: the text name of a variant is its definition name in kebab-case.
+fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The variants of `enum_name` as protocol.md defines them (`Name = A … 0 | B … 1`, over one
+/// or several lines), with their indices.
+fn spec_enum(enum_name: &str) -> Vec<(usize, String)> {
+    let mut lines = SPEC.lines().skip_while(|l| {
+        !(l.starts_with(enum_name) && l[enum_name.len()..].trim_start().starts_with('='))
+    });
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("spec defines {enum_name}"));
+    let mut text = first.split_once('=').expect("=").1.to_string();
+    for l in lines.take_while(|l| l.trim_start().starts_with('|')) {
+        text.push_str(l);
+    }
+    text.split('|')
+        .map(|part| {
+            let part = part.trim();
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let index = part
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{enum_name}: no index in `{part}`"));
+            (index, name)
+        })
+        .collect()
+}
+
+/// Rows `| index | `name` | …` of the table that follows `heading` in protocol.md.
+fn spec_table(heading: &str) -> Vec<(usize, String)> {
+    SPEC.lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .take_while(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut cells = l.split('|').map(str::trim).skip(1);
+            let index = cells.next()?.parse().ok()?;
+            let name = cells.next()?.trim_matches('`');
+            let name = name.split([' ', '(']).next()?.to_string();
+            Some((index, name))
+        })
+        .collect()
+}
+
+/// One text form everywhere: the names protocol.md gives every wire enum's variants, turned
+/// into kebab-case where the spec writes definition names, are the JSON names the code
+/// writes, at the same indices.
+#[test]
+fn the_spec_names_every_variant_as_the_code_does() {
+    let code: std::collections::BTreeMap<&str, Vec<String>> = enum_samples()
+        .into_iter()
+        .map(|(name, samples)| (name, samples.into_iter().map(|(_, n)| n).collect()))
+        .collect();
+    let check = |what: &str, spec: Vec<(usize, String)>, kebab_case: bool| {
+        let names: Vec<String> = spec
+            .iter()
+            .enumerate()
+            .map(|(i, (index, name))| {
+                assert_eq!(*index, i, "{what}: `{name}` has index {index} in the spec");
+                if kebab_case {
+                    kebab(name)
+                } else {
+                    name.clone()
+                }
+            })
+            .collect();
+        assert_eq!(&names, &code[what], "{what} in protocol.md");
+    };
+    for e in [
+        "CaseEventKind",
+        "PeerMessage",
+        "PeerReply",
+        "StaffReply",
+        "CaseStatus",
+        "Participation",
+        "SummaryOutcome",
+        "StaffErrorKind",
+    ] {
+        check(e, spec_enum(e), true);
+    }
+    check("StaffRequest", spec_table("### 10.1 Requests"), true);
+    check("RefusalCode", spec_table("## 12. Refusal codes"), false);
+    let categories: Vec<(usize, String)> = {
+        let mut rows: Vec<(usize, String)> = SPEC
+            .lines()
+            .skip_while(|l| !l.starts_with("  | index | name |"))
+            .take_while(|l| l.starts_with("  |"))
+            .flat_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                [(1, 2), (4, 5)]
+                    .into_iter()
+                    .filter_map(|(i, n)| {
+                        Some((
+                            cells.get(i)?.parse().ok()?,
+                            cells.get(n)?.trim_matches('`').into(),
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    check("Category", categories, false);
+    assert!(SPEC.contains("| `Role` | enum | `case-worker` 0, `auditor` 1, `admin` 2 |"));
+    assert_eq!(code["Role"], ["case-worker", "auditor", "admin"]);
+}
+
 #[test]
 fn refusal_codes_table() {
     let file = core_file();
