@@ -9,7 +9,10 @@
 //! the same message, and the rule gives the listed outcome for each listed request.
 //!
 //! Each JSON object is read through [`Section`], which fails the test if the object holds a
-//! field that no assertion looked at, so the file cannot carry an unchecked value.
+//! field that no assertion looked at, so the file cannot carry an unchecked value. Every vector
+//! is self-contained: it gives its inputs (a frame its message, a log entry its request and
+//! person, a decision the sections it reads roster and history from), and the tests derive the
+//! expected values from those inputs, not only from the fixture below.
 //!
 //! The second half holds proptest round trips (postcard and framing) for every wire message.
 
