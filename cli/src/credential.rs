@@ -105,3 +105,55 @@ impl Credential {
         crate::files::create_private(path, self.to_text().as_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> Credential {
+        Credential::new(
+            "carla".parse().unwrap(),
+            "ne.orp".parse().unwrap(),
+            Role::Auditor,
+            "127.0.0.1:7101".into(),
+            SigningKey::from_seed([4; 32]).public(),
+            SigningKey::from_seed([16; 32]),
+        )
+    }
+
+    /// Spec §15.4: every key required, no other key, the role by name, a private file.
+    #[test]
+    fn credential_file_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("carla.cred");
+        credential().save(&path).unwrap();
+        let back = Credential::load(&path).unwrap();
+        assert_eq!(back.key.public(), SigningKey::from_seed([16; 32]).public());
+        assert_eq!(back.role, Role::Auditor);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("role = \"auditor\""), "{text}");
+
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            crate::files::write_private(&p, text.as_bytes()).unwrap();
+            p
+        };
+        for (name, bad) in [
+            ("extra", format!("{text}comment = \"x\"\n")),
+            ("role", text.replace("\"auditor\"", "\"Auditor\"")),
+            ("missing", text.replace("node_address", "# node_address")),
+            (
+                "short-seed",
+                text.replace(&crate::files::encode_seed(&credential().key), "AAAA"),
+            ),
+        ] {
+            assert!(Credential::load(&write(name, &bad)).is_err(), "{name}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            assert!(Credential::load(&path).is_err(), "readable by the group");
+        }
+    }
+}

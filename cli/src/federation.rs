@@ -20,7 +20,17 @@ pub struct FederationFile {
 pub fn load_federation(path: &Path) -> anyhow::Result<FederationFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read federation file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("federation file {} is invalid", path.display()))
+    let f: FederationFile = toml::from_str(&text)
+        .with_context(|| format!("federation file {} is invalid", path.display()))?;
+    // The same checks as a node's [federation] table: a threshold of 0 would let an audit
+    // accept an unsigned roster.
+    daemon::config::FederationAnchor {
+        name: f.name.clone(),
+        authorities: f.authorities.clone(),
+    }
+    .check()
+    .with_context(|| format!("federation file {} cannot be used", path.display()))?;
+    Ok(f)
 }
 
 pub fn load_roster(path: &Path) -> anyhow::Result<SignedRoster> {
@@ -220,4 +230,29 @@ pub fn sign(path: &Path, key_path: &Path) -> anyhow::Result<SignedRoster> {
     r.add_signature(&key);
     save_roster(path, &r)?;
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An anchor that needs no signature is refused, so `audit verify --federation` and
+    /// `federation verify` never accept an unsigned roster through it.
+    #[test]
+    fn an_anchor_with_threshold_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("federation.toml");
+        let key = SigningKey::from_seed([1; 32]).public();
+        for (threshold, ok) in [(1, true), (0, false), (2, false)] {
+            std::fs::write(
+                &path,
+                format!(
+                    "name = \"ne-cii\"\n[authorities]\nthreshold = {threshold}\n\
+                     [[authorities.keys]]\nname = \"authority-1\"\nkey = \"{key}\"\n"
+                ),
+            )
+            .unwrap();
+            assert_eq!(load_federation(&path).is_ok(), ok, "threshold {threshold}");
+        }
+    }
 }

@@ -47,12 +47,29 @@ impl Default for Limits {
     }
 }
 
-/// The steering group's keys this node trusts to sign the first roster it accepts.
+/// The steering group's keys this node trusts to sign the first roster it accepts. The same
+/// table is the whole of a `federation.toml` (spec §15.3).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FederationAnchor {
     pub name: String,
     pub authorities: Authorities,
+}
+
+impl FederationAnchor {
+    /// A name that can form log origins, and authorities that can vouch for a roster: a
+    /// threshold of 0 would make an unsigned roster acceptable.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !protocol_spec::roster::valid_federation_name(&self.name) {
+            bail!(
+                "federation name `{}` must be 1 to 64 characters from a-z, 0-9, `-` and `.`",
+                self.name
+            );
+        }
+        self.authorities
+            .check()
+            .map_err(|e| anyhow::anyhow!("federation authorities: {e}"))
+    }
 }
 
 /// The first administrator, registered when the node's store is created.
@@ -91,6 +108,9 @@ impl NodeConfig {
     }
 
     pub fn from_file(file: ConfigFile, base: &Path) -> anyhow::Result<NodeConfig> {
+        file.federation
+            .check()
+            .context("the [federation] table cannot be used")?;
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -215,4 +235,77 @@ pub fn check_roster_for(
         anyhow::anyhow!("it lists another {what} key for `{me}` than the configured key file")
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol_spec::roster::Authority;
+
+    fn anchor(threshold: u8, keys: &[u8]) -> FederationAnchor {
+        FederationAnchor {
+            name: "ne-cii".into(),
+            authorities: Authorities {
+                threshold,
+                keys: keys
+                    .iter()
+                    .map(|n| Authority {
+                        name: format!("authority-{n}"),
+                        key: SigningKey::from_seed([*n; 32]).public(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_anchor_must_be_able_to_vouch() {
+        assert!(anchor(2, &[1, 2, 3]).check().is_ok());
+        for bad in [anchor(0, &[1, 2]), anchor(3, &[1, 2]), anchor(1, &[1, 1])] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+        let mut named = anchor(1, &[1]);
+        named.name = "NE CII".into();
+        assert!(named.check().is_err());
+    }
+
+    /// A config whose anchor accepts unsigned rosters is refused before anything else is read.
+    #[test]
+    fn a_config_with_threshold_zero_is_refused() {
+        let text = r#"
+institution = "ne.orp"
+listen = "127.0.0.1:7101"
+data_dir = "data"
+signing_key = "keys/signing.key"
+encryption_key = "keys/encryption.key"
+log_key = "keys/log.key"
+witness_key = "keys/witness.key"
+roster = "roster.toml"
+
+[federation]
+name = "ne-cii"
+
+[federation.authorities]
+threshold = 0
+keys = []
+
+[bootstrap_admin]
+staff = "admin"
+key = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
+"#;
+        let file: ConfigFile = toml::from_str(text).expect("the file parses");
+        let e = NodeConfig::from_file(file, Path::new("/nonexistent"))
+            .err()
+            .expect("refused");
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("[federation]") && e.contains("threshold 0"),
+            "{e}"
+        );
+        // Unknown keys are refused in every table, the anchor's included.
+        let extra = text.replace("threshold = 0", "threshold = 1\nquorum = 1");
+        assert!(toml::from_str::<ConfigFile>(&extra).is_err());
+        let extra = text.replace("[bootstrap_admin]", "[bootstrap_admin]\nrole = \"admin\"");
+        assert!(toml::from_str::<ConfigFile>(&extra).is_err());
+    }
 }

@@ -219,6 +219,20 @@ pub fn server_config(
     admission: Arc<dyn Admission>,
     alpns: &[&[u8]],
 ) -> anyhow::Result<quinn::ServerConfig> {
+    let crypto =
+        quinn::crypto::rustls::QuicServerConfig::try_from(server_tls(key, admission, alpns)?)?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    cfg.transport_config(transport_config());
+    Ok(cfg)
+}
+
+/// The TLS side of [`server_config`]: TLS 1.3 only, client keys pinned by `admission`, no
+/// early data and no session resumption (spec §4.1).
+fn server_tls(
+    key: &SigningKey,
+    admission: Arc<dyn Admission>,
+    alpns: &[&[u8]],
+) -> anyhow::Result<rustls::ServerConfig> {
     let provider = provider();
     let verifier = Arc::new(PinnedClients {
         admission,
@@ -231,10 +245,13 @@ pub fn server_config(
         .with_single_cert(vec![cert], pk)?;
     tls.alpn_protocols = alpns.iter().map(|a| a.to_vec()).collect();
     tls.max_early_data_size = 0; // no 0-RTT: requests must not be replayable at the TLS layer
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
-    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(transport_config());
-    Ok(cfg)
+    // No resumption: a resumed handshake skips the client certificate, hence the admission
+    // check, so a revoked staff key or a removed member could reconnect on an old session.
+    // The default stateless ticketer already issues none; keep no session cache and announce
+    // no tickets either.
+    tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    tls.send_tls13_tickets = 0;
+    Ok(tls)
 }
 
 /// Client configuration presenting `key` and accepting only a server holding `server_key`.
@@ -243,6 +260,20 @@ pub fn client_config(
     server_key: PublicKey,
     alpn: &[u8],
 ) -> anyhow::Result<quinn::ClientConfig> {
+    let crypto =
+        quinn::crypto::rustls::QuicClientConfig::try_from(client_tls(key, server_key, alpn)?)?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    cfg.transport_config(transport_config());
+    Ok(cfg)
+}
+
+/// The TLS side of [`client_config`]: TLS 1.3 only, the server key pinned, and every handshake
+/// a full one (spec §4.1): no session is stored, so none is offered for resumption.
+fn client_tls(
+    key: &SigningKey,
+    server_key: PublicKey,
+    alpn: &[u8],
+) -> anyhow::Result<rustls::ClientConfig> {
     let provider = provider();
     let verifier = Arc::new(PinnedServer {
         expected: server_key,
@@ -255,10 +286,9 @@ pub fn client_config(
         .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(vec![cert], pk)?;
     tls.alpn_protocols = vec![alpn.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
-    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-    cfg.transport_config(transport_config());
-    Ok(cfg)
+    tls.resumption = rustls::client::Resumption::disabled();
+    tls.enable_early_data = false;
+    Ok(tls)
 }
 
 /// The authenticated key and negotiated ALPN of an established connection.
@@ -398,4 +428,172 @@ pub async fn request_raw(conn: &quinn::Connection, bytes: &[u8]) -> Result<Vec<u
     send.finish()
         .map_err(|e| FrameError::Stream(e.to_string()))?;
     read_frame_bytes(&mut recv).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Admits one key while `allowed` holds, and counts how often it was asked.
+    struct Toggle {
+        key: PublicKey,
+        allowed: AtomicBool,
+        asked: AtomicUsize,
+    }
+
+    impl Admission for Toggle {
+        fn admits(&self, key: &PublicKey) -> bool {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            *key == self.key && self.allowed.load(Ordering::SeqCst)
+        }
+    }
+
+    fn toggle(key: &SigningKey) -> Arc<Toggle> {
+        Arc::new(Toggle {
+            key: key.public(),
+            allowed: AtomicBool::new(true),
+            asked: AtomicUsize::new(0),
+        })
+    }
+
+    const ALPN: &[u8] = b"passerelle-staff/1";
+
+    /// Moves every pending TLS record from one side to the other; whether anything moved.
+    fn pump(
+        from: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl Sized>>,
+        to: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl Sized>>,
+    ) -> Result<bool, rustls::Error> {
+        let mut bytes = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut bytes).expect("write to memory");
+        }
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            to.read_tls(&mut rest).expect("read from memory");
+            to.process_new_packets()?;
+        }
+        Ok(!bytes.is_empty())
+    }
+
+    /// One TLS 1.3 handshake in memory, with everything the server sends after it (tickets
+    /// included) delivered to the client; the kind of handshake each side saw.
+    fn handshake(
+        client: &Arc<rustls::ClientConfig>,
+        server: &Arc<rustls::ServerConfig>,
+    ) -> Result<(rustls::HandshakeKind, rustls::HandshakeKind), rustls::Error> {
+        let name = ServerName::try_from(SERVER_NAME).expect("server name");
+        let mut c = rustls::ClientConnection::new(client.clone(), name)?;
+        let mut s = rustls::ServerConnection::new(server.clone())?;
+        while pump(&mut c, &mut s)? | pump(&mut s, &mut c)? {}
+        assert!(!c.is_handshaking() && !s.is_handshaking());
+        Ok((
+            c.handshake_kind().expect("client handshake done"),
+            s.handshake_kind().expect("server handshake done"),
+        ))
+    }
+
+    #[test]
+    fn every_handshake_is_a_full_one() {
+        let (server_key, client_key) = (
+            SigningKey::from_seed([1; 32]),
+            SigningKey::from_seed([2; 32]),
+        );
+        let admission = toggle(&client_key);
+        let server = Arc::new(server_tls(&server_key, admission.clone(), &[ALPN]).unwrap());
+        let client = Arc::new(client_tls(&client_key, server_key.public(), ALPN).unwrap());
+        assert_eq!(server.send_tls13_tickets, 0);
+        assert!(!server.ticketer.enabled());
+        for n in 1..=3 {
+            let kinds = handshake(&client, &server).unwrap();
+            assert_eq!(
+                kinds,
+                (rustls::HandshakeKind::Full, rustls::HandshakeKind::Full)
+            );
+            assert_eq!(
+                admission.asked.load(Ordering::SeqCst),
+                n,
+                "admission asked every time"
+            );
+        }
+
+        // The same harness sees a resumption when both sides allow one, as rustls does by
+        // default: the check above is not vacuous.
+        let mut lax_server = server_tls(&server_key, admission.clone(), &[ALPN]).unwrap();
+        lax_server.session_storage = rustls::server::ServerSessionMemoryCache::new(16);
+        lax_server.send_tls13_tickets = 2;
+        let mut lax_client = client_tls(&client_key, server_key.public(), ALPN).unwrap();
+        lax_client.resumption = rustls::client::Resumption::in_memory_sessions(16);
+        let (lax_server, lax_client) = (Arc::new(lax_server), Arc::new(lax_client));
+        handshake(&lax_client, &lax_server).unwrap();
+        admission.allowed.store(false, Ordering::SeqCst);
+        assert_eq!(
+            handshake(&lax_client, &lax_server).unwrap().1,
+            rustls::HandshakeKind::Resumed,
+            "a resumed handshake skips the admission check"
+        );
+        // Without resumption the revoked key is refused.
+        assert!(handshake(&client, &server).is_err());
+    }
+
+    /// Over QUIC: a key admitted once and revoked since is refused at its next handshake, even
+    /// from a client that keeps its configuration (and so would hold any session it was given).
+    #[tokio::test]
+    async fn revoked_key_is_refused_at_the_next_handshake() {
+        let (server_key, client_key) = (
+            SigningKey::from_seed([1; 32]),
+            SigningKey::from_seed([2; 32]),
+        );
+        let admission = toggle(&client_key);
+        let server = quinn::Endpoint::server(
+            server_config(&server_key, admission.clone(), &[ALPN]).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (tx, mut handshakes) = tokio::sync::mpsc::unbounded_channel();
+        let accept = tokio::spawn(async move {
+            while let Some(incoming) = server.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match incoming.await {
+                        Ok(conn) => {
+                            let _ = tx.send(true);
+                            conn.closed().await;
+                        }
+                        Err(_) => {
+                            let _ = tx.send(false);
+                        }
+                    }
+                });
+            }
+        });
+        let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+        let config = client_config(&client_key, server_key.public(), ALPN).unwrap();
+
+        let first = connect(&endpoint, config.clone(), addr).await.unwrap();
+        assert_eq!(handshakes.recv().await, Some(true));
+        // Give the server time to send whatever it sends after the handshake.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        first.close(0u32.into(), b"done");
+
+        admission.allowed.store(false, Ordering::SeqCst);
+        // The client may finish its side of the handshake before the server's refusal arrives;
+        // the connection is then closed at once, never usable.
+        if let Ok(second) = connect(&endpoint, config, addr).await {
+            let closed = tokio::time::timeout(Duration::from_secs(5), second.closed()).await;
+            assert!(closed.is_ok(), "the refused connection is closed");
+        }
+        assert_eq!(
+            handshakes.recv().await,
+            Some(false),
+            "the server refused the handshake"
+        );
+        assert_eq!(
+            admission.asked.load(Ordering::SeqCst),
+            2,
+            "the revoked key was checked"
+        );
+        accept.abort();
+    }
 }

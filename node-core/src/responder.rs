@@ -39,7 +39,7 @@ pub(crate) fn answer(
     }
     // A retry of a request already decided gets the same answer: a lost reply never causes a
     // second disclosure, and the requester never sees its own retry as a replay.
-    if let Some(earlier) = earlier_answer(core, tx, r)? {
+    if let Some(earlier) = earlier_answer(core, tx, env, r, &digest)? {
         // Revocation wins even over a lost reply: an earlier disclosure is handed out again
         // only while the rule still grants it.
         if let PeerReply::Disclosure { disclosure, .. } = &earlier {
@@ -147,10 +147,14 @@ fn same_request(r: &SummaryRequest) -> SummaryRequest {
     }
 }
 
+/// The answer already given to this request id, if any; an id used by another requester or
+/// for another request is refused `replayed-request`, and that refusal is logged.
 fn earlier_answer(
     core: &Core,
     tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
     r: &SummaryRequest,
+    digest: &[u8; 32],
 ) -> Result<Option<PeerReply>, Fault> {
     #[cfg(feature = "mutants")]
     if core.mutants.responder_forgets_replies {
@@ -177,7 +181,10 @@ fn earlier_answer(
             .is_some_and(|earlier| earlier == same_request(r));
     match (same, reply) {
         (true, Some(reply)) => Ok(Some(postcard::from_bytes(&reply)?)),
-        _ => Ok(Some(refuse(RefusalCode::ReplayedRequest))),
+        _ => {
+            entries::refusal(tx, env, r, None, RefusalCode::ReplayedRequest, digest)?;
+            Ok(Some(refuse(RefusalCode::ReplayedRequest)))
+        }
     }
 }
 

@@ -132,9 +132,17 @@ impl Serialize for Avs {
 }
 
 impl<'de> Deserialize<'de> for Avs {
-    /// Validates like [`FromStr`]; the error names the problem, not the number.
+    /// On the wire (postcard) only the canonical 13 digits (spec/protocol.md §2, `Avs`); in
+    /// text forms (JSON, TOML) also what people write, as [`FromStr`] reads it. The error
+    /// names the problem, not the number.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = !d.is_human_readable();
         let s = String::deserialize(d)?;
+        if wire && (s.len() != 13 || !s.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(serde::de::Error::custom(
+                "invalid social insurance number: expected its 13 digits, without dots or spaces",
+            ));
+        }
         s.parse().map_err(serde::de::Error::custom)
     }
 }
@@ -243,6 +251,18 @@ mod tests {
         );
         assert!(serde_json::from_str::<Avs>("7569217076985").is_err());
         assert!(serde_json::from_str::<Avs>("\"7569217076985 x\"").is_err());
+        // On the wire, the 13 digits only.
+        let wire = |text: &str| postcard::to_stdvec(&text.to_string()).unwrap();
+        assert_eq!(
+            postcard::from_bytes::<Avs>(&wire("7569217076985")).unwrap(),
+            a
+        );
+        for other in ["756.9217.0769.85", " 7569217076985", "7569217076985 "] {
+            assert!(
+                postcard::from_bytes::<Avs>(&wire(other)).is_err(),
+                "{other:?}"
+            );
+        }
     }
 
     #[test]

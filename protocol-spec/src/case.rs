@@ -766,4 +766,27 @@ mod tests {
         assert_eq!(case.next_time(0), 1008);
         assert_eq!(case.next_time(5000), 5000);
     }
+
+    /// Spec §6.4 step 3: a known case's opening event is compared as a `CaseEvent` value (its
+    /// postcard bytes), never by its signature, which was verified when it was accepted.
+    #[test]
+    fn merge_compares_the_opening_event_not_its_signature() {
+        let a = SigningKey::from_seed([1; 32]);
+        let keys = |id: &InstitutionId| (id.as_str() == "ne.orp").then(|| a.public());
+        let person: Avs = "7569217076985".parse().unwrap();
+        let opened = ev("ne.orp", &a, 1, CaseEventKind::Opened { person });
+        let mut case = CoordinatedCase::replay(std::slice::from_ref(&opened), keys).unwrap();
+
+        let mut other_signature = opened.clone();
+        other_signature.signature.0[0] ^= 1;
+        assert_eq!(case.merge(&[other_signature], keys), Ok(0));
+
+        let mut later = opened.event.clone();
+        later.at += 1;
+        assert_eq!(
+            case.merge(&[later.sign(&a)], keys),
+            Err(CaseError::WrongCase)
+        );
+        assert_eq!(case.history, vec![opened]);
+    }
 }

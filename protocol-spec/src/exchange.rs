@@ -66,7 +66,40 @@ impl SignedSummaryRequest {
 /// The plaintext of a summary: observation-grid fields grouped by category.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Summary {
+    #[serde(deserialize_with = "increasing_keys")]
     pub categories: BTreeMap<Category, Vec<SummaryField>>,
+}
+
+/// Decodes the category map refusing keys out of order or repeated (spec/protocol.md §2): a
+/// plain map would keep one of two values given for the same category and drop the other.
+fn increasing_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<Category, Vec<SummaryField>>, D::Error> {
+    struct Increasing;
+    impl<'de> serde::de::Visitor<'de> for Increasing {
+        type Value = BTreeMap<Category, Vec<SummaryField>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of categories in strictly increasing order")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<Category, Vec<SummaryField>>()? {
+                if out.last_key_value().is_some_and(|(last, _)| *last >= k) {
+                    return Err(serde::de::Error::custom(
+                        "summary categories are not in strictly increasing order",
+                    ));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Increasing)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +111,7 @@ pub struct SummaryField {
 /// The clear, signed and authenticated (but not secret) part of a disclosure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisclosureHeader {
+    #[serde(with = "crate::ids::hex32")]
     pub request_digest: [u8; 32],
     pub request_id: RequestId,
     pub case_id: CaseId,
@@ -203,7 +237,7 @@ impl Disclosure {
     }
 }
 
-/// Refusal reason codes. Their numeric values are normative (spec §refusals).
+/// Refusal reason codes. Their numeric values are normative (spec/protocol.md §12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefusalCode {

@@ -277,7 +277,8 @@ mod tests {
     }
 }
 
-/// Serde helper for 32-byte digests: hex text in human-readable formats, raw bytes otherwise.
+/// Serde helper for 32-byte digests: hex text in human-readable formats, raw bytes otherwise
+/// (spec/protocol.md §2, text forms: every byte string but a key or a signature is hex).
 pub mod hex32 {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -297,6 +298,34 @@ pub mod hex32 {
             Ok(out)
         } else {
             <[u8; 32]>::deserialize(d)
+        }
+    }
+
+    /// The same for lists of digests (proofs): a list of hex strings.
+    pub mod list {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
+            if s.is_human_readable() {
+                s.collect_seq(v.iter().map(hex::encode))
+            } else {
+                v.serialize(s)
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
+            if d.is_human_readable() {
+                Vec::<String>::deserialize(d)?
+                    .iter()
+                    .map(|s| {
+                        let mut out = [0u8; 32];
+                        hex::decode_to_slice(s, &mut out).map_err(serde::de::Error::custom)?;
+                        Ok(out)
+                    })
+                    .collect()
+            } else {
+                Vec::<[u8; 32]>::deserialize(d)
+            }
         }
     }
 
@@ -324,6 +353,30 @@ pub mod hex32 {
             } else {
                 Option::<[u8; 32]>::deserialize(d)
             }
+        }
+    }
+}
+
+/// Serde helper for byte strings of any length (ciphertexts, tile data): hex text in
+/// human-readable formats, a postcard byte sequence (length, then the bytes) otherwise.
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(v))
+        } else {
+            // As a sequence of u8, exactly as a derived `Vec<u8>` field is encoded.
+            v.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            hex::decode(&s).map_err(serde::de::Error::custom)
+        } else {
+            Vec::<u8>::deserialize(d)
         }
     }
 }

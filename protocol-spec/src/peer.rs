@@ -38,10 +38,13 @@ pub enum PeerMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InclusionProof {
     /// Request digest of the exchange the leaf records.
+    #[serde(with = "crate::ids::hex32")]
     pub request_digest: [u8; 32],
     pub leaf_index: u64,
+    #[serde(with = "crate::ids::hex32")]
     pub leaf_hash: [u8; 32],
     pub checkpoint: String,
+    #[serde(with = "crate::ids::hex32::list")]
     pub proof: Vec<[u8; 32]>,
 }
 
@@ -53,6 +56,7 @@ pub enum PeerReply {
     Disclosure {
         disclosure: Box<Disclosure>,
         leaf_index: u64,
+        #[serde(with = "crate::ids::hex32")]
         leaf_hash: [u8; 32],
     },
     Refusal(Refusal),
@@ -72,10 +76,11 @@ pub enum PeerReply {
         reason: String,
     },
     /// Bytes of the requested tile or checkpoint.
-    LogData(Vec<u8>),
+    LogData(#[serde(with = "crate::ids::hex_bytes")] Vec<u8>),
     /// A signed checkpoint note and the inclusion proof of the asked leaf under it.
     Inclusion {
         checkpoint: String,
+        #[serde(with = "crate::ids::hex32::list")]
         proof: Vec<[u8; 32]>,
     },
 }

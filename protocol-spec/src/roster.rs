@@ -7,7 +7,7 @@ use crate::keys::{PublicKey, Signature, SigningKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// Domain separator of the roster signature input (spec §roster).
+/// Domain separator of the roster signature input (spec/protocol.md §5.2).
 pub const ROSTER_CONTEXT: &[u8] = b"passerelle/v1 roster\n";
 /// A federation name becomes part of checkpoint origins and note key names, which admit no
 /// spaces or `+`: 1 to 64 characters from `a-z`, `0-9`, `-` and `.`.
@@ -20,6 +20,7 @@ pub fn valid_federation_name(name: &str) -> bool {
 pub const MAX_WITNESSES: usize = 15;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Authority {
     pub name: String,
     pub key: PublicKey,
@@ -27,12 +28,14 @@ pub struct Authority {
 
 /// Trust anchor a node is configured with: the steering group's keys and threshold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Authorities {
     pub threshold: u8,
     pub keys: Vec<Authority>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Member {
     pub id: InstitutionId,
     pub name: String,
@@ -54,6 +57,7 @@ pub struct Member {
 /// One permission of the exchange policy: institutions of `sector` may receive `categories`
 /// for `purpose`. Anything not granted by some rule is forbidden.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyRule {
     pub sector: Sector,
     pub purpose: Purpose,
@@ -61,6 +65,7 @@ pub struct PolicyRule {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Roster {
     pub federation: String,
     pub version: u64,
@@ -73,12 +78,14 @@ pub struct Roster {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RosterSignature {
     pub authority: PublicKey,
     pub signature: Signature,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedRoster {
     pub roster: Roster,
     pub signatures: Vec<RosterSignature>,
@@ -96,6 +103,28 @@ pub enum RosterError {
     WrongFederation { offered: String, expected: String },
     #[error("roster is malformed: {0}")]
     Malformed(String),
+    #[error("the trusted authorities cannot vouch for any roster: {0}")]
+    UnusableAuthorities(String),
+}
+
+impl Authorities {
+    /// What makes a set of authorities usable, as a roster's next signers or as a trust
+    /// anchor: a threshold from 1 to the number of keys, and no key listed twice. A threshold
+    /// of 0 would let an unsigned roster through.
+    pub fn check(&self) -> Result<(), String> {
+        if self.threshold == 0 || usize::from(self.threshold) > self.keys.len() {
+            return Err(format!(
+                "threshold {} is impossible with {} authority key(s)",
+                self.threshold,
+                self.keys.len()
+            ));
+        }
+        let distinct: BTreeSet<_> = self.keys.iter().map(|k| k.key).collect();
+        if distinct.len() != self.keys.len() {
+            return Err("an authority key is listed twice".into());
+        }
+        Ok(())
+    }
 }
 
 impl Roster {
@@ -136,18 +165,7 @@ impl Roster {
                 "federation name must be 1 to 64 characters from a-z, 0-9, `-` and `.`".into(),
             );
         }
-        let a = &self.authorities;
-        if a.threshold == 0 || usize::from(a.threshold) > a.keys.len() {
-            return bad(format!(
-                "threshold {} is impossible with {} authority key(s)",
-                a.threshold,
-                a.keys.len()
-            ));
-        }
-        let distinct: BTreeSet<_> = a.keys.iter().map(|k| k.key).collect();
-        if distinct.len() != a.keys.len() {
-            return bad("an authority key is listed twice".into());
-        }
+        self.authorities.check().map_err(RosterError::Malformed)?;
         let mut ids = BTreeSet::new();
         let mut keys = BTreeSet::new();
         for m in &self.members {
@@ -229,6 +247,7 @@ impl SignedRoster {
     /// listed keys must have signed. A signature by a listed key that fails is an error even if
     /// the threshold is met otherwise, so a corrupted file is never silently accepted.
     pub fn verify(&self, trusted: &Authorities) -> Result<(), RosterError> {
+        trusted.check().map_err(RosterError::UnusableAuthorities)?;
         self.roster.check_well_formed()?;
         let input = self.roster.signing_input();
         let mut valid = BTreeSet::new();
@@ -334,8 +353,57 @@ pub(crate) mod tests {
         assert!(dup.verify(&trusted).is_err());
         // An outsider's signature does not count.
         let outsider = SigningKey::from_seed([99; 32]);
-        let out = SignedRoster::sign(r, &[&ks[0], &outsider]);
+        let out = SignedRoster::sign(r.clone(), &[&ks[0], &outsider]);
         assert!(out.verify(&trusted).is_err());
+        // An anchor that asks for no signature, or counts one key twice, vouches for nothing:
+        // not even for a roster its keys signed.
+        for anchor in [
+            Authorities {
+                threshold: 0,
+                ..trusted.clone()
+            },
+            Authorities {
+                threshold: 2,
+                keys: vec![trusted.keys[0].clone(), trusted.keys[0].clone()],
+            },
+        ] {
+            assert!(matches!(
+                two.verify(&anchor),
+                Err(RosterError::UnusableAuthorities(_))
+            ));
+            assert!(SignedRoster::sign(r.clone(), &[]).verify(&anchor).is_err());
+        }
+    }
+
+    /// Text forms refuse keys they do not know, so a misspelt optional key is not ignored.
+    #[test]
+    fn unknown_keys_are_refused_in_text_forms() {
+        let ks: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let r = SignedRoster::sign(sample(&[&ks[0], &ks[1], &ks[2]], 2), &[&ks[0], &ks[1]]);
+        let value = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            serde_json::from_value::<SignedRoster>(value.clone()).unwrap(),
+            r
+        );
+        for pointer in [
+            "",
+            "/roster",
+            "/roster/authorities",
+            "/roster/authorities/keys/0",
+            "/roster/members/0",
+            "/roster/policy/0",
+            "/signatures/0",
+        ] {
+            let mut bad = value.clone();
+            bad.pointer_mut(pointer)
+                .and_then(|v| v.as_object_mut())
+                .unwrap_or_else(|| panic!("{pointer}"))
+                .insert("comment".into(), "x".into());
+            assert!(
+                serde_json::from_value::<SignedRoster>(bad).is_err(),
+                "{pointer}"
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The disclosure rule (DESIGN §2), as one pure function evaluated at the moment of disclosure.
+//! The disclosure rule (spec/protocol.md §7.4), as one pure function evaluated at the moment
+//! of disclosure.
 
 use crate::case::{CaseStatus, ConsentGap, CoordinatedCase};
 use crate::category::Category;

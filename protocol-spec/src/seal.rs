@@ -20,8 +20,10 @@ pub const HPKE_INFO: &[u8] = b"passerelle/v1 summary";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     /// HPKE encapsulated key (X25519 ephemeral public key), 32 bytes.
+    #[serde(with = "crate::ids::hex32")]
     pub enc: [u8; 32],
     /// ChaCha20-Poly1305 ciphertext with its 16-byte tag.
+    #[serde(with = "crate::ids::hex_bytes")]
     pub ciphertext: Vec<u8>,
 }
 

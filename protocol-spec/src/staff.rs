@@ -161,7 +161,7 @@ pub enum StaffReply {
     Checkpoint {
         note: String,
     },
-    LogData(Vec<u8>),
+    LogData(#[serde(with = "crate::ids::hex_bytes")] Vec<u8>),
     Roster(SignedRoster),
     Evidence(Vec<WitnessEvidence>),
     Error(StaffError),

@@ -9,7 +9,10 @@
 //! the same message, and the rule gives the listed outcome for each listed request.
 //!
 //! Each JSON object is read through [`Section`], which fails the test if the object holds a
-//! field that no assertion looked at, so the file cannot carry an unchecked value.
+//! field that no assertion looked at, so the file cannot carry an unchecked value. Every vector
+//! is self-contained: it gives its inputs (a frame its message, a log entry its request and
+//! person, a decision the sections it reads roster and history from), and the tests derive the
+//! expected values from those inputs, not only from the fixture below.
 //!
 //! The second half holds proptest round trips (postcard and framing) for every wire message.
 
@@ -53,6 +56,7 @@ const PERSON: &str = "7569217076985";
 const RNG_SEED: [u8; 32] = [7; 32];
 const SALT: [u8; 32] = [0x55; 32];
 const REQUEST_ID: RequestId = RequestId([0x11; 16]);
+const UNCONCERNED_REQUEST_ID: RequestId = RequestId([0x12; 16]);
 const CASE_ID: CaseId = CaseId([0x22; 16]);
 const CONSENT_ID: ConsentId = ConsentId([0x33; 16]);
 const UNKNOWN_CASE: CaseId = CaseId([0x99; 16]);
@@ -525,9 +529,11 @@ fn disclosure_entry() -> Entry {
     .expect("fixture entry")
 }
 
-/// The request of the `requester-not-in-case` decision, signed by ne.sas.
+/// ne.sas asks ne.orp for the same case, purpose and categories, with its own request id: ne.sas
+/// does not participate in the case.
 fn unconcerned_request() -> SignedSummaryRequest {
     let mut r = request();
+    r.request_id = UNCONCERNED_REQUEST_ID;
     r.requester = inst(SAS.id);
     r.sign(&signing(SAS.signing))
 }
@@ -630,6 +636,19 @@ impl FrameMessage {
             FrameMessage::StaffReply(m) => encode_frame(m),
         }
         .expect("fixture frame encodes")
+    }
+
+    /// The message of the same type given by `value`, its JSON text form.
+    fn same_type_from_json(&self, value: &Value) -> FrameMessage {
+        let v = value.clone();
+        match self {
+            FrameMessage::Peer(_) => FrameMessage::Peer(serde_json::from_value(v).expect("JSON")),
+            FrameMessage::Reply(_) => FrameMessage::Reply(serde_json::from_value(v).expect("JSON")),
+            FrameMessage::Staff(_) => FrameMessage::Staff(serde_json::from_value(v).expect("JSON")),
+            FrameMessage::StaffReply(_) => {
+                FrameMessage::StaffReply(serde_json::from_value(v).expect("JSON"))
+            }
+        }
     }
 
     fn type_name(&self) -> &'static str {
@@ -1296,7 +1315,10 @@ const SECTIONS: &[&str] = &[
     "description",
     "conventions",
     "keys",
+    "key_files",
+    "ed25519_strict",
     "varints",
+    "decoding",
     "enums",
     "refusal_codes",
     "roster",
@@ -1356,6 +1378,113 @@ fn keys_derive_from_their_seeds() {
 }
 
 #[test]
+fn key_file_vectors() {
+    let file = core_file();
+    let s = top(&file, "key_files");
+    s.note("note");
+    let mut refused = 0;
+    for item in s.items("cases") {
+        item.note("name");
+        item.note("why");
+        let text = item.str("text");
+        let read: Option<[u8; 32]> = match item.str("kind") {
+            "signing" => SigningKey::from_file(text).ok().map(|k| *k.seed()),
+            "encryption" => EncryptionKey::from_file(text).ok().map(|k| *k.secret()),
+            other => panic!("{}: unknown kind {other}", item.path),
+        };
+        match item.str("outcome") {
+            "refused" => {
+                refused += 1;
+                assert_eq!(read, None, "{} must be refused", item.path);
+            }
+            _ => {
+                let bytes: [u8; 32] = item.array("outcome");
+                assert_eq!(read, Some(bytes), "{}", item.path);
+            }
+        }
+    }
+    assert!(refused > 0);
+    // Writers write the first form exactly.
+    let written = SigningKey::from_seed([4; 32]).to_file();
+    assert_eq!(
+        written.as_str(),
+        file["key_files"]["cases"][0]["text"].as_str().unwrap()
+    );
+    let written = EncryptionKey::from_secret([5; 32]).to_file();
+    assert_eq!(
+        written.as_str(),
+        file["key_files"]["cases"][1]["text"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn strict_ed25519_vectors() {
+    use ed25519_dalek::Verifier;
+    let file = core_file();
+    let s = top(&file, "ed25519_strict");
+    s.note("note");
+    let mut outcomes = BTreeSet::new();
+    for item in s.items("cases") {
+        item.note("name");
+        item.note("why");
+        let public = PublicKey(item.array("public"));
+        let message = item.bytes("message");
+        let signature = Signature(item.array("signature"));
+        let accept = |key: &str| match item.str(key) {
+            "accept" => true,
+            "reject" => false,
+            other => panic!("{}.{key}: {other}", item.path),
+        };
+        let expected = accept("expected");
+        assert_eq!(
+            public.verify(&message, &signature),
+            expected,
+            "{}: the node's verification",
+            item.path
+        );
+        // The same answer from the library the reference builds on, and the answer without
+        // the small-order checks, which the vector states too.
+        let dalek_sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&public.0);
+        let strict = key
+            .as_ref()
+            .is_ok_and(|k| k.verify_strict(&message, &dalek_sig).is_ok());
+        assert_eq!(strict, expected, "{}: verify_strict", item.path);
+        let lax = key.is_ok_and(|k| k.verify(&message, &dalek_sig).is_ok());
+        assert_eq!(
+            lax,
+            accept("without_small_order_checks"),
+            "{}: verify without the small-order checks",
+            item.path
+        );
+        outcomes.insert((expected, lax));
+    }
+    // Some cases are rejected only by the small-order checks, and a mixed-order key can sign.
+    assert!(outcomes.contains(&(false, true)) && outcomes.contains(&(true, true)));
+    let small: Vec<String> = s
+        .get("small_order_points")
+        .as_array()
+        .expect("small_order_points is a list")
+        .iter()
+        .map(|v| v.as_str().expect("hex").to_string())
+        .collect();
+    assert_eq!(small.len(), 8);
+    for point in &small {
+        let bytes: [u8; 32] = hex::decode(point)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).expect("decodes");
+        assert!(key.is_weak(), "{point} has small order");
+        assert_eq!(
+            key.to_edwards().compress().to_bytes(),
+            bytes,
+            "{point} is canonical"
+        );
+    }
+}
+
+#[test]
 fn varints_are_leb128() {
     let file = core_file();
     let v = top(&file, "varints");
@@ -1374,6 +1503,70 @@ fn varints_are_leb128() {
         let n = u8::try_from(item.u64("value")).expect("u8 value");
         item.hex_eq("postcard", &postcard::to_stdvec(&n).expect("u8 encodes"));
     }
+}
+
+/// Decodes `payload` as `T` (all of it), checks the value against its JSON text form and that
+/// re-encoding gives `canonical`; or checks that decoding fails.
+fn decoding_case<T>(item: &Section<'_>)
+where
+    T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let payload = item.bytes("payload");
+    let decoded = postcard::take_from_bytes::<T>(&payload)
+        .ok()
+        .filter(|(_, rest)| rest.is_empty())
+        .map(|(v, _)| v);
+    match item.str("outcome") {
+        "ok" => {
+            let value: T = serde_json::from_value(item.get("value").clone())
+                .unwrap_or_else(|e| panic!("{}.value: {e}", item.path));
+            assert_eq!(decoded.as_ref(), Some(&value), "{} decodes", item.path);
+            let canonical = if item.value.get("canonical").is_some() {
+                item.bytes("canonical")
+            } else {
+                payload.clone()
+            };
+            assert_eq!(
+                postcard::to_stdvec(&value).expect("encodes"),
+                canonical,
+                "{} re-encodes to its canonical form",
+                item.path
+            );
+        }
+        "malformed" => assert!(decoded.is_none(), "{} must be refused", item.path),
+        other => panic!("{}: unknown outcome {other}", item.path),
+    }
+}
+
+#[test]
+fn decoding_vectors() {
+    let file = core_file();
+    let d = top(&file, "decoding");
+    d.note("note");
+    let mut types = BTreeSet::new();
+    for item in d.items("cases") {
+        item.note("why");
+        let ty = item.str("type");
+        types.insert(ty.to_string());
+        match ty {
+            "u16" => decoding_case::<u16>(&item),
+            "u32" => decoding_case::<u32>(&item),
+            "u64" => decoding_case::<u64>(&item),
+            "bool" => decoding_case::<bool>(&item),
+            "String" => decoding_case::<String>(&item),
+            "PeerReply" => decoding_case::<PeerReply>(&item),
+            "StaffRequest" => decoding_case::<StaffRequest>(&item),
+            "Summary" => decoding_case::<Summary>(&item),
+            other => panic!("{}: unknown type {other}", item.path),
+        }
+    }
+    assert_eq!(types.len(), 8, "every listed type has cases");
+    // A frame carries the same payloads: a refused one is `malformed` there too.
+    let frame = [0, 0, 0, 8, 0, 1, 0x82, 0x80, 0x80, 0x80, 0x80, 0];
+    assert!(matches!(
+        decode_frame::<PeerReply>(&frame),
+        Err(WireError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -1433,6 +1626,189 @@ fn printed_names_are_the_json_names() {
     same(participation_samples(), |p| p.as_str());
     same(case_status_samples(), |s| s.as_str());
     same(error_kind_samples(), |k| k.as_str());
+}
+
+/// Spec §2, text forms: keys and signatures are base64 strings and every other byte string is
+/// a hex string, never a list of numbers, in every message (here: one of each variant, with
+/// the fixture's disclosure, proofs and tile data filled in).
+#[test]
+fn text_forms_write_bytes_as_strings() {
+    fn no_number_lists(path: &str, v: &Value) {
+        match v {
+            Value::Array(items) => {
+                assert!(
+                    !items.iter().any(Value::is_number),
+                    "{path} is a list of numbers"
+                );
+                for (i, item) in items.iter().enumerate() {
+                    no_number_lists(&format!("{path}[{i}]"), item);
+                }
+            }
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, item)| no_number_lists(&format!("{path}.{k}"), item)),
+            _ => {}
+        }
+    }
+    fn check<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        samples: Vec<T>,
+    ) {
+        for sample in samples {
+            let v = serde_json::to_value(&sample).expect("JSON form");
+            no_number_lists("", &v);
+            let back: T = serde_json::from_value(v).expect("JSON form reads back");
+            assert_eq!(back, sample);
+        }
+    }
+    let proof = InclusionProof {
+        checkpoint: "checkpoint".into(),
+        proof: vec![[3; 32], [4; 32]],
+        ..inclusion_proof()
+    };
+    let mut peer = peer_message_samples();
+    peer.push(PeerMessage::ReceiptProof(proof));
+    check(peer);
+    let mut replies = peer_reply_samples();
+    replies.push(PeerReply::LogData(vec![1, 2, 3]));
+    replies.push(PeerReply::Inclusion {
+        checkpoint: String::new(),
+        proof: vec![[5; 32]],
+    });
+    check(replies);
+    check(staff_request_samples());
+    let mut staff = staff_reply_samples();
+    staff.push(StaffReply::LogData(vec![1, 2, 3]));
+    check(staff);
+    let d = serde_json::to_value(disclosure()).expect("JSON form");
+    assert_eq!(d["sealed"]["enc"], hex::encode(disclosure().sealed.enc));
+    assert_eq!(
+        d["header"]["request_digest"],
+        hex::encode(signed_request().digest())
+    );
+}
+
+const SPEC: &str = include_str!("../spec/protocol.md");
+
+/// Spec §2: the text name of a variant is its definition name in kebab-case.
+fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// The variants of `enum_name` as protocol.md defines them (`Name = A … 0 | B … 1`, over one
+/// or several lines), with their indices.
+fn spec_enum(enum_name: &str) -> Vec<(usize, String)> {
+    let mut lines = SPEC.lines().skip_while(|l| {
+        !(l.starts_with(enum_name) && l[enum_name.len()..].trim_start().starts_with('='))
+    });
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("spec defines {enum_name}"));
+    let mut text = first.split_once('=').expect("=").1.to_string();
+    for l in lines.take_while(|l| l.trim_start().starts_with('|')) {
+        text.push_str(l);
+    }
+    text.split('|')
+        .map(|part| {
+            let part = part.trim();
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let index = part
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{enum_name}: no index in `{part}`"));
+            (index, name)
+        })
+        .collect()
+}
+
+/// Rows `| index | `name` | …` of the table that follows `heading` in protocol.md.
+fn spec_table(heading: &str) -> Vec<(usize, String)> {
+    SPEC.lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .take_while(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut cells = l.split('|').map(str::trim).skip(1);
+            let index = cells.next()?.parse().ok()?;
+            let name = cells.next()?.trim_matches('`');
+            let name = name.split([' ', '(']).next()?.to_string();
+            Some((index, name))
+        })
+        .collect()
+}
+
+/// One text form everywhere: the names protocol.md gives every wire enum's variants, turned
+/// into kebab-case where the spec writes definition names, are the JSON names the code
+/// writes, at the same indices.
+#[test]
+fn the_spec_names_every_variant_as_the_code_does() {
+    let code: std::collections::BTreeMap<&str, Vec<String>> = enum_samples()
+        .into_iter()
+        .map(|(name, samples)| (name, samples.into_iter().map(|(_, n)| n).collect()))
+        .collect();
+    let check = |what: &str, spec: Vec<(usize, String)>, kebab_case: bool| {
+        let names: Vec<String> = spec
+            .iter()
+            .enumerate()
+            .map(|(i, (index, name))| {
+                assert_eq!(*index, i, "{what}: `{name}` has index {index} in the spec");
+                if kebab_case {
+                    kebab(name)
+                } else {
+                    name.clone()
+                }
+            })
+            .collect();
+        assert_eq!(&names, &code[what], "{what} in protocol.md");
+    };
+    for e in [
+        "CaseEventKind",
+        "PeerMessage",
+        "PeerReply",
+        "StaffReply",
+        "CaseStatus",
+        "Participation",
+        "SummaryOutcome",
+        "StaffErrorKind",
+    ] {
+        check(e, spec_enum(e), true);
+    }
+    check("StaffRequest", spec_table("### 10.1 Requests"), true);
+    check("RefusalCode", spec_table("## 12. Refusal codes"), false);
+    let categories: Vec<(usize, String)> = {
+        let mut rows: Vec<(usize, String)> = SPEC
+            .lines()
+            .skip_while(|l| !l.starts_with("  | index | name |"))
+            .take_while(|l| l.starts_with("  |"))
+            .flat_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                [(1, 2), (4, 5)]
+                    .into_iter()
+                    .filter_map(|(i, n)| {
+                        Some((
+                            cells.get(i)?.parse().ok()?,
+                            cells.get(n)?.trim_matches('`').into(),
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    check("Category", categories, false);
+    assert!(SPEC.contains("| `Role` | enum | `case-worker` 0, `auditor` 1, `admin` 2 |"));
+    assert_eq!(code["Role"], ["case-worker", "auditor", "admin"]);
 }
 
 #[test]
@@ -1553,26 +1929,47 @@ fn case_event_vectors() {
 fn decision_vectors() {
     let file = core_file();
     let d = top(&file, "decisions");
-    d.note("responder");
+    d.note("note");
     assert_eq!(d.str("responder"), ORP.id);
+    let responder = inst(d.str("responder"));
+    // The inputs, taken from the sections the vector names, not from the fixture.
+    assert_eq!(d.str("roster"), "roster.signed_postcard");
+    // Other sections are read here as plain JSON: their own tests check every field.
+    let hex_at = |v: &Value| hex::decode(v.as_str().expect("hex string")).expect("hex");
+    let signed: SignedRoster =
+        postcard::from_bytes(&hex_at(&file["roster"]["signed_postcard"])).expect("roster");
+    assert_eq!(d.str("history"), "case_events.events[*].signed_postcard");
+    let history: Vec<SignedCaseEvent> = file["case_events"]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| postcard::from_bytes(&hex_at(&e["signed_postcard"])).expect("event"))
+        .collect();
+    assert_eq!(history, signed_events());
+    let r = &signed.roster;
     let items = d.items("cases");
     let fixture = decisions();
     assert_eq!(items.len(), fixture.len());
-    let r = roster();
     for (item, dec) in items.iter().zip(fixture) {
         assert_eq!(item.str("name"), dec.name);
         item.json_eq("request", &dec.request);
-        assert_eq!(item.u64("history_events") as usize, dec.events);
-        assert_eq!(item.u64("now"), dec.now);
-        let case = case_after(dec.events);
-        let found = (case.case_id == dec.request.case_id).then_some(&case);
-        let outcome = rule::decide(&r, &inst(ORP.id), &dec.request, found, dec.now);
+        let request: SummaryRequest =
+            serde_json::from_value(item.get("request").clone()).expect("request JSON");
+        let events = item.u64("history_events") as usize;
+        assert_eq!(events, dec.events);
+        let now = item.u64("now");
+        assert_eq!(now, dec.now);
+        let case =
+            CoordinatedCase::replay(&history[..events], |id| r.member(id).map(|m| m.signing_key))
+                .expect("the history replays");
+        let found = (case.case_id == request.case_id).then_some(&case);
+        let outcome = rule::decide(r, &responder, &request, found, now);
         match (&outcome, dec.outcome) {
             (Ok(grant), Ok(consent)) => {
                 assert_eq!(item.str("outcome"), "grant");
                 assert_eq!(grant.consent_id, consent);
                 assert_eq!(item.str("consent_id"), consent.to_string());
-                assert_eq!(grant.categories, dec.request.categories);
+                assert_eq!(grant.categories, request.categories);
             }
             (Err(code), Err(expected)) => {
                 assert_eq!(*code, expected, "{}", dec.name);
@@ -1675,17 +2072,72 @@ fn disclosure_vector() {
 fn log_entry_vectors() {
     let file = core_file();
     let s = top(&file, "log_entries");
-    let fixtures = [disclosure_entry(), refusal_entry()];
+    s.note("note");
+    let fixtures = [
+        ("disclosure", request(), disclosure_entry()),
+        (
+            "refusal-not-concerned",
+            unconcerned_request().request,
+            refusal_entry(),
+        ),
+    ];
     let items = s.items("entries");
     assert_eq!(items.len(), fixtures.len());
-    for (item, e) in items.iter().zip(fixtures) {
+    for (item, (name, fixture_request, e)) in items.iter().zip(fixtures) {
+        assert_eq!(item.str("name"), name);
+        assert_eq!(item.str("written_by"), ORP.id);
         let bytes = e.to_bytes();
         assert_eq!(
             item.str("text"),
             std::str::from_utf8(&bytes).expect("UTF-8")
         );
         item.hex_eq("leaf_hash", &crate::tlog::leaf_hash(&bytes));
-        assert_eq!(Entry::parse(item.str("text").as_bytes()), Ok(e));
+        let parsed = Entry::parse(item.str("text").as_bytes()).expect("entry parses");
+        assert_eq!(parsed, e);
+
+        // The entry's values come from the inputs the vector gives, and from nothing else.
+        let request: SummaryRequest =
+            serde_json::from_value(item.get("request").clone()).expect("request JSON");
+        assert_eq!(request, fixture_request);
+        let text = item.str("text");
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key} ")))
+                .unwrap_or_else(|| panic!("{}: no `{key}` line", item.path))
+                .to_string()
+        };
+        assert_eq!(
+            value("request"),
+            hex::encode(sha256(&[&request.signing_input()]))
+        );
+        assert_eq!(value("case"), request.case_id.to_string());
+        assert_eq!(value("purpose"), request.purpose.to_string());
+        assert_eq!(
+            value("categories"),
+            entry::categories_field(&request.categories)
+        );
+        match item.get("person") {
+            Value::Null => assert_eq!(value("person"), "-"),
+            _ => {
+                let p = item.sub("person");
+                let avs: Avs = p.str("avs").parse().expect("number");
+                assert_eq!(
+                    value("person"),
+                    entry::person_field(Some(&avs), p.array("salt"))
+                );
+            }
+        }
+        match name {
+            "disclosure" => {
+                assert_eq!(value("recipient"), request.requester.to_string());
+                item.hex_eq("sealed_digest", &disclosure().sealed.digest());
+                assert_eq!(value("summary"), item.str("sealed_digest"));
+            }
+            _ => {
+                assert_eq!(value("requester"), request.requester.to_string());
+                assert_eq!(value("code"), RefusalCode::NotConcerned.as_str());
+            }
+        }
     }
 }
 
@@ -1713,6 +2165,13 @@ fn frame_vectors() {
     for (name, message) in frames() {
         let f = s.sub(name);
         assert_eq!(f.str("type"), message.type_name(), "frames.{name}.type");
+        // The message is given in its JSON text form: it alone makes the frame.
+        let from_json = message.same_type_from_json(f.get("message"));
+        assert_eq!(
+            from_json.frame(),
+            message.frame(),
+            "frames.{name}.message is the framed message"
+        );
         let frame = message.frame();
         f.hex_eq("frame", &frame);
         let bytes = f.bytes("frame");

@@ -353,6 +353,11 @@ async fn a_retried_request_gets_the_same_answer_and_one_disclosure() {
             code: RefusalCode::ReplayedRequest
         })
     );
+    assert_eq!(
+        orp_log_size(&s).await,
+        before + 2,
+        "the replay's refusal is logged"
+    );
 
     // A stale request (issued an hour ago) is refused too, and the refusal is logged.
     let before = orp_log_size(&s).await;
