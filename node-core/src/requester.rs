@@ -98,35 +98,33 @@ fn keep_version(tx: &Tx<'_>, signed: &SignedSummaryRequest) -> anyhow::Result<()
     Ok(())
 }
 
+/// A signed version of the request: the one with `digest`, else the latest.
+fn version(
+    tx: &Tx<'_>,
+    request_id: &RequestId,
+    digest: Option<&[u8; 32]>,
+) -> anyhow::Result<Option<SignedSummaryRequest>> {
+    let bytes: Option<Vec<u8>> = match digest {
+        Some(d) => tx.db.query_row(
+            "SELECT signed FROM request_versions WHERE digest = ?1 AND request_id = ?2",
+            rusqlite::params![d.to_vec(), request_id.0.to_vec()],
+            |r| r.get(0),
+        ),
+        None => tx.db.query_row(
+            "SELECT signed FROM request_versions WHERE request_id = ?1 ORDER BY rowid DESC LIMIT 1",
+            [request_id.0.to_vec()],
+            |r| r.get(0),
+        ),
+    }
+    .optional()?;
+    Ok(bytes.map(|b| postcard::from_bytes(&b)).transpose()?)
+}
+
 fn latest_version(
     tx: &Tx<'_>,
     request_id: &RequestId,
 ) -> anyhow::Result<Option<SignedSummaryRequest>> {
-    let bytes: Option<Vec<u8>> = tx
-        .db
-        .query_row(
-            "SELECT signed FROM request_versions WHERE request_id = ?1 ORDER BY rowid DESC LIMIT 1",
-            [request_id.0.to_vec()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(bytes.map(|b| postcard::from_bytes(&b)).transpose()?)
-}
-
-fn version_by_digest(
-    tx: &Tx<'_>,
-    request_id: &RequestId,
-    digest: &[u8; 32],
-) -> anyhow::Result<Option<SignedSummaryRequest>> {
-    let bytes: Option<Vec<u8>> = tx
-        .db
-        .query_row(
-            "SELECT signed FROM request_versions WHERE digest = ?1 AND request_id = ?2",
-            rusqlite::params![digest.to_vec(), request_id.0.to_vec()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(bytes.map(|b| postcard::from_bytes(&b)).transpose()?)
+    version(tx, request_id, None)
 }
 
 /// What this node knows that forbids `r` for good: the case is closed, or only consents it
@@ -342,7 +340,7 @@ pub(crate) fn answered(
             leaf_index,
             leaf_hash,
         } => {
-            let Some(req) = version_by_digest(tx, request_id, &d.header.request_digest)? else {
+            let Some(req) = version(tx, request_id, Some(&d.header.request_digest))? else {
                 return withdraw(core, tx, env, token, request_id, "disclosure-invalid");
             };
             let Some(source) = core.roster.roster.member(&row.recipient) else {

@@ -6,9 +6,11 @@ use anyhow::bail;
 pub use cli::demo::{ExampleFederation, ExampleSpec, NodeHandle, call};
 use protocol_spec::avs::Avs;
 use protocol_spec::category::Category;
+use protocol_spec::exchange::SummaryRequest;
+use protocol_spec::ids::RequestId;
 use protocol_spec::ids::{CaseId, ConsentId, InstitutionId};
 use protocol_spec::keys::SigningKey;
-use protocol_spec::peer::PEER_ALPN;
+use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
 use protocol_spec::staff::{ConsentDraft, StaffReply, StaffRequest, SummaryOutcome};
 use std::path::PathBuf;
 
@@ -137,15 +139,16 @@ impl Setup {
         }
     }
 
-    pub async fn request(
+    /// A case worker's summary request, as the CLI sends it; the node's answer or error.
+    pub async fn try_request(
         &self,
         requester: &str,
         from: &str,
         purpose: &str,
         categories: &[Category],
         case_id: CaseId,
-    ) -> SummaryOutcome {
-        match call(
+    ) -> anyhow::Result<StaffReply> {
+        call(
             &self.node(requester).worker,
             StaffRequest::SummaryRequest {
                 case_id,
@@ -155,7 +158,20 @@ impl Setup {
             },
         )
         .await
-        .expect("summary request")
+    }
+
+    pub async fn request(
+        &self,
+        requester: &str,
+        from: &str,
+        purpose: &str,
+        categories: &[Category],
+        case_id: CaseId,
+    ) -> SummaryOutcome {
+        match self
+            .try_request(requester, from, purpose, categories, case_id)
+            .await
+            .expect("summary request")
         {
             StaffReply::Summary(o) => o,
             other => panic!("unexpected {other:?}"),
@@ -180,6 +196,50 @@ impl Setup {
 
     pub async fn stop(mut self) {
         self.fed.stop().await;
+    }
+
+    /// A summary request for employment data, signed by `as_node`'s own key, sent straight to
+    /// `to` as a peer would, bypassing the requester's node.
+    pub fn signed_request(
+        &self,
+        key: &SigningKey,
+        as_node: &str,
+        to: &str,
+        case: CaseId,
+    ) -> PeerMessage {
+        PeerMessage::Summary(
+            SummaryRequest {
+                request_id: RequestId(daemon::clock::random()),
+                requester: self.id(as_node),
+                responder: self.id(to),
+                case_id: case,
+                purpose: "coordinated-assessment".parse().expect("purpose"),
+                categories: vec![Category::Employment],
+                issued_at: now(),
+            }
+            .sign(key),
+        )
+    }
+
+    /// [`Setup::signed_request`] sent on a fresh connection; the decoded reply.
+    pub async fn request_raw_case(&self, as_node: &str, to: &str, case: CaseId) -> PeerReply {
+        let key = self.node(as_node).signing_key().expect("node key");
+        let conn = self.raw_peer(&key, to).await.expect("peer connection");
+        daemon::transport::request(&conn, &self.signed_request(&key, as_node, to, case))
+            .await
+            .expect("reply")
+    }
+
+    /// [`Setup::signed_request`] sent on a fresh connection; the reply's raw bytes.
+    pub async fn raw_bytes(&self, as_node: &str, to: &str, case: CaseId) -> Vec<u8> {
+        let key = self.node(as_node).signing_key().expect("node key");
+        let conn = self.raw_peer(&key, to).await.expect("peer connection");
+        let frame =
+            protocol_spec::wire::encode_frame(&self.signed_request(&key, as_node, to, case))
+                .expect("frame");
+        daemon::transport::request_raw(&conn, &frame)
+            .await
+            .expect("reply")
     }
 }
 

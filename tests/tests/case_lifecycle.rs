@@ -3,9 +3,8 @@
 
 use protocol_spec::case::Participation;
 use protocol_spec::category::Category::*;
-use protocol_spec::exchange::{Refusal, RefusalCode, SummaryRequest};
-use protocol_spec::ids::RequestId;
-use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::exchange::{Refusal, RefusalCode};
+use protocol_spec::peer::PeerReply;
 use protocol_spec::staff::{RequestState, StaffReply, StaffRequest, SummaryOutcome};
 use tests::*;
 
@@ -137,36 +136,15 @@ async fn a_participant_that_leaves_receives_nothing_more_and_is_not_concerned() 
         );
     }
     // Its own node no longer lets it ask; asked directly, ne.orp answers as to any outsider.
-    let err = call(
-        &s.node("ne.sas").worker,
-        StaffRequest::SummaryRequest {
-            case_id: case,
-            from: s.id("ne.orp"),
-            purpose: ASSESS.parse().unwrap(),
-            categories: vec![Employment],
-        },
-    )
-    .await
-    .expect_err("a node that left does not ask");
+    let err = s
+        .try_request("ne.sas", "ne.orp", ASSESS, &[Employment], case)
+        .await
+        .expect_err("a node that left does not ask");
     assert!(
         format!("{err:#}").contains("does not participate"),
         "{err:#}"
     );
-    let key = s.node("ne.sas").signing_key().unwrap();
-    let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
-    let req = SummaryRequest {
-        request_id: RequestId([7; 16]),
-        requester: s.id("ne.sas"),
-        responder: s.id("ne.orp"),
-        case_id: case,
-        purpose: ASSESS.parse().unwrap(),
-        categories: vec![Employment],
-        issued_at: now(),
-    }
-    .sign(&key);
-    let r: PeerReply = daemon::transport::request(&conn, &PeerMessage::Summary(req))
-        .await
-        .unwrap();
+    let r = s.request_raw_case("ne.sas", "ne.orp", case).await;
     assert_eq!(
         r,
         PeerReply::Refusal(Refusal {

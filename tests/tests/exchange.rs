@@ -2,7 +2,7 @@
 
 use protocol_spec::category::Category::{self, *};
 use protocol_spec::exchange::{Refusal, RefusalCode, SummaryRequest};
-use protocol_spec::ids::{CaseId, RequestId};
+use protocol_spec::ids::CaseId;
 use protocol_spec::keys::SigningKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::staff::{StaffReply, StaffRequest, SummaryOutcome};
@@ -177,17 +177,10 @@ async fn expired_and_revoked_consents_are_refused() {
     .await
     .unwrap();
     // The requester knows of the revocation: it sends nothing, and says why.
-    let err = call(
-        &s.node("ne.oai").worker,
-        StaffRequest::SummaryRequest {
-            case_id: case,
-            from: s.id("ne.orp"),
-            purpose: ASSESS.parse().unwrap(),
-            categories: vec![Employment],
-        },
-    )
-    .await
-    .expect_err("a request under a revoked consent is not sent");
+    let err = s
+        .try_request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
+        .await
+        .expect_err("a request under a revoked consent is not sent");
     assert!(format!("{err:#}").contains("consent-revoked"), "{err:#}");
     // The revocation reached the responder too, which refuses on its own state.
     assert_eq!(
@@ -247,50 +240,6 @@ async fn non_participant_gets_the_uniform_refusal() {
     s.stop().await;
 }
 
-trait RawRequests {
-    async fn request_raw_case(&self, as_node: &str, to: &str, case: CaseId) -> PeerReply;
-    async fn raw_bytes(&self, as_node: &str, to: &str, case: CaseId) -> Vec<u8>;
-}
-
-fn signed(s: &Setup, key: &SigningKey, from: &str, to: &str, case: CaseId) -> PeerMessage {
-    PeerMessage::Summary(
-        SummaryRequest {
-            request_id: RequestId(rand16()),
-            requester: s.id(from),
-            responder: s.id(to),
-            case_id: case,
-            purpose: ASSESS.parse().unwrap(),
-            categories: vec![Employment],
-            issued_at: now(),
-        }
-        .sign(key),
-    )
-}
-
-fn rand16() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).unwrap();
-    b
-}
-
-impl RawRequests for Setup {
-    async fn request_raw_case(&self, as_node: &str, to: &str, case: CaseId) -> PeerReply {
-        let key = self.node(as_node).signing_key().unwrap();
-        let conn = self.raw_peer(&key, to).await.unwrap();
-        daemon::transport::request(&conn, &signed(self, &key, as_node, to, case))
-            .await
-            .unwrap()
-    }
-
-    async fn raw_bytes(&self, as_node: &str, to: &str, case: CaseId) -> Vec<u8> {
-        let key = self.node(as_node).signing_key().unwrap();
-        let conn = self.raw_peer(&key, to).await.unwrap();
-        let frame =
-            protocol_spec::wire::encode_frame(&signed(self, &key, as_node, to, case)).unwrap();
-        daemon::transport::request_raw(&conn, &frame).await.unwrap()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_to_the_unconcerned_are_byte_identical_whether_or_not_the_person_exists() {
     let s = Setup::new().await;
@@ -324,7 +273,7 @@ async fn a_retried_request_gets_the_same_answer_and_one_disclosure() {
     let case = oai_orp_case(&s, &[Employment], valid_now()).await;
     let key = s.node("ne.oai").signing_key().unwrap();
     let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
-    let msg = signed(&s, &key, "ne.oai", "ne.orp", case);
+    let msg = s.signed_request(&key, "ne.oai", "ne.orp", case);
     let before = orp_log_size(&s).await;
     let first: PeerReply = daemon::transport::request(&conn, &msg).await.unwrap();
     assert!(matches!(first, PeerReply::Disclosure { .. }), "{first:?}");
@@ -361,7 +310,7 @@ async fn a_retried_request_gets_the_same_answer_and_one_disclosure() {
 
     // A stale request (issued an hour ago) is refused too, and the refusal is logged.
     let before = orp_log_size(&s).await;
-    let PeerMessage::Summary(mut old) = signed(&s, &key, "ne.oai", "ne.orp", case) else {
+    let PeerMessage::Summary(mut old) = s.signed_request(&key, "ne.oai", "ne.orp", case) else {
         unreachable!()
     };
     old.request.issued_at -= 3600;
@@ -383,7 +332,7 @@ async fn a_retried_request_gets_the_same_answer_and_one_disclosure() {
 
     // A request signed by another member's key than the connection's is refused.
     let other = s.node("ne.sas").signing_key().unwrap();
-    let forged = signed(&s, &other, "ne.oai", "ne.orp", case);
+    let forged = s.signed_request(&other, "ne.oai", "ne.orp", case);
     let r: PeerReply = daemon::transport::request(&conn, &forged).await.unwrap();
     assert_eq!(
         r,
@@ -400,7 +349,7 @@ async fn tampered_summary_is_rejected() {
     let case = oai_orp_case(&s, &[Employment, Measures], valid_now()).await;
     let key = s.node("ne.oai").signing_key().unwrap();
     let conn = s.raw_peer(&key, "ne.orp").await.unwrap();
-    let PeerMessage::Summary(req) = signed(&s, &key, "ne.oai", "ne.orp", case) else {
+    let PeerMessage::Summary(req) = s.signed_request(&key, "ne.oai", "ne.orp", case) else {
         unreachable!()
     };
     let reply: PeerReply = daemon::transport::request(&conn, &PeerMessage::Summary(req.clone()))
