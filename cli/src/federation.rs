@@ -107,6 +107,7 @@ pub fn init(
             authorities: anchor.authorities.clone(),
             members: vec![],
             policy: vec![],
+            former_keys: vec![],
         },
         signatures: vec![],
     };

@@ -282,7 +282,9 @@ pub(crate) fn receive_history(
             "case history does not start with this case's opening event".into(),
         ));
     }
-    let key_of = |id: &InstitutionId| roster.member(id).map(|m| m.signing_key);
+    // Current and former keys: a history touched by a member since removed, or signed under a
+    // key since replaced, stays verifiable (spec §6.3).
+    let key_of = |id: &InstitutionId| roster.case_event_keys(id);
     // Judged on the offered history alone first: whether this node is addressed, and whether
     // the sender ever took part, must not depend on what this node holds.
     let offered = CoordinatedCase::replay(&events, key_of).map_err(|e| refused(e.to_string()))?;
