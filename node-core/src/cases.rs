@@ -208,8 +208,7 @@ fn distribute(
     ticket: Ticket,
     reply: Reply,
 ) -> Result<Vec<Output>, Fault> {
-    let targets: Vec<InstitutionId> = case
-        .audience()
+    let targets: Vec<InstitutionId> = recipients(core, case)
         .filter(|i| *i != &core.me)
         .cloned()
         .collect();
@@ -240,6 +239,16 @@ fn distribute(
         core.deliveries.push(pending);
     }
     Ok(out)
+}
+
+/// The institutions of the case's audience that are still federation members: a member since
+/// removed stays in the case's history but is sent nothing more (spec §6.4).
+fn recipients<'a>(
+    core: &'a Core,
+    case: &'a CoordinatedCase,
+) -> impl Iterator<Item = &'a InstitutionId> {
+    case.audience()
+        .filter(|i| core.roster.roster.member(i).is_some())
 }
 
 /// The current history of a case, to send to `to`; `None` once `to` is no longer in its
@@ -343,8 +352,7 @@ pub(crate) fn receive_history(
         // Passed on to the others in the case: an author's own pushes reach only the audience
         // it knew of, and an institution invited meanwhile must still get every event.
         let sender = core.roster.roster.member_by_key(from).map(|m| m.id.clone());
-        let others: Vec<InstitutionId> = case
-            .audience()
+        let others: Vec<InstitutionId> = recipients(core, &case)
             .filter(|i| *i != &core.me && Some(*i) != sender.as_ref())
             .cloned()
             .collect();
