@@ -112,7 +112,9 @@ pub enum FederationCmd {
         /// The member.toml file `passerelle node init` wrote for the institution.
         member: PathBuf,
     },
-    /// Remove a member; it also stops witnessing the others' logs.
+    /// Remove a member; it also stops witnessing the others' logs. Its signing key stays in the
+    /// roster's key history, so the case events it signed still verify everywhere. To replace a
+    /// member's keys, remove it and add its new member file in the same version.
     RemoveMember {
         #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,

@@ -107,6 +107,7 @@ pub fn init(
             authorities: anchor.authorities.clone(),
             members: vec![],
             policy: vec![],
+            former_keys: vec![],
         },
         signatures: vec![],
     };
@@ -146,11 +147,18 @@ pub fn add_member(roster: &mut Roster, member: Member) -> anyhow::Result<()> {
             member.id
         );
     }
+    // A key taken back into use is current again, not history.
+    roster
+        .former_keys
+        .retain(|f| f.signing_key != member.signing_key);
     roster.members.push(member);
     Ok(())
 }
 
+/// Removes a member; its signing key goes to the roster's key history, so the case events it
+/// signed stay verifiable (spec §5.1). Replacing a member's keys is a removal then an addition.
 pub fn remove_member(roster: &mut Roster, id: &InstitutionId) -> anyhow::Result<()> {
+    roster.retire_signing_key(id);
     let before = roster.members.len();
     roster.members.retain(|m| &m.id != id);
     if roster.members.len() == before {
@@ -235,6 +243,73 @@ pub fn sign(path: &Path, key_path: &Path) -> anyhow::Result<SignedRoster> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol_spec::keys::PublicKey;
+
+    fn member(id: &str, seed: u8) -> Member {
+        Member {
+            id: id.parse().unwrap(),
+            name: id.into(),
+            sector: "employment".parse().unwrap(),
+            address: "127.0.0.1:7101".into(),
+            signing_key: SigningKey::from_seed([seed; 32]).public(),
+            encryption_key: PublicKey([seed; 32]),
+            log_key: PublicKey([seed + 1; 32]),
+            witness_key: PublicKey([seed + 2; 32]),
+            witnesses: vec![],
+            witness_quorum: 0,
+        }
+    }
+
+    /// Removing a member, or replacing its keys, keeps its old signing key in the history the
+    /// next versions carry; taking a key back into use moves it out of the history.
+    #[test]
+    fn removal_and_key_replacement_keep_the_key_history() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "ne-cii", 1, 1, 1).unwrap();
+        let path = dir.path().join("roster.toml");
+        edit(&path, 2, |r| {
+            add_member(r, member("ne.orp", 10))?;
+            add_member(r, member("ne.oai", 20))
+        })
+        .unwrap();
+        edit(&path, 3, |r| {
+            r.version = 2;
+            remove_member(r, &"ne.oai".parse().unwrap())?;
+            remove_member(r, &"ne.orp".parse().unwrap())?;
+            add_member(r, member("ne.orp", 30))
+        })
+        .unwrap();
+        let r = edit(&path, 4, |r| {
+            r.version = 3;
+            Ok(())
+        })
+        .unwrap()
+        .roster;
+        let history: Vec<_> = r
+            .former_keys
+            .iter()
+            .map(|f| (f.institution.as_str(), f.signing_key, f.retired_in))
+            .collect();
+        let key = |seed| SigningKey::from_seed([seed; 32]).public();
+        assert_eq!(
+            history,
+            vec![("ne.oai", key(20), 2), ("ne.orp", key(10), 2)]
+        );
+        assert_eq!(
+            r.case_event_keys(&"ne.orp".parse().unwrap()),
+            vec![key(30), key(10)]
+        );
+        let back = edit(&path, 5, |r| {
+            remove_member(r, &"ne.orp".parse().unwrap())?;
+            add_member(r, member("ne.orp", 10))
+        })
+        .unwrap()
+        .roster;
+        assert_eq!(
+            back.case_event_keys(&"ne.orp".parse().unwrap()),
+            vec![key(10), key(30)]
+        );
+    }
 
     /// An anchor that needs no signature is refused, so `audit verify --federation` and
     /// `federation verify` never accept an unsigned roster through it.

@@ -257,6 +257,7 @@ mod tests {
                 witness_quorum: 0,
             }],
             policy: vec![],
+            former_keys: vec![],
         };
         let roster = protocol_spec::roster::SignedRoster::sign(roster, &[&authority]);
         Core::load(

@@ -208,8 +208,7 @@ fn distribute(
     ticket: Ticket,
     reply: Reply,
 ) -> Result<Vec<Output>, Fault> {
-    let targets: Vec<InstitutionId> = case
-        .audience()
+    let targets: Vec<InstitutionId> = recipients(core, case)
         .filter(|i| *i != &core.me)
         .cloned()
         .collect();
@@ -240,6 +239,16 @@ fn distribute(
         core.deliveries.push(pending);
     }
     Ok(out)
+}
+
+/// The institutions of the case's audience that are still federation members: a member since
+/// removed stays in the case's history but is sent nothing more (spec §6.4).
+fn recipients<'a>(
+    core: &'a Core,
+    case: &'a CoordinatedCase,
+) -> impl Iterator<Item = &'a InstitutionId> {
+    case.audience()
+        .filter(|i| core.roster.roster.member(i).is_some())
 }
 
 /// The current history of a case, to send to `to`; `None` once `to` is no longer in its
@@ -282,7 +291,9 @@ pub(crate) fn receive_history(
             "case history does not start with this case's opening event".into(),
         ));
     }
-    let key_of = |id: &InstitutionId| roster.member(id).map(|m| m.signing_key);
+    // Current and former keys: a history touched by a member since removed, or signed under a
+    // key since replaced, stays verifiable (spec §6.3).
+    let key_of = |id: &InstitutionId| roster.case_event_keys(id);
     // Judged on the offered history alone first: whether this node is addressed, and whether
     // the sender ever took part, must not depend on what this node holds.
     let offered = CoordinatedCase::replay(&events, key_of).map_err(|e| refused(e.to_string()))?;
@@ -341,8 +352,7 @@ pub(crate) fn receive_history(
         // Passed on to the others in the case: an author's own pushes reach only the audience
         // it knew of, and an institution invited meanwhile must still get every event.
         let sender = core.roster.roster.member_by_key(from).map(|m| m.id.clone());
-        let others: Vec<InstitutionId> = case
-            .audience()
+        let others: Vec<InstitutionId> = recipients(core, &case)
             .filter(|i| *i != &core.me && Some(*i) != sender.as_ref())
             .cloned()
             .collect();

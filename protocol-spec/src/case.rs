@@ -180,7 +180,7 @@ pub enum CaseError {
     WrongCase,
     #[error("event signature does not verify for its author {0}")]
     BadSignature(InstitutionId),
-    #[error("event author {0} is not a current federation member")]
+    #[error("event author {0} is neither a federation member nor in the roster's key history")]
     UnknownAuthor(InstitutionId),
     #[error("{0} may not make this change: {1}")]
     NotAllowed(InstitutionId, &'static str),
@@ -443,10 +443,11 @@ impl CoordinatedCase {
         Ok(case)
     }
 
-    /// Rebuilds a case from a full signed history, looking authors' keys up with `key_of`.
+    /// Rebuilds a case from a full signed history, looking authors' keys up with `keys_of`
+    /// (current and former keys, see [`crate::roster::Roster::case_event_keys`]).
     pub fn replay(
         history: &[SignedCaseEvent],
-        key_of: impl Fn(&InstitutionId) -> Option<PublicKey>,
+        keys_of: impl Fn(&InstitutionId) -> Vec<PublicKey>,
     ) -> Result<Self, CaseError> {
         if history.len() > MAX_CASE_EVENTS {
             return Err(CaseError::TooLong);
@@ -456,7 +457,7 @@ impl CoordinatedCase {
             return Err(CaseError::NotOpening);
         }
         for ev in history {
-            verify_with(ev, first.event.case_id, &key_of)?;
+            verify_with(ev, first.event.case_id, &keys_of)?;
         }
         Self::fold(first.clone(), rest.to_vec())
     }
@@ -473,7 +474,7 @@ impl CoordinatedCase {
     pub fn merge(
         &mut self,
         history: &[SignedCaseEvent],
-        key_of: impl Fn(&InstitutionId) -> Option<PublicKey>,
+        keys_of: impl Fn(&InstitutionId) -> Vec<PublicKey>,
     ) -> Result<usize, CaseError> {
         if history.len() > MAX_CASE_EVENTS {
             return Err(CaseError::TooLong);
@@ -488,7 +489,7 @@ impl CoordinatedCase {
             if self.knows_event(id) || new.iter().any(|n| &n.event.event_id == id) {
                 continue;
             }
-            verify_with(ev, self.case_id, &key_of)?;
+            verify_with(ev, self.case_id, &keys_of)?;
             new.push(ev.clone());
         }
         if new.is_empty() {
@@ -514,14 +515,18 @@ fn order_key(e: &SignedCaseEvent) -> (u64, [u8; 16]) {
 fn verify_with(
     ev: &SignedCaseEvent,
     case_id: CaseId,
-    key_of: &impl Fn(&InstitutionId) -> Option<PublicKey>,
+    keys_of: &impl Fn(&InstitutionId) -> Vec<PublicKey>,
 ) -> Result<(), CaseError> {
     if ev.event.case_id != case_id {
         return Err(CaseError::WrongCase);
     }
-    let key = key_of(&ev.event.author)
-        .ok_or_else(|| CaseError::UnknownAuthor(ev.event.author.clone()))?;
-    if !ev.verify(&key) {
+    // An event signed before its author's key was retired, or before it was removed, stays
+    // verifiable: the roster lists every key it ever vouched for.
+    let keys = keys_of(&ev.event.author);
+    if keys.is_empty() {
+        return Err(CaseError::UnknownAuthor(ev.event.author.clone()));
+    }
+    if !keys.iter().any(|k| ev.verify(k)) {
         return Err(CaseError::BadSignature(ev.event.author.clone()));
     }
     Ok(())
@@ -552,9 +557,9 @@ mod tests {
         let a = SigningKey::from_seed([1; 32]);
         let b = SigningKey::from_seed([2; 32]);
         let keys = |id: &InstitutionId| match id.as_str() {
-            "ne.orp" => Some(a.public()),
-            "ne.oai" => Some(b.public()),
-            _ => None,
+            "ne.orp" => vec![a.public()],
+            "ne.oai" => vec![b.public()],
+            _ => vec![],
         };
         let person: Avs = "7569217076985".parse().unwrap();
         let consent = Consent {
@@ -632,9 +637,9 @@ mod tests {
         let a = SigningKey::from_seed([1; 32]);
         let b = SigningKey::from_seed([2; 32]);
         let keys = |id: &InstitutionId| match id.as_str() {
-            "ne.orp" => Some(a.public()),
-            "ne.oai" => Some(b.public()),
-            _ => None,
+            "ne.orp" => vec![a.public()],
+            "ne.oai" => vec![b.public()],
+            _ => vec![],
         };
         let person: Avs = "7569217076985".parse().unwrap();
         let consent = |n: u8| Consent {
@@ -772,7 +777,12 @@ mod tests {
     #[test]
     fn merge_compares_the_opening_event_not_its_signature() {
         let a = SigningKey::from_seed([1; 32]);
-        let keys = |id: &InstitutionId| (id.as_str() == "ne.orp").then(|| a.public());
+        let keys = |id: &InstitutionId| {
+            (id.as_str() == "ne.orp")
+                .then(|| a.public())
+                .into_iter()
+                .collect()
+        };
         let person: Avs = "7569217076985".parse().unwrap();
         let opened = ev("ne.orp", &a, 1, CaseEventKind::Opened { person });
         let mut case = CoordinatedCase::replay(std::slice::from_ref(&opened), keys).unwrap();
@@ -788,5 +798,63 @@ mod tests {
             Err(CaseError::WrongCase)
         );
         assert_eq!(case.history, vec![opened]);
+    }
+
+    /// Spec §6.3: an author's events verify under any key the roster vouches for it, current or
+    /// former; a key it never had still refuses the history.
+    #[test]
+    fn events_under_a_retired_key_or_by_a_removed_member_verify() {
+        let a_old = SigningKey::from_seed([1; 32]);
+        let a_new = SigningKey::from_seed([3; 32]);
+        let b = SigningKey::from_seed([2; 32]);
+        let person: Avs = "7569217076985".parse().unwrap();
+        let history = vec![
+            ev("ne.orp", &a_old, 1, CaseEventKind::Opened { person }),
+            ev(
+                "ne.orp",
+                &a_old,
+                2,
+                CaseEventKind::Invited {
+                    institution: inst("ne.oai"),
+                },
+            ),
+            ev("ne.oai", &b, 3, CaseEventKind::Accepted),
+            ev("ne.orp", &a_new, 4, CaseEventKind::Closed),
+        ];
+        // ne.orp rotated from a_old to a_new; ne.oai was removed, its key kept as former.
+        let keys = |id: &InstitutionId| match id.as_str() {
+            "ne.orp" => vec![a_new.public(), a_old.public()],
+            "ne.oai" => vec![b.public()],
+            _ => vec![],
+        };
+        let case = CoordinatedCase::replay(&history, keys).unwrap();
+        assert_eq!(case.status, CaseStatus::Closed);
+        assert!(case.is_participant(&inst("ne.oai")));
+        // Without the history, the same events are refused as they always were.
+        let current_only = |id: &InstitutionId| match id.as_str() {
+            "ne.orp" => vec![a_new.public()],
+            _ => vec![],
+        };
+        assert_eq!(
+            CoordinatedCase::replay(&history, current_only),
+            Err(CaseError::BadSignature(inst("ne.orp")))
+        );
+        let mut held = CoordinatedCase::replay(&history[..1], keys).unwrap();
+        assert_eq!(
+            held.merge(&history, current_only),
+            Err(CaseError::BadSignature(inst("ne.orp")))
+        );
+        assert_eq!(held.merge(&history, keys), Ok(3));
+        // A key the roster never vouched for stays refused.
+        let forged = ev(
+            "ne.oai",
+            &SigningKey::from_seed([9; 32]),
+            5,
+            CaseEventKind::Left,
+        );
+        assert_eq!(
+            held.merge(&[history[0].clone(), forged], keys),
+            Err(CaseError::BadSignature(inst("ne.oai")))
+        );
     }
 }

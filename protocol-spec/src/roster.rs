@@ -64,6 +64,18 @@ pub struct PolicyRule {
     pub categories: Vec<Category>,
 }
 
+/// A node signing key the roster no longer lists as current: the member got a new one, or was
+/// removed. The steering group keeps vouching for it so that the case events signed under it
+/// stay verifiable (spec §6.3); nothing else accepts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormerKey {
+    pub institution: InstitutionId,
+    pub signing_key: PublicKey,
+    /// The first roster version that no longer lists the key as current.
+    pub retired_in: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Roster {
@@ -75,6 +87,10 @@ pub struct Roster {
     pub authorities: Authorities,
     pub members: Vec<Member>,
     pub policy: Vec<PolicyRule>,
+    /// Key history, carried forward by every successor. Last and optional in text forms, so a
+    /// roster file written before it existed still reads.
+    #[serde(default)]
+    pub former_keys: Vec<FormerKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +159,33 @@ impl Roster {
         self.members.iter().find(|m| &m.signing_key == key)
     }
 
+    /// Every key under which `id`'s case events verify: its current signing key, if it is a
+    /// member, then the former keys the roster keeps for it.
+    pub fn case_event_keys(&self, id: &InstitutionId) -> Vec<PublicKey> {
+        let current = self.member(id).map(|m| m.signing_key);
+        let former = self
+            .former_keys
+            .iter()
+            .filter(|f| &f.institution == id)
+            .map(|f| f.signing_key);
+        current.into_iter().chain(former).collect()
+    }
+
+    /// Moves the signing key of member `id` to the key history, as of this (draft) version:
+    /// called when the member is removed or its key replaced.
+    pub fn retire_signing_key(&mut self, id: &InstitutionId) {
+        if let Some(m) = self.member(id) {
+            let key = m.signing_key;
+            if !self.former_keys.iter().any(|f| f.signing_key == key) {
+                self.former_keys.push(FormerKey {
+                    institution: id.clone(),
+                    signing_key: key,
+                    retired_in: self.version,
+                });
+            }
+        }
+    }
+
     /// Whether the policy lets `sector` receive every one of `categories` for `purpose`.
     pub fn policy_allows(
         &self,
@@ -201,6 +244,23 @@ impl Roster {
                 return bad(format!(
                     "member {} has no port in address `{}`",
                     m.id, m.address
+                ));
+            }
+        }
+        // A key belongs to one institution for good: a former key is nobody's current key, and
+        // is listed once, so an event verifies as one author's or not at all.
+        let mut former = BTreeSet::new();
+        for f in &self.former_keys {
+            if keys.contains(&f.signing_key) || !former.insert(f.signing_key) {
+                return bad(format!(
+                    "former key of {} is listed twice or is a current key",
+                    f.institution
+                ));
+            }
+            if f.retired_in > self.version {
+                return bad(format!(
+                    "former key of {} is retired in version {}, after this one",
+                    f.institution, f.retired_in
                 ));
             }
         }
@@ -330,7 +390,80 @@ pub(crate) mod tests {
                 purpose: "coordinated-assessment".parse().unwrap(),
                 categories: vec![Category::Employment],
             }],
+            former_keys: vec![],
         }
+    }
+
+    /// ne.orp's first key retired in version 2, and a removed member's key with it.
+    fn with_history(authorities: &[&SigningKey]) -> Roster {
+        let mut r = sample(authorities, 1);
+        r.version = 2;
+        r.retire_signing_key(&"ne.orp".parse().unwrap());
+        r.members[0].signing_key = SigningKey::from_seed([20; 32]).public();
+        r.former_keys.push(FormerKey {
+            institution: "ne.caritas".parse().unwrap(),
+            signing_key: SigningKey::from_seed([30; 32]).public(),
+            retired_in: 2,
+        });
+        r
+    }
+
+    #[test]
+    fn case_events_verify_under_current_and_former_keys() {
+        let a = SigningKey::from_seed([1; 32]);
+        let r = with_history(&[&a]);
+        assert!(r.check_well_formed().is_ok());
+        let orp: InstitutionId = "ne.orp".parse().unwrap();
+        assert_eq!(
+            r.case_event_keys(&orp),
+            vec![
+                SigningKey::from_seed([20; 32]).public(),
+                SigningKey::from_seed([10; 32]).public()
+            ]
+        );
+        assert_eq!(r.former_keys[0].retired_in, 2);
+        // A removed member's key verifies its past events but makes it no member.
+        let caritas: InstitutionId = "ne.caritas".parse().unwrap();
+        assert_eq!(
+            r.case_event_keys(&caritas),
+            vec![SigningKey::from_seed([30; 32]).public()]
+        );
+        assert!(r.member(&caritas).is_none());
+        assert!(r.case_event_keys(&"ne.smig".parse().unwrap()).is_empty());
+        // Retiring twice keeps one entry.
+        let mut again = r.clone();
+        again.members[0].signing_key = SigningKey::from_seed([10; 32]).public();
+        again.retire_signing_key(&orp);
+        assert!(
+            again.check_well_formed().is_err(),
+            "a former key cannot be current again"
+        );
+    }
+
+    #[test]
+    fn key_history_is_well_formed() {
+        let a = SigningKey::from_seed([1; 32]);
+        let mut twice = with_history(&[&a]);
+        twice.former_keys.push(twice.former_keys[1].clone());
+        assert!(twice.check_well_formed().is_err());
+        let mut early = with_history(&[&a]);
+        early.former_keys[1].retired_in = 3;
+        assert!(early.check_well_formed().is_err());
+        // The history is signed like the rest of the roster.
+        let mut s = SignedRoster::sign(with_history(&[&a]), &[&a]);
+        assert!(s.verify(&s.roster.authorities.clone()).is_ok());
+        s.roster.former_keys.pop();
+        assert!(s.verify(&s.roster.authorities.clone()).is_err());
+    }
+
+    /// A roster file written before the key history existed still reads, with none.
+    #[test]
+    fn text_form_without_key_history_reads() {
+        let a = SigningKey::from_seed([1; 32]);
+        let mut value = serde_json::to_value(sample(&[&a], 1)).unwrap();
+        value.as_object_mut().unwrap().remove("former_keys");
+        let r: Roster = serde_json::from_value(value).unwrap();
+        assert!(r.former_keys.is_empty());
     }
 
     #[test]
@@ -379,7 +512,9 @@ pub(crate) mod tests {
     #[test]
     fn unknown_keys_are_refused_in_text_forms() {
         let ks: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_seed([i; 32])).collect();
-        let r = SignedRoster::sign(sample(&[&ks[0], &ks[1], &ks[2]], 2), &[&ks[0], &ks[1]]);
+        let mut r = sample(&[&ks[0], &ks[1], &ks[2]], 2);
+        r.former_keys = with_history(&[&ks[0]]).former_keys[1..].to_vec();
+        let r = SignedRoster::sign(r, &[&ks[0], &ks[1]]);
         let value = serde_json::to_value(&r).unwrap();
         assert_eq!(
             serde_json::from_value::<SignedRoster>(value.clone()).unwrap(),
@@ -392,6 +527,7 @@ pub(crate) mod tests {
             "/roster/authorities/keys/0",
             "/roster/members/0",
             "/roster/policy/0",
+            "/roster/former_keys/0",
             "/signatures/0",
         ] {
             let mut bad = value.clone();

@@ -128,6 +128,7 @@ mod tests {
                 purpose: "assess".parse().unwrap(),
                 categories: vec![Category::Employment, Category::Measures],
             }],
+            former_keys: vec![],
         }
     }
 

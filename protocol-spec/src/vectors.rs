@@ -32,7 +32,7 @@ use crate::ids::{
 use crate::keys::{EncryptionKey, PublicKey, Signature, SigningKey, sha256};
 use crate::peer::{InclusionProof, PeerMessage, PeerReply};
 use crate::records::{Person, RecordField, RecordSet};
-use crate::roster::{Authorities, Authority, Member, PolicyRule, Roster, SignedRoster};
+use crate::roster::{Authorities, Authority, FormerKey, Member, PolicyRule, Roster, SignedRoster};
 use crate::rule;
 use crate::seal::{self, Sealed, SeededRng};
 use crate::staff::{
@@ -220,6 +220,7 @@ fn roster() -> Roster {
                 &[Identity, Employment, Benefits],
             ),
         ],
+        former_keys: vec![],
     }
 }
 
@@ -342,10 +343,8 @@ fn signed_events() -> Vec<SignedCaseEvent> {
 /// The case as ne.orp holds it after the first `n` events of the history.
 fn case_after(n: usize) -> CoordinatedCase {
     let r = roster();
-    CoordinatedCase::replay(&signed_events()[..n], |id| {
-        r.member(id).map(|m| m.signing_key)
-    })
-    .expect("fixture history replays")
+    CoordinatedCase::replay(&signed_events()[..n], |id| r.case_event_keys(id))
+        .expect("fixture history replays")
 }
 
 /// One decision of the rule at ne.orp: the request, how many history events the case has,
@@ -1959,9 +1958,8 @@ fn decision_vectors() {
         assert_eq!(events, dec.events);
         let now = item.u64("now");
         assert_eq!(now, dec.now);
-        let case =
-            CoordinatedCase::replay(&history[..events], |id| r.member(id).map(|m| m.signing_key))
-                .expect("the history replays");
+        let case = CoordinatedCase::replay(&history[..events], |id| r.case_event_keys(id))
+            .expect("the history replays");
         let found = (case.case_id == request.case_id).then_some(&case);
         let outcome = rule::decide(r, &responder, &request, found, now);
         match (&outcome, dec.outcome) {
@@ -2491,14 +2489,26 @@ mod round_trips {
                 signature,
             }
         });
+        let former = (institution(), key(), any::<u64>()).prop_map(
+            |(institution, signing_key, retired_in)| FormerKey {
+                institution,
+                signing_key,
+                retired_in,
+            },
+        );
         (
             (text(), any::<u64>(), any::<u64>()),
             (any::<u8>(), vec(authority, 0..3)),
-            (vec(member_(), 0..3), vec(rule, 0..3)),
+            (vec(member_(), 0..3), vec(rule, 0..3), vec(former, 0..3)),
             vec(signature_, 0..3),
         )
             .prop_map(
-                |((federation, version, issued_at), (threshold, keys), (members, policy), sigs)| {
+                |(
+                    (federation, version, issued_at),
+                    (threshold, keys),
+                    (members, policy, former_keys),
+                    sigs,
+                )| {
                     SignedRoster {
                         roster: Roster {
                             federation,
@@ -2507,6 +2517,7 @@ mod round_trips {
                             authorities: Authorities { threshold, keys },
                             members,
                             policy,
+                            former_keys,
                         },
                         signatures: sigs,
                     }

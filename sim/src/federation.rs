@@ -215,6 +215,7 @@ impl Federation {
                 },
                 members,
                 policy: policy(),
+                former_keys: vec![],
             },
             &authorities,
         );
