@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use daemon::log::{log_vkey, witness_vkey};
 use protocol_spec::audit::{self, BundleFiles, BundleKeys, BundleReport, LogView, ReadError};
 use protocol_spec::avs::Avs;
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::LogEntry;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::{StaffReply, StaffRequest};
@@ -409,7 +409,7 @@ fn view(v: &Verified) -> anyhow::Result<LogView> {
         .report
         .entries
         .iter()
-        .map(|e| Entry::parse(e))
+        .map(|e| LogEntry::parse(e))
         .collect::<Result<Vec<_>, _>>()
         .context("a bundle entry is malformed")?;
     Ok(LogView {

@@ -206,7 +206,9 @@ fn peak_rss_mib() -> Option<f64> {
 /// to SHA-256 of both logs. Quadratic matching would show as a ratio falling with `n`.
 pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
     use protocol_spec::audit::{BundleKeys, LogView, person_report, reconcile, verify_bundle};
-    use protocol_spec::entry::{Entry, person_field};
+    use protocol_spec::category::Category;
+    use protocol_spec::entry::{Disclosure, LogEntry, Person, Receipt, SourceLeaf};
+    use protocol_spec::ids::{CaseId, ConsentId};
     use protocol_spec::tlog::note::{Note, SIG_COSIGNATURE, SIG_ED25519, VerifierKey, cosign};
     use protocol_spec::tlog::{Checkpoint, Tree, leaf_hash, sign_checkpoint, tiles};
     use std::collections::HashMap;
@@ -219,23 +221,20 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
         .map(|i| {
             let mut salt = [0u8; 32];
             salt[..8].copy_from_slice(&i.to_be_bytes());
-            Entry::new(
-                "disclosure",
-                1_790_000_000 + i,
-                vec![
-                    hex::encode([i as u8; 16]),
-                    person_field(Some(&person), salt),
-                    "ne.oai".into(),
-                    "coordinated-assessment".into(),
-                    "employment,measures".into(),
-                    hex::encode([7u8; 16]),
-                    hex::encode(protocol_spec::keys::sha256(&[&i.to_be_bytes()])),
-                    hex::encode(protocol_spec::keys::sha256(&[b"sealed", &i.to_be_bytes()])),
-                ],
-            )
-            .map(|e| e.to_bytes())
+            let e = Disclosure {
+                time: 1_790_000_000 + i,
+                case: CaseId([i as u8; 16]),
+                person: Person::commit(Some(&person), salt),
+                recipient: "ne.oai".parse()?,
+                purpose: "coordinated-assessment".parse()?,
+                categories: vec![Category::Employment, Category::Measures],
+                consent: ConsentId([7; 16]),
+                request: protocol_spec::keys::sha256(&[&i.to_be_bytes()]),
+                summary: protocol_spec::keys::sha256(&[b"sealed", &i.to_be_bytes()]),
+            };
+            Ok(LogEntry::from(e).to_bytes())
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<anyhow::Result<_>>()?;
     let mut tree = Tree::new();
     for e in &entries {
         tree.append(leaf_hash(e));
@@ -283,27 +282,28 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
     let receipts: Vec<Vec<u8>> = entries
         .iter()
         .map(|e| {
-            let d = Entry::parse(e)?;
-            let v = |k: &str| d.get(k).unwrap_or("-").to_string();
-            Entry::new(
-                "receipt",
-                d.time + 1,
-                vec![
-                    v("case"),
-                    v("person"),
-                    "ne.orp".into(),
-                    v("purpose"),
-                    v("categories"),
-                    v("consent"),
-                    v("request"),
-                    v("summary"),
-                    format!("0 {}", hex::encode([0u8; 32])),
-                    "worker-1".into(),
-                ],
-            )
-            .map(|e| e.to_bytes())
+            let LogEntry::Disclosure(d) = LogEntry::parse(e)? else {
+                bail!("benchmark log holds an entry other than a disclosure");
+            };
+            let r = Receipt {
+                time: d.time + 1,
+                case: d.case,
+                person: d.person,
+                source: "ne.orp".parse()?,
+                purpose: d.purpose,
+                categories: d.categories,
+                consent: d.consent,
+                request: d.request,
+                summary: d.summary,
+                source_leaf: SourceLeaf {
+                    index: 0,
+                    hash: [0; 32],
+                },
+                staff: "worker-1".parse()?,
+            };
+            Ok(LogEntry::from(r).to_bytes())
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<anyhow::Result<_>>()?;
     let start = Instant::now();
     let mut acc = 0u8;
     for e in entries.iter().chain(&receipts) {
@@ -316,7 +316,7 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
             institution: institution.into(),
             entries: log
                 .iter()
-                .map(|e| Entry::parse(e))
+                .map(|e| LogEntry::parse(e))
                 .collect::<Result<_, _>>()?,
         })
     };

@@ -7,7 +7,7 @@
 //! -- --nocapture` runs the long version.
 
 use protocol_spec::category::Category::Employment;
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::LogEntry;
 use protocol_spec::staff::{StaffReply, StaffRequest, SummaryOutcome};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -58,14 +58,14 @@ async fn wait_ready(node: &NodeHandle) {
     assert!(ok, "{} did not come back", node.id);
 }
 
-fn entries(dir: &Path) -> Vec<Entry> {
+fn entries(dir: &Path) -> Vec<LogEntry> {
     let db = node_core::store::open(&dir.join("data/node.db")).expect("store");
     let mut st = db
         .prepare("SELECT entry FROM log_entries ORDER BY idx")
         .unwrap();
     st.query_map([], |r| r.get::<_, Vec<u8>>(0))
         .unwrap()
-        .map(|e| Entry::parse(&e.unwrap()).expect("entry"))
+        .map(|e| LogEntry::parse(&e.unwrap()).expect("entry"))
         .collect()
 }
 
@@ -208,26 +208,28 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_discloses_nothing_twic
     assert!(!acknowledged.is_empty(), "the load made progress");
 
     // Nothing is disclosed twice: at most one disclosure entry per request id.
-    let disclosures: Vec<&str> = orp
-        .iter()
-        .filter(|e| e.kind == "disclosure")
-        .map(|e| e.get("request").unwrap())
-        .collect();
+    let requests = |log: &[LogEntry], kind: &str| -> Vec<String> {
+        log.iter()
+            .filter(|e| e.kind() == kind)
+            .filter_map(|e| e.request().map(hex::encode))
+            .collect()
+    };
+    let disclosures = requests(&orp, "disclosure");
     let mut per_request: HashMap<&str, usize> = HashMap::new();
     for d in &disclosures {
         let id = ids
-            .get(*d)
+            .get(d)
             .map(String::as_str)
             .expect("every disclosure answers a request the requester recorded");
         *per_request.entry(id).or_default() += 1;
     }
     let twice: Vec<_> = per_request.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "disclosed more than once: {twice:?}");
-    let receipts: HashMap<&str, usize> =
-        oai.iter()
-            .filter(|e| e.kind == "receipt")
-            .fold(HashMap::new(), |mut m, e| {
-                *m.entry(e.get("request").unwrap()).or_default() += 1;
+    let receipts: HashMap<String, usize> =
+        requests(&oai, "receipt")
+            .into_iter()
+            .fold(HashMap::new(), |mut m, r| {
+                *m.entry(r).or_default() += 1;
                 m
             });
     assert!(
@@ -237,14 +239,10 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_discloses_nothing_twic
     assert_eq!(receipts.len(), kept.len(), "one stored summary per receipt");
 
     // Every disclosure has its receipt, or the requester's record of why it kept nothing.
-    let withdrawn: HashSet<&str> = oai
+    let withdrawn: HashSet<String> = requests(&oai, "request-withdrawn").into_iter().collect();
+    let unreconciled: Vec<&String> = disclosures
         .iter()
-        .filter(|e| e.kind == "request-withdrawn")
-        .map(|e| e.get("request").unwrap())
-        .collect();
-    let unreconciled: Vec<&&str> = disclosures
-        .iter()
-        .filter(|d| !receipts.contains_key(**d) && !withdrawn.contains(**d))
+        .filter(|d| !receipts.contains_key(*d) && !withdrawn.contains(*d))
         .collect();
     assert!(
         unreconciled.is_empty(),

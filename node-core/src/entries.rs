@@ -1,19 +1,21 @@
-//! Composition of the node's log entries (spec: transparency log, entry kinds). Entries hold
+//! Composition of the node's log entries (spec §11) from the node's own types. Entries hold
 //! no personal data in clear: a person appears only as a freshly salted commitment.
 
 use crate::{Env, Tx};
 use protocol_spec::avs::Avs;
 use protocol_spec::case::{CaseEventKind, CoordinatedCase, SignedCaseEvent};
-use protocol_spec::entry::{self, Entry};
+use protocol_spec::entry::{self, CaseDetail, LogEntry, Person, SourceLeaf, StaffAction};
 use protocol_spec::exchange::{DisclosureHeader, RefusalCode, SummaryRequest};
-use protocol_spec::ids::StaffId;
+use protocol_spec::ids::{Role, StaffId};
 
-fn person(env: &mut Env<'_>, p: Option<&Avs>) -> String {
-    entry::person_field(p, env.bytes())
+/// A fresh salt per entry, so two entries about one person cannot be linked without the number.
+fn person(env: &mut Env<'_>, p: Option<&Avs>) -> Person {
+    Person::commit(p, env.bytes())
 }
 
-fn append(tx: &mut Tx<'_>, kind: &str, at: u64, values: Vec<String>) -> anyhow::Result<u64> {
-    tx.log(Entry::new(kind, at, values)?.to_bytes())
+fn append(tx: &mut Tx<'_>, e: impl Into<LogEntry>) -> anyhow::Result<()> {
+    tx.log(e.into().to_bytes())?;
+    Ok(())
 }
 
 /// The responder refused; the person is named only when the requester is concerned.
@@ -25,17 +27,17 @@ pub fn refusal(
     code: RefusalCode,
     digest: &[u8; 32],
 ) -> anyhow::Result<()> {
-    let values = vec![
-        r.case_id.to_string(),
-        person(env, who),
-        r.requester.to_string(),
-        r.purpose.to_string(),
-        entry::categories_field(&r.categories),
-        code.as_str().to_string(),
-        hex::encode(digest),
-    ];
-    append(tx, "refusal", env.now, values)?;
-    Ok(())
+    let e = entry::Refusal {
+        time: env.now,
+        case: r.case_id,
+        person: person(env, who),
+        requester: r.requester.clone(),
+        purpose: r.purpose.clone(),
+        categories: r.categories.clone(),
+        code,
+        request: *digest,
+    };
+    append(tx, e)
 }
 
 /// The responder disclosed; returns the entry's bytes so its leaf can be named in the reply.
@@ -44,21 +46,21 @@ pub fn disclosure(
     h: &DisclosureHeader,
     who: &Avs,
     sealed_digest: &[u8; 32],
-) -> anyhow::Result<Vec<u8>> {
-    let values = vec![
-        h.case_id.to_string(),
-        person(env, Some(who)),
-        h.recipient.to_string(),
-        h.purpose.to_string(),
-        entry::categories_field(&h.categories),
-        h.consent_id.to_string(),
-        hex::encode(h.request_digest),
-        hex::encode(sealed_digest),
-    ];
-    Ok(Entry::new("disclosure", env.now, values)?.to_bytes())
+) -> Vec<u8> {
+    LogEntry::from(entry::Disclosure {
+        time: env.now,
+        case: h.case_id,
+        person: person(env, Some(who)),
+        recipient: h.recipient.clone(),
+        purpose: h.purpose.clone(),
+        categories: h.categories.clone(),
+        consent: h.consent_id,
+        request: h.request_digest,
+        summary: *sealed_digest,
+    })
+    .to_bytes()
 }
 
-#[allow(clippy::too_many_arguments)] // one per field of the entry
 pub fn receipt(
     env: &mut Env<'_>,
     h: &DisclosureHeader,
@@ -66,20 +68,24 @@ pub fn receipt(
     sealed_digest: &[u8; 32],
     source_leaf: (u64, [u8; 32]),
     staff: &StaffId,
-) -> anyhow::Result<Vec<u8>> {
-    let values = vec![
-        h.case_id.to_string(),
-        person(env, who),
-        h.source.to_string(),
-        h.purpose.to_string(),
-        entry::categories_field(&h.categories),
-        h.consent_id.to_string(),
-        hex::encode(h.request_digest),
-        hex::encode(sealed_digest),
-        format!("{} {}", source_leaf.0, hex::encode(source_leaf.1)),
-        staff.to_string(),
-    ];
-    Ok(Entry::new("receipt", env.now, values)?.to_bytes())
+) -> Vec<u8> {
+    LogEntry::from(entry::Receipt {
+        time: env.now,
+        case: h.case_id,
+        person: person(env, who),
+        source: h.source.clone(),
+        purpose: h.purpose.clone(),
+        categories: h.categories.clone(),
+        consent: h.consent_id,
+        request: h.request_digest,
+        summary: *sealed_digest,
+        source_leaf: SourceLeaf {
+            index: source_leaf.0,
+            hash: source_leaf.1,
+        },
+        staff: staff.clone(),
+    })
+    .to_bytes()
 }
 
 pub fn refused_by_peer(
@@ -91,18 +97,18 @@ pub fn refused_by_peer(
     digest: &[u8; 32],
     staff: &StaffId,
 ) -> anyhow::Result<()> {
-    let values = vec![
-        r.case_id.to_string(),
-        person(env, who),
-        r.responder.to_string(),
-        r.purpose.to_string(),
-        entry::categories_field(&r.categories),
-        code.as_str().to_string(),
-        hex::encode(digest),
-        staff.to_string(),
-    ];
-    append(tx, "refused-by-peer", env.now, values)?;
-    Ok(())
+    let e = entry::RefusedByPeer {
+        time: env.now,
+        case: r.case_id,
+        person: person(env, who),
+        source: r.responder.clone(),
+        purpose: r.purpose.clone(),
+        categories: r.categories.clone(),
+        code,
+        request: *digest,
+        staff: staff.clone(),
+    };
+    append(tx, e)
 }
 
 /// A request this node will not send, or whose answer it will not keep: `reason` is a
@@ -116,16 +122,16 @@ pub fn request_withdrawn(
     reason: &str,
     staff: &StaffId,
 ) -> anyhow::Result<()> {
-    let values = vec![
-        r.case_id.to_string(),
-        person(env, who),
-        r.responder.to_string(),
-        hex::encode(digest),
-        reason.to_string(),
-        staff.to_string(),
-    ];
-    append(tx, "request-withdrawn", env.now, values)?;
-    Ok(())
+    let e = entry::RequestWithdrawn {
+        time: env.now,
+        case: r.case_id,
+        person: person(env, who),
+        source: r.responder.clone(),
+        request: *digest,
+        reason: reason.parse().map_err(anyhow::Error::msg)?,
+        staff: staff.clone(),
+    };
+    append(tx, e)
 }
 
 pub fn summary_opened(
@@ -136,17 +142,18 @@ pub fn summary_opened(
     sealed_digest: &[u8; 32],
     staff: &StaffId,
 ) -> anyhow::Result<()> {
-    let values = vec![
-        h.case_id.to_string(),
-        person(env, who),
-        h.source.to_string(),
-        hex::encode(sealed_digest),
-        staff.to_string(),
-    ];
-    append(tx, "summary-opened", env.now, values)?;
-    Ok(())
+    let e = entry::SummaryOpened {
+        time: env.now,
+        case: h.case_id,
+        person: person(env, who),
+        source: h.source.clone(),
+        summary: *sealed_digest,
+        staff: staff.clone(),
+    };
+    append(tx, e)
 }
 
+/// Its `time` is the event's own `at`, the author's clock (spec §11).
 pub fn case_event(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
@@ -155,53 +162,48 @@ pub fn case_event(
 ) -> anyhow::Result<()> {
     let e = &ev.event;
     let detail = match &e.kind {
-        CaseEventKind::Opened { .. } => "opened".to_string(),
-        CaseEventKind::Invited { institution } => format!("invited {institution}"),
-        CaseEventKind::Accepted => "accepted".into(),
-        CaseEventKind::Left => "left".into(),
-        CaseEventKind::Closed => "closed".into(),
-        CaseEventKind::ConsentRecorded(c) => format!(
-            "consent-recorded {} {} {} {}..{}",
-            c.consent_id,
-            c.purposes
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            entry::categories_field(&c.categories),
-            c.valid_from,
-            c.valid_until
-        ),
-        CaseEventKind::ConsentRevoked { consent_id } => format!("consent-revoked {consent_id}"),
+        CaseEventKind::Opened { .. } => CaseDetail::Opened,
+        CaseEventKind::Invited { institution } => CaseDetail::Invited(institution.clone()),
+        CaseEventKind::Accepted => CaseDetail::Accepted,
+        CaseEventKind::Left => CaseDetail::Left,
+        CaseEventKind::Closed => CaseDetail::Closed,
+        CaseEventKind::ConsentRecorded(c) => CaseDetail::ConsentRecorded {
+            consent: c.consent_id,
+            purposes: c.purposes.clone(),
+            categories: c.categories.clone(),
+            valid_from: c.valid_from,
+            valid_until: c.valid_until,
+        },
+        CaseEventKind::ConsentRevoked { consent_id } => CaseDetail::ConsentRevoked(*consent_id),
     };
-    let values = vec![
-        e.case_id.to_string(),
-        person(env, Some(&case.person)),
-        e.author.to_string(),
-        e.event_id.to_string(),
+    let entry = entry::CaseEvent {
+        time: e.at,
+        case: e.case_id,
+        person: person(env, Some(&case.person)),
+        author: e.author.clone(),
+        event: e.event_id,
         detail,
-        e.staff.to_string(),
-    ];
-    append(tx, "case-event", e.at, values)?;
-    Ok(())
+        staff: e.staff.clone(),
+    };
+    append(tx, entry)
 }
 
 pub fn staff(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     staff: &StaffId,
-    role: &str,
-    action: &str,
+    role: Role,
+    action: StaffAction,
     by: &StaffId,
 ) -> anyhow::Result<()> {
-    let values = vec![
-        staff.to_string(),
-        role.to_string(),
-        action.to_string(),
-        by.to_string(),
-    ];
-    append(tx, "staff", env.now, values)?;
-    Ok(())
+    let e = entry::Staff {
+        time: env.now,
+        staff: staff.clone(),
+        role,
+        action,
+        by: by.clone(),
+    };
+    append(tx, e)
 }
 
 pub fn records_imported(
@@ -212,14 +214,14 @@ pub fn records_imported(
     digest: &[u8; 32],
     by: &StaffId,
 ) -> anyhow::Result<()> {
-    let values = vec![
-        persons.to_string(),
-        fields.to_string(),
-        hex::encode(digest),
-        by.to_string(),
-    ];
-    append(tx, "records-imported", env.now, values)?;
-    Ok(())
+    let e = entry::RecordsImported {
+        time: env.now,
+        persons,
+        fields,
+        digest: *digest,
+        by: by.clone(),
+    };
+    append(tx, e)
 }
 
 pub fn roster(
@@ -228,11 +230,10 @@ pub fn roster(
     version: u64,
     digest: &[u8; 32],
 ) -> anyhow::Result<()> {
-    append(
-        tx,
-        "roster",
-        env.now,
-        vec![version.to_string(), hex::encode(digest)],
-    )?;
-    Ok(())
+    let e = entry::Roster {
+        time: env.now,
+        version,
+        digest: *digest,
+    };
+    append(tx, e)
 }

@@ -114,7 +114,7 @@ pub(crate) fn answer(
                 &core.keys.signing,
                 &mut HpkeRng(env.random),
             )?;
-            let entry = entries::disclosure(env, &d.header, &case.person, &d.sealed.digest())?;
+            let entry = entries::disclosure(env, &d.header, &case.person, &d.sealed.digest());
             let leaf_hash = protocol_spec::tlog::leaf_hash(&entry);
             let leaf_index = tx.log(entry)?;
             PeerReply::Disclosure {

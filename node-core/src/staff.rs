@@ -5,6 +5,7 @@ use crate::{Core, Env, Fault, Output, StaffMember, Ticket, Tx, bad, cases, entri
 use crate::{requester, roster};
 use anyhow::anyhow;
 use protocol_spec::case::{CaseEventKind, Consent};
+use protocol_spec::entry::StaffAction;
 use protocol_spec::ids::ConsentId;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::records::RecordSet;
@@ -75,7 +76,7 @@ pub(crate) fn dispatch(
                 "INSERT INTO staff (staff_id, role, key, issued_by, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 rusqlite::params![staff.as_str(), role.as_str(), key.0.to_vec(), who.staff.as_str(), env.now as i64],
             )?;
-            entries::staff(tx, env, &staff, role.as_str(), "issued", &who.staff)?;
+            entries::staff(tx, env, &staff, role, StaffAction::Issued, &who.staff)?;
             core.staff.insert(key, StaffMember { staff, role });
             Ok(vec![
                 Output::StaffChanged(core.staff_keys()),
@@ -99,7 +100,14 @@ pub(crate) fn dispatch(
                 "UPDATE staff SET revoked_at = ?1 WHERE staff_id = ?2",
                 rusqlite::params![env.now as i64, staff.as_str()],
             )?;
-            entries::staff(tx, env, &staff, &role, "revoked", &who.staff)?;
+            entries::staff(
+                tx,
+                env,
+                &staff,
+                role.parse()?,
+                StaffAction::Revoked,
+                &who.staff,
+            )?;
             core.staff.retain(|_, m| m.staff != staff);
             Ok(vec![
                 Output::StaffChanged(core.staff_keys()),

@@ -4,7 +4,7 @@
 
 use node_core::{BootstrapAdmin, Core, Env, Input, Output, Random, Secrets, Tx};
 use protocol_spec::case::SignedCaseEvent;
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::{LogEntry, Person};
 use protocol_spec::exchange::{RefusalCode, SummaryRequest};
 use protocol_spec::keys::{EncryptionKey, PublicKey, SigningKey};
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -151,7 +151,7 @@ fn the_core_decides_every_decision_vector_as_the_spec_says() {
                 |r| r.get(0),
             )
             .unwrap();
-        let entry = Entry::parse(&last).unwrap();
+        let entry = LogEntry::parse(&last).unwrap();
         match (d["outcome"].as_str().unwrap(), reply) {
             ("grant", PeerReply::Disclosure { disclosure, .. }) => {
                 assert_eq!(
@@ -159,14 +159,16 @@ fn the_core_decides_every_decision_vector_as_the_spec_says() {
                     d["consent_id"].as_str().unwrap(),
                     "{name}"
                 );
-                assert_eq!(entry.kind, "disclosure", "{name}");
+                assert!(matches!(entry, LogEntry::Disclosure(_)), "{name}");
             }
             (code, PeerReply::Refusal(r)) => {
                 assert_eq!(r.code.as_str(), code, "{name}");
-                assert_eq!(entry.kind, "refusal", "{name}");
-                assert_eq!(entry.get("code"), Some(code), "{name}");
+                let LogEntry::Refusal(entry) = entry else {
+                    panic!("{name}: a refusal entry, got {}", entry.kind());
+                };
+                assert_eq!(entry.code, r.code, "{name}");
                 // The person is named only to a concerned requester about a case held here.
-                let named = entry.get("person") != Some("-");
+                let named = entry.person != Person::Unnamed;
                 let concerned =
                     !matches!(r.code, RefusalCode::NotConcerned | RefusalCode::NotMember);
                 assert_eq!(named, concerned, "{name}: person field");

@@ -3,18 +3,16 @@
 //! themselves (signatures, proofs) comes first and is done with [`crate::tlog`].
 
 use crate::avs::Avs;
-use crate::entry::Entry;
+use crate::entry::{LogEntry, Value};
 use crate::tlog::note::{Note, VerifierKey, count_cosignatures, verify_note};
 use crate::tlog::{Checkpoint, Tree, leaf_hash, tiles, verify_consistency};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 
 /// One node's log as an auditor holds it after verification.
 pub struct LogView {
     /// Institution whose log this is.
     pub institution: String,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<LogEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,13 +29,16 @@ pub struct Difference {
 
 /// What matches a disclosure to its receipt: the kind looked for, the institution it must
 /// name as its peer, the request digest and the sealed summary's digest.
-type MatchKey<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
+type MatchKey<'a> = (&'static str, &'a str, &'a [u8; 32], &'a [u8; 32]);
 
-/// The peer field of a disclosure or receipt: the recipient, or the source.
-fn peer_field(kind: &str) -> Option<&'static str> {
-    match kind {
-        "disclosure" => Some("recipient"),
-        "receipt" => Some("source"),
+/// A disclosure or receipt as reconciling sees it: its kind, the peer it names (recipient or
+/// source), its request digest and its sealed summary's digest.
+fn exchange(e: &LogEntry) -> Option<MatchKey<'_>> {
+    match e {
+        LogEntry::Disclosure(d) => {
+            Some(("disclosure", d.recipient.as_str(), &d.request, &d.summary))
+        }
+        LogEntry::Receipt(r) => Some(("receipt", r.source.as_str(), &r.request, &r.summary)),
         _ => None,
     }
 }
@@ -45,13 +46,7 @@ fn peer_field(kind: &str) -> Option<&'static str> {
 /// The match keys of every disclosure and receipt of a log, so that each lookup from the
 /// other log is one hash probe and reconciling stays linear in the logs' size.
 fn match_keys(log: &LogView) -> std::collections::HashSet<MatchKey<'_>> {
-    log.entries
-        .iter()
-        .filter_map(|e| {
-            let peer = e.get(peer_field(&e.kind)?)?;
-            Some((e.kind.as_str(), peer, e.get("request"), e.get("summary")))
-        })
-        .collect()
+    log.entries.iter().filter_map(exchange).collect()
 }
 
 /// Lists every disclosure without its receipt and every receipt without its disclosure,
@@ -62,22 +57,23 @@ pub fn reconcile(a: &LogView, b: &LogView) -> Vec<Difference> {
     let mut out = Vec::new();
     for (from, to, theirs) in [(a, b, &keys[1]), (b, a, &keys[0])] {
         for (i, e) in from.entries.iter().enumerate() {
-            let (other_kind, what) = match e.kind.as_str() {
-                "disclosure" => ("receipt", "disclosure without a receipt at the recipient"),
-                "receipt" => ("disclosure", "receipt without a disclosure at the source"),
-                _ => continue,
+            let Some((kind, peer, request, summary)) = exchange(e) else {
+                continue;
             };
-            if peer_field(&e.kind).and_then(|k| e.get(k)) != Some(to.institution.as_str()) {
+            let (other_kind, what) = match kind {
+                "disclosure" => ("receipt", "disclosure without a receipt at the recipient"),
+                _ => ("disclosure", "receipt without a disclosure at the source"),
+            };
+            if peer != to.institution {
                 continue;
             }
-            let (request, summary) = (e.get("request"), e.get("summary"));
             if !theirs.contains(&(other_kind, from.institution.as_str(), request, summary)) {
                 out.push(Difference {
                     institution: from.institution.clone(),
                     index: i as u64,
-                    kind: e.kind.clone(),
+                    kind: kind.to_string(),
                     counterpart: to.institution.clone(),
-                    request: request.unwrap_or("-").to_string(),
+                    request: hex::encode(request),
                     what: what.to_string(),
                 });
             }
@@ -94,31 +90,85 @@ pub struct Access {
     pub index: u64,
     pub time: u64,
     pub kind: String,
-    /// The other institution involved (recipient, requester, source), if any.
+    /// The other institution involved (recipient, requester, source, author), if any.
     pub peer: Option<String>,
     pub purpose: Option<String>,
     pub categories: Option<String>,
     pub consent: Option<String>,
+    /// The refusal code, the withdrawal reason or the case change.
     pub code: Option<String>,
     pub staff: Option<String>,
 }
 
-/// Whether an entry's `person` field is a commitment to `person`.
-pub fn names_person(entry: &Entry, person: &Avs) -> bool {
-    let Some(field) = entry.get("person") else {
-        return false;
+/// Whether an entry names `person` by commitment.
+pub fn names_person(entry: &LogEntry, person: &Avs) -> bool {
+    entry.person().is_some_and(|p| p.names(person))
+}
+
+/// The report line of an entry that names the person.
+fn access(logged_by: &str, index: usize, e: &LogEntry) -> Access {
+    fn text<T: Value>(v: &T) -> Option<String> {
+        Some(v.encode())
+    }
+    let mut a = Access {
+        logged_by: logged_by.to_string(),
+        index: index as u64,
+        time: e.time(),
+        kind: e.kind().to_string(),
+        peer: None,
+        purpose: None,
+        categories: None,
+        consent: None,
+        code: None,
+        staff: None,
     };
-    let mut parts = field.split(' ');
-    let (Some(salt), Some(commitment), None) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let (Ok(salt), Ok(commitment)) = (B64.decode(salt), B64.decode(commitment)) else {
-        return false;
-    };
-    let Ok(salt) = <[u8; 32]>::try_from(salt.as_slice()) else {
-        return false;
-    };
-    person.commitment(&salt).as_slice() == commitment.as_slice()
+    match e {
+        LogEntry::Disclosure(d) => {
+            a.peer = text(&d.recipient);
+            a.purpose = text(&d.purpose);
+            a.categories = text(&d.categories);
+            a.consent = text(&d.consent);
+        }
+        LogEntry::Refusal(r) => {
+            a.peer = text(&r.requester);
+            a.purpose = text(&r.purpose);
+            a.categories = text(&r.categories);
+            a.code = text(&r.code);
+        }
+        LogEntry::Receipt(r) => {
+            a.peer = text(&r.source);
+            a.purpose = text(&r.purpose);
+            a.categories = text(&r.categories);
+            a.consent = text(&r.consent);
+            a.staff = text(&r.staff);
+        }
+        LogEntry::RefusedByPeer(r) => {
+            a.peer = text(&r.source);
+            a.purpose = text(&r.purpose);
+            a.categories = text(&r.categories);
+            a.code = text(&r.code);
+            a.staff = text(&r.staff);
+        }
+        LogEntry::SummaryOpened(o) => {
+            a.peer = text(&o.source);
+            a.staff = text(&o.staff);
+        }
+        LogEntry::CaseEvent(c) => {
+            a.peer = text(&c.author);
+            a.code = text(&c.detail);
+            a.staff = text(&c.staff);
+        }
+        LogEntry::RequestWithdrawn(w) => {
+            a.peer = text(&w.source);
+            a.code = text(&w.reason);
+            a.staff = text(&w.staff);
+        }
+        LogEntry::Roster(_)
+        | LogEntry::WitnessEvidence(_)
+        | LogEntry::Staff(_)
+        | LogEntry::RecordsImported(_) => {}
+    }
+    a
 }
 
 /// Everything the logs say about `person`: who received which categories, when, for which
@@ -128,26 +178,9 @@ pub fn person_report(person: &Avs, logs: &[LogView]) -> Vec<Access> {
     let mut out = Vec::new();
     for log in logs {
         for (i, e) in log.entries.iter().enumerate() {
-            if !names_person(e, person) {
-                continue;
+            if names_person(e, person) {
+                out.push(access(&log.institution, i, e));
             }
-            let peer = ["recipient", "requester", "source", "author"]
-                .iter()
-                .find_map(|k| e.get(k))
-                .map(str::to_string);
-            let get = |k: &str| e.get(k).map(str::to_string);
-            out.push(Access {
-                logged_by: log.institution.clone(),
-                index: i as u64,
-                time: e.time,
-                kind: e.kind.clone(),
-                peer,
-                purpose: get("purpose"),
-                categories: get("categories"),
-                consent: get("consent"),
-                code: get("code").or_else(|| get("detail")),
-                staff: get("staff"),
-            });
         }
     }
     out.sort_by(|a, b| (a.time, &a.logged_by, a.index).cmp(&(b.time, &b.logged_by, b.index)));
@@ -157,52 +190,55 @@ pub fn person_report(person: &Avs, logs: &[LogView]) -> Vec<Access> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::person_field;
+    use crate::entry::{Disclosure, Person, Receipt, SourceLeaf};
+    use crate::ids::{CaseId, ConsentId};
 
-    fn disclosure(to: &str, req: &str, person: &Avs) -> Entry {
+    /// A digest named by a short label, so the tests read as requests `r1`, `r2`.
+    fn digest(label: &str) -> [u8; 32] {
+        crate::keys::sha256(&[label.as_bytes()])
+    }
+
+    fn disclosure(to: &str, req: &str, person: &Avs) -> LogEntry {
         sealed_disclosure(to, req, "s", person)
     }
 
-    fn sealed_disclosure(to: &str, req: &str, summary: &str, person: &Avs) -> Entry {
-        Entry::new(
-            "disclosure",
-            10,
-            vec![
-                "c".into(),
-                person_field(Some(person), [1; 32]),
-                to.into(),
-                "assess".into(),
-                "employment".into(),
-                "k".into(),
-                req.into(),
-                summary.into(),
-            ],
-        )
-        .unwrap()
+    fn sealed_disclosure(to: &str, req: &str, summary: &str, person: &Avs) -> LogEntry {
+        Disclosure {
+            time: 10,
+            case: CaseId([1; 16]),
+            person: Person::commit(Some(person), [1; 32]),
+            recipient: to.parse().unwrap(),
+            purpose: "assess".parse().unwrap(),
+            categories: vec![crate::category::Category::Employment],
+            consent: ConsentId([2; 16]),
+            request: digest(req),
+            summary: digest(summary),
+        }
+        .into()
     }
 
-    fn receipt(from: &str, req: &str, person: &Avs) -> Entry {
+    fn receipt(from: &str, req: &str, person: &Avs) -> LogEntry {
         sealed_receipt(from, req, "s", person)
     }
 
-    fn sealed_receipt(from: &str, req: &str, summary: &str, person: &Avs) -> Entry {
-        Entry::new(
-            "receipt",
-            11,
-            vec![
-                "c".into(),
-                person_field(Some(person), [2; 32]),
-                from.into(),
-                "assess".into(),
-                "employment".into(),
-                "k".into(),
-                req.into(),
-                summary.into(),
-                "0 00".into(),
-                "w".into(),
-            ],
-        )
-        .unwrap()
+    fn sealed_receipt(from: &str, req: &str, summary: &str, person: &Avs) -> LogEntry {
+        Receipt {
+            time: 11,
+            case: CaseId([1; 16]),
+            person: Person::commit(Some(person), [2; 32]),
+            source: from.parse().unwrap(),
+            purpose: "assess".parse().unwrap(),
+            categories: vec![crate::category::Category::Employment],
+            consent: ConsentId([2; 16]),
+            request: digest(req),
+            summary: digest(summary),
+            source_leaf: SourceLeaf {
+                index: 0,
+                hash: [0; 32],
+            },
+            staff: "w".parse().unwrap(),
+        }
+        .into()
     }
 
     #[test]
@@ -283,11 +319,11 @@ mod tests {
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(
             d.iter()
-                .any(|x| x.institution == "ne.orp" && x.request == "r2")
+                .any(|x| x.institution == "ne.orp" && x.request == hex::encode(digest("r2")))
         );
         assert!(
             d.iter()
-                .any(|x| x.institution == "ne.oai" && x.request == "r3")
+                .any(|x| x.institution == "ne.oai" && x.request == hex::encode(digest("r3")))
         );
     }
 
@@ -653,7 +689,7 @@ pub fn verify_bundle(
         .entries
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| Entry::check(e).err().map(|err| (i, err.to_string())))
+        .filter_map(|(i, e)| LogEntry::check(e).err().map(|err| (i, err.to_string())))
         .collect();
     for (i, err) in malformed {
         r.find(format!("entry {i}"), format!("malformed entry: {err}"));
@@ -759,12 +795,11 @@ mod bundle_tests {
     fn bundle(n: u64) -> (Checkpoint, HashMap<String, Vec<u8>>) {
         let entries: Vec<Vec<u8>> = (0..n)
             .map(|i| {
-                Entry::new(
-                    "roster",
-                    1_790_000_000 + i,
-                    vec![i.to_string(), hex::encode([i as u8; 32])],
-                )
-                .unwrap()
+                LogEntry::from(crate::entry::Roster {
+                    time: 1_790_000_000 + i,
+                    version: i,
+                    digest: [i as u8; 32],
+                })
                 .to_bytes()
             })
             .collect();

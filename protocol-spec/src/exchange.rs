@@ -261,6 +261,25 @@ pub enum RefusalCode {
 }
 
 impl RefusalCode {
+    pub const ALL: [RefusalCode; 16] = [
+        RefusalCode::NotConcerned,
+        RefusalCode::CaseClosed,
+        RefusalCode::NoConsent,
+        RefusalCode::ConsentRevoked,
+        RefusalCode::ConsentNotYetValid,
+        RefusalCode::ConsentExpired,
+        RefusalCode::PurposeNotConsented,
+        RefusalCode::CategoryNotConsented,
+        RefusalCode::PolicyForbids,
+        RefusalCode::StaleRequest,
+        RefusalCode::ReplayedRequest,
+        RefusalCode::BadSignature,
+        RefusalCode::NotMember,
+        RefusalCode::WrongResponder,
+        RefusalCode::Malformed,
+        RefusalCode::Unavailable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RefusalCode::NotConcerned => "not-concerned",

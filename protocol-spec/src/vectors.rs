@@ -21,7 +21,7 @@ use crate::case::{
     CaseEvent, CaseEventKind, CaseStatus, Consent, CoordinatedCase, Participation, SignedCaseEvent,
 };
 use crate::category::Category;
-use crate::entry::{self, Entry};
+use crate::entry::{self, LogEntry, Value as _};
 use crate::exchange::{
     Disclosure, DisclosureHeader, Refusal, RefusalCode, SignedSummaryRequest, Summary,
     SummaryField, SummaryRequest,
@@ -509,23 +509,20 @@ fn disclosure() -> Disclosure {
 }
 
 /// ne.orp's log entry for the disclosure, with the fixed salt.
-fn disclosure_entry() -> Entry {
+fn disclosure_entry() -> LogEntry {
     let d = disclosure();
-    Entry::new(
-        "disclosure",
-        T0 + 3601,
-        vec![
-            CASE_ID.to_string(),
-            entry::person_field(Some(&person()), SALT),
-            OAI.id.into(),
-            "coordinated-assessment".into(),
-            entry::categories_field(&d.header.categories),
-            CONSENT_ID.to_string(),
-            hex::encode(d.header.request_digest),
-            hex::encode(d.sealed.digest()),
-        ],
-    )
-    .expect("fixture entry")
+    entry::Disclosure {
+        time: T0 + 3601,
+        case: CASE_ID,
+        person: entry::Person::commit(Some(&person()), SALT),
+        recipient: inst(OAI.id),
+        purpose: "coordinated-assessment".parse().expect("purpose"),
+        categories: d.header.categories.clone(),
+        consent: CONSENT_ID,
+        request: d.header.request_digest,
+        summary: d.sealed.digest(),
+    }
+    .into()
 }
 
 /// ne.sas asks ne.orp for the same case, purpose and categories, with its own request id: ne.sas
@@ -538,22 +535,19 @@ fn unconcerned_request() -> SignedSummaryRequest {
 }
 
 /// ne.orp's log entry for refusing ne.sas: the person is not named, even by commitment.
-fn refusal_entry() -> Entry {
+fn refusal_entry() -> LogEntry {
     let r = unconcerned_request();
-    Entry::new(
-        "refusal",
-        T0 + 3600,
-        vec![
-            CASE_ID.to_string(),
-            entry::person_field(None, SALT),
-            SAS.id.into(),
-            "coordinated-assessment".into(),
-            entry::categories_field(&r.request.categories),
-            RefusalCode::NotConcerned.as_str().into(),
-            hex::encode(r.digest()),
-        ],
-    )
-    .expect("fixture entry")
+    entry::Refusal {
+        time: T0 + 3600,
+        case: CASE_ID,
+        person: entry::Person::Unnamed,
+        requester: inst(SAS.id),
+        purpose: "coordinated-assessment".parse().expect("purpose"),
+        categories: r.request.categories.clone(),
+        code: RefusalCode::NotConcerned,
+        request: r.digest(),
+    }
+    .into()
 }
 
 fn not_concerned() -> PeerReply {
@@ -2090,7 +2084,7 @@ fn log_entry_vectors() {
             std::str::from_utf8(&bytes).expect("UTF-8")
         );
         item.hex_eq("leaf_hash", &crate::tlog::leaf_hash(&bytes));
-        let parsed = Entry::parse(item.str("text").as_bytes()).expect("entry parses");
+        let parsed = LogEntry::parse(item.str("text").as_bytes()).expect("entry parses");
         assert_eq!(parsed, e);
 
         // The entry's values come from the inputs the vector gives, and from nothing else.
@@ -2112,7 +2106,7 @@ fn log_entry_vectors() {
         assert_eq!(value("purpose"), request.purpose.to_string());
         assert_eq!(
             value("categories"),
-            entry::categories_field(&request.categories)
+            entry::categories_text(&request.categories)
         );
         match item.get("person") {
             Value::Null => assert_eq!(value("person"), "-"),
@@ -2121,7 +2115,7 @@ fn log_entry_vectors() {
                 let avs: Avs = p.str("avs").parse().expect("number");
                 assert_eq!(
                     value("person"),
-                    entry::person_field(Some(&avs), p.array("salt"))
+                    entry::Person::commit(Some(&avs), p.array("salt")).encode()
                 );
             }
         }
@@ -2153,7 +2147,10 @@ fn person_commitment_vector() {
     by_hand.extend(salt);
     by_hand.extend(PERSON.as_bytes());
     assert_eq!(commitment, sha256(&[&by_hand]));
-    assert_eq!(s.str("entry_field"), entry::person_field(Some(&avs), salt));
+    assert_eq!(
+        s.str("entry_field"),
+        entry::Person::commit(Some(&avs), salt).encode()
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::node::SimNode;
 use protocol_spec::case::{CaseStatus, CoordinatedCase, Participation};
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::LogEntry;
 use protocol_spec::exchange::{
     Disclosure, Refusal, RefusalCode, SignedSummaryRequest, SummaryRequest,
 };
@@ -135,18 +135,11 @@ impl LogIndex {
         let mut rows = st.query([self.size as i64]).map_err(anyhow::Error::from)?;
         while let Some(row) = rows.next().map_err(anyhow::Error::from)? {
             let bytes: Vec<u8> = row.get(0).map_err(anyhow::Error::from)?;
-            let e = Entry::parse(&bytes).map_err(anyhow::Error::from)?;
-            let digest = || -> [u8; 32] {
-                hex::decode(e.get("request").unwrap_or_default())
-                    .ok()
-                    .and_then(|d| d.try_into().ok())
-                    .unwrap_or_default()
-            };
-            match e.kind.as_str() {
-                "receipt" => {
-                    self.receipts.insert(digest());
+            match LogEntry::parse(&bytes).map_err(anyhow::Error::from)? {
+                LogEntry::Receipt(r) => {
+                    self.receipts.insert(r.request);
                 }
-                "disclosure" => self.disclosures.push(digest()),
+                LogEntry::Disclosure(d) => self.disclosures.push(d.request),
                 _ => {}
             }
         }

@@ -3,7 +3,7 @@
 
 use node_core::{Input, Output};
 use protocol_spec::case::{CaseEvent, CaseEventKind};
-use protocol_spec::entry::categories_field;
+use protocol_spec::entry::categories_text;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::staff::{StaffReply, StaffRequest, SummaryOutcome};
 use std::collections::VecDeque;
@@ -87,7 +87,7 @@ pub fn message_text(m: &PeerMessage) -> String {
                 r.responder,
                 short(r.case_id),
                 r.purpose,
-                categories_field(&r.categories)
+                categories_text(&r.categories)
             )
         }
         PeerMessage::CaseHistory { case_id, events } => format!(
@@ -109,7 +109,7 @@ pub fn reply_text(r: &PeerReply) -> String {
                 "disclosure {} under consent {} [{}]",
                 short(h.request_id),
                 short(h.consent_id),
-                categories_field(&h.categories)
+                categories_text(&h.categories)
             )
         }
         PeerReply::Refusal(f) => format!("refusal {}", f.code.as_str()),
@@ -168,7 +168,7 @@ fn staff_request(r: &StaffRequest) -> String {
                 .map(|p| p.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
-            categories_field(&d.categories),
+            categories_text(&d.categories),
             d.valid_from,
             d.valid_until
         ),
@@ -188,7 +188,7 @@ fn staff_request(r: &StaffRequest) -> String {
         } => format!(
             "case {} ask {from} for {purpose} [{}]",
             short(case_id),
-            categories_field(categories)
+            categories_text(categories)
         ),
         other => format!("{other:?}").chars().take(40).collect(),
     }

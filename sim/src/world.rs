@@ -11,7 +11,7 @@ use crate::rogue::Rogue;
 use crate::trace::{self, Trace};
 use crate::{Config, Report, Stats, Violation};
 use node_core::{Input, Output, Ticket, Token};
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::LogEntry;
 use protocol_spec::exchange::SignedSummaryRequest;
 use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::PublicKey;
@@ -794,13 +794,13 @@ impl World {
                 .query_map([], |r| r.get::<_, Vec<u8>>(0))
                 .map_err(anyhow::Error::from)?;
             for e in rows {
-                let e =
-                    Entry::parse(&e.map_err(anyhow::Error::from)?).map_err(anyhow::Error::from)?;
-                match e.kind.as_str() {
-                    "disclosure" => self.stats.granted += 1,
-                    "refusal" => self.stats.refused += 1,
-                    "request-withdrawn" => self.stats.withdrawn += 1,
-                    "receipt" => self.stats.received += 1,
+                let e = LogEntry::parse(&e.map_err(anyhow::Error::from)?)
+                    .map_err(anyhow::Error::from)?;
+                match e {
+                    LogEntry::Disclosure(_) => self.stats.granted += 1,
+                    LogEntry::Refusal(_) => self.stats.refused += 1,
+                    LogEntry::RequestWithdrawn(_) => self.stats.withdrawn += 1,
+                    LogEntry::Receipt(_) => self.stats.received += 1,
                     _ => {}
                 }
             }

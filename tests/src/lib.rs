@@ -270,9 +270,10 @@ pub fn log_kinds(node: &NodeHandle) -> Vec<String> {
     st.query_map([], |r| r.get::<_, Vec<u8>>(0))
         .expect("entries")
         .map(|e| {
-            protocol_spec::entry::Entry::parse(&e.expect("entry"))
+            protocol_spec::entry::LogEntry::parse(&e.expect("entry"))
                 .expect("entry parses")
-                .kind
+                .kind()
+                .to_string()
         })
         .collect()
 }

@@ -6,7 +6,7 @@ use super::{db_int, from_db, log_vkey, origin, witness_vkey};
 use crate::clock::now;
 use crate::node::Node;
 use anyhow::{anyhow, bail};
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::{LogEntry, Text, WitnessEvidence};
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::tlog::note::{self, Note, VerifierKey};
@@ -66,14 +66,16 @@ fn keep_evidence(
         "INSERT INTO witness_evidence (origin, cosigned, offered, problem, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         rusqlite::params![origin, cosigned, offered, problem, db_int(now(), "time")?],
     )?;
-    let digest = |t: &str| hex::encode(protocol_spec::keys::sha256(&[t.as_bytes()]));
-    let fields = vec![
-        origin.to_string(),
-        digest(cosigned),
-        digest(offered),
-        problem.to_string(),
-    ];
-    tx.log(Entry::new("witness-evidence", now(), fields)?.to_bytes())?;
+    let digest = |t: &str| protocol_spec::keys::sha256(&[t.as_bytes()]);
+    let text = |t: &str| Text::new(t).map_err(|e| anyhow::anyhow!("witness evidence {e}"));
+    let entry = WitnessEvidence {
+        time: now(),
+        origin: text(origin)?,
+        cosigned: digest(cosigned),
+        offered: digest(offered),
+        problem: text(problem)?,
+    };
+    tx.log(LogEntry::from(entry).to_bytes())?;
     tracing::error!(
         origin,
         problem,

@@ -1,0 +1,208 @@
+//! One type per entry kind (spec §11), its keys in the spec's order. The table below is the
+//! only place a kind's keys are listed: encoding and parsing are both generated from it.
+
+use super::values::{CaseDetail, Person, SourceLeaf, StaffAction, Text, Value, WithdrawalReason};
+use super::{EntryError, Lines};
+use crate::category::Category;
+use crate::exchange::RefusalCode;
+use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, Role, StaffId};
+
+macro_rules! kinds {
+    ($(
+        $(#[$m:meta])*
+        $name:ident = $kind:literal { $($field:ident: $ty:ty = $key:literal,)* }
+    )*) => {
+        $(
+            $(#[$m])*
+            #[derive(Debug, Clone, PartialEq, Eq)]
+            pub struct $name {
+                /// The writer's clock, unix seconds (a case event's own `at`).
+                pub time: u64,
+                $(pub $field: $ty,)*
+            }
+
+            impl From<$name> for LogEntry {
+                fn from(e: $name) -> LogEntry {
+                    LogEntry::$name(e)
+                }
+            }
+        )*
+
+        /// A log entry of any kind.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum LogEntry {
+            $($name($name),)*
+        }
+
+        impl LogEntry {
+            /// Every kind's name, in the spec's table order.
+            pub const KINDS: &[&str] = &[$($kind),*];
+
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(LogEntry::$name(_) => $kind,)*
+                }
+            }
+
+            pub fn time(&self) -> u64 {
+                match self {
+                    $(LogEntry::$name(e) => e.time,)*
+                }
+            }
+
+            /// The lines after `time`, in order.
+            pub(super) fn lines(&self) -> Vec<(&'static str, String)> {
+                match self {
+                    $(LogEntry::$name(e) => vec![$(($key, e.$field.encode()),)*],)*
+                }
+            }
+
+            /// Reads the lines after `time` for `kind`; struct fields are evaluated in the
+            /// order written, which is the spec's key order.
+            pub(super) fn read(
+                kind: &str,
+                time: u64,
+                lines: &mut Lines<'_>,
+            ) -> Result<LogEntry, EntryError> {
+                match kind {
+                    $($kind => Ok(LogEntry::$name($name {
+                        time,
+                        $($field: lines.next($key)?,)*
+                    })),)*
+                    _ => Err(EntryError::UnknownKind(kind.chars().take(40).collect())),
+                }
+            }
+        }
+    };
+}
+
+kinds! {
+    /// The responder granted a request.
+    Disclosure = "disclosure" {
+        case: CaseId = "case",
+        person: Person = "person",
+        recipient: InstitutionId = "recipient",
+        purpose: Purpose = "purpose",
+        categories: Vec<Category> = "categories",
+        consent: ConsentId = "consent",
+        request: [u8; 32] = "request",
+        summary: [u8; 32] = "summary",
+    }
+    /// The responder refused a request; `person` is named only when the requester is concerned.
+    Refusal = "refusal" {
+        case: CaseId = "case",
+        person: Person = "person",
+        requester: InstitutionId = "requester",
+        purpose: Purpose = "purpose",
+        categories: Vec<Category> = "categories",
+        code: RefusalCode = "code",
+        request: [u8; 32] = "request",
+    }
+    /// The requester verified a disclosure.
+    Receipt = "receipt" {
+        case: CaseId = "case",
+        person: Person = "person",
+        source: InstitutionId = "source",
+        purpose: Purpose = "purpose",
+        categories: Vec<Category> = "categories",
+        consent: ConsentId = "consent",
+        request: [u8; 32] = "request",
+        summary: [u8; 32] = "summary",
+        source_leaf: SourceLeaf = "source-leaf",
+        staff: StaffId = "staff",
+    }
+    /// The requester received a refusal.
+    RefusedByPeer = "refused-by-peer" {
+        case: CaseId = "case",
+        person: Person = "person",
+        source: InstitutionId = "source",
+        purpose: Purpose = "purpose",
+        categories: Vec<Category> = "categories",
+        code: RefusalCode = "code",
+        request: [u8; 32] = "request",
+        staff: StaffId = "staff",
+    }
+    /// A received summary is about to be opened.
+    SummaryOpened = "summary-opened" {
+        case: CaseId = "case",
+        person: Person = "person",
+        source: InstitutionId = "source",
+        summary: [u8; 32] = "summary",
+        staff: StaffId = "staff",
+    }
+    /// A case event was applied, the node's own or a peer's.
+    CaseEvent = "case-event" {
+        case: CaseId = "case",
+        person: Person = "person",
+        author: InstitutionId = "author",
+        event: EventId = "event",
+        detail: CaseDetail = "detail",
+        staff: StaffId = "staff",
+    }
+    /// A roster was adopted.
+    Roster = "roster" {
+        version: u64 = "version",
+        digest: [u8; 32] = "digest",
+    }
+    /// A witness was shown a checkpoint inconsistent with one it cosigned.
+    WitnessEvidence = "witness-evidence" {
+        origin: Text = "origin",
+        cosigned: [u8; 32] = "cosigned",
+        offered: [u8; 32] = "offered",
+        problem: Text = "problem",
+    }
+    /// A staff key was issued or revoked.
+    Staff = "staff" {
+        staff: StaffId = "staff",
+        role: Role = "role",
+        action: StaffAction = "action",
+        by: StaffId = "by",
+    }
+    /// Case records were imported.
+    RecordsImported = "records-imported" {
+        persons: u64 = "persons",
+        fields: u64 = "fields",
+        digest: [u8; 32] = "digest",
+        by: StaffId = "by",
+    }
+    /// The requester will not send a request (again) or does not keep its answer.
+    RequestWithdrawn = "request-withdrawn" {
+        case: CaseId = "case",
+        person: Person = "person",
+        source: InstitutionId = "source",
+        request: [u8; 32] = "request",
+        reason: WithdrawalReason = "reason",
+        staff: StaffId = "staff",
+    }
+}
+
+impl LogEntry {
+    /// How the entry names a person, for kinds that carry a `person` key.
+    pub fn person(&self) -> Option<&Person> {
+        match self {
+            LogEntry::Disclosure(e) => Some(&e.person),
+            LogEntry::Refusal(e) => Some(&e.person),
+            LogEntry::Receipt(e) => Some(&e.person),
+            LogEntry::RefusedByPeer(e) => Some(&e.person),
+            LogEntry::SummaryOpened(e) => Some(&e.person),
+            LogEntry::CaseEvent(e) => Some(&e.person),
+            LogEntry::RequestWithdrawn(e) => Some(&e.person),
+            LogEntry::Roster(_)
+            | LogEntry::WitnessEvidence(_)
+            | LogEntry::Staff(_)
+            | LogEntry::RecordsImported(_) => None,
+        }
+    }
+
+    /// The request digest, for kinds about one summary request.
+    pub fn request(&self) -> Option<&[u8; 32]> {
+        match self {
+            LogEntry::Disclosure(e) => Some(&e.request),
+            LogEntry::Refusal(e) => Some(&e.request),
+            LogEntry::Receipt(e) => Some(&e.request),
+            LogEntry::RefusedByPeer(e) => Some(&e.request),
+            LogEntry::RequestWithdrawn(e) => Some(&e.request),
+            _ => None,
+        }
+    }
+}

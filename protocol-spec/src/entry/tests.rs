@@ -1,0 +1,458 @@
+use super::*;
+use crate::avs::Avs;
+use crate::category::Category;
+use crate::exchange::RefusalCode;
+use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, Role, StaffId};
+use proptest::prelude::*;
+
+fn roster() -> LogEntry {
+    LogEntry::Roster(Roster {
+        time: 17,
+        version: 3,
+        digest: [0xab; 32],
+    })
+}
+
+fn refusal_text() -> String {
+    format!(
+        "{ENTRY_HEADER}\nkind refusal\ntime 5\ncase {}\nperson -\nrequester ne.sas\npurpose action-plan\ncategories employment,health\ncode not-concerned\nrequest {}\n",
+        "11".repeat(16),
+        "22".repeat(32)
+    )
+}
+
+#[test]
+fn an_entry_is_written_in_the_spec_order() {
+    let text = format!(
+        "{ENTRY_HEADER}\nkind roster\ntime 17\nversion 3\ndigest {}\n",
+        "ab".repeat(32)
+    );
+    assert_eq!(roster().to_bytes(), text.as_bytes());
+    assert_eq!(LogEntry::parse(text.as_bytes()).unwrap(), roster());
+}
+
+#[test]
+fn a_refusal_parses_into_its_typed_fields() {
+    let LogEntry::Refusal(r) = LogEntry::parse(refusal_text().as_bytes()).unwrap() else {
+        panic!("a refusal");
+    };
+    assert_eq!(r.case, CaseId([0x11; 16]));
+    assert_eq!(r.person, Person::Unnamed);
+    assert_eq!(r.requester.as_str(), "ne.sas");
+    assert_eq!(r.categories, vec![Category::Employment, Category::Health]);
+    assert_eq!(r.code, RefusalCode::NotConcerned);
+    assert_eq!(r.request, [0x22; 32]);
+}
+
+/// What a refused entry's error must say.
+type Check = Box<dyn Fn(&EntryError) -> bool>;
+
+/// Each mutation of a valid refusal, and the error that must name what is wrong.
+#[test]
+fn parse_refuses_anything_outside_the_grammar() {
+    let good = refusal_text();
+    let value = |key: &'static str| move |e: &EntryError| matches!(e, EntryError::Value { key: k, .. } if *k == key);
+    let wrong = |expected: &'static str| move |e: &EntryError| matches!(e, EntryError::WrongKey { expected: x, .. } if *x == expected);
+    let cases: Vec<(String, Check)> = vec![
+        (
+            good.replace("v1", "v2"),
+            Box::new(|e| *e == EntryError::Header),
+        ),
+        (
+            good.trim_end().to_string(),
+            Box::new(|e| *e == EntryError::Header),
+        ),
+        (
+            good.replace("time 5", "time 05"),
+            Box::new(|e| *e == EntryError::Time),
+        ),
+        (
+            good.replace("time 5", "time +5"),
+            Box::new(|e| *e == EntryError::Time),
+        ),
+        (
+            good.replace("kind refusal", "kind gossip"),
+            Box::new(|e| matches!(e, EntryError::UnknownKind(k) if k == "gossip")),
+        ),
+        (good.replace("person -\n", ""), Box::new(wrong("person"))),
+        (good.clone() + "staff ana\n", Box::new(wrong("(end)"))),
+        (good.replace("code ", "code  "), Box::new(value("code"))),
+        (
+            good.replace("code not-concerned", "code nope"),
+            Box::new(value("code")),
+        ),
+        (
+            good.replace(&"22".repeat(32), &"2".repeat(63)),
+            Box::new(value("request")),
+        ),
+        (
+            good.replace(&"22".repeat(32), &"AA".repeat(32)),
+            Box::new(value("request")),
+        ),
+        (
+            good.replace(&"11".repeat(16), &"1".repeat(33)),
+            Box::new(value("case")),
+        ),
+        (
+            good.replace("ne.sas", "NE.SAS"),
+            Box::new(value("requester")),
+        ),
+        (
+            good.replace("employment,health", "employment,"),
+            Box::new(value("categories")),
+        ),
+        (
+            good.replace("employment,health", ""),
+            Box::new(value("categories")),
+        ),
+        (
+            good.replace("person -", "person - -"),
+            Box::new(value("person")),
+        ),
+        (
+            good.replace("person -", "person AAAA AAAA"),
+            Box::new(value("person")),
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = LogEntry::parse(text.as_bytes()).expect_err(&text);
+        assert!(expected(&err), "{text:?}: {err}");
+        // The error names the key at fault in words a log reader understands.
+        if let EntryError::Value { key, .. } = &err {
+            assert!(err.to_string().contains(&format!("key `{key}`")));
+        }
+    }
+    assert_eq!(
+        LogEntry::parse(&vec![b'a'; MAX_ENTRY_LEN + 1]),
+        Err(EntryError::TooLong)
+    );
+}
+
+#[test]
+fn free_text_stays_on_one_line() {
+    assert!(Text::new("fork\nkind roster").is_err());
+    assert!(Text::new(&"x".repeat(Text::MAX + 1)).is_err());
+    assert!(Text::new("two checkpoints of size 9").is_ok());
+}
+
+#[test]
+fn person_commitment_is_recomputable_and_hides_the_number() {
+    let p: Avs = "7569217076985".parse().unwrap();
+    let named = Person::commit(Some(&p), [4; 32]);
+    assert!(!named.encode().contains("7569217076985"));
+    assert!(named.names(&p));
+    assert!(
+        !Person::commit(Some(&p), [5; 32])
+            .encode()
+            .eq(&named.encode())
+    );
+    assert!(!Person::commit(None, [4; 32]).names(&p));
+    assert_eq!(Person::commit(None, [4; 32]).encode(), "-");
+}
+
+fn institution() -> impl Strategy<Value = InstitutionId> {
+    prop::sample::select(vec!["ne.orp", "ne.sas", "ge.oai.x", "vd.smig.a.b"])
+        .prop_map(|s| s.parse().unwrap())
+}
+
+fn purpose() -> impl Strategy<Value = Purpose> {
+    "[a-z0-9][a-z0-9-]{0,20}".prop_map(|s| s.parse().unwrap())
+}
+
+fn staff() -> impl Strategy<Value = StaffId> {
+    "[a-z0-9][a-z0-9-]{0,20}".prop_map(|s| s.parse().unwrap())
+}
+
+fn categories() -> impl Strategy<Value = Vec<Category>> {
+    prop::collection::vec(prop::sample::select(Category::ALL.to_vec()), 0..4)
+}
+
+fn person() -> impl Strategy<Value = Person> {
+    prop_oneof![
+        Just(Person::Unnamed),
+        (any::<[u8; 32]>(), any::<[u8; 32]>())
+            .prop_map(|(salt, commitment)| Person::Committed { salt, commitment }),
+    ]
+}
+
+fn text() -> impl Strategy<Value = Text> {
+    "[ -~]{0,60}".prop_map(|s| Text::new(&s).unwrap())
+}
+
+fn code() -> impl Strategy<Value = RefusalCode> {
+    prop::sample::select(RefusalCode::ALL.to_vec())
+}
+
+fn detail() -> impl Strategy<Value = CaseDetail> {
+    prop_oneof![
+        Just(CaseDetail::Opened),
+        institution().prop_map(CaseDetail::Invited),
+        Just(CaseDetail::Accepted),
+        Just(CaseDetail::Left),
+        Just(CaseDetail::Closed),
+        (
+            any::<[u8; 16]>(),
+            prop::collection::vec(purpose(), 1..3),
+            categories(),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(c, purposes, categories, valid_from, valid_until)| {
+                CaseDetail::ConsentRecorded {
+                    consent: ConsentId(c),
+                    purposes,
+                    categories,
+                    valid_from,
+                    valid_until,
+                }
+            }),
+        any::<[u8; 16]>().prop_map(|c| CaseDetail::ConsentRevoked(ConsentId(c))),
+    ]
+}
+
+fn entry() -> impl Strategy<Value = LogEntry> {
+    let t = any::<u64>();
+    let case = any::<[u8; 16]>().prop_map(CaseId);
+    let d = any::<[u8; 32]>();
+    prop_oneof![
+        (
+            t,
+            case.clone(),
+            person(),
+            institution(),
+            purpose(),
+            categories(),
+            any::<[u8; 16]>(),
+            d,
+            d
+        )
+            .prop_map(
+                |(time, case, person, recipient, purpose, categories, c, request, summary)| {
+                    Disclosure {
+                        time,
+                        case,
+                        person,
+                        recipient,
+                        purpose,
+                        categories,
+                        consent: ConsentId(c),
+                        request,
+                        summary,
+                    }
+                    .into()
+                }
+            ),
+        (
+            t,
+            case.clone(),
+            person(),
+            institution(),
+            purpose(),
+            categories(),
+            code(),
+            d
+        )
+            .prop_map(
+                |(time, case, person, requester, purpose, categories, code, request)| {
+                    Refusal {
+                        time,
+                        case,
+                        person,
+                        requester,
+                        purpose,
+                        categories,
+                        code,
+                        request,
+                    }
+                    .into()
+                }
+            ),
+        (
+            t,
+            case.clone(),
+            person(),
+            institution(),
+            purpose(),
+            categories(),
+            any::<[u8; 16]>(),
+            (d, d),
+            (any::<u64>(), d),
+            staff()
+        )
+            .prop_map(
+                |(
+                    time,
+                    case,
+                    person,
+                    source,
+                    purpose,
+                    categories,
+                    c,
+                    (request, summary),
+                    (index, hash),
+                    staff,
+                )| {
+                    Receipt {
+                        time,
+                        case,
+                        person,
+                        source,
+                        purpose,
+                        categories,
+                        consent: ConsentId(c),
+                        request,
+                        summary,
+                        source_leaf: SourceLeaf { index, hash },
+                        staff,
+                    }
+                    .into()
+                }
+            ),
+        (
+            t,
+            case.clone(),
+            person(),
+            institution(),
+            purpose(),
+            categories(),
+            code(),
+            (d, staff())
+        )
+            .prop_map(
+                |(time, case, person, source, purpose, categories, code, (request, staff))| {
+                    RefusedByPeer {
+                        time,
+                        case,
+                        person,
+                        source,
+                        purpose,
+                        categories,
+                        code,
+                        request,
+                        staff,
+                    }
+                    .into()
+                }
+            ),
+        (t, case.clone(), person(), institution(), d, staff()).prop_map(
+            |(time, case, person, source, summary, staff)| {
+                SummaryOpened {
+                    time,
+                    case,
+                    person,
+                    source,
+                    summary,
+                    staff,
+                }
+                .into()
+            }
+        ),
+        (
+            t,
+            case.clone(),
+            person(),
+            institution(),
+            any::<[u8; 16]>(),
+            detail(),
+            staff()
+        )
+            .prop_map(|(time, case, person, author, e, detail, staff)| {
+                CaseEvent {
+                    time,
+                    case,
+                    person,
+                    author,
+                    event: EventId(e),
+                    detail,
+                    staff,
+                }
+                .into()
+            }),
+        (t, any::<u64>(), d).prop_map(|(time, version, digest)| Roster {
+            time,
+            version,
+            digest
+        }
+        .into()),
+        (t, text(), d, d, text()).prop_map(|(time, origin, cosigned, offered, problem)| {
+            WitnessEvidence {
+                time,
+                origin,
+                cosigned,
+                offered,
+                problem,
+            }
+            .into()
+        }),
+        (
+            t,
+            staff(),
+            prop::sample::select(Role::ALL.to_vec()),
+            prop::sample::select(StaffAction::ALL.to_vec()),
+            staff()
+        )
+            .prop_map(|(time, staff, role, action, by)| Staff {
+                time,
+                staff,
+                role,
+                action,
+                by
+            }
+            .into()),
+        (t, any::<u64>(), any::<u64>(), d, staff()).prop_map(
+            |(time, persons, fields, digest, by)| {
+                RecordsImported {
+                    time,
+                    persons,
+                    fields,
+                    digest,
+                    by,
+                }
+                .into()
+            }
+        ),
+        (
+            t,
+            case,
+            person(),
+            institution(),
+            d,
+            prop::sample::select(WithdrawalReason::ALL.to_vec()),
+            staff()
+        )
+            .prop_map(|(time, case, person, source, request, reason, staff)| {
+                RequestWithdrawn {
+                    time,
+                    case,
+                    person,
+                    source,
+                    request,
+                    reason,
+                    staff,
+                }
+                .into()
+            }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn every_entry_round_trips_byte_for_byte(e in entry()) {
+        let bytes = e.to_bytes();
+        prop_assert!(bytes.len() <= MAX_ENTRY_LEN);
+        let parsed = LogEntry::parse(&bytes).unwrap();
+        prop_assert_eq!(&parsed, &e);
+        prop_assert_eq!(parsed.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn a_parsed_entry_re_encodes_to_its_bytes(e in entry(), cut in any::<prop::sample::Index>(), b in any::<u8>()) {
+        // Any one-byte change either is refused or yields an entry with that exact encoding.
+        let mut bytes = e.to_bytes();
+        let i = cut.index(bytes.len());
+        bytes[i] = b;
+        if let Ok(parsed) = LogEntry::parse(&bytes) {
+            prop_assert_eq!(parsed.to_bytes(), bytes);
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The value of each key of a log entry (spec §11, "Values"), with its one text form.
+//! Every value is read back through [`Value::decode`] and must re-encode to the same text, so
+//! a parsed entry has exactly one encoding and `to_bytes(parse(b)) == b` always holds.
+
+use crate::avs::Avs;
+use crate::category::Category;
+use crate::exchange::RefusalCode;
+use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, Role, StaffId};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use std::fmt;
+use std::str::FromStr;
+
+/// A value's text form; `decode` explains a refusal in words, the caller names the key.
+pub trait Value: Sized {
+    fn encode(&self) -> String;
+    fn decode(text: &str) -> Result<Self, String>;
+}
+
+/// Types with a canonical `Display`/`FromStr` pair already.
+macro_rules! by_display {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            fn encode(&self) -> String {
+                self.to_string()
+            }
+            fn decode(text: &str) -> Result<Self, String> {
+                text.parse().map_err(|e: <$t as FromStr>::Err| e.to_string())
+            }
+        }
+    )*};
+}
+by_display!(
+    CaseId,
+    ConsentId,
+    EventId,
+    InstitutionId,
+    Purpose,
+    StaffId,
+    Role
+);
+
+/// Counts, versions and times: canonical decimal, digits only, no leading zero.
+impl Value for u64 {
+    fn encode(&self) -> String {
+        self.to_string()
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("`{}` is not a decimal number", clip(text)));
+        }
+        text.parse()
+            .map_err(|_| format!("`{}` does not fit in 64 bits", clip(text)))
+    }
+}
+
+/// SHA-256 digests: 64 lowercase hex digits.
+impl Value for [u8; 32] {
+    fn encode(&self) -> String {
+        hex::encode(self)
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text, &mut out)
+            .map_err(|_| format!("`{}` is not 64 hex digits", clip(text)))?;
+        Ok(out)
+    }
+}
+
+/// Categories joined by `,` in list order, `-` for none.
+impl Value for Vec<Category> {
+    fn encode(&self) -> String {
+        categories_text(self)
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        if text == "-" {
+            return Ok(Vec::new());
+        }
+        text.split(',')
+            .map(|c| c.parse::<Category>().map_err(|e| e.to_string()))
+            .collect()
+    }
+}
+
+impl Value for RefusalCode {
+    fn encode(&self) -> String {
+        self.as_str().to_string()
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        RefusalCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| format!("unknown refusal code `{}`", clip(text)))
+    }
+}
+
+/// The text form of a category list, also used outside entries (request listings).
+pub fn categories_text(categories: &[Category]) -> String {
+    if categories.is_empty() {
+        return "-".into();
+    }
+    let names: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
+    names.join(",")
+}
+
+/// Quotes at most 40 characters of a refused value, so an error stays one short line.
+fn clip(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+/// How an entry names a person: not at all, or by a salted commitment to the person's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Person {
+    Unnamed,
+    Committed {
+        salt: [u8; 32],
+        commitment: [u8; 32],
+    },
+}
+
+impl Person {
+    /// Names `person`, if any, under a fresh `salt` drawn by the writer.
+    pub fn commit(person: Option<&Avs>, salt: [u8; 32]) -> Person {
+        match person {
+            Some(p) => Person::Committed {
+                salt,
+                commitment: p.commitment(&salt),
+            },
+            None => Person::Unnamed,
+        }
+    }
+
+    /// Whether this is a commitment to `person`; an auditor holding the number checks it.
+    pub fn names(&self, person: &Avs) -> bool {
+        match self {
+            Person::Committed { salt, commitment } => person.commitment(salt) == *commitment,
+            Person::Unnamed => false,
+        }
+    }
+}
+
+impl Value for Person {
+    fn encode(&self) -> String {
+        match self {
+            Person::Unnamed => "-".into(),
+            Person::Committed { salt, commitment } => {
+                format!("{} {}", B64.encode(salt), B64.encode(commitment))
+            }
+        }
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        if text == "-" {
+            return Ok(Person::Unnamed);
+        }
+        let bytes32 = |part: &str| -> Result<[u8; 32], String> {
+            B64.decode(part)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("`{}` is not 32 bytes in base64", clip(part)))
+        };
+        let (salt, commitment) = text
+            .split_once(' ')
+            .ok_or("expected `-` or `<salt> <commitment>`")?;
+        Ok(Person::Committed {
+            salt: bytes32(salt)?,
+            commitment: bytes32(commitment)?,
+        })
+    }
+}
+
+/// The responder's leaf for a disclosure, as its reply named it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLeaf {
+    pub index: u64,
+    pub hash: [u8; 32],
+}
+
+impl Value for SourceLeaf {
+    fn encode(&self) -> String {
+        format!("{} {}", self.index, hex::encode(self.hash))
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        let (index, hash) = text
+            .split_once(' ')
+            .ok_or("expected `<leaf index> <leaf hash>`")?;
+        Ok(SourceLeaf {
+            index: u64::decode(index)?,
+            hash: <[u8; 32]>::decode(hash)?,
+        })
+    }
+}
+
+/// Free text (a checkpoint origin, a witness's problem): one line, bounded so that no entry
+/// can outgrow the 65 535-byte limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(String);
+
+impl Text {
+    pub const MAX: usize = 4096;
+
+    pub fn new(text: &str) -> Result<Text, String> {
+        if text.contains('\n') {
+            Err("contains a newline".into())
+        } else if text.len() > Text::MAX {
+            Err(format!("is longer than {} bytes", Text::MAX))
+        } else {
+            Ok(Text(text.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Value for Text {
+    fn encode(&self) -> String {
+        self.0.clone()
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        Text::new(text)
+    }
+}
+
+/// Declares a closed set of kebab-case words with their text forms.
+macro_rules! words {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|w| w.as_str() == text)
+                    .ok_or_else(|| format!("unknown {} `{}`", stringify!($name), clip(text)))
+            }
+        }
+
+        impl Value for $name {
+            fn encode(&self) -> String {
+                self.as_str().to_string()
+            }
+            fn decode(text: &str) -> Result<Self, String> {
+                text.parse()
+            }
+        }
+    };
+}
+
+words!(
+    /// What happened to a staff key.
+    StaffAction {
+        Issued = "issued",
+        Revoked = "revoked",
+    }
+);
+
+words!(
+    /// Why a requester withdrew a request (spec §7.7, §9).
+    WithdrawalReason {
+        StaffRevoked = "staff-revoked",
+        NotParticipantHere = "not-participant-here",
+        CaseClosed = "case-closed",
+        ConsentRevoked = "consent-revoked",
+        Expired = "expired",
+        RecipientRemoved = "recipient-removed",
+        ConsentRevokedHere = "consent-revoked-here",
+        DisclosureInvalid = "disclosure-invalid",
+        UnexpectedAnswer = "unexpected-answer",
+    }
+);
+
+/// The `detail` of a `case-event` entry: which change the event made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseDetail {
+    Opened,
+    Invited(InstitutionId),
+    Accepted,
+    Left,
+    Closed,
+    ConsentRecorded {
+        consent: ConsentId,
+        purposes: Vec<Purpose>,
+        categories: Vec<Category>,
+        valid_from: u64,
+        valid_until: u64,
+    },
+    ConsentRevoked(ConsentId),
+}
+
+impl Value for CaseDetail {
+    fn encode(&self) -> String {
+        match self {
+            CaseDetail::Opened => "opened".into(),
+            CaseDetail::Invited(i) => format!("invited {i}"),
+            CaseDetail::Accepted => "accepted".into(),
+            CaseDetail::Left => "left".into(),
+            CaseDetail::Closed => "closed".into(),
+            CaseDetail::ConsentRecorded {
+                consent,
+                purposes,
+                categories,
+                valid_from,
+                valid_until,
+            } => {
+                let purposes: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
+                format!(
+                    "consent-recorded {consent} {} {} {valid_from}..{valid_until}",
+                    purposes.join(","),
+                    categories_text(categories)
+                )
+            }
+            CaseDetail::ConsentRevoked(c) => format!("consent-revoked {c}"),
+        }
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
+        let none = |d: CaseDetail| {
+            if text.len() == word.len() {
+                Ok(d)
+            } else {
+                Err(format!("`{word}` takes no argument"))
+            }
+        };
+        match word {
+            "opened" => none(CaseDetail::Opened),
+            "accepted" => none(CaseDetail::Accepted),
+            "left" => none(CaseDetail::Left),
+            "closed" => none(CaseDetail::Closed),
+            "invited" => InstitutionId::decode(rest).map(CaseDetail::Invited),
+            "consent-revoked" => ConsentId::decode(rest).map(CaseDetail::ConsentRevoked),
+            "consent-recorded" => {
+                let parts: Vec<&str> = rest.split(' ').collect();
+                let [consent, purposes, categories, validity] = parts[..] else {
+                    return Err(
+                        "expected `consent-recorded <consent> <purposes> <categories> <from>..<until>`"
+                            .into(),
+                    );
+                };
+                let (from, until) = validity
+                    .split_once("..")
+                    .ok_or("expected the validity as `<from>..<until>`")?;
+                Ok(CaseDetail::ConsentRecorded {
+                    consent: ConsentId::decode(consent)?,
+                    purposes: purposes
+                        .split(',')
+                        .map(Purpose::decode)
+                        .collect::<Result<_, _>>()?,
+                    categories: Vec::<Category>::decode(categories)?,
+                    valid_from: u64::decode(from)?,
+                    valid_until: u64::decode(until)?,
+                })
+            }
+            _ => Err(format!("unknown case change `{}`", clip(word))),
+        }
+    }
+}
