@@ -325,7 +325,10 @@ fn main() {
     ] {
         credential.insert(key.into(), value.into());
     }
-    c.add("credential", toml::to_string(&credential).expect("credential"));
+    c.add(
+        "credential",
+        toml::to_string(&credential).expect("credential"),
+    );
 
     let n = c.write(&dir).expect("corpus written");
     println!("{n} seeds in {}", dir.display());

@@ -20,15 +20,10 @@ fuzz_target!(|data: &[u8]| {
         quorum: 1,
     };
     let mut last = 0;
-    let report = verify_bundle(
-        &mut bundle.files,
-        &keys,
-        bundle.kept.as_deref(),
-        &mut |n| {
-            assert!(n >= last);
-            last = n;
-        },
-    );
+    let report = verify_bundle(&mut bundle.files, &keys, bundle.kept.as_deref(), &mut |n| {
+        assert!(n >= last);
+        last = n;
+    });
     assert!(report.entries.len() <= input.entries.len());
     if input.flags & WRONG_KEY != 0 {
         assert_eq!(report.checkpoint, None);
@@ -38,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
     if input.is_honest() && input.size_delta == 0 {
         assert_eq!(report.checkpoint.as_ref(), Some(&bundle.checkpoint));
         assert_eq!(report.entries, input.entries);
-        let malformed = input.entries.iter().filter(|e| Entry::check(e).is_err()).count();
+        let malformed = input
+            .entries
+            .iter()
+            .filter(|e| Entry::check(e).is_err())
+            .count();
         assert_eq!(report.findings.len(), malformed, "{:?}", report.findings);
     }
 });

@@ -5,11 +5,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::entry::Entry;
+use protocol_spec::tlog::Checkpoint;
 use protocol_spec::tlog::merkle::{Tree, leaf_hash};
 use protocol_spec::tlog::tiles::{
     TILE_WIDTH, decode_level_tile, encode_bundle, parse_bundle, read_entries, read_tree,
 };
-use protocol_spec::tlog::Checkpoint;
 
 fuzz_target!(|bytes: &[u8]| {
     // The same bytes as a level tile of each width.

@@ -4,7 +4,7 @@
 //! witness request decided, a tile path parsed, a receipt proof checked.
 
 use fuzz::check::{frame_round_trip, postcard_round_trip};
-use fuzz::vectors::{public_of, key_of, vectors};
+use fuzz::vectors::{key_of, public_of, vectors};
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::case::{CoordinatedCase, SignedCaseEvent};
 use protocol_spec::peer::PeerMessage;

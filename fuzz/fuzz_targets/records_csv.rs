@@ -21,7 +21,12 @@ fn check_problems(bytes: &[u8], e: &ImportError) {
     assert!(!e.problems.is_empty());
     assert!(e.problems.len() <= MAX_PROBLEMS + 1);
     for p in &e.problems {
-        assert!((1..=lines).contains(&p.line), "line {} of {lines}: {}", p.line, p.reason);
+        assert!(
+            (1..=lines).contains(&p.line),
+            "line {} of {lines}: {}",
+            p.line,
+            p.reason
+        );
     }
 }
 

@@ -29,7 +29,12 @@ fuzz_target!(|bytes: &[u8]| {
     assert!((1..=TILE_WIDTH).contains(&width));
     let end = 1u64
         .checked_shl(TILE_HEIGHT * u32::from(level))
-        .and_then(|span| index.checked_mul(TILE_WIDTH)?.checked_add(width)?.checked_mul(span));
+        .and_then(|span| {
+            index
+                .checked_mul(TILE_WIDTH)?
+                .checked_add(width)?
+                .checked_mul(span)
+        });
     assert!(end.is_some(), "{path} reaches beyond the largest tree");
     for size in [0, 1, 255, 256, 257, 600, 70_000, u64::MAX / 2, u64::MAX] {
         let _ = is_tile_of(size, &tile);

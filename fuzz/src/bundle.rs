@@ -130,7 +130,9 @@ pub fn build(input: &BundleInput) -> Bundle {
     let size = input.claimed_size();
     // A claimed size beyond the entries signs the root of what exists: the verifier must
     // notice the missing entries, not a root it cannot compute.
-    let root = tree.root_at(size.min(tree.size())).expect("a size within the tree");
+    let root = tree
+        .root_at(size.min(tree.size()))
+        .expect("a size within the tree");
     let checkpoint = Checkpoint {
         origin: crate::vectors::vectors().log_key.name.clone(),
         size,
