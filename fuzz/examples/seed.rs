@@ -6,6 +6,7 @@
 use fuzz::bundle::{BundleInput, COSIGN, DROP, EXTRA, HUGE, KEPT, WRONG_KEY};
 use fuzz::vectors::{CORE, RECORDS, TLOG, vectors};
 use protocol_spec::case::SignedCaseEvent;
+use protocol_spec::keys::EncryptionKey;
 use protocol_spec::peer::{InclusionProof, PeerMessage, PeerReply};
 use protocol_spec::records::{RecordSet, parse_file};
 use protocol_spec::staff::{StaffReply, StaffRequest};
@@ -171,6 +172,21 @@ fn main() {
         },
     );
     c.message("peer_message", &PeerMessage::ProveInclusion { index: 2 });
+    // Honest proofs of trees of 5, 8 and 100 leaves (see the merkle_proof target's layout).
+    for (n, index, size, old) in [(5u64, 2u64, 5u64, 3u64), (8, 7, 8, 4), (100, 37, 99, 64)] {
+        let t = Tree::from_leaves((0..n).map(|i| leaf_hash(&i.to_be_bytes())));
+        for proof in [
+            t.inclusion_proof(index, size).expect("index within size"),
+            t.consistency_proof(old, size).expect("old within size"),
+        ] {
+            let mut seed = vec![n as u8];
+            for x in [index, size, old] {
+                seed.extend_from_slice(&x.to_be_bytes());
+            }
+            seed.extend(proof.concat());
+            c.add("merkle_proof", seed);
+        }
+    }
 
     // Tiles: paths and bytes.
     c.add("tile_path", "checkpoint");
@@ -311,6 +327,11 @@ fn main() {
     config.insert("federation".into(), federation.into());
     config.insert("bootstrap_admin".into(), admin.into());
     c.add("node_config", toml::to_string(&config).expect("config"));
+    c.add("key_file", v.log_signer.to_file().as_bytes());
+    c.add(
+        "key_file",
+        EncryptionKey::from_secret([9; 32]).to_file().as_bytes(),
+    );
     let mut credential = toml::Table::new();
     for (key, value) in [
         ("staff", "marie".to_string()),
