@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh list                 the targets
 #   fuzz/run.sh seed                 write the seed corpus from the vectors and example records
-#   fuzz/run.sh smoke [SECONDS]      every target SECONDS each (default 12): what CI runs
+#   fuzz/run.sh smoke [SECONDS]      every target SECONDS each (default 10): what CI runs
 #   fuzz/run.sh all [SECONDS]        every target SECONDS each (default 600): the long run
 #   fuzz/run.sh run TARGET [SECONDS] [-- LIBFUZZER ARGS...]   one target (default 600 s)
 #
@@ -81,7 +81,7 @@ list) printf '%s\n' "${TARGETS[@]}" ;;
 setup) setup ;;
 seed) seed ;;
 build) build ;;
-smoke) every "${2:-12}" ;;
+smoke) every "${2:-10}" ;;
 all) every "${2:-600}" ;;
 run)
     target=${2:?usage: fuzz/run.sh run TARGET [SECONDS] [-- LIBFUZZER ARGS...]}
