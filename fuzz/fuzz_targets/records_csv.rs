@@ -1,9 +1,9 @@
 #![no_main]
 //! Record imports from CSV (persons or fields, `,` or `;`): an accepted file yields a set that
 //! passes the node's own validation and travels over the wire unchanged; a refused one lists
-//! problems with lines inside the file.
+//! problems with lines inside the file, and no problem repeats personal data.
 
-use fuzz::check::postcard_round_trip;
+use fuzz::check::{postcard_round_trip, reason_echoes_nothing};
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::records::{
     ImportError, MAX_PROBLEMS, detect_csv_kind, parse_csv, parse_csv_as, parse_file,
@@ -27,6 +27,7 @@ fn check_problems(bytes: &[u8], e: &ImportError) {
             p.line,
             p.reason
         );
+        reason_echoes_nothing(&p.reason);
     }
 }
 

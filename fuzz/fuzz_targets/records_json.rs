@@ -1,9 +1,9 @@
 #![no_main]
 //! Record imports from JSON: an accepted file yields a set that passes the node's own
 //! validation and travels over the wire unchanged; a refused one lists problems with lines
-//! inside the file.
+//! inside the file, and no problem repeats personal data.
 
-use fuzz::check::postcard_round_trip;
+use fuzz::check::{postcard_round_trip, reason_echoes_nothing};
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::records::{MAX_PROBLEMS, parse_file, parse_json};
 
@@ -20,6 +20,7 @@ fuzz_target!(|bytes: &[u8]| {
             assert!(e.problems.len() <= MAX_PROBLEMS + 1);
             for p in &e.problems {
                 assert!((1..=lines).contains(&p.line), "line {} of {lines}", p.line);
+                reason_echoes_nothing(&p.reason);
             }
         }
     }
