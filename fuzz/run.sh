@@ -20,7 +20,7 @@ export RUSTC_BOOTSTRAP=1
 CARGO_FUZZ_VERSION=0.13.2
 
 TARGETS=(
-    frame peer_message peer_reply staff_request staff_reply
+    frame peer_message peer_reply staff_request staff_reply sealed_summary
     roster_bytes roster_toml note checkpoint cosignature witness_request
     tile_path merkle_proof entry_bundle log_entry key_file node_config credential
     records_csv records_json audit_bundle

@@ -88,6 +88,12 @@ fn main() {
         c.add("frame", hex(&f["frame"]));
     }
 
+    // The vector disclosure's summary plaintext.
+    c.add(
+        "sealed_summary",
+        hex(&core["disclosure"]["summary_plaintext"]),
+    );
+
     // Rosters.
     c.add("roster_bytes", hex(&core["roster"]["signed_postcard"]));
     c.add(

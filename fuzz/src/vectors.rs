@@ -2,7 +2,8 @@
 //! signatures under these keys, so the fuzzer starts past the signature checks and reaches
 //! what a verified input drives.
 
-use protocol_spec::keys::{PublicKey, SigningKey};
+use protocol_spec::exchange::Disclosure;
+use protocol_spec::keys::{EncryptionKey, PublicKey, SigningKey};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::tlog::note::VerifierKey;
 use serde_json::Value;
@@ -24,6 +25,9 @@ pub struct Vectors {
     pub cosignature_time: u64,
     /// Every verifier key the vectors name (fixture, interop checkpoint, Go note, list).
     pub note_keys: Vec<VerifierKey>,
+    /// The disclosure of `core.json` and its recipient's key.
+    pub disclosure: Disclosure,
+    pub recipient_key: EncryptionKey,
 }
 
 fn text<'a>(v: &'a Value, path: &[&str]) -> &'a str {
@@ -71,7 +75,16 @@ pub fn vectors() -> &'static Vectors {
                 None => panic!("vectors: verifier key entry {k} has no text"),
             }
         }
+        let disclosure = &core["disclosure"];
+        let secret = hex::decode(text(disclosure, &["recipient_secret"])).expect("secret hex");
         Vectors {
+            disclosure: postcard::from_bytes(
+                &hex::decode(text(disclosure, &["postcard"])).expect("disclosure hex"),
+            )
+            .expect("vectors: disclosure decodes"),
+            recipient_key: EncryptionKey::from_secret(
+                secret.try_into().expect("vectors: secret is 32 bytes"),
+            ),
             roster: postcard::from_bytes(&roster_bytes).expect("vectors: roster decodes"),
             log_key: vkey(text(fixture, &["log_vkey"])),
             log_signer: seed(fixture, &["log_seed"]),
