@@ -61,14 +61,15 @@ impl Credential {
 
     pub fn load(path: &Path) -> anyhow::Result<Credential> {
         let text = crate::files::read_private(path, "staff credential")?;
-        let f: CredentialFile = toml::from_str(&text)
-            .with_context(|| format!("staff credential {} is invalid", path.display()))?;
-        let seed = crate::files::decode_seed(&f.secret_key.0).with_context(|| {
-            format!(
-                "staff credential {} has an invalid secret key",
-                path.display()
-            )
-        })?;
+        Self::from_text(&text)
+            .with_context(|| format!("staff credential {} is invalid", path.display()))
+    }
+
+    /// Parses a credential file's text; separate from [`Credential::load`] so the parser can
+    /// be fuzzed without files.
+    pub fn from_text(text: &str) -> anyhow::Result<Credential> {
+        let f: CredentialFile = toml::from_str(text)?;
+        let seed = crate::files::decode_seed(&f.secret_key.0).context("invalid secret key")?;
         Ok(Credential {
             staff: f.staff,
             institution: f.institution,

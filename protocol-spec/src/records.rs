@@ -191,10 +191,15 @@ pub fn valid_field_name(f: &str) -> bool {
 
 /// `` `s` `` when `s` looks like a schema token (lowercase letters, digits, `_`, `-`, at most 32
 /// bytes) and may be quoted back; empty otherwise, so a misplaced name or value is never echoed.
+/// A token starts with a letter and has at most 4 digits in a row: a social insurance number
+/// (`7569217076985`) or a birth date (`1978-04-12`) in the wrong column is not a token.
 fn token(s: &str) -> String {
     let ok = (1..=32).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && s.split(|c: char| !c.is_ascii_digit())
+            .all(|run| run.len() <= 4);
     if ok { format!(" `{s}`") } else { String::new() }
 }
 
@@ -272,7 +277,10 @@ impl Seen {
         match self.fields.get(&key) {
             Some(first) => problems.push(
                 line,
-                format!("field `{f}` of {cat} already given for this person at line {first}"),
+                format!(
+                    "field{} of {cat} already given for this person at line {first}",
+                    token(f)
+                ),
             ),
             None => {
                 self.fields.insert(key, line);
@@ -946,10 +954,9 @@ fn json_person(
                     let value = match value {
                         Json::String(v) => Some(v.trim()),
                         other => {
-                            let named = if valid_field_name(field) {
-                                format!(" of `{field}`")
-                            } else {
-                                String::new()
+                            let named = match token(field) {
+                                t if t.is_empty() => t,
+                                t => format!(" of{t}"),
                             };
                             problems.push(
                                 fline,

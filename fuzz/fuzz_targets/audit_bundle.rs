@@ -1,0 +1,43 @@
+#![no_main]
+//! The auditor's bundle verifier (`audit verify`), fed the honest bundle of the fuzzed
+//! entries with fuzzed tamperings (see `fuzz::bundle`): it never panics, never keeps more
+//! entries than the bundle holds, reads nothing past a checkpoint the log did not sign, and
+//! finds nothing wrong with an honest bundle but malformed entries.
+
+use fuzz::bundle::{BundleInput, WRONG_KEY, build};
+use fuzz::vectors::vectors;
+use libfuzzer_sys::fuzz_target;
+use protocol_spec::audit::{BundleKeys, verify_bundle};
+use protocol_spec::entry::Entry;
+
+fuzz_target!(|data: &[u8]| {
+    let input = BundleInput::parse(data);
+    let mut bundle = build(&input);
+    let v = vectors();
+    let keys = BundleKeys {
+        log: v.log_key.clone(),
+        witnesses: vec![v.witness_key.clone()],
+        quorum: 1,
+    };
+    let mut last = 0;
+    let report = verify_bundle(&mut bundle.files, &keys, bundle.kept.as_deref(), &mut |n| {
+        assert!(n >= last);
+        last = n;
+    });
+    assert!(report.entries.len() <= input.entries.len());
+    if input.flags & WRONG_KEY != 0 {
+        assert_eq!(report.checkpoint, None);
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        return;
+    }
+    if input.is_honest() && input.size_delta == 0 {
+        assert_eq!(report.checkpoint.as_ref(), Some(&bundle.checkpoint));
+        assert_eq!(report.entries, input.entries);
+        let malformed = input
+            .entries
+            .iter()
+            .filter(|e| Entry::check(e).is_err())
+            .count();
+        assert_eq!(report.findings.len(), malformed, "{:?}", report.findings);
+    }
+});

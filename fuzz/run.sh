@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs the fuzz targets with cargo-fuzz (libFuzzer), installing cargo-fuzz if it is missing.
+#
+#   fuzz/run.sh list                 the targets
+#   fuzz/run.sh seed                 write the seed corpus from the vectors and example records
+#   fuzz/run.sh smoke [SECONDS]      every target SECONDS each (default 10): what CI runs
+#   fuzz/run.sh all [SECONDS]        every target SECONDS each (default 600): the long run
+#   fuzz/run.sh run TARGET [SECONDS] [-- LIBFUZZER ARGS...]   one target (default 600 s)
+#
+# A crash stops the run with a non-zero status; libFuzzer prints the input and cargo-fuzz
+# saves it under fuzz/artifacts/TARGET/ (`cargo fuzz tmin TARGET FILE` minimises it). Keep
+# each one as a regression test in the crate whose decoder crashed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# cargo-fuzz passes -Z flags (sanitizers, coverage instrumentation) that only nightly
+# compilers accept; RUSTC_BOOTSTRAP lets the pinned stable toolchain take them. It is set for
+# these builds only, never for the workspace.
+export RUSTC_BOOTSTRAP=1
+CARGO_FUZZ_VERSION=0.13.2
+
+TARGETS=(
+    frame peer_message peer_reply staff_request staff_reply sealed_summary
+    roster_bytes roster_toml note checkpoint cosignature witness_request
+    tile_path merkle_proof entry_bundle log_entry key_file node_config credential
+    records_csv records_json audit_bundle
+)
+
+setup() {
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"
+        cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+    fi
+}
+
+seed() {
+    echo "== seed corpus"
+    cargo run --quiet --locked --example seed --no-default-features -- corpus
+}
+
+build() {
+    setup
+    echo "== build"
+    cargo fuzz build
+}
+
+# One target for $2 seconds; prints a line `target: N runs in S s` for the summary.
+run_one() {
+    local target=$1 seconds=$2
+    shift 2
+    local log
+    log=$(mktemp)
+    echo "== $target ($seconds s)"
+    if ! cargo fuzz run "$target" -- -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 "$@" >"$log" 2>&1; then
+        tail -n 60 "$log"
+        rm -f "$log"
+        echo "fuzz target $target failed: see the input saved under fuzz/artifacts/$target/" >&2
+        return 1
+    fi
+    local runs
+    runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' "$log")
+    rm -f "$log"
+    SUMMARY+=("$target: ${runs:-no count}")
+}
+
+every() {
+    local seconds=$1
+    SUMMARY=()
+    seed
+    build
+    for t in "${TARGETS[@]}"; do
+        run_one "$t" "$seconds"
+    done
+    echo "== summary"
+    printf '%s\n' "${SUMMARY[@]}"
+}
+
+case "${1:-}" in
+list) printf '%s\n' "${TARGETS[@]}" ;;
+setup) setup ;;
+seed) seed ;;
+build) build ;;
+smoke) every "${2:-10}" ;;
+all) every "${2:-600}" ;;
+run)
+    target=${2:?usage: fuzz/run.sh run TARGET [SECONDS] [-- LIBFUZZER ARGS...]}
+    seconds=${3:-600}
+    shift $(($# < 3 ? $# : 3))
+    [[ ${1:-} == -- ]] && shift
+    SUMMARY=()
+    seed
+    build
+    run_one "$target" "$seconds" "$@"
+    printf '%s\n' "${SUMMARY[@]}"
+    ;;
+*)
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
