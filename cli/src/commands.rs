@@ -7,6 +7,7 @@ use crate::{dates, federation, outln, render, setup, values};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use protocol_spec::avs::Avs;
+use protocol_spec::case::DeclineReason;
 use protocol_spec::category::Category;
 use protocol_spec::ids::{
     CaseId, ConsentId, InstitutionId, Purpose, Role, Sector, StaffId, SummaryId,
@@ -284,17 +285,61 @@ pub enum CaseCmd {
         #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
-    /// Close a case this institution opened; no summary is disclosed for it from then on.
+    /// Close a case this institution leads; no summary is disclosed for it from then on.
     Close {
         #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
-    /// Leave a case this institution takes part in (the opener closes it instead): from then
-    /// on this institution receives nothing more about the case and is refused as not concerned.
+    /// Leave a case this institution takes part in (the lead hands over or closes instead):
+    /// from then on this institution receives nothing more about the case and is refused as
+    /// not concerned.
     Leave {
         /// The coordinated case to leave.
         #[arg(long = "case")]
         case_id: CaseId,
+    },
+    /// Turn down this institution's invitation or referral to a case, with a reason.
+    Decline {
+        #[arg(long = "case", help = CASE_HELP)]
+        case_id: CaseId,
+        /// Why, from a closed list: no free text, which could carry personal data.
+        #[arg(long, value_parser = values::one_of(&DeclineReason::ALL, DeclineReason::as_str))]
+        reason: DeclineReason,
+    },
+    /// Take an invited or participating institution out of a case this institution leads: it
+    /// is told, receives nothing more and is refused as not concerned.
+    Remove {
+        #[arg(long = "case", help = CASE_HELP)]
+        case_id: CaseId,
+        /// The institution to remove, e.g. ne.sas.
+        #[arg(long)]
+        institution: InstitutionId,
+    },
+    /// Hand the lead of a case (closing, removing, handing over) to another participant.
+    HandOver {
+        #[arg(long = "case", help = CASE_HELP)]
+        case_id: CaseId,
+        /// The participant that becomes the lead, e.g. ne.oai.
+        #[arg(long)]
+        to: InstitutionId,
+    },
+    /// Refer the case's person to another service: it is invited, and once it accepts it
+    /// receives this institution's summary for the purpose and categories given, if the
+    /// person's consent covers it. It may decline with a reason instead.
+    Refer {
+        #[arg(long = "case", help = CASE_HELP)]
+        case_id: CaseId,
+        /// The service the person is referred to, e.g. ne.oai.
+        #[arg(long)]
+        institution: InstitutionId,
+        /// The purpose of the summary that goes with the referral, as the federation's
+        /// exchange policy names it, e.g. coordinated-assessment.
+        #[arg(long)]
+        purpose: Purpose,
+        /// Data categories of the summary that goes with the referral, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true,
+              value_parser = values::one_of(&Category::ALL, Category::as_str))]
+        categories: Vec<Category>,
     },
     /// List the cases this institution takes part in or is invited to.
     List,
@@ -680,6 +725,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             CaseCmd::Accept { case_id } => StaffRequest::CaseAccept { case_id: *case_id },
             CaseCmd::Close { case_id } => StaffRequest::CaseClose { case_id: *case_id },
             CaseCmd::Leave { case_id } => StaffRequest::CaseLeave { case_id: *case_id },
+            CaseCmd::Decline { case_id, reason } => StaffRequest::CaseDecline {
+                case_id: *case_id,
+                reason: *reason,
+            },
+            CaseCmd::Remove {
+                case_id,
+                institution,
+            } => StaffRequest::CaseRemove {
+                case_id: *case_id,
+                institution: institution.clone(),
+            },
+            CaseCmd::HandOver { case_id, to } => StaffRequest::CaseHandOver {
+                case_id: *case_id,
+                to: to.clone(),
+            },
+            CaseCmd::Refer {
+                case_id,
+                institution,
+                purpose,
+                categories,
+            } => StaffRequest::CaseRefer {
+                case_id: *case_id,
+                institution: institution.clone(),
+                purpose: purpose.clone(),
+                categories: categories.clone(),
+            },
             CaseCmd::List => StaffRequest::CaseList,
             CaseCmd::Show { case_id } => StaffRequest::CaseShow { case_id: *case_id },
         },

@@ -227,13 +227,26 @@ pub fn human(reply: &StaffReply) -> String {
                     .unwrap_or_default()
             );
             let _ = writeln!(out, "opened by   {}", d.info.opened_by);
+            let _ = writeln!(out, "lead        {}", d.lead);
             out.push('\n');
             out.push_str(&table(
-                ["INSTITUTION", "PARTICIPATION"],
-                d.info
-                    .participants
-                    .iter()
-                    .map(|(i, p)| [i.to_string(), p.as_str().to_string()]),
+                ["INSTITUTION", "PARTICIPATION", "REFERRED"],
+                d.info.participants.iter().map(|(i, p)| {
+                    let referred = d
+                        .referrals
+                        .iter()
+                        .find(|r| &r.institution == i)
+                        .map(|r| {
+                            format!(
+                                "by {} for {} ({})",
+                                r.by,
+                                r.purpose.as_str(),
+                                protocol_spec::entry::categories_text(&r.categories)
+                            )
+                        })
+                        .unwrap_or_default();
+                    [i.to_string(), p.as_str().to_string(), referred]
+                }),
             ));
             out.push('\n');
             if d.consents.is_empty() {

@@ -2,7 +2,7 @@
 //! push, and their distribution to every institution in the case (spec §6).
 
 use crate::outbox::{self, Item};
-use crate::{Core, Env, Fault, Output, Ticket, Token, Tx, bad, entries};
+use crate::{Core, Env, Fault, Output, Ticket, Token, Tx, bad, entries, requester};
 use protocol_spec::avs::Avs;
 use protocol_spec::case::{CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
 use protocol_spec::exchange::{Refusal, RefusalCode};
@@ -198,6 +198,37 @@ pub(crate) fn change(
     distribute(core, tx, env, &case, ticket, reply)
 }
 
+/// Accepts an invitation; an accepted referral brings the referrer's summary at once: the
+/// request is queued as if the staff member had made it, and leaves once the referrer holds
+/// the acceptance (spec §6.6, §9).
+pub(crate) fn accept(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    who: &crate::StaffMember,
+    case_id: CaseId,
+) -> Result<Vec<Output>, Fault> {
+    let mut out = change(core, tx, env, ticket, who, case_id, CaseEventKind::Accepted)?;
+    let case = load_case(tx.db, &case_id)?
+        .ok_or_else(|| Fault::Local(anyhow::anyhow!("an accepted case is gone")))?;
+    if let Some(r) = case.referral_of(&core.me).cloned()
+        && core.roster.roster.member(&r.by).is_some()
+    {
+        out.extend(requester::record(
+            core,
+            tx,
+            env,
+            who,
+            case_id,
+            r.by,
+            r.purpose,
+            r.categories,
+        )?);
+    }
+    Ok(out)
+}
+
 /// Queues the case history for every other institution in the case and hands the sends to
 /// the driver; the staff member is answered once every peer answered or was found unreachable.
 fn distribute(
@@ -208,10 +239,17 @@ fn distribute(
     ticket: Ticket,
     reply: Reply,
 ) -> Result<Vec<Output>, Fault> {
-    let targets: Vec<InstitutionId> = recipients(core, case)
+    let mut targets: Vec<InstitutionId> = recipients(core, case)
         .filter(|i| *i != &core.me)
         .cloned()
         .collect();
+    // An institution this change removed is told, with the history up to its removal.
+    if let Some(CaseEventKind::Removed { institution }) = case.history.last().map(|e| &e.event.kind)
+        && case.history_until_removal(institution).is_some()
+        && core.roster.roster.member(institution).is_some()
+    {
+        targets.push(institution.clone());
+    }
     let mut out = Vec::new();
     let mut awaiting = Vec::new();
     for to in targets {
@@ -251,16 +289,21 @@ fn recipients<'a>(
         .filter(|i| core.roster.roster.member(i).is_some())
 }
 
-/// The current history of a case, to send to `to`; `None` once `to` is no longer in its
-/// audience (it left, or the case is gone), so nothing more reaches it.
+/// The history of a case to send to `to`: all of it while `to` is in the audience, up to its
+/// removal once removed (it learns of that and of nothing later); `None` otherwise (it left
+/// or declined, or the case is gone), so nothing more reaches it.
 pub(crate) fn history_for(
     tx: &Tx<'_>,
     case_id: &CaseId,
     to: &InstitutionId,
 ) -> anyhow::Result<Option<Vec<SignedCaseEvent>>> {
-    Ok(load_case(tx.db, case_id)?
-        .filter(|c| c.audience().any(|i| i == to))
-        .map(|c| c.history))
+    Ok(load_case(tx.db, case_id)?.and_then(|c| {
+        if c.audience().any(|i| i == to) {
+            Some(c.history)
+        } else {
+            c.history_until_removal(to)
+        }
+    }))
 }
 
 /// Merges a history pushed by a peer. Whether this node is concerned is judged on the offered
@@ -297,7 +340,13 @@ pub(crate) fn receive_history(
     // Judged on the offered history alone first: whether this node is addressed, and whether
     // the sender ever took part, must not depend on what this node holds.
     let offered = CoordinatedCase::replay(&events, key_of).map_err(|e| refused(e.to_string()))?;
-    if !offered.participants.contains_key(&sender) || !offered.audience().any(|i| i == &core.me) {
+    // Addressed to this node: it is in the audience, or the history ends with its removal.
+    let told_of_removal = offered
+        .history_until_removal(&core.me)
+        .is_some_and(|h| h.len() == offered.history.len());
+    if !offered.participants.contains_key(&sender)
+        || !(offered.audience().any(|i| i == &core.me) || told_of_removal)
+    {
         return Ok(vec![Output::PeerReply(not_concerned())]);
     }
     let sender_counts_itself_in = offered.audience().any(|i| i == &sender);
@@ -320,7 +369,8 @@ pub(crate) fn receive_history(
             (offered, new)
         }
     };
-    if !case.audience().any(|i| i == &core.me) {
+    let removed = case.history_until_removal(&core.me).is_some();
+    if !(case.audience().any(|i| i == &core.me) || told_of_removal && removed) {
         return Ok(vec![Output::PeerReply(not_concerned())]);
     }
     for ev in &new_events {
@@ -332,6 +382,7 @@ pub(crate) fn receive_history(
     let offered_ids: std::collections::HashSet<EventId> =
         events.iter().map(|e| e.event.event_id).collect();
     if sender_counts_itself_in
+        && !removed
         && case
             .history
             .iter()
@@ -349,6 +400,10 @@ pub(crate) fn receive_history(
     }
     if !new_events.is_empty() {
         save_case(tx.db, &case)?;
+        if removed {
+            // Removed: this node passes nothing on; it keeps the history for its records.
+            return Ok(out);
+        }
         // Passed on to the others in the case: an author's own pushes reach only the audience
         // it knew of, and an institution invited meanwhile must still get every event.
         let sender = core.roster.roster.member_by_key(from).map(|m| m.id.clone());

@@ -175,6 +175,18 @@ pub fn case_event(
             valid_until: c.valid_until,
         },
         CaseEventKind::ConsentRevoked { consent_id } => CaseDetail::ConsentRevoked(*consent_id),
+        CaseEventKind::Declined { reason } => CaseDetail::Declined(*reason),
+        CaseEventKind::Removed { institution } => CaseDetail::Removed(institution.clone()),
+        CaseEventKind::LeadHandedOver { to } => CaseDetail::LeadHandedOver(to.clone()),
+        CaseEventKind::Referred {
+            institution,
+            purpose,
+            categories,
+        } => CaseDetail::Referred {
+            institution: institution.clone(),
+            purpose: purpose.clone(),
+            categories: categories.clone(),
+        },
     };
     let entry = entry::CaseEvent {
         time: e.at,

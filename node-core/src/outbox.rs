@@ -123,6 +123,35 @@ pub(crate) fn load(tx: &Tx<'_>, token: Token) -> anyhow::Result<Option<Row>> {
     }))
 }
 
+/// Whether a case-history item for `case_id` still waits for `to`: a summary request for that
+/// case is held back until the peer knows what this node knows of the case (an acceptance
+/// made just before the request, say), else the peer would judge it on an older state.
+pub(crate) fn case_change_waits(
+    tx: &Tx<'_>,
+    to: &InstitutionId,
+    case_id: &CaseId,
+) -> anyhow::Result<bool> {
+    Ok(tx.db.query_row(
+        "SELECT EXISTS(SELECT 1 FROM outbox WHERE recipient = ?1 AND topic = ?2)",
+        rusqlite::params![to.as_str(), format!("case:{case_id}")],
+        |r| r.get(0),
+    )?)
+}
+
+/// Puts an item off for `seconds` without counting an attempt.
+pub(crate) fn postpone(
+    tx: &Tx<'_>,
+    env: &Env<'_>,
+    token: Token,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    tx.db.execute(
+        "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
+        rusqlite::params![token, (env.now + seconds) as i64],
+    )?;
+    Ok(())
+}
+
 /// Notes why the last attempt did not settle the item, for `passerelle queue`.
 pub(crate) fn note_problem(tx: &Tx<'_>, token: Token, problem: &str) -> anyhow::Result<()> {
     tx.db.execute(
@@ -177,9 +206,10 @@ pub(crate) fn send_now(
         },
         Item::Roster => PeerMessage::Roster(core.roster.clone()),
         Item::CaseHistoryBack { case_id } => match cases::load_case(tx.db, case_id)? {
+            // A removed institution learns nothing after its removal.
             Some(c) => PeerMessage::CaseHistory {
                 case_id: *case_id,
-                events: c.history,
+                events: c.history_until_removal(to).unwrap_or(c.history),
             },
             None => {
                 remove(tx, token)?;
@@ -307,6 +337,13 @@ pub(crate) fn delivered(
         }
         Item::CaseHistory { .. } | Item::Roster | Item::LegacySummary { .. } => {
             let accepted = matches!(reply, PeerReply::Accepted);
+            if accepted && matches!(row.item, Item::CaseHistory { .. }) {
+                // Requests held back until the peer knew of this case change may leave now.
+                tx.db.execute(
+                    "UPDATE outbox SET next_attempt = MIN(next_attempt, ?2) WHERE recipient = ?1 AND topic IS NULL",
+                    rusqlite::params![row.recipient.as_str(), env.now as i64],
+                )?;
+            }
             match reply {
                 PeerReply::Accepted if stale => {
                     tx.db.execute(

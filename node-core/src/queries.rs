@@ -121,6 +121,8 @@ pub(crate) fn case_show(core: &Core, tx: &Tx<'_>, case_id: &CaseId) -> Result<St
         info: case_info(&case, &core.me),
         person_name: name,
         consents,
+        lead: case.lead.clone(),
+        referrals: case.referrals.clone(),
     }))
 }
 

@@ -17,6 +17,10 @@ use protocol_spec::rule;
 use protocol_spec::staff::{ReceivedSummary, StaffErrorKind, StaffReply, SummaryOutcome};
 use rusqlite::OptionalExtension;
 
+/// How long a request held back behind a case change waits before it looks again (the change's
+/// delivery makes it due at once).
+const CASE_CHANGE_WAIT: u64 = 5;
+
 #[allow(clippy::too_many_arguments)] // the staff request's fields
 pub(crate) fn request(
     core: &mut Core,
@@ -27,8 +31,42 @@ pub(crate) fn request(
     case_id: CaseId,
     from: InstitutionId,
     purpose: Purpose,
-    mut categories: Vec<Category>,
+    categories: Vec<Category>,
 ) -> Result<Vec<Output>, Fault> {
+    let (token, send) = queue(core, tx, env, who, case_id, from, purpose, categories)?;
+    core.waiting.insert(token, ticket);
+    Ok(send.into_iter().collect())
+}
+
+/// A request made for `who` without a staff member waiting on it (an accepted referral's
+/// summary): its outcome is in `passerelle summary requests`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    who: &crate::StaffMember,
+    case_id: CaseId,
+    from: InstitutionId,
+    purpose: Purpose,
+    categories: Vec<Category>,
+) -> Result<Vec<Output>, Fault> {
+    let (_, send) = queue(core, tx, env, who, case_id, from, purpose, categories)?;
+    Ok(send.into_iter().collect())
+}
+
+/// Checks a new request, fixes its identity durably and queues it.
+#[allow(clippy::too_many_arguments)]
+fn queue(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    who: &crate::StaffMember,
+    case_id: CaseId,
+    from: InstitutionId,
+    purpose: Purpose,
+    mut categories: Vec<Category>,
+) -> Result<(Token, Option<Output>), Fault> {
     categories.sort();
     categories.dedup();
     if categories.is_empty() {
@@ -82,8 +120,7 @@ pub(crate) fn request(
     };
     let token = outbox::enqueue(tx, env, &from, &item, Some(&who.staff))?;
     let send = outbox::send_now(core, tx, env, token, &from, &item, Some(&who.staff))?;
-    core.waiting.insert(token, ticket);
-    Ok(send.into_iter().collect())
+    Ok((token, send))
 }
 
 fn keep_version(tx: &Tx<'_>, signed: &SignedSummaryRequest) -> anyhow::Result<()> {
@@ -223,6 +260,10 @@ pub(crate) fn message_for(
     }
     if let Some(reason) = recheck(core, tx, env, &signed.request, staff, created_at as u64)? {
         withdraw(core, tx, env, token, request_id, &reason)?;
+        return Ok(None);
+    }
+    if outbox::case_change_waits(tx, &signed.request.responder, &signed.request.case_id)? {
+        outbox::postpone(tx, env, token, CASE_CHANGE_WAIT)?;
         return Ok(None);
     }
     // Same identity, fresh signing time: the responder judges freshness on every version.

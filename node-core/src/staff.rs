@@ -138,11 +138,48 @@ pub(crate) fn dispatch(
             let kind = CaseEventKind::Invited { institution };
             cases::change(core, tx, env, ticket, who, case_id, kind)
         }
-        R::CaseAccept { case_id } => {
-            cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Accepted)
-        }
+        R::CaseAccept { case_id } => cases::accept(core, tx, env, ticket, who, case_id),
         R::CaseLeave { case_id } => {
             cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Left)
+        }
+        R::CaseDecline { case_id, reason } => {
+            let kind = CaseEventKind::Declined { reason };
+            cases::change(core, tx, env, ticket, who, case_id, kind)
+        }
+        R::CaseRemove {
+            case_id,
+            institution,
+        } => {
+            let kind = CaseEventKind::Removed { institution };
+            cases::change(core, tx, env, ticket, who, case_id, kind)
+        }
+        R::CaseHandOver { case_id, to } => {
+            let kind = CaseEventKind::LeadHandedOver { to };
+            cases::change(core, tx, env, ticket, who, case_id, kind)
+        }
+        R::CaseRefer {
+            case_id,
+            institution,
+            purpose,
+            mut categories,
+        } => {
+            if core.roster.roster.member(&institution).is_none() {
+                return Err(bad(format!("{institution} is not a federation member")));
+            }
+            if institution == core.me {
+                return Err(bad("a case is referred to another institution"));
+            }
+            categories.sort();
+            categories.dedup();
+            if categories.is_empty() {
+                return Err(bad("name at least one category of the summary to pass on"));
+            }
+            let kind = CaseEventKind::Referred {
+                institution,
+                purpose,
+                categories,
+            };
+            cases::change(core, tx, env, ticket, who, case_id, kind)
         }
         R::CaseClose { case_id } => {
             cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Closed)

@@ -95,6 +95,85 @@ pub enum CaseEventKind {
     ConsentRevoked {
         consent_id: ConsentId,
     },
+    /// The author, previously invited (or referred), turns the invitation down.
+    Declined {
+        reason: DeclineReason,
+    },
+    /// The lead takes an invited or participating institution out of the case.
+    Removed {
+        institution: InstitutionId,
+    },
+    /// The lead hands its role (closing, removing, handing over) to another participant.
+    LeadHandedOver {
+        to: InstitutionId,
+    },
+    /// A participant refers the person to another service: an invitation that, once accepted,
+    /// brings the referrer's summary for `purpose` and `categories` (spec §6.6).
+    Referred {
+        institution: InstitutionId,
+        purpose: Purpose,
+        categories: Vec<Category>,
+    },
+}
+
+/// Why an invited institution declines, from a closed list: a free text could carry
+/// personal data into every participant's store and log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeclineReason {
+    /// The situation is outside the service's mandate.
+    NotCompetent,
+    /// The service has no place or capacity now.
+    NoCapacity,
+    /// The person does not want this service involved.
+    PersonDeclined,
+    /// The service already follows the person in another case.
+    AlreadyFollowed,
+    Other,
+}
+
+impl DeclineReason {
+    pub const ALL: [DeclineReason; 5] = [
+        DeclineReason::NotCompetent,
+        DeclineReason::NoCapacity,
+        DeclineReason::PersonDeclined,
+        DeclineReason::AlreadyFollowed,
+        DeclineReason::Other,
+    ];
+
+    /// The text form (spec §6.1), the same in JSON, log entries and tool output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineReason::NotCompetent => "not-competent",
+            DeclineReason::NoCapacity => "no-capacity",
+            DeclineReason::PersonDeclined => "person-declined",
+            DeclineReason::AlreadyFollowed => "already-followed",
+            DeclineReason::Other => "other",
+        }
+    }
+}
+
+impl std::str::FromStr for DeclineReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Self::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown decline reason (one of: {})", all.join(", "))
+            })
+    }
+}
+
+/// A referral in force: who referred the institution, for which purpose and categories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    pub by: InstitutionId,
+    pub institution: InstitutionId,
+    pub purpose: Purpose,
+    pub categories: Vec<Category>,
+    pub event_id: EventId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +221,8 @@ pub enum Participation {
     Invited,
     Accepted,
     Left,
+    Declined,
+    Removed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +239,8 @@ impl Participation {
             Participation::Invited => "invited",
             Participation::Accepted => "accepted",
             Participation::Left => "left",
+            Participation::Declined => "declined",
+            Participation::Removed => "removed",
         }
     }
 }
@@ -199,8 +282,14 @@ pub struct CoordinatedCase {
     pub person: Avs,
     pub opened_by: InstitutionId,
     pub opened_at: u64,
+    /// Who closes the case, removes institutions and hands the role over: the opener first.
+    pub lead: InstitutionId,
     pub status: CaseStatus,
     pub participants: BTreeMap<InstitutionId, Participation>,
+    /// Referrals in force, the latest per referred institution.
+    pub referrals: Vec<Referral>,
+    /// The `Removed` event in effect for each removed institution.
+    pub removals: BTreeMap<InstitutionId, EventId>,
     /// Consents with their revocation time, if revoked.
     pub consents: Vec<(Consent, Option<u64>)>,
     pub history: Vec<SignedCaseEvent>,
@@ -222,8 +311,11 @@ impl CoordinatedCase {
             person: person.clone(),
             opened_by: ev.event.author.clone(),
             opened_at: ev.event.at,
+            lead: ev.event.author.clone(),
             status: CaseStatus::Open,
             participants,
+            referrals: Vec::new(),
+            removals: BTreeMap::new(),
             consents: Vec::new(),
             history: vec![ev],
         })
@@ -237,8 +329,34 @@ impl CoordinatedCase {
     pub fn audience(&self) -> impl Iterator<Item = &InstitutionId> {
         self.participants
             .iter()
-            .filter(|(_, p)| **p != Participation::Left)
+            .filter(|(_, p)| matches!(p, Participation::Invited | Participation::Accepted))
             .map(|(id, _)| id)
+    }
+
+    /// The referral that brought `institution` into the case, if it was referred.
+    pub fn referral_of(&self, institution: &InstitutionId) -> Option<&Referral> {
+        self.referrals
+            .iter()
+            .find(|r| &r.institution == institution)
+    }
+
+    /// The events a removed institution is sent: the history up to and including the event
+    /// that removed it, in canonical order, so it learns of its removal and of nothing later
+    /// (spec §6.4). `None` unless `institution` is removed.
+    pub fn history_until_removal(
+        &self,
+        institution: &InstitutionId,
+    ) -> Option<Vec<SignedCaseEvent>> {
+        if self.participants.get(institution) != Some(&Participation::Removed) {
+            return None;
+        }
+        let removal = self.removals.get(institution)?;
+        // The history is held in canonical order (fold and apply keep it so).
+        let pos = self
+            .history
+            .iter()
+            .position(|e| &e.event.event_id == removal)?;
+        Some(self.history[..=pos].to_vec())
     }
 
     pub fn knows_event(&self, id: &EventId) -> bool {
@@ -279,34 +397,68 @@ impl CoordinatedCase {
         if self.status == CaseStatus::Closed {
             return Err(CaseError::Closed);
         }
+        let is_lead = e.author == self.lead;
         match &e.kind {
             CaseEventKind::Opened { .. } => deny("a case is opened only once"),
             CaseEventKind::Accepted => match author {
                 Some(Participation::Invited) => Ok(()),
                 _ => deny("only an invited institution accepts"),
             },
+            CaseEventKind::Declined { .. } => match author {
+                Some(Participation::Invited) => Ok(()),
+                _ => deny("only an invited institution declines"),
+            },
             _ if author != Some(Participation::Accepted) => {
                 deny("only a participant changes the case")
             }
-            CaseEventKind::Invited { institution } => {
+            CaseEventKind::Invited { institution }
+            | CaseEventKind::Referred { institution, .. } => {
                 if self.participants.get(institution) == Some(&Participation::Accepted) {
                     deny("institution already participates")
+                } else if matches!(&e.kind, CaseEventKind::Referred { categories, .. } if categories.is_empty())
+                {
+                    deny("a referral names at least one category")
                 } else {
                     Ok(())
                 }
             }
             CaseEventKind::Left => {
-                if e.author == self.opened_by {
-                    deny("the opener closes the case instead of leaving it")
+                if is_lead {
+                    deny("the lead hands the case over or closes it instead of leaving")
                 } else {
                     Ok(())
                 }
             }
             CaseEventKind::Closed => {
-                if e.author == self.opened_by {
+                if is_lead {
                     Ok(())
                 } else {
-                    deny("only the opener closes the case")
+                    deny("only the lead closes the case")
+                }
+            }
+            CaseEventKind::Removed { institution } => {
+                if !is_lead {
+                    deny("only the lead removes an institution")
+                } else if institution == &e.author {
+                    deny("the lead hands the case over before it goes")
+                } else if !matches!(
+                    self.participants.get(institution),
+                    Some(Participation::Invited | Participation::Accepted)
+                ) {
+                    deny("the institution is not invited to or taking part in the case")
+                } else {
+                    Ok(())
+                }
+            }
+            CaseEventKind::LeadHandedOver { to } => {
+                if !is_lead {
+                    deny("only the lead hands the lead over")
+                } else if to == &e.author
+                    || self.participants.get(to) != Some(&Participation::Accepted)
+                {
+                    deny("the lead is handed to another participant")
+                } else {
+                    Ok(())
                 }
             }
             CaseEventKind::ConsentRecorded(c) => self.check_consent(c),
@@ -392,6 +544,34 @@ impl CoordinatedCase {
                 self.participants
                     .insert(e.author.clone(), Participation::Left);
             }
+            CaseEventKind::Declined { .. } => {
+                self.participants
+                    .insert(e.author.clone(), Participation::Declined);
+                self.referrals.retain(|r| r.institution != e.author);
+            }
+            CaseEventKind::Removed { institution } => {
+                self.participants
+                    .insert(institution.clone(), Participation::Removed);
+                self.removals.insert(institution.clone(), e.event_id);
+                self.referrals.retain(|r| &r.institution != institution);
+            }
+            CaseEventKind::LeadHandedOver { to } => self.lead = to.clone(),
+            CaseEventKind::Referred {
+                institution,
+                purpose,
+                categories,
+            } => {
+                self.participants
+                    .insert(institution.clone(), Participation::Invited);
+                self.referrals.retain(|r| &r.institution != institution);
+                self.referrals.push(Referral {
+                    by: e.author.clone(),
+                    institution: institution.clone(),
+                    purpose: purpose.clone(),
+                    categories: categories.clone(),
+                    event_id: e.event_id,
+                });
+            }
             CaseEventKind::Closed => self.status = CaseStatus::Closed,
             CaseEventKind::ConsentRecorded(c) => self.consents.push((c.clone(), None)),
             CaseEventKind::ConsentRevoked { consent_id } => {
@@ -422,8 +602,11 @@ impl CoordinatedCase {
             person: person.clone(),
             opened_by: first.event.author.clone(),
             opened_at: first.event.at,
+            lead: first.event.author.clone(),
             status: CaseStatus::Open,
             participants,
+            referrals: Vec::new(),
+            removals: BTreeMap::new(),
             consents: Vec::new(),
             history: vec![first],
         };
@@ -611,6 +794,157 @@ mod tests {
         assert!(c3.consents[0].1.is_some());
         // Replaying the same event is a no-op, not an error.
         assert!(!c3.apply(revoke, &b.public()).unwrap());
+    }
+
+    /// Three institutions with their keys: a case opened by ne.orp with ne.oai accepted.
+    fn three() -> (Vec<SigningKey>, CoordinatedCase) {
+        let keys: Vec<SigningKey> = (1..=3).map(|n| SigningKey::from_seed([n; 32])).collect();
+        let person: Avs = "7569217076985".parse().unwrap();
+        let mut case = CoordinatedCase::open(
+            ev("ne.orp", &keys[0], 1, CaseEventKind::Opened { person }),
+            &keys[0].public(),
+        )
+        .unwrap();
+        let invite = CaseEventKind::Invited {
+            institution: inst("ne.oai"),
+        };
+        case.apply(ev("ne.orp", &keys[0], 2, invite), &keys[0].public())
+            .unwrap();
+        case.apply(
+            ev("ne.oai", &keys[1], 3, CaseEventKind::Accepted),
+            &keys[1].public(),
+        )
+        .unwrap();
+        (keys, case)
+    }
+
+    #[test]
+    fn only_the_lead_closes_removes_and_hands_over_and_it_does_not_leave() {
+        let (k, mut case) = three();
+        let orp = k[0].public();
+        let oai = k[1].public();
+        let not_allowed = |r: Result<bool, CaseError>| matches!(r, Err(CaseError::NotAllowed(..)));
+        // The lead neither leaves nor removes itself; a participant does not close or remove.
+        assert!(not_allowed(
+            case.clone()
+                .apply(ev("ne.orp", &k[0], 4, CaseEventKind::Left), &orp)
+        ));
+        let remove_self = CaseEventKind::Removed {
+            institution: inst("ne.orp"),
+        };
+        assert!(not_allowed(
+            case.clone()
+                .apply(ev("ne.orp", &k[0], 4, remove_self), &orp)
+        ));
+        assert!(not_allowed(
+            case.clone()
+                .apply(ev("ne.oai", &k[1], 4, CaseEventKind::Closed), &oai)
+        ));
+        let remove_lead = CaseEventKind::Removed {
+            institution: inst("ne.orp"),
+        };
+        assert!(not_allowed(
+            case.clone()
+                .apply(ev("ne.oai", &k[1], 4, remove_lead), &oai)
+        ));
+        // The lead goes only to an accepted participant.
+        let to_stranger = CaseEventKind::LeadHandedOver { to: inst("ne.sas") };
+        assert!(not_allowed(
+            case.clone()
+                .apply(ev("ne.orp", &k[0], 4, to_stranger), &orp)
+        ));
+        let hand_over = CaseEventKind::LeadHandedOver { to: inst("ne.oai") };
+        assert!(case.apply(ev("ne.orp", &k[0], 4, hand_over), &orp).unwrap());
+        assert_eq!(case.lead, inst("ne.oai"));
+        // Now the former lead may leave, and only the new lead closes.
+        assert!(not_allowed(
+            case.clone()
+                .apply(ev("ne.orp", &k[0], 5, CaseEventKind::Closed), &orp)
+        ));
+        assert!(
+            case.apply(ev("ne.orp", &k[0], 5, CaseEventKind::Left), &orp)
+                .unwrap()
+        );
+        assert!(
+            case.apply(ev("ne.oai", &k[1], 6, CaseEventKind::Closed), &oai)
+                .unwrap()
+        );
+        assert_eq!(case.status, CaseStatus::Closed);
+    }
+
+    #[test]
+    fn a_removed_institution_is_out_and_is_told_only_up_to_its_removal() {
+        let (k, mut case) = three();
+        let orp = k[0].public();
+        let remove = CaseEventKind::Removed {
+            institution: inst("ne.oai"),
+        };
+        assert!(case.apply(ev("ne.orp", &k[0], 4, remove), &orp).unwrap());
+        let invite = CaseEventKind::Invited {
+            institution: inst("ne.sas"),
+        };
+        assert!(case.apply(ev("ne.orp", &k[0], 5, invite), &orp).unwrap());
+        assert_eq!(
+            case.participants.get(&inst("ne.oai")),
+            Some(&Participation::Removed)
+        );
+        assert!(!case.is_participant(&inst("ne.oai")));
+        assert!(!case.audience().any(|i| i == &inst("ne.oai")));
+        let told = case.history_until_removal(&inst("ne.oai")).unwrap();
+        assert_eq!(
+            told.len(),
+            4,
+            "opened, invited, accepted, removed; not the later invitation"
+        );
+        assert!(case.history_until_removal(&inst("ne.sas")).is_none());
+        // The removed institution still revokes consents (revocation wins), but does not accept.
+        assert!(matches!(
+            case.clone().apply(
+                ev("ne.oai", &k[1], 6, CaseEventKind::Accepted),
+                &k[1].public()
+            ),
+            Err(CaseError::NotAllowed(..))
+        ));
+    }
+
+    #[test]
+    fn a_referral_is_an_invitation_with_its_summary_and_a_decline_ends_it() {
+        let (k, mut case) = three();
+        let oai = k[1].public();
+        let refer = CaseEventKind::Referred {
+            institution: inst("ne.sas"),
+            purpose: "coordinated-assessment".parse().unwrap(),
+            categories: vec![Category::Identity],
+        };
+        assert!(case.apply(ev("ne.oai", &k[1], 4, refer), &oai).unwrap());
+        assert_eq!(
+            case.participants.get(&inst("ne.sas")),
+            Some(&Participation::Invited)
+        );
+        let r = case.referral_of(&inst("ne.sas")).unwrap();
+        assert_eq!(r.by, inst("ne.oai"));
+        let empty = CaseEventKind::Referred {
+            institution: inst("ne.sas"),
+            purpose: "coordinated-assessment".parse().unwrap(),
+            categories: vec![],
+        };
+        assert!(matches!(
+            case.clone().apply(ev("ne.oai", &k[1], 5, empty), &oai),
+            Err(CaseError::NotAllowed(..))
+        ));
+        let decline = CaseEventKind::Declined {
+            reason: DeclineReason::NoCapacity,
+        };
+        assert!(
+            case.apply(ev("ne.sas", &k[2], 5, decline), &k[2].public())
+                .unwrap()
+        );
+        assert_eq!(
+            case.participants.get(&inst("ne.sas")),
+            Some(&Participation::Declined)
+        );
+        assert!(case.referral_of(&inst("ne.sas")).is_none());
+        assert!(!case.audience().any(|i| i == &inst("ne.sas")));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! their credential; the node maps it to a staff id and role and attributes every action.
 
 use crate::avs::Avs;
-use crate::case::{CaseStatus, Participation};
+use crate::case::{CaseStatus, DeclineReason, Participation, Referral};
 use crate::category::Category;
 use crate::exchange::{RefusalCode, Summary};
 use crate::ids::{CaseId, ConsentId, InstitutionId, Purpose, RequestId, Role, StaffId, SummaryId};
@@ -82,6 +82,29 @@ pub enum StaffRequest {
     RequestList,
     /// What waits in the outbox: to whom, what, since when, and the last problem.
     Queue,
+    /// Case work: this institution turns down an invitation or referral to a case.
+    CaseDecline {
+        case_id: CaseId,
+        reason: DeclineReason,
+    },
+    /// Case work (the case's lead): takes an invited or participating institution out.
+    CaseRemove {
+        case_id: CaseId,
+        institution: InstitutionId,
+    },
+    /// Case work (the case's lead): hands the lead role to another participant.
+    CaseHandOver {
+        case_id: CaseId,
+        to: InstitutionId,
+    },
+    /// Case work: refers the case's person to another service, whose acceptance brings it
+    /// this institution's summary for `purpose` and `categories` under the case's consents.
+    CaseRefer {
+        case_id: CaseId,
+        institution: InstitutionId,
+        purpose: Purpose,
+        categories: Vec<Category>,
+    },
 }
 
 impl StaffRequest {
@@ -100,6 +123,10 @@ impl StaffRequest {
             | CaseAccept { .. }
             | CaseClose { .. }
             | CaseLeave { .. }
+            | CaseDecline { .. }
+            | CaseRemove { .. }
+            | CaseHandOver { .. }
+            | CaseRefer { .. }
             | RequestList
             | CaseList
             | CaseShow { .. }
@@ -286,6 +313,10 @@ pub struct CaseDetail {
     /// Name from this institution's own records, when it knows the person.
     pub person_name: Option<String>,
     pub consents: Vec<ConsentInfo>,
+    /// Who closes the case, removes institutions and hands the role over.
+    pub lead: InstitutionId,
+    /// Institutions referred to the case, by whom, for what.
+    pub referrals: Vec<Referral>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,8 @@
 
 use crate::avs::Avs;
 use crate::case::{
-    CaseEvent, CaseEventKind, CaseStatus, Consent, CoordinatedCase, Participation, SignedCaseEvent,
+    CaseEvent, CaseEventKind, CaseStatus, Consent, CoordinatedCase, DeclineReason, Participation,
+    Referral, SignedCaseEvent,
 };
 use crate::category::Category;
 use crate::entry::{self, LogEntry, Value as _};
@@ -60,6 +61,7 @@ const UNCONCERNED_REQUEST_ID: RequestId = RequestId([0x12; 16]);
 const CASE_ID: CaseId = CaseId([0x22; 16]);
 const CONSENT_ID: ConsentId = ConsentId([0x33; 16]);
 const UNKNOWN_CASE: CaseId = CaseId([0x99; 16]);
+const LIFECYCLE_CASE_ID: CaseId = CaseId([0x23; 16]);
 const SUMMARY_ID: SummaryId = SummaryId([0x66; 16]);
 const DISCLOSURE_LEAF_INDEX: u64 = 41;
 const AUTHORITY_SEEDS: [u8; 3] = [1, 2, 3];
@@ -329,6 +331,133 @@ fn case_events() -> Vec<(&'static str, u8, CaseEvent)> {
             "closed",
             ORP.signing,
             ev(0x46, &ORP, "alice", T0 + 31 * DAY, CaseEventKind::Closed),
+        ),
+    ]
+}
+
+/// A second case (`case_events.lifecycle`): a referral, an invitation declined, the lead handed
+/// over, a removal by the new lead, the former lead leaving, and a closing by an institution
+/// that is no longer the lead, kept without effect.
+fn lifecycle_events() -> Vec<(&'static str, u8, CaseEvent)> {
+    let ev = |n: u8, author: &Inst, who: &str, at: u64, kind: CaseEventKind| CaseEvent {
+        event_id: EventId([n; 16]),
+        case_id: LIFECYCLE_CASE_ID,
+        author: inst(author.id),
+        staff: staff(who),
+        at,
+        kind,
+    };
+    let (orp, oai) = (ORP.signing, OAI.signing);
+    vec![
+        (
+            "opened",
+            orp,
+            ev(
+                0x51,
+                &ORP,
+                "alice",
+                T0,
+                CaseEventKind::Opened { person: person() },
+            ),
+        ),
+        (
+            "referred",
+            orp,
+            ev(
+                0x52,
+                &ORP,
+                "alice",
+                T0 + 60,
+                CaseEventKind::Referred {
+                    institution: inst(OAI.id),
+                    purpose: purpose("coordinated-assessment"),
+                    categories: vec![Category::Identity, Category::Employment],
+                },
+            ),
+        ),
+        (
+            "invited",
+            orp,
+            ev(
+                0x53,
+                &ORP,
+                "alice",
+                T0 + 120,
+                CaseEventKind::Invited {
+                    institution: inst(SAS.id),
+                },
+            ),
+        ),
+        (
+            "accepted",
+            oai,
+            ev(0x54, &OAI, "bruno", T0 + 600, CaseEventKind::Accepted),
+        ),
+        (
+            "declined",
+            SAS.signing,
+            ev(
+                0x55,
+                &SAS,
+                "carla",
+                T0 + 700,
+                CaseEventKind::Declined {
+                    reason: DeclineReason::NoCapacity,
+                },
+            ),
+        ),
+        (
+            "lead-handed-over",
+            orp,
+            ev(
+                0x56,
+                &ORP,
+                "alice",
+                T0 + DAY,
+                CaseEventKind::LeadHandedOver { to: inst(OAI.id) },
+            ),
+        ),
+        (
+            "invited-again",
+            orp,
+            ev(
+                0x57,
+                &ORP,
+                "alice",
+                T0 + DAY + 60,
+                CaseEventKind::Invited {
+                    institution: inst(SAS.id),
+                },
+            ),
+        ),
+        (
+            "removed",
+            oai,
+            ev(
+                0x58,
+                &OAI,
+                "bruno",
+                T0 + 2 * DAY,
+                CaseEventKind::Removed {
+                    institution: inst(SAS.id),
+                },
+            ),
+        ),
+        (
+            "left",
+            orp,
+            ev(0x59, &ORP, "alice", T0 + 3 * DAY, CaseEventKind::Left),
+        ),
+        (
+            "closed-without-effect",
+            orp,
+            ev(
+                0x5a,
+                &ORP,
+                "alice",
+                T0 + 3 * DAY + 60,
+                CaseEventKind::Closed,
+            ),
         ),
     ]
 }
@@ -869,6 +998,24 @@ fn staff_request_samples() -> Vec<StaffRequest> {
         CaseLeave { case_id: CASE_ID },
         RequestList,
         Queue,
+        CaseDecline {
+            case_id: CASE_ID,
+            reason: DeclineReason::NotCompetent,
+        },
+        CaseRemove {
+            case_id: CASE_ID,
+            institution: inst(SAS.id),
+        },
+        CaseHandOver {
+            case_id: CASE_ID,
+            to: inst(OAI.id),
+        },
+        CaseRefer {
+            case_id: CASE_ID,
+            institution: inst(OAI.id),
+            purpose: purpose("coordinated-assessment"),
+            categories: vec![Category::Identity],
+        },
     ];
     for r in &all {
         match r {
@@ -886,6 +1033,10 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             | CaseLeave { .. }
             | RequestList
             | Queue
+            | CaseDecline { .. }
+            | CaseRemove { .. }
+            | CaseHandOver { .. }
+            | CaseRefer { .. }
             | CaseList
             | CaseShow { .. }
             | ConsentRecord(_)
@@ -935,6 +1086,8 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             info: case_info(),
             person_name: None,
             consents: vec![],
+            lead: inst(ORP.id),
+            referrals: vec![],
         }),
         ConsentRecorded {
             consent_id: CONSENT_ID,
@@ -1008,6 +1161,28 @@ fn staff_reply_samples() -> Vec<StaffReply> {
     all
 }
 
+fn lifecycle_kind(name: &str) -> CaseEventKind {
+    lifecycle_events()
+        .into_iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, e)| e.kind)
+        .expect("lifecycle event")
+}
+
+fn decline_reason_samples() -> Vec<DeclineReason> {
+    let all = DeclineReason::ALL.to_vec();
+    for r in &all {
+        match r {
+            DeclineReason::NotCompetent
+            | DeclineReason::NoCapacity
+            | DeclineReason::PersonDeclined
+            | DeclineReason::AlreadyFollowed
+            | DeclineReason::Other => {}
+        }
+    }
+    all
+}
+
 fn case_event_kind_samples() -> Vec<CaseEventKind> {
     // The fixture history in declaration order, with `Left`, which it lacks, in its place.
     let kind = |name: &str| {
@@ -1025,6 +1200,10 @@ fn case_event_kind_samples() -> Vec<CaseEventKind> {
         kind("closed"),
         kind("consent-recorded"),
         kind("consent-revoked"),
+        lifecycle_kind("declined"),
+        lifecycle_kind("removed"),
+        lifecycle_kind("lead-handed-over"),
+        lifecycle_kind("referred"),
     ];
     for k in &all {
         match k {
@@ -1034,7 +1213,11 @@ fn case_event_kind_samples() -> Vec<CaseEventKind> {
             | CaseEventKind::Left
             | CaseEventKind::Closed
             | CaseEventKind::ConsentRecorded(_)
-            | CaseEventKind::ConsentRevoked { .. } => {}
+            | CaseEventKind::ConsentRevoked { .. }
+            | CaseEventKind::Declined { .. }
+            | CaseEventKind::Removed { .. }
+            | CaseEventKind::LeadHandedOver { .. }
+            | CaseEventKind::Referred { .. } => {}
         }
     }
     all
@@ -1093,10 +1276,16 @@ fn participation_samples() -> Vec<Participation> {
         Participation::Invited,
         Participation::Accepted,
         Participation::Left,
+        Participation::Declined,
+        Participation::Removed,
     ];
     for p in &all {
         match p {
-            Participation::Invited | Participation::Accepted | Participation::Left => {}
+            Participation::Invited
+            | Participation::Accepted
+            | Participation::Left
+            | Participation::Declined
+            | Participation::Removed => {}
         }
     }
     all
@@ -1160,6 +1349,7 @@ fn enum_samples() -> Vec<(&'static str, Variants)> {
         ("RefusalCode", each(refusal_code_samples())),
         ("Role", each(role_samples())),
         ("Participation", each(participation_samples())),
+        ("DeclineReason", each(decline_reason_samples())),
         ("CaseStatus", each(case_status_samples())),
         ("CaseEventKind", each(case_event_kind_samples())),
         ("PeerMessage", each(peer_message_samples())),
@@ -1317,6 +1507,7 @@ const SECTIONS: &[&str] = &[
     "roster",
     "summary_request",
     "case_events",
+    "case_lifecycle",
     "decisions",
     "disclosure",
     "log_entries",
@@ -1617,6 +1808,7 @@ fn printed_names_are_the_json_names() {
     same(refusal_code_samples(), |c| c.as_str());
     same(role_samples(), |r| r.as_str());
     same(participation_samples(), |p| p.as_str());
+    same(decline_reason_samples(), |r| r.as_str());
     same(case_status_samples(), |s| s.as_str());
     same(error_kind_samples(), |k| k.as_str());
 }
@@ -1771,6 +1963,7 @@ fn the_spec_names_every_variant_as_the_code_does() {
         "StaffReply",
         "CaseStatus",
         "Participation",
+        "DeclineReason",
         "SummaryOutcome",
         "StaffErrorKind",
     ] {
@@ -1916,6 +2109,82 @@ fn case_event_vectors() {
     assert_eq!(case.status, CaseStatus::Closed);
     assert!(case.is_participant(&inst(OAI.id)));
     assert_eq!(case.consents[0].1, Some(T0 + 30 * DAY));
+}
+
+#[test]
+fn case_lifecycle_vectors() {
+    let file = core_file();
+    let c = top(&file, "case_lifecycle");
+    c.note("note");
+    let items = c.items("events");
+    let fixture = lifecycle_events();
+    assert_eq!(items.len(), fixture.len());
+    let mut history = Vec::new();
+    for (item, (name, seed, event)) in items.iter().zip(fixture) {
+        assert_eq!(item.str("name"), name);
+        item.json_eq("event", &event);
+        let signer = seed_of(item, "signer_seed");
+        assert_eq!(signer.public(), signing(seed).public());
+        item.hex_eq("signing_input", &event.signing_input());
+        let signed = event.sign(&signer);
+        item.hex_eq("signature", &signed.signature.0);
+        let bytes = postcard::to_stdvec(&signed).expect("event encodes");
+        item.hex_eq("signed_postcard", &bytes);
+        assert_eq!(postcard::from_bytes::<SignedCaseEvent>(&bytes), Ok(signed));
+        history.push(
+            postcard::from_bytes::<SignedCaseEvent>(&item.bytes("signed_postcard"))
+                .expect("decodes"),
+        );
+    }
+    // The state every node computes from these events, in any order of arrival.
+    let r = roster();
+    let case = CoordinatedCase::replay(&history, |id| r.case_event_keys(id)).expect("replays");
+    let mut reversed = history[1..].to_vec();
+    reversed.reverse();
+    reversed.insert(0, history[0].clone());
+    let again = CoordinatedCase::replay(&reversed, |id| r.case_event_keys(id)).expect("replays");
+    assert_eq!(case, again);
+    let state = c.sub("state");
+    assert_eq!(state.str("status"), case.status.as_str());
+    assert_eq!(
+        case.status,
+        CaseStatus::Open,
+        "the closing by a former lead has no effect"
+    );
+    assert_eq!(state.str("lead"), case.lead.as_str());
+    assert_eq!(case.lead, inst(OAI.id));
+    let participants: Vec<(InstitutionId, Participation)> =
+        case.participants.clone().into_iter().collect();
+    state.json_eq("participants", &participants);
+    assert_eq!(
+        participants,
+        vec![
+            (inst(OAI.id), Participation::Accepted),
+            (inst(ORP.id), Participation::Left),
+            (inst(SAS.id), Participation::Removed),
+        ]
+    );
+    state.json_eq("referrals", &case.referrals);
+    assert_eq!(
+        case.referrals,
+        vec![Referral {
+            by: inst(ORP.id),
+            institution: inst(OAI.id),
+            purpose: purpose("coordinated-assessment"),
+            categories: vec![Category::Identity, Category::Employment],
+            event_id: EventId([0x52; 16]),
+        }]
+    );
+    // What the removed institution is sent: the history up to its removal.
+    let told = case.history_until_removal(&inst(SAS.id)).expect("removed");
+    assert_eq!(
+        state.u64("removed_institution_is_sent_events") as usize,
+        told.len()
+    );
+    assert_eq!(
+        told.last().map(|e| e.event.event_id),
+        Some(EventId([0x58; 16]))
+    );
 }
 
 #[test]
@@ -2294,6 +2563,8 @@ mod round_trips {
             Participation::Invited,
             Participation::Accepted,
             Participation::Left,
+            Participation::Declined,
+            Participation::Removed,
         ])
     }
 
@@ -2416,7 +2687,35 @@ mod round_trips {
             any::<[u8; 16]>().prop_map(|id| CaseEventKind::ConsentRevoked {
                 consent_id: ConsentId(id)
             }),
+            select(DeclineReason::ALL.to_vec())
+                .prop_map(|reason| CaseEventKind::Declined { reason }),
+            institution().prop_map(|institution| CaseEventKind::Removed { institution }),
+            institution().prop_map(|to| CaseEventKind::LeadHandedOver { to }),
+            (institution(), purpose_(), categories()).prop_map(
+                |(institution, purpose, categories)| CaseEventKind::Referred {
+                    institution,
+                    purpose,
+                    categories
+                }
+            ),
         ]
+    }
+
+    fn referral() -> impl Strategy<Value = Referral> {
+        (
+            institution(),
+            institution(),
+            purpose_(),
+            categories(),
+            any::<[u8; 16]>(),
+        )
+            .prop_map(|(by, institution, purpose, categories, id)| Referral {
+                by,
+                institution,
+                purpose,
+                categories,
+                event_id: EventId(id),
+            })
     }
 
     fn signed_case_event() -> impl Strategy<Value = SignedCaseEvent> {
@@ -2837,13 +3136,19 @@ mod round_trips {
             (
                 case_info_(),
                 proptest::option::of(text()),
-                vec(consent_info(), 0..3)
+                vec(consent_info(), 0..3),
+                institution(),
+                vec(referral(), 0..2)
             )
-                .prop_map(|(info, person_name, consents)| R::Case(CaseDetail {
-                    info,
-                    person_name,
-                    consents
-                })),
+                .prop_map(|(info, person_name, consents, lead, referrals)| R::Case(
+                    CaseDetail {
+                        info,
+                        person_name,
+                        consents,
+                        lead,
+                        referrals
+                    }
+                )),
             (any::<[u8; 16]>(), delivery()).prop_map(|(c, delivered)| R::ConsentRecorded {
                 consent_id: ConsentId(c),
                 delivered

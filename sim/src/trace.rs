@@ -129,6 +129,10 @@ fn event(e: &CaseEvent) -> String {
         CaseEventKind::ConsentRevoked { consent_id } => {
             format!("consent {} revoked", short(consent_id))
         }
+        CaseEventKind::Declined { reason } => format!("declined ({})", reason.as_str()),
+        CaseEventKind::Removed { institution } => format!("removed {institution}"),
+        CaseEventKind::LeadHandedOver { to } => format!("handed the lead to {to}"),
+        CaseEventKind::Referred { institution, .. } => format!("referred to {institution}"),
     };
     format!("{} {what}", e.author)
 }
@@ -154,6 +158,19 @@ fn staff_request(r: &StaffRequest) -> String {
         } => format!("case {} invite {institution}", short(case_id)),
         R::CaseAccept { case_id } => format!("case {} accept", short(case_id)),
         R::CaseLeave { case_id } => format!("case {} leave", short(case_id)),
+        R::CaseDecline { case_id, reason } => {
+            format!("case {} decline ({})", short(case_id), reason.as_str())
+        }
+        R::CaseRemove {
+            case_id,
+            institution,
+        } => format!("case {} remove {institution}", short(case_id)),
+        R::CaseHandOver { case_id, to } => format!("case {} hand over to {to}", short(case_id)),
+        R::CaseRefer {
+            case_id,
+            institution,
+            ..
+        } => format!("case {} refer to {institution}", short(case_id)),
         R::CaseClose { case_id } => format!("case {} close", short(case_id)),
         R::ConsentRecord(d) => format!(
             "case {} record consent {} {} [{}] {}..{}",

@@ -3,6 +3,7 @@
 //! a parsed entry has exactly one encoding and `to_bytes(parse(b)) == b` always holds.
 
 use crate::avs::Avs;
+use crate::case::DeclineReason;
 use crate::category::Category;
 use crate::exchange::RefusalCode;
 use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, Role, StaffId};
@@ -310,6 +311,14 @@ pub enum CaseDetail {
         valid_until: u64,
     },
     ConsentRevoked(ConsentId),
+    Declined(DeclineReason),
+    Removed(InstitutionId),
+    LeadHandedOver(InstitutionId),
+    Referred {
+        institution: InstitutionId,
+        purpose: Purpose,
+        categories: Vec<Category>,
+    },
 }
 
 impl Value for CaseDetail {
@@ -335,6 +344,18 @@ impl Value for CaseDetail {
                 )
             }
             CaseDetail::ConsentRevoked(c) => format!("consent-revoked {c}"),
+            CaseDetail::Declined(r) => format!("declined {}", r.as_str()),
+            CaseDetail::Removed(i) => format!("removed {i}"),
+            CaseDetail::LeadHandedOver(i) => format!("lead-handed-over {i}"),
+            CaseDetail::Referred {
+                institution,
+                purpose,
+                categories,
+            } => format!(
+                "referred {institution} {} {}",
+                purpose.as_str(),
+                categories_text(categories)
+            ),
         }
     }
 
@@ -354,6 +375,23 @@ impl Value for CaseDetail {
             "closed" => none(CaseDetail::Closed),
             "invited" => InstitutionId::decode(rest).map(CaseDetail::Invited),
             "consent-revoked" => ConsentId::decode(rest).map(CaseDetail::ConsentRevoked),
+            "declined" => rest
+                .parse::<DeclineReason>()
+                .map(CaseDetail::Declined)
+                .map_err(|_| format!("unknown decline reason `{}`", clip(rest))),
+            "removed" => InstitutionId::decode(rest).map(CaseDetail::Removed),
+            "lead-handed-over" => InstitutionId::decode(rest).map(CaseDetail::LeadHandedOver),
+            "referred" => {
+                let parts: Vec<&str> = rest.split(' ').collect();
+                let [institution, purpose, categories] = parts[..] else {
+                    return Err("expected `referred <institution> <purpose> <categories>`".into());
+                };
+                Ok(CaseDetail::Referred {
+                    institution: InstitutionId::decode(institution)?,
+                    purpose: Purpose::decode(purpose)?,
+                    categories: Vec::<Category>::decode(categories)?,
+                })
+            }
             "consent-recorded" => {
                 let parts: Vec<&str> = rest.split(' ').collect();
                 let [consent, purposes, categories, validity] = parts[..] else {
