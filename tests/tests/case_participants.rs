@@ -1,0 +1,281 @@
+//! Participants over time, on real nodes (spec §6.6): a referral accepted brings the
+//! referrer's summary, a referral declined with a reason, a removal by the lead that the
+//! removed institution learns of and nothing after it, and a hand-over of the lead.
+
+use protocol_spec::case::{DeclineReason, Participation};
+use protocol_spec::category::Category::*;
+use protocol_spec::entry::{CaseDetail as LoggedChange, LogEntry};
+use protocol_spec::exchange::{Refusal, RefusalCode};
+use protocol_spec::ids::CaseId;
+use protocol_spec::peer::PeerReply;
+use protocol_spec::staff::{CaseDetail, RequestState, StaffReply, StaffRequest};
+use tests::*;
+
+const ASSESS: &str = "coordinated-assessment";
+
+fn valid_now() -> (u64, u64) {
+    (now() - DAY, now() + 30 * DAY)
+}
+
+async fn show(s: &Setup, at: &str, case_id: CaseId) -> CaseDetail {
+    match call(&s.node(at).worker, StaffRequest::CaseShow { case_id })
+        .await
+        .unwrap()
+    {
+        StaffReply::Case(d) => d,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn participation(d: &CaseDetail, s: &Setup, who: &str) -> Option<Participation> {
+    d.info
+        .participants
+        .iter()
+        .find(|(i, _)| i == &s.id(who))
+        .map(|(_, p)| *p)
+}
+
+/// The case changes a node logged, in log order.
+fn logged_changes(node: &NodeHandle) -> Vec<LoggedChange> {
+    let db = node_core::store::open(&node.dir.join("data/node.db")).expect("node store");
+    let mut st = db
+        .prepare("SELECT entry FROM log_entries ORDER BY idx")
+        .expect("query");
+    st.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .expect("entries")
+        .filter_map(
+            |e| match LogEntry::parse(&e.expect("entry")).expect("parses") {
+                LogEntry::CaseEvent(c) => Some(c.detail),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+async fn change(s: &Setup, at: &str, request: StaffRequest) -> anyhow::Result<StaffReply> {
+    call(&s.node(at).worker, request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_referral_brings_the_referrers_summary_and_a_declined_one_is_logged() {
+    let s = Setup::new().await;
+    // ne.orp follows the person alone, then refers them to ne.oai and to ne.sas.
+    let case = s.case("ne.orp", shared_person(), &[]).await;
+    for to in ["ne.oai", "ne.sas"] {
+        let r = change(
+            &s,
+            "ne.orp",
+            StaffRequest::CaseRefer {
+                case_id: case,
+                institution: s.id(to),
+                purpose: ASSESS.parse().unwrap(),
+                categories: vec![Employment],
+            },
+        )
+        .await
+        .unwrap();
+        assert!(matches!(r, StaffReply::CaseUpdated { .. }), "{r:?}");
+    }
+    // The person consents to the exchange between ne.orp and ne.oai only.
+    s.consent(
+        "ne.orp",
+        case,
+        &["ne.oai", "ne.orp"],
+        &[ASSESS],
+        &[Employment],
+        valid_now(),
+    )
+    .await;
+    let d = show(&s, "ne.oai", case).await;
+    assert_eq!(
+        participation(&d, &s, "ne.oai"),
+        Some(Participation::Invited)
+    );
+    assert_eq!(d.referrals.len(), 2, "{:?}", d.referrals);
+
+    // ne.sas declines: everyone in the case records it, with the reason.
+    let r = change(
+        &s,
+        "ne.sas",
+        StaffRequest::CaseDecline {
+            case_id: case,
+            reason: DeclineReason::NoCapacity,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(r, StaffReply::CaseUpdated { .. }), "{r:?}");
+    for at in ["ne.orp", "ne.oai", "ne.sas"] {
+        assert!(
+            eventually(10, || async {
+                participation(&show(&s, at, case).await, &s, "ne.sas")
+                    == Some(Participation::Declined)
+            })
+            .await,
+            "{at} records the decline"
+        );
+        assert!(
+            logged_changes(s.node(at)).contains(&LoggedChange::Declined(DeclineReason::NoCapacity)),
+            "{at} logs the decline with its reason"
+        );
+    }
+
+    // ne.oai accepts: its node asks ne.orp for the referral's summary on its own, once
+    // ne.orp holds the acceptance, and ne.orp's rule grants it.
+    let r = change(&s, "ne.oai", StaffRequest::CaseAccept { case_id: case })
+        .await
+        .unwrap();
+    assert!(matches!(r, StaffReply::CaseUpdated { .. }), "{r:?}");
+    let received = || async {
+        match call(&s.node("ne.oai").worker, StaffRequest::RequestList)
+            .await
+            .unwrap()
+        {
+            StaffReply::Requests(list) => list
+                .iter()
+                .any(|r| r.state == RequestState::Received && r.responder == s.id("ne.orp")),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(
+        eventually(30, received).await,
+        "the referral's summary arrives"
+    );
+    let StaffReply::Summaries(list) = call(&s.node("ne.oai").worker, StaffRequest::SummaryList)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(list.len(), 1, "exactly one summary: {list:?}");
+    assert_eq!(list[0].source, s.id("ne.orp"));
+    assert_eq!(list[0].categories, vec![Employment]);
+    assert!(log_kinds(s.node("ne.orp")).contains(&"disclosure".to_string()));
+    // A declined institution is not concerned.
+    let r = s.request_raw_case("ne.sas", "ne.orp", case).await;
+    assert_eq!(
+        r,
+        PeerReply::Refusal(Refusal {
+            code: RefusalCode::NotConcerned
+        })
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lead_removes_an_institution_which_learns_it_and_nothing_after_then_hands_over() {
+    let s = Setup::new().await;
+    let case = s
+        .case("ne.oai", shared_person(), &["ne.orp", "ne.sas"])
+        .await;
+    s.consent(
+        "ne.oai",
+        case,
+        &["ne.oai", "ne.orp", "ne.sas"],
+        &[ASSESS],
+        &[Employment],
+        valid_now(),
+    )
+    .await;
+    // Only the lead removes.
+    let err = change(
+        &s,
+        "ne.orp",
+        StaffRequest::CaseRemove {
+            case_id: case,
+            institution: s.id("ne.sas"),
+        },
+    )
+    .await
+    .expect_err("ne.orp is not the lead");
+    assert!(format!("{err:#}").contains("only the lead"), "{err:#}");
+    let r = change(
+        &s,
+        "ne.oai",
+        StaffRequest::CaseRemove {
+            case_id: case,
+            institution: s.id("ne.sas"),
+        },
+    )
+    .await
+    .unwrap();
+    let StaffReply::CaseUpdated { delivered } = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        delivered.iter().all(|d| d.delivered) && delivered.len() == 2,
+        "ne.orp and the removed ne.sas are both told: {delivered:?}"
+    );
+    let at_sas = show(&s, "ne.sas", case).await;
+    assert_eq!(
+        participation(&at_sas, &s, "ne.sas"),
+        Some(Participation::Removed),
+        "the removed institution knows"
+    );
+    // Removed: its own node does not ask, and asked directly ne.orp treats it as an outsider.
+    let err = s
+        .try_request("ne.sas", "ne.orp", ASSESS, &[Employment], case)
+        .await
+        .expect_err("a removed institution does not ask");
+    assert!(
+        format!("{err:#}").contains("does not participate"),
+        "{err:#}"
+    );
+    let r = s.request_raw_case("ne.sas", "ne.orp", case).await;
+    assert_eq!(
+        r,
+        PeerReply::Refusal(Refusal {
+            code: RefusalCode::NotConcerned
+        })
+    );
+    // What happens after the removal does not reach ne.sas.
+    let sas_events = logged_changes(s.node("ne.sas")).len();
+    let r = change(
+        &s,
+        "ne.oai",
+        StaffRequest::CaseHandOver {
+            case_id: case,
+            to: s.id("ne.orp"),
+        },
+    )
+    .await
+    .unwrap();
+    let StaffReply::CaseUpdated { delivered } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        delivered
+            .iter()
+            .map(|d| d.institution.as_str())
+            .collect::<Vec<_>>(),
+        vec!["ne.orp"]
+    );
+    assert_eq!(show(&s, "ne.orp", case).await.lead, s.id("ne.orp"));
+    // The former lead may leave now; only the new lead closes.
+    let err = change(&s, "ne.oai", StaffRequest::CaseClose { case_id: case })
+        .await
+        .expect_err("no longer the lead");
+    assert!(format!("{err:#}").contains("only the lead"), "{err:#}");
+    change(&s, "ne.oai", StaffRequest::CaseLeave { case_id: case })
+        .await
+        .unwrap();
+    change(&s, "ne.orp", StaffRequest::CaseClose { case_id: case })
+        .await
+        .unwrap();
+    let at_orp = show(&s, "ne.orp", case).await;
+    assert_eq!(at_orp.info.status.as_str(), "closed");
+    assert_eq!(logged_changes(s.node("ne.sas")).len(), sas_events);
+    let at_sas = show(&s, "ne.sas", case).await;
+    assert_eq!(
+        at_sas.lead,
+        s.id("ne.oai"),
+        "ne.sas saw nothing after its removal"
+    );
+    assert_eq!(at_sas.info.status.as_str(), "open");
+    // Every institution still in the case holds the same history.
+    assert_eq!(
+        at_orp.info.participants,
+        show(&s, "ne.oai", case).await.info.participants
+    );
+    s.stop().await;
+}
