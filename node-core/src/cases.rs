@@ -340,12 +340,12 @@ pub(crate) fn receive_history(
     // Judged on the offered history alone first: whether this node is addressed, and whether
     // the sender ever took part, must not depend on what this node holds.
     let offered = CoordinatedCase::replay(&events, key_of).map_err(|e| refused(e.to_string()))?;
-    // Addressed to this node: it is in the audience, or the history ends with its removal.
-    let told_of_removal = offered
-        .history_until_removal(&core.me)
-        .is_some_and(|h| h.len() == offered.history.len());
+    // Addressed to this node: it is in the audience, or the history names it and tells it that
+    // it is out of the case (it was removed, or a concurrent change voided its invitation),
+    // so its view converges. Both are judged on the offered history alone.
+    let told_out = offered.is_out(&core.me);
     if !offered.participants.contains_key(&sender)
-        || !(offered.audience().any(|i| i == &core.me) || told_of_removal)
+        || !(offered.audience().any(|i| i == &core.me) || told_out)
     {
         return Ok(vec![Output::PeerReply(not_concerned())]);
     }
@@ -369,12 +369,16 @@ pub(crate) fn receive_history(
             (offered, new)
         }
     };
-    let removed = case.history_until_removal(&core.me).is_some();
-    if !(case.audience().any(|i| i == &core.me) || told_of_removal && removed) {
+    let out_of_case = case.is_out(&core.me);
+    if !(case.audience().any(|i| i == &core.me) || told_out && out_of_case) {
         return Ok(vec![Output::PeerReply(not_concerned())]);
     }
     for ev in &new_events {
         entries::case_event(tx, env, &case, ev)?;
+    }
+    // Stored before anything is queued: what is sent is built from the stored case.
+    if !new_events.is_empty() {
+        save_case(tx.db, &case)?;
     }
     let mut out = vec![Output::PeerReply(PeerReply::Accepted)];
     // The sender counts itself in the case but lacks events this node holds: they go back to
@@ -382,7 +386,7 @@ pub(crate) fn receive_history(
     let offered_ids: std::collections::HashSet<EventId> =
         events.iter().map(|e| e.event.event_id).collect();
     if sender_counts_itself_in
-        && !removed
+        && !out_of_case
         && case
             .history
             .iter()
@@ -391,7 +395,19 @@ pub(crate) fn receive_history(
         let item = if case.audience().any(|i| i == &sender) {
             Item::CaseHistory { case_id }
         } else {
-            Item::CaseHistoryBack { case_id }
+            // Out of the case here: it gets what makes its view converge (every event up to
+            // the latest it holds, which include whatever voided its return), and nothing
+            // newer than that or than its exit.
+            let held = events[1..]
+                .iter()
+                .map(protocol_spec::case::order_key)
+                .max()
+                .unwrap_or((0, [0; 16]));
+            let exit = case.exit_key(&sender).unwrap_or((0, [0; 16]));
+            Item::CaseHistoryBackUntil {
+                case_id,
+                until: held.max(exit),
+            }
         };
         let token = outbox::enqueue(tx, env, &sender, &item, None)?;
         out.extend(outbox::send_now(
@@ -399,9 +415,8 @@ pub(crate) fn receive_history(
         )?);
     }
     if !new_events.is_empty() {
-        save_case(tx.db, &case)?;
-        if removed {
-            // Removed: this node passes nothing on; it keeps the history for its records.
+        if out_of_case {
+            // Out of the case: this node passes nothing on; it keeps the history for its records.
             return Ok(out);
         }
         // Passed on to the others in the case: an author's own pushes reach only the audience

@@ -34,6 +34,13 @@ pub enum Item {
     CaseHistoryBack {
         case_id: CaseId,
     },
+    /// As `CaseHistoryBack`, to an institution this node counts removed: only the events up
+    /// to `until` in canonical order (its removal, or the latest event it showed it holds,
+    /// whichever is later), so it learns nothing newer than what it already knew (spec §6.4).
+    CaseHistoryBackUntil {
+        case_id: CaseId,
+        until: (u64, [u8; 16]),
+    },
 }
 
 impl Item {
@@ -42,7 +49,9 @@ impl Item {
         match self {
             Item::CaseHistory { case_id } => Some(format!("case:{case_id}")),
             Item::Roster => Some("roster".into()),
-            Item::CaseHistoryBack { case_id } => Some(format!("case-back:{case_id}")),
+            Item::CaseHistoryBack { case_id } | Item::CaseHistoryBackUntil { case_id, .. } => {
+                Some(format!("case-back:{case_id}"))
+            }
             Item::Summary { .. } | Item::LegacySummary { .. } => None,
         }
     }
@@ -205,6 +214,16 @@ pub(crate) fn send_now(
             }
         },
         Item::Roster => PeerMessage::Roster(core.roster.clone()),
+        Item::CaseHistoryBackUntil { case_id, until } => match cases::load_case(tx.db, case_id)? {
+            Some(c) => PeerMessage::CaseHistory {
+                case_id: *case_id,
+                events: c.history_until(*until),
+            },
+            None => {
+                remove(tx, token)?;
+                return Ok(None);
+            }
+        },
         Item::CaseHistoryBack { case_id } => match cases::load_case(tx.db, case_id)? {
             // A removed institution learns nothing after its removal.
             Some(c) => PeerMessage::CaseHistory {
@@ -329,7 +348,7 @@ pub(crate) fn delivered(
     match &row.item {
         Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
         // Sent once: whatever the answer but `unavailable`, it is settled.
-        Item::CaseHistoryBack { .. } => {
+        Item::CaseHistoryBack { .. } | Item::CaseHistoryBackUntil { .. } => {
             if !matches!(&reply, PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable) {
                 remove(tx, token)?;
             }

@@ -281,7 +281,8 @@ pub(crate) fn queue(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
                 ("summary-request", Some(case_id.to_string()))
             }
             crate::outbox::Item::Roster => ("roster", None),
-            crate::outbox::Item::CaseHistoryBack { case_id } => {
+            crate::outbox::Item::CaseHistoryBack { case_id }
+            | crate::outbox::Item::CaseHistoryBackUntil { case_id, .. } => {
                 ("case-history", Some(case_id.to_string()))
             }
         };

@@ -288,8 +288,9 @@ pub struct CoordinatedCase {
     pub participants: BTreeMap<InstitutionId, Participation>,
     /// Referrals in force, the latest per referred institution.
     pub referrals: Vec<Referral>,
-    /// The `Removed` event in effect for each removed institution.
-    pub removals: BTreeMap<InstitutionId, EventId>,
+    /// The event that last took each institution out of the case (`Left`, `Declined`,
+    /// `Removed`), in effect.
+    pub exits: BTreeMap<InstitutionId, EventId>,
     /// Consents with their revocation time, if revoked.
     pub consents: Vec<(Consent, Option<u64>)>,
     pub history: Vec<SignedCaseEvent>,
@@ -315,7 +316,7 @@ impl CoordinatedCase {
             status: CaseStatus::Open,
             participants,
             referrals: Vec::new(),
-            removals: BTreeMap::new(),
+            exits: BTreeMap::new(),
             consents: Vec::new(),
             history: vec![ev],
         })
@@ -350,13 +351,51 @@ impl CoordinatedCase {
         if self.participants.get(institution) != Some(&Participation::Removed) {
             return None;
         }
-        let removal = self.removals.get(institution)?;
+        Some(self.history_until(self.exit_key(institution)?))
+    }
+
+    /// Whether `institution` is out of the case though the history names it: it left, declined
+    /// or was removed, or every event that invited it was without effect (made concurrently
+    /// with a change that voided it). Such an institution is told so when it counts itself in.
+    pub fn is_out(&self, institution: &InstitutionId) -> bool {
+        match self.participants.get(institution) {
+            Some(Participation::Invited | Participation::Accepted) => false,
+            Some(_) => true,
+            None => self.history.iter().any(|e| match &e.event.kind {
+                CaseEventKind::Invited { institution: i }
+                | CaseEventKind::Referred { institution: i, .. } => i == institution,
+                _ => false,
+            }),
+        }
+    }
+
+    /// The opening event and every event up to `until` in canonical order.
+    pub fn history_until(&self, until: (u64, [u8; 16])) -> Vec<SignedCaseEvent> {
         // The history is held in canonical order (fold and apply keep it so).
-        let pos = self
-            .history
+        let mut out = vec![self.history[0].clone()];
+        out.extend(
+            self.history[1..]
+                .iter()
+                .take_while(|e| order_key(e) <= until)
+                .cloned(),
+        );
+        out
+    }
+
+    /// Where the event that took `institution` out of the case stands in canonical order,
+    /// while it is out (left, declined or removed).
+    pub fn exit_key(&self, institution: &InstitutionId) -> Option<(u64, [u8; 16])> {
+        if !matches!(
+            self.participants.get(institution),
+            Some(Participation::Left | Participation::Declined | Participation::Removed)
+        ) {
+            return None;
+        }
+        let exit = self.exits.get(institution)?;
+        self.history
             .iter()
-            .position(|e| &e.event.event_id == removal)?;
-        Some(self.history[..=pos].to_vec())
+            .find(|e| &e.event.event_id == exit)
+            .map(order_key)
     }
 
     pub fn knows_event(&self, id: &EventId) -> bool {
@@ -543,16 +582,18 @@ impl CoordinatedCase {
             CaseEventKind::Left => {
                 self.participants
                     .insert(e.author.clone(), Participation::Left);
+                self.exits.insert(e.author.clone(), e.event_id);
             }
             CaseEventKind::Declined { .. } => {
                 self.participants
                     .insert(e.author.clone(), Participation::Declined);
+                self.exits.insert(e.author.clone(), e.event_id);
                 self.referrals.retain(|r| r.institution != e.author);
             }
             CaseEventKind::Removed { institution } => {
                 self.participants
                     .insert(institution.clone(), Participation::Removed);
-                self.removals.insert(institution.clone(), e.event_id);
+                self.exits.insert(institution.clone(), e.event_id);
                 self.referrals.retain(|r| &r.institution != institution);
             }
             CaseEventKind::LeadHandedOver { to } => self.lead = to.clone(),
@@ -606,7 +647,7 @@ impl CoordinatedCase {
             status: CaseStatus::Open,
             participants,
             referrals: Vec::new(),
-            removals: BTreeMap::new(),
+            exits: BTreeMap::new(),
             consents: Vec::new(),
             history: vec![first],
         };
@@ -691,7 +732,7 @@ impl CoordinatedCase {
 }
 
 /// Where an event stands in a case's canonical order (after the opening event).
-fn order_key(e: &SignedCaseEvent) -> (u64, [u8; 16]) {
+pub fn order_key(e: &SignedCaseEvent) -> (u64, [u8; 16]) {
     (e.event.at, e.event.event_id.0)
 }
 

@@ -514,6 +514,7 @@ pub fn unconcerned(reply: &PeerReply) -> Check {
 #[derive(PartialEq, Eq)]
 struct CaseState {
     participants: BTreeMap<InstitutionId, Participation>,
+    lead: InstitutionId,
     status: CaseStatus,
     /// Consents, and whether each is revoked.
     consents: BTreeSet<(ConsentId, bool)>,
@@ -539,8 +540,9 @@ impl fmt::Debug for CaseState {
             .collect();
         write!(
             f,
-            "{:?} [{}] consents [{}]",
+            "{:?} lead {} [{}] consents [{}]",
             self.status,
+            self.lead,
             parts.join(", "),
             consents.join(", ")
         )
@@ -551,6 +553,7 @@ impl CaseState {
     fn of(c: &CoordinatedCase) -> Self {
         CaseState {
             participants: c.participants.clone(),
+            lead: c.lead.clone(),
             status: c.status,
             consents: c
                 .consents
@@ -635,6 +638,25 @@ pub fn converged(nodes: &[SimNode], rogue: &InstitutionId) -> Check {
                     );
                 }
                 Some(_) => {}
+            }
+        }
+        // ...and an institution they removed holds the case and knows it was removed.
+        let removed = reference_state
+            .participants
+            .iter()
+            .filter(|(id, p)| **p == Participation::Removed && *id != rogue);
+        for (id, _) in removed {
+            let Some(i) = find(nodes, id) else { continue };
+            let knows = held
+                .get(&i)
+                .is_some_and(|c| c.participants.get(id) == Some(&Participation::Removed));
+            if !knows {
+                return fail(
+                    Invariant::Converged,
+                    format!(
+                        "case {case_id}: {id} was removed ({reference_state:?}) but does not know it"
+                    ),
+                );
             }
         }
     }

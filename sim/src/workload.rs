@@ -1,5 +1,6 @@
-//! Staff activity at the honest nodes: case workers open cases and invite, accept, record and
-//! revoke consents, leave and close cases, and request summaries; administrators now and then
+//! Staff activity at the honest nodes: case workers open cases and invite, refer, accept,
+//! decline, record and revoke consents, leave, remove, hand over and close cases, and request
+//! summaries; administrators now and then
 //! revoke a case worker and issue a new one. Each action is chosen from what the node's own
 //! committed state makes possible, as a case worker reading `case list` would.
 
@@ -7,7 +8,7 @@ use crate::federation::Federation;
 use crate::invariants::Check;
 use crate::node::Credential;
 use crate::world::{StaffKind, World};
-use protocol_spec::case::{CaseStatus, CoordinatedCase, Participation};
+use protocol_spec::case::{CaseStatus, CoordinatedCase, DeclineReason, Participation};
 use protocol_spec::category::Category;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::staff::{ConsentDraft, StaffRequest};
@@ -23,6 +24,10 @@ enum Action {
     Close,
     Request,
     Staff,
+    Decline,
+    Remove,
+    HandOver,
+    Refer,
 }
 
 impl World {
@@ -63,16 +68,11 @@ impl World {
                     .any(|(p, s)| *p != me && *s == Participation::Accepted)
             })
             .collect();
-        let joined: Vec<&CoordinatedCase> = active
-            .iter()
-            .copied()
-            .filter(|c| c.opened_by != me)
-            .collect();
-        let opened: Vec<&CoordinatedCase> = active
-            .iter()
-            .copied()
-            .filter(|c| c.opened_by == me)
-            .collect();
+        let joined: Vec<&CoordinatedCase> =
+            active.iter().copied().filter(|c| c.lead != me).collect();
+        let led: Vec<&CoordinatedCase> = active.iter().copied().filter(|c| c.lead == me).collect();
+        let led_shared: Vec<&CoordinatedCase> =
+            shared.iter().copied().filter(|c| c.lead == me).collect();
         let mut options: Vec<(u64, Action)> = vec![(3, Action::Open), (1, Action::Staff)];
         if !invited.is_empty() {
             options.push((8, Action::Accept));
@@ -80,6 +80,7 @@ impl World {
         if !active.is_empty() {
             options.push((1, Action::Invite));
             options.push((5, Action::Consent));
+            options.push((1, Action::Refer));
         }
         if !with_consent.is_empty() {
             options.push((2, Action::Revoke));
@@ -87,8 +88,15 @@ impl World {
         if !joined.is_empty() {
             options.push((1, Action::Leave));
         }
-        if !opened.is_empty() {
+        if !led.is_empty() {
             options.push((1, Action::Close));
+        }
+        if !invited.is_empty() {
+            options.push((2, Action::Decline));
+        }
+        if !led_shared.is_empty() {
+            options.push((1, Action::Remove));
+            options.push((1, Action::HandOver));
         }
         if !shared.is_empty() {
             options.push((14, Action::Request));
@@ -197,8 +205,62 @@ impl World {
                 StaffRequest::CaseLeave { case_id: c.case_id }
             }
             Action::Close => {
-                let c = self.pick_case(&opened);
+                let c = self.pick_case(&led);
                 StaffRequest::CaseClose { case_id: c.case_id }
+            }
+            Action::Decline => {
+                let c = self.pick_case(&invited);
+                let reason = *self
+                    .rng
+                    .pick(&DeclineReason::ALL)
+                    .expect("a decline reason");
+                StaffRequest::CaseDecline {
+                    case_id: c.case_id,
+                    reason,
+                }
+            }
+            Action::Remove | Action::HandOver => {
+                let c = self.pick_case(&led_shared);
+                let others: Vec<InstitutionId> = c
+                    .participants
+                    .iter()
+                    .filter(|(p, s)| **p != me && **s == Participation::Accepted)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                let other = self.rng.pick(&others).expect("a shared case").clone();
+                if matches!(action, Action::Remove) {
+                    StaffRequest::CaseRemove {
+                        case_id: c.case_id,
+                        institution: other,
+                    }
+                } else {
+                    StaffRequest::CaseHandOver {
+                        case_id: c.case_id,
+                        to: other,
+                    }
+                }
+            }
+            Action::Refer => {
+                let c = self.pick_case(&active);
+                let fresh: Vec<InstitutionId> = others
+                    .iter()
+                    .filter(|o| c.participants.get(*o) != Some(&Participation::Accepted))
+                    .cloned()
+                    .collect();
+                let Some(institution) = self.rng.pick(&fresh).cloned() else {
+                    return Ok(());
+                };
+                let purpose = self
+                    .rng
+                    .pick(&Federation::purposes())
+                    .expect("a purpose")
+                    .clone();
+                StaffRequest::CaseRefer {
+                    case_id: c.case_id,
+                    institution,
+                    purpose,
+                    categories: self.rng.subset(&Category::ALL, 3),
+                }
             }
             Action::Request => {
                 let c = self.pick_case(&shared).clone();
