@@ -49,7 +49,7 @@ impl Client {
             .await
             .context(Classified::new(
                 ErrorKind::Unreachable,
-                "the node did not answer; an exchange may still complete: check `passerelle summary list` before asking again",
+                "the node did not answer; an exchange may still complete: check `passerelle summary requests` before asking again",
             ))?;
         match reply {
             StaffReply::Error(e) => Err(anyhow!(e.message)).context(Classified::new(

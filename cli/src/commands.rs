@@ -77,6 +77,21 @@ pub enum Command {
     Audit(AuditCmd),
     /// Show who this credential belongs to.
     Whoami,
+    /// Print passerelle's shell completion script.
+    ///
+    /// The Debian package installs them for bash, zsh and fish. Elsewhere, e.g.:
+    /// `passerelle completions bash > ~/.local/share/bash-completion/completions/passerelle`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages of passerelle (one per command) and passerelled into a directory.
+    Man {
+        /// Directory to write the pages into (created if missing), e.g. man/man1.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Start an example federation of three nodes on loopback and walk through exchanges.
     Demo(DemoArgs),
     /// Benchmarks, each reported next to a baseline measured in the same run.
@@ -294,8 +309,7 @@ pub enum CaseCmd {
     /// from then on this institution receives nothing more about the case and is refused as
     /// not concerned.
     Leave {
-        /// The coordinated case to leave.
-        #[arg(long = "case")]
+        #[arg(long = "case", help = CASE_HELP)]
         case_id: CaseId,
     },
     /// Turn down this institution's invitation or referral to a case, with a reason.
@@ -614,6 +628,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 output::document("config-valid", serde_json::json!({ "config": config }))?;
             } else {
                 outln!("{}: ok", config.display())?;
+            }
+            return Ok(Status::Done);
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            crate::docs::completions(*shell, &mut script);
+            let script = String::from_utf8(script)?;
+            if cli.json {
+                output::document(
+                    "completions",
+                    serde_json::json!({ "shell": shell.to_string(), "script": script }),
+                )?;
+            } else {
+                output::text(&script)?;
+            }
+            return Ok(Status::Done);
+        }
+        Command::Man { out } => {
+            let pages = crate::docs::write_man_pages(out)?;
+            if cli.json {
+                output::document(
+                    "man-pages",
+                    serde_json::json!({ "dir": out, "pages": pages }),
+                )?;
+            } else {
+                outln!("wrote {} manual pages to {}", pages.len(), out.display())?;
             }
             return Ok(Status::Done);
         }

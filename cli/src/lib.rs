@@ -9,6 +9,7 @@ pub mod commands;
 pub mod credential;
 pub mod dates;
 pub mod demo;
+pub mod docs;
 pub mod federation;
 pub mod files;
 pub mod output;

@@ -25,7 +25,7 @@ Exit status:
   5  unreachable: the credential's node, or a peer node it needed, could not be reached
   6  internal: the node failed locally
   7  pending: the outcome is not known yet; the node keeps working on it (check
-     `passerelle summary list` before asking again)
+     `passerelle summary requests` before asking again)
 With --json, stdout holds one JSON document whatever the outcome; an error is
 {\"error\": {\"kind\": KIND, \"message\": TEXT}} with KIND one of failed, usage, bad-request,
 forbidden, unreachable, peer, internal, pending.";

@@ -2,6 +2,7 @@
 //! the SQLite store thread, the clock, and the run loop.
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod clock;
 pub mod config;
 pub mod log;

@@ -2,26 +2,14 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use std::path::PathBuf;
+use daemon::args::{Args, DEFAULT_LOG_FILTER};
 use tokio_util::sync::CancellationToken;
-
-#[derive(Parser)]
-#[command(
-    name = "passerelled",
-    version,
-    about = "Passerelle node: federated, consented case-summary exchange"
-)]
-struct Args {
-    /// Node configuration file, as written by `passerelle node init`.
-    #[arg(long, short)]
-    config: PathBuf,
-}
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,quinn=warn,rustls=warn".into()),
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
         )
         .with_writer(std::io::stderr)
         // Plain text when stderr goes to a file or a journal.

@@ -1,0 +1,40 @@
+//! `passerelled`'s command line, here rather than in the binary so that `passerelle man` can
+//! write the daemon's manual page from the same definition.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// The default log filter, when `RUST_LOG` is not set.
+pub const DEFAULT_LOG_FILTER: &str = "info,quinn=warn,rustls=warn";
+
+#[derive(Parser)]
+#[command(
+    name = "passerelled",
+    version,
+    about = "Passerelle node: federated, consented case-summary exchange",
+    long_about = "Passerelle node: federated, consented case-summary exchange.\n\n\
+        Runs one institution's node until it is stopped: it listens for peer nodes and staff \
+        over QUIC on the configured UDP address, keeps its store and transparency log in the \
+        configured data directory, and serves until SIGTERM or SIGINT. Before it binds a \
+        socket it checks the whole configuration as `passerelle node check` does, and refuses \
+        to start, naming the file and the problem, if anything is wrong.",
+    after_long_help = "\
+Signals:
+  SIGTERM (systemctl stop) or SIGINT (Ctrl-C) stops the node gracefully: it says goodbye
+  to its peers, finishes the transaction in progress and closes its store.
+
+Environment:
+  RUST_LOG  the log filter, `info,quinn=warn,rustls=warn` when unset; e.g. `debug` or
+            `info,daemon=debug`. The log goes to stderr: the journal under systemd.
+
+Exit status:
+  0  stopped by SIGTERM or SIGINT
+  1  the node failed: it could not listen, open its store, or go on serving
+  2  the command line or the configuration cannot be used (the reason is printed)"
+)]
+pub struct Args {
+    /// Node configuration file, as written by `passerelle node init`, e.g.
+    /// /etc/passerelle/node.toml. Relative paths in it are resolved against its directory.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+}
