@@ -381,18 +381,20 @@ pub(crate) fn receive_history(
         save_case(tx.db, &case)?;
     }
     let mut out = vec![Output::PeerReply(PeerReply::Accepted)];
-    // The sender counts itself in the case but lacks events this node holds: they go back to
-    // it, so the two converge even where this node counts the sender out.
+    // The sender lacks events this node holds, and counts itself in the case or is counted in
+    // here (its leaving, say, was voided by an earlier closing it had not seen): they go back
+    // to it, so the two converge.
     let offered_ids: std::collections::HashSet<EventId> =
         events.iter().map(|e| e.event.event_id).collect();
-    if sender_counts_itself_in
+    let counted_in_here = case.audience().any(|i| i == &sender);
+    if (sender_counts_itself_in || counted_in_here)
         && !out_of_case
         && case
             .history
             .iter()
             .any(|e| !offered_ids.contains(&e.event.event_id))
     {
-        let item = if case.audience().any(|i| i == &sender) {
+        let item = if counted_in_here {
             Item::CaseHistory { case_id }
         } else {
             // Out of the case here: it gets what makes its view converge (every event up to
