@@ -154,6 +154,18 @@ pub enum FederationCmd {
               value_parser = values::one_of(&Category::ALL, Category::as_str))]
         categories: Vec<Category>,
     },
+    /// Set how long members keep a summary received for a purpose before purging it (a
+    /// purpose not set here: 365 days).
+    Retention {
+        #[arg(long, help = ROSTER_HELP)]
+        roster: PathBuf,
+        /// The purpose, as the exchange policy names it, e.g. coordinated-assessment.
+        #[arg(long)]
+        purpose: Purpose,
+        /// Days a received summary is kept, 1 to 3653.
+        #[arg(long)]
+        days: u32,
+    },
     /// Set which members cosign a member's log checkpoints, and how many make a quorum.
     Witnesses {
         #[arg(long, help = ROSTER_HELP)]
@@ -429,6 +441,13 @@ pub enum SummaryCmd {
     /// Open a received summary; the opening is recorded in the log under your staff id.
     Open {
         /// The summary's id, as `summary request` and `summary list` print it.
+        summary: SummaryId,
+    },
+    /// Destroy a received summary's content now, before its retention period ends (the node
+    /// purges it by itself when that period ends). Its receipt stays in the log; the purge is
+    /// logged under your staff id.
+    Purge {
+        /// The summary's id, as `summary list` prints it.
         summary: SummaryId,
     },
 }
@@ -841,6 +860,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Summary(SummaryCmd::Open { summary }) => StaffRequest::SummaryOpen {
             summary_id: *summary,
         },
+        Command::Summary(SummaryCmd::Purge { summary }) => StaffRequest::SummaryPurge {
+            summary_id: *summary,
+        },
         Command::Log(LogCmd::Checkpoint) => StaffRequest::LogCheckpoint,
         Command::Log(LogCmd::Evidence) => StaffRequest::WitnessEvidence,
     };
@@ -1012,6 +1034,22 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
                 Ok(())
             })?;
             summary(&r, "policy updated")
+        }
+        FederationCmd::Retention {
+            roster,
+            purpose,
+            days,
+        } => {
+            let r = federation::edit(roster, now(), |r| {
+                r.retention.retain(|x| &x.purpose != purpose);
+                r.retention.push(protocol_spec::roster::Retention {
+                    purpose: purpose.clone(),
+                    days: *days,
+                });
+                r.retention.sort_by(|a, b| a.purpose.cmp(&b.purpose));
+                Ok(())
+            })?;
+            summary(&r, "retention set")
         }
         FederationCmd::Witnesses {
             roster,

@@ -258,6 +258,7 @@ mod tests {
             }],
             policy: vec![],
             former_keys: vec![],
+            retention: vec![],
         };
         let roster = protocol_spec::roster::SignedRoster::sign(roster, &[&authority]);
         Core::load(

@@ -153,6 +153,27 @@ pub fn summary_opened(
     append(tx, e)
 }
 
+pub fn summary_purged(
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    h: &DisclosureHeader,
+    who: Option<&Avs>,
+    sealed_digest: &[u8; 32],
+    reason: entry::PurgeReason,
+    staff: &StaffId,
+) -> anyhow::Result<()> {
+    let e = entry::SummaryPurged {
+        time: env.now,
+        case: h.case_id,
+        person: person(env, who),
+        source: h.source.clone(),
+        summary: *sealed_digest,
+        reason,
+        staff: staff.clone(),
+    };
+    append(tx, e)
+}
+
 /// Its `time` is the event's own `at`, the author's clock (spec §11).
 pub fn case_event(
     tx: &mut Tx<'_>,

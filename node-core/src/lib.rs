@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod queries;
 pub mod requester;
 pub mod responder;
+pub mod retention;
 pub mod roster;
 pub mod staff;
 pub mod store;
@@ -226,6 +227,8 @@ pub struct Core {
     pub(crate) waiting: HashMap<Token, Ticket>,
     /// Staff members waiting for case-history deliveries.
     pub(crate) deliveries: Vec<cases::PendingDeliveries>,
+    /// When to look for summaries past their retention next (at the first tick after a start).
+    pub(crate) next_retention_scan: u64,
     #[cfg(feature = "mutants")]
     pub mutants: Mutants,
 }
@@ -280,6 +283,7 @@ impl Core {
             in_flight: HashMap::new(),
             waiting: HashMap::new(),
             deliveries: Vec::new(),
+            next_retention_scan: 0,
             #[cfg(feature = "mutants")]
             mutants: Mutants::default(),
         })
@@ -335,7 +339,10 @@ impl Core {
             // the item carries changed while it was in flight.
             Input::Delivered { token, reply } => outbox::delivered(self, tx, env, token, reply),
             Input::Unreachable { token } => outbox::unreachable(self, tx, token),
-            Input::Tick => outbox::tick(self, tx, env),
+            Input::Tick => {
+                retention::tick(self, tx, env)?;
+                outbox::tick(self, tx, env)
+            }
         }
     }
 

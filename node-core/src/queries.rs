@@ -146,7 +146,12 @@ pub(crate) fn summary_list(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
                 .map_err(|_| anyhow::anyhow!("corrupt summary id"))?,
         );
         let d: Disclosure = postcard::from_bytes(&d)?;
-        out.push(received_info(id, &d, &by.parse()?, at as u64));
+        let mut info = received_info(id, &d, &by.parse()?, at as u64);
+        if let Some((purged_at, _, digest)) = crate::retention::purged(tx, &id)? {
+            info.purged_at = Some(purged_at);
+            info.sealed_digest = digest;
+        }
+        out.push(info);
     }
     Ok(StaffReply::Summaries(out))
 }
@@ -169,6 +174,11 @@ pub(crate) fn summary_open(
         .optional()?;
     let (d, by, at) =
         row.ok_or_else(|| bad(format!("no received summary {summary_id} at this node")))?;
+    if let Some((_, reason, _)) = crate::retention::purged(tx, summary_id)? {
+        return Err(bad(format!(
+            "summary {summary_id} was purged ({reason}): its content is destroyed; its receipt stays in the log (`summary list` shows when)"
+        )));
+    }
     let d: Disclosure = postcard::from_bytes(&d)?;
     let person = load_case(tx.db, &d.header.case_id)?.map(|c| c.person);
     entries::summary_opened(

@@ -510,5 +510,6 @@ pub fn received_info(
         received_at: at,
         requested_by: by.clone(),
         sealed_digest: d.sealed.digest(),
+        purged_at: None,
     }
 }

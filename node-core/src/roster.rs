@@ -88,6 +88,8 @@ pub(crate) fn adopt(
     outbox::all_due(tx, env)?;
     // Everything fallible is done: the new roster is in force from here.
     core.roster = offered;
+    // Its retention periods may differ: look for summaries past them at the next tick.
+    core.next_retention_scan = 0;
     let mut out = vec![Output::RosterAdopted(Box::new(core.roster.clone()))];
     for (token, id) in tokens {
         if let Some(send) = outbox::send_now(core, tx, env, token, &id, &Item::Roster, None)? {

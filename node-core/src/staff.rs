@@ -231,6 +231,10 @@ pub(crate) fn dispatch(
             ticket,
             queries::summary_open(core, tx, env, who, &summary_id)?,
         ),
+        R::SummaryPurge { summary_id } => {
+            crate::retention::purge_now(tx, env, &summary_id, &who.staff)?;
+            reply(ticket, StaffReply::Done)
+        }
         R::Roster => reply(ticket, StaffReply::Roster(core.roster.clone())),
         R::RequestList => reply(ticket, queries::request_list(tx)?),
         R::Queue => reply(ticket, queries::queue(tx)?),

@@ -50,6 +50,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/003_inclusion.sql")),
         M::up(include_str!("migrations/004_exactly_once.sql")),
         M::up(include_str!("migrations/005_outbox_problems.sql")),
+        M::up(include_str!("migrations/006_retention.sql")),
     ])
 }
 
@@ -61,6 +62,8 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     // FULL: a commit is on disk when it returns, which is what acknowledgement promises.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A purged summary's bytes are overwritten, not only unlinked (spec §7.10).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrations()
         .to_latest(&mut conn)
@@ -73,6 +76,7 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
 pub fn open_in_memory() -> anyhow::Result<Connection> {
     let mut conn = Connection::open_in_memory()?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
     migrations()
         .to_latest(&mut conn)
         .context("cannot migrate in-memory store")?;

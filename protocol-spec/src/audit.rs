@@ -153,6 +153,11 @@ fn access(logged_by: &str, index: usize, e: &LogEntry) -> Access {
             a.peer = text(&o.source);
             a.staff = text(&o.staff);
         }
+        LogEntry::SummaryPurged(p) => {
+            a.peer = text(&p.source);
+            a.code = text(&p.reason);
+            a.staff = text(&p.staff);
+        }
         LogEntry::CaseEvent(c) => {
             a.peer = text(&c.author);
             a.code = text(&c.detail);

@@ -91,7 +91,23 @@ pub struct Roster {
     /// roster file written before it existed still reads.
     #[serde(default)]
     pub former_keys: Vec<FormerKey>,
+    /// How long a received summary is kept, per purpose (spec §7.10). Optional in text forms.
+    #[serde(default)]
+    pub retention: Vec<Retention>,
 }
+
+/// Received summaries for `purpose` are purged `days` days after they were received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub purpose: Purpose,
+    pub days: u32,
+}
+
+/// The retention of a purpose the roster does not list: one year.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+/// No retention may exceed ten years: a summary is a working copy, not an archive.
+pub const MAX_RETENTION_DAYS: u32 = 3653;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +202,14 @@ impl Roster {
         }
     }
 
+    /// How many days a summary received for `purpose` is kept (spec §7.10).
+    pub fn retention_days(&self, purpose: &Purpose) -> u32 {
+        self.retention
+            .iter()
+            .find(|r| &r.purpose == purpose)
+            .map_or(DEFAULT_RETENTION_DAYS, |r| r.days)
+    }
+
     /// Whether the policy lets `sector` receive every one of `categories` for `purpose`.
     pub fn policy_allows(
         &self,
@@ -261,6 +285,21 @@ impl Roster {
                 return bad(format!(
                     "former key of {} is retired in version {}, after this one",
                     f.institution, f.retired_in
+                ));
+            }
+        }
+        let mut purposes = BTreeSet::new();
+        for r in &self.retention {
+            if !purposes.insert(&r.purpose) {
+                return bad(format!(
+                    "retention of purpose {} is listed twice",
+                    r.purpose
+                ));
+            }
+            if r.days == 0 || r.days > MAX_RETENTION_DAYS {
+                return bad(format!(
+                    "retention of purpose {} must be 1 to {MAX_RETENTION_DAYS} days",
+                    r.purpose
                 ));
             }
         }
@@ -391,6 +430,7 @@ pub(crate) mod tests {
                 categories: vec![Category::Employment],
             }],
             former_keys: vec![],
+            retention: vec![],
         }
     }
 

@@ -105,6 +105,10 @@ pub enum StaffRequest {
         purpose: Purpose,
         categories: Vec<Category>,
     },
+    /// Case work: destroys a received summary's content now, before its retention ends.
+    SummaryPurge {
+        summary_id: SummaryId,
+    },
 }
 
 impl StaffRequest {
@@ -134,7 +138,8 @@ impl StaffRequest {
             | ConsentRevoke { .. }
             | SummaryRequest { .. }
             | SummaryList
-            | SummaryOpen { .. } => Some(Role::CaseWorker),
+            | SummaryOpen { .. }
+            | SummaryPurge { .. } => Some(Role::CaseWorker),
             LogCheckpoint | LogTile { .. } | Roster | WitnessEvidence => Some(Role::Auditor),
         }
     }
@@ -356,6 +361,8 @@ pub struct ReceivedSummary {
     pub requested_by: StaffId,
     #[serde(with = "crate::ids::hex32")]
     pub sealed_digest: [u8; 32],
+    /// When its content was destroyed, at the end of its retention or on request (§7.10).
+    pub purged_at: Option<u64>,
 }
 
 /// Errors returned to staff. `kind` tells who is at fault; `message` never holds personal data.

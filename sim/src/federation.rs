@@ -216,6 +216,7 @@ impl Federation {
                 members,
                 policy: policy(),
                 former_keys: vec![],
+                retention: vec![],
             },
             &authorities,
         );

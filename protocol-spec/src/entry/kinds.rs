@@ -1,7 +1,9 @@
 //! One type per entry kind (spec §11), its keys in the spec's order. The table below is the
 //! only place a kind's keys are listed: encoding and parsing are both generated from it.
 
-use super::values::{CaseDetail, Person, SourceLeaf, StaffAction, Text, Value, WithdrawalReason};
+use super::values::{
+    CaseDetail, Person, PurgeReason, SourceLeaf, StaffAction, Text, Value, WithdrawalReason,
+};
 use super::{EntryError, Lines};
 use crate::category::Category;
 use crate::exchange::RefusalCode;
@@ -174,6 +176,15 @@ kinds! {
         reason: WithdrawalReason = "reason",
         staff: StaffId = "staff",
     }
+    /// A received summary's content was destroyed; its receipt stays verifiable.
+    SummaryPurged = "summary-purged" {
+        case: CaseId = "case",
+        person: Person = "person",
+        source: InstitutionId = "source",
+        summary: [u8; 32] = "summary",
+        reason: PurgeReason = "reason",
+        staff: StaffId = "staff",
+    }
 }
 
 impl LogEntry {
@@ -187,6 +198,7 @@ impl LogEntry {
             LogEntry::SummaryOpened(e) => Some(&e.person),
             LogEntry::CaseEvent(e) => Some(&e.person),
             LogEntry::RequestWithdrawn(e) => Some(&e.person),
+            LogEntry::SummaryPurged(e) => Some(&e.person),
             LogEntry::Roster(_)
             | LogEntry::WitnessEvidence(_)
             | LogEntry::Staff(_)

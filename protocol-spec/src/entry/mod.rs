@@ -11,10 +11,11 @@ mod values;
 
 pub use kinds::{
     CaseEvent, Disclosure, LogEntry, Receipt, RecordsImported, Refusal, RefusedByPeer,
-    RequestWithdrawn, Roster, Staff, SummaryOpened, WitnessEvidence,
+    RequestWithdrawn, Roster, Staff, SummaryOpened, SummaryPurged, WitnessEvidence,
 };
 pub use values::{
-    CaseDetail, Person, SourceLeaf, StaffAction, Text, Value, WithdrawalReason, categories_text,
+    CaseDetail, Person, PurgeReason, SourceLeaf, StaffAction, Text, Value, WithdrawalReason,
+    categories_text,
 };
 
 pub const ENTRY_HEADER: &str = "passerelle-log-entry/v1";

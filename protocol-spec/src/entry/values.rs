@@ -295,6 +295,14 @@ words!(
     }
 );
 
+words!(
+    /// Why a received summary was purged (spec §7.10).
+    PurgeReason {
+        Retention = "retention",
+        OnRequest = "on-request",
+    }
+);
+
 /// The `detail` of a `case-event` entry: which change the event made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseDetail {
