@@ -917,6 +917,7 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             open_cases: 0,
             outbox: 0,
             log_halted: None,
+            store_problem: None,
         }),
         Done,
         Staff(vec![]),
@@ -2704,12 +2705,14 @@ mod round_trips {
                 any::<u64>(),
             ),
             proptest::option::of(text()),
+            proptest::option::of(text()),
         )
             .prop_map(
                 |(
                     (institution, federation, roster_version, members),
                     (log_size, witness_evidence, persons, open_cases, outbox),
                     log_halted,
+                    store_problem,
                 )| NodeStatus {
                     institution,
                     federation,
@@ -2721,6 +2724,7 @@ mod round_trips {
                     open_cases,
                     outbox,
                     log_halted,
+                    store_problem,
                 },
             )
     }
