@@ -74,7 +74,9 @@ impl NodeHandle {
     }
 
     /// Starts the node. Restarted in the same process, its UDP port is released by the QUIC
-    /// driver of the previous run a few milliseconds after `stop`: the bind is retried briefly.
+    /// driver of the previous run once that run's connections have drained after `stop`: a few
+    /// milliseconds, or seconds for a connection caught in its handshake (its probe timeout
+    /// has not come down from the initial estimate yet). The bind is retried meanwhile.
     pub async fn start(&mut self) -> anyhow::Result<()> {
         let mut attempts = 0;
         loop {
@@ -84,7 +86,7 @@ impl NodeHandle {
                     self.running = Some(r);
                     return Ok(());
                 }
-                Err(e) if attempts < 40 && format!("{e:#}").contains("in use") => {
+                Err(e) if attempts < 200 && format!("{e:#}").contains("in use") => {
                     attempts += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }

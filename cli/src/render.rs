@@ -171,6 +171,9 @@ pub fn human(reply: &StaffReply) -> String {
                     "LOG HALTED  {problem}: this node signs and serves nothing of its log; see the README's operator section"
                 );
             }
+            if let Some(problem) = &s.store_problem {
+                let _ = writeln!(out, "STORE FAILING  {problem}");
+            }
         }
         StaffReply::Done => out.push_str("done\n"),
         StaffReply::Staff(list) => {

@@ -84,6 +84,22 @@ fn open_private_store(dir: &std::path::Path) -> anyhow::Result<rusqlite::Connect
     Ok(conn)
 }
 
+/// A start that failed on the store says what is wrong with its disk, if that is the cause: the
+/// node cannot run without recording.
+fn store_error(dir: &std::path::Path, e: anyhow::Error) -> anyhow::Error {
+    let problem = match node_core::StoreProblem::of(&e) {
+        Some(node_core::StoreProblem::Failed) => Some(store::probe_disk(dir)),
+        p => p,
+    };
+    match problem {
+        Some(p) => e.context(format!(
+            "cannot start on the store in {}: {p}",
+            dir.display()
+        )),
+        None => e,
+    }
+}
+
 fn copy_key(k: &SigningKey) -> SigningKey {
     SigningKey::from_seed(*k.seed())
 }
@@ -94,7 +110,8 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     // The port first: a node that cannot listen must not create or migrate a store.
     let socket = std::net::UdpSocket::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let conn = open_private_store(&config.data_dir)?;
+    let conn =
+        open_private_store(&config.data_dir).map_err(|e| store_error(&config.data_dir, e))?;
     let core = Core::load(
         &conn,
         config.institution.clone(),
@@ -110,7 +127,8 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
             key: config.bootstrap_admin.key,
         },
         clock::now(),
-    )?;
+    )
+    .map_err(|e| store_error(&config.data_dir, e))?;
     let roster = core.roster().clone();
     let staff_keys = core.staff_keys();
     let log_state = log::LogState::load(&conn, &config.institution, &roster.roster.federation)?;

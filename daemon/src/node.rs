@@ -297,6 +297,12 @@ impl Node {
     /// Sends one message to a peer. A cached connection may have died without notice (peer
     /// restarted); then the message is tried once more on a fresh connection. Every peer
     /// message is idempotent at the receiver: a summary request sent twice gets the same answer.
+    ///
+    /// A peer that keeps its connection open but does not answer within
+    /// [`transport::PEER_TIMEOUT`] (hung, or gone without a word) is not asked again at once: it
+    /// would not answer on a fresh connection sooner, and whoever waits would wait twice as long
+    /// to learn it is unreachable; the outbox sends again later. Its connection is no longer
+    /// reused, but not closed under the other messages waiting on it, which end on their own.
     pub async fn send_peer(
         &self,
         id: &InstitutionId,
@@ -305,6 +311,16 @@ impl Node {
         let conn = self.connect_peer(id).await?;
         match transport::request(&conn, msg).await {
             Ok(r) => Ok(r),
+            Err(transport::FrameError::Timeout) if conn.close_reason().is_none() => {
+                let mut outbound = self.outbound.lock().await;
+                if outbound.get(id).map(|c| c.stable_id()) == Some(conn.stable_id()) {
+                    outbound.remove(id);
+                }
+                Err(anyhow!(
+                    "{id} did not answer within {} s",
+                    transport::PEER_TIMEOUT.as_secs()
+                ))
+            }
             Err(first) => {
                 conn.close(0u32.into(), b"retrying");
                 self.outbound.lock().await.remove(id);

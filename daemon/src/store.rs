@@ -2,15 +2,19 @@
 //! and the log's writes in order, and groups the jobs queued while it was busy into a single
 //! transaction (one fsync for the group), each job in its own savepoint so one failing job
 //! does not undo the others. A job's outputs are released only after the commit: nothing is
-//! acknowledged or sent before it is durable.
+//! acknowledged or sent before it is durable. When the disk fails (full, read-only, an I/O
+//! error), whoever waits is told so plainly, the node's status reports it until a write
+//! succeeds again, and the thread goes on serving.
 
 use crate::clock::{OsRandom, now};
-use node_core::{Core, Env, Fault, Input, Output, Tx};
+use node_core::{Core, Env, Fault, Input, Output, StoreProblem, Tx};
 use rusqlite::{Connection, Savepoint};
+use std::path::Path;
 use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
-type Completion = Box<dyn FnOnce(bool) + Send>;
+/// Told whether the job's batch was made durable: `Ok`, or why not.
+type Completion = Box<dyn FnOnce(Result<(), NotCommitted>) + Send>;
 type WriteJob = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
 
 enum Job {
@@ -20,6 +24,19 @@ enum Job {
     },
     Write(WriteJob),
     Stop,
+}
+
+/// Why a batch was not made durable: the storage problem, when the disk is what failed.
+#[derive(Debug, Clone, Copy)]
+struct NotCommitted(Option<StoreProblem>);
+
+impl NotCommitted {
+    fn error(self) -> anyhow::Error {
+        match self.0 {
+            Some(p) => anyhow::Error::new(p),
+            None => anyhow::anyhow!("the store could not commit"),
+        }
+    }
 }
 
 /// Called after each commit with the entries it made durable, in log order.
@@ -34,10 +51,18 @@ pub struct Store {
 enum Settle {
     Step {
         origin: node_core::Origin,
+        /// The step failed on its own: its outputs already answer for nothing done.
+        failed: bool,
+        /// It wrote nothing and saw only committed state: its outputs stand whatever becomes
+        /// of the batch (a status asked while the disk is full still gets its answer).
+        clean: bool,
         outputs: Vec<Output>,
         done: oneshot::Sender<Vec<Output>>,
     },
-    Write(bool, Completion),
+    Write {
+        done: Completion,
+        clean: bool,
+    },
 }
 
 impl Store {
@@ -79,10 +104,10 @@ impl Store {
             let result = f(t);
             let ok = result.is_ok();
             let done: Completion = Box::new(move |durable| {
-                let out = match result {
-                    Ok(r) if durable => Ok(r),
-                    Ok(_) => Err(anyhow::anyhow!("the store could not commit")),
-                    Err(e) => Err(e),
+                let out = match (result, durable) {
+                    (Ok(r), Ok(())) => Ok(r),
+                    (Ok(_), Err(not)) => Err(not.error()),
+                    (Err(e), _) => Err(e),
                 };
                 let _ = tx.send(out);
             });
@@ -113,6 +138,30 @@ impl Store {
     }
 }
 
+/// What an I/O error of the store means for the disk under it. SQLite reports a write refused
+/// by a read-only file system, or a shared-memory file that cannot grow on a full disk, as a
+/// bare I/O error: a small file written in the data directory tells which.
+pub fn probe_disk(dir: &Path) -> StoreProblem {
+    let probe = dir.join(".write-check");
+    let written = std::fs::write(&probe, [0u8; 512]);
+    let _ = std::fs::remove_file(&probe);
+    match written {
+        Err(e) => StoreProblem::of_io(&e).unwrap_or(StoreProblem::Failed),
+        Ok(()) => StoreProblem::Failed,
+    }
+}
+
+/// The storage problem `e` is, if any, with a bare I/O error named by probing the disk.
+fn classify(conn: &Connection, e: &anyhow::Error) -> Option<StoreProblem> {
+    match StoreProblem::of(e)? {
+        StoreProblem::Failed => Some(match conn.path().and_then(|p| Path::new(p).parent()) {
+            Some(dir) => probe_disk(dir),
+            None => StoreProblem::Failed,
+        }),
+        p => Some(p),
+    }
+}
+
 fn run(
     mut conn: Connection,
     mut core: Core,
@@ -128,13 +177,20 @@ fn run(
         batch.extend(rx.try_iter().take(255));
         let mut entries: Vec<Vec<u8>> = Vec::new();
         let mut settles: Vec<Settle> = Vec::new();
+        // A storage problem a job met, and whether SQLite then cancelled the whole transaction:
+        // then nothing of the batch is durable, and it is rolled back whatever the later jobs do.
+        let mut met: Option<StoreProblem> = None;
+        let mut cancelled = false;
+        // Whether a job that succeeded wrote anything: its commit shows the disk records again.
+        let mut wrote = false;
         let committed = (|| -> rusqlite::Result<()> {
             let mut txn = conn.transaction()?;
             for job in batch.drain(..) {
                 let mut pending = Vec::new();
                 let sp = txn.savepoint()?;
+                let before = sp.total_changes();
                 let next_index = size + entries.len() as u64;
-                let (ok, settle, reload) = {
+                let (ok, mut settle, reload) = {
                     let mut t = Tx::new(&sp, &mut pending, next_index);
                     match job {
                         Job::Stop => {
@@ -143,7 +199,7 @@ fn run(
                         }
                         Job::Write(f) => {
                             let (ok, done) = f(&mut t);
-                            (ok, Some(Settle::Write(ok, done)), false)
+                            (ok, Some(Settle::Write { done, clean: false }), false)
                         }
                         Job::Step { input, done } => {
                             let origin = input.origin();
@@ -157,6 +213,8 @@ fn run(
                                     true,
                                     Some(Settle::Step {
                                         origin,
+                                        failed: false,
+                                        clean: false,
                                         outputs,
                                         done,
                                     }),
@@ -164,11 +222,23 @@ fn run(
                                 ),
                                 Err(fault) => {
                                     let local = matches!(fault, Fault::Local(_));
+                                    let fault = match fault {
+                                        Fault::Local(e) => match classify(t.db, &e) {
+                                            Some(p) => {
+                                                met = Some(p);
+                                                Fault::Local(e.context(p))
+                                            }
+                                            None => Fault::Local(e),
+                                        },
+                                        refused => refused,
+                                    };
                                     let outputs = core.failed(origin, &fault);
                                     (
                                         false,
                                         Some(Settle::Step {
                                             origin,
+                                            failed: true,
+                                            clean: false,
                                             outputs,
                                             done,
                                         }),
@@ -179,42 +249,97 @@ fn run(
                         }
                     }
                 };
+                let unchanged = sp.total_changes() == before;
+                if let Some(Settle::Step { clean, .. } | Settle::Write { clean, .. }) = &mut settle
+                {
+                    *clean = unchanged && !wrote;
+                }
+                settles.extend(settle);
                 if ok {
+                    wrote |= !unchanged;
                     sp.commit()?;
                     entries.extend(pending);
                 } else {
                     drop(sp); // rolls the job back
                 }
+                if txn.is_autocommit() {
+                    // SQLite cancelled the whole transaction, as it may on a full disk or an
+                    // I/O error. The jobs left run in a new one that is rolled back too: a job's
+                    // savepoint released outside a transaction would commit on its own.
+                    cancelled = true;
+                    txn.execute_batch("BEGIN")?;
+                }
                 if reload && let Err(e) = core.reload(&txn) {
                     tracing::error!(error = %e, "the node's state could not be read again");
                 }
-                settles.extend(settle);
             }
-            txn.commit()
+            if cancelled {
+                txn.finish() // a rollback of whatever is left of it
+            } else {
+                txn.commit()
+            }
         })();
-        let durable = committed.is_ok();
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, "store commit failed; the batch is rolled back");
-            if let Err(e) = core.reload(&conn) {
-                tracing::error!(error = %e, "the node's state could not be read again");
+        let failure = match committed {
+            Ok(()) if !cancelled => None,
+            Ok(()) => Some(NotCommitted(met)),
+            Err(e) => {
+                let e = anyhow::Error::from(e);
+                let problem = classify(&conn, &e).or(met);
+                match problem {
+                    Some(p) => {
+                        tracing::error!(error = %e, problem = %p, "store commit failed; the batch is rolled back")
+                    }
+                    None => {
+                        tracing::error!(error = %e, "store commit failed; the batch is rolled back")
+                    }
+                }
+                Some(NotCommitted(problem))
             }
-        } else if !entries.is_empty() {
-            size += entries.len() as u64;
-            on_commit(&entries);
+        };
+        if cancelled {
+            tracing::error!("the store transaction was cancelled; the batch is rolled back");
+        }
+        match failure {
+            Some(_) => {
+                if let Err(e) = core.reload(&conn) {
+                    tracing::error!(error = %e, "the node's state could not be read again");
+                }
+            }
+            None if !entries.is_empty() => {
+                size += entries.len() as u64;
+                on_commit(&entries);
+            }
+            None => {}
+        }
+        // What the status reports: the problem met, until a write is durable again.
+        let problem = failure.and_then(|f| f.0).or(met);
+        if let Some(p) = problem {
+            if core.store_problem() != Some(p) {
+                tracing::error!(problem = %p, advice = p.advice(), "the node's store cannot record");
+            }
+            core.set_store_problem(Some(p));
+        } else if failure.is_none() && wrote && core.store_problem().is_some() {
+            tracing::info!("the node's store records again");
+            core.set_store_problem(None);
         }
         for s in settles {
             match s {
-                Settle::Write(ok, done) => done(durable && ok),
+                Settle::Write { done, clean } => done(match failure {
+                    Some(f) if !clean => Err(f),
+                    _ => Ok(()),
+                }),
                 Settle::Step {
                     origin,
+                    failed,
+                    clean,
                     outputs,
                     done,
                 } => {
-                    let outputs = if durable {
-                        outputs
-                    } else {
-                        let fault = Fault::Local(anyhow::anyhow!("the store could not commit"));
-                        core.failed(origin, &fault)
+                    let outputs = match failure {
+                        Some(f) if !failed && !clean => {
+                            core.failed(origin, &Fault::Local(f.error()))
+                        }
+                        _ => outputs,
                     };
                     let _ = done.send(outputs);
                 }
@@ -226,6 +351,9 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol_spec::exchange::{Refusal, RefusalCode};
+    use protocol_spec::peer::PeerReply;
+    use protocol_spec::staff::{StaffErrorKind, StaffReply};
     use std::sync::Arc;
 
     fn core(db: &Connection) -> Core {
@@ -325,6 +453,122 @@ mod tests {
         assert!(
             store.read(|_| Ok(())).await.is_err(),
             "a stopped store refuses work"
+        );
+    }
+
+    /// Holds the store thread in a job until the sender is used or dropped, so the jobs sent
+    /// meanwhile make one batch.
+    async fn hold(store: &Arc<Store>) -> std::sync::mpsc::Sender<()> {
+        let (gate, wait) = std::sync::mpsc::channel::<()>();
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.write(move |_| {
+                let _ = wait.recv();
+                Ok(())
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        gate
+    }
+
+    async fn meta_keys(store: &Store) -> Vec<String> {
+        store
+            .read(|db| {
+                let mut st =
+                    db.prepare("SELECT key FROM meta WHERE key IN ('a', 'c') ORDER BY key")?;
+                let keys = st.query_map([], |r| r.get(0))?;
+                Ok(keys.collect::<Result<Vec<String>, _>>()?)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// SQLite may cancel a whole transaction on a full disk or an I/O error. Nothing of the batch
+    /// is then acknowledged, and nothing after it is committed behind its caller's back; what
+    /// only read committed state is still answered.
+    #[tokio::test]
+    async fn a_cancelled_transaction_acknowledges_nothing_and_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = node_core::store::open(&dir.path().join("s.db")).unwrap();
+        let core = core(&conn);
+        let store = Arc::new(Store::start(conn, core, 0, Box::new(|_| {})));
+        let gate = hold(&store).await;
+        let read = store
+            .read(|db| Ok(db.query_row("SELECT COUNT(*) FROM staff", [], |r| r.get::<_, i64>(0))?));
+        let a = store.write(|t| {
+            t.db.execute("INSERT INTO meta VALUES ('a', x'01')", [])?;
+            Ok(())
+        });
+        let cancel = store.write(|t| -> anyhow::Result<()> {
+            t.db.execute_batch("ROLLBACK")?; // as SQLite does on some storage failures
+            anyhow::bail!("cancelled")
+        });
+        let c = store.write(|t| {
+            t.db.execute("INSERT INTO meta VALUES ('c', x'03')", [])?;
+            Ok(())
+        });
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            gate.send(()).unwrap();
+        };
+        let (read, a, cancel, c, ()) = tokio::join!(read, a, cancel, c, release);
+        assert_eq!(read.unwrap(), 1, "a read of committed state is answered");
+        assert!(a.is_err(), "cancelled with the transaction");
+        assert!(cancel.is_err());
+        assert!(
+            c.is_err(),
+            "run after the cancellation, rolled back with the batch"
+        );
+        assert!(meta_keys(&store).await.is_empty(), "nothing was committed");
+        // The store goes on.
+        store
+            .write(|t| Ok(t.db.execute("INSERT INTO meta VALUES ('a', x'01')", [])?))
+            .await
+            .unwrap();
+        assert_eq!(meta_keys(&store).await, ["a"]);
+        store.stop();
+    }
+
+    #[test]
+    fn a_full_disk_is_named_to_staff_and_peers_are_answered_unavailable() {
+        let conn = node_core::store::open_in_memory().unwrap();
+        let mut core = core(&conn);
+        let full = || {
+            Fault::Local(anyhow::Error::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                None,
+            )))
+        };
+        let out = core.failed(node_core::Origin::Staff(7), &full());
+        let [
+            Output::StaffReply {
+                ticket: 7,
+                reply: StaffReply::Error(e),
+            },
+        ] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(e.kind, StaffErrorKind::Internal);
+        assert_eq!(
+            e.message,
+            "the node's store is full: no space left on its disk; nothing was done"
+        );
+        assert_eq!(
+            core.failed(node_core::Origin::Peer, &full()),
+            [Output::PeerReply(PeerReply::Refusal(Refusal {
+                code: RefusalCode::Unavailable
+            }))]
+        );
+        // A problem a driver named is said as it named it.
+        let read_only =
+            Fault::Local(anyhow::anyhow!("disk I/O error").context(StoreProblem::ReadOnly));
+        let out = core.failed(node_core::Origin::Staff(8), &read_only);
+        assert!(
+            matches!(&out[..], [Output::StaffReply { reply: StaffReply::Error(e), .. }]
+                if e.message == "the node's store is read-only; nothing was done"),
+            "{out:?}"
         );
     }
 }

@@ -38,7 +38,7 @@ use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::{StaffError, StaffErrorKind, StaffReply, StaffRequest};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
-pub use store::Tx;
+pub use store::{StoreProblem, Tx};
 
 /// A staff request waiting for its reply; chosen by the driver.
 pub type Ticket = u64;
@@ -229,6 +229,9 @@ pub struct Core {
     pub(crate) deliveries: Vec<cases::PendingDeliveries>,
     /// When to look for summaries past their retention next (at the first tick after a start).
     pub(crate) next_retention_scan: u64,
+    /// What keeps the store from recording, as the driver last found it; reported by
+    /// `Status`.
+    pub(crate) store_problem: Option<StoreProblem>,
     #[cfg(feature = "mutants")]
     pub mutants: Mutants,
 }
@@ -284,6 +287,7 @@ impl Core {
             waiting: HashMap::new(),
             deliveries: Vec::new(),
             next_retention_scan: 0,
+            store_problem: None,
             #[cfg(feature = "mutants")]
             mutants: Mutants::default(),
         })
@@ -302,6 +306,16 @@ impl Core {
         self.waiting.clear();
         self.deliveries.clear();
         Ok(())
+    }
+
+    /// The driver says whether the store could record its last writes: a storage problem
+    /// (disk full, read-only) is reported by `Status` until a write succeeds again.
+    pub fn set_store_problem(&mut self, problem: Option<StoreProblem>) {
+        self.store_problem = problem;
+    }
+
+    pub fn store_problem(&self) -> Option<StoreProblem> {
+        self.store_problem
     }
 
     pub fn me(&self) -> &InstitutionId {
@@ -347,11 +361,15 @@ impl Core {
     }
 
     /// What to answer when a step failed or its transaction did not commit. Nothing of the
-    /// step happened; the asker is told whose fault it was.
+    /// step happened; the asker is told whose fault it was, and a failing disk is named.
     pub fn failed(&mut self, origin: Origin, fault: &Fault) -> Vec<Output> {
-        if let Fault::Local(e) = fault {
-            tracing::error!(error = %e, ?origin, "a step failed; nothing of it was kept");
-        }
+        let problem = match fault {
+            Fault::Local(e) => {
+                tracing::error!(error = %format_args!("{e:#}"), ?origin, "a step failed; nothing of it was kept");
+                StoreProblem::of(e)
+            }
+            Fault::Refused(..) => None,
+        };
         match (origin, fault) {
             // Nothing was recorded: the sender is to send again, whatever the message.
             (Origin::Peer, Fault::Local(_)) => {
@@ -367,9 +385,12 @@ impl Core {
                 })]
             }
             (Origin::Staff(ticket), fault) => {
-                let (kind, message) = match fault {
-                    Fault::Refused(kind, m) => (*kind, m.clone()),
-                    Fault::Local(_) => (
+                let (kind, message) = match (fault, problem) {
+                    (Fault::Refused(kind, m), _) => (*kind, m.clone()),
+                    (Fault::Local(_), Some(p)) => {
+                        (StaffErrorKind::Internal, format!("{p}; nothing was done"))
+                    }
+                    (Fault::Local(_), None) => (
                         StaffErrorKind::Internal,
                         "this node could not record the change; nothing was done".to_string(),
                     ),
@@ -382,12 +403,20 @@ impl Core {
             }
             (Origin::Answer(token), _) => {
                 self.in_flight.remove(&token);
-                // The item stays in the outbox; whoever waits learns it is not settled yet.
+                // The item stays in the outbox; whoever waits learns it is not settled yet. The
+                // peer may have answered: when the disk is what failed, "queued" would wrongly
+                // say the peer was not reached.
+                let reply = match problem {
+                    Some(p) => StaffReply::Error(StaffError {
+                        kind: StaffErrorKind::Pending,
+                        message: format!(
+                            "{p}: what became of the request could not be recorded; it stays queued and is sent again (see `passerelle summary requests` and `passerelle queue`)"
+                        ),
+                    }),
+                    None => StaffReply::Summary(protocol_spec::staff::SummaryOutcome::Queued),
+                };
                 match self.waiting.remove(&token) {
-                    Some(ticket) => vec![Output::StaffReply {
-                        ticket,
-                        reply: StaffReply::Summary(protocol_spec::staff::SummaryOutcome::Queued),
-                    }],
+                    Some(ticket) => vec![Output::StaffReply { ticket, reply }],
                     None => Vec::new(),
                 }
             }

@@ -34,6 +34,7 @@ pub(crate) fn status(core: &Core, tx: &Tx<'_>) -> Result<StaffReply, Fault> {
             })
             .optional()?
             .map(|p| String::from_utf8_lossy(&p).into_owned()),
+        store_problem: core.store_problem.map(|p| format!("{p}; {}", p.advice())),
     }))
 }
 

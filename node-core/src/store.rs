@@ -83,6 +83,85 @@ pub fn open_in_memory() -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// A failure of the disk under the store, as staff and the operator are told of it. The words
+/// name neither a file nor anything stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreProblem {
+    /// No space is left on the disk.
+    Full,
+    /// The store, or the file system it is on, cannot be written.
+    ReadOnly,
+    /// The disk reported an error reading or writing.
+    Failed,
+}
+
+impl std::fmt::Display for StoreProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreProblem::Full => "the node's store is full: no space left on its disk",
+            StoreProblem::ReadOnly => "the node's store is read-only",
+            StoreProblem::Failed => {
+                "the node's store could not be written: its disk reported an error"
+            }
+        })
+    }
+}
+
+impl std::error::Error for StoreProblem {}
+
+impl StoreProblem {
+    /// The storage problem `e` is, if it is one: a [`StoreProblem`] a driver attached, or an
+    /// SQLite or file system error anywhere in its chain.
+    pub fn of(e: &anyhow::Error) -> Option<StoreProblem> {
+        if let Some(p) = e.downcast_ref::<StoreProblem>() {
+            return Some(*p);
+        }
+        e.chain().find_map(|cause| {
+            if let Some(s) = cause.downcast_ref::<rusqlite::Error>() {
+                StoreProblem::of_sqlite(s)
+            } else {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(StoreProblem::of_io)
+            }
+        })
+    }
+
+    pub fn of_sqlite(e: &rusqlite::Error) -> Option<StoreProblem> {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code()? {
+            C::DiskFull => Some(StoreProblem::Full),
+            C::ReadOnly => Some(StoreProblem::ReadOnly),
+            C::SystemIoFailure | C::CannotOpen => Some(StoreProblem::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn of_io(e: &std::io::Error) -> Option<StoreProblem> {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::StorageFull | K::QuotaExceeded => Some(StoreProblem::Full),
+            K::ReadOnlyFilesystem => Some(StoreProblem::ReadOnly),
+            _ => None,
+        }
+    }
+
+    /// What the node's administrator does about it.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            StoreProblem::Full => {
+                "nothing can be recorded until space is freed on its disk; the node then goes on by itself"
+            }
+            StoreProblem::ReadOnly => {
+                "nothing can be recorded; make its file system writable again (check the disk), then restart the node"
+            }
+            StoreProblem::Failed => {
+                "nothing can be recorded; check its disk, then restart the node"
+            }
+        }
+    }
+}
+
 /// The number of entries in the log.
 pub fn log_size(db: &Connection) -> anyhow::Result<u64> {
     let n: i64 = db.query_row("SELECT COUNT(*) FROM log_entries", [], |r| r.get(0))?;

@@ -300,6 +300,9 @@ pub struct NodeStatus {
     /// log cannot extend, and the node signs and serves nothing more of it
     /// (transparency-log.md §7.4).
     pub log_halted: Option<String>,
+    /// Why the node's store cannot record now (its disk is full, read-only or failing), and
+    /// what its administrator does about it, if so; cleared once a write succeeds again.
+    pub store_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

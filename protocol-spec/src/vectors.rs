@@ -1068,6 +1068,7 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             open_cases: 0,
             outbox: 0,
             log_halted: None,
+            store_problem: None,
         }),
         Done,
         Staff(vec![]),
@@ -3003,12 +3004,14 @@ mod round_trips {
                 any::<u64>(),
             ),
             proptest::option::of(text()),
+            proptest::option::of(text()),
         )
             .prop_map(
                 |(
                     (institution, federation, roster_version, members),
                     (log_size, witness_evidence, persons, open_cases, outbox),
                     log_halted,
+                    store_problem,
                 )| NodeStatus {
                     institution,
                     federation,
@@ -3020,6 +3023,7 @@ mod round_trips {
                     open_cases,
                     outbox,
                     log_halted,
+                    store_problem,
                 },
             )
     }

@@ -2,6 +2,8 @@
 //! with the same commands an administrator uses, plus raw peer access for adversarial tests.
 #![forbid(unsafe_code)]
 
+pub mod disk;
+
 use anyhow::bail;
 pub use cli::demo::{ExampleFederation, ExampleSpec, NodeHandle, call};
 use protocol_spec::avs::Avs;
@@ -260,22 +262,34 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path, skip: &[&str]) {
     }
 }
 
-/// The kinds of the entries in a node's log, read from its store (WAL allows reading while the
-/// node runs).
-pub fn log_kinds(node: &NodeHandle) -> Vec<String> {
+/// The entries of a node's log, read from its store (WAL allows reading while the node runs).
+pub fn log_entries(node: &NodeHandle) -> Vec<protocol_spec::entry::LogEntry> {
     let db = node_core::store::open(&node.dir.join("data/node.db")).expect("node store");
     let mut st = db
         .prepare("SELECT entry FROM log_entries ORDER BY idx")
         .expect("query");
     st.query_map([], |r| r.get::<_, Vec<u8>>(0))
         .expect("entries")
-        .map(|e| {
-            protocol_spec::entry::LogEntry::parse(&e.expect("entry"))
-                .expect("entry parses")
-                .kind()
-                .to_string()
-        })
+        .map(|e| protocol_spec::entry::LogEntry::parse(&e.expect("entry")).expect("entry parses"))
         .collect()
+}
+
+/// The kinds of the entries in a node's log.
+pub fn log_kinds(node: &NodeHandle) -> Vec<String> {
+    log_entries(node)
+        .iter()
+        .map(|e| e.kind().to_string())
+        .collect()
+}
+
+/// What `passerelle audit reconcile` finds between two nodes' logs, read from their stores:
+/// every disclosure without its receipt and every receipt without its disclosure.
+pub fn reconcile(a: &NodeHandle, b: &NodeHandle) -> Vec<protocol_spec::audit::Difference> {
+    let view = |n: &NodeHandle| protocol_spec::audit::LogView {
+        institution: n.id.to_string(),
+        entries: log_entries(n),
+    };
+    protocol_spec::audit::reconcile(&view(a), &view(b))
 }
 
 /// Polls `check` every 200 ms for up to `seconds`; true once it held.
@@ -302,4 +316,21 @@ pub async fn outbox_len(node: &NodeHandle) -> u64 {
         StaffReply::Status(s) => s.outbox,
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// Whether this process may mount a tmpfs, and why not if it may not.
+pub fn can_mount() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let probe = dir.path().join("probe");
+    disk::Disk::tmpfs(&probe, 1 << 20).map(drop)
+}
+
+/// Whether this process may mount an ext4 image on a loop device and have the kernel fail it
+/// ([`disk::Disk::fail`]), and why not if it may not.
+pub fn can_fail_ext4() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let probe = dir.path().join("probe");
+    disk::Disk::ext4(&probe, 16 << 20)?
+        .error_trigger()
+        .map(drop)
 }
