@@ -209,7 +209,8 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
     use protocol_spec::category::Category;
     use protocol_spec::entry::{Disclosure, LogEntry, Person, Receipt, SourceLeaf};
     use protocol_spec::ids::{CaseId, ConsentId};
-    use protocol_spec::tlog::note::{Note, SIG_COSIGNATURE, SIG_ED25519, VerifierKey, cosign};
+    use protocol_spec::tlog::cosignature::cosign;
+    use protocol_spec::tlog::note::{Note, SIG_COSIGNATURE, SIG_ED25519, VerifierKey};
     use protocol_spec::tlog::{Checkpoint, Tree, leaf_hash, sign_checkpoint, tiles};
     use std::collections::HashMap;
 

@@ -236,7 +236,7 @@ impl ExampleFederation {
         let mut out = Vec::new();
         for s in &spec.institution {
             let paths: Vec<PathBuf> = s.records.iter().map(|f| examples.join(f)).collect();
-            let set = crate::commands::read_records(&paths)?;
+            let set = crate::records::read_records(&paths)?;
             match call(
                 &self.node(s.id.as_str()).admin,
                 StaffRequest::ImportRecords(set),
@@ -418,7 +418,7 @@ async fn walkthrough(
     for (id, persons, fields) in fed.import_records(spec).await? {
         n.say(&format!("   {id}: {persons} persons, {fields} fields"));
     }
-    match crate::commands::read_records(&[records.join("bad-persons.csv")]) {
+    match crate::records::read_records(&[records.join("bad-persons.csv")]) {
         Err(e) => n.say(&format!(
             "   a faulty file is rejected whole, with each bad row named:\n   {}",
             format!("{e:#}").replace('\n', "\n   ")

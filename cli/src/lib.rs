@@ -12,6 +12,7 @@ pub mod demo;
 pub mod federation;
 pub mod files;
 pub mod output;
+pub mod records;
 pub mod render;
 pub mod setup;
 pub mod values;

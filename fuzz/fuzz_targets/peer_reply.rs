@@ -8,7 +8,8 @@ use fuzz::vectors::vectors;
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::entry::LogEntry;
 use protocol_spec::peer::PeerReply;
-use protocol_spec::tlog::note::{Note, cosigners, verify_cosignature};
+use protocol_spec::tlog::cosignature::{cosigners, verify_cosignature};
+use protocol_spec::tlog::note::Note;
 use protocol_spec::tlog::{open_checkpoint, tiles, verify_inclusion};
 use protocol_spec::wire::decode_body;
 

@@ -29,7 +29,7 @@ use crate::exchange::{
 use crate::ids::{
     CaseId, ConsentId, EventId, InstitutionId, Purpose, RequestId, Role, StaffId, SummaryId,
 };
-use crate::keys::{EncryptionKey, PublicKey, Signature, SigningKey, sha256};
+use crate::keys::{self, EncryptionKey, PublicKey, Signature, SigningKey, sha256};
 use crate::peer::{InclusionProof, PeerMessage, PeerReply};
 use crate::records::{Person, RecordField, RecordSet};
 use crate::roster::{Authorities, Authority, FormerKey, Member, PolicyRule, Roster, SignedRoster};
@@ -1366,7 +1366,7 @@ fn keys_derive_from_their_seeds() {
         item.hex_eq("secret", &[n; 32]);
         let public = EncryptionKey::from_secret(item.array("secret")).public();
         item.hex_eq("public", &public.0);
-        assert_eq!(public, seal::x25519_public(&[n; 32]));
+        assert_eq!(public, keys::x25519_public(&[n; 32]));
     }
 }
 

@@ -9,6 +9,7 @@ pub mod merkle;
 pub mod note;
 pub mod tile_proof;
 pub mod tiles;
+mod timestamped;
 pub mod witness;
 
 #[cfg(test)]
