@@ -11,6 +11,7 @@ pub mod dates;
 pub mod demo;
 pub mod federation;
 pub mod files;
+pub mod harness;
 pub mod output;
 pub mod records;
 pub mod render;
