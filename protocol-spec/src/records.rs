@@ -287,42 +287,6 @@ impl RecordSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
-
-    fn vectors() -> Value {
-        serde_json::from_str(include_str!("../vectors/records.json")).expect("records.json")
-    }
-
-    /// records.md §7: the checks on a received record set, positions as lines.
-    #[test]
-    fn validate_vectors() {
-        let v = vectors();
-        for case in v["validate"]["cases"].as_array().unwrap() {
-            let name = case["name"].as_str().unwrap();
-            let set: RecordSet = serde_json::from_value(case["set"].clone()).unwrap();
-            let got = set.validate().err().map(|e| e.problems).unwrap_or_default();
-            let expected: Vec<RowProblem> =
-                serde_json::from_value(case["problems"].clone()).unwrap();
-            assert_eq!(got, expected, "{name}");
-        }
-    }
-
-    #[test]
-    fn date_and_field_name_vectors() {
-        let v = vectors();
-        for d in v["dates"]["valid"].as_array().unwrap() {
-            assert!(valid_date(d.as_str().unwrap()), "{d}");
-        }
-        for d in v["dates"]["invalid"].as_array().unwrap() {
-            assert!(!valid_date(d.as_str().unwrap()), "{d}");
-        }
-        for f in v["field_names"]["valid"].as_array().unwrap() {
-            assert!(valid_field_name(f.as_str().unwrap()), "{f}");
-        }
-        for f in v["field_names"]["invalid"].as_array().unwrap() {
-            assert!(!valid_field_name(f.as_str().unwrap()), "{f}");
-        }
-    }
 
     #[test]
     fn validate_rechecks_a_received_set() {

@@ -12,9 +12,6 @@ pub mod tiles;
 mod timestamped;
 pub mod witness;
 
-#[cfg(test)]
-mod tests;
-
 pub use checkpoint::{Checkpoint, CheckpointError, open_checkpoint, sign_checkpoint};
 pub use merkle::{
     EMPTY_ROOT, Hash, ProofError, Tree, leaf_hash, node_hash, root_from_leaves, verify_consistency,
