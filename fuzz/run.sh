@@ -35,7 +35,7 @@ setup() {
 
 seed() {
     echo "== seed corpus"
-    cargo run --quiet --locked --example seed --no-default-features -- corpus
+    cargo run --quiet --locked --example seed -- corpus
 }
 
 build() {

@@ -2,7 +2,7 @@
 //! freshness and replay, decide, build, seal, sign, log, commit) between real nodes on
 //! loopback, next to a baseline of bare request/reply round trips measured in the same run.
 
-use crate::demo::{ExampleFederation, ExampleSpec, call};
+use crate::harness::{ExampleFederation, ExampleSpec, call};
 use anyhow::{Context, bail};
 use protocol_spec::category::Category;
 use protocol_spec::exchange::SummaryRequest;
@@ -112,15 +112,15 @@ pub async fn run(args: BenchArgs, json: bool) -> anyhow::Result<()> {
 
 async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
     let (orp, oai) = (fed.node("ne.orp"), fed.node("ne.oai"));
-    let records = crate::demo::examples_dir()?.join("records");
+    let records = crate::harness::examples_dir()?.join("records");
     let person = std::fs::read_to_string(records.join("demo-person.txt"))?
         .trim()
         .parse()?;
-    let case_id = crate::demo::open_case(&oai.worker, person, vec![orp.id.clone()]).await?;
+    let case_id = crate::harness::open_case(&oai.worker, person, vec![orp.id.clone()]).await?;
     call(&orp.worker, StaffRequest::CaseAccept { case_id }).await?;
-    let now = crate::demo::now();
+    let now = crate::harness::now();
     let categories = [Category::Employment, Category::Measures];
-    crate::demo::record_consent(
+    crate::harness::record_consent(
         &oai.worker,
         case_id,
         &[&oai.id, &orp.id],
@@ -170,7 +170,7 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
                     case_id,
                     purpose: "coordinated-assessment".parse()?,
                     categories: vec![Category::Employment, Category::Measures],
-                    issued_at: crate::demo::now(),
+                    issued_at: crate::harness::now(),
                 }
                 .sign(&k);
                 match daemon::transport::request(&c, &PeerMessage::Summary(req)).await? {
@@ -209,7 +209,8 @@ pub fn audit(n: u64, json: bool) -> anyhow::Result<()> {
     use protocol_spec::category::Category;
     use protocol_spec::entry::{Disclosure, LogEntry, Person, Receipt, SourceLeaf};
     use protocol_spec::ids::{CaseId, ConsentId};
-    use protocol_spec::tlog::note::{Note, SIG_COSIGNATURE, SIG_ED25519, VerifierKey, cosign};
+    use protocol_spec::tlog::cosignature::cosign;
+    use protocol_spec::tlog::note::{Note, SIG_COSIGNATURE, SIG_ED25519, VerifierKey};
     use protocol_spec::tlog::{Checkpoint, Tree, leaf_hash, sign_checkpoint, tiles};
     use std::collections::HashMap;
 

@@ -3,7 +3,7 @@
 use crate::client::Client;
 use crate::credential::Credential;
 use crate::output::{self, Classified, ErrorKind, Status};
-use crate::{dates, federation, outln, render, setup, values};
+use crate::{dates, federation, outln, records, render, setup, values};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use protocol_spec::avs::Avs;
@@ -13,7 +13,6 @@ use protocol_spec::ids::{
     CaseId, ConsentId, InstitutionId, Purpose, Role, Sector, StaffId, SummaryId,
 };
 use protocol_spec::keys::SigningKey;
-use protocol_spec::records::RecordSet;
 use protocol_spec::staff::{ConsentDraft, StaffReply, StaffRequest};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -541,36 +540,6 @@ fn now() -> u64 {
     daemon::clock::now()
 }
 
-/// Reads and parses record files, reporting every rejected row with file and line.
-pub fn read_records(files: &[PathBuf]) -> anyhow::Result<RecordSet> {
-    if files.is_empty() {
-        bail!("name at least one file to import");
-    }
-    let mut all = RecordSet::default();
-    let mut problems = Vec::new();
-    for f in files {
-        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-        match protocol_spec::records::parse_file(&f.to_string_lossy(), &bytes) {
-            Ok(set) => all.merge(set),
-            Err(e) => {
-                for p in e.problems {
-                    problems.push(format!("{}:{}: {}", f.display(), p.line, p.reason));
-                }
-            }
-        }
-    }
-    if !problems.is_empty() {
-        bail!(
-            "{} row(s) rejected; nothing was imported:\n  {}",
-            problems.len(),
-            problems.join("\n  ")
-        );
-    }
-    all.validate()
-        .map_err(|e| anyhow::anyhow!("records rejected; nothing was imported: {e}"))?;
-    Ok(all)
-}
-
 async fn staff_call(cli: &Cli, req: StaffRequest) -> anyhow::Result<StaffReply> {
     let path = cli.credential.as_ref().context(Classified::new(
         ErrorKind::Usage,
@@ -767,7 +736,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             StaffRequest::InstallRoster(federation::load_roster(roster)?)
         }
         Command::Records(RecordsCmd::Import { files }) => {
-            StaffRequest::ImportRecords(read_records(files)?)
+            StaffRequest::ImportRecords(records::read_records(files)?)
         }
         Command::Case(c) => match c {
             CaseCmd::Open { person, invite } => StaffRequest::CaseOpen {

@@ -2,7 +2,7 @@
 //! claims its output file before the node registers the key, so no registered key is lost.
 
 mod common;
-use cli::demo::{ExampleFederation, ExampleSpec};
+use cli::harness::{ExampleFederation, ExampleSpec};
 use common::run;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! and errors from the node are JSON documents of their kind.
 
 mod common;
-use cli::demo::{ExampleFederation, ExampleSpec};
+use cli::harness::{ExampleFederation, ExampleSpec};
 use common::run;
 use std::path::Path;
 

@@ -29,7 +29,7 @@ fn examples() -> PathBuf {
 }
 
 fn port() -> String {
-    cli::demo::free_port().unwrap().to_string()
+    cli::harness::free_port().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

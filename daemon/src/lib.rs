@@ -5,14 +5,17 @@
 pub mod args;
 pub mod clock;
 pub mod config;
+mod driver;
 pub mod log;
+mod log_state;
 pub mod node;
 pub mod store;
 pub mod transport;
 
 use anyhow::Context;
 use config::NodeConfig;
-use node::{DriverKeys, Node, NodeAdmission};
+use driver::NodeAdmission;
+use node::{DriverKeys, Node};
 use node_core::{BootstrapAdmin, Core, Secrets};
 use protocol_spec::keys::SigningKey;
 use protocol_spec::peer::PEER_ALPN;
@@ -131,7 +134,8 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     .map_err(|e| store_error(&config.data_dir, e))?;
     let roster = core.roster().clone();
     let staff_keys = core.staff_keys();
-    let log_state = log::LogState::load(&conn, &config.institution, &roster.roster.federation)?;
+    let origin = log::origin(&roster.roster.federation, &config.institution);
+    let log_state = log_state::LogState::load(&conn, origin)?;
     let log_size = log_state.size();
     let log = Arc::new(Mutex::new(log_state));
     let log_for_store = log.clone();

@@ -1,35 +1,24 @@
-//! The node driver: QUIC connections in, the core's steps on the store thread, the core's
-//! outputs carried out (replies, sends to peers, connection changes). Decisions are the core's
-//! (`node_core`); this module moves bytes and keeps connections.
+//! The node's shared parts: its identity and keys, the roster in force, the store, the log's
+//! state, the limits and its connections, inbound and to peers. The driver ([`crate::driver`])
+//! serves requests with them, and the log ([`crate::log`]) signs, serves and witnesses with them.
 
-use crate::log::LogState;
+use crate::log_state::LogState;
 use crate::store::Store;
-use crate::transport::{self, Admission};
+use crate::transport;
 use anyhow::{Context, anyhow};
-use node_core::{Input, Output, Ticket};
-use protocol_spec::exchange::{Refusal, RefusalCode};
+use node_core::Ticket;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::keys::{PublicKey, SigningKey};
 use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
-use protocol_spec::staff::*;
+use protocol_spec::staff::StaffReply;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// Every "not concerned" refusal leaves at this delay after the request arrived, so its timing
-/// does not depend on what the responder found (no existence oracle in timing).
-pub const UNIFORM_REFUSAL_DELAY: Duration = Duration::from_millis(25);
-
-/// How long a staff request may wait for its outcome. Longer than a peer exchange can take
-/// (handshake, request, one retry on a fresh connection), so a case worker is told what
-/// happened rather than that the node did not answer.
-pub const STAFF_REPLY_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// The node's keys the driver itself uses: TLS identity, log and witness signatures.
 pub struct DriverKeys {
@@ -40,86 +29,31 @@ pub struct DriverKeys {
 
 pub struct Node {
     pub me: InstitutionId,
-    limits: crate::config::Limits,
+    pub(crate) limits: crate::config::Limits,
     /// Open inbound connections, peers and staff.
-    open_connections: std::sync::atomic::AtomicUsize,
+    pub(crate) open_connections: std::sync::atomic::AtomicUsize,
     /// Open inbound connections per key.
-    per_key: Mutex<HashMap<PublicKey, usize>>,
+    pub(crate) per_key: Mutex<HashMap<PublicKey, usize>>,
     pub signing: SigningKey,
     pub log_key: SigningKey,
     pub witness_key: SigningKey,
     /// The roster in force, as the core last adopted it: for admission and the log.
-    roster: RwLock<SignedRoster>,
-    staff_keys: RwLock<HashSet<PublicKey>>,
+    pub(crate) roster: RwLock<SignedRoster>,
+    pub(crate) staff_keys: RwLock<HashSet<PublicKey>>,
     pub store: Store,
     pub log: Arc<Mutex<LogState>>,
     pub endpoint: quinn::Endpoint,
     /// Inbound peer connections by key, closed when the key leaves the roster.
-    inbound: Mutex<HashMap<PublicKey, Vec<quinn::Connection>>>,
-    outbound: tokio::sync::Mutex<HashMap<InstitutionId, quinn::Connection>>,
+    pub(crate) inbound: Mutex<HashMap<PublicKey, Vec<quinn::Connection>>>,
+    pub(crate) outbound: tokio::sync::Mutex<HashMap<InstitutionId, quinn::Connection>>,
     /// Staff requests waiting for the core's reply.
-    tickets: Mutex<HashMap<Ticket, oneshot::Sender<StaffReply>>>,
-    next_ticket: AtomicU64,
+    pub(crate) tickets: Mutex<HashMap<Ticket, oneshot::Sender<StaffReply>>>,
+    pub(crate) next_ticket: AtomicU64,
     /// Every task the node spawns, joined at shutdown.
     pub tasks: TaskTracker,
     /// Held during a checkpoint-and-witness round.
     pub witnessing: tokio::sync::Mutex<()>,
     pub shutdown: CancellationToken,
-}
-
-/// One open inbound connection counted against the limits; released when dropped.
-struct ConnectionSlot {
-    node: Arc<Node>,
-    key: PublicKey,
-}
-
-impl ConnectionSlot {
-    fn take(node: &Arc<Node>, key: PublicKey) -> Option<ConnectionSlot> {
-        let mut per_key = node.per_key.lock().unwrap();
-        let mine = per_key.entry(key).or_default();
-        let all = node.open_connections.load(Ordering::Relaxed);
-        if *mine >= node.limits.connections_per_key || all >= node.limits.connections {
-            return None;
-        }
-        *mine += 1;
-        node.open_connections.fetch_add(1, Ordering::Relaxed);
-        Some(ConnectionSlot {
-            node: node.clone(),
-            key,
-        })
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        let mut per_key = self.node.per_key.lock().unwrap();
-        if let Some(n) = per_key.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                per_key.remove(&self.key);
-            }
-        }
-        self.node.open_connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Admission to the handshake: current roster members and active staff.
-pub struct NodeAdmission(pub std::sync::Weak<Node>);
-
-impl Admission for NodeAdmission {
-    fn admits(&self, key: &PublicKey) -> bool {
-        let Some(node) = self.0.upgrade() else {
-            return false;
-        };
-        node.is_member(key) || node.staff_keys.read().unwrap().contains(key)
-    }
-}
-
-fn staff_error(kind: StaffErrorKind, message: impl Into<String>) -> StaffReply {
-    StaffReply::Error(StaffError {
-        kind,
-        message: message.into(),
-    })
 }
 
 impl Node {
@@ -162,113 +96,13 @@ impl Node {
         self.roster.read().unwrap().clone()
     }
 
-    fn is_member(&self, key: &PublicKey) -> bool {
+    pub(crate) fn is_member(&self, key: &PublicKey) -> bool {
         self.roster
             .read()
             .unwrap()
             .roster
             .member_by_key(key)
             .is_some()
-    }
-
-    // ---------------------------------------------------------------- connections
-
-    /// Serves one inbound connection until it closes.
-    pub async fn serve_connection(self: Arc<Self>, incoming: quinn::Incoming) {
-        let conn = match incoming.await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::info!(error = %e, "handshake refused");
-                return;
-            }
-        };
-        let Some((key, alpn)) = transport::peer_of(&conn) else {
-            conn.close(1u32.into(), b"no identity");
-            return;
-        };
-        let Some(_slot) = ConnectionSlot::take(&self, key) else {
-            tracing::warn!("connection refused: over the connection limit");
-            conn.close(4u32.into(), b"too many connections");
-            return;
-        };
-        if alpn == PEER_ALPN && self.is_member(&key) {
-            self.inbound
-                .lock()
-                .unwrap()
-                .entry(key)
-                .or_default()
-                .push(conn.clone());
-            tracing::debug!("peer connected");
-            self.serve_streams(conn.clone(), key, true).await;
-            // Closed connections are forgotten at once, not when the roster next changes.
-            if let Some(conns) = self.inbound.lock().unwrap().get_mut(&key) {
-                conns.retain(|c| c.stable_id() != conn.stable_id());
-            }
-        } else if alpn == STAFF_ALPN && self.staff_keys.read().unwrap().contains(&key) {
-            self.serve_streams(conn, key, false).await;
-        } else {
-            conn.close(2u32.into(), b"key not admitted for this protocol");
-        }
-    }
-
-    async fn serve_streams(self: &Arc<Self>, conn: quinn::Connection, key: PublicKey, peer: bool) {
-        loop {
-            let stream = tokio::select! {
-                s = conn.accept_bi() => s,
-                _ = self.shutdown.cancelled() => break,
-            };
-            let Ok((mut send, mut recv)) = stream else {
-                break;
-            };
-            let node = self.clone();
-            self.tasks.spawn(async move {
-                let arrived = Instant::now();
-                let body = transport::read_frame_bytes(&mut recv).await;
-                let reply_bytes = if peer {
-                    let reply = match body.map_err(|e| e.to_string()).and_then(|b| {
-                        protocol_spec::wire::decode_body::<PeerMessage>(&b)
-                            .map_err(|e| e.to_string())
-                    }) {
-                        Ok(msg) => node.handle_peer(key, msg, arrived).await,
-                        Err(reason) => PeerReply::Rejected { reason },
-                    };
-                    protocol_spec::wire::encode_frame(&reply)
-                } else {
-                    let reply = match body.map_err(|e| e.to_string()).and_then(|b| {
-                        protocol_spec::wire::decode_body::<StaffRequest>(&b)
-                            .map_err(|e| e.to_string())
-                    }) {
-                        Ok(msg) => node.handle_staff(key, msg).await,
-                        Err(reason) => staff_error(StaffErrorKind::BadRequest, reason),
-                    };
-                    protocol_spec::wire::encode_frame(&reply)
-                };
-                match reply_bytes {
-                    Ok(bytes) => {
-                        let _ = send.write_all(&bytes).await;
-                        let _ = send.finish();
-                    }
-                    Err(e) => tracing::warn!(error = %e, "reply could not be encoded"),
-                }
-            });
-        }
-    }
-
-    /// Closes connections of keys that are no longer members.
-    fn drop_removed_members(&self) {
-        let roster = self.roster.read().unwrap().roster.clone();
-        let mut inbound = self.inbound.lock().unwrap();
-        inbound.retain(|key, conns| {
-            if roster.member_by_key(key).is_some() {
-                conns.retain(|c| c.close_reason().is_none());
-                true
-            } else {
-                for c in conns.iter() {
-                    c.close(3u32.into(), b"removed from the federation roster");
-                }
-                false
-            }
-        });
     }
 
     /// A connection to a peer, reused while it lives. The handshake runs without holding the
@@ -327,198 +161,6 @@ impl Node {
                 let conn = self.connect_peer(id).await.context(first.to_string())?;
                 Ok(transport::request(&conn, msg).await?)
             }
-        }
-    }
-
-    // ---------------------------------------------------------------- requests
-
-    async fn handle_peer(
-        self: &Arc<Self>,
-        key: PublicKey,
-        msg: PeerMessage,
-        arrived: Instant,
-    ) -> PeerReply {
-        match msg {
-            PeerMessage::Summary(_) | PeerMessage::CaseHistory { .. } | PeerMessage::Roster(_) => {
-                let reply = match self
-                    .store
-                    .step(Input::Peer {
-                        from: key,
-                        message: msg,
-                    })
-                    .await
-                {
-                    Ok(outputs) => self.carry_out(outputs),
-                    Err(e) => {
-                        tracing::error!(error = %e, "peer message not processed");
-                        None
-                    }
-                };
-                // Nothing was recorded (the store stopped): the sender is to send again.
-                let reply = reply.unwrap_or(PeerReply::Refusal(Refusal {
-                    code: RefusalCode::Unavailable,
-                }));
-                if let PeerReply::Refusal(Refusal {
-                    code: RefusalCode::NotConcerned,
-                }) = reply
-                {
-                    tokio::time::sleep_until((arrived + UNIFORM_REFUSAL_DELAY).into()).await;
-                }
-                reply
-            }
-            PeerMessage::AddCheckpoint(_)
-            | PeerMessage::LogTile(_)
-            | PeerMessage::ProveInclusion { .. }
-            | PeerMessage::ReceiptProof(_) => crate::log::answer_peer(self, key, msg).await,
-        }
-    }
-
-    async fn handle_staff(self: &Arc<Self>, key: PublicKey, request: StaffRequest) -> StaffReply {
-        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.tickets.lock().unwrap().insert(ticket, tx);
-        match self
-            .store
-            .step(Input::Staff {
-                ticket,
-                key,
-                request,
-            })
-            .await
-        {
-            Ok(outputs) => {
-                self.carry_out(outputs);
-            }
-            Err(e) => {
-                self.tickets.lock().unwrap().remove(&ticket);
-                return staff_error(StaffErrorKind::Internal, format!("{e:#}"));
-            }
-        }
-        match tokio::time::timeout(STAFF_REPLY_TIMEOUT, rx).await {
-            Ok(Ok(reply)) => reply,
-            _ => {
-                self.tickets.lock().unwrap().remove(&ticket);
-                staff_error(
-                    StaffErrorKind::Pending,
-                    "the outcome is not known yet; the node keeps working on it (see `passerelle summary list` and `passerelle queue`)",
-                )
-            }
-        }
-    }
-
-    /// Carries out a step's outputs; returns the reply to the peer message of the step, if any.
-    pub fn carry_out(self: &Arc<Self>, outputs: Vec<Output>) -> Option<PeerReply> {
-        let mut reply = None;
-        for output in outputs {
-            match output {
-                Output::PeerReply(r) => reply = Some(r),
-                Output::StaffReply { ticket, reply } => {
-                    if let Some(tx) = self.tickets.lock().unwrap().remove(&ticket) {
-                        let _ = tx.send(reply);
-                    }
-                }
-                Output::Send { token, to, message } => {
-                    let node = self.clone();
-                    self.tasks.spawn(async move {
-                        let input = match node.send_peer(&to, &message).await {
-                            Ok(reply) => Input::Delivered { token, reply },
-                            Err(e) => {
-                                tracing::info!(peer = %to, error = %e, "peer unreachable; the message stays queued");
-                                Input::Unreachable { token }
-                            }
-                        };
-                        if let Ok(outputs) = node.store.step(input).await {
-                            node.carry_out(outputs);
-                        }
-                    });
-                }
-                Output::ReceiptLogged {
-                    peer,
-                    request_digest,
-                    disclosure_leaf,
-                    receipt_leaf,
-                } => {
-                    self.tasks.spawn(crate::log::exchange_inclusion_proofs(
-                        self.clone(),
-                        peer,
-                        request_digest,
-                        disclosure_leaf,
-                        receipt_leaf,
-                    ));
-                }
-                Output::RosterAdopted(roster) => {
-                    let version = roster.roster.version;
-                    *self.roster.write().unwrap() = *roster;
-                    self.drop_removed_members();
-                    let node = self.clone();
-                    self.tasks.spawn(async move {
-                        let roster = node.roster().roster;
-                        node.outbound
-                            .lock()
-                            .await
-                            .retain(|id, _| roster.member(id).is_some());
-                    });
-                    tracing::info!(version, "roster in force");
-                }
-                Output::StaffChanged(keys) => {
-                    *self.staff_keys.write().unwrap() = keys.into_iter().collect();
-                }
-                Output::ServeLog { ticket, request } => {
-                    let node = self.clone();
-                    self.tasks.spawn(async move {
-                        let reply = node.serve_log(request).await.unwrap_or_else(|e| {
-                            staff_error(StaffErrorKind::BadRequest, format!("{e:#}"))
-                        });
-                        if let Some(tx) = node.tickets.lock().unwrap().remove(&ticket) {
-                            let _ = tx.send(reply);
-                        }
-                    });
-                }
-            }
-        }
-        reply
-    }
-
-    /// Sends what is due in the outbox.
-    pub async fn tick(self: &Arc<Self>) {
-        if let Ok(outputs) = self.store.step(Input::Tick).await {
-            self.carry_out(outputs);
-        }
-    }
-
-    async fn serve_log(self: &Arc<Self>, request: StaffRequest) -> anyhow::Result<StaffReply> {
-        match request {
-            StaffRequest::LogCheckpoint => {
-                // Gather cosignatures for the newest checkpoint before handing it out.
-                if let Err(e) = crate::log::checkpoint_and_witness(self).await {
-                    tracing::warn!(error = %e, "witnessing round failed");
-                }
-                let (_, note) = crate::log::sign_checkpoint(self).await?;
-                Ok(StaffReply::Checkpoint { note })
-            }
-            StaffRequest::LogTile { path } => {
-                Ok(StaffReply::LogData(crate::log::tile(self, &path).await?))
-            }
-            StaffRequest::WitnessEvidence => {
-                let list = self
-                    .store
-                    .read(|db| {
-                        let mut st = db.prepare("SELECT origin, cosigned, offered, problem, seen_at FROM witness_evidence ORDER BY id")?;
-                        let rows = st.query_map([], |r| {
-                            Ok(WitnessEvidence {
-                                origin: r.get(0)?,
-                                cosigned: r.get(1)?,
-                                offered: r.get(2)?,
-                                problem: r.get(3)?,
-                                seen_at: r.get::<_, i64>(4)? as u64,
-                            })
-                        })?;
-                        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-                    })
-                    .await?;
-                Ok(StaffReply::Evidence(list))
-            }
-            _ => Err(anyhow!("not a log request")),
         }
     }
 }

@@ -1,14 +1,15 @@
 //! Writes the seed corpus of every fuzz target, from the JSON test vectors and the example
-//! records: `cargo run --example seed --no-default-features -- <corpus dir>`. Seeds are
-//! valid inputs (plus the vectors' refused frames), so the fuzzer starts from inputs that
-//! reach deep into each decoder and mutates from there.
+//! records: `cargo run --example seed -- <corpus dir>`. Seeds are valid inputs (plus the
+//! vectors' refused frames), so the fuzzer starts from inputs that reach deep into each decoder
+//! and mutates from there.
 
+use cli::records::parse_file;
 use fuzz::bundle::{BundleInput, COSIGN, DROP, EXTRA, HUGE, KEPT, WRONG_KEY};
 use fuzz::vectors::{CORE, RECORDS, TLOG, vectors};
 use protocol_spec::case::SignedCaseEvent;
 use protocol_spec::keys::EncryptionKey;
 use protocol_spec::peer::{InclusionProof, PeerMessage, PeerReply};
-use protocol_spec::records::{RecordSet, parse_file};
+use protocol_spec::records::RecordSet;
 use protocol_spec::staff::{StaffReply, StaffRequest};
 use protocol_spec::tlog::merkle::{Tree, leaf_hash};
 use protocol_spec::tlog::tiles::{encode_bundle, entries_path, tile_path};

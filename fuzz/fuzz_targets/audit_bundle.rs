@@ -8,7 +8,7 @@ use fuzz::bundle::{BundleInput, WRONG_KEY, build};
 use fuzz::vectors::vectors;
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::audit::{BundleKeys, verify_bundle};
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::LogEntry;
 
 fuzz_target!(|data: &[u8]| {
     let input = BundleInput::parse(data);
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         let malformed = input
             .entries
             .iter()
-            .filter(|e| Entry::check(e).is_err())
+            .filter(|e| LogEntry::check(e).is_err())
             .count();
         assert_eq!(report.findings.len(), malformed, "{:?}", report.findings);
     }

@@ -4,7 +4,8 @@
 
 use fuzz::vectors::vectors;
 use libfuzzer_sys::fuzz_target;
-use protocol_spec::tlog::note::{Note, check_quorum, cosigners};
+use protocol_spec::tlog::cosignature::{check_quorum, cosigners};
+use protocol_spec::tlog::note::Note;
 use protocol_spec::tlog::{Checkpoint, open_checkpoint};
 
 fuzz_target!(|bytes: &[u8]| {

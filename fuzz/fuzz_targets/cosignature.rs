@@ -5,9 +5,10 @@
 
 use fuzz::vectors::vectors;
 use libfuzzer_sys::fuzz_target;
-use protocol_spec::tlog::note::{
-    Note, TimestampedSignature, check_quorum, cosigners, verify_cosignature,
+use protocol_spec::tlog::cosignature::{
+    TimestampedSignature, check_quorum, cosigners, verify_cosignature,
 };
+use protocol_spec::tlog::note::Note;
 
 /// The checkpoint body of the vectors' checkpoint fixture.
 const BODY: &str = "example.org/passerelle/log\n5\nuFW0LWww9bCH4FJmeD+9bjlPe5JgE8yqZ3AKiwxaWW8=\n";

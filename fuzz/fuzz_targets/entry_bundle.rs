@@ -4,7 +4,7 @@
 //! its own checkpoint gives back its entries.
 
 use libfuzzer_sys::fuzz_target;
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::LogEntry;
 use protocol_spec::tlog::Checkpoint;
 use protocol_spec::tlog::merkle::{Tree, leaf_hash};
 use protocol_spec::tlog::tiles::{
@@ -21,7 +21,7 @@ fuzz_target!(|bytes: &[u8]| {
     };
     assert_eq!(encode_bundle(&entries).expect("entries fit"), bytes);
     for e in &entries {
-        assert_eq!(Entry::check(e).is_ok(), Entry::parse(e).is_ok());
+        assert_eq!(LogEntry::check(e).is_ok(), LogEntry::parse(e).is_ok());
     }
     let tree = Tree::from_leaves(entries.iter().map(|e| leaf_hash(e)));
     let cp = Checkpoint {

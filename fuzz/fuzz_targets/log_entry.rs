@@ -5,11 +5,11 @@
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::audit::{LogView, names_person, person_report, reconcile};
 use protocol_spec::avs::Avs;
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::LogEntry;
 
 fuzz_target!(|bytes: &[u8]| {
-    let parsed = Entry::parse(bytes);
-    assert_eq!(Entry::check(bytes).is_ok(), parsed.is_ok());
+    let parsed = LogEntry::parse(bytes);
+    assert_eq!(LogEntry::check(bytes).is_ok(), parsed.is_ok());
     let Ok(entry) = parsed else {
         return;
     };

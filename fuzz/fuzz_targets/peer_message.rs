@@ -16,12 +16,12 @@ use protocol_spec::wire::decode_body;
 /// keys so the case rules behind the signatures are reached.
 fn case_history(events: &[SignedCaseEvent]) {
     let roster = &vectors().roster.roster;
-    let _ = CoordinatedCase::replay(events, |id| roster.member(id).map(|m| m.signing_key));
+    let _ = CoordinatedCase::replay(events, |id| roster.case_event_keys(id));
     let resigned: Vec<SignedCaseEvent> = events
         .iter()
         .map(|e| e.event.clone().sign(&key_of(e.event.author.as_str())))
         .collect();
-    let key = |id: &protocol_spec::ids::InstitutionId| Some(public_of(id.as_str()));
+    let key = |id: &protocol_spec::ids::InstitutionId| vec![public_of(id.as_str())];
     if let Ok(mut case) = CoordinatedCase::replay(&resigned, key) {
         // What a node stored it restores as it was, and merging it again adds nothing.
         let restored = CoordinatedCase::restore(case.history.clone()).expect("restores");

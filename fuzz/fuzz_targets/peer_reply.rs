@@ -6,9 +6,10 @@
 use fuzz::check::{frame_round_trip, postcard_round_trip};
 use fuzz::vectors::vectors;
 use libfuzzer_sys::fuzz_target;
-use protocol_spec::entry::Entry;
+use protocol_spec::entry::LogEntry;
 use protocol_spec::peer::PeerReply;
-use protocol_spec::tlog::note::{Note, cosigners, verify_cosignature};
+use protocol_spec::tlog::cosignature::{cosigners, verify_cosignature};
+use protocol_spec::tlog::note::Note;
 use protocol_spec::tlog::{open_checkpoint, tiles, verify_inclusion};
 use protocol_spec::wire::decode_body;
 
@@ -42,7 +43,7 @@ fuzz_target!(|body: &[u8]| {
         PeerReply::LogData(bytes) => {
             if let Ok(entries) = tiles::parse_bundle("fuzz", bytes) {
                 for e in &entries {
-                    let _ = Entry::check(e);
+                    let _ = LogEntry::check(e);
                 }
             }
             let _ = Note::parse_bytes(bytes);

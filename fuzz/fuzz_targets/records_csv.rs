@@ -3,11 +3,10 @@
 //! passes the node's own validation and travels over the wire unchanged; a refused one lists
 //! problems with lines inside the file, and no problem repeats personal data.
 
+use cli::records::{detect_csv_kind, parse_csv, parse_csv_as, parse_file};
 use fuzz::check::{postcard_round_trip, reason_echoes_nothing};
 use libfuzzer_sys::fuzz_target;
-use protocol_spec::records::{
-    ImportError, MAX_PROBLEMS, detect_csv_kind, parse_csv, parse_csv_as, parse_file,
-};
+use protocol_spec::records::{ImportError, MAX_PROBLEMS};
 
 /// Problems name lines of the file, at most `MAX_PROBLEMS` and a count of the rest. `\r\n`,
 /// `\n` and a lone `\r` each end a line, as they end a CSV record.

@@ -3,9 +3,10 @@
 //! validation and travels over the wire unchanged; a refused one lists problems with lines
 //! inside the file, and no problem repeats personal data.
 
+use cli::records::{parse_file, parse_json};
 use fuzz::check::{postcard_round_trip, reason_echoes_nothing};
 use libfuzzer_sys::fuzz_target;
-use protocol_spec::records::{MAX_PROBLEMS, parse_file, parse_json};
+use protocol_spec::records::MAX_PROBLEMS;
 
 fuzz_target!(|bytes: &[u8]| {
     let parsed = parse_json(bytes);

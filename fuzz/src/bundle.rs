@@ -7,8 +7,9 @@
 //! entry is a big-endian u16 length and its bytes, `0xffff` ends the entries, and each edit
 //! is four bytes `selector || offset (u16 BE) || xor`.
 
+use protocol_spec::tlog::cosignature::cosign;
 use protocol_spec::tlog::merkle::{Tree, leaf_hash};
-use protocol_spec::tlog::note::{Note, cosign};
+use protocol_spec::tlog::note::Note;
 use protocol_spec::tlog::{Checkpoint, sign_checkpoint, tiles};
 use std::collections::HashMap;
 

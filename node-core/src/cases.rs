@@ -1,15 +1,19 @@
 //! Coordinated cases at this node: the staff commands that change them, the histories peers
 //! push, and their distribution to every institution in the case (spec §6).
 
+use crate::entries;
+use crate::io::{Env, Fault, Output, Ticket, Token, bad};
 use crate::outbox::{self, Item};
-use crate::{Core, Env, Fault, Output, Ticket, Token, Tx, bad, entries, requester};
+use crate::requester;
+use crate::state::{Core, PendingDeliveries, Reply};
+use crate::store::Tx;
 use protocol_spec::avs::Avs;
 use protocol_spec::case::{CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
 use protocol_spec::exchange::{Refusal, RefusalCode};
-use protocol_spec::ids::{CaseId, ConsentId, EventId, InstitutionId};
+use protocol_spec::ids::{CaseId, EventId, InstitutionId};
 use protocol_spec::keys::PublicKey;
-use protocol_spec::peer::PeerReply;
-use protocol_spec::staff::{Delivery, StaffErrorKind, StaffReply};
+use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::staff::StaffErrorKind;
 use rusqlite::OptionalExtension;
 
 pub fn load_case(
@@ -42,61 +46,6 @@ fn save_case(db: &rusqlite::Connection, case: &CoordinatedCase) -> anyhow::Resul
     Ok(())
 }
 
-/// What a staff member waits for after a case change: the answers of the peers it was sent to.
-pub(crate) struct PendingDeliveries {
-    pub ticket: Ticket,
-    awaiting: Vec<(Token, InstitutionId)>,
-    done: Vec<Delivery>,
-    reply: Reply,
-}
-
-enum Reply {
-    Opened(CaseId),
-    Updated,
-    Consent(ConsentId),
-}
-
-impl PendingDeliveries {
-    fn reply(&self) -> StaffReply {
-        let delivered = self.done.clone();
-        match self.reply {
-            Reply::Opened(case_id) => StaffReply::CaseOpened { case_id, delivered },
-            Reply::Updated => StaffReply::CaseUpdated { delivered },
-            Reply::Consent(consent_id) => StaffReply::ConsentRecorded {
-                consent_id,
-                delivered,
-            },
-        }
-    }
-}
-
-/// Records the answer of a peer to a case-history push; replies to staff members whose
-/// deliveries are all answered.
-pub(crate) fn delivery_answered(core: &mut Core, token: Token, delivered: bool) -> Vec<Output> {
-    let mut out = Vec::new();
-    for p in &mut core.deliveries {
-        if let Some(pos) = p.awaiting.iter().position(|(t, _)| *t == token) {
-            let (_, institution) = p.awaiting.remove(pos);
-            p.done.push(Delivery {
-                institution,
-                delivered,
-            });
-        }
-    }
-    core.deliveries.retain(|p| {
-        if p.awaiting.is_empty() {
-            out.push(Output::StaffReply {
-                ticket: p.ticket,
-                reply: p.reply(),
-            });
-            false
-        } else {
-            true
-        }
-    });
-    out
-}
-
 /// A new event by this node; its time comes after every event of `case` (Lamport time, so
 /// every node orders it after what this node had seen, spec §6.3).
 fn event(
@@ -123,7 +72,7 @@ pub(crate) fn open(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     ticket: Ticket,
-    who: &crate::StaffMember,
+    who: &crate::state::StaffMember,
     person: Avs,
     invite: Vec<InstitutionId>,
 ) -> Result<Vec<Output>, Fault> {
@@ -179,7 +128,7 @@ pub(crate) fn change(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     ticket: Ticket,
-    who: &crate::StaffMember,
+    who: &crate::state::StaffMember,
     case_id: CaseId,
     kind: CaseEventKind,
 ) -> Result<Vec<Output>, Fault> {
@@ -257,7 +206,10 @@ fn distribute(
             case_id: case.case_id,
         };
         let token = outbox::enqueue(tx, env, &to, &item, None)?;
-        if let Some(send) = outbox::send_now(core, tx, env, token, &to, &item, None)? {
+        let case_id = &case.case_id;
+        if let Some(send) = outbox::send_with(core, tx, env, token, &to, |_, tx, _| {
+            history_message(tx, token, case_id, &to)
+        })? {
             out.push(send);
         }
         awaiting.push((token, to));
@@ -292,7 +244,7 @@ fn recipients<'a>(
 /// The history of a case to send to `to`: all of it while `to` is in the audience, up to its
 /// removal once removed (it learns of that and of nothing later); `None` otherwise (it left
 /// or declined, or the case is gone), so nothing more reaches it.
-pub(crate) fn history_for(
+fn history_for(
     tx: &Tx<'_>,
     case_id: &CaseId,
     to: &InstitutionId,
@@ -304,6 +256,68 @@ pub(crate) fn history_for(
             c.history_until_removal(to)
         }
     }))
+}
+
+/// What a queued [`Item::CaseHistory`] carries now: the case's current history for `to`, or
+/// `None` once `to` left the case (or it is gone), the item then removed.
+pub(crate) fn history_message(
+    tx: &Tx<'_>,
+    token: Token,
+    case_id: &CaseId,
+    to: &InstitutionId,
+) -> Result<Option<PeerMessage>, Fault> {
+    match history_for(tx, case_id, to)? {
+        Some(events) => Ok(Some(PeerMessage::CaseHistory {
+            case_id: *case_id,
+            events,
+        })),
+        // The recipient left the case (or it is gone): nothing more reaches it.
+        None => {
+            outbox::remove(tx, token)?;
+            Ok(None)
+        }
+    }
+}
+
+/// What a queued [`Item::CaseHistoryBackUntil`] carries: the case's events up to `until` in
+/// canonical order, or `None` once the case is gone, the item then removed.
+pub(crate) fn history_until_message(
+    tx: &Tx<'_>,
+    token: Token,
+    case_id: &CaseId,
+    until: (u64, [u8; 16]),
+) -> Result<Option<PeerMessage>, Fault> {
+    match load_case(tx.db, case_id)? {
+        Some(c) => Ok(Some(PeerMessage::CaseHistory {
+            case_id: *case_id,
+            events: c.history_until(until),
+        })),
+        None => {
+            outbox::remove(tx, token)?;
+            Ok(None)
+        }
+    }
+}
+
+/// What a queued [`Item::CaseHistoryBack`] (written by earlier versions) carries now: the
+/// case's history, up to its removal for a removed recipient, or `None` once the case is gone,
+/// the item then removed.
+pub(crate) fn history_back_message(
+    tx: &Tx<'_>,
+    token: Token,
+    case_id: &CaseId,
+    to: &InstitutionId,
+) -> Result<Option<PeerMessage>, Fault> {
+    match load_case(tx.db, case_id)? {
+        Some(c) => Ok(Some(PeerMessage::CaseHistory {
+            case_id: *case_id,
+            events: c.history_until_removal(to).unwrap_or(c.history),
+        })),
+        None => {
+            outbox::remove(tx, token)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Merges a history pushed by a peer. Whether this node is concerned is judged on the offered
@@ -394,9 +408,7 @@ pub(crate) fn receive_history(
             .iter()
             .any(|e| !offered_ids.contains(&e.event.event_id))
     {
-        let item = if counted_in_here {
-            Item::CaseHistory { case_id }
-        } else {
+        let until = (!counted_in_here).then(|| {
             // Out of the case here: it gets what makes its view converge (every event up to
             // the latest it holds, which include whatever voided its return), and nothing
             // newer than that or than its exit.
@@ -405,15 +417,23 @@ pub(crate) fn receive_history(
                 .map(protocol_spec::case::order_key)
                 .max()
                 .unwrap_or((0, [0; 16]));
-            let exit = case.exit_key(&sender).unwrap_or((0, [0; 16]));
-            Item::CaseHistoryBackUntil {
-                case_id,
-                until: held.max(exit),
-            }
+            held.max(case.exit_key(&sender).unwrap_or((0, [0; 16])))
+        });
+        let item = match until {
+            None => Item::CaseHistory { case_id },
+            Some(until) => Item::CaseHistoryBackUntil { case_id, until },
         };
         let token = outbox::enqueue(tx, env, &sender, &item, None)?;
-        out.extend(outbox::send_now(
-            core, tx, env, token, &sender, &item, None,
+        out.extend(outbox::send_with(
+            core,
+            tx,
+            env,
+            token,
+            &sender,
+            |_, tx, _| match until {
+                None => history_message(tx, token, &case_id, &sender),
+                Some(until) => history_until_message(tx, token, &case_id, until),
+            },
         )?);
     }
     if !new_events.is_empty() {
@@ -431,7 +451,9 @@ pub(crate) fn receive_history(
         for to in others {
             let item = Item::CaseHistory { case_id };
             let token = outbox::enqueue(tx, env, &to, &item, None)?;
-            out.extend(outbox::send_now(core, tx, env, token, &to, &item, None)?);
+            out.extend(outbox::send_with(core, tx, env, token, &to, |_, tx, _| {
+                history_message(tx, token, &case_id, &to)
+            })?);
         }
     }
     Ok(out)

@@ -1,7 +1,8 @@
 //! Composition of the node's log entries (spec §11) from the node's own types. Entries hold
 //! no personal data in clear: a person appears only as a freshly salted commitment.
 
-use crate::{Env, Tx};
+use crate::io::Env;
+use crate::store::Tx;
 use protocol_spec::avs::Avs;
 use protocol_spec::case::{CaseEventKind, CoordinatedCase, SignedCaseEvent};
 use protocol_spec::entry::{self, CaseDetail, LogEntry, Person, SourceLeaf, StaffAction};

@@ -3,10 +3,11 @@
 //! and what it carries is rebuilt at each send (the latest case history and roster; a summary
 //! request re-checked against the requester's own state, spec §7.6).
 
-use crate::{Core, Env, Fault, Output, Token, Tx, cases, requester};
-use protocol_spec::exchange::RefusalCode;
+use crate::io::{Env, Fault, Output, Token};
+use crate::state::{Core, InFlight};
+use crate::store::Tx;
 use protocol_spec::ids::{CaseId, InstitutionId, RequestId, StaffId};
-use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::peer::PeerMessage;
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
@@ -55,14 +56,6 @@ impl Item {
             Item::Summary { .. } | Item::LegacySummary { .. } => None,
         }
     }
-}
-
-/// An item handed to the driver and not answered yet.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct InFlight {
-    since: u64,
-    /// What it carries changed after it left: send it again once answered.
-    stale: bool,
 }
 
 /// A summary request waiting longer than this is withdrawn and reported.
@@ -184,68 +177,25 @@ fn reschedule(tx: &Tx<'_>, env: &Env<'_>, token: Token) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds what an item carries now and hands it to the driver, unless it is already in flight
-/// (then it is sent again once answered).
-pub(crate) fn send_now(
+/// Hands an item to the driver with what it carries now, as `message` builds it (`None`: the
+/// item was settled instead and nothing leaves), unless it is already in flight (then it is
+/// sent again once answered).
+pub(crate) fn send_with<'t, 'e>(
     core: &mut Core,
-    tx: &mut Tx<'_>,
-    env: &mut Env<'_>,
+    tx: &mut Tx<'t>,
+    env: &mut Env<'e>,
     token: Token,
     to: &InstitutionId,
-    item: &Item,
-    staff: Option<&StaffId>,
+    message: impl FnOnce(&mut Core, &mut Tx<'t>, &mut Env<'e>) -> Result<Option<PeerMessage>, Fault>,
 ) -> Result<Option<Output>, Fault> {
     if let Some(f) = core.in_flight.get_mut(&token)
-        && env.now.saturating_sub(f.since) < crate::IN_FLIGHT_TIMEOUT
+        && env.now.saturating_sub(f.since) < crate::state::IN_FLIGHT_TIMEOUT
     {
         f.stale = true;
         return Ok(None);
     }
-    let message = match item {
-        Item::CaseHistory { case_id } => match cases::history_for(tx, case_id, to)? {
-            Some(events) => PeerMessage::CaseHistory {
-                case_id: *case_id,
-                events,
-            },
-            // The recipient left the case (or it is gone): nothing more reaches it.
-            None => {
-                remove(tx, token)?;
-                return Ok(None);
-            }
-        },
-        Item::Roster => PeerMessage::Roster(core.roster.clone()),
-        Item::CaseHistoryBackUntil { case_id, until } => match cases::load_case(tx.db, case_id)? {
-            Some(c) => PeerMessage::CaseHistory {
-                case_id: *case_id,
-                events: c.history_until(*until),
-            },
-            None => {
-                remove(tx, token)?;
-                return Ok(None);
-            }
-        },
-        Item::CaseHistoryBack { case_id } => match cases::load_case(tx.db, case_id)? {
-            // A removed institution learns nothing after its removal.
-            Some(c) => PeerMessage::CaseHistory {
-                case_id: *case_id,
-                events: c.history_until_removal(to).unwrap_or(c.history),
-            },
-            None => {
-                remove(tx, token)?;
-                return Ok(None);
-            }
-        },
-        Item::Summary { request_id } => {
-            match requester::message_for(core, tx, env, token, request_id, staff)? {
-                Some(m) => m,
-                None => return Ok(None),
-            }
-        }
-        Item::LegacySummary { .. } => {
-            tracing::warn!("a summary request queued by an earlier version is not sent");
-            remove(tx, token)?;
-            return Ok(None);
-        }
+    let Some(message) = message(core, tx, env)? else {
+        return Ok(None);
     };
     // The next attempt is scheduled as the item leaves: an answer that never comes is retried.
     reschedule(tx, env, token)?;
@@ -263,149 +213,6 @@ pub(crate) fn send_now(
     }))
 }
 
-/// Sends the items that are due.
-pub(crate) fn tick(
-    core: &mut Core,
-    tx: &mut Tx<'_>,
-    env: &mut Env<'_>,
-) -> Result<Vec<Output>, Fault> {
-    let due: Vec<Token> = {
-        let mut st = tx.db.prepare_cached(
-            "SELECT id FROM outbox WHERE next_attempt <= ?1 ORDER BY next_attempt, id LIMIT 64",
-        )?;
-        let rows = st.query_map([env.now as i64], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut out = Vec::new();
-    for token in due {
-        if core
-            .in_flight
-            .get(&token)
-            .is_some_and(|f| env.now.saturating_sub(f.since) < crate::IN_FLIGHT_TIMEOUT)
-        {
-            continue;
-        }
-        let Some(row) = load(tx, token)? else {
-            continue;
-        };
-        if core.roster.roster.member(&row.recipient).is_none() {
-            // Nothing may be sent to a member the roster no longer lists.
-            out.extend(give_up(core, tx, env, &row, "recipient-removed")?);
-            continue;
-        }
-        if let Some(send) = send_now(
-            core,
-            tx,
-            env,
-            token,
-            &row.recipient,
-            &row.item,
-            row.staff.as_ref(),
-        )? {
-            out.push(send);
-        }
-    }
-    Ok(out)
-}
-
-/// Removes an item that will never be delivered, and tells whoever waits for it.
-fn give_up(
-    core: &mut Core,
-    tx: &mut Tx<'_>,
-    env: &mut Env<'_>,
-    row: &Row,
-    reason: &str,
-) -> Result<Vec<Output>, Fault> {
-    tracing::warn!(peer = %row.recipient, reason, "an outbox item is given up");
-    match &row.item {
-        Item::Summary { request_id } => {
-            requester::withdraw(core, tx, env, row.token, request_id, reason)
-        }
-        _ => {
-            remove(tx, row.token)?;
-            Ok(cases::delivery_answered(core, row.token, false))
-        }
-    }
-}
-
-pub(crate) fn delivered(
-    core: &mut Core,
-    tx: &mut Tx<'_>,
-    env: &mut Env<'_>,
-    token: Token,
-    reply: PeerReply,
-) -> Result<Vec<Output>, Fault> {
-    // Only the answer to the send in flight counts: a duplicate, or a late answer to a send
-    // already given up, must not settle what the item carries now (it is sent again anyway).
-    let Some(flight) = core.in_flight.remove(&token) else {
-        return Ok(Vec::new());
-    };
-    let stale = flight.stale;
-    let Some(row) = load(tx, token)? else {
-        // Already settled: a duplicate or late answer.
-        return Ok(Vec::new());
-    };
-    match &row.item {
-        Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
-        // Sent once: whatever the answer but `unavailable`, it is settled.
-        Item::CaseHistoryBack { .. } | Item::CaseHistoryBackUntil { .. } => {
-            if !matches!(&reply, PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable) {
-                remove(tx, token)?;
-            }
-            Ok(Vec::new())
-        }
-        Item::CaseHistory { .. } | Item::Roster | Item::LegacySummary { .. } => {
-            let accepted = matches!(reply, PeerReply::Accepted);
-            if accepted && matches!(row.item, Item::CaseHistory { .. }) {
-                // Requests held back until the peer knew of this case change may leave now.
-                tx.db.execute(
-                    "UPDATE outbox SET next_attempt = MIN(next_attempt, ?2) WHERE recipient = ?1 AND topic IS NULL",
-                    rusqlite::params![row.recipient.as_str(), env.now as i64],
-                )?;
-            }
-            match reply {
-                PeerReply::Accepted if stale => {
-                    tx.db.execute(
-                        "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
-                        rusqlite::params![token, env.now as i64],
-                    )?;
-                }
-                PeerReply::Accepted => remove(tx, token)?,
-                // The recipient does not take part in the case (it left, or never joined):
-                // nothing more about the case goes to it.
-                PeerReply::Refusal(r) if r.code == RefusalCode::NotConcerned => {
-                    tracing::info!(peer = %row.recipient, "a peer is not concerned by a case any more");
-                    remove(tx, token)?
-                }
-                // Not taken: kept, with the reason, and sent again with backoff. A peer may
-                // refuse for a while (a roster it has not adopted yet, a failed write); what
-                // it keeps refusing stays visible in `passerelle queue`, never dropped silently.
-                other => {
-                    let problem = match &other {
-                        PeerReply::Rejected { reason } => format!("rejected: {reason}"),
-                        PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable => {
-                            "the peer could not record it".to_string()
-                        }
-                        other => format!("unexpected answer: {}", crate::reply_name(other)),
-                    };
-                    tracing::warn!(peer = %row.recipient, %problem, "a peer did not accept a queued message");
-                    note_problem(tx, token, &bounded(&problem))?;
-                }
-            }
-            Ok(cases::delivery_answered(core, token, accepted))
-        }
-    }
-}
-
-/// At most 200 bytes of a peer's text, cut on a character boundary.
-fn bounded(text: &str) -> String {
-    let mut end = text.len().min(200);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
-}
-
 /// After a roster change, every waiting item is due at once: a peer that refused for want of
 /// the new roster may take it now.
 pub(crate) fn all_due(tx: &Tx<'_>, env: &Env<'_>) -> anyhow::Result<()> {
@@ -414,29 +221,4 @@ pub(crate) fn all_due(tx: &Tx<'_>, env: &Env<'_>) -> anyhow::Result<()> {
         [env.now as i64],
     )?;
     Ok(())
-}
-
-pub(crate) fn unreachable(
-    core: &mut Core,
-    tx: &mut Tx<'_>,
-    token: Token,
-) -> Result<Vec<Output>, Fault> {
-    if core.in_flight.remove(&token).is_none() {
-        return Ok(Vec::new());
-    }
-    let Some(row) = load(tx, token)? else {
-        return Ok(Vec::new());
-    };
-    note_problem(tx, token, "unreachable")?;
-    if let Item::Summary { .. } = row.item
-        && let Some(ticket) = core.waiting.remove(&token)
-    {
-        return Ok(vec![Output::StaffReply {
-            ticket,
-            reply: protocol_spec::staff::StaffReply::Summary(
-                protocol_spec::staff::SummaryOutcome::Queued,
-            ),
-        }]);
-    }
-    Ok(cases::delivery_answered(core, token, false))
 }

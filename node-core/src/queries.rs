@@ -2,8 +2,11 @@
 //! before revealing the content).
 
 use crate::cases::load_case;
+use crate::entries;
+use crate::io::{Env, Fault, bad};
 use crate::requester::received_info;
-use crate::{Core, Env, Fault, StaffMember, Tx, bad, entries};
+use crate::state::{Core, StaffMember};
+use crate::store::Tx;
 use protocol_spec::case::{CoordinatedCase, Participation};
 use protocol_spec::exchange::Disclosure;
 use protocol_spec::ids::{CaseId, InstitutionId, RequestId, SummaryId};

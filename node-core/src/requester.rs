@@ -4,8 +4,11 @@
 //! the answer is judged against that state again before anything is kept.
 
 use crate::cases::load_case;
+use crate::entries;
+use crate::io::{Env, Fault, Output, Ticket, Token, bad};
 use crate::outbox::{self, Item, Row};
-use crate::{Core, Env, Fault, Output, Ticket, Token, Tx, bad, entries};
+use crate::state::Core;
+use crate::store::Tx;
 use protocol_spec::case::{CaseStatus, CoordinatedCase};
 use protocol_spec::category::Category;
 use protocol_spec::exchange::{
@@ -27,7 +30,7 @@ pub(crate) fn request(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     ticket: Ticket,
-    who: &crate::StaffMember,
+    who: &crate::state::StaffMember,
     case_id: CaseId,
     from: InstitutionId,
     purpose: Purpose,
@@ -119,7 +122,10 @@ fn queue(
         request_id: signed.request.request_id,
     };
     let token = outbox::enqueue(tx, env, &from, &item, Some(&who.staff))?;
-    let send = outbox::send_now(core, tx, env, token, &from, &item, Some(&who.staff))?;
+    let request_id = signed.request.request_id;
+    let send = outbox::send_with(core, tx, env, token, &from, |core, tx, env| {
+        message_for(core, tx, env, token, &request_id, Some(&who.staff))
+    })?;
     Ok((token, send))
 }
 

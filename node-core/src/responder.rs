@@ -4,7 +4,10 @@
 //! the step's transaction, so the reply leaves only once all three are durable.
 
 use crate::cases::load_case;
-use crate::{Core, Env, Fault, HpkeRng, Tx, entries};
+use crate::entries;
+use crate::io::{Env, Fault, HpkeRng};
+use crate::state::Core;
+use crate::store::Tx;
 use protocol_spec::avs::Avs;
 use protocol_spec::exchange::{
     Disclosure, DisclosureHeader, MAX_CLOCK_SKEW, Refusal, RefusalCode, SignedSummaryRequest,

@@ -5,7 +5,10 @@
 //! is logged.
 
 use crate::cases::load_case;
-use crate::{Core, Env, Fault, Tx, bad, entries};
+use crate::entries;
+use crate::io::{Env, Fault, bad};
+use crate::state::Core;
+use crate::store::Tx;
 use protocol_spec::entry::PurgeReason;
 use protocol_spec::exchange::Disclosure;
 use protocol_spec::ids::{StaffId, SummaryId};
@@ -118,7 +121,8 @@ pub(crate) fn purged(
     tx: &Tx<'_>,
     summary_id: &SummaryId,
 ) -> anyhow::Result<Option<(u64, String, [u8; 32])>> {
-    let row: Option<(Option<i64>, Option<String>, Option<Vec<u8>>)> = tx
+    type Row = (Option<i64>, Option<String>, Option<Vec<u8>>);
+    let row: Option<Row> = tx
         .db
         .query_row(
             "SELECT purged_at, purge_reason, sealed_digest FROM summaries WHERE summary_id = ?1",

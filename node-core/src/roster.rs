@@ -3,8 +3,12 @@
 //! the store, so the version only ever grows; the adopted roster is pushed to every other
 //! member through the outbox, which retries members that are offline.
 
+use crate::entries;
+use crate::io::{Env, Fault, Output, bad};
 use crate::outbox::{self, Item};
-use crate::{Core, Env, Fault, Output, Tx, bad, entries};
+use crate::state::Core;
+use crate::store::Tx;
+use protocol_spec::peer::PeerMessage;
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::StaffErrorKind;
 
@@ -26,12 +30,19 @@ pub(crate) fn offered(
         }
         if let Some(m) = current.roster.member_by_key(from).map(|m| m.id.clone()) {
             let token = outbox::enqueue(tx, env, &m, &Item::Roster, None)?;
-            let send = outbox::send_now(core, tx, env, token, &m, &Item::Roster, None)?;
+            let send = outbox::send_with(core, tx, env, token, &m, |core, _, _| {
+                Ok(Some(message(core)))
+            })?;
             return Ok(send.into_iter().collect());
         }
         return Ok(Vec::new());
     }
     adopt(core, tx, env, offered).map(|(_, out)| out)
+}
+
+/// What a queued [`Item::Roster`] carries: the roster in force when it is sent.
+pub(crate) fn message(core: &Core) -> PeerMessage {
+    PeerMessage::Roster(core.roster.clone())
 }
 
 pub(crate) fn adopt(
@@ -92,7 +103,9 @@ pub(crate) fn adopt(
     core.next_retention_scan = 0;
     let mut out = vec![Output::RosterAdopted(Box::new(core.roster.clone()))];
     for (token, id) in tokens {
-        if let Some(send) = outbox::send_now(core, tx, env, token, &id, &Item::Roster, None)? {
+        if let Some(send) = outbox::send_with(core, tx, env, token, &id, |core, _, _| {
+            Ok(Some(message(core)))
+        })? {
             out.push(send);
         }
     }

@@ -1,43 +1,17 @@
 //! Staff requests, grouped by role: administration here, case work in `cases` and
 //! `requester`, reading in `queries`. Log and witness requests are served by the driver.
 
-use crate::{Core, Env, Fault, Output, StaffMember, Ticket, Tx, bad, cases, entries, queries};
+use crate::io::{Env, Fault, Output, Ticket, bad};
+use crate::state::{Core, StaffMember};
+use crate::store::Tx;
+use crate::{cases, entries, queries};
 use crate::{requester, roster};
-use anyhow::anyhow;
 use protocol_spec::case::{CaseEventKind, Consent};
 use protocol_spec::entry::StaffAction;
 use protocol_spec::ids::ConsentId;
-use protocol_spec::keys::PublicKey;
 use protocol_spec::records::RecordSet;
 use protocol_spec::staff::{StaffInfo, StaffReply, StaffRequest};
-use rusqlite::{Connection, OptionalExtension};
-use std::collections::HashMap;
-
-pub fn active_staff(db: &Connection) -> anyhow::Result<HashMap<PublicKey, StaffMember>> {
-    let mut st = db.prepare("SELECT staff_id, role, key FROM staff WHERE revoked_at IS NULL")?;
-    let rows = st.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-        ))
-    })?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (s, role, key) = row?;
-        let key: [u8; 32] = key
-            .try_into()
-            .map_err(|_| anyhow!("corrupt staff key in store"))?;
-        out.insert(
-            PublicKey(key),
-            StaffMember {
-                staff: s.parse()?,
-                role: role.parse()?,
-            },
-        );
-    }
-    Ok(out)
-}
+use rusqlite::OptionalExtension;
 
 fn reply(ticket: Ticket, reply: StaffReply) -> Result<Vec<Output>, Fault> {
     Ok(vec![Output::StaffReply { ticket, reply }])

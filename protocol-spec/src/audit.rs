@@ -4,7 +4,8 @@
 
 use crate::avs::Avs;
 use crate::entry::{LogEntry, Value};
-use crate::tlog::note::{Note, VerifierKey, count_cosignatures, verify_note};
+use crate::tlog::cosignature::count_cosignatures;
+use crate::tlog::note::{Note, VerifierKey, verify_note};
 use crate::tlog::{Checkpoint, Tree, leaf_hash, tiles, verify_consistency};
 use serde::Serialize;
 
@@ -760,7 +761,8 @@ fn check_kept(
 mod bundle_tests {
     use super::*;
     use crate::keys::SigningKey;
-    use crate::tlog::note::{SIG_COSIGNATURE, SIG_ED25519, cosign};
+    use crate::tlog::cosignature::cosign;
+    use crate::tlog::note::{SIG_COSIGNATURE, SIG_ED25519};
     use crate::tlog::sign_checkpoint;
     use std::collections::HashMap;
 

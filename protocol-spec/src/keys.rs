@@ -183,7 +183,7 @@ impl EncryptionKey {
     }
 
     pub fn public(&self) -> PublicKey {
-        crate::seal::x25519_public(&self.0)
+        x25519_public(&self.0)
     }
 
     pub fn to_file(&self) -> Zeroizing<String> {
@@ -193,6 +193,18 @@ impl EncryptionKey {
     pub fn from_file(text: &str) -> Result<Self, KeyError> {
         parse_key_file(text, "encryption", Self::FILE_HEADER).map(Self::from_secret)
     }
+}
+
+/// X25519 public key of a secret, as HPKE (DHKEM(X25519, HKDF-SHA256)) derives it.
+pub fn x25519_public(secret: &[u8; 32]) -> PublicKey {
+    use hpke::{Deserializable, Serializable};
+    type Kem = hpke::kem::X25519HkdfSha256;
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret)
+        .expect("every 32-byte string is an X25519 secret");
+    let pk = <Kem as hpke::Kem>::sk_to_pk(&sk);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&pk.to_bytes());
+    PublicKey(out)
 }
 
 fn parse_key_file(

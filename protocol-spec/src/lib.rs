@@ -22,6 +22,4 @@ pub mod rule;
 pub mod seal;
 pub mod staff;
 pub mod tlog;
-#[cfg(test)]
-mod vectors;
 pub mod wire;

@@ -1,5 +1,5 @@
 //! Robustness of the decoders: whatever bytes arrive, decoding returns an error or a message,
-//! never a panic. (Round trips of every message type are in `vectors.rs`.)
+//! never a panic. (Round trips of every message type are in `tests/round_trips.rs`.)
 
 use crate::peer::{PeerMessage, PeerReply};
 use crate::staff::{StaffReply, StaffRequest};

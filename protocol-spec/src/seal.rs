@@ -4,7 +4,7 @@
 //! for another request, recipient or set of categories.
 
 use crate::keys::{EncryptionKey, PublicKey};
-use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use serde::{Deserialize, Serialize};
 
 type Kem = hpke::kem::X25519HkdfSha256;
@@ -42,16 +42,6 @@ pub enum SealError {
     Seal,
     #[error("sealed summary does not open with this node's key and header (tampered or not ours)")]
     Open,
-}
-
-/// X25519 public key of a secret, as HPKE derives it.
-pub fn x25519_public(secret: &[u8; 32]) -> PublicKey {
-    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret)
-        .expect("every 32-byte string is an X25519 secret");
-    let pk = Kem::sk_to_pk(&sk);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&pk.to_bytes());
-    PublicKey(out)
 }
 
 pub fn seal<R: CryptoRng>(

@@ -2,14 +2,15 @@
 //! and the faults. Everything happens in one thread, in the order of (time, sequence), and every
 //! choice is drawn from the run's one generator, so a seed replays the same run.
 
+use crate::config::Config;
 use crate::federation::{BASE_TIME, Federation};
 use crate::invariants::{self, Check, Checker, Failure, Invariant, fail};
 use crate::network::{Network, Party};
 use crate::node::{Credential, SimNode, Worker};
+use crate::report::{Report, Stats, Violation};
 use crate::rng::SimRng;
 use crate::rogue::Rogue;
 use crate::trace::{self, Trace};
-use crate::{Config, Report, Stats, Violation};
 use node_core::{Input, Output, Ticket, Token};
 use protocol_spec::entry::LogEntry;
 use protocol_spec::exchange::SignedSummaryRequest;

@@ -1,11 +1,13 @@
-//! Harness for the end-to-end suite: an example federation of real nodes on loopback, built
-//! with the same commands an administrator uses, plus raw peer access for adversarial tests.
+//! The end-to-end suite's helpers, on the example federation harness (`cli::harness`: real
+//! nodes on loopback, built with the same commands an administrator uses): a federation with
+//! its records imported, cases, consents and requests in one call, and raw peer access for
+//! adversarial tests.
 #![forbid(unsafe_code)]
 
 pub mod disk;
 
 use anyhow::bail;
-pub use cli::demo::{ExampleFederation, ExampleSpec, NodeHandle, call};
+pub use cli::harness::{ExampleFederation, ExampleSpec, NodeHandle, call};
 use protocol_spec::avs::Avs;
 use protocol_spec::category::Category;
 use protocol_spec::exchange::SummaryRequest;
@@ -23,7 +25,7 @@ pub fn now() -> u64 {
 }
 
 pub fn records_dir() -> PathBuf {
-    cli::demo::examples_dir()
+    cli::harness::examples_dir()
         .expect("examples dir")
         .join("records")
 }

@@ -307,7 +307,7 @@ async fn malformed_oversized_and_unknown_version_frames_get_clear_errors() {
 async fn a_rejected_import_leaves_nothing_behind() {
     let s = Setup::new().await;
     let bad = records_dir().join("bad-persons.csv");
-    let e = cli::commands::read_records(&[bad]).unwrap_err();
+    let e = cli::records::read_records(&[bad]).unwrap_err();
     let msg = format!("{e:#}");
     assert!(
         msg.contains("bad-persons.csv:"),
@@ -321,8 +321,8 @@ async fn a_rejected_import_leaves_nothing_behind() {
         panic!()
     };
     // Even a set that passes the CLI but names an unknown person is refused whole by the node.
-    let mut set = cli::commands::read_records(&[records_dir().join("ne.orp-persons.csv")]).unwrap();
-    let orphan = cli::commands::read_records(&[records_dir().join("ne.oai-fields.csv")]).unwrap();
+    let mut set = cli::records::read_records(&[records_dir().join("ne.orp-persons.csv")]).unwrap();
+    let orphan = cli::records::read_records(&[records_dir().join("ne.oai-fields.csv")]).unwrap();
     let mut field = orphan.fields[0].clone();
     field.avs = sas_only_person(); // known at ne.sas only, not at ne.orp
     set.fields.push(field);

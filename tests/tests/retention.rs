@@ -49,8 +49,7 @@ async fn a_purged_summary_cannot_be_opened_and_the_audit_still_verifies() {
     // Gone for good: it cannot be opened, and the list says when it was purged.
     let err = call(worker, open).await.expect_err("purged");
     assert!(format!("{err:#}").contains("purged"), "{err:#}");
-    let StaffReply::Summaries(list) = call(worker, StaffRequest::SummaryList).await.unwrap()
-    else {
+    let StaffReply::Summaries(list) = call(worker, StaffRequest::SummaryList).await.unwrap() else {
         panic!()
     };
     assert_eq!(list.len(), 1);
@@ -68,7 +67,10 @@ async fn a_purged_summary_cannot_be_opened_and_the_audit_still_verifies() {
         )
         .unwrap();
     let d: protocol_spec::exchange::Disclosure = postcard::from_bytes(&stored).unwrap();
-    assert!(d.sealed.ciphertext.is_empty(), "the sealed content is destroyed");
+    assert!(
+        d.sealed.ciphertext.is_empty(),
+        "the sealed content is destroyed"
+    );
     assert!(log_kinds(s.node("ne.oai")).contains(&"summary-purged".to_string()));
 
     // The signed records of the exchange still verify and reconcile.

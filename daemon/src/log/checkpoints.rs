@@ -3,11 +3,13 @@
 //! it signs anything new after a start, the node asks its witnesses what they cosigned, so a
 //! lost or rolled-back store halts the log instead of starting a new one (§7.4).
 
-use super::{HALTED_KEY, Standing, db_int, from_db, witness_vkey};
+use super::vkeys::witness_vkey;
+use crate::log_state::{HALTED_KEY, Standing, db_int, from_db};
 use crate::node::Node;
 use anyhow::{anyhow, bail};
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::tlog::cosignature;
 use protocol_spec::tlog::note::{self, Note, NoteSignature, SIG_ED25519, VerifierKey};
 use protocol_spec::tlog::witness::AddCheckpoint;
 use protocol_spec::tlog::{self, Checkpoint, EMPTY_ROOT};
@@ -137,7 +139,7 @@ async fn offer(node: &Arc<Node>, w: &InstitutionId, size: u64, note: &Note) -> O
                     .into_iter()
                     .filter(|s| {
                         s.name == wkey.name
-                            && note::verify_cosignature(&note.text, s, &wkey).is_ok()
+                            && cosignature::verify_cosignature(&note.text, s, &wkey).is_ok()
                     })
                     .collect();
                 if cosigned.is_empty() {

@@ -1,8 +1,10 @@
 //! Bilateral recording: inclusion proofs of a disclosure and its receipt, exchanged between
 //! the two logs once the receipt is durable.
 
+use super::checkpoints::sign_checkpoint;
+use super::vkeys::log_vkey;
 use super::witness::check_against_cosigned;
-use super::{db_int, log_vkey, sign_checkpoint};
+use crate::log_state::db_int;
 use crate::node::Node;
 use anyhow::{Context, anyhow, bail};
 use protocol_spec::ids::InstitutionId;

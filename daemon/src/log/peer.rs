@@ -1,8 +1,11 @@
 //! Log messages from peers: add-checkpoint to this node as a witness, tiles, inclusion proofs
 //! and receipt proofs. Every refusal is bounded (protocol.md §8), whatever it quotes.
 
+use super::inclusion::prove_inclusion;
 use super::inclusion::receive_inclusion;
-use super::{MAX_REASON_LEN, bounded_reason, prove_inclusion, tile, witness_add_checkpoint};
+use super::reasons::{MAX_REASON_LEN, bounded_reason};
+use super::tiles::tile;
+use super::witness::witness_add_checkpoint;
 use crate::node::Node;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};

@@ -1,6 +1,7 @@
 //! Serving the log as C2SP tlog-tiles: the checkpoint, level tiles and entry bundles.
 
-use super::{quoted, sign_checkpoint};
+use super::checkpoints::sign_checkpoint;
+use super::reasons::quoted;
 use crate::node::Node;
 use anyhow::{Context, anyhow, bail};
 use protocol_spec::tlog::tiles::{self, TilePath};

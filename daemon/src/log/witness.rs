@@ -2,13 +2,15 @@
 //! atomically with the stored state; every other checkpoint of a witnessed log that reaches the
 //! node checked against the one it cosigned; inconsistent checkpoints kept as evidence.
 
-use super::{db_int, from_db, log_vkey, origin, witness_vkey};
+use super::vkeys::{log_vkey, origin, witness_vkey};
 use crate::clock::now;
+use crate::log_state::{db_int, from_db};
 use crate::node::Node;
 use anyhow::{anyhow, bail};
 use protocol_spec::entry::{LogEntry, Text, WitnessEvidence};
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::tlog::cosignature;
 use protocol_spec::tlog::note::{self, Note, VerifierKey};
 use protocol_spec::tlog::witness::{self, AddCheckpoint, WitnessRefusal, WitnessState};
 use protocol_spec::tlog::{self, Checkpoint, tile_proof};
@@ -131,7 +133,7 @@ pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply
                         rusqlite::params![o, db_int(cp.size, "checkpoint size")?, cp.root.to_vec(), req.checkpoint],
                     )?;
                     let wkey = my_wkey.ok_or_else(|| anyhow!("this node has no witness key in the roster"))?;
-                    let line = note::cosign(&Checkpoint::parse(&Note::parse(&req.checkpoint)?.text)?.body(), &wkey.name, &n.witness_key, now());
+                    let line = cosignature::cosign(&Checkpoint::parse(&Note::parse(&req.checkpoint)?.text)?.body(), &wkey.name, &n.witness_key, now());
                     Ok(PeerReply::Cosigned(line.line()))
                 }
                 Err(e) => {

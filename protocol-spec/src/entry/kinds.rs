@@ -1,10 +1,10 @@
 //! One type per entry kind (spec §11), its keys in the spec's order. The table below is the
 //! only place a kind's keys are listed: encoding and parsing are both generated from it.
 
+use super::lines::{EntryError, Lines};
 use super::values::{
     CaseDetail, Person, PurgeReason, SourceLeaf, StaffAction, Text, Value, WithdrawalReason,
 };
-use super::{EntryError, Lines};
 use crate::category::Category;
 use crate::exchange::RefusalCode;
 use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, Role, StaffId};

@@ -131,7 +131,7 @@ pub fn open_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tlog::EMPTY_ROOT;
+    use crate::tlog::merkle::EMPTY_ROOT;
     use crate::tlog::note::Ed25519Signer;
 
     #[test]

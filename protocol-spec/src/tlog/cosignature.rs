@@ -5,43 +5,10 @@ use super::note::{
     MAX_SIGNATURES, Note, NoteError, NoteSignature, NoteSigner, SIG_COSIGNATURE, VerifierKey,
     key_id, valid_key_name,
 };
-use crate::keys::{Signature, SigningKey};
-
-/// Length of a `timestamped_signature`: u64 time and a 64-byte Ed25519 signature.
-pub const TIMESTAMPED_SIGNATURE_LEN: usize = 72;
-/// The spec bounds timestamps to 2^63 - 1.
-pub const MAX_COSIGNATURE_TIME: u64 = i64::MAX as u64;
-
-/// `struct timestamped_signature { u64 timestamp; u8 signature[64]; }`, big-endian time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimestampedSignature {
-    pub timestamp: u64,
-    pub signature: [u8; 64],
-}
-
-impl TimestampedSignature {
-    pub fn to_bytes(&self) -> [u8; TIMESTAMPED_SIGNATURE_LEN] {
-        let mut out = [0u8; TIMESTAMPED_SIGNATURE_LEN];
-        out[..8].copy_from_slice(&self.timestamp.to_be_bytes());
-        out[8..].copy_from_slice(&self.signature);
-        out
-    }
-
-    /// Exactly 72 bytes; `None` otherwise (the caller knows whose line it was).
-    pub fn from_bytes(bytes: &[u8]) -> Option<TimestampedSignature> {
-        let bytes: &[u8; TIMESTAMPED_SIGNATURE_LEN] = bytes.try_into().ok()?;
-        let (time, sig) = bytes.split_at(8);
-        Some(TimestampedSignature {
-            timestamp: u64::from_be_bytes(time.try_into().ok()?),
-            signature: sig.try_into().ok()?,
-        })
-    }
-}
-
-/// The signed message: `cosignature/v1\ntime <t>\n` then the whole checkpoint body.
-pub fn cosignature_message(body: &str, time: u64) -> String {
-    format!("cosignature/v1\ntime {time}\n{body}")
-}
+pub use super::timestamped::{
+    MAX_COSIGNATURE_TIME, TIMESTAMPED_SIGNATURE_LEN, TimestampedSignature, cosignature_message,
+};
+use crate::keys::SigningKey;
 
 /// A v1 cosignature line by a witness over a checkpoint body: key id of type 0x04, then the
 /// timestamped signature. Signs exactly the given time; one above 2^63 - 1 yields a line
@@ -116,25 +83,6 @@ impl NoteSigner for CosignatureSigner<'_> {
     }
 }
 
-/// Checks a timestamped signature over `body` with a type-0x04 key; its time if valid.
-pub(super) fn verify_timestamped(witness: &VerifierKey, body: &[u8], sig: &[u8]) -> Option<u64> {
-    if witness.sig_type != SIG_COSIGNATURE {
-        return None;
-    }
-    let ts = TimestampedSignature::from_bytes(sig)?;
-    if ts.timestamp > MAX_COSIGNATURE_TIME {
-        return None;
-    }
-    let body = std::str::from_utf8(body).ok()?;
-    witness
-        .key
-        .verify(
-            cosignature_message(body, ts.timestamp).as_bytes(),
-            &Signature(ts.signature),
-        )
-        .then_some(ts.timestamp)
-}
-
 /// Checks one cosignature line against a witness key; returns its timestamp.
 pub fn verify_cosignature(
     body: &str,
@@ -144,7 +92,10 @@ pub fn verify_cosignature(
     if sig.name != witness.name || sig.key_id != witness.key_id() {
         return Err(NoteError::Cosignature(sig.name.clone()));
     }
-    verify_timestamped(witness, body.as_bytes(), &sig.signature)
+    if witness.sig_type != SIG_COSIGNATURE {
+        return Err(NoteError::Cosignature(sig.name.clone()));
+    }
+    super::timestamped::verify(&witness.key, body.as_bytes(), &sig.signature)
         .ok_or_else(|| NoteError::Cosignature(sig.name.clone()))
 }
 

@@ -9,10 +9,8 @@ pub mod merkle;
 pub mod note;
 pub mod tile_proof;
 pub mod tiles;
+mod timestamped;
 pub mod witness;
-
-#[cfg(test)]
-mod tests;
 
 pub use checkpoint::{Checkpoint, CheckpointError, open_checkpoint, sign_checkpoint};
 pub use merkle::{

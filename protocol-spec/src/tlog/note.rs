@@ -1,15 +1,10 @@
 //! C2SP signed-note: parsing and serialising notes, key ids, verifier keys (vkeys), and the
 //! signer/verifier pair over Ed25519. Cosignatures (type 0x04) live in
-//! [`super::cosignature`] and are re-exported here.
+//! [`super::cosignature`].
 
 use crate::keys::{PublicKey, Signature, SigningKey, sha256};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-
-pub use super::cosignature::{
-    CosignatureSigner, Cosigner, TimestampedSignature, check_quorum, cosign, cosignature_message,
-    cosigners, count_cosignatures, verify_cosignature,
-};
 
 /// Signature type of Ed25519 note signatures.
 pub const SIG_ED25519: u8 = 0x01;
@@ -363,9 +358,7 @@ impl NoteVerifier for VerifierKey {
             SIG_ED25519 => {
                 <[u8; 64]>::try_from(signature).is_ok_and(|s| self.key.verify(text, &Signature(s)))
             }
-            SIG_COSIGNATURE => {
-                super::cosignature::verify_timestamped(self, text, signature).is_some()
-            }
+            SIG_COSIGNATURE => super::timestamped::verify(&self.key, text, signature).is_some(),
             _ => false,
         }
     }

@@ -1,7 +1,8 @@
 //! Inputs the fuzz targets (`fuzz/`) found a decoder mishandling, minimised, kept so the fix
 //! stays fixed. Each test names the target that found it.
 
-use protocol_spec::records::{ImportError, parse_file};
+use cli::records::parse_file;
+use protocol_spec::records::ImportError;
 
 /// Every reason of a refused import.
 fn reasons(name: &str, input: &str) -> Vec<String> {

@@ -1,0 +1,209 @@
+//! Sending what the outbox holds and settling the answers: items due are sent with what they
+//! carry now, and a peer's answer, or its being unreachable, settles the item and tells
+//! whoever waits for it (the requester's staff member, a case change awaiting its peers).
+
+use crate::io::{Env, Fault, Output, Token};
+use crate::outbox::{self, Item, Row, load, note_problem, remove};
+use crate::state::Core;
+use crate::store::Tx;
+use crate::{cases, requester, roster};
+use protocol_spec::exchange::RefusalCode;
+use protocol_spec::ids::{InstitutionId, StaffId};
+use protocol_spec::peer::PeerReply;
+
+/// Builds what an item carries now and hands it to the driver, unless it is already in flight
+/// (then it is sent again once answered).
+fn send_now(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    to: &InstitutionId,
+    item: &Item,
+    staff: Option<&StaffId>,
+) -> Result<Option<Output>, Fault> {
+    outbox::send_with(core, tx, env, token, to, |core, tx, env| match item {
+        Item::CaseHistory { case_id } => cases::history_message(tx, token, case_id, to),
+        Item::Roster => Ok(Some(roster::message(core))),
+        Item::CaseHistoryBack { case_id } => cases::history_back_message(tx, token, case_id, to),
+        Item::CaseHistoryBackUntil { case_id, until } => {
+            cases::history_until_message(tx, token, case_id, *until)
+        }
+        Item::Summary { request_id } => {
+            requester::message_for(core, tx, env, token, request_id, staff)
+        }
+        Item::LegacySummary { .. } => {
+            tracing::warn!("a summary request queued by an earlier version is not sent");
+            outbox::remove(tx, token)?;
+            Ok(None)
+        }
+    })
+}
+
+/// Sends the items that are due.
+pub(crate) fn tick(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+) -> Result<Vec<Output>, Fault> {
+    let due: Vec<Token> = {
+        let mut st = tx.db.prepare_cached(
+            "SELECT id FROM outbox WHERE next_attempt <= ?1 ORDER BY next_attempt, id LIMIT 64",
+        )?;
+        let rows = st.query_map([env.now as i64], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut out = Vec::new();
+    for token in due {
+        if core
+            .in_flight
+            .get(&token)
+            .is_some_and(|f| env.now.saturating_sub(f.since) < crate::state::IN_FLIGHT_TIMEOUT)
+        {
+            continue;
+        }
+        let Some(row) = load(tx, token)? else {
+            continue;
+        };
+        if core.roster.roster.member(&row.recipient).is_none() {
+            // Nothing may be sent to a member the roster no longer lists.
+            out.extend(give_up(core, tx, env, &row, "recipient-removed")?);
+            continue;
+        }
+        if let Some(send) = send_now(
+            core,
+            tx,
+            env,
+            token,
+            &row.recipient,
+            &row.item,
+            row.staff.as_ref(),
+        )? {
+            out.push(send);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes an item that will never be delivered, and tells whoever waits for it.
+fn give_up(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    row: &Row,
+    reason: &str,
+) -> Result<Vec<Output>, Fault> {
+    tracing::warn!(peer = %row.recipient, reason, "an outbox item is given up");
+    match &row.item {
+        Item::Summary { request_id } => {
+            requester::withdraw(core, tx, env, row.token, request_id, reason)
+        }
+        _ => {
+            remove(tx, row.token)?;
+            Ok(core.delivery_answered(row.token, false))
+        }
+    }
+}
+
+pub(crate) fn delivered(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    reply: PeerReply,
+) -> Result<Vec<Output>, Fault> {
+    // Only the answer to the send in flight counts: a duplicate, or a late answer to a send
+    // already given up, must not settle what the item carries now (it is sent again anyway).
+    let Some(flight) = core.in_flight.remove(&token) else {
+        return Ok(Vec::new());
+    };
+    let stale = flight.stale;
+    let Some(row) = load(tx, token)? else {
+        // Already settled: a duplicate or late answer.
+        return Ok(Vec::new());
+    };
+    match &row.item {
+        Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
+        // Sent once: whatever the answer but `unavailable`, it is settled.
+        Item::CaseHistoryBack { .. } | Item::CaseHistoryBackUntil { .. } => {
+            if !matches!(&reply, PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable) {
+                remove(tx, token)?;
+            }
+            Ok(Vec::new())
+        }
+        Item::CaseHistory { .. } | Item::Roster | Item::LegacySummary { .. } => {
+            let accepted = matches!(reply, PeerReply::Accepted);
+            if accepted && matches!(row.item, Item::CaseHistory { .. }) {
+                // Requests held back until the peer knew of this case change may leave now.
+                tx.db.execute(
+                    "UPDATE outbox SET next_attempt = MIN(next_attempt, ?2) WHERE recipient = ?1 AND topic IS NULL",
+                    rusqlite::params![row.recipient.as_str(), env.now as i64],
+                )?;
+            }
+            match reply {
+                PeerReply::Accepted if stale => {
+                    tx.db.execute(
+                        "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
+                        rusqlite::params![token, env.now as i64],
+                    )?;
+                }
+                PeerReply::Accepted => remove(tx, token)?,
+                // The recipient does not take part in the case (it left, or never joined):
+                // nothing more about the case goes to it.
+                PeerReply::Refusal(r) if r.code == RefusalCode::NotConcerned => {
+                    tracing::info!(peer = %row.recipient, "a peer is not concerned by a case any more");
+                    remove(tx, token)?
+                }
+                // Not taken: kept, with the reason, and sent again with backoff. A peer may
+                // refuse for a while (a roster it has not adopted yet, a failed write); what
+                // it keeps refusing stays visible in `passerelle queue`, never dropped silently.
+                other => {
+                    let problem = match &other {
+                        PeerReply::Rejected { reason } => format!("rejected: {reason}"),
+                        PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable => {
+                            "the peer could not record it".to_string()
+                        }
+                        other => format!("unexpected answer: {}", crate::io::reply_name(other)),
+                    };
+                    tracing::warn!(peer = %row.recipient, %problem, "a peer did not accept a queued message");
+                    note_problem(tx, token, &bounded(&problem))?;
+                }
+            }
+            Ok(core.delivery_answered(token, accepted))
+        }
+    }
+}
+
+/// At most 200 bytes of a peer's text, cut on a character boundary.
+fn bounded(text: &str) -> String {
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+pub(crate) fn unreachable(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    token: Token,
+) -> Result<Vec<Output>, Fault> {
+    if core.in_flight.remove(&token).is_none() {
+        return Ok(Vec::new());
+    }
+    let Some(row) = load(tx, token)? else {
+        return Ok(Vec::new());
+    };
+    note_problem(tx, token, "unreachable")?;
+    if let Item::Summary { .. } = row.item
+        && let Some(ticket) = core.waiting.remove(&token)
+    {
+        return Ok(vec![Output::StaffReply {
+            ticket,
+            reply: protocol_spec::staff::StaffReply::Summary(
+                protocol_spec::staff::SummaryOutcome::Queued,
+            ),
+        }]);
+    }
+    Ok(core.delivery_answered(token, false))
+}

@@ -1,0 +1,174 @@
+//! What a step of the core takes and gives: its [`Input`], the [`Env`] the world lends it (the
+//! time and a random source), its [`Output`]s, and the [`Fault`] that rolls it back.
+
+use protocol_spec::ids::InstitutionId;
+use protocol_spec::keys::PublicKey;
+use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::roster::SignedRoster;
+use protocol_spec::staff::{StaffErrorKind, StaffReply, StaffRequest};
+
+/// A staff request waiting for its reply; chosen by the driver.
+pub type Ticket = u64;
+/// An outbox item handed to the driver for sending: its row id.
+pub type Token = i64;
+
+/// A source of randomness. The daemon draws from the operating system; the simulator from a
+/// seeded generator, so a run is reproducible from its seed.
+pub trait Random {
+    fn fill(&mut self, dst: &mut [u8]);
+}
+
+/// What the world gives a step besides its input: the time and randomness.
+pub struct Env<'a> {
+    /// Unix seconds.
+    pub now: u64,
+    pub random: &'a mut dyn Random,
+}
+
+impl Env<'_> {
+    pub fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut b = [0u8; N];
+        self.random.fill(&mut b);
+        b
+    }
+}
+
+/// HPKE takes its randomness through rand_core; this lends it the step's source.
+pub(crate) struct HpkeRng<'a>(pub &'a mut dyn Random);
+
+impl protocol_spec::seal::hpke_rng::TryRng for HpkeRng<'_> {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill(dst);
+        Ok(())
+    }
+}
+impl protocol_spec::seal::hpke_rng::TryCryptoRng for HpkeRng<'_> {}
+
+#[derive(Debug)]
+pub enum Input {
+    /// A message from a peer whose key the transport authenticated.
+    Peer {
+        from: PublicKey,
+        message: PeerMessage,
+    },
+    /// A request from a staff member whose key the transport authenticated.
+    Staff {
+        ticket: Ticket,
+        key: PublicKey,
+        request: StaffRequest,
+    },
+    /// The peer's answer to a message sent for `token`.
+    Delivered { token: Token, reply: PeerReply },
+    /// The message sent for `token` did not reach the peer, or its answer did not come back.
+    Unreachable { token: Token },
+    /// Time passes: due outbox items are sent again.
+    Tick,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The answer to the `Peer` input of this step.
+    PeerReply(PeerReply),
+    StaffReply {
+        ticket: Ticket,
+        reply: StaffReply,
+    },
+    /// Send `message` to `to`; answer with `Delivered` or `Unreachable` for `token`.
+    Send {
+        token: Token,
+        to: InstitutionId,
+        message: PeerMessage,
+    },
+    /// A receipt is durable: the two nodes may now exchange inclusion proofs.
+    ReceiptLogged {
+        peer: InstitutionId,
+        request_digest: [u8; 32],
+        disclosure_leaf: (u64, [u8; 32]),
+        receipt_leaf: (u64, [u8; 32]),
+    },
+    /// A newer roster is in force: connections of keys it no longer lists must close.
+    RosterAdopted(Box<SignedRoster>),
+    /// The set of active staff keys changed (admission to the staff protocol).
+    StaffChanged(Vec<PublicKey>),
+    /// An authorised log request (checkpoint, tile, witness evidence): the driver serves it
+    /// from the log and answers `ticket`.
+    ServeLog {
+        ticket: Ticket,
+        request: StaffRequest,
+    },
+}
+
+/// Where an input came from: enough to answer it when its step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Peer,
+    Staff(Ticket),
+    Answer(Token),
+    Tick,
+}
+
+impl Input {
+    pub fn origin(&self) -> Origin {
+        match self {
+            Input::Peer { .. } => Origin::Peer,
+            Input::Staff { ticket, .. } => Origin::Staff(*ticket),
+            Input::Delivered { token, .. } | Input::Unreachable { token } => Origin::Answer(*token),
+            Input::Tick => Origin::Tick,
+        }
+    }
+}
+
+/// Why a step did nothing. Every `Err` rolls the step's transaction back.
+#[derive(Debug)]
+pub enum Fault {
+    /// The asker (staff member or peer) asked for something this node will not do.
+    Refused(StaffErrorKind, String),
+    /// This node failed (storage, a corrupt row): not the asker's fault.
+    Local(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Fault {
+    fn from(e: E) -> Self {
+        Fault::Local(e.into())
+    }
+}
+
+pub(crate) fn bad(msg: impl Into<String>) -> Fault {
+    Fault::Refused(StaffErrorKind::BadRequest, msg.into())
+}
+
+pub fn peer_message_name(m: &PeerMessage) -> &'static str {
+    match m {
+        PeerMessage::Summary(_) => "summary request",
+        PeerMessage::CaseHistory { .. } => "case history",
+        PeerMessage::Roster(_) => "roster",
+        PeerMessage::AddCheckpoint(_) => "add-checkpoint",
+        PeerMessage::LogTile(_) => "log tile",
+        PeerMessage::ProveInclusion { .. } => "inclusion proof request",
+        PeerMessage::ReceiptProof(_) => "receipt proof",
+    }
+}
+
+pub fn reply_name(r: &PeerReply) -> &'static str {
+    match r {
+        PeerReply::Disclosure { .. } => "disclosure",
+        PeerReply::Cosigned(_) => "cosignature",
+        PeerReply::WitnessRefused { .. } => "witness refusal",
+        PeerReply::LogData(_) => "log data",
+        PeerReply::Inclusion { .. } => "inclusion proof",
+        PeerReply::Refusal(_) => "refusal",
+        PeerReply::Accepted => "accepted",
+        PeerReply::Rejected { .. } => "rejected",
+    }
+}

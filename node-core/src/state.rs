@@ -1,0 +1,257 @@
+//! The core's state: durable state is in the store; the [`Core`] holds caches of it (the roster,
+//! the active staff) and what is in flight, which a crash may lose: outbox items handed to the
+//! driver, and staff members waiting for an outcome.
+
+use crate::io::{Output, Ticket, Token};
+use crate::store::StoreProblem;
+use anyhow::{Context, anyhow, bail};
+use protocol_spec::ids::{CaseId, ConsentId, InstitutionId, Role, StaffId};
+use protocol_spec::keys::{EncryptionKey, PublicKey, SigningKey};
+use protocol_spec::roster::SignedRoster;
+use protocol_spec::staff::{Delivery, StaffReply};
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct StaffMember {
+    pub staff: StaffId,
+    pub role: Role,
+}
+
+/// The node's private keys.
+pub struct Secrets {
+    pub signing: SigningKey,
+    pub encryption: EncryptionKey,
+    /// Public halves of the log and witness keys, to check a roster lists what the node holds.
+    pub log: PublicKey,
+    pub witness: PublicKey,
+}
+
+/// The first administrator, registered when the store has no staff yet.
+pub struct BootstrapAdmin {
+    pub staff: StaffId,
+    pub key: PublicKey,
+}
+
+/// Deliberately broken variants, for showing that the simulator's invariants catch them.
+#[cfg(feature = "mutants")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mutants {
+    /// The responder ignores revocations.
+    pub responder_ignores_revocation: bool,
+    /// The requester sends queued requests without checking its own state again.
+    pub requester_skips_recheck: bool,
+    /// The responder decides retries afresh instead of answering with its earlier reply.
+    pub responder_forgets_replies: bool,
+}
+
+/// The node's state machine. Durable state is in the store; this holds caches of it (roster,
+/// staff) and what is in flight, which a crash may lose.
+pub struct Core {
+    pub(crate) me: InstitutionId,
+    pub(crate) keys: Secrets,
+    pub(crate) roster: SignedRoster,
+    pub(crate) staff: HashMap<PublicKey, StaffMember>,
+    /// Outbox items handed to the driver and not yet answered.
+    pub(crate) in_flight: HashMap<Token, InFlight>,
+    /// A staff member waiting for the outcome of the summary request sent as `Token`.
+    pub(crate) waiting: HashMap<Token, Ticket>,
+    /// Staff members waiting for case-history deliveries.
+    pub(crate) deliveries: Vec<PendingDeliveries>,
+    /// What keeps the store from recording, as the driver last found it; reported by
+    /// `Status`.
+    pub(crate) store_problem: Option<StoreProblem>,
+    /// When to look for summaries past their retention next (at the first tick after a start).
+    pub(crate) next_retention_scan: u64,
+    #[cfg(feature = "mutants")]
+    pub mutants: Mutants,
+}
+
+/// How long an item handed to the driver may stay unanswered before it is sent again.
+pub const IN_FLIGHT_TIMEOUT: u64 = 60;
+
+/// An item handed to the driver and not answered yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InFlight {
+    pub since: u64,
+    /// What it carries changed after it left: send it again once answered.
+    pub stale: bool,
+}
+
+/// What a staff member waits for after a case change: the answers of the peers it was sent to.
+pub(crate) struct PendingDeliveries {
+    pub ticket: Ticket,
+    pub awaiting: Vec<(Token, InstitutionId)>,
+    pub done: Vec<Delivery>,
+    pub reply: Reply,
+}
+
+pub(crate) enum Reply {
+    Opened(CaseId),
+    Updated,
+    Consent(ConsentId),
+}
+
+impl PendingDeliveries {
+    pub fn reply(&self) -> StaffReply {
+        let delivered = self.done.clone();
+        match self.reply {
+            Reply::Opened(case_id) => StaffReply::CaseOpened { case_id, delivered },
+            Reply::Updated => StaffReply::CaseUpdated { delivered },
+            Reply::Consent(consent_id) => StaffReply::ConsentRecorded {
+                consent_id,
+                delivered,
+            },
+        }
+    }
+}
+
+impl Core {
+    /// Loads the node from its store. `configured` is the roster of the configuration file; a
+    /// newer one adopted earlier and kept in the store wins.
+    pub fn load(
+        db: &Connection,
+        me: InstitutionId,
+        keys: Secrets,
+        configured: SignedRoster,
+        admin: BootstrapAdmin,
+        now: u64,
+    ) -> anyhow::Result<Core> {
+        let stored: Option<Vec<u8>> = db
+            .query_row("SELECT value FROM meta WHERE key = 'roster'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let mut roster = configured;
+        if let Some(bytes) = stored {
+            let s: SignedRoster =
+                postcard::from_bytes(&bytes).context("stored roster is corrupt")?;
+            if s.roster.version > roster.roster.version {
+                roster = s;
+            }
+        }
+        if roster.roster.member(&me).is_none() {
+            bail!("the current roster does not list this institution `{me}`");
+        }
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('roster', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [postcard::to_stdvec(&roster)?],
+        )?;
+        let staff_count: i64 = db.query_row("SELECT COUNT(*) FROM staff", [], |r| r.get(0))?;
+        if staff_count == 0 {
+            db.execute(
+                "INSERT INTO staff (staff_id, role, key, issued_by, issued_at) VALUES (?1, 'admin', ?2, 'node-init', ?3)",
+                rusqlite::params![admin.staff.as_str(), admin.key.0.to_vec(), now as i64],
+            )?;
+        }
+        let staff = active_staff(db)?;
+        Ok(Core {
+            me,
+            keys,
+            roster,
+            staff,
+            in_flight: HashMap::new(),
+            waiting: HashMap::new(),
+            deliveries: Vec::new(),
+            store_problem: None,
+            next_retention_scan: 0,
+            #[cfg(feature = "mutants")]
+            mutants: Mutants::default(),
+        })
+    }
+
+    /// After a transaction failed to commit: the caches are read again from the store, and
+    /// what was in flight is forgotten (the outbox sends it again).
+    pub fn reload(&mut self, db: &Connection) -> anyhow::Result<()> {
+        let bytes: Vec<u8> =
+            db.query_row("SELECT value FROM meta WHERE key = 'roster'", [], |r| {
+                r.get(0)
+            })?;
+        self.roster = postcard::from_bytes(&bytes).context("stored roster is corrupt")?;
+        self.staff = active_staff(db)?;
+        self.in_flight.clear();
+        self.waiting.clear();
+        self.deliveries.clear();
+        Ok(())
+    }
+
+    /// The driver says whether the store could record its last writes: a storage problem
+    /// (disk full, read-only) is reported by `Status` until a write succeeds again.
+    pub fn set_store_problem(&mut self, problem: Option<StoreProblem>) {
+        self.store_problem = problem;
+    }
+
+    pub fn store_problem(&self) -> Option<StoreProblem> {
+        self.store_problem
+    }
+
+    pub fn me(&self) -> &InstitutionId {
+        &self.me
+    }
+
+    pub fn roster(&self) -> &SignedRoster {
+        &self.roster
+    }
+
+    pub fn staff_keys(&self) -> Vec<PublicKey> {
+        self.staff.keys().copied().collect()
+    }
+
+    pub fn staff_member(&self, key: &PublicKey) -> Option<&StaffMember> {
+        self.staff.get(key)
+    }
+
+    /// Records the answer of a peer to a case-history push; replies to staff members whose
+    /// deliveries are all answered.
+    pub(crate) fn delivery_answered(&mut self, token: Token, delivered: bool) -> Vec<Output> {
+        let mut out = Vec::new();
+        for p in &mut self.deliveries {
+            if let Some(pos) = p.awaiting.iter().position(|(t, _)| *t == token) {
+                let (_, institution) = p.awaiting.remove(pos);
+                p.done.push(Delivery {
+                    institution,
+                    delivered,
+                });
+            }
+        }
+        self.deliveries.retain(|p| {
+            if p.awaiting.is_empty() {
+                out.push(Output::StaffReply {
+                    ticket: p.ticket,
+                    reply: p.reply(),
+                });
+                false
+            } else {
+                true
+            }
+        });
+        out
+    }
+}
+
+/// The active staff members by key, as the store lists them.
+pub(crate) fn active_staff(db: &Connection) -> anyhow::Result<HashMap<PublicKey, StaffMember>> {
+    let mut st = db.prepare("SELECT staff_id, role, key FROM staff WHERE revoked_at IS NULL")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (s, role, key) = row?;
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| anyhow!("corrupt staff key in store"))?;
+        out.insert(
+            PublicKey(key),
+            StaffMember {
+                staff: s.parse()?,
+                role: role.parse()?,
+            },
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,164 @@
+//! One step of the core: the input routed to its handler, and the answer when a step fails.
+
+use crate::io::{Env, Fault, Input, Origin, Output, Ticket, peer_message_name};
+use crate::state::Core;
+use crate::store::StoreProblem;
+use crate::store::Tx;
+use crate::{cases, delivery, responder, retention, roster, staff};
+use anyhow::anyhow;
+use protocol_spec::keys::PublicKey;
+use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::staff::{StaffError, StaffErrorKind, StaffReply, StaffRequest};
+
+impl Core {
+    /// Runs one step. On `Err` the caller rolls the transaction back and answers with
+    /// [`Core::failed`].
+    pub fn handle(
+        &mut self,
+        tx: &mut Tx<'_>,
+        env: &mut Env<'_>,
+        input: Input,
+    ) -> Result<Vec<Output>, Fault> {
+        match input {
+            Input::Peer { from, message } => self.peer(tx, env, from, message),
+            Input::Staff {
+                ticket,
+                key,
+                request,
+            } => self.staff_request(tx, env, ticket, key, request),
+            // `delivered` takes the item out of flight itself: it needs to know whether what
+            // the item carries changed while it was in flight.
+            Input::Delivered { token, reply } => delivery::delivered(self, tx, env, token, reply),
+            Input::Unreachable { token } => delivery::unreachable(self, tx, token),
+            Input::Tick => {
+                retention::tick(self, tx, env)?;
+                delivery::tick(self, tx, env)
+            }
+        }
+    }
+
+    /// What to answer when a step failed or its transaction did not commit. Nothing of the
+    /// step happened; the asker is told whose fault it was, and a failing disk is named.
+    pub fn failed(&mut self, origin: Origin, fault: &Fault) -> Vec<Output> {
+        let problem = match fault {
+            Fault::Local(e) => {
+                tracing::error!(error = %format_args!("{e:#}"), ?origin, "a step failed; nothing of it was kept");
+                StoreProblem::of(e)
+            }
+            Fault::Refused(..) => None,
+        };
+        match (origin, fault) {
+            // Nothing was recorded: the sender is to send again, whatever the message.
+            (Origin::Peer, Fault::Local(_)) => {
+                vec![Output::PeerReply(PeerReply::Refusal(
+                    protocol_spec::exchange::Refusal {
+                        code: protocol_spec::exchange::RefusalCode::Unavailable,
+                    },
+                ))]
+            }
+            (Origin::Peer, Fault::Refused(_, reason)) => {
+                vec![Output::PeerReply(PeerReply::Rejected {
+                    reason: reason.clone(),
+                })]
+            }
+            (Origin::Staff(ticket), fault) => {
+                let (kind, message) = match (fault, problem) {
+                    (Fault::Refused(kind, m), _) => (*kind, m.clone()),
+                    (Fault::Local(_), Some(p)) => {
+                        (StaffErrorKind::Internal, format!("{p}; nothing was done"))
+                    }
+                    (Fault::Local(_), None) => (
+                        StaffErrorKind::Internal,
+                        "this node could not record the change; nothing was done".to_string(),
+                    ),
+                };
+                self.forget_ticket(ticket);
+                vec![Output::StaffReply {
+                    ticket,
+                    reply: StaffReply::Error(StaffError { kind, message }),
+                }]
+            }
+            (Origin::Answer(token), _) => {
+                self.in_flight.remove(&token);
+                // The item stays in the outbox; whoever waits learns it is not settled yet. The
+                // peer may have answered: when the disk is what failed, "queued" would wrongly
+                // say the peer was not reached.
+                let reply = match problem {
+                    Some(p) => StaffReply::Error(StaffError {
+                        kind: StaffErrorKind::Pending,
+                        message: format!(
+                            "{p}: what became of the request could not be recorded; it stays queued and is sent again (see `passerelle summary requests` and `passerelle queue`)"
+                        ),
+                    }),
+                    None => StaffReply::Summary(protocol_spec::staff::SummaryOutcome::Queued),
+                };
+                match self.waiting.remove(&token) {
+                    Some(ticket) => vec![Output::StaffReply { ticket, reply }],
+                    None => Vec::new(),
+                }
+            }
+            (Origin::Tick, _) => Vec::new(),
+        }
+    }
+
+    fn forget_ticket(&mut self, ticket: Ticket) {
+        self.waiting.retain(|_, t| *t != ticket);
+        self.deliveries.retain(|d| d.ticket != ticket);
+    }
+
+    fn peer(
+        &mut self,
+        tx: &mut Tx<'_>,
+        env: &mut Env<'_>,
+        from: PublicKey,
+        message: PeerMessage,
+    ) -> Result<Vec<Output>, Fault> {
+        let reply = match message {
+            PeerMessage::Summary(req) => responder::answer(self, tx, env, &from, req)?,
+            PeerMessage::CaseHistory { case_id, events } => {
+                return cases::receive_history(self, tx, env, &from, case_id, events);
+            }
+            PeerMessage::Roster(r) => {
+                let mut out = roster::offered(self, tx, env, r, &from)?;
+                out.insert(0, Output::PeerReply(PeerReply::Accepted));
+                return Ok(out);
+            }
+            other => {
+                return Err(Fault::Local(anyhow!(
+                    "the node core does not handle {} messages; the driver does",
+                    peer_message_name(&other)
+                )));
+            }
+        };
+        Ok(vec![Output::PeerReply(reply)])
+    }
+
+    fn staff_request(
+        &mut self,
+        tx: &mut Tx<'_>,
+        env: &mut Env<'_>,
+        ticket: Ticket,
+        key: PublicKey,
+        request: StaffRequest,
+    ) -> Result<Vec<Output>, Fault> {
+        // Looked up per request, so a revocation takes effect on open connections too.
+        let Some(who) = self.staff.get(&key).cloned() else {
+            return Err(Fault::Refused(
+                StaffErrorKind::Forbidden,
+                "this staff credential is not registered at this node, or was revoked".into(),
+            ));
+        };
+        if let Some(role) = request.required_role()
+            && who.role != role
+        {
+            return Err(Fault::Refused(
+                StaffErrorKind::Forbidden,
+                format!(
+                    "this action needs the {role} role; {} has the {} role",
+                    who.staff, who.role
+                ),
+            ));
+        }
+        staff::dispatch(self, tx, env, ticket, &who, request)
+    }
+}

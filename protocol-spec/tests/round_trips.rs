@@ -1,0 +1,820 @@
+//! Wire round trips: postcard encode → decode and encode_frame → decode_frame give back the
+//! value for every wire message, generated at random; one byte more or less in the payload is
+//! refused.
+
+use proptest::collection::{btree_map, vec};
+use proptest::prelude::*;
+use proptest::sample::select;
+use protocol_spec::avs::Avs;
+use protocol_spec::case::{
+    CaseEvent, CaseEventKind, CaseStatus, Consent, DeclineReason, Participation, Referral,
+    SignedCaseEvent,
+};
+use protocol_spec::category::Category;
+use protocol_spec::exchange::{
+    Disclosure, DisclosureHeader, Refusal, RefusalCode, SignedSummaryRequest, Summary,
+    SummaryField, SummaryRequest,
+};
+use protocol_spec::ids::{
+    CaseId, ConsentId, EventId, InstitutionId, Purpose, RequestId, Role, StaffId, SummaryId,
+};
+use protocol_spec::keys::{PublicKey, Signature};
+use protocol_spec::peer::{InclusionProof, PeerMessage, PeerReply};
+use protocol_spec::records::{Person, RecordField, RecordSet};
+use protocol_spec::roster::{
+    Authorities, Authority, FormerKey, Member, PolicyRule, Retention, Roster, SignedRoster,
+};
+use protocol_spec::seal::Sealed;
+use protocol_spec::staff::{
+    CaseDetail, CaseInfo, ConsentDraft, ConsentInfo, Delivery, NodeStatus, ReceivedSummary,
+    StaffError, StaffErrorKind, StaffInfo, StaffReply, StaffRequest, SummaryOutcome,
+    WitnessEvidence,
+};
+use protocol_spec::wire::{WireError, decode_frame, encode_frame};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+fn token() -> impl Strategy<Value = String> {
+    "[a-z0-9][a-z0-9-]{0,11}"
+}
+
+fn institution() -> impl Strategy<Value = InstitutionId> {
+    vec(token(), 2..=4).prop_map(|labels| labels.join(".").parse().expect("valid id"))
+}
+
+fn institutions() -> impl Strategy<Value = Vec<InstitutionId>> {
+    vec(institution(), 0..3)
+}
+
+fn sector() -> impl Strategy<Value = protocol_spec::ids::Sector> {
+    token().prop_map(|t| t.parse().expect("token"))
+}
+
+fn purpose_() -> impl Strategy<Value = Purpose> {
+    token().prop_map(|t| t.parse().expect("token"))
+}
+
+fn staff_id() -> impl Strategy<Value = StaffId> {
+    token().prop_map(|t| t.parse().expect("token"))
+}
+
+fn text() -> impl Strategy<Value = String> {
+    any::<String>()
+}
+
+fn key() -> impl Strategy<Value = PublicKey> {
+    any::<[u8; 32]>().prop_map(PublicKey)
+}
+
+fn signature() -> impl Strategy<Value = Signature> {
+    (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(a, b)| {
+        let mut s = [0u8; 64];
+        s[..32].copy_from_slice(&a);
+        s[32..].copy_from_slice(&b);
+        Signature(s)
+    })
+}
+
+fn hash() -> impl Strategy<Value = [u8; 32]> {
+    any::<[u8; 32]>()
+}
+
+fn avs() -> impl Strategy<Value = Avs> {
+    proptest::array::uniform9(0u8..10).prop_map(|body| {
+        let mut first12 = [7, 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        first12[3..].copy_from_slice(&body);
+        let check = protocol_spec::avs::check_digit(&first12);
+        let digits: String = first12
+            .iter()
+            .chain([check].iter())
+            .map(|d| char::from(b'0' + d))
+            .collect();
+        digits.parse().expect("valid number")
+    })
+}
+
+fn category() -> impl Strategy<Value = Category> {
+    select(Category::ALL.to_vec())
+}
+
+fn categories() -> impl Strategy<Value = Vec<Category>> {
+    vec(category(), 0..4)
+}
+
+fn refusal_code() -> impl Strategy<Value = RefusalCode> {
+    select(RefusalCode::ALL.to_vec())
+}
+
+fn role() -> impl Strategy<Value = Role> {
+    select(vec![Role::CaseWorker, Role::Auditor, Role::Admin])
+}
+
+fn participation() -> impl Strategy<Value = Participation> {
+    select(vec![
+        Participation::Invited,
+        Participation::Accepted,
+        Participation::Left,
+        Participation::Declined,
+        Participation::Removed,
+    ])
+}
+
+fn summary_request() -> impl Strategy<Value = SummaryRequest> {
+    (
+        any::<[u8; 16]>(),
+        institution(),
+        institution(),
+        any::<[u8; 16]>(),
+        purpose_(),
+        categories(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(id, requester, responder, case, purpose, categories, issued_at)| SummaryRequest {
+                request_id: RequestId(id),
+                requester,
+                responder,
+                case_id: CaseId(case),
+                purpose,
+                categories,
+                issued_at,
+            },
+        )
+}
+
+fn signed_summary_request() -> impl Strategy<Value = SignedSummaryRequest> {
+    (summary_request(), signature())
+        .prop_map(|(request, signature)| SignedSummaryRequest { request, signature })
+}
+
+fn summary_() -> impl Strategy<Value = Summary> {
+    let field = (text(), text()).prop_map(|(field, value)| SummaryField { field, value });
+    btree_map(category(), vec(field, 0..3), 0..3).prop_map(|categories| Summary { categories })
+}
+
+fn disclosure_header() -> impl Strategy<Value = DisclosureHeader> {
+    (
+        (hash(), any::<[u8; 16]>(), any::<[u8; 16]>()),
+        (institution(), institution(), purpose_(), categories()),
+        (any::<[u8; 16]>(), any::<u64>(), any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (request_digest, request_id, case_id),
+                (source, recipient, purpose, categories),
+                (consent_id, disclosed_at, roster_version),
+            )| DisclosureHeader {
+                request_digest,
+                request_id: RequestId(request_id),
+                case_id: CaseId(case_id),
+                source,
+                recipient,
+                purpose,
+                categories,
+                consent_id: ConsentId(consent_id),
+                disclosed_at,
+                roster_version,
+            },
+        )
+}
+
+fn disclosure_() -> impl Strategy<Value = Disclosure> {
+    (
+        disclosure_header(),
+        hash(),
+        vec(any::<u8>(), 16..80),
+        signature(),
+    )
+        .prop_map(|(header, enc, ciphertext, signature)| Disclosure {
+            header,
+            sealed: Sealed { enc, ciphertext },
+            signature,
+        })
+}
+
+fn refusal() -> impl Strategy<Value = Refusal> {
+    refusal_code().prop_map(|code| Refusal { code })
+}
+
+fn consent_() -> impl Strategy<Value = Consent> {
+    (
+        (any::<[u8; 16]>(), any::<[u8; 16]>(), institutions()),
+        (
+            vec(purpose_(), 0..3),
+            categories(),
+            any::<u64>(),
+            any::<u64>(),
+        ),
+        (proptest::option::of(hash()), staff_id(), any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (consent_id, case_id, participants),
+                (purposes, categories, valid_from, valid_until),
+                (form_digest, recorded_by, recorded_at),
+            )| Consent {
+                consent_id: ConsentId(consent_id),
+                case_id: CaseId(case_id),
+                participants,
+                purposes,
+                categories,
+                valid_from,
+                valid_until,
+                form_digest,
+                recorded_by,
+                recorded_at,
+            },
+        )
+}
+
+fn case_event_kind() -> impl Strategy<Value = CaseEventKind> {
+    prop_oneof![
+        avs().prop_map(|person| CaseEventKind::Opened { person }),
+        institution().prop_map(|institution| CaseEventKind::Invited { institution }),
+        Just(CaseEventKind::Accepted),
+        Just(CaseEventKind::Left),
+        Just(CaseEventKind::Closed),
+        consent_().prop_map(CaseEventKind::ConsentRecorded),
+        any::<[u8; 16]>().prop_map(|id| CaseEventKind::ConsentRevoked {
+            consent_id: ConsentId(id)
+        }),
+        select(DeclineReason::ALL.to_vec()).prop_map(|reason| CaseEventKind::Declined { reason }),
+        institution().prop_map(|institution| CaseEventKind::Removed { institution }),
+        institution().prop_map(|to| CaseEventKind::LeadHandedOver { to }),
+        (institution(), purpose_(), categories()).prop_map(|(institution, purpose, categories)| {
+            CaseEventKind::Referred {
+                institution,
+                purpose,
+                categories,
+            }
+        }),
+    ]
+}
+
+fn referral() -> impl Strategy<Value = Referral> {
+    (
+        institution(),
+        institution(),
+        purpose_(),
+        categories(),
+        any::<[u8; 16]>(),
+    )
+        .prop_map(|(by, institution, purpose, categories, id)| Referral {
+            by,
+            institution,
+            purpose,
+            categories,
+            event_id: EventId(id),
+        })
+}
+
+fn signed_case_event() -> impl Strategy<Value = SignedCaseEvent> {
+    (
+        any::<[u8; 16]>(),
+        any::<[u8; 16]>(),
+        institution(),
+        staff_id(),
+        any::<u64>(),
+        case_event_kind(),
+        signature(),
+    )
+        .prop_map(
+            |(event_id, case_id, author, staff, at, kind, signature)| SignedCaseEvent {
+                event: CaseEvent {
+                    event_id: EventId(event_id),
+                    case_id: CaseId(case_id),
+                    author,
+                    staff,
+                    at,
+                    kind,
+                },
+                signature,
+            },
+        )
+}
+
+fn member_() -> impl Strategy<Value = Member> {
+    (
+        (institution(), text(), sector(), text()),
+        (key(), key(), key(), key()),
+        (institutions(), any::<u8>()),
+    )
+        .prop_map(
+            |(
+                (id, name, sector, address),
+                (signing_key, encryption_key, log_key, witness_key),
+                (witnesses, witness_quorum),
+            )| Member {
+                id,
+                name,
+                sector,
+                address,
+                signing_key,
+                encryption_key,
+                log_key,
+                witness_key,
+                witnesses,
+                witness_quorum,
+            },
+        )
+}
+
+fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
+    let authority = (text(), key()).prop_map(|(name, key)| Authority { name, key });
+    let rule =
+        (sector(), purpose_(), categories()).prop_map(|(sector, purpose, categories)| PolicyRule {
+            sector,
+            purpose,
+            categories,
+        });
+    let signature_ = (key(), signature()).prop_map(|(authority, signature)| {
+        protocol_spec::roster::RosterSignature {
+            authority,
+            signature,
+        }
+    });
+    let former =
+        (institution(), key(), any::<u64>()).prop_map(|(institution, signing_key, retired_in)| {
+            FormerKey {
+                institution,
+                signing_key,
+                retired_in,
+            }
+        });
+    let retention =
+        (purpose_(), any::<u32>()).prop_map(|(purpose, days)| Retention { purpose, days });
+    (
+        (text(), any::<u64>(), any::<u64>()),
+        (any::<u8>(), vec(authority, 0..3)),
+        (
+            vec(member_(), 0..3),
+            vec(rule, 0..3),
+            vec(former, 0..3),
+            vec(retention, 0..3),
+        ),
+        vec(signature_, 0..3),
+    )
+        .prop_map(
+            |(
+                (federation, version, issued_at),
+                (threshold, keys),
+                (members, policy, former_keys, retention),
+                sigs,
+            )| {
+                SignedRoster {
+                    roster: Roster {
+                        federation,
+                        version,
+                        issued_at,
+                        authorities: Authorities { threshold, keys },
+                        members,
+                        policy,
+                        former_keys,
+                        retention,
+                    },
+                    signatures: sigs,
+                }
+            },
+        )
+}
+
+fn inclusion_proof_() -> impl Strategy<Value = InclusionProof> {
+    (hash(), any::<u64>(), hash(), text(), vec(hash(), 0..4)).prop_map(
+        |(request_digest, leaf_index, leaf_hash, checkpoint, proof)| InclusionProof {
+            request_digest,
+            leaf_index,
+            leaf_hash,
+            checkpoint,
+            proof,
+        },
+    )
+}
+
+fn peer_message() -> impl Strategy<Value = PeerMessage> {
+    prop_oneof![
+        signed_summary_request().prop_map(PeerMessage::Summary),
+        (any::<[u8; 16]>(), vec(signed_case_event(), 0..3)).prop_map(|(id, events)| {
+            PeerMessage::CaseHistory {
+                case_id: CaseId(id),
+                events,
+            }
+        }),
+        signed_roster_().prop_map(PeerMessage::Roster),
+        text().prop_map(PeerMessage::AddCheckpoint),
+        text().prop_map(PeerMessage::LogTile),
+        any::<u64>().prop_map(|index| PeerMessage::ProveInclusion { index }),
+        inclusion_proof_().prop_map(PeerMessage::ReceiptProof),
+    ]
+}
+
+fn peer_reply() -> impl Strategy<Value = PeerReply> {
+    prop_oneof![
+        (disclosure_(), any::<u64>(), hash()).prop_map(|(d, leaf_index, leaf_hash)| {
+            PeerReply::Disclosure {
+                disclosure: Box::new(d),
+                leaf_index,
+                leaf_hash,
+            }
+        }),
+        refusal().prop_map(PeerReply::Refusal),
+        Just(PeerReply::Accepted),
+        text().prop_map(|reason| PeerReply::Rejected { reason }),
+        text().prop_map(PeerReply::Cosigned),
+        (any::<u16>(), proptest::option::of(any::<u64>()), text()).prop_map(
+            |(status, latest, reason)| PeerReply::WitnessRefused {
+                status,
+                latest,
+                reason,
+            }
+        ),
+        vec(any::<u8>(), 0..64).prop_map(PeerReply::LogData),
+        (text(), vec(hash(), 0..4))
+            .prop_map(|(checkpoint, proof)| PeerReply::Inclusion { checkpoint, proof }),
+    ]
+}
+
+fn record_set() -> impl Strategy<Value = RecordSet> {
+    let person = (avs(), text(), text()).prop_map(|(avs, name, birth_date)| Person {
+        avs,
+        name,
+        birth_date,
+    });
+    let field =
+        (avs(), category(), text(), text()).prop_map(|(avs, category, field, value)| RecordField {
+            avs,
+            category,
+            field,
+            value,
+        });
+    (vec(person, 0..3), vec(field, 0..3))
+        .prop_map(|(persons, fields)| RecordSet { persons, fields })
+}
+
+fn consent_draft() -> impl Strategy<Value = ConsentDraft> {
+    (
+        any::<[u8; 16]>(),
+        institutions(),
+        vec(purpose_(), 0..3),
+        categories(),
+        any::<u64>(),
+        any::<u64>(),
+        proptest::option::of(hash()),
+    )
+        .prop_map(
+            |(case_id, participants, purposes, categories, valid_from, valid_until, form)| {
+                ConsentDraft {
+                    case_id: CaseId(case_id),
+                    participants,
+                    purposes,
+                    categories,
+                    valid_from,
+                    valid_until,
+                    form_digest: form,
+                }
+            },
+        )
+}
+
+fn case_id() -> impl Strategy<Value = CaseId> {
+    any::<[u8; 16]>().prop_map(CaseId)
+}
+
+fn staff_request() -> impl Strategy<Value = StaffRequest> {
+    use StaffRequest as R;
+    prop_oneof![
+        Just(R::WhoAmI),
+        Just(R::Status),
+        (staff_id(), role(), key()).prop_map(|(staff, role, key)| R::StaffIssue {
+            staff,
+            role,
+            key
+        }),
+        staff_id().prop_map(|staff| R::StaffRevoke { staff }),
+        Just(R::StaffList),
+        record_set().prop_map(R::ImportRecords),
+        signed_roster_().prop_map(R::InstallRoster),
+        (avs(), institutions()).prop_map(|(person, invite)| R::CaseOpen { person, invite }),
+        (case_id(), institution()).prop_map(|(case_id, institution)| R::CaseInvite {
+            case_id,
+            institution
+        }),
+        case_id().prop_map(|case_id| R::CaseAccept { case_id }),
+        case_id().prop_map(|case_id| R::CaseClose { case_id }),
+        Just(R::CaseList),
+        case_id().prop_map(|case_id| R::CaseShow { case_id }),
+        consent_draft().prop_map(R::ConsentRecord),
+        (case_id(), any::<[u8; 16]>()).prop_map(|(case_id, c)| R::ConsentRevoke {
+            case_id,
+            consent_id: ConsentId(c)
+        }),
+        (case_id(), institution(), purpose_(), categories()).prop_map(
+            |(case_id, from, purpose, categories)| R::SummaryRequest {
+                case_id,
+                from,
+                purpose,
+                categories
+            }
+        ),
+        Just(R::SummaryList),
+        any::<[u8; 16]>().prop_map(|s| R::SummaryOpen {
+            summary_id: SummaryId(s)
+        }),
+        Just(R::LogCheckpoint),
+        text().prop_map(|path| R::LogTile { path }),
+        Just(R::Roster),
+        Just(R::WitnessEvidence),
+    ]
+}
+
+fn staff_info_() -> impl Strategy<Value = StaffInfo> {
+    (staff_id(), role(), institution(), any::<bool>()).prop_map(
+        |(staff, role, institution, revoked)| StaffInfo {
+            staff,
+            role,
+            institution,
+            revoked,
+        },
+    )
+}
+
+fn delivery() -> impl Strategy<Value = Vec<Delivery>> {
+    vec(
+        (institution(), any::<bool>()).prop_map(|(institution, delivered)| Delivery {
+            institution,
+            delivered,
+        }),
+        0..3,
+    )
+}
+
+fn node_status() -> impl Strategy<Value = NodeStatus> {
+    (
+        (institution(), text(), any::<u64>(), institutions()),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+        ),
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+    )
+        .prop_map(
+            |(
+                (institution, federation, roster_version, members),
+                (log_size, witness_evidence, persons, open_cases, outbox),
+                log_halted,
+                store_problem,
+            )| NodeStatus {
+                institution,
+                federation,
+                roster_version,
+                members,
+                log_size,
+                witness_evidence,
+                persons,
+                open_cases,
+                outbox,
+                log_halted,
+                store_problem,
+            },
+        )
+}
+
+fn case_info_() -> impl Strategy<Value = CaseInfo> {
+    (
+        case_id(),
+        avs(),
+        institution(),
+        select(vec![CaseStatus::Open, CaseStatus::Closed]),
+        participation(),
+        vec((institution(), participation()), 0..3),
+    )
+        .prop_map(
+            |(case_id, person, opened_by, status, my_participation, participants)| CaseInfo {
+                case_id,
+                person,
+                opened_by,
+                status,
+                my_participation,
+                participants,
+            },
+        )
+}
+
+fn consent_info() -> impl Strategy<Value = ConsentInfo> {
+    (
+        (any::<[u8; 16]>(), institutions(), vec(purpose_(), 0..3)),
+        (categories(), any::<u64>(), any::<u64>()),
+        (
+            proptest::option::of(hash()),
+            staff_id(),
+            proptest::option::of(any::<u64>()),
+        ),
+    )
+        .prop_map(
+            |(
+                (consent_id, participants, purposes),
+                (categories, valid_from, valid_until),
+                (form_digest, recorded_by, revoked_at),
+            )| ConsentInfo {
+                consent_id: ConsentId(consent_id),
+                participants,
+                purposes,
+                categories,
+                valid_from,
+                valid_until,
+                form_digest,
+                recorded_by,
+                revoked_at,
+            },
+        )
+}
+
+fn received() -> impl Strategy<Value = ReceivedSummary> {
+    (
+        (any::<[u8; 16]>(), case_id(), institution(), purpose_()),
+        (
+            categories(),
+            any::<u64>(),
+            staff_id(),
+            hash(),
+            proptest::option::of(any::<u64>()),
+        ),
+    )
+        .prop_map(
+            |(
+                (summary_id, case_id, source, purpose),
+                (categories, received_at, requested_by, sealed_digest, purged_at),
+            )| ReceivedSummary {
+                summary_id: SummaryId(summary_id),
+                case_id,
+                source,
+                purpose,
+                categories,
+                received_at,
+                requested_by,
+                sealed_digest,
+                purged_at,
+            },
+        )
+}
+
+fn summary_outcome() -> impl Strategy<Value = SummaryOutcome> {
+    prop_oneof![
+        received().prop_map(SummaryOutcome::Received),
+        refusal_code().prop_map(|code| SummaryOutcome::Refused { code }),
+        Just(SummaryOutcome::Queued),
+    ]
+}
+
+fn staff_reply() -> impl Strategy<Value = StaffReply> {
+    use StaffReply as R;
+    let evidence = (text(), text(), text(), text(), any::<u64>()).prop_map(
+        |(origin, cosigned, offered, problem, seen_at)| WitnessEvidence {
+            origin,
+            cosigned,
+            offered,
+            problem,
+            seen_at,
+        },
+    );
+    let error_kind = select(vec![
+        StaffErrorKind::BadRequest,
+        StaffErrorKind::Forbidden,
+        StaffErrorKind::Peer,
+        StaffErrorKind::Internal,
+    ]);
+    prop_oneof![
+        staff_info_().prop_map(R::Me),
+        node_status().prop_map(R::Status),
+        Just(R::Done),
+        vec(staff_info_(), 0..3).prop_map(R::Staff),
+        (any::<u64>(), any::<u64>()).prop_map(|(persons, fields)| R::Imported { persons, fields }),
+        any::<u64>().prop_map(|version| R::RosterInstalled { version }),
+        (case_id(), delivery())
+            .prop_map(|(case_id, delivered)| R::CaseOpened { case_id, delivered }),
+        delivery().prop_map(|delivered| R::CaseUpdated { delivered }),
+        vec(case_info_(), 0..3).prop_map(R::Cases),
+        (
+            case_info_(),
+            proptest::option::of(text()),
+            vec(consent_info(), 0..3),
+            institution(),
+            vec(referral(), 0..2)
+        )
+            .prop_map(|(info, person_name, consents, lead, referrals)| R::Case(
+                CaseDetail {
+                    info,
+                    person_name,
+                    consents,
+                    lead,
+                    referrals
+                }
+            )),
+        (any::<[u8; 16]>(), delivery()).prop_map(|(c, delivered)| R::ConsentRecorded {
+            consent_id: ConsentId(c),
+            delivered
+        }),
+        summary_outcome().prop_map(R::Summary),
+        vec(received(), 0..3).prop_map(R::Summaries),
+        (received(), summary_()).prop_map(|(info, summary)| R::Opened { info, summary }),
+        text().prop_map(|note| R::Checkpoint { note }),
+        vec(any::<u8>(), 0..64).prop_map(R::LogData),
+        signed_roster_().prop_map(R::Roster),
+        vec(evidence, 0..3).prop_map(R::Evidence),
+        (error_kind, text()).prop_map(|(kind, message)| R::Error(StaffError { kind, message })),
+    ]
+}
+
+/// Postcard and framing round trips, and refusal of a payload one byte longer or shorter.
+fn round_trip<T>(value: &T) -> Result<(), TestCaseError>
+where
+    T: Serialize + DeserializeOwned + PartialEq + Debug,
+{
+    let payload = postcard::to_stdvec(value).expect("encodes");
+    let back: T = postcard::from_bytes(&payload)
+        .map_err(|e| TestCaseError::fail(format!("postcard decode: {e}")))?;
+    prop_assert_eq!(&back, value);
+
+    let frame = encode_frame(value).expect("fits in a frame");
+    prop_assert_eq!(frame.len(), 6 + payload.len());
+    prop_assert_eq!(&frame[..4], &((2 + payload.len()) as u32).to_be_bytes()[..]);
+    prop_assert_eq!(&frame[4..6], &[0u8, 1][..]);
+    prop_assert_eq!(&frame[6..], &payload[..]);
+    let decoded = decode_frame::<T>(&frame);
+    prop_assert_eq!(decoded.as_ref(), Ok(value));
+
+    let reframe = |payload: &[u8]| {
+        let mut f = ((2 + payload.len()) as u32).to_be_bytes().to_vec();
+        f.extend([0, 1]);
+        f.extend(payload);
+        f
+    };
+    let mut longer = payload.clone();
+    longer.push(0);
+    prop_assert_eq!(
+        decode_frame::<T>(&reframe(&longer)),
+        Err(WireError::Trailing(1))
+    );
+    let shorter = &payload[..payload.len() - 1];
+    prop_assert!(matches!(
+        decode_frame::<T>(&reframe(shorter)),
+        Err(WireError::Malformed(_))
+    ));
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn signed_summary_request_round_trips(v in signed_summary_request()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn disclosure_round_trips(v in disclosure_()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn refusal_round_trips(v in refusal()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn peer_message_round_trips(v in peer_message()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn peer_reply_round_trips(v in peer_reply()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn signed_case_event_round_trips(v in signed_case_event()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn signed_roster_round_trips(v in signed_roster_()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn staff_request_round_trips(v in staff_request()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn staff_reply_round_trips(v in staff_reply()) {
+        round_trip(&v)?;
+    }
+
+    #[test]
+    fn summary_plaintext_round_trips(v in summary_()) {
+        round_trip(&v)?;
+    }
+}
