@@ -340,6 +340,13 @@ pub enum CaseCmd {
         #[arg(long)]
         institution: InstitutionId,
     },
+    /// Tell the case's other participants that this institution updated its records about
+    /// the person, so a newer summary is available from it (the notice carries no data; they
+    /// request the summary if they need it).
+    Notify {
+        #[arg(long = "case", help = CASE_HELP)]
+        case_id: CaseId,
+    },
     /// Hand the lead of a case (closing, removing, handing over) to another participant.
     HandOver {
         #[arg(long = "case", help = CASE_HELP)]
@@ -764,6 +771,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 case_id: *case_id,
                 institution: institution.clone(),
             },
+            CaseCmd::Notify { case_id } => StaffRequest::CaseNotify { case_id: *case_id },
             CaseCmd::HandOver { case_id, to } => StaffRequest::CaseHandOver {
                 case_id: *case_id,
                 to: to.clone(),

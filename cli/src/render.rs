@@ -253,6 +253,14 @@ pub fn human(reply: &StaffReply) -> String {
                     [i.to_string(), p.as_str().to_string(), referred]
                 }),
             ));
+            for n in &d.newer_summaries {
+                let _ = writeln!(
+                    out,
+                    "{} holds newer records since {}: request its summary again if you need it",
+                    n.source,
+                    format_time(n.since)
+                );
+            }
             out.push('\n');
             if d.consents.is_empty() {
                 out.push_str("no consent on record\n");

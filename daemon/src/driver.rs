@@ -190,7 +190,10 @@ impl Node {
         arrived: Instant,
     ) -> PeerReply {
         match msg {
-            PeerMessage::Summary(_) | PeerMessage::CaseHistory { .. } | PeerMessage::Roster(_) => {
+            PeerMessage::Summary(_)
+            | PeerMessage::CaseHistory { .. }
+            | PeerMessage::Roster(_)
+            | PeerMessage::ChangeNotice { .. } => {
                 let reply = match self
                     .store
                     .step(Input::Peer {

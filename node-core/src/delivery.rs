@@ -6,7 +6,7 @@ use crate::io::{Env, Fault, Output, Token};
 use crate::outbox::{self, Item, Row, load, note_problem, remove};
 use crate::state::Core;
 use crate::store::Tx;
-use crate::{cases, requester, roster};
+use crate::{cases, notices, requester, roster};
 use protocol_spec::exchange::RefusalCode;
 use protocol_spec::ids::{InstitutionId, StaffId};
 use protocol_spec::peer::PeerReply;
@@ -29,6 +29,7 @@ fn send_now(
         Item::CaseHistoryBackUntil { case_id, until } => {
             cases::history_until_message(tx, token, case_id, *until)
         }
+        Item::ChangeNotice { case_id } => Ok(Some(notices::message(case_id))),
         Item::Summary { request_id } => {
             requester::message_for(core, tx, env, token, request_id, staff)
         }
@@ -131,7 +132,10 @@ pub(crate) fn delivered(
             }
             Ok(Vec::new())
         }
-        Item::CaseHistory { .. } | Item::Roster | Item::LegacySummary { .. } => {
+        Item::CaseHistory { .. }
+        | Item::Roster
+        | Item::ChangeNotice { .. }
+        | Item::LegacySummary { .. } => {
             let accepted = matches!(reply, PeerReply::Accepted);
             if accepted && matches!(row.item, Item::CaseHistory { .. }) {
                 // Requests held back until the peer knew of this case change may leave now.

@@ -157,6 +157,7 @@ pub fn peer_message_name(m: &PeerMessage) -> &'static str {
         PeerMessage::LogTile(_) => "log tile",
         PeerMessage::ProveInclusion { .. } => "inclusion proof request",
         PeerMessage::ReceiptProof(_) => "receipt proof",
+        PeerMessage::ChangeNotice { .. } => "change notice",
     }
 }
 

@@ -23,6 +23,7 @@ pub mod cases;
 mod delivery;
 pub mod entries;
 mod io;
+mod notices;
 pub mod outbox;
 pub mod queries;
 pub mod requester;

@@ -42,6 +42,10 @@ pub enum Item {
         case_id: CaseId,
         until: (u64, [u8; 16]),
     },
+    /// A notice that this node holds newer records about the case's person (spec §6.7).
+    ChangeNotice {
+        case_id: CaseId,
+    },
 }
 
 impl Item {
@@ -50,6 +54,7 @@ impl Item {
         match self {
             Item::CaseHistory { case_id } => Some(format!("case:{case_id}")),
             Item::Roster => Some("roster".into()),
+            Item::ChangeNotice { case_id } => Some(format!("notice:{case_id}")),
             Item::CaseHistoryBack { case_id } | Item::CaseHistoryBackUntil { case_id, .. } => {
                 Some(format!("case-back:{case_id}"))
             }

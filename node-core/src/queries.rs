@@ -127,6 +127,7 @@ pub(crate) fn case_show(core: &Core, tx: &Tx<'_>, case_id: &CaseId) -> Result<St
         consents,
         lead: case.lead.clone(),
         referrals: case.referrals.clone(),
+        newer_summaries: crate::notices::of_case(tx, case_id)?,
     }))
 }
 
@@ -295,6 +296,9 @@ pub(crate) fn queue(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
                 ("summary-request", Some(case_id.to_string()))
             }
             crate::outbox::Item::Roster => ("roster", None),
+            crate::outbox::Item::ChangeNotice { case_id } => {
+                ("change-notice", Some(case_id.to_string()))
+            }
             crate::outbox::Item::CaseHistoryBack { case_id }
             | crate::outbox::Item::CaseHistoryBackUntil { case_id, .. } => {
                 ("case-history", Some(case_id.to_string()))

@@ -423,6 +423,7 @@ pub(crate) fn answered(
                     env.now as i64
                 ],
             )?;
+            crate::notices::answered(tx, &d.header.case_id, &d.header.source)?;
             let receipt = entries::receipt(
                 env,
                 &d.header,

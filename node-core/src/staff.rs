@@ -205,6 +205,7 @@ pub(crate) fn dispatch(
             ticket,
             queries::summary_open(core, tx, env, who, &summary_id)?,
         ),
+        R::CaseNotify { case_id } => crate::notices::send(core, tx, env, ticket, who, case_id),
         R::SummaryPurge { summary_id } => {
             crate::retention::purge_now(tx, env, &summary_id, &who.staff)?;
             reply(ticket, StaffReply::Done)

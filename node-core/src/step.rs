@@ -4,7 +4,7 @@ use crate::io::{Env, Fault, Input, Origin, Output, Ticket, peer_message_name};
 use crate::state::Core;
 use crate::store::StoreProblem;
 use crate::store::Tx;
-use crate::{cases, delivery, responder, retention, roster, staff};
+use crate::{cases, delivery, notices, responder, retention, roster, staff};
 use anyhow::anyhow;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -117,6 +117,9 @@ impl Core {
             PeerMessage::Summary(req) => responder::answer(self, tx, env, &from, req)?,
             PeerMessage::CaseHistory { case_id, events } => {
                 return cases::receive_history(self, tx, env, &from, case_id, events);
+            }
+            PeerMessage::ChangeNotice { case_id } => {
+                notices::receive(self, tx, env, &from, &case_id)?
             }
             PeerMessage::Roster(r) => {
                 let mut out = roster::offered(self, tx, env, r, &from)?;

@@ -31,6 +31,11 @@ pub enum PeerMessage {
     /// The requester's proof that it logged the receipt of a disclosure: its leaf, a signed
     /// checkpoint of its log, and the inclusion proof under it.
     ReceiptProof(InclusionProof),
+    /// The sender updated its records about the case's person: a newer summary is available
+    /// from it. No data travels with the notice (spec §6.7).
+    ChangeNotice {
+        case_id: CaseId,
+    },
 }
 
 /// A leaf of the sender's log, a signed checkpoint note covering it, and the RFC 6962

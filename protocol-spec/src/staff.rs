@@ -109,6 +109,11 @@ pub enum StaffRequest {
     SummaryPurge {
         summary_id: SummaryId,
     },
+    /// Case work: tells the case's other participants that this institution updated its
+    /// records about the person, so a newer summary is available (no data is sent).
+    CaseNotify {
+        case_id: CaseId,
+    },
 }
 
 impl StaffRequest {
@@ -139,7 +144,8 @@ impl StaffRequest {
             | SummaryRequest { .. }
             | SummaryList
             | SummaryOpen { .. }
-            | SummaryPurge { .. } => Some(Role::CaseWorker),
+            | SummaryPurge { .. }
+            | CaseNotify { .. } => Some(Role::CaseWorker),
             LogCheckpoint | LogTile { .. } | Roster | WitnessEvidence => Some(Role::Auditor),
         }
     }
@@ -325,6 +331,16 @@ pub struct CaseDetail {
     pub lead: InstitutionId,
     /// Institutions referred to the case, by whom, for what.
     pub referrals: Vec<Referral>,
+    /// Participants that said they hold newer records than the last summary received from
+    /// them, and since when.
+    pub newer_summaries: Vec<ChangeNotice>,
+}
+
+/// A participant's notice that a newer summary is available from it (spec §6.7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeNotice {
+    pub source: InstitutionId,
+    pub since: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,9 +26,9 @@ use protocol_spec::roster::{
 };
 use protocol_spec::seal::Sealed;
 use protocol_spec::staff::{
-    CaseDetail, CaseInfo, ConsentDraft, ConsentInfo, Delivery, NodeStatus, ReceivedSummary,
-    StaffError, StaffErrorKind, StaffInfo, StaffReply, StaffRequest, SummaryOutcome,
-    WitnessEvidence,
+    CaseDetail, CaseInfo, ChangeNotice, ConsentDraft, ConsentInfo, Delivery, NodeStatus,
+    ReceivedSummary, StaffError, StaffErrorKind, StaffInfo, StaffReply, StaffRequest,
+    SummaryOutcome, WitnessEvidence,
 };
 use protocol_spec::wire::{WireError, decode_frame, encode_frame};
 use serde::Serialize;
@@ -405,6 +405,9 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
         text().prop_map(PeerMessage::LogTile),
         any::<u64>().prop_map(|index| PeerMessage::ProveInclusion { index }),
         inclusion_proof_().prop_map(PeerMessage::ReceiptProof),
+        any::<[u8; 16]>().prop_map(|id| PeerMessage::ChangeNotice {
+            case_id: CaseId(id)
+        }),
     ]
 }
 
@@ -703,17 +706,25 @@ fn staff_reply() -> impl Strategy<Value = StaffReply> {
             proptest::option::of(text()),
             vec(consent_info(), 0..3),
             institution(),
-            vec(referral(), 0..2)
+            vec(referral(), 0..2),
+            vec(
+                (institution(), any::<u64>())
+                    .prop_map(|(source, since)| ChangeNotice { source, since }),
+                0..2
+            )
         )
-            .prop_map(|(info, person_name, consents, lead, referrals)| R::Case(
-                CaseDetail {
-                    info,
-                    person_name,
-                    consents,
-                    lead,
-                    referrals
-                }
-            )),
+            .prop_map(
+                |(info, person_name, consents, lead, referrals, newer_summaries)| R::Case(
+                    CaseDetail {
+                        info,
+                        person_name,
+                        consents,
+                        lead,
+                        referrals,
+                        newer_summaries
+                    }
+                )
+            ),
         (any::<[u8; 16]>(), delivery()).prop_map(|(c, delivered)| R::ConsentRecorded {
             consent_id: ConsentId(c),
             delivered

@@ -890,6 +890,7 @@ fn peer_message_samples() -> Vec<PeerMessage> {
         PeerMessage::LogTile("checkpoint".into()),
         PeerMessage::ProveInclusion { index: 0 },
         PeerMessage::ReceiptProof(inclusion_proof()),
+        PeerMessage::ChangeNotice { case_id: CASE_ID },
     ];
     for m in &all {
         match m {
@@ -899,7 +900,8 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             | PeerMessage::AddCheckpoint(_)
             | PeerMessage::LogTile(_)
             | PeerMessage::ProveInclusion { .. }
-            | PeerMessage::ReceiptProof(_) => {}
+            | PeerMessage::ReceiptProof(_)
+            | PeerMessage::ChangeNotice { .. } => {}
         }
     }
     all
@@ -1025,6 +1027,7 @@ fn staff_request_samples() -> Vec<StaffRequest> {
         SummaryPurge {
             summary_id: SUMMARY_ID,
         },
+        CaseNotify { case_id: CASE_ID },
     ];
     for r in &all {
         match r {
@@ -1047,6 +1050,7 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             | CaseHandOver { .. }
             | CaseRefer { .. }
             | SummaryPurge { .. }
+            | CaseNotify { .. }
             | CaseList
             | CaseShow { .. }
             | ConsentRecord(_)
@@ -1099,6 +1103,7 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             consents: vec![],
             lead: inst(ORP.id),
             referrals: vec![],
+            newer_summaries: vec![],
         }),
         ConsentRecorded {
             consent_id: CONSENT_ID,

@@ -279,3 +279,56 @@ async fn the_lead_removes_an_institution_which_learns_it_and_nothing_after_then_
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_notice_says_a_newer_summary_is_available_until_it_is_fetched() {
+    let s = Setup::new().await;
+    let case = s.case("ne.oai", shared_person(), &["ne.orp"]).await;
+    s.consent(
+        "ne.oai",
+        case,
+        &["ne.oai", "ne.orp"],
+        &[ASSESS],
+        &[Employment],
+        valid_now(),
+    )
+    .await;
+    let o = s
+        .request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
+        .await;
+    assert!(
+        matches!(o, protocol_spec::staff::SummaryOutcome::Received(_)),
+        "{o:?}"
+    );
+    assert!(show(&s, "ne.oai", case).await.newer_summaries.is_empty());
+    // ne.orp updated its records about the person and says so; no data travels.
+    let r = change(&s, "ne.orp", StaffRequest::CaseNotify { case_id: case })
+        .await
+        .unwrap();
+    let StaffReply::CaseUpdated { delivered } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0].delivered && delivered[0].institution == s.id("ne.oai"));
+    let notices = show(&s, "ne.oai", case).await.newer_summaries;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].source, s.id("ne.orp"));
+    // The newer summary is fetched under the rule as any other; the notice is then answered.
+    let o = s
+        .request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
+        .await;
+    assert!(
+        matches!(o, protocol_spec::staff::SummaryOutcome::Received(_)),
+        "{o:?}"
+    );
+    assert!(show(&s, "ne.oai", case).await.newer_summaries.is_empty());
+    // An institution outside the case is told nothing and cannot notify.
+    let err = change(&s, "ne.sas", StaffRequest::CaseNotify { case_id: case })
+        .await
+        .expect_err("ne.sas does not hold the case");
+    assert!(
+        format!("{err:#}").contains("no coordinated case"),
+        "{err:#}"
+    );
+    s.stop().await;
+}
