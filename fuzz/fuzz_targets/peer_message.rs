@@ -63,7 +63,7 @@ fuzz_target!(|body: &[u8]| {
                 assert_eq!(&tile.path(), path);
             }
         }
-        PeerMessage::ProveInclusion { .. } => {}
+        PeerMessage::ProveInclusion { .. } | PeerMessage::ChangeNotice { .. } => {}
         PeerMessage::ReceiptProof(proof) => {
             if let Ok((cp, _)) = open_checkpoint(&proof.checkpoint, &v.log_key) {
                 let _ = verify_inclusion(
