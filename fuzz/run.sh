@@ -3,7 +3,9 @@
 #
 #   fuzz/run.sh list                 the targets
 #   fuzz/run.sh seed                 write the seed corpus from the vectors and example records
-#   fuzz/run.sh smoke [SECONDS]      every target SECONDS each (default 10): what CI runs
+#   fuzz/run.sh smoke [SECONDS]      every target SECONDS each (default 10), seeded
+#   fuzz/run.sh ci [SECONDS]         the protocol targets SECONDS each (default 5), unseeded:
+#                                    what CI runs (they need no daemon or CLI build)
 #   fuzz/run.sh all [SECONDS]        every target SECONDS each (default 600): the long run
 #   fuzz/run.sh run TARGET [SECONDS] [-- LIBFUZZER ARGS...]   one target (default 600 s)
 #
@@ -18,13 +20,17 @@ cd "$(dirname "$0")"
 # these builds only, never for the workspace.
 export RUSTC_BOOTSTRAP=1
 CARGO_FUZZ_VERSION=0.13.2
+# Extra cargo-fuzz flags for build and run (the CI mode builds without the node feature).
+FUZZ_FLAGS=()
 
-TARGETS=(
+# The protocol targets link the protocol crate only; the node targets also the daemon and CLI.
+PROTOCOL_TARGETS=(
     frame peer_message peer_reply staff_request staff_reply sealed_summary
     roster_bytes roster_toml note checkpoint cosignature witness_request
-    tile_path merkle_proof entry_bundle log_entry key_file node_config credential
-    records_csv records_json audit_bundle
+    tile_path merkle_proof entry_bundle log_entry key_file audit_bundle
 )
+NODE_TARGETS=(node_config credential records_csv records_json)
+TARGETS=("${PROTOCOL_TARGETS[@]}" "${NODE_TARGETS[@]}")
 
 setup() {
     if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -51,7 +57,7 @@ run_one() {
     local log
     log=$(mktemp)
     echo "== $target ($seconds s)"
-    if ! cargo fuzz run "$target" -- -max_total_time="$seconds" -timeout=10 \
+    if ! cargo fuzz run "${FUZZ_FLAGS[@]}" "$target" -- -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 "$@" >"$log" 2>&1; then
         tail -n 60 "$log"
         rm -f "$log"
@@ -76,12 +82,29 @@ every() {
     printf '%s\n' "${SUMMARY[@]}"
 }
 
+# CI: the protocol targets, from an empty corpus (libFuzzer starts from scratch), without
+# building the daemon and the CLI under the sanitizer.
+ci() {
+    local seconds=$1
+    SUMMARY=()
+    setup
+    echo "== build (protocol targets)"
+    FUZZ_FLAGS=(--no-default-features)
+    cargo fuzz build "${FUZZ_FLAGS[@]}"
+    for t in "${PROTOCOL_TARGETS[@]}"; do
+        run_one "$t" "$seconds"
+    done
+    echo "== summary"
+    printf '%s\n' "${SUMMARY[@]}"
+}
+
 case "${1:-}" in
 list) printf '%s\n' "${TARGETS[@]}" ;;
 setup) setup ;;
 seed) seed ;;
 build) build ;;
 smoke) every "${2:-10}" ;;
+ci) ci "${2:-5}" ;;
 all) every "${2:-600}" ;;
 run)
     target=${2:?usage: fuzz/run.sh run TARGET [SECONDS] [-- LIBFUZZER ARGS...]}

@@ -382,33 +382,47 @@ pub enum CaseCmd {
     },
 }
 
+/// What the person's signed consent form says.
+#[derive(Args)]
+pub struct ConsentForm {
+    #[arg(long = "case", help = CASE_HELP)]
+    case_id: CaseId,
+    /// Institutions between which the person consents to exchange, comma-separated, e.g.
+    /// ne.oai,ne.orp.
+    #[arg(long, value_delimiter = ',', required = true)]
+    participants: Vec<InstitutionId>,
+    /// Purposes the person consents to, comma-separated, as the federation's exchange policy
+    /// names them, e.g. coordinated-assessment,action-plan.
+    #[arg(long, value_delimiter = ',', required = true)]
+    purposes: Vec<Purpose>,
+    /// Data categories the person consents to, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true,
+      value_parser = values::one_of(&Category::ALL, Category::as_str))]
+    categories: Vec<Category>,
+    /// First valid day, YYYY-MM-DD (UTC).
+    #[arg(long)]
+    from: String,
+    /// Last valid day, YYYY-MM-DD (UTC), inclusive.
+    #[arg(long)]
+    until: String,
+    /// The scanned signed form; only its SHA-256 is recorded.
+    #[arg(long)]
+    form: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 pub enum ConsentCmd {
     /// Record the person's consent from the signed form.
-    Record {
-        #[arg(long = "case", help = CASE_HELP)]
-        case_id: CaseId,
-        /// Institutions between which the person consents to exchange, comma-separated, e.g.
-        /// ne.oai,ne.orp.
-        #[arg(long, value_delimiter = ',', required = true)]
-        participants: Vec<InstitutionId>,
-        /// Purposes the person consents to, comma-separated, as the federation's exchange policy
-        /// names them, e.g. coordinated-assessment,action-plan.
-        #[arg(long, value_delimiter = ',', required = true)]
-        purposes: Vec<Purpose>,
-        /// Data categories the person consents to, comma-separated.
-        #[arg(long, value_delimiter = ',', required = true,
-              value_parser = values::one_of(&Category::ALL, Category::as_str))]
-        categories: Vec<Category>,
-        /// First valid day, YYYY-MM-DD (UTC).
+    Record(ConsentForm),
+    /// Record the person's new form that narrows (fewer institutions, purposes or categories,
+    /// a shorter period) or renews a consent: the new consent is recorded and the one it
+    /// replaces is revoked, both in one step, so there is never a moment with both or neither.
+    Replace {
+        /// The consent the new form replaces, as `case show` prints it.
         #[arg(long)]
-        from: String,
-        /// Last valid day, YYYY-MM-DD (UTC), inclusive.
-        #[arg(long)]
-        until: String,
-        /// The scanned signed form; only its SHA-256 is recorded.
-        #[arg(long)]
-        form: Option<PathBuf>,
+        consent: ConsentId,
+        #[command(flatten)]
+        form: ConsentForm,
     },
     /// Revoke a consent; requests in flight are refused from then on.
     Revoke {
@@ -790,32 +804,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             CaseCmd::List => StaffRequest::CaseList,
             CaseCmd::Show { case_id } => StaffRequest::CaseShow { case_id: *case_id },
         },
-        Command::Consent(ConsentCmd::Record {
-            case_id,
-            participants,
-            purposes,
-            categories,
-            from,
-            until,
-            form,
-        }) => {
-            let form_digest = match form {
-                Some(p) => Some(protocol_spec::keys::sha256(&[&std::fs::read(p)
-                    .with_context(|| {
-                        format!("cannot read consent form {}", p.display())
-                    })?])),
-                None => None,
-            };
-            StaffRequest::ConsentRecord(ConsentDraft {
-                case_id: *case_id,
-                participants: participants.clone(),
-                purposes: purposes.clone(),
-                categories: flat(categories.clone()),
-                valid_from: dates::parse_day(from)?,
-                valid_until: dates::parse_day_end(until)?,
-                form_digest,
-            })
+        Command::Consent(ConsentCmd::Record(form)) => {
+            StaffRequest::ConsentRecord(consent_draft(form)?)
         }
+        Command::Consent(ConsentCmd::Replace { consent, form }) => StaffRequest::ConsentReplace {
+            replaces: *consent,
+            draft: consent_draft(form)?,
+        },
         Command::Consent(ConsentCmd::Revoke { case_id, consent }) => StaffRequest::ConsentRevoke {
             case_id: *case_id,
             consent_id: *consent,
@@ -1104,4 +1099,24 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The draft a consent form gives: the scanned form is read here and only its digest sent.
+fn consent_draft(f: &ConsentForm) -> anyhow::Result<ConsentDraft> {
+    let form_digest = match &f.form {
+        Some(p) => Some(protocol_spec::keys::sha256(&[&std::fs::read(p)
+            .with_context(|| {
+                format!("cannot read consent form {}", p.display())
+            })?])),
+        None => None,
+    };
+    Ok(ConsentDraft {
+        case_id: f.case_id,
+        participants: f.participants.clone(),
+        purposes: f.purposes.clone(),
+        categories: flat(f.categories.clone()),
+        valid_from: dates::parse_day(&f.from)?,
+        valid_until: dates::parse_day_end(&f.until)?,
+        form_digest,
+    })
 }

@@ -136,13 +136,31 @@ pub(crate) fn change(
         CaseEventKind::ConsentRecorded(c) => Reply::Consent(c.consent_id),
         _ => Reply::Updated,
     };
+    changes(core, tx, env, ticket, who, case_id, vec![kind], reply)
+}
+
+/// Several events by this node in one step, each after the one before, distributed once: a
+/// consent replaced is the new consent recorded and the old one revoked, both or neither.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn changes(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    who: &crate::state::StaffMember,
+    case_id: CaseId,
+    kinds: Vec<CaseEventKind>,
+    reply: Reply,
+) -> Result<Vec<Output>, Fault> {
     let key = core.keys.signing.public();
     let mut case = load_case(tx.db, &case_id)?
         .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
-    let ev = event(core, env, &who.staff, Some(&case), case_id, kind);
-    case.apply(ev.clone(), &key)
-        .map_err(|e| bad(e.to_string()))?;
-    entries::case_event(tx, env, &case, &ev)?;
+    for kind in kinds {
+        let ev = event(core, env, &who.staff, Some(&case), case_id, kind);
+        case.apply(ev.clone(), &key)
+            .map_err(|e| bad(e.to_string()))?;
+        entries::case_event(tx, env, &case, &ev)?;
+    }
     save_case(tx.db, &case)?;
     distribute(core, tx, env, &case, ticket, reply)
 }

@@ -10,7 +10,7 @@ use protocol_spec::case::{CaseEventKind, Consent};
 use protocol_spec::entry::StaffAction;
 use protocol_spec::ids::ConsentId;
 use protocol_spec::records::RecordSet;
-use protocol_spec::staff::{StaffInfo, StaffReply, StaffRequest};
+use protocol_spec::staff::{ConsentDraft, StaffInfo, StaffReply, StaffRequest};
 use rusqlite::OptionalExtension;
 
 fn reply(ticket: Ticket, reply: StaffReply) -> Result<Vec<Output>, Fault> {
@@ -159,29 +159,19 @@ pub(crate) fn dispatch(
             cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Closed)
         }
         R::ConsentRecord(d) => {
-            let mut participants = d.participants.clone();
-            participants.sort();
-            participants.dedup();
-            let mut purposes = d.purposes.clone();
-            purposes.sort();
-            purposes.dedup();
-            let mut categories = d.categories.clone();
-            categories.sort();
-            categories.dedup();
-            let consent = Consent {
-                consent_id: ConsentId(env.bytes()),
-                case_id: d.case_id,
-                participants,
-                purposes,
-                categories,
-                valid_from: d.valid_from,
-                valid_until: d.valid_until,
-                form_digest: d.form_digest,
-                recorded_by: who.staff.clone(),
-                recorded_at: env.now,
-            };
-            let kind = CaseEventKind::ConsentRecorded(consent);
+            let kind = CaseEventKind::ConsentRecorded(consent_from(env, who, &d));
             cases::change(core, tx, env, ticket, who, d.case_id, kind)
+        }
+        R::ConsentReplace { replaces, draft } => {
+            let consent = consent_from(env, who, &draft);
+            let reply = crate::state::Reply::Consent(consent.consent_id);
+            let kinds = vec![
+                CaseEventKind::ConsentRecorded(consent),
+                CaseEventKind::ConsentRevoked {
+                    consent_id: replaces,
+                },
+            ];
+            cases::changes(core, tx, env, ticket, who, draft.case_id, kinds, reply)
         }
         R::ConsentRevoke {
             case_id,
@@ -255,4 +245,29 @@ fn import_records(
     }
     entries::records_imported(tx, env, persons, fields, &digest, &who.staff)?;
     Ok(StaffReply::Imported { persons, fields })
+}
+
+/// The consent a draft records: lists sorted and deduplicated, the id drawn here (spec §6.3).
+fn consent_from(env: &mut Env<'_>, who: &StaffMember, d: &ConsentDraft) -> Consent {
+    let mut participants = d.participants.clone();
+    participants.sort();
+    participants.dedup();
+    let mut purposes = d.purposes.clone();
+    purposes.sort();
+    purposes.dedup();
+    let mut categories = d.categories.clone();
+    categories.sort();
+    categories.dedup();
+    Consent {
+        consent_id: ConsentId(env.bytes()),
+        case_id: d.case_id,
+        participants,
+        purposes,
+        categories,
+        valid_from: d.valid_from,
+        valid_until: d.valid_until,
+        form_digest: d.form_digest,
+        recorded_by: who.staff.clone(),
+        recorded_at: env.now,
+    }
 }

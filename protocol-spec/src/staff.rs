@@ -114,6 +114,12 @@ pub enum StaffRequest {
     CaseNotify {
         case_id: CaseId,
     },
+    /// Case work: the person signed a new form narrowing or renewing a consent: the new
+    /// consent is recorded and the one it replaces revoked, in one step.
+    ConsentReplace {
+        replaces: ConsentId,
+        draft: ConsentDraft,
+    },
 }
 
 impl StaffRequest {
@@ -145,7 +151,8 @@ impl StaffRequest {
             | SummaryList
             | SummaryOpen { .. }
             | SummaryPurge { .. }
-            | CaseNotify { .. } => Some(Role::CaseWorker),
+            | CaseNotify { .. }
+            | ConsentReplace { .. } => Some(Role::CaseWorker),
             LogCheckpoint | LogTile { .. } | Roster | WitnessEvidence => Some(Role::Auditor),
         }
     }

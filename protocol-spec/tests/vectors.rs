@@ -1028,6 +1028,18 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             summary_id: SUMMARY_ID,
         },
         CaseNotify { case_id: CASE_ID },
+        ConsentReplace {
+            replaces: CONSENT_ID,
+            draft: ConsentDraft {
+                case_id: CASE_ID,
+                participants: vec![inst(OAI.id), inst(ORP.id)],
+                purposes: vec![purpose("coordinated-assessment")],
+                categories: vec![Category::Employment],
+                valid_from: T0,
+                valid_until: T0 + DAY,
+                form_digest: None,
+            },
+        },
     ];
     for r in &all {
         match r {
@@ -1051,6 +1063,7 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             | CaseRefer { .. }
             | SummaryPurge { .. }
             | CaseNotify { .. }
+            | ConsentReplace { .. }
             | CaseList
             | CaseShow { .. }
             | ConsentRecord(_)

@@ -332,3 +332,93 @@ async fn a_change_notice_says_a_newer_summary_is_available_until_it_is_fetched()
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_consent_replaces_the_old_one_in_one_step() {
+    let s = Setup::new().await;
+    let case = s.case("ne.oai", shared_person(), &["ne.orp"]).await;
+    let old = s
+        .consent(
+            "ne.oai",
+            case,
+            &["ne.oai", "ne.orp"],
+            &[ASSESS],
+            &[Employment, Measures],
+            valid_now(),
+        )
+        .await;
+    // The person signs a new form: measures no longer.
+    let r = change(
+        &s,
+        "ne.oai",
+        StaffRequest::ConsentReplace {
+            replaces: old,
+            draft: protocol_spec::staff::ConsentDraft {
+                case_id: case,
+                participants: vec![s.id("ne.oai"), s.id("ne.orp")],
+                purposes: vec![ASSESS.parse().unwrap()],
+                categories: vec![Employment],
+                valid_from: valid_now().0,
+                valid_until: valid_now().1,
+                form_digest: None,
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let StaffReply::ConsentRecorded {
+        consent_id: new,
+        delivered,
+    } = r
+    else {
+        panic!("{r:?}")
+    };
+    assert!(delivered.iter().all(|d| d.delivered), "{delivered:?}");
+    // Both nodes hold the old consent revoked and the new one in force.
+    for at in ["ne.oai", "ne.orp"] {
+        let d = show(&s, at, case).await;
+        let state = |id| {
+            d.consents
+                .iter()
+                .find(|c| c.consent_id == id)
+                .map(|c| c.revoked_at.is_some())
+        };
+        assert_eq!((state(old), state(new)), (Some(true), Some(false)), "{at}");
+    }
+    let o = s
+        .request("ne.oai", "ne.orp", ASSESS, &[Measures], case)
+        .await;
+    assert!(
+        matches!(o, protocol_spec::staff::SummaryOutcome::Refused { .. }),
+        "measures are no longer consented: {o:?}"
+    );
+    let o = s
+        .request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
+        .await;
+    assert!(
+        matches!(o, protocol_spec::staff::SummaryOutcome::Received(_)),
+        "{o:?}"
+    );
+    // Replacing a consent already revoked is refused, and nothing is recorded.
+    let err = change(
+        &s,
+        "ne.oai",
+        StaffRequest::ConsentReplace {
+            replaces: old,
+            draft: protocol_spec::staff::ConsentDraft {
+                case_id: case,
+                participants: vec![s.id("ne.oai"), s.id("ne.orp")],
+                purposes: vec![ASSESS.parse().unwrap()],
+                categories: vec![Employment],
+                valid_from: valid_now().0,
+                valid_until: valid_now().1,
+                form_digest: None,
+            },
+        },
+    )
+    .await
+    .expect_err("already revoked");
+    assert!(format!("{err:#}").contains("already revoked"), "{err:#}");
+    assert_eq!(show(&s, "ne.oai", case).await.consents.len(), 2);
+    s.stop().await;
+}
