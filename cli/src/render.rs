@@ -234,13 +234,21 @@ pub fn human(reply: &StaffReply) -> String {
             let _ = writeln!(out, "opened by   {}", d.info.opened_by);
             let _ = writeln!(out, "lead        {}", d.lead);
             out.push('\n');
-            out.push_str(&table(
-                ["INSTITUTION", "PARTICIPATION", "REFERRED"],
-                d.info.participants.iter().map(|(i, p)| {
-                    let referred = d
-                        .referrals
+            let participants = d
+                .info
+                .participants
+                .iter()
+                .map(|(i, p)| (i.to_string(), p.as_str().to_string()));
+            if d.referrals.is_empty() {
+                out.push_str(&table(
+                    ["INSTITUTION", "PARTICIPATION"],
+                    participants.map(|(i, p)| [i, p]),
+                ));
+            } else {
+                let referred = |i: &str| {
+                    d.referrals
                         .iter()
-                        .find(|r| &r.institution == i)
+                        .find(|r| r.institution.as_str() == i)
                         .map(|r| {
                             format!(
                                 "by {} for {} ({})",
@@ -249,10 +257,16 @@ pub fn human(reply: &StaffReply) -> String {
                                 protocol_spec::entry::categories_text(&r.categories)
                             )
                         })
-                        .unwrap_or_default();
-                    [i.to_string(), p.as_str().to_string(), referred]
-                }),
-            ));
+                        .unwrap_or_else(|| "-".into())
+                };
+                out.push_str(&table(
+                    ["INSTITUTION", "PARTICIPATION", "REFERRED"],
+                    participants.map(|(i, p)| {
+                        let r = referred(&i);
+                        [i, p, r]
+                    }),
+                ));
+            }
             for n in &d.newer_summaries {
                 let _ = writeln!(
                     out,
