@@ -17,7 +17,7 @@ pub fn random<const N: usize>() -> [u8; N] {
 }
 
 /// Operating-system randomness.
-pub struct OsRandom;
+pub(crate) struct OsRandom;
 
 impl node_core::Random for OsRandom {
     fn fill(&mut self, dst: &mut [u8]) {

@@ -21,14 +21,14 @@
 
 pub mod cases;
 mod delivery;
-pub mod entries;
+mod entries;
 mod io;
-pub mod outbox;
-pub mod queries;
-pub mod requester;
-pub mod responder;
-pub mod roster;
-pub mod staff;
+mod outbox;
+mod queries;
+mod requester;
+mod responder;
+mod roster;
+mod staff;
 mod state;
 mod step;
 pub mod store;
@@ -38,5 +38,5 @@ pub use io::{
 };
 #[cfg(feature = "mutants")]
 pub use state::Mutants;
-pub use state::{BootstrapAdmin, Core, IN_FLIGHT_TIMEOUT, Secrets, StaffMember};
+pub use state::{BootstrapAdmin, Core, Secrets};
 pub use store::Tx;

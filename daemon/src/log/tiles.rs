@@ -8,7 +8,7 @@ use protocol_spec::tlog::tiles::{self, TilePath};
 use std::sync::Arc;
 
 /// Serves `checkpoint`, a level tile or an entry bundle.
-pub async fn tile(node: &Arc<Node>, path: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn tile(node: &Arc<Node>, path: &str) -> anyhow::Result<Vec<u8>> {
     let tile = tiles::parse_path(path)
         .ok_or_else(|| anyhow!("not a tlog-tiles path: {}", quoted(path)))?;
     // A halted log's tiles may hold entries no witness can ever cosign (§7.4).
