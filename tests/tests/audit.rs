@@ -111,12 +111,7 @@ fn rewrite_entries(bundle: &Path, f: impl FnOnce(&mut Vec<Vec<u8>>)) {
     let file = entries_file(bundle);
     let mut entries = tiles::parse_bundle("x", &std::fs::read(&file).unwrap()).unwrap();
     f(&mut entries);
-    let mut bytes = Vec::new();
-    for e in &entries {
-        bytes.extend_from_slice(&(e.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(e);
-    }
-    std::fs::write(file, bytes).unwrap();
+    std::fs::write(file, tiles::encode_bundle(&entries).unwrap()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
