@@ -118,7 +118,7 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
         .parse()?;
     let case_id = crate::harness::open_case(&oai.worker, person, vec![orp.id.clone()]).await?;
     call(&orp.worker, StaffRequest::CaseAccept { case_id }).await?;
-    let now = crate::harness::now();
+    let now = daemon::clock::now();
     let categories = [Category::Employment, Category::Measures];
     crate::harness::record_consent(
         &oai.worker,
@@ -170,7 +170,7 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
                     case_id,
                     purpose: "coordinated-assessment".parse()?,
                     categories: vec![Category::Employment, Category::Measures],
-                    issued_at: crate::harness::now(),
+                    issued_at: daemon::clock::now(),
                 }
                 .sign(&k);
                 match daemon::transport::request(&c, &PeerMessage::Summary(req)).await? {

@@ -18,9 +18,8 @@ use std::path::PathBuf;
 
 pub const DAY: u64 = 86400;
 
-pub fn now() -> u64 {
-    daemon::clock::now()
-}
+/// The wall clock, as the nodes read it.
+pub use daemon::clock::now;
 
 pub fn records_dir() -> PathBuf {
     cli::harness::examples_dir()
