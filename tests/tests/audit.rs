@@ -402,10 +402,8 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
         StaffReply::Cases(c) => c[0].case_id,
         other => panic!("{other:?}"),
     };
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).unwrap();
     let req = SummaryRequest {
-        request_id: RequestId(id),
+        request_id: RequestId(daemon::clock::random()),
         requester: s.id("ne.oai"),
         responder: s.id("ne.orp"),
         case_id: case,
