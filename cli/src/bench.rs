@@ -133,7 +133,8 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
     let key = oai.signing_key()?;
     let endpoint = daemon::transport::client_endpoint("127.0.0.1:0".parse()?)?;
     let cfg = daemon::transport::client_config(&key, orp.admin.node_key, PEER_ALPN)?;
-    let conn = daemon::transport::connect(&endpoint, cfg, orp.admin.node_address.parse()?).await?;
+    let addr = daemon::transport::resolve(&orp.admin.node_address).await?;
+    let conn = daemon::transport::connect(&endpoint, cfg, addr).await?;
     let key = std::sync::Arc::new(SigningKey::from_seed(*key.seed()));
     let (me, them) = (oai.id.clone(), orp.id.clone());
 
