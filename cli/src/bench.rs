@@ -118,7 +118,7 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
         .parse()?;
     let case_id = crate::harness::open_case(&oai.worker, person, vec![orp.id.clone()]).await?;
     call(&orp.worker, StaffRequest::CaseAccept { case_id }).await?;
-    let now = crate::harness::now();
+    let now = daemon::clock::now();
     let categories = [Category::Employment, Category::Measures];
     crate::harness::record_consent(
         &oai.worker,
@@ -133,7 +133,8 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
     let key = oai.signing_key()?;
     let endpoint = daemon::transport::client_endpoint("127.0.0.1:0".parse()?)?;
     let cfg = daemon::transport::client_config(&key, orp.admin.node_key, PEER_ALPN)?;
-    let conn = daemon::transport::connect(&endpoint, cfg, orp.admin.node_address.parse()?).await?;
+    let addr = daemon::transport::resolve(&orp.admin.node_address).await?;
+    let conn = daemon::transport::connect(&endpoint, cfg, addr).await?;
     let key = std::sync::Arc::new(SigningKey::from_seed(*key.seed()));
     let (me, them) = (oai.id.clone(), orp.id.clone());
 
@@ -170,7 +171,7 @@ async fn measure(fed: &ExampleFederation, args: &BenchArgs) -> anyhow::Result<Ve
                     case_id,
                     purpose: "coordinated-assessment".parse()?,
                     categories: vec![Category::Employment, Category::Measures],
-                    issued_at: crate::harness::now(),
+                    issued_at: daemon::clock::now(),
                 }
                 .sign(&k);
                 match daemon::transport::request(&c, &PeerMessage::Summary(req)).await? {

@@ -8,7 +8,7 @@ use protocol_spec::staff::{STAFF_ALPN, StaffErrorKind, StaffReply, StaffRequest}
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Longer than the node's own wait for an outcome (`daemon::node::STAFF_REPLY_TIMEOUT`).
+/// Longer than the node's own wait for an outcome (the driver's `STAFF_REPLY_TIMEOUT`).
 const STAFF_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Client {
@@ -18,7 +18,7 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(cred: &Credential) -> anyhow::Result<Client> {
-        let addr = daemon::node::resolve(&cred.node_address)
+        let addr = daemon::transport::resolve(&cred.node_address)
             .await
             .with_context(|| format!("cannot resolve node address {}", cred.node_address))?;
         let bind: SocketAddr = if addr.is_ipv4() {

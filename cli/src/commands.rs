@@ -6,6 +6,7 @@ use crate::output::{self, Classified, ErrorKind, Status};
 use crate::{dates, federation, outln, records, render, setup, values};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use daemon::clock::now;
 use protocol_spec::avs::Avs;
 use protocol_spec::case::DeclineReason;
 use protocol_spec::category::Category;
@@ -555,10 +556,6 @@ fn flat(v: Vec<Category>) -> Vec<Category> {
     out.sort();
     out.dedup();
     out
-}
-
-fn now() -> u64 {
-    daemon::clock::now()
 }
 
 async fn staff_call(cli: &Cli, req: StaffRequest) -> anyhow::Result<StaffReply> {

@@ -3,9 +3,10 @@
 
 use crate::credential::Credential;
 use crate::harness::{
-    ExampleFederation, ExampleSpec, NodeHandle, call, examples_dir, now, open_case, record_consent,
+    ExampleFederation, ExampleSpec, NodeHandle, call, examples_dir, open_case, record_consent,
 };
 use anyhow::{Context, bail};
+use daemon::clock::now;
 use protocol_spec::avs::Avs;
 use protocol_spec::category::Category;
 use protocol_spec::ids::CaseId;

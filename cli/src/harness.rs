@@ -9,6 +9,7 @@ use crate::credential::Credential;
 use crate::{federation, setup};
 use anyhow::{Context, bail};
 use daemon::RunningNode;
+use daemon::clock::now;
 use protocol_spec::avs::Avs;
 use protocol_spec::category::Category;
 use protocol_spec::ids::{CaseId, InstitutionId, Purpose, Role, Sector};
@@ -123,10 +124,6 @@ pub struct ExampleFederation {
 pub fn free_port() -> anyhow::Result<std::net::SocketAddr> {
     let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
     Ok(s.local_addr()?)
-}
-
-pub fn now() -> u64 {
-    daemon::clock::now()
 }
 
 impl ExampleFederation {

@@ -156,7 +156,7 @@ async fn periods_are_dates_and_tables_align() {
     no_raw_times(&shown);
     assert!(shown.contains("2020-01-01..2099-12-31"), "{shown}");
     assert!(shown.contains("2020-01-01..2030-06-30"), "{shown}");
-    let today = cli::dates::format_day(cli::harness::now());
+    let today = cli::dates::format_day(daemon::clock::now());
     assert!(shown.contains(&format!("revoked {today}")), "{shown}");
     assert_aligned(from(&shown, "CONSENT"));
     assert_aligned(from(&shown, "INSTITUTION"));

@@ -10,17 +10,23 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// `N` bytes of operating-system randomness.
 pub fn random<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    getrandom::fill(&mut b).expect("operating system randomness");
+    fill(&mut b);
     b
 }
 
-/// Operating-system randomness.
-pub struct OsRandom;
+/// Fills `dst` from the operating system: the one place randomness is drawn.
+fn fill(dst: &mut [u8]) {
+    getrandom::fill(dst).expect("operating system randomness");
+}
+
+/// Operating-system randomness, as the core takes it.
+pub(crate) struct OsRandom;
 
 impl node_core::Random for OsRandom {
     fn fill(&mut self, dst: &mut [u8]) {
-        getrandom::fill(dst).expect("operating system randomness");
+        fill(dst);
     }
 }

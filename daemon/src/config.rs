@@ -12,30 +12,30 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub institution: InstitutionId,
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub signing_key: PathBuf,
-    pub encryption_key: PathBuf,
-    pub log_key: PathBuf,
-    pub witness_key: PathBuf,
+    pub(crate) listen: SocketAddr,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) signing_key: PathBuf,
+    pub(crate) encryption_key: PathBuf,
+    pub(crate) log_key: PathBuf,
+    pub(crate) witness_key: PathBuf,
     /// The signed roster to start from; a newer one received later replaces it in the store.
-    pub roster: PathBuf,
+    pub(crate) roster: PathBuf,
     pub federation: FederationAnchor,
-    pub bootstrap_admin: BootstrapAdmin,
+    pub(crate) bootstrap_admin: BootstrapAdmin,
     /// Bounds on what clients may hold open; defaults when the section is absent.
     #[serde(default)]
-    pub limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 /// How much a node lets others hold open, so a flood from one key, or many, does not stop
 /// service to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Open connections from one peer node or staff key; more are refused at once.
-    pub connections_per_key: usize,
+    pub(crate) connections_per_key: usize,
     /// Open connections in all.
-    pub connections: usize,
+    pub(crate) connections: usize,
 }
 
 impl Default for Limits {
@@ -75,24 +75,23 @@ impl FederationAnchor {
 /// The first administrator, registered when the node's store is created.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BootstrapAdmin {
-    pub staff: StaffId,
-    pub key: PublicKey,
+pub(crate) struct BootstrapAdmin {
+    pub(crate) staff: StaffId,
+    pub(crate) key: PublicKey,
 }
 
 /// A loaded, checked configuration: keys read, roster verified.
 pub struct NodeConfig {
-    pub institution: InstitutionId,
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub signing_key: SigningKey,
-    pub encryption_key: EncryptionKey,
-    pub log_key: SigningKey,
-    pub witness_key: SigningKey,
-    pub federation: FederationAnchor,
-    pub roster: SignedRoster,
-    pub bootstrap_admin: BootstrapAdmin,
-    pub limits: Limits,
+    pub(crate) institution: InstitutionId,
+    pub(crate) listen: SocketAddr,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) signing_key: SigningKey,
+    pub(crate) encryption_key: EncryptionKey,
+    pub(crate) log_key: SigningKey,
+    pub(crate) witness_key: SigningKey,
+    pub(crate) roster: SignedRoster,
+    pub(crate) bootstrap_admin: BootstrapAdmin,
+    pub(crate) limits: Limits,
 }
 
 impl NodeConfig {
@@ -107,7 +106,7 @@ impl NodeConfig {
         Self::from_file(file, base)
     }
 
-    pub fn from_file(file: ConfigFile, base: &Path) -> anyhow::Result<NodeConfig> {
+    pub(crate) fn from_file(file: ConfigFile, base: &Path) -> anyhow::Result<NodeConfig> {
         file.federation
             .check()
             .context("the [federation] table cannot be used")?;
@@ -148,7 +147,6 @@ impl NodeConfig {
             encryption_key,
             log_key,
             witness_key,
-            federation: file.federation,
             roster,
             bootstrap_admin: file.bootstrap_admin,
             limits: file.limits,
@@ -193,7 +191,10 @@ pub struct NodeKeys<'a> {
 
 impl NodeKeys<'_> {
     /// Compares the node's keys with its roster entry; names the first that differs.
-    pub fn check_listed(&self, member: &protocol_spec::roster::Member) -> Result<(), &'static str> {
+    pub(crate) fn check_listed(
+        &self,
+        member: &protocol_spec::roster::Member,
+    ) -> Result<(), &'static str> {
         for (what, listed, ours) in [
             ("signing", member.signing_key, self.signing.public()),
             (

@@ -18,12 +18,12 @@ use tokio::sync::oneshot;
 
 /// Every "not concerned" refusal leaves at this delay after the request arrived, so its timing
 /// does not depend on what the responder found (no existence oracle in timing).
-pub const UNIFORM_REFUSAL_DELAY: Duration = Duration::from_millis(25);
+pub(crate) const UNIFORM_REFUSAL_DELAY: Duration = Duration::from_millis(25);
 
 /// How long a staff request may wait for its outcome. Longer than a peer exchange can take
 /// (handshake, request, one retry on a fresh connection), so a case worker is told what
 /// happened rather than that the node did not answer.
-pub const STAFF_REPLY_TIMEOUT: Duration = Duration::from_secs(45);
+pub(crate) const STAFF_REPLY_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// One open inbound connection counted against the limits; released when dropped.
 struct ConnectionSlot {
@@ -62,7 +62,7 @@ impl Drop for ConnectionSlot {
 }
 
 /// Admission to the handshake: current roster members and active staff.
-pub struct NodeAdmission(pub std::sync::Weak<Node>);
+pub(crate) struct NodeAdmission(pub std::sync::Weak<Node>);
 
 impl Admission for NodeAdmission {
     fn admits(&self, key: &PublicKey) -> bool {
@@ -84,7 +84,7 @@ impl Node {
     // ---------------------------------------------------------------- connections
 
     /// Serves one inbound connection until it closes.
-    pub async fn serve_connection(self: Arc<Self>, incoming: quinn::Incoming) {
+    pub(crate) async fn serve_connection(self: Arc<Self>, incoming: quinn::Incoming) {
         let conn = match incoming.await {
             Ok(c) => c,
             Err(e) => {
@@ -261,7 +261,7 @@ impl Node {
     }
 
     /// Carries out a step's outputs; returns the reply to the peer message of the step, if any.
-    pub fn carry_out(self: &Arc<Self>, outputs: Vec<Output>) -> Option<PeerReply> {
+    pub(crate) fn carry_out(self: &Arc<Self>, outputs: Vec<Output>) -> Option<PeerReply> {
         let mut reply = None;
         for output in outputs {
             match output {
@@ -334,7 +334,7 @@ impl Node {
     }
 
     /// Sends what is due in the outbox.
-    pub async fn tick(self: &Arc<Self>) {
+    pub(crate) async fn tick(self: &Arc<Self>) {
         if let Ok(outputs) = self.store.step(Input::Tick).await {
             self.carry_out(outputs);
         }

@@ -8,8 +8,8 @@ pub mod config;
 mod driver;
 pub mod log;
 mod log_state;
-pub mod node;
-pub mod store;
+mod node;
+mod store;
 pub mod transport;
 
 use anyhow::Context;
@@ -20,21 +20,19 @@ use node_core::{BootstrapAdmin, Core, Secrets};
 use protocol_spec::keys::SigningKey;
 use protocol_spec::peer::PEER_ALPN;
 use protocol_spec::staff::STAFF_ALPN;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How often due outbox items are sent.
-pub const OUTBOX_PERIOD: Duration = Duration::from_secs(2);
+pub(crate) const OUTBOX_PERIOD: Duration = Duration::from_secs(2);
 /// How often a checkpoint is signed and offered to the witnesses.
-pub const WITNESS_PERIOD: Duration = Duration::from_secs(5);
+pub(crate) const WITNESS_PERIOD: Duration = Duration::from_secs(5);
 
 /// A node started in this process.
 pub struct RunningNode {
-    pub node: Arc<Node>,
-    pub addr: SocketAddr,
-    pub task: tokio::task::JoinHandle<()>,
+    pub(crate) node: Arc<Node>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningNode {
@@ -213,5 +211,5 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         let _ = tokio::task::spawn_blocking(move || n2.store.stop()).await;
         tracing::info!(institution = %n.me, "node stopped");
     });
-    Ok(RunningNode { node, addr, task })
+    Ok(RunningNode { node, task })
 }

@@ -6,8 +6,8 @@ use protocol_spec::tlog;
 use rusqlite::{Connection, OptionalExtension};
 use std::sync::Arc;
 
-pub struct LogState {
-    pub origin: String,
+pub(crate) struct LogState {
+    pub(crate) origin: String,
     pub(crate) tree: tlog::Tree,
     /// Whether this node may sign new checkpoints of its log (transparency-log.md §7.4).
     pub(crate) standing: Standing,
@@ -50,7 +50,7 @@ impl LogState {
     /// Loads every leaf hash of the log named `origin` and checks the newest signed checkpoint
     /// against them, so a store whose log was altered or truncated is noticed before the node
     /// serves or signs anything.
-    pub fn load(conn: &Connection, origin: String) -> anyhow::Result<LogState> {
+    pub(crate) fn load(conn: &Connection, origin: String) -> anyhow::Result<LogState> {
         let mut tree = tlog::Tree::new();
         let mut st = conn.prepare("SELECT idx, leaf_hash FROM log_entries ORDER BY idx")?;
         let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
@@ -106,17 +106,17 @@ impl LogState {
         }
     }
 
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.tree.size()
     }
 
-    pub fn append(&mut self, entries: &[Vec<u8>]) {
+    pub(crate) fn append(&mut self, entries: &[Vec<u8>]) {
         for e in entries {
             self.tree.append(tlog::leaf_hash(e));
         }
     }
 
-    pub fn root(&self) -> [u8; 32] {
+    pub(crate) fn root(&self) -> [u8; 32] {
         self.tree.root()
     }
 }

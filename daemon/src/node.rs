@@ -13,7 +13,6 @@ use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::StaffReply;
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::oneshot;
@@ -21,28 +20,28 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The node's keys the driver itself uses: TLS identity, log and witness signatures.
-pub struct DriverKeys {
-    pub signing: SigningKey,
-    pub log: SigningKey,
-    pub witness: SigningKey,
+pub(crate) struct DriverKeys {
+    pub(crate) signing: SigningKey,
+    pub(crate) log: SigningKey,
+    pub(crate) witness: SigningKey,
 }
 
-pub struct Node {
-    pub me: InstitutionId,
+pub(crate) struct Node {
+    pub(crate) me: InstitutionId,
     pub(crate) limits: crate::config::Limits,
     /// Open inbound connections, peers and staff.
     pub(crate) open_connections: std::sync::atomic::AtomicUsize,
     /// Open inbound connections per key.
     pub(crate) per_key: Mutex<HashMap<PublicKey, usize>>,
-    pub signing: SigningKey,
-    pub log_key: SigningKey,
-    pub witness_key: SigningKey,
+    pub(crate) signing: SigningKey,
+    pub(crate) log_key: SigningKey,
+    pub(crate) witness_key: SigningKey,
     /// The roster in force, as the core last adopted it: for admission and the log.
     pub(crate) roster: RwLock<SignedRoster>,
     pub(crate) staff_keys: RwLock<HashSet<PublicKey>>,
-    pub store: Store,
-    pub log: Arc<Mutex<LogState>>,
-    pub endpoint: quinn::Endpoint,
+    pub(crate) store: Store,
+    pub(crate) log: Arc<Mutex<LogState>>,
+    pub(crate) endpoint: quinn::Endpoint,
     /// Inbound peer connections by key, closed when the key leaves the roster.
     pub(crate) inbound: Mutex<HashMap<PublicKey, Vec<quinn::Connection>>>,
     pub(crate) outbound: tokio::sync::Mutex<HashMap<InstitutionId, quinn::Connection>>,
@@ -50,15 +49,15 @@ pub struct Node {
     pub(crate) tickets: Mutex<HashMap<Ticket, oneshot::Sender<StaffReply>>>,
     pub(crate) next_ticket: AtomicU64,
     /// Every task the node spawns, joined at shutdown.
-    pub tasks: TaskTracker,
+    pub(crate) tasks: TaskTracker,
     /// Held during a checkpoint-and-witness round.
-    pub witnessing: tokio::sync::Mutex<()>,
-    pub shutdown: CancellationToken,
+    pub(crate) witnessing: tokio::sync::Mutex<()>,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Node {
     #[allow(clippy::too_many_arguments)] // one per part of the node, each built by `start`
-    pub fn new(
+    pub(crate) fn new(
         me: InstitutionId,
         limits: crate::config::Limits,
         keys: DriverKeys,
@@ -92,7 +91,7 @@ impl Node {
         }
     }
 
-    pub fn roster(&self) -> SignedRoster {
+    pub(crate) fn roster(&self) -> SignedRoster {
         self.roster.read().unwrap().clone()
     }
 
@@ -121,7 +120,7 @@ impl Node {
         {
             return Ok(c.clone());
         }
-        let addr = resolve(&member.address).await?;
+        let addr = transport::resolve(&member.address).await?;
         let cfg = transport::client_config(&self.signing, member.signing_key, PEER_ALPN)?;
         let conn = transport::connect(&self.endpoint, cfg, addr).await?;
         self.outbound.lock().await.insert(id.clone(), conn.clone());
@@ -137,7 +136,7 @@ impl Node {
     /// would not answer on a fresh connection sooner, and whoever waits would wait twice as long
     /// to learn it is unreachable; the outbox sends again later. Its connection is no longer
     /// reused, but not closed under the other messages waiting on it, which end on their own.
-    pub async fn send_peer(
+    pub(crate) async fn send_peer(
         &self,
         id: &InstitutionId,
         msg: &PeerMessage,
@@ -163,16 +162,4 @@ impl Node {
             }
         }
     }
-}
-
-/// The one address resolver: a socket address as written, or a DNS name.
-pub async fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
-    if let Ok(a) = address.parse() {
-        return Ok(a);
-    }
-    tokio::net::lookup_host(address)
-        .await
-        .with_context(|| format!("cannot resolve {address}"))?
-        .next()
-        .ok_or_else(|| anyhow!("{address} resolves to no address"))
 }

@@ -40,9 +40,9 @@ impl NotCommitted {
 }
 
 /// Called after each commit with the entries it made durable, in log order.
-pub type OnCommit = Box<dyn FnMut(&[Vec<u8>]) + Send>;
+pub(crate) type OnCommit = Box<dyn FnMut(&[Vec<u8>]) + Send>;
 
-pub struct Store {
+pub(crate) struct Store {
     jobs: mpsc::Sender<Job>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -67,7 +67,7 @@ enum Settle {
 
 impl Store {
     /// Starts the store thread. `log_size` is the number of entries already in the log.
-    pub fn start(conn: Connection, core: Core, log_size: u64, on_commit: OnCommit) -> Store {
+    pub(crate) fn start(conn: Connection, core: Core, log_size: u64, on_commit: OnCommit) -> Store {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("passerelle-store".into())
@@ -80,7 +80,7 @@ impl Store {
     }
 
     /// Runs one step of the core; returns its outputs once they are durable.
-    pub async fn step(&self, input: Input) -> anyhow::Result<Vec<Output>> {
+    pub(crate) async fn step(&self, input: Input) -> anyhow::Result<Vec<Output>> {
         let (done, rx) = oneshot::channel();
         self.jobs
             .send(Job::Step {
@@ -94,7 +94,7 @@ impl Store {
 
     /// Runs `f` in a transaction; its result is returned once the transaction is durable. An
     /// `Err` rolls back everything `f` did.
-    pub async fn write<R, F>(&self, f: F) -> anyhow::Result<R>
+    pub(crate) async fn write<R, F>(&self, f: F) -> anyhow::Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> anyhow::Result<R> + Send + 'static,
@@ -121,7 +121,7 @@ impl Store {
     }
 
     /// Read-only work goes through the same thread: it sees every acknowledged write.
-    pub async fn read<R, F>(&self, f: F) -> anyhow::Result<R>
+    pub(crate) async fn read<R, F>(&self, f: F) -> anyhow::Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&Savepoint<'_>) -> anyhow::Result<R> + Send + 'static,
@@ -130,7 +130,7 @@ impl Store {
     }
 
     /// Finishes the queued jobs and joins the store thread.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let _ = self.jobs.send(Job::Stop);
         if let Some(t) = self.thread.lock().unwrap().take() {
             let _ = t.join();

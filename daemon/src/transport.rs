@@ -17,11 +17,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The one address resolver: a socket address as written, or a DNS name.
+pub async fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(a) = address.parse() {
+        return Ok(a);
+    }
+    tokio::net::lookup_host(address)
+        .await
+        .with_context(|| format!("cannot resolve {address}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{address} resolves to no address"))
+}
+
 /// An endpoint on `socket` whose stateless-reset tokens and connection-id check derive from
 /// the node's signing key. After a restart the node recognises the connection ids it issued
 /// before and resets those connections at once, so peers reconnect immediately instead of
 /// waiting out their read timeout on a dead connection.
-pub fn node_endpoint(
+pub(crate) fn node_endpoint(
     socket: std::net::UdpSocket,
     identity: &SigningKey,
 ) -> anyhow::Result<quinn::Endpoint> {
@@ -47,7 +59,7 @@ pub fn node_endpoint(
 }
 
 /// Name placed in every certificate; verification ignores names and checks the key only.
-pub const SERVER_NAME: &str = "passerelle.node";
+pub(crate) const SERVER_NAME: &str = "passerelle.node";
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID
 /// 1.3.101.112 } BIT STRING { 32 bytes } }.
@@ -60,7 +72,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Extracts the Ed25519 key a certificate carries, or `None` for any other kind of key.
-pub fn certificate_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
+pub(crate) fn certificate_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
     let ee = webpki::EndEntityCert::try_from(cert).ok()?;
     let spki = ee.subject_public_key_info();
     let bytes = spki.as_ref();
@@ -74,7 +86,7 @@ pub fn certificate_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
 }
 
 /// A self-signed certificate carrying `key`, and the key in PKCS#8 form for rustls.
-pub fn self_signed(
+pub(crate) fn self_signed(
     key: &SigningKey,
 ) -> anyhow::Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
     use ed25519_dalek::pkcs8::EncodePrivateKey;
@@ -292,7 +304,7 @@ fn client_tls(
 }
 
 /// The authenticated key and negotiated ALPN of an established connection.
-pub fn peer_of(conn: &quinn::Connection) -> Option<(PublicKey, Vec<u8>)> {
+pub(crate) fn peer_of(conn: &quinn::Connection) -> Option<(PublicKey, Vec<u8>)> {
     let certs = conn
         .peer_identity()?
         .downcast::<Vec<CertificateDer<'static>>>()
@@ -337,7 +349,7 @@ pub enum FrameError {
     Timeout,
 }
 
-pub async fn write_frame<T: Serialize>(
+pub(crate) async fn write_frame<T: Serialize>(
     send: &mut quinn::SendStream,
     message: &T,
 ) -> Result<(), FrameError> {
@@ -351,7 +363,7 @@ pub async fn write_frame<T: Serialize>(
 }
 
 /// Reads one frame, refusing an oversized length before reading the body.
-pub async fn read_frame<T: DeserializeOwned>(
+pub(crate) async fn read_frame<T: DeserializeOwned>(
     recv: &mut quinn::RecvStream,
 ) -> Result<T, FrameError> {
     let body = read_frame_bytes(recv).await?;
@@ -361,11 +373,11 @@ pub async fn read_frame<T: DeserializeOwned>(
 /// How long a node waits for a peer's frame.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub async fn read_frame_bytes(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, FrameError> {
+pub(crate) async fn read_frame_bytes(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, FrameError> {
     read_frame_bytes_within(recv, PEER_TIMEOUT).await
 }
 
-pub async fn read_frame_bytes_within(
+pub(crate) async fn read_frame_bytes_within(
     recv: &mut quinn::RecvStream,
     limit: Duration,
 ) -> Result<Vec<u8>, FrameError> {

@@ -1,15 +1,15 @@
 #![no_main]
 //! tlog-tiles entry bundles: a parsed bundle writes back the same bytes, its entries are
-//! checked as log entries, and an honest partial bundle read through `read_entries` under
-//! its own checkpoint gives back its entries.
+//! checked as log entries, and an honest bundle of them read back by the auditor's verifier
+//! gives back its entries; the same bytes offered as every level tile are judged without
+//! panicking.
 
+use fuzz::bundle::{BundleInput, COSIGN, build};
+use fuzz::vectors::vectors;
 use libfuzzer_sys::fuzz_target;
+use protocol_spec::audit::{BundleKeys, verify_bundle};
 use protocol_spec::entry::LogEntry;
-use protocol_spec::tlog::Checkpoint;
-use protocol_spec::tlog::merkle::{Tree, leaf_hash};
-use protocol_spec::tlog::tiles::{
-    TILE_WIDTH, decode_level_tile, encode_bundle, parse_bundle, read_entries, read_tree,
-};
+use protocol_spec::tlog::tiles::{TILE_WIDTH, decode_level_tile, encode_bundle, parse_bundle};
 
 fuzz_target!(|bytes: &[u8]| {
     // The same bytes as a level tile of each width.
@@ -23,17 +23,33 @@ fuzz_target!(|bytes: &[u8]| {
     for e in &entries {
         assert_eq!(LogEntry::check(e).is_ok(), LogEntry::parse(e).is_ok());
     }
-    let tree = Tree::from_leaves(entries.iter().map(|e| leaf_hash(e)));
-    let cp = Checkpoint {
-        origin: "fuzz".into(),
-        size: tree.size(),
-        root: tree.root(),
-    };
-    let mut fetch = |_: &str| Some(bytes.to_vec());
-    let read = read_entries(&mut fetch, &cp);
-    if (1..=TILE_WIDTH).contains(&tree.size()) {
-        assert_eq!(read, Ok(entries));
+    if entries.is_empty() || entries.len() as u64 > TILE_WIDTH {
+        return;
     }
+    // The honest bundle of these entries, under a checkpoint signed by the vector log key.
+    let v = vectors();
+    let keys = BundleKeys {
+        log: v.log_key.clone(),
+        witnesses: vec![v.witness_key.clone()],
+        quorum: 1,
+    };
+    let mut bundle = build(&BundleInput {
+        flags: COSIGN,
+        entries: entries.clone(),
+        ..BundleInput::default()
+    });
+    let report = verify_bundle(&mut bundle.files, &keys, None, &mut |_| {});
+    assert_eq!(report.entries, entries);
+    let malformed = entries
+        .iter()
+        .filter(|e| LogEntry::check(e).is_err())
+        .count();
+    assert_eq!(report.findings.len(), malformed, "{:?}", report.findings);
     // The same bytes offered as every level tile of that tree.
-    let _ = read_tree(&mut fetch, &cp);
+    for (path, b) in bundle.files.iter_mut() {
+        if path.starts_with("tile/") && !path.starts_with("tile/entries/") {
+            *b = bytes.to_vec();
+        }
+    }
+    let _ = verify_bundle(&mut bundle.files, &keys, None, &mut |_| {});
 });

@@ -173,7 +173,7 @@ pub(crate) fn accept(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     ticket: Ticket,
-    who: &crate::StaffMember,
+    who: &crate::state::StaffMember,
     case_id: CaseId,
 ) -> Result<Vec<Output>, Fault> {
     let mut out = change(core, tx, env, ticket, who, case_id, CaseEventKind::Accepted)?;

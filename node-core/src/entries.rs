@@ -20,7 +20,7 @@ fn append(tx: &mut Tx<'_>, e: impl Into<LogEntry>) -> anyhow::Result<()> {
 }
 
 /// The responder refused; the person is named only when the requester is concerned.
-pub fn refusal(
+pub(crate) fn refusal(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     r: &SummaryRequest,
@@ -42,7 +42,7 @@ pub fn refusal(
 }
 
 /// The responder disclosed; returns the entry's bytes so its leaf can be named in the reply.
-pub fn disclosure(
+pub(crate) fn disclosure(
     env: &mut Env<'_>,
     h: &DisclosureHeader,
     who: &Avs,
@@ -62,7 +62,7 @@ pub fn disclosure(
     .to_bytes()
 }
 
-pub fn receipt(
+pub(crate) fn receipt(
     env: &mut Env<'_>,
     h: &DisclosureHeader,
     who: Option<&Avs>,
@@ -89,7 +89,7 @@ pub fn receipt(
     .to_bytes()
 }
 
-pub fn refused_by_peer(
+pub(crate) fn refused_by_peer(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     r: &SummaryRequest,
@@ -114,7 +114,7 @@ pub fn refused_by_peer(
 
 /// A request this node will not send, or whose answer it will not keep: `reason` is a
 /// kebab-case code from the spec; `digest` names the answered version, else the latest.
-pub fn request_withdrawn(
+pub(crate) fn request_withdrawn(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     r: &SummaryRequest,
@@ -135,7 +135,7 @@ pub fn request_withdrawn(
     append(tx, e)
 }
 
-pub fn summary_opened(
+pub(crate) fn summary_opened(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     h: &DisclosureHeader,
@@ -176,7 +176,7 @@ pub fn summary_purged(
 }
 
 /// Its `time` is the event's own `at`, the author's clock (spec §11).
-pub fn case_event(
+pub(crate) fn case_event(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     case: &CoordinatedCase,
@@ -222,7 +222,7 @@ pub fn case_event(
     append(tx, entry)
 }
 
-pub fn staff(
+pub(crate) fn staff(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     staff: &StaffId,
@@ -240,7 +240,7 @@ pub fn staff(
     append(tx, e)
 }
 
-pub fn records_imported(
+pub(crate) fn records_imported(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     persons: u64,
@@ -258,7 +258,7 @@ pub fn records_imported(
     append(tx, e)
 }
 
-pub fn roster(
+pub(crate) fn roster(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     version: u64,

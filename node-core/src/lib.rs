@@ -21,16 +21,16 @@
 
 pub mod cases;
 mod delivery;
-pub mod entries;
+mod entries;
 mod io;
 mod notices;
-pub mod outbox;
-pub mod queries;
-pub mod requester;
-pub mod responder;
+mod outbox;
+mod queries;
+mod requester;
+mod responder;
 mod retention;
-pub mod roster;
-pub mod staff;
+mod roster;
+mod staff;
 mod state;
 mod step;
 pub mod store;
@@ -40,5 +40,5 @@ pub use io::{
 };
 #[cfg(feature = "mutants")]
 pub use state::Mutants;
-pub use state::{BootstrapAdmin, Core, IN_FLIGHT_TIMEOUT, Secrets, StaffMember};
+pub use state::{BootstrapAdmin, Core, Secrets};
 pub use store::{StoreProblem, Tx};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// What an outbox item carries. Encoded with postcard in the store; variant order is fixed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Item {
+pub(crate) enum Item {
     CaseHistory {
         case_id: CaseId,
     },
@@ -64,13 +64,13 @@ impl Item {
 }
 
 /// A summary request waiting longer than this is withdrawn and reported.
-pub const SUMMARY_REQUEST_EXPIRY: u64 = 7 * 24 * 3600;
+pub(crate) const SUMMARY_REQUEST_EXPIRY: u64 = 7 * 24 * 3600;
 
 pub(crate) struct Row {
-    pub token: Token,
-    pub recipient: InstitutionId,
-    pub item: Item,
-    pub staff: Option<StaffId>,
+    pub(crate) token: Token,
+    pub(crate) recipient: InstitutionId,
+    pub(crate) item: Item,
+    pub(crate) staff: Option<StaffId>,
 }
 
 pub(crate) fn enqueue(

@@ -65,7 +65,7 @@ pub(crate) fn staff_list(core: &Core, tx: &Tx<'_>) -> Result<StaffReply, Fault> 
     Ok(StaffReply::Staff(out))
 }
 
-pub fn case_info(case: &CoordinatedCase, me: &InstitutionId) -> CaseInfo {
+pub(crate) fn case_info(case: &CoordinatedCase, me: &InstitutionId) -> CaseInfo {
     CaseInfo {
         case_id: case.case_id,
         person: case.person.clone(),

@@ -48,7 +48,7 @@ pub(crate) fn record(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
-    who: &crate::StaffMember,
+    who: &crate::state::StaffMember,
     case_id: CaseId,
     from: InstitutionId,
     purpose: Purpose,
@@ -64,7 +64,7 @@ fn queue(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
-    who: &crate::StaffMember,
+    who: &crate::state::StaffMember,
     case_id: CaseId,
     from: InstitutionId,
     purpose: Purpose,
@@ -173,7 +173,7 @@ fn latest_version(
 /// What this node knows that forbids `r` for good: the case is closed, or only consents it
 /// knows revoked would cover the request. Anything else (a consent or acceptance it may not
 /// have heard of yet) is for the responder to judge on its own state.
-pub fn obstacle(
+pub(crate) fn obstacle(
     roster: &protocol_spec::roster::Roster,
     r: &SummaryRequest,
     case: Option<&CoordinatedCase>,
@@ -502,7 +502,7 @@ pub(crate) fn answered(
     }
 }
 
-pub fn received_info(
+pub(crate) fn received_info(
     summary_id: SummaryId,
     d: &Disclosure,
     by: &StaffId,

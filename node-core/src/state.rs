@@ -13,9 +13,9 @@ use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 
 #[derive(Clone, Debug)]
-pub struct StaffMember {
-    pub staff: StaffId,
-    pub role: Role,
+pub(crate) struct StaffMember {
+    pub(crate) staff: StaffId,
+    pub(crate) role: Role,
 }
 
 /// The node's private keys.
@@ -68,22 +68,22 @@ pub struct Core {
 }
 
 /// How long an item handed to the driver may stay unanswered before it is sent again.
-pub const IN_FLIGHT_TIMEOUT: u64 = 60;
+pub(crate) const IN_FLIGHT_TIMEOUT: u64 = 60;
 
 /// An item handed to the driver and not answered yet.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InFlight {
-    pub since: u64,
+    pub(crate) since: u64,
     /// What it carries changed after it left: send it again once answered.
-    pub stale: bool,
+    pub(crate) stale: bool,
 }
 
 /// What a staff member waits for after a case change: the answers of the peers it was sent to.
 pub(crate) struct PendingDeliveries {
-    pub ticket: Ticket,
-    pub awaiting: Vec<(Token, InstitutionId)>,
-    pub done: Vec<Delivery>,
-    pub reply: Reply,
+    pub(crate) ticket: Ticket,
+    pub(crate) awaiting: Vec<(Token, InstitutionId)>,
+    pub(crate) done: Vec<Delivery>,
+    pub(crate) reply: Reply,
 }
 
 pub(crate) enum Reply {
@@ -93,7 +93,7 @@ pub(crate) enum Reply {
 }
 
 impl PendingDeliveries {
-    pub fn reply(&self) -> StaffReply {
+    pub(crate) fn reply(&self) -> StaffReply {
         let delivered = self.done.clone();
         match self.reply {
             Reply::Opened(case_id) => StaffReply::CaseOpened { case_id, delivered },
@@ -185,20 +185,12 @@ impl Core {
         self.store_problem
     }
 
-    pub fn me(&self) -> &InstitutionId {
-        &self.me
-    }
-
     pub fn roster(&self) -> &SignedRoster {
         &self.roster
     }
 
     pub fn staff_keys(&self) -> Vec<PublicKey> {
         self.staff.keys().copied().collect()
-    }
-
-    pub fn staff_member(&self, key: &PublicKey) -> Option<&StaffMember> {
-        self.staff.get(key)
     }
 
     /// Records the answer of a peer to a case-history push; replies to staff members whose

@@ -38,7 +38,7 @@ impl<'a> Tx<'a> {
     }
 
     /// The log's size including what this transaction appended so far.
-    pub fn log_size(&self) -> u64 {
+    pub(crate) fn log_size(&self) -> u64 {
         self.next_index + self.pending.len() as u64
     }
 }

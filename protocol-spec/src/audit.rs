@@ -834,7 +834,7 @@ mod bundle_tests {
 
     #[test]
     fn a_good_bundle_verifies() {
-        for n in [0, 1, 256, 600] {
+        for n in [0, 1, 255, 256, 257, 600, 65_537] {
             let (cp, files) = bundle(n);
             let r = verify_bundle(&mut files.clone(), &keys(), None, &mut |_| {});
             assert_eq!(r.findings, [], "size {n}");
@@ -892,6 +892,60 @@ mod bundle_tests {
             "{:?}",
             r.findings
         );
+    }
+
+    /// Any tile altered, shortened or left out is found where it is: at the tile, or for an
+    /// altered entry at the level-0 tile that names it.
+    #[test]
+    fn tampered_tiles_are_found_where_they_are() {
+        let (_, files) = bundle(600);
+        let flip: &dyn Fn(&mut Vec<u8>) = &|b| b[5] ^= 1;
+        let drop_last: &dyn Fn(&mut Vec<u8>) = &|b| {
+            let mut e = tiles::parse_bundle("p", b).unwrap();
+            e.pop();
+            *b = tiles::encode_bundle(&e).unwrap();
+        };
+        // The tile, how it is changed (`None`: left out), and the finding it must give.
+        type Tampering<'a> = (&'a str, Option<&'a dyn Fn(&mut Vec<u8>)>, &'a str);
+        let cases: [Tampering; 6] = [
+            (
+                "tile/0/001",
+                Some(flip),
+                "tile/0/001: entry 256 does not match",
+            ),
+            (
+                "tile/1/000.p/2",
+                Some(flip),
+                "tile/1/000.p/2: hash 0 does not match",
+            ),
+            (
+                "tile/0/002.p/88",
+                Some(&|b| b.truncate(100)),
+                "tile/0/002.p/88: tile has the wrong length",
+            ),
+            ("tile/1/000.p/2", None, "tile/1/000.p/2: missing"),
+            (
+                "tile/entries/001",
+                Some(&|b| b[3] ^= 1),
+                "tile/0/001: entry 256 does not match",
+            ),
+            (
+                "tile/entries/002.p/88",
+                Some(drop_last),
+                "tile/entries/002.p/88: holds 87 entries, expected 88",
+            ),
+        ];
+        for (path, change, expected) in cases {
+            let mut files = files.clone();
+            match change {
+                Some(change) => change(files.get_mut(path).expect("a tile of the bundle")),
+                None => {
+                    files.remove(path);
+                }
+            }
+            let f = findings(&files);
+            assert!(f.iter().any(|x| x.starts_with(expected)), "{path}: {f:?}");
+        }
     }
 
     #[test]

@@ -20,9 +20,8 @@ use std::path::PathBuf;
 
 pub const DAY: u64 = 86400;
 
-pub fn now() -> u64 {
-    daemon::clock::now()
-}
+/// The wall clock, as the nodes read it.
+pub use daemon::clock::now;
 
 pub fn records_dir() -> PathBuf {
     cli::harness::examples_dir()
@@ -187,7 +186,7 @@ impl Setup {
         let target = self.node(to);
         let endpoint = daemon::transport::client_endpoint("127.0.0.1:0".parse()?)?;
         let cfg = daemon::transport::client_config(key, target.admin.node_key, PEER_ALPN)?;
-        let addr = target.admin.node_address.parse()?;
+        let addr = daemon::transport::resolve(&target.admin.node_address).await?;
         let conn = daemon::transport::connect(&endpoint, cfg, addr).await?;
         // In TLS 1.3 the server judges the client certificate after the client considers the
         // handshake done, so only a round trip tells whether the key was admitted. An empty

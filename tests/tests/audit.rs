@@ -111,12 +111,7 @@ fn rewrite_entries(bundle: &Path, f: impl FnOnce(&mut Vec<Vec<u8>>)) {
     let file = entries_file(bundle);
     let mut entries = tiles::parse_bundle("x", &std::fs::read(&file).unwrap()).unwrap();
     f(&mut entries);
-    let mut bytes = Vec::new();
-    for e in &entries {
-        bytes.extend_from_slice(&(e.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(e);
-    }
-    std::fs::write(file, bytes).unwrap();
+    std::fs::write(file, tiles::encode_bundle(&entries).unwrap()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,10 +402,8 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
         StaffReply::Cases(c) => c[0].case_id,
         other => panic!("{other:?}"),
     };
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).unwrap();
     let req = SummaryRequest {
-        request_id: RequestId(id),
+        request_id: RequestId(daemon::clock::random()),
         requester: s.id("ne.oai"),
         responder: s.id("ne.orp"),
         case_id: case,

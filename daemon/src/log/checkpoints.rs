@@ -25,7 +25,7 @@ fn own_vkey(node: &Node) -> VerifierKey {
 
 /// The newest checkpoint note this node signed with its current log key (with the
 /// cosignatures gathered so far), if any.
-pub async fn latest_note(node: &Arc<Node>) -> anyhow::Result<Option<(u64, String)>> {
+pub(crate) async fn latest_note(node: &Arc<Node>) -> anyhow::Result<Option<(u64, String)>> {
     let newest = node
         .store
         .read(|db| {
@@ -52,7 +52,7 @@ pub async fn latest_note(node: &Arc<Node>) -> anyhow::Result<Option<(u64, String
 /// tree, refuses to start if its store disagrees with what it signed, and signs nothing new
 /// until its witnesses showed they hold nothing this tree cannot extend: it never signs two
 /// inconsistent checkpoints.
-pub async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, String)> {
+pub(crate) async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, String)> {
     confirm_with_witnesses(node).await?;
     if let Some((size, note)) = latest_note(node).await?
         && size == node.log.lock().unwrap().size()
@@ -312,7 +312,7 @@ async fn confirm_with_witnesses(node: &Arc<Node>) -> anyhow::Result<()> {
 /// Signs a new checkpoint if the log grew and asks each witness of the roster's policy to
 /// cosign it, proving consistency from the size that witness last cosigned. A witness that
 /// holds a checkpoint this log cannot extend halts the log.
-pub async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<()> {
+pub(crate) async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<()> {
     let (size, note_text) = sign_checkpoint(node).await?;
     let row = db_int(size, "log size")?;
     let roster = node.roster().roster;

@@ -15,7 +15,7 @@ use protocol_spec::tlog::{self, Checkpoint};
 use std::sync::Arc;
 
 /// An inclusion proof of leaf `index` under a checkpoint this node signs now.
-pub async fn prove_inclusion(
+pub(crate) async fn prove_inclusion(
     node: &Arc<Node>,
     index: u64,
 ) -> anyhow::Result<(String, Vec<[u8; 32]>)> {
@@ -31,7 +31,7 @@ pub async fn prove_inclusion(
 }
 
 /// Checks a peer's inclusion proof against its log key in the roster.
-pub fn check_inclusion(
+pub(crate) fn check_inclusion(
     roster: &Roster,
     peer: &InstitutionId,
     p: &protocol_spec::peer::InclusionProof,
@@ -59,7 +59,7 @@ pub(crate) async fn receive_inclusion(
 }
 
 /// Stores a verified inclusion proof from `peer`.
-pub async fn keep_inclusion(
+pub(crate) async fn keep_inclusion(
     node: &Arc<Node>,
     peer: &InstitutionId,
     p: protocol_spec::peer::InclusionProof,
@@ -81,7 +81,7 @@ pub async fn keep_inclusion(
 /// After a receipt is durable: obtain and keep the responder's proof for its disclosure entry,
 /// then give the responder the proof for our receipt entry. Best effort: a failure is logged and
 /// the auditor's reconciliation still finds both entries.
-pub async fn exchange_inclusion_proofs(
+pub(crate) async fn exchange_inclusion_proofs(
     node: Arc<Node>,
     source: InstitutionId,
     request_digest: [u8; 32],

@@ -9,10 +9,9 @@ mod tiles;
 mod vkeys;
 mod witness;
 
-pub use checkpoints::{checkpoint_and_witness, latest_note, sign_checkpoint};
-pub use inclusion::{check_inclusion, exchange_inclusion_proofs, keep_inclusion, prove_inclusion};
-pub use peer::answer_peer;
-pub use reasons::{MAX_REASON_LEN, bounded_reason};
-pub use tiles::tile;
-pub use vkeys::{log_vkey, origin, witness_vkey};
-pub use witness::witness_add_checkpoint;
+pub(crate) use checkpoints::{checkpoint_and_witness, sign_checkpoint};
+pub(crate) use inclusion::exchange_inclusion_proofs;
+pub(crate) use peer::answer_peer;
+pub(crate) use tiles::tile;
+pub(crate) use vkeys::origin;
+pub use vkeys::{log_vkey, witness_vkey};

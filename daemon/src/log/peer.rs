@@ -19,7 +19,11 @@ fn rejected(reason: String) -> PeerReply {
 }
 
 /// Answers a log message from the peer whose key the transport authenticated.
-pub async fn answer_peer(node: &Arc<Node>, from: PublicKey, message: PeerMessage) -> PeerReply {
+pub(crate) async fn answer_peer(
+    node: &Arc<Node>,
+    from: PublicKey,
+    message: PeerMessage,
+) -> PeerReply {
     let reply = match message {
         PeerMessage::AddCheckpoint(body) => witness_add_checkpoint(node, body).await,
         // Entries carry salted person commitments; an AVS number has about 10^9 values, so

@@ -4,10 +4,10 @@
 /// The longest reason a refusal carries (protocol.md §8). A reason may quote what the node
 /// received, which can be nearly a frame long: a refusal quoting all of it would not fit in a
 /// frame and would never be sent.
-pub const MAX_REASON_LEN: usize = 1024;
+pub(crate) const MAX_REASON_LEN: usize = 1024;
 
 /// `reason`, cut on a character boundary to at most [`MAX_REASON_LEN`] bytes.
-pub fn bounded_reason(mut reason: String) -> String {
+pub(crate) fn bounded_reason(mut reason: String) -> String {
     const MORE: &str = "…";
     if reason.len() > MAX_REASON_LEN {
         let mut cut = MAX_REASON_LEN - MORE.len();

@@ -8,7 +8,7 @@ use protocol_spec::tlog::tiles::{self, TilePath};
 use std::sync::Arc;
 
 /// Serves `checkpoint`, a level tile or an entry bundle.
-pub async fn tile(node: &Arc<Node>, path: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn tile(node: &Arc<Node>, path: &str) -> anyhow::Result<Vec<u8>> {
     let tile = tiles::parse_path(path)
         .ok_or_else(|| anyhow!("not a tlog-tiles path: {}", quoted(path)))?;
     // A halted log's tiles may hold entries no witness can ever cosign (§7.4).
@@ -38,15 +38,9 @@ pub async fn tile(node: &Arc<Node>, path: &str) -> anyhow::Result<Vec<u8>> {
                         "SELECT entry FROM log_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
                     )?;
                     let rows = st.query_map([first, end], |r| r.get::<_, Vec<u8>>(0))?;
-                    let mut out = Vec::new();
-                    for e in rows {
-                        let e = e?;
-                        let len = u16::try_from(e.len())
-                            .map_err(|_| anyhow!("log entry longer than 65,535 bytes"))?;
-                        out.extend_from_slice(&len.to_be_bytes());
-                        out.extend_from_slice(&e);
-                    }
-                    Ok(out)
+                    let entries = rows.collect::<Result<Vec<_>, _>>()?;
+                    tiles::encode_bundle(&entries)
+                        .map_err(|_| anyhow!("log entry longer than 65,535 bytes"))
                 })
                 .await
         }

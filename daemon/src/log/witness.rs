@@ -89,7 +89,7 @@ fn keep_evidence(
 /// The witness side of add-checkpoint: decide, persist the new state atomically with the
 /// check, cosign. An inconsistent checkpoint is kept with the one cosigned before as evidence,
 /// logged, and reported to administrators through the node status.
-pub async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply {
+pub(crate) async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> PeerReply {
     let refused = |e: &WitnessRefusal| PeerReply::WitnessRefused {
         status: e.status(),
         latest: match e {

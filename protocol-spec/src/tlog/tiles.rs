@@ -1,7 +1,8 @@
 //! C2SP tlog-tiles: paths, level tiles of 256 hashes, entry bundles, partial tiles; writing
-//! every tile of a tree of a given size, and reading tiles back against a checkpoint.
+//! every tile of a tree of a given size. A bundle's tiles are read back against its signed
+//! checkpoint by the auditor's verifier, [`crate::audit::verify_bundle`].
 
-use super::checkpoint::{Checkpoint, parse_decimal};
+use super::checkpoint::parse_decimal;
 use super::merkle::{Hash, Tree, leaf_hash};
 
 /// Hashes in a full tile (tiles have height 8).
@@ -32,18 +33,8 @@ pub enum TileError {
         expected: usize,
         got: usize,
     },
-    #[error("entry bundle {path} holds {got} entries, expected {expected}")]
-    BundleWidth {
-        path: String,
-        expected: u64,
-        got: u64,
-    },
     #[error("tiles for size {size} asked of a tree of {have} leaves and {entries} entries")]
     SizeBeyondTree { size: u64, have: u64, entries: u64 },
-    #[error("tile {0} does not match the tiles below it")]
-    Mismatch(String),
-    #[error("the tiles do not produce the checkpoint's root")]
-    Root,
 }
 
 /// `x001/x234/067` for 1234067: 3-digit groups, `x` on all but the last.
@@ -348,123 +339,12 @@ pub fn leaf_hashes(entries: &[Vec<u8>]) -> Vec<Hash> {
     entries.iter().map(|e| leaf_hash(e)).collect()
 }
 
-/// Fetches a tile, falling back from a partial one to the full tile's prefix (a log may
-/// delete a partial tile once the full one exists).
-fn fetch_tile(
-    fetch: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
-    partial: String,
-    full: impl FnOnce() -> String,
-) -> Result<(String, Vec<u8>, bool), TileError> {
-    if let Some(b) = fetch(&partial) {
-        return Ok((partial, b, false));
-    }
-    if !partial.contains(".p/") {
-        return Err(TileError::Missing(partial));
-    }
-    let full = full();
-    match fetch(&full) {
-        Some(b) => Ok((full, b, true)),
-        None => Err(TileError::Missing(partial)),
-    }
-}
-
-/// Reads the level tiles of the tree of `checkpoint.size` through `fetch` (path → bytes),
-/// checks every tile above level 0 against the leaf hashes and the leaves against the
-/// checkpoint's root, and returns the tree. Tiles are fetched one by one, so a checkpoint
-/// claiming a huge size costs only the tiles that exist.
-pub fn read_tree(
-    fetch: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
-    checkpoint: &Checkpoint,
-) -> Result<Tree, TileError> {
-    let size = checkpoint.size;
-    let mut tree = Tree::new();
-    let mut checked_root = false;
-    for (l, n, w) in level_tiles_of(size) {
-        let (path, bytes, full) =
-            fetch_tile(fetch, tile_path(l, n, w), || tile_path(l, n, TILE_WIDTH))?;
-        let hashes = if full {
-            let mut all = decode_level_tile(&path, &bytes, TILE_WIDTH)?;
-            all.truncate(w as usize);
-            all
-        } else {
-            decode_level_tile(&path, &bytes, w)?
-        };
-        if l == 0 {
-            for h in hashes {
-                tree.append(h);
-            }
-            continue;
-        }
-        // Level 0 is complete once the first higher tile comes: check the root first, so
-        // a wrong leaf is reported as such rather than as a disagreeing upper tile.
-        if !checked_root {
-            if tree.root_at(size) != Some(checkpoint.root) {
-                return Err(TileError::Root);
-            }
-            checked_root = true;
-        }
-        let ours = level_tile(&tree, l, n, w).ok_or_else(|| TileError::Mismatch(path.clone()))?;
-        if ours != encode_level_tile(&hashes) {
-            return Err(TileError::Mismatch(path));
-        }
-    }
-    if !checked_root && tree.root_at(size) != Some(checkpoint.root) {
-        return Err(TileError::Root);
-    }
-    Ok(tree)
-}
-
-/// Reads the entry bundles of the tree of `checkpoint.size` through `fetch` and checks that
-/// the entries produce the checkpoint's root; returns the entries.
-pub fn read_entries(
-    fetch: &mut dyn FnMut(&str) -> Option<Vec<u8>>,
-    checkpoint: &Checkpoint,
-) -> Result<Vec<Vec<u8>>, TileError> {
-    let mut tree = Tree::new();
-    let mut entries = Vec::new();
-    for (n, w) in tiles_at_level(checkpoint.size, 0) {
-        let (path, bytes, full) =
-            fetch_tile(fetch, entries_path(n, w), || entries_path(n, TILE_WIDTH))?;
-        let mut bundle = parse_bundle(&path, &bytes)?;
-        let expected = if full { TILE_WIDTH } else { w };
-        if bundle.len() as u64 != expected {
-            return Err(TileError::BundleWidth {
-                path,
-                expected,
-                got: bundle.len() as u64,
-            });
-        }
-        bundle.truncate(w as usize);
-        for e in bundle {
-            tree.append(leaf_hash(&e));
-            entries.push(e);
-        }
-    }
-    if tree.root_at(checkpoint.size) != Some(checkpoint.root) {
-        return Err(TileError::Root);
-    }
-    Ok(entries)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn entries(n: u32) -> Vec<Vec<u8>> {
         (0..n).map(|i| i.to_be_bytes().to_vec()).collect()
-    }
-
-    fn store(t: Vec<(String, Vec<u8>)>) -> HashMap<String, Vec<u8>> {
-        t.into_iter().collect()
-    }
-
-    fn checkpoint(entries: &[Vec<u8>]) -> Checkpoint {
-        Checkpoint {
-            origin: "o".into(),
-            size: entries.len() as u64,
-            root: Tree::from_leaves(leaf_hashes(entries)).root(),
-        }
     }
 
     #[test]
@@ -736,103 +616,5 @@ mod tests {
         assert!(decode_level_tile("p", &[0; 33], 1).is_err());
         assert!(decode_level_tile("p", &[], 0).is_err());
         assert_eq!(decode_level_tile("p", &[5; 64], 2).unwrap(), [[5; 32]; 2]);
-    }
-
-    #[test]
-    fn tiles_read_back_against_the_checkpoint() {
-        for n in [0u32, 1, 255, 256, 257, 600, 65_537] {
-            let entries = entries(n);
-            let cp = checkpoint(&entries);
-            let files = store(tiles_for_entries(&entries).unwrap());
-            let mut read = |p: &str| files.get(p).cloned();
-            let tree = read_tree(&mut read, &cp).unwrap();
-            assert_eq!(tree.leaves(), leaf_hashes(&entries), "size {n}");
-            assert_eq!(read_entries(&mut read, &cp).unwrap(), entries);
-        }
-    }
-
-    #[test]
-    fn tampering_is_detected() {
-        let entries = entries(600);
-        let cp = checkpoint(&entries);
-        let files = store(tiles_for_entries(&entries).unwrap());
-        let with = |path: &str, f: &dyn Fn(&mut Vec<u8>)| {
-            let mut files = files.clone();
-            if let Some(b) = files.get_mut(path) {
-                f(b);
-            } else {
-                files.remove(path.strip_prefix('-').unwrap_or(path));
-            }
-            files
-        };
-        let tree =
-            |files: &HashMap<String, Vec<u8>>| read_tree(&mut |p: &str| files.get(p).cloned(), &cp);
-        let ents = |files: &HashMap<String, Vec<u8>>| {
-            read_entries(&mut |p: &str| files.get(p).cloned(), &cp)
-        };
-        assert_eq!(
-            tree(&with("tile/0/001", &|b| b[5] ^= 1)).unwrap_err(),
-            TileError::Root
-        );
-        assert_eq!(
-            tree(&with("tile/1/000.p/2", &|b| b[5] ^= 1)).unwrap_err(),
-            TileError::Mismatch("tile/1/000.p/2".into())
-        );
-        assert!(matches!(
-            tree(&with("tile/0/002.p/88", &|b| b.truncate(100))).unwrap_err(),
-            TileError::TileLength { .. }
-        ));
-        assert_eq!(
-            tree(&with("-tile/1/000.p/2", &|_| ())).unwrap_err(),
-            TileError::Missing("tile/1/000.p/2".into())
-        );
-        assert_eq!(
-            ents(&with("tile/entries/001", &|b| b[3] ^= 1)).unwrap_err(),
-            TileError::Root
-        );
-        // Dropping the last entry of a bundle shortens it.
-        assert!(matches!(
-            ents(&with("tile/entries/002.p/88", &|b| b.truncate(b.len() - 6))).unwrap_err(),
-            TileError::BundleWidth { got: 87, .. }
-        ));
-        // A checkpoint for another root is refused, and one beyond the tiles finds them
-        // missing without allocating for its size.
-        let other = Checkpoint {
-            root: [0; 32],
-            ..cp.clone()
-        };
-        assert_eq!(
-            read_tree(&mut |p: &str| files.get(p).cloned(), &other).unwrap_err(),
-            TileError::Root
-        );
-        let huge = Checkpoint {
-            size: u64::MAX,
-            ..cp.clone()
-        };
-        assert_eq!(
-            read_tree(&mut |p: &str| files.get(p).cloned(), &huge).unwrap_err(),
-            TileError::Missing("tile/0/002".into())
-        );
-        assert_eq!(
-            read_entries(&mut |p: &str| files.get(p).cloned(), &huge).unwrap_err(),
-            TileError::Missing("tile/entries/002".into())
-        );
-    }
-
-    #[test]
-    fn partial_tiles_fall_back_to_the_full_tile() {
-        // The log served sizes 300 then 600, and deleted the partial tiles of size 300
-        // whose full tiles exist; tile/1/000.p/1 stays, as no full tile replaces it.
-        let entries = entries(600);
-        let t = Tree::from_leaves(leaf_hashes(&entries));
-        let mut files = store(tiles(&t, &entries, 300).unwrap());
-        files.extend(tiles(&t, &entries, 600).unwrap());
-        files.remove("tile/0/001.p/44");
-        files.remove("tile/entries/001.p/44");
-        let cp = checkpoint(&entries[..300]);
-        let mut read = |p: &str| files.get(p).cloned();
-        let tree = read_tree(&mut read, &cp).unwrap();
-        assert_eq!(tree.size(), 300);
-        assert_eq!(read_entries(&mut read, &cp).unwrap(), entries[..300]);
     }
 }
