@@ -89,7 +89,7 @@ fn summaries(list: &[ReceivedSummary]) -> String {
                 joined(s.categories.iter().map(|c| c.as_str())),
                 format_time(s.received_at),
                 s.requested_by.to_string(),
-                s.purged_at.map(format_time).unwrap_or_default(),
+                s.purged_at.map(format_time).unwrap_or_else(|| "-".into()),
             ]
         }),
     )

@@ -5,7 +5,7 @@ use crate::entries;
 use crate::io::{Env, Fault, Output, Ticket, Token, bad};
 use crate::outbox::{self, Item};
 use crate::requester;
-use crate::state::{Core, PendingDeliveries, Reply};
+use crate::state::{Core, Reply};
 use crate::store::Tx;
 use protocol_spec::avs::Avs;
 use protocol_spec::case::{CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
@@ -232,20 +232,7 @@ fn distribute(
         }
         awaiting.push((token, to));
     }
-    let pending = PendingDeliveries {
-        ticket,
-        awaiting,
-        done: Vec::new(),
-        reply,
-    };
-    if pending.awaiting.is_empty() {
-        out.push(Output::StaffReply {
-            ticket,
-            reply: pending.reply(),
-        });
-    } else {
-        core.deliveries.push(pending);
-    }
+    core.await_deliveries(ticket, awaiting, reply, &mut out);
     Ok(out)
 }
 
@@ -305,10 +292,21 @@ pub(crate) fn history_until_message(
     case_id: &CaseId,
     until: (u64, [u8; 16]),
 ) -> Result<Option<PeerMessage>, Fault> {
+    case_message(tx, token, case_id, |c| c.history_until(until))
+}
+
+/// The events `pick` takes from the stored case, as a history message; `None` once the case is
+/// gone, the item then removed.
+fn case_message(
+    tx: &Tx<'_>,
+    token: Token,
+    case_id: &CaseId,
+    pick: impl FnOnce(CoordinatedCase) -> Vec<SignedCaseEvent>,
+) -> Result<Option<PeerMessage>, Fault> {
     match load_case(tx.db, case_id)? {
         Some(c) => Ok(Some(PeerMessage::CaseHistory {
             case_id: *case_id,
-            events: c.history_until(until),
+            events: pick(c),
         })),
         None => {
             outbox::remove(tx, token)?;
@@ -326,16 +324,9 @@ pub(crate) fn history_back_message(
     case_id: &CaseId,
     to: &InstitutionId,
 ) -> Result<Option<PeerMessage>, Fault> {
-    match load_case(tx.db, case_id)? {
-        Some(c) => Ok(Some(PeerMessage::CaseHistory {
-            case_id: *case_id,
-            events: c.history_until_removal(to).unwrap_or(c.history),
-        })),
-        None => {
-            outbox::remove(tx, token)?;
-            Ok(None)
-        }
-    }
+    case_message(tx, token, case_id, |c| {
+        c.history_until_removal(to).unwrap_or(c.history)
+    })
 }
 
 /// Merges a history pushed by a peer. Whether this node is concerned is judged on the offered

@@ -5,7 +5,7 @@
 use crate::cases::load_case;
 use crate::io::{Env, Fault, Output, Ticket, bad};
 use crate::outbox::{self, Item};
-use crate::state::{Core, PendingDeliveries, Reply, StaffMember};
+use crate::state::{Core, Reply, StaffMember};
 use crate::store::Tx;
 use protocol_spec::ids::{CaseId, InstitutionId};
 use protocol_spec::keys::PublicKey;
@@ -51,20 +51,7 @@ pub(crate) fn send(
         }
         awaiting.push((token, to));
     }
-    let pending = PendingDeliveries {
-        ticket,
-        awaiting,
-        done: Vec::new(),
-        reply: Reply::Updated,
-    };
-    if pending.awaiting.is_empty() {
-        out.push(Output::StaffReply {
-            ticket,
-            reply: pending.reply(),
-        });
-    } else {
-        core.deliveries.push(pending);
-    }
+    core.await_deliveries(ticket, awaiting, Reply::Updated, &mut out);
     Ok(out)
 }
 

@@ -92,6 +92,33 @@ pub(crate) enum Reply {
     Consent(ConsentId),
 }
 
+impl Core {
+    /// A staff member waits for the answers of the peers a change was sent to (`awaiting`),
+    /// or is answered at once when it went to none.
+    pub(crate) fn await_deliveries(
+        &mut self,
+        ticket: Ticket,
+        awaiting: Vec<(Token, InstitutionId)>,
+        reply: Reply,
+        out: &mut Vec<Output>,
+    ) {
+        let pending = PendingDeliveries {
+            ticket,
+            awaiting,
+            done: Vec::new(),
+            reply,
+        };
+        if pending.awaiting.is_empty() {
+            out.push(Output::StaffReply {
+                ticket,
+                reply: pending.reply(),
+            });
+        } else {
+            self.deliveries.push(pending);
+        }
+    }
+}
+
 impl PendingDeliveries {
     pub(crate) fn reply(&self) -> StaffReply {
         let delivered = self.done.clone();

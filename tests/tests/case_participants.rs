@@ -333,6 +333,19 @@ async fn a_change_notice_says_a_newer_summary_is_available_until_it_is_fetched()
     s.stop().await;
 }
 
+/// The person's new form: employment only, between ne.oai and ne.orp.
+fn employment_only(s: &Setup, case: CaseId) -> protocol_spec::staff::ConsentDraft {
+    protocol_spec::staff::ConsentDraft {
+        case_id: case,
+        participants: vec![s.id("ne.oai"), s.id("ne.orp")],
+        purposes: vec![ASSESS.parse().unwrap()],
+        categories: vec![Employment],
+        valid_from: valid_now().0,
+        valid_until: valid_now().1,
+        form_digest: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_narrowed_consent_replaces_the_old_one_in_one_step() {
     let s = Setup::new().await;
@@ -353,15 +366,7 @@ async fn a_narrowed_consent_replaces_the_old_one_in_one_step() {
         "ne.oai",
         StaffRequest::ConsentReplace {
             replaces: old,
-            draft: protocol_spec::staff::ConsentDraft {
-                case_id: case,
-                participants: vec![s.id("ne.oai"), s.id("ne.orp")],
-                purposes: vec![ASSESS.parse().unwrap()],
-                categories: vec![Employment],
-                valid_from: valid_now().0,
-                valid_until: valid_now().1,
-                form_digest: None,
-            },
+            draft: employment_only(&s, case),
         },
     )
     .await
@@ -405,15 +410,7 @@ async fn a_narrowed_consent_replaces_the_old_one_in_one_step() {
         "ne.oai",
         StaffRequest::ConsentReplace {
             replaces: old,
-            draft: protocol_spec::staff::ConsentDraft {
-                case_id: case,
-                participants: vec![s.id("ne.oai"), s.id("ne.orp")],
-                purposes: vec![ASSESS.parse().unwrap()],
-                categories: vec![Employment],
-                valid_from: valid_now().0,
-                valid_until: valid_now().1,
-                form_digest: None,
-            },
+            draft: employment_only(&s, case),
         },
     )
     .await
