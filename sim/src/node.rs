@@ -189,6 +189,22 @@ impl SimNode {
     }
 
     /// Every case this node holds, as committed, in store order.
+    /// Received summaries not purged yet, from the committed store.
+    pub fn unpurged_summaries(&self) -> anyhow::Result<Vec<protocol_spec::ids::SummaryId>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT summary_id FROM summaries WHERE purged_at IS NULL")?;
+        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for id in rows {
+            let id: [u8; 16] = id?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("corrupt summary id"))?;
+            out.push(protocol_spec::ids::SummaryId(id));
+        }
+        Ok(out)
+    }
+
     pub fn cases(&self) -> anyhow::Result<Vec<Rc<CoordinatedCase>>> {
         let mut st = self.conn.prepare_cached(
             "SELECT case_id, length(history), substr(history, -64) FROM cases ORDER BY rowid",

@@ -1,6 +1,6 @@
 //! Staff activity at the honest nodes: case workers open cases and invite, refer, accept,
-//! decline, record and revoke consents, leave, remove, hand over and close cases, and request
-//! summaries; administrators now and then
+//! decline, record, replace and revoke consents, leave, remove, hand over, notify and close
+//! cases, request summaries and purge received ones; administrators now and then
 //! revoke a case worker and issue a new one. Each action is chosen from what the node's own
 //! committed state makes possible, as a case worker reading `case list` would.
 
@@ -28,6 +28,9 @@ enum Action {
     Remove,
     HandOver,
     Refer,
+    Replace,
+    Purge,
+    Notify,
 }
 
 impl World {
@@ -84,6 +87,11 @@ impl World {
         }
         if !with_consent.is_empty() {
             options.push((2, Action::Revoke));
+            options.push((1, Action::Replace));
+        }
+        let received = self.nodes[i].unpurged_summaries()?;
+        if !received.is_empty() {
+            options.push((1, Action::Purge));
         }
         if !joined.is_empty() {
             options.push((1, Action::Leave));
@@ -99,6 +107,7 @@ impl World {
             options.push((1, Action::HandOver));
         }
         if !shared.is_empty() {
+            options.push((1, Action::Notify));
             options.push((14, Action::Request));
         }
         let total: u64 = options.iter().map(|(w, _)| w).sum();
@@ -199,6 +208,38 @@ impl World {
                     case_id: c.case_id,
                     consent_id,
                 }
+            }
+            Action::Replace => {
+                // The person signs a narrower form: some of the categories, the same parties.
+                let c = self.pick_case(&with_consent);
+                let open: Vec<_> = c
+                    .consents
+                    .iter()
+                    .filter(|(_, r)| r.is_none())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let old = self.rng.pick(&open).expect("an unrevoked consent").clone();
+                let categories = self.rng.subset(&old.categories, old.categories.len());
+                StaffRequest::ConsentReplace {
+                    replaces: old.consent_id,
+                    draft: ConsentDraft {
+                        case_id: c.case_id,
+                        participants: old.participants.clone(),
+                        purposes: old.purposes.clone(),
+                        categories,
+                        valid_from: old.valid_from,
+                        valid_until: old.valid_until,
+                        form_digest: self.rng.chance(0.5).then(|| self.rng.bytes()),
+                    },
+                }
+            }
+            Action::Notify => {
+                let c = self.pick_case(&shared);
+                StaffRequest::CaseNotify { case_id: c.case_id }
+            }
+            Action::Purge => {
+                let summary_id = *self.rng.pick(&received).expect("a received summary");
+                StaffRequest::SummaryPurge { summary_id }
             }
             Action::Leave => {
                 let c = self.pick_case(&joined);
