@@ -933,6 +933,10 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
 
 fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
     let summary = |r: &protocol_spec::roster::SignedRoster, what: &str| -> anyhow::Result<()> {
+        // Warnings go to stderr, so the JSON document on stdout stays the one document.
+        for w in federation::vocabulary_warnings(&r.roster) {
+            eprintln!("warning: {w}");
+        }
         if cli.json {
             return output::document("roster", r);
         }

@@ -200,6 +200,31 @@ pub fn allow(roster: &mut Roster, sector: Sector, purpose: Purpose, mut categori
     }
 }
 
+/// What in the roster looks like a typo: sectors and purposes are the federation's own
+/// vocabulary, so a policy rule for a sector no member has, or a retention for a purpose no
+/// rule grants, is accepted but most likely a slip.
+pub fn vocabulary_warnings(roster: &Roster) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for rule in &roster.policy {
+        if !roster.members.iter().any(|m| m.sector == rule.sector) && seen.insert(&rule.sector) {
+            out.push(format!(
+                "the policy names sector `{}`, which no member has (yet): check the spelling",
+                rule.sector
+            ));
+        }
+    }
+    for r in &roster.retention {
+        if !roster.policy.iter().any(|p| p.purpose == r.purpose) {
+            out.push(format!(
+                "a retention is set for purpose `{}`, which no policy rule grants: check the spelling",
+                r.purpose
+            ));
+        }
+    }
+    out
+}
+
 /// Sets a member's witness policy: which other members cosign its log, and the quorum.
 pub fn set_witnesses(
     roster: &mut Roster,
@@ -330,5 +355,50 @@ mod tests {
             .unwrap();
             assert_eq!(load_federation(&path).is_ok(), ok, "threshold {threshold}");
         }
+    }
+
+    #[test]
+    fn a_sector_no_member_has_and_a_retention_no_rule_grants_are_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "ne-cii", 1, 1, 1).unwrap();
+        let path = dir.path().join("roster.toml");
+        let r = edit(&path, 2, |r| {
+            add_member(r, member("ne.orp", 10))?;
+            allow(
+                r,
+                "employment".parse().unwrap(),
+                "action-plan".parse().unwrap(),
+                vec![Category::Measures],
+            );
+            Ok(())
+        })
+        .unwrap()
+        .roster;
+        assert!(
+            vocabulary_warnings(&r).is_empty(),
+            "{:?}",
+            vocabulary_warnings(&r)
+        );
+        let r = edit(&path, 3, |r| {
+            allow(
+                r,
+                "employmnet".parse().unwrap(),
+                "action-plan".parse().unwrap(),
+                vec![Category::Measures],
+            );
+            r.retention.push(protocol_spec::roster::Retention {
+                purpose: "action-pan".parse().unwrap(),
+                days: 30,
+            });
+            Ok(())
+        })
+        .unwrap()
+        .roster;
+        let w = vocabulary_warnings(&r);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("`employmnet`") && w[1].contains("`action-pan`"),
+            "{w:?}"
+        );
     }
 }
