@@ -241,6 +241,31 @@ pub enum NodeCmd {
         /// The node's config file, e.g. ne.orp/node.toml.
         config: PathBuf,
     },
+    /// Write a consistent copy of the node's store (records, cases, outbox and log) to a new
+    /// file, 0600, while the node runs. Keys and node.toml are not in it: back them up apart.
+    Backup {
+        /// The node's config file, e.g. /etc/passerelle/node.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file to create, e.g. /srv/backup/ne.orp-2026-12-04.db.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place as the node's store, the node stopped. At its next start the node
+    /// checks its log with its witnesses: if they cosigned more than the backup holds, the log
+    /// halts (`node status` says so) instead of forking, until the steering group gives the
+    /// node a new log key.
+    Restore {
+        /// The node's config file, e.g. /etc/passerelle/node.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file `node backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        /// Move an existing store aside (node.db.replaced-<time>) instead of refusing.
+        #[arg(long)]
+        replace: bool,
+    },
     /// The node's state (any role).
     Status,
 }
@@ -626,6 +651,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 dir.join("roster.toml").display(),
                 out.config.display()
             )?;
+            return Ok(Status::Done);
+        }
+        Command::Node(NodeCmd::Backup { config, out }) => {
+            let s = daemon::backup::backup(config, out)?;
+            if cli.json {
+                output::document("backup", &s)?;
+            } else {
+                outln!(
+                    "backup written: {} ({} bytes, a log of {} entries)",
+                    s.path.display(),
+                    s.bytes,
+                    s.log_size
+                )?;
+            }
+            return Ok(Status::Done);
+        }
+        Command::Node(NodeCmd::Restore {
+            config,
+            from,
+            replace,
+        }) => {
+            let (s, moved) = daemon::backup::restore(config, from, *replace, now())?;
+            if cli.json {
+                output::document(
+                    "restored",
+                    serde_json::json!({ "store": s.path, "log_size": s.log_size, "moved_aside": moved }),
+                )?;
+            } else {
+                if let Some(m) = &moved {
+                    outln!("the store in place was moved to {}", m.display())?;
+                }
+                outln!(
+                    "restored {} (a log of {} entries); start the node: it checks its log with its witnesses, and `node status` says if it is behind what they cosigned",
+                    s.path.display(),
+                    s.log_size
+                )?;
+            }
             return Ok(Status::Done);
         }
         Command::Node(NodeCmd::Check { config }) => {

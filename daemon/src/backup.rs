@@ -1,0 +1,142 @@
+//! Backup and restore of a node's store: the persons' records, the cases, the outbox and the
+//! log. A backup is a consistent snapshot taken while the node runs (SQLite `VACUUM INTO` over
+//! a read-only connection, which reads one committed state); keys and `node.toml` are the
+//! administrator's own files and are backed up apart. A restored store may hold less of the log
+//! than the witnesses cosigned: the node finds out at its next start and halts its log
+//! (transparency-log.md §7.4) rather than fork it.
+
+use crate::config::ConfigFile;
+use anyhow::{Context, bail};
+use rusqlite::{Connection, OpenFlags};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// What a backup holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Snapshot {
+    pub path: PathBuf,
+    /// Entries of the log the snapshot holds.
+    pub log_size: u64,
+    pub bytes: u64,
+}
+
+/// The store file of the node `config` describes.
+fn store_path(config: &Path) -> anyhow::Result<PathBuf> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read config file {}", config.display()))?;
+    let file: ConfigFile = toml::from_str(&text)
+        .with_context(|| format!("config file {} is invalid", config.display()))?;
+    let base = config.parent().unwrap_or(Path::new("."));
+    let dir = if file.data_dir.is_absolute() {
+        file.data_dir.clone()
+    } else {
+        base.join(&file.data_dir)
+    };
+    Ok(dir.join("node.db"))
+}
+
+/// Checks that `path` is a sound node store and says how much log it holds.
+fn inspect(path: &Path) -> anyhow::Result<Snapshot> {
+    let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .with_context(|| format!("{} is not a node store", path.display()))?;
+    if check != "ok" {
+        bail!("{} is damaged: {check}", path.display());
+    }
+    let log_size: i64 = db
+        .query_row("SELECT COUNT(*) FROM log_entries", [], |r| r.get(0))
+        .with_context(|| format!("{} is not a node store", path.display()))?;
+    Ok(Snapshot {
+        path: path.to_path_buf(),
+        log_size: log_size as u64,
+        bytes: std::fs::metadata(path)?.len(),
+    })
+}
+
+/// Writes a consistent snapshot of the node's store to `out` (a new file, 0600), while the
+/// node runs or not.
+pub fn backup(config: &Path, out: &Path) -> anyhow::Result<Snapshot> {
+    let store = store_path(config)?;
+    if !store.exists() {
+        bail!("no node store at {}", store.display());
+    }
+    if out.exists() {
+        bail!(
+            "{} exists already; a backup is written to a new file",
+            out.display()
+        );
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // Written in a private directory first, so no one else can read it while it is written,
+    // and renamed into place only once checked.
+    let tmp = tempfile::Builder::new()
+        .prefix(".passerelle-backup-")
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot write in {}", parent.display()))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))?;
+    let staged = tmp.path().join("node.db");
+    let db = Connection::open_with_flags(&store, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("cannot open the node store {}", store.display()))?;
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    db.execute("VACUUM INTO ?1", [staged.to_string_lossy()])
+        .context("cannot take a snapshot of the node store")?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+    inspect(&staged)?;
+    std::fs::rename(&staged, out)
+        .with_context(|| format!("cannot move the backup to {}", out.display()))?;
+    inspect(out)
+}
+
+/// Puts a backup in place as the node's store; the node must be stopped. An existing store is
+/// refused unless `replace`, and is then moved aside (`node.db.replaced-<unix time>`), never
+/// deleted.
+pub fn restore(
+    config: &Path,
+    from: &Path,
+    replace: bool,
+    now: u64,
+) -> anyhow::Result<(Snapshot, Option<PathBuf>)> {
+    // A damaged or foreign file is refused before anything is touched.
+    inspect(from)?;
+    let store = store_path(config)?;
+    let dir = store.parent().context("the store has no directory")?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let mut moved = None;
+    if store.exists() {
+        if !replace {
+            bail!(
+                "a node store exists at {}; stop the node and pass --replace to move it aside",
+                store.display()
+            );
+        }
+        // A running node holds its store open; moving it under the node would lose writes.
+        if let Ok(db) = Connection::open(&store)
+            && db.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;").is_err()
+        {
+            bail!(
+                "the node store {} is in use: stop the node first",
+                store.display()
+            );
+        }
+        let aside = dir.join(format!("node.db.replaced-{now}"));
+        for suffix in ["", "-wal", "-shm"] {
+            let from = dir.join(format!("node.db{suffix}"));
+            if from.exists() {
+                std::fs::rename(&from, dir.join(format!("node.db.replaced-{now}{suffix}")))?;
+            }
+        }
+        moved = Some(aside);
+    }
+    let staged = dir.join(".node.db.restoring");
+    std::fs::copy(from, &staged)
+        .with_context(|| format!("cannot copy {} into {}", from.display(), dir.display()))?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&staged, &store)?;
+    Ok((inspect(&store)?, moved))
+}
