@@ -10,6 +10,7 @@ mod driver;
 pub mod log;
 mod log_state;
 mod node;
+mod service;
 mod store;
 pub mod transport;
 
@@ -56,9 +57,16 @@ impl RunningNode {
 
 /// Runs a node until `shutdown` is cancelled.
 pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let institution = config.institution.clone();
     let running = start(config, shutdown.clone()).await?;
+    service::ready(&format!("{institution} serving"));
+    let watchdog = service::watchdog(shutdown.clone());
     shutdown.cancelled().await;
+    service::stopping();
     let _ = running.task.await;
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     Ok(())
 }
 
