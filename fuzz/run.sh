@@ -88,6 +88,8 @@ ci() {
     local seconds=$1
     SUMMARY=()
     setup
+    # The lock file must follow the workspace (the seeder and the long runs use --locked).
+    cargo metadata --locked --format-version 1 >/dev/null
     echo "== build (protocol targets)"
     FUZZ_FLAGS=(--no-default-features)
     cargo fuzz build "${FUZZ_FLAGS[@]}"
