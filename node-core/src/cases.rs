@@ -246,42 +246,22 @@ fn recipients<'a>(
         .filter(|i| core.roster.roster.member(i).is_some())
 }
 
-/// The history of a case to send to `to`: all of it while `to` is in the audience, up to its
-/// removal once removed (it learns of that and of nothing later); `None` otherwise (it left
-/// or declined, or the case is gone), so nothing more reaches it.
-fn history_for(
-    tx: &Tx<'_>,
-    case_id: &CaseId,
-    to: &InstitutionId,
-) -> anyhow::Result<Option<Vec<SignedCaseEvent>>> {
-    Ok(load_case(tx.db, case_id)?.and_then(|c| {
-        if c.audience().any(|i| i == to) {
-            Some(c.history)
-        } else {
-            c.history_until_removal(to)
-        }
-    }))
-}
-
-/// What a queued [`Item::CaseHistory`] carries now: the case's current history for `to`, or
-/// `None` once `to` left the case (or it is gone), the item then removed.
+/// What a queued [`Item::CaseHistory`] carries now: all of the case's history while `to` is in
+/// its audience, up to its removal once removed (it learns of that and of nothing later);
+/// `None` otherwise (it left or declined, or the case is gone), the item then removed.
 pub(crate) fn history_message(
     tx: &Tx<'_>,
     token: Token,
     case_id: &CaseId,
     to: &InstitutionId,
 ) -> Result<Option<PeerMessage>, Fault> {
-    match history_for(tx, case_id, to)? {
-        Some(events) => Ok(Some(PeerMessage::CaseHistory {
-            case_id: *case_id,
-            events,
-        })),
-        // The recipient left the case (or it is gone): nothing more reaches it.
-        None => {
-            outbox::remove(tx, token)?;
-            Ok(None)
+    case_message(tx, token, case_id, |c| {
+        if c.audience().any(|i| i == to) {
+            Some(c.history)
+        } else {
+            c.history_until_removal(to)
         }
-    }
+    })
 }
 
 /// What a queued [`Item::CaseHistoryBackUntil`] carries: the case's events up to `until` in
@@ -292,21 +272,21 @@ pub(crate) fn history_until_message(
     case_id: &CaseId,
     until: (u64, [u8; 16]),
 ) -> Result<Option<PeerMessage>, Fault> {
-    case_message(tx, token, case_id, |c| c.history_until(until))
+    case_message(tx, token, case_id, |c| Some(c.history_until(until)))
 }
 
 /// The events `pick` takes from the stored case, as a history message; `None` once the case is
-/// gone, the item then removed.
+/// gone or `pick` sends nothing, the item then removed.
 fn case_message(
     tx: &Tx<'_>,
     token: Token,
     case_id: &CaseId,
-    pick: impl FnOnce(CoordinatedCase) -> Vec<SignedCaseEvent>,
+    pick: impl FnOnce(CoordinatedCase) -> Option<Vec<SignedCaseEvent>>,
 ) -> Result<Option<PeerMessage>, Fault> {
-    match load_case(tx.db, case_id)? {
-        Some(c) => Ok(Some(PeerMessage::CaseHistory {
+    match load_case(tx.db, case_id)?.and_then(pick) {
+        Some(events) => Ok(Some(PeerMessage::CaseHistory {
             case_id: *case_id,
-            events: pick(c),
+            events,
         })),
         None => {
             outbox::remove(tx, token)?;
@@ -325,7 +305,7 @@ pub(crate) fn history_back_message(
     to: &InstitutionId,
 ) -> Result<Option<PeerMessage>, Fault> {
     case_message(tx, token, case_id, |c| {
-        c.history_until_removal(to).unwrap_or(c.history)
+        Some(c.history_until_removal(to).unwrap_or(c.history))
     })
 }
 
@@ -348,10 +328,7 @@ pub(crate) fn receive_history(
         })
     };
     let roster = &core.roster.roster;
-    let sender = roster
-        .member_by_key(from)
-        .map(|m| m.id.clone())
-        .ok_or_else(|| refused("the sender is not a federation member".into()))?;
+    let sender = core.sender(from)?;
     if events.first().map(|e| e.event.case_id) != Some(case_id) {
         return Err(refused(
             "case history does not start with this case's opening event".into(),
@@ -452,9 +429,8 @@ pub(crate) fn receive_history(
         }
         // Passed on to the others in the case: an author's own pushes reach only the audience
         // it knew of, and an institution invited meanwhile must still get every event.
-        let sender = core.roster.roster.member_by_key(from).map(|m| m.id.clone());
         let others: Vec<InstitutionId> = recipients(core, &case)
-            .filter(|i| *i != &core.me && Some(*i) != sender.as_ref())
+            .filter(|i| *i != &core.me && *i != &sender)
             .cloned()
             .collect();
         for to in others {

@@ -64,12 +64,7 @@ pub(crate) fn receive(
     from: &PublicKey,
     case_id: &CaseId,
 ) -> Result<PeerReply, Fault> {
-    let Some(sender) = core.roster.roster.member_by_key(from).map(|m| m.id.clone()) else {
-        return Err(Fault::Refused(
-            protocol_spec::staff::StaffErrorKind::BadRequest,
-            "the sender is not a federation member".into(),
-        ));
-    };
+    let sender = core.sender(from)?;
     if let Some(case) = load_case(tx.db, case_id)?
         && case.is_participant(&core.me)
         && case.is_participant(&sender)

@@ -133,28 +133,34 @@ pub(crate) fn case_show(core: &Core, tx: &Tx<'_>, case_id: &CaseId) -> Result<St
 
 pub(crate) fn summary_list(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
     let mut st = tx.db.prepare(
-        "SELECT summary_id, disclosure, requested_by, received_at FROM summaries ORDER BY received_at, rowid",
+        "SELECT summary_id, disclosure, requested_by, received_at, purged_at, sealed_digest FROM summaries ORDER BY received_at, rowid",
     )?;
-    let rows = st.query_map([], |r| {
+    type Row = (Vec<u8>, Vec<u8>, String, i64, Option<i64>, Option<Vec<u8>>);
+    let rows = st.query_map([], |r| -> rusqlite::Result<Row> {
         Ok((
-            r.get::<_, Vec<u8>>(0)?,
-            r.get::<_, Vec<u8>>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, d, by, at) = row?;
+        let (id, d, by, at, purged_at, digest) = row?;
         let id = SummaryId(
             id.try_into()
                 .map_err(|_| anyhow::anyhow!("corrupt summary id"))?,
         );
         let d: Disclosure = postcard::from_bytes(&d)?;
         let mut info = received_info(id, &d, &by.parse()?, at as u64);
-        if let Some((purged_at, _, digest)) = crate::retention::purged(tx, &id)? {
-            info.purged_at = Some(purged_at);
-            info.sealed_digest = digest;
+        // A purged summary keeps the digest its receipt names; its sealed content is gone.
+        if let (Some(purged_at), Some(digest)) = (purged_at, digest) {
+            info.purged_at = Some(purged_at as u64);
+            info.sealed_digest = digest
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("corrupt sealed digest"))?;
         }
         out.push(info);
     }

@@ -2,7 +2,7 @@
 //! the active staff) and what is in flight, which a crash may lose: outbox items handed to the
 //! driver, and staff members waiting for an outcome.
 
-use crate::io::{Output, Ticket, Token};
+use crate::io::{Fault, Output, Ticket, Token, bad};
 use crate::store::StoreProblem;
 use anyhow::{Context, anyhow, bail};
 use protocol_spec::ids::{CaseId, ConsentId, InstitutionId, Role, StaffId};
@@ -93,6 +93,16 @@ pub(crate) enum Reply {
 }
 
 impl Core {
+    /// The member a peer message came from, by the key the transport authenticated; a key the
+    /// roster in force no longer lists is refused.
+    pub(crate) fn sender(&self, from: &PublicKey) -> Result<InstitutionId, Fault> {
+        self.roster
+            .roster
+            .member_by_key(from)
+            .map(|m| m.id.clone())
+            .ok_or_else(|| bad("the sender is not a federation member"))
+    }
+
     /// A staff member waits for the answers of the peers a change was sent to (`awaiting`),
     /// or is answered at once when it went to none.
     pub(crate) fn await_deliveries(

@@ -809,26 +809,6 @@ fn wire_error_name(e: &WireError) -> &'static str {
     }
 }
 
-/// Refusal codes in wire order.
-const REFUSAL_CODES: [RefusalCode; 16] = [
-    RefusalCode::NotConcerned,
-    RefusalCode::CaseClosed,
-    RefusalCode::NoConsent,
-    RefusalCode::ConsentRevoked,
-    RefusalCode::ConsentNotYetValid,
-    RefusalCode::ConsentExpired,
-    RefusalCode::PurposeNotConsented,
-    RefusalCode::CategoryNotConsented,
-    RefusalCode::PolicyForbids,
-    RefusalCode::StaleRequest,
-    RefusalCode::ReplayedRequest,
-    RefusalCode::BadSignature,
-    RefusalCode::NotMember,
-    RefusalCode::WrongResponder,
-    RefusalCode::Malformed,
-    RefusalCode::Unavailable,
-];
-
 // ------------------------------------------------------------------------------------------
 // One sample per variant of every enum on the wire, in declaration order. The `match` in each
 // function lists every variant, so adding one without a sample (and a line in
@@ -1331,7 +1311,7 @@ fn case_status_samples() -> Vec<CaseStatus> {
 }
 
 fn refusal_code_samples() -> Vec<RefusalCode> {
-    for c in REFUSAL_CODES {
+    for c in RefusalCode::ALL {
         match c {
             RefusalCode::NotConcerned
             | RefusalCode::CaseClosed
@@ -1351,7 +1331,7 @@ fn refusal_code_samples() -> Vec<RefusalCode> {
             | RefusalCode::Unavailable => {}
         }
     }
-    REFUSAL_CODES.to_vec()
+    RefusalCode::ALL.to_vec()
 }
 
 /// One sample per variant of an enum, in declaration order: its postcard bytes and serde name.
@@ -2031,8 +2011,8 @@ fn refusal_codes_table() {
     let file = core_file();
     let table = top(&file, "refusal_codes");
     let codes = table.items("codes");
-    assert_eq!(codes.len(), REFUSAL_CODES.len());
-    for (item, code) in codes.iter().zip(REFUSAL_CODES) {
+    assert_eq!(codes.len(), RefusalCode::ALL.len());
+    for (item, code) in codes.iter().zip(RefusalCode::ALL) {
         let index = item.u64("index");
         assert_eq!(
             postcard::to_stdvec(&Refusal { code }).expect("refusal encodes"),

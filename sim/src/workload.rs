@@ -8,7 +8,7 @@ use crate::federation::Federation;
 use crate::invariants::Check;
 use crate::node::Credential;
 use crate::world::{StaffKind, World};
-use protocol_spec::case::{CaseStatus, CoordinatedCase, DeclineReason, Participation};
+use protocol_spec::case::{CaseStatus, Consent, CoordinatedCase, DeclineReason, Participation};
 use protocol_spec::category::Category;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::staff::{ConsentDraft, StaffRequest};
@@ -197,28 +197,15 @@ impl World {
             }
             Action::Revoke => {
                 let c = self.pick_case(&with_consent);
-                let open: Vec<_> = c
-                    .consents
-                    .iter()
-                    .filter(|(_, r)| r.is_none())
-                    .map(|(k, _)| k.consent_id)
-                    .collect();
-                let consent_id = *self.rng.pick(&open).expect("an unrevoked consent");
                 StaffRequest::ConsentRevoke {
                     case_id: c.case_id,
-                    consent_id,
+                    consent_id: self.pick_unrevoked(c).consent_id,
                 }
             }
             Action::Replace => {
                 // The person signs a narrower form: some of the categories, the same parties.
                 let c = self.pick_case(&with_consent);
-                let open: Vec<_> = c
-                    .consents
-                    .iter()
-                    .filter(|(_, r)| r.is_none())
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                let old = self.rng.pick(&open).expect("an unrevoked consent").clone();
+                let old = self.pick_unrevoked(c);
                 let categories = self.rng.subset(&old.categories, old.categories.len());
                 StaffRequest::ConsentReplace {
                     replaces: old.consent_id,
@@ -322,10 +309,19 @@ impl World {
         self.staff(i, key, request, StaffKind::CaseWork)
     }
 
-    /// Whether every institution in the case the request changes holds the history node `i`
-    /// holds, and no node has a push of it still waiting for an answer.
     fn pick_case<'a>(&mut self, from: &[&'a CoordinatedCase]) -> &'a CoordinatedCase {
         from[self.rng.index(from.len())]
+    }
+
+    /// One of the case's consents not revoked; the case has one.
+    fn pick_unrevoked<'a>(&mut self, c: &'a CoordinatedCase) -> &'a Consent {
+        let open: Vec<&Consent> = c
+            .consents
+            .iter()
+            .filter(|(_, r)| r.is_none())
+            .map(|(k, _)| k)
+            .collect();
+        self.rng.pick(&open).expect("an unrevoked consent")
     }
 
     /// Honest members node `i`'s roster lists, other than itself.

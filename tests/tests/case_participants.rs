@@ -37,19 +37,25 @@ fn participation(d: &CaseDetail, s: &Setup, who: &str) -> Option<Participation> 
 
 /// The case changes a node logged, in log order.
 fn logged_changes(node: &NodeHandle) -> Vec<LoggedChange> {
-    let db = node_core::store::open(&node.dir.join("data/node.db")).expect("node store");
-    let mut st = db
-        .prepare("SELECT entry FROM log_entries ORDER BY idx")
-        .expect("query");
-    st.query_map([], |r| r.get::<_, Vec<u8>>(0))
-        .expect("entries")
-        .filter_map(
-            |e| match LogEntry::parse(&e.expect("entry")).expect("parses") {
-                LogEntry::CaseEvent(c) => Some(c.detail),
-                _ => None,
-            },
-        )
+    log_entries(node)
+        .into_iter()
+        .filter_map(|e| match e {
+            LogEntry::CaseEvent(c) => Some(c.detail),
+            _ => None,
+        })
         .collect()
+}
+
+/// `from`, asking `to` directly about the case, is answered as any outsider is.
+async fn assert_not_concerned(s: &Setup, from: &str, to: &str, case: CaseId) {
+    let r = s.request_raw_case(from, to, case).await;
+    assert_eq!(
+        r,
+        PeerReply::Refusal(Refusal {
+            code: RefusalCode::NotConcerned
+        }),
+        "{from} asking {to}"
+    );
 }
 
 async fn change(s: &Setup, at: &str, request: StaffRequest) -> anyhow::Result<StaffReply> {
@@ -152,13 +158,7 @@ async fn an_accepted_referral_brings_the_referrers_summary_and_a_declined_one_is
     assert_eq!(list[0].categories, vec![Employment]);
     assert!(log_kinds(s.node("ne.orp")).contains(&"disclosure".to_string()));
     // A declined institution is not concerned.
-    let r = s.request_raw_case("ne.sas", "ne.orp", case).await;
-    assert_eq!(
-        r,
-        PeerReply::Refusal(Refusal {
-            code: RefusalCode::NotConcerned
-        })
-    );
+    assert_not_concerned(&s, "ne.sas", "ne.orp", case).await;
     s.stop().await;
 }
 
@@ -221,13 +221,7 @@ async fn the_lead_removes_an_institution_which_learns_it_and_nothing_after_then_
         format!("{err:#}").contains("does not participate"),
         "{err:#}"
     );
-    let r = s.request_raw_case("ne.sas", "ne.orp", case).await;
-    assert_eq!(
-        r,
-        PeerReply::Refusal(Refusal {
-            code: RefusalCode::NotConcerned
-        })
-    );
+    assert_not_concerned(&s, "ne.sas", "ne.orp", case).await;
     // What happens after the removal does not reach ne.sas.
     let sas_events = logged_changes(s.node("ne.sas")).len();
     let r = change(
