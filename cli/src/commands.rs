@@ -95,8 +95,7 @@ pub enum Command {
     /// Start an example federation of three nodes on loopback and walk through exchanges.
     Demo(DemoArgs),
     /// Benchmarks, each reported next to a baseline measured in the same run.
-    #[command(subcommand)]
-    Bench(BenchCmd),
+    Bench(BenchArgs),
 }
 
 // Help texts shared by several options.
@@ -506,9 +505,38 @@ pub enum LogCmd {
     Evidence,
 }
 
+/// Without a subcommand, measures everything in one run (several minutes): the crypto floor
+/// of one exchange, durable commits, bare quinn round trips and handshakes, full exchanges
+/// between two node processes at each concurrency, the roster-size sweep, idle peer
+/// connections and their reconnection, and audit verification. Needs `passerelled` beside
+/// `passerelle` (`cargo build --release`).
+///
+/// Example: `passerelle bench --json > bench.json`
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCmd>,
+    /// Exchanges per concurrency level (500 at most at concurrency 1).
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+    /// Concurrency levels of the full exchanges, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32, 128])]
+    pub concurrency: Vec<usize>,
+    /// Roster sizes of the sweep (members), comma-separated, ascending.
+    #[arg(long, value_delimiter = ',', default_values_t = [3, 1000, 5000, 10000])]
+    pub roster_sizes: Vec<usize>,
+    /// Idle peer connections held open at once, then reconnected after a restart.
+    #[arg(long, default_value_t = 1000)]
+    pub peers: usize,
+    /// Log entries of the audit verification.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: u64,
+}
+
 #[derive(Subcommand)]
 pub enum BenchCmd {
-    /// Disclosure throughput between real nodes on loopback, against bare round trips.
+    /// Full exchanges through the requester's node between two node processes, at
+    /// concurrency 1 and the one given, against the crypto floor.
     Exchange {
         /// How many summary requests to make.
         #[arg(long, default_value_t = 2000)]
@@ -730,22 +758,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             return Ok(Status::Done);
         }
         Command::Audit(a) => return run_audit(&cli, a).await,
-        Command::Bench(BenchCmd::Exchange {
-            requests,
-            concurrency,
-        }) => {
-            crate::bench::run(
-                crate::bench::BenchArgs {
-                    requests: *requests,
-                    concurrency: *concurrency,
-                },
-                cli.json,
-            )
-            .await?;
-            return Ok(Status::Done);
-        }
-        Command::Bench(BenchCmd::Audit { entries }) => {
-            crate::bench::audit(*entries, cli.json)?;
+        Command::Bench(b) => {
+            match &b.command {
+                None => {
+                    crate::bench::run(
+                        crate::bench::BenchOptions {
+                            requests: b.requests,
+                            concurrencies: b.concurrency.clone(),
+                            roster_sizes: b.roster_sizes.clone(),
+                            peers: b.peers,
+                            audit_entries: b.entries,
+                        },
+                        cli.json,
+                    )
+                    .await?
+                }
+                Some(BenchCmd::Exchange {
+                    requests,
+                    concurrency,
+                }) => crate::bench::exchanges(*requests, *concurrency, cli.json).await?,
+                Some(BenchCmd::Audit { entries }) => {
+                    crate::bench::audit::audit(*entries, cli.json)?
+                }
+            }
             return Ok(Status::Done);
         }
         Command::Node(NodeCmd::Status) => StaffRequest::Status,

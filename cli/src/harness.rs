@@ -62,6 +62,9 @@ pub struct NodeHandle {
     pub id: InstitutionId,
     pub dir: PathBuf,
     pub running: Option<RunningNode>,
+    /// The node's own `passerelled` process, when the federation was created with
+    /// [`Launch::Processes`] (the benchmark measures each node's CPU separately).
+    pub process: Option<std::process::Child>,
     pub admin: Credential,
     pub worker: Credential,
     pub auditor: Credential,
@@ -99,9 +102,39 @@ impl NodeHandle {
         }
     }
 
+    /// Starts the node as its own `passerelled` process, logging to `passerelled.log` in its
+    /// directory, and waits until it answers its administrator.
+    pub async fn spawn(&mut self, exe: &Path) -> anyhow::Result<()> {
+        let log = std::fs::File::create(self.dir.join("passerelled.log"))?;
+        let child = std::process::Command::new(exe)
+            .arg("--config")
+            .arg(self.config_path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        self.process = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match call(&self.admin, StaffRequest::WhoAmI).await {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() > deadline => {
+                    return Err(e.context(format!("{} did not start", self.id)));
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;
+        }
+        // A separate process is killed: its store is as consistent as after a power loss.
+        if let Some(mut p) = self.process.take() {
+            let _ = p.kill();
+            let _ = p.wait();
         }
     }
 
@@ -111,6 +144,14 @@ impl NodeHandle {
             r.stop_silently().await;
         }
     }
+}
+
+/// Where the example federation's nodes run.
+pub enum Launch {
+    /// In this process, through `daemon::start` (tests, demo).
+    InProcess,
+    /// Each as its own process of the given `passerelled` binary.
+    Processes(PathBuf),
 }
 
 pub struct ExampleFederation {
@@ -128,8 +169,18 @@ pub fn free_port() -> anyhow::Result<std::net::SocketAddr> {
 
 impl ExampleFederation {
     /// Creates the federation, its nodes and credentials under `dir`, signs the roster with the
-    /// threshold of authorities, and starts every node. Records are not imported.
+    /// threshold of authorities, and starts every node in this process. Records are not
+    /// imported.
     pub async fn create(dir: &Path, spec: &ExampleSpec) -> anyhow::Result<ExampleFederation> {
+        Self::create_with(dir, spec, &Launch::InProcess).await
+    }
+
+    /// Like [`ExampleFederation::create`], starting the nodes as `launch` says.
+    pub async fn create_with(
+        dir: &Path,
+        spec: &ExampleSpec,
+        launch: &Launch,
+    ) -> anyhow::Result<ExampleFederation> {
         let specs = &spec.institution;
         let fed_dir = dir.join("steering");
         let init = federation::init(
@@ -180,13 +231,16 @@ impl ExampleFederation {
                 id: s.id.clone(),
                 dir: node_dir.clone(),
                 running: None,
+                process: None,
                 worker: issue_local(&admin, "case-worker-1", Role::CaseWorker),
                 auditor: issue_local(&admin, "auditor-1", Role::Auditor),
                 admin,
             };
-            h.start()
-                .await
-                .with_context(|| format!("starting {}", s.id))?;
+            match launch {
+                Launch::InProcess => h.start().await,
+                Launch::Processes(exe) => h.spawn(exe).await,
+            }
+            .with_context(|| format!("starting {}", s.id))?;
             for cred in [&h.worker, &h.auditor] {
                 call(
                     &h.admin,

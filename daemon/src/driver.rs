@@ -166,7 +166,8 @@ impl Node {
 
     /// Closes connections of keys that are no longer members.
     fn drop_removed_members(&self) {
-        let roster = self.roster.read().unwrap().roster.clone();
+        let in_force = self.roster();
+        let roster = &in_force.roster;
         let mut inbound = self.inbound.lock().unwrap();
         inbound.retain(|key, conns| {
             if roster.member_by_key(key).is_some() {
@@ -302,11 +303,12 @@ impl Node {
                 }
                 Output::RosterAdopted(roster) => {
                     let version = roster.roster.version;
-                    *self.roster.write().unwrap() = *roster;
+                    *self.roster.write().unwrap() = roster;
                     self.drop_removed_members();
                     let node = self.clone();
                     self.tasks.spawn(async move {
-                        let roster = node.roster().roster;
+                        let in_force = node.roster();
+                        let roster = &in_force.roster;
                         node.outbound
                             .lock()
                             .await

@@ -37,7 +37,7 @@ pub(crate) struct Node {
     pub(crate) log_key: SigningKey,
     pub(crate) witness_key: SigningKey,
     /// The roster in force, as the core last adopted it: for admission and the log.
-    pub(crate) roster: RwLock<SignedRoster>,
+    pub(crate) roster: RwLock<Arc<SignedRoster>>,
     pub(crate) staff_keys: RwLock<HashSet<PublicKey>>,
     pub(crate) store: Store,
     pub(crate) log: Arc<Mutex<LogState>>,
@@ -76,7 +76,7 @@ impl Node {
             signing: keys.signing,
             log_key: keys.log,
             witness_key: keys.witness,
-            roster: RwLock::new(roster),
+            roster: RwLock::new(Arc::new(roster)),
             staff_keys: RwLock::new(staff_keys.into_iter().collect()),
             store,
             log,
@@ -91,7 +91,8 @@ impl Node {
         }
     }
 
-    pub(crate) fn roster(&self) -> SignedRoster {
+    /// The roster in force, shared: a roster of thousands of members is never copied.
+    pub(crate) fn roster(&self) -> Arc<SignedRoster> {
         self.roster.read().unwrap().clone()
     }
 

@@ -98,7 +98,7 @@ pub enum Output {
         receipt_leaf: (u64, [u8; 32]),
     },
     /// A newer roster is in force: connections of keys it no longer lists must close.
-    RosterAdopted(Box<SignedRoster>),
+    RosterAdopted(std::sync::Arc<SignedRoster>),
     /// The set of active staff keys changed (admission to the staff protocol).
     StaffChanged(Vec<PublicKey>),
     /// An authorised log request (checkpoint, tile, witness evidence): the driver serves it

@@ -98,10 +98,10 @@ pub(crate) fn adopt(
     }
     outbox::all_due(tx, env)?;
     // Everything fallible is done: the new roster is in force from here.
-    core.roster = offered;
+    core.roster = std::sync::Arc::new(offered);
     // Its retention periods may differ: look for summaries past them at the next tick.
     core.next_retention_scan = 0;
-    let mut out = vec![Output::RosterAdopted(Box::new(core.roster.clone()))];
+    let mut out = vec![Output::RosterAdopted(core.roster.clone())];
     for (token, id) in tokens {
         if let Some(send) = outbox::send_with(core, tx, env, token, &id, |core, _, _| {
             Ok(Some(message(core)))

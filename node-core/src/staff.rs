@@ -200,7 +200,7 @@ pub(crate) fn dispatch(
             crate::retention::purge_now(tx, env, &summary_id, &who.staff)?;
             reply(ticket, StaffReply::Done)
         }
-        R::Roster => reply(ticket, StaffReply::Roster(core.roster.clone())),
+        R::Roster => reply(ticket, StaffReply::Roster((*core.roster).clone())),
         R::RequestList => reply(ticket, queries::request_list(tx)?),
         R::Queue => reply(ticket, queries::queue(tx)?),
         R::LogCheckpoint | R::LogTile { .. } | R::WitnessEvidence => {

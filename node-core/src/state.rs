@@ -50,7 +50,7 @@ pub struct Mutants {
 pub struct Core {
     pub(crate) me: InstitutionId,
     pub(crate) keys: Secrets,
-    pub(crate) roster: SignedRoster,
+    pub(crate) roster: std::sync::Arc<SignedRoster>,
     pub(crate) staff: HashMap<PublicKey, StaffMember>,
     /// Outbox items handed to the driver and not yet answered.
     pub(crate) in_flight: HashMap<Token, InFlight>,
@@ -185,7 +185,7 @@ impl Core {
         Ok(Core {
             me,
             keys,
-            roster,
+            roster: std::sync::Arc::new(roster),
             staff,
             in_flight: HashMap::new(),
             waiting: HashMap::new(),

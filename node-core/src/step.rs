@@ -122,7 +122,8 @@ impl Core {
                 notices::receive(self, tx, env, &from, &case_id)?
             }
             PeerMessage::Roster(r) => {
-                let mut out = roster::offered(self, tx, env, r, &from)?;
+                let mut out =
+                    roster::offered(self, tx, env, std::sync::Arc::unwrap_or_clone(r), &from)?;
                 out.insert(0, Output::PeerReply(PeerReply::Accepted));
                 return Ok(out);
             }

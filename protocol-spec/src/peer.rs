@@ -19,7 +19,8 @@ pub enum PeerMessage {
         events: Vec<SignedCaseEvent>,
     },
     /// A roster the sender holds; the receiver adopts it only if newer and validly signed.
-    Roster(SignedRoster),
+    /// Shared, not copied, when a node offers it to every member at once.
+    Roster(std::sync::Arc<SignedRoster>),
     /// C2SP tlog-witness add-checkpoint request body, sent to a witness named in the roster.
     AddCheckpoint(String),
     /// A C2SP tlog-tiles path (`checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/...`).

@@ -400,7 +400,7 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
                 events,
             }
         }),
-        signed_roster_().prop_map(PeerMessage::Roster),
+        signed_roster_().prop_map(|r| PeerMessage::Roster(r.into())),
         text().prop_map(PeerMessage::AddCheckpoint),
         text().prop_map(PeerMessage::LogTile),
         any::<u64>().prop_map(|index| PeerMessage::ProveInclusion { index }),

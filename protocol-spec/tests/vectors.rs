@@ -865,7 +865,7 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             case_id: CASE_ID,
             events: vec![],
         },
-        PeerMessage::Roster(signed_roster()),
+        PeerMessage::Roster(signed_roster().into()),
         PeerMessage::AddCheckpoint(String::new()),
         PeerMessage::LogTile("checkpoint".into()),
         PeerMessage::ProveInclusion { index: 0 },

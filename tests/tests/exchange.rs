@@ -402,7 +402,7 @@ async fn non_member_key_is_refused_at_the_handshake() {
     if let Ok(conn) = conn {
         let r = daemon::transport::request::<_, PeerReply>(
             &conn,
-            &PeerMessage::Roster(cli::federation::load_roster(&s.fed.roster).unwrap()),
+            &PeerMessage::Roster(cli::federation::load_roster(&s.fed.roster).unwrap().into()),
         )
         .await;
         assert!(r.is_err(), "staff keys cannot speak the peer protocol");

@@ -256,7 +256,7 @@ async fn malformed_oversized_and_unknown_version_frames_get_clear_errors() {
     assert!(reason.contains("malformed"), "{reason}");
     // Unknown version.
     let mut v9 = protocol_spec::wire::encode_frame(&PeerMessage::Roster(
-        cli::federation::load_roster(&s.fed.roster).unwrap(),
+        cli::federation::load_roster(&s.fed.roster).unwrap().into(),
     ))
     .unwrap();
     v9[4..6].copy_from_slice(&9u16.to_be_bytes());

@@ -98,8 +98,9 @@ enum Offered {
 /// Offers the checkpoint `note` of `size` to witness `w`, proving consistency from the size it
 /// last cosigned, and once more from the size it says it holds (409) when that is not larger.
 async fn offer(node: &Arc<Node>, w: &InstitutionId, size: u64, note: &Note) -> Offered {
-    let roster = node.roster().roster;
-    let Some(wkey) = witness_vkey(&roster, w) else {
+    let in_force = node.roster();
+    let roster = &in_force.roster;
+    let Some(wkey) = witness_vkey(roster, w) else {
         return Offered::Nothing(format!("{w} is not a member"));
     };
     let wname = w.to_string();
@@ -251,7 +252,8 @@ async fn confirm_with_witnesses(node: &Arc<Node>) -> anyhow::Result<()> {
         Standing::Halted(problem) => bail!("this node's log is halted: {problem}"),
         Standing::Unconfirmed { .. } => {}
     }
-    let roster = node.roster().roster;
+    let in_force = node.roster();
+    let roster = &in_force.roster;
     let me = roster
         .member(&node.me)
         .ok_or_else(|| anyhow!("the roster in force does not list this node"))?;
@@ -315,14 +317,15 @@ async fn confirm_with_witnesses(node: &Arc<Node>) -> anyhow::Result<()> {
 pub(crate) async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<()> {
     let (size, note_text) = sign_checkpoint(node).await?;
     let row = db_int(size, "log size")?;
-    let roster = node.roster().roster;
+    let in_force = node.roster();
+    let roster = &in_force.roster;
     let Some(me) = roster.member(&node.me).cloned() else {
         return Ok(());
     };
     let mut note = Note::parse(&note_text)?;
     let mut changed = false;
     for w in &me.witnesses {
-        let Some(wkey) = witness_vkey(&roster, w) else {
+        let Some(wkey) = witness_vkey(roster, w) else {
             continue;
         };
         if note.signatures.iter().any(|s| s.name == wkey.name) {

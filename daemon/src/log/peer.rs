@@ -42,7 +42,8 @@ pub(crate) async fn answer_peer(
             Err(e) => rejected(format!("{e:#}")),
         },
         PeerMessage::ReceiptProof(p) => {
-            let roster = node.roster().roster;
+            let in_force = node.roster();
+            let roster = &in_force.roster;
             let Some(peer) = roster.member_by_key(&from).map(|m| m.id.clone()) else {
                 return rejected("sender is not a member".into());
             };

@@ -102,7 +102,8 @@ pub(crate) async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> Pe
         Ok(r) => r,
         Err(e) => return refused(&e),
     };
-    let roster = node.roster().roster;
+    let in_force = node.roster();
+    let roster = &in_force.roster;
     // The origin names the log; only a member whose witness policy names us is served.
     let origin_of_request = Note::parse(&req.checkpoint)
         .ok()
@@ -112,8 +113,8 @@ pub(crate) async fn witness_add_checkpoint(node: &Arc<Node>, body: String) -> Pe
         Some(origin(&roster.federation, &m.id)) == origin_of_request
             && m.witnesses.contains(&node.me)
     });
-    let log_key = log_member.and_then(|m| log_vkey(&roster, &m.id));
-    let my_wkey = witness_vkey(&roster, &node.me);
+    let log_key = log_member.and_then(|m| log_vkey(roster, &m.id));
+    let my_wkey = witness_vkey(roster, &node.me);
     let n = node.clone();
     let result = node
         .store
