@@ -73,6 +73,16 @@ impl Admission for NodeAdmission {
     }
 }
 
+/// Only the messages spec §3.1 lists may take more than one frame.
+fn spans_frames_refused(frames: usize, allowed: bool) -> Result<(), String> {
+    if frames > 1 && !allowed {
+        return Err(format!(
+            "message of {frames} frames: only a roster or a records import may span frames"
+        ));
+    }
+    Ok(())
+}
+
 fn staff_error(kind: StaffErrorKind, message: impl Into<String>) -> StaffReply {
     StaffReply::Error(StaffError {
         kind,
@@ -133,25 +143,33 @@ impl Node {
             let node = self.clone();
             self.tasks.spawn(async move {
                 let arrived = Instant::now();
-                let body = transport::read_frame_bytes(&mut recv).await;
+                let body = transport::read_message(
+                    &mut recv,
+                    transport::PEER_TIMEOUT,
+                    protocol_spec::wire::MAX_MESSAGE_LEN,
+                )
+                .await
+                .map_err(|e| e.to_string());
                 let reply_bytes = if peer {
-                    let reply = match body.map_err(|e| e.to_string()).and_then(|b| {
-                        protocol_spec::wire::decode_body::<PeerMessage>(&b)
-                            .map_err(|e| e.to_string())
+                    let reply = match body.and_then(|m| {
+                        let msg = m.decode::<PeerMessage>().map_err(|e| e.to_string())?;
+                        spans_frames_refused(m.frames(), msg.may_span_frames())?;
+                        Ok(msg)
                     }) {
                         Ok(msg) => node.handle_peer(key, msg, arrived).await,
                         Err(reason) => PeerReply::Rejected { reason },
                     };
-                    protocol_spec::wire::encode_frame(&reply)
+                    protocol_spec::wire::encode_message(&reply)
                 } else {
-                    let reply = match body.map_err(|e| e.to_string()).and_then(|b| {
-                        protocol_spec::wire::decode_body::<StaffRequest>(&b)
-                            .map_err(|e| e.to_string())
+                    let reply = match body.and_then(|m| {
+                        let msg = m.decode::<StaffRequest>().map_err(|e| e.to_string())?;
+                        spans_frames_refused(m.frames(), msg.may_span_frames())?;
+                        Ok(msg)
                     }) {
                         Ok(msg) => node.handle_staff(key, msg).await,
                         Err(reason) => staff_error(StaffErrorKind::BadRequest, reason),
                     };
-                    protocol_spec::wire::encode_frame(&reply)
+                    protocol_spec::wire::encode_message(&reply)
                 };
                 match reply_bytes {
                     Ok(bytes) => {

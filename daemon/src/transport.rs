@@ -353,7 +353,7 @@ pub(crate) async fn write_frame<T: Serialize>(
     send: &mut quinn::SendStream,
     message: &T,
 ) -> Result<(), FrameError> {
-    let bytes = wire::encode_frame(message)?;
+    let bytes = wire::encode_message(message)?;
     send.write_all(&bytes)
         .await
         .map_err(|e| FrameError::Stream(e.to_string()))?;
@@ -362,12 +362,62 @@ pub(crate) async fn write_frame<T: Serialize>(
     Ok(())
 }
 
-/// Reads one frame, refusing an oversized length before reading the body.
+/// Reads one reply that fits a frame, refusing an oversized length before reading the body.
 pub(crate) async fn read_frame<T: DeserializeOwned>(
     recv: &mut quinn::RecvStream,
 ) -> Result<T, FrameError> {
-    let body = read_frame_bytes(recv).await?;
-    Ok(wire::decode_body(&body)?)
+    let message = read_message(recv, PEER_TIMEOUT, wire::MAX_FRAME_LEN).await?;
+    Ok(message.decode()?)
+}
+
+/// Messages spanning several frames being read at once in this process: each may hold up to
+/// `MAX_MESSAGE_LEN` in memory, so only a few at a time (spec §3.1, §14.8).
+static LARGE_MESSAGES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Reads one message, a frame or a sequence of frames of at most `max_len` payload bytes in
+/// all, within `limit`.
+pub(crate) async fn read_message(
+    recv: &mut quinn::RecvStream,
+    limit: Duration,
+    max_len: usize,
+) -> Result<wire::Reassembly, FrameError> {
+    let read = async {
+        let mut message = wire::Reassembly::new(max_len);
+        let mut permit = None;
+        loop {
+            let body = read_body(recv).await?;
+            if message.push(&body)? {
+                return Ok(message);
+            }
+            if permit.is_none() {
+                permit = Some(
+                    LARGE_MESSAGES
+                        .acquire()
+                        .await
+                        .map_err(|_| FrameError::Timeout)?,
+                );
+            }
+        }
+    };
+    tokio::time::timeout(limit, read)
+        .await
+        .map_err(|_| FrameError::Timeout)?
+}
+
+/// Reads one frame's body (version and payload), refusing an oversized length first.
+async fn read_body(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, FrameError> {
+    let mut header = [0u8; HEADER_LEN];
+    recv.read_exact(&mut header).await.map_err(|e| match e {
+        quinn::ReadExactError::FinishedEarly(_) => FrameError::Eof,
+        quinn::ReadExactError::ReadError(e) => FrameError::Stream(e.to_string()),
+    })?;
+    let len = wire::frame_len(header)?;
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await.map_err(|e| match e {
+        quinn::ReadExactError::FinishedEarly(_) => FrameError::Eof,
+        quinn::ReadExactError::ReadError(e) => FrameError::Stream(e.to_string()),
+    })?;
+    Ok(body)
 }
 
 /// How long a node waits for a peer's frame.
@@ -381,21 +431,7 @@ pub(crate) async fn read_frame_bytes_within(
     recv: &mut quinn::RecvStream,
     limit: Duration,
 ) -> Result<Vec<u8>, FrameError> {
-    let read = async {
-        let mut header = [0u8; HEADER_LEN];
-        recv.read_exact(&mut header).await.map_err(|e| match e {
-            quinn::ReadExactError::FinishedEarly(_) => FrameError::Eof,
-            quinn::ReadExactError::ReadError(e) => FrameError::Stream(e.to_string()),
-        })?;
-        let len = wire::frame_len(header)?;
-        let mut body = vec![0u8; len];
-        recv.read_exact(&mut body).await.map_err(|e| match e {
-            quinn::ReadExactError::FinishedEarly(_) => FrameError::Eof,
-            quinn::ReadExactError::ReadError(e) => FrameError::Stream(e.to_string()),
-        })?;
-        Ok(body)
-    };
-    tokio::time::timeout(limit, read)
+    tokio::time::timeout(limit, read_body(recv))
         .await
         .map_err(|_| FrameError::Timeout)?
 }
@@ -413,7 +449,7 @@ pub async fn request<Q: Serialize, A: DeserializeOwned>(
     read_frame(&mut recv).await
 }
 
-/// Like [`request`], waiting up to `limit` for the reply.
+/// Like [`request`], waiting up to `limit` for the reply, which may span frames.
 pub async fn request_within<Q: Serialize, A: DeserializeOwned>(
     conn: &quinn::Connection,
     message: &Q,
@@ -424,8 +460,9 @@ pub async fn request_within<Q: Serialize, A: DeserializeOwned>(
         .await
         .map_err(|e| FrameError::Stream(e.to_string()))?;
     write_frame(&mut send, message).await?;
-    let body = read_frame_bytes_within(&mut recv, limit).await?;
-    Ok(wire::decode_body(&body)?)
+    // The staff client's own node may answer with a message larger than a frame (a roster).
+    let reply = read_message(&mut recv, limit, wire::MAX_MESSAGE_LEN).await?;
+    Ok(reply.decode()?)
 }
 
 /// Like [`request`], but sends raw frame bytes (tests use it to send malformed frames).

@@ -39,6 +39,14 @@ pub enum PeerMessage {
     },
 }
 
+impl PeerMessage {
+    /// Whether the message may travel as a sequence of frames (spec §3.1): only a roster,
+    /// which outgrows one frame at a few thousand members.
+    pub fn may_span_frames(&self) -> bool {
+        matches!(self, PeerMessage::Roster(_))
+    }
+}
+
 /// A leaf of the sender's log, a signed checkpoint note covering it, and the RFC 6962
 /// inclusion proof of the leaf under that checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,6 +123,15 @@ pub enum StaffRequest {
 }
 
 impl StaffRequest {
+    /// Whether the request may travel as a sequence of frames (spec §3.1): a records import
+    /// (files of up to 16 MiB) or a roster of thousands of members.
+    pub fn may_span_frames(&self) -> bool {
+        matches!(
+            self,
+            StaffRequest::ImportRecords(_) | StaffRequest::InstallRoster(_)
+        )
+    }
+
     /// The role a request needs. Reading status and one's own identity needs none.
     pub fn required_role(&self) -> Option<Role> {
         use StaffRequest::*;

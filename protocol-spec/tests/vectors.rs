@@ -801,7 +801,7 @@ impl FrameMessage {
 /// The name `frame_errors[].error` gives a decoding error.
 fn wire_error_name(e: &WireError) -> &'static str {
     match e {
-        WireError::TooLarge { .. } => "too-large",
+        WireError::TooLarge { .. } | WireError::MessageTooLarge { .. } => "too-large",
         WireError::Truncated => "truncated",
         WireError::UnsupportedVersion(_) => "unsupported-version",
         WireError::Malformed(_) => "malformed",
@@ -1523,6 +1523,7 @@ const SECTIONS: &[&str] = &[
     "person_commitment",
     "frames",
     "frame_errors",
+    "frame_sequences",
 ];
 
 #[test]
@@ -2465,6 +2466,40 @@ fn frame_vectors() {
         encode_frame(&not_concerned()).unwrap(),
         [0, 0, 0, 4, 0, 1, 1, 0]
     );
+}
+
+#[test]
+fn frame_sequence_vectors() {
+    let file = core_file();
+    let s = top(&file, "frame_sequences");
+    s.note("note");
+    for item in s.items("cases") {
+        item.note("why");
+        let bytes = item.bytes("bytes");
+        let decoded = protocol_spec::wire::decode_message::<PeerReply>(&bytes);
+        if item.value.get("error").is_some() {
+            let err = decoded.expect_err("sequence must be refused");
+            assert_eq!(item.str("error"), wire_error_name(&err), "{}", item.path);
+        } else {
+            let expected: PeerReply =
+                serde_json::from_value(item.get("message").clone()).expect("message JSON");
+            assert_eq!(
+                decoded.expect("sequence decodes"),
+                expected,
+                "{}",
+                item.path
+            );
+            // Frames counted as a receiver reads them.
+            let mut r = protocol_spec::wire::Reassembly::new(protocol_spec::wire::MAX_MESSAGE_LEN);
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+                r.push(&rest[4..4 + len]).expect("part");
+                rest = &rest[4 + len..];
+            }
+            assert_eq!(r.frames() as u64, item.u64("frames"), "{}", item.path);
+        }
+    }
 }
 
 #[test]
