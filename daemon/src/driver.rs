@@ -322,6 +322,8 @@ impl Node {
                 Output::RosterAdopted(roster) => {
                     let version = roster.roster.version;
                     *self.roster.write().unwrap() = roster;
+                    // A peer's log key may have changed: its checkpoints are checked afresh.
+                    self.checked_checkpoints.lock().unwrap().clear();
                     self.drop_removed_members();
                     let node = self.clone();
                     self.tasks.spawn(async move {

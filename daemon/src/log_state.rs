@@ -13,6 +13,9 @@ pub(crate) struct LogState {
     pub(crate) standing: Standing,
     /// Held while the witnesses are asked whether they hold anything newer than this log.
     pub(crate) confirming: Arc<tokio::sync::Mutex<()>>,
+    /// The newest checkpoint this node signed and recorded, once known in this run: served
+    /// again without reading and re-verifying it from the store at every proof.
+    pub(crate) signed: Option<(u64, String)>,
 }
 
 /// Where the node's log stands with its witnesses since the node started.
@@ -95,6 +98,7 @@ impl LogState {
                 halted: halted.map(|p| String::from_utf8_lossy(&p).into_owned()),
             },
             confirming: Arc::new(tokio::sync::Mutex::new(())),
+            signed: None,
         })
     }
 

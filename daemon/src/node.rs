@@ -52,6 +52,10 @@ pub(crate) struct Node {
     pub(crate) tasks: TaskTracker,
     /// Held during a checkpoint-and-witness round.
     pub(crate) witnessing: tokio::sync::Mutex<()>,
+    /// Per peer, the newest checkpoint note of its log this node verified and found consistent
+    /// with what it cosigned: the inclusion proofs of many exchanges come under one checkpoint,
+    /// which is then checked once.
+    pub(crate) checked_checkpoints: Mutex<HashMap<InstitutionId, String>>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -87,6 +91,7 @@ impl Node {
             next_ticket: AtomicU64::new(1),
             tasks: TaskTracker::new(),
             witnessing: tokio::sync::Mutex::new(()),
+            checked_checkpoints: Mutex::new(HashMap::new()),
             shutdown,
         }
     }

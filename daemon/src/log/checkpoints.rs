@@ -26,6 +26,9 @@ fn own_vkey(node: &Node) -> VerifierKey {
 /// The newest checkpoint note this node signed with its current log key (with the
 /// cosignatures gathered so far), if any.
 pub(crate) async fn latest_note(node: &Arc<Node>) -> anyhow::Result<Option<(u64, String)>> {
+    if let Some(known) = node.log.lock().unwrap().signed.clone() {
+        return Ok(Some(known));
+    }
     let newest = node
         .store
         .read(|db| {
@@ -43,8 +46,32 @@ pub(crate) async fn latest_note(node: &Arc<Node>) -> anyhow::Result<Option<(u64,
     };
     let mine = Note::parse(&text)
         .is_ok_and(|n| note::verify_note(&n, std::slice::from_ref(&own_vkey(node))).is_ok());
-    mine.then(|| from_db(size, "checkpoint size").map(|s| (s, text)))
-        .transpose()
+    let newest = mine
+        .then(|| from_db(size, "checkpoint size").map(|s| (s, text)))
+        .transpose()?;
+    if let Some(n) = &newest {
+        remember_signed(node, n.0, &n.1);
+    }
+    Ok(newest)
+}
+
+/// Keeps `note` as the newest checkpoint signed, unless a newer one is known already.
+fn remember_signed(node: &Arc<Node>, size: u64, note: &str) {
+    let mut log = node.log.lock().unwrap();
+    if log.signed.as_ref().is_none_or(|(s, _)| *s <= size) {
+        log.signed = Some((size, note.to_string()));
+    }
+}
+
+/// A checkpoint already signed that covers leaf `index`, while the log stands confirmed: an
+/// inclusion proof needs no fresh signature when one exists (under load, one checkpoint then
+/// serves the proofs of many exchanges).
+pub(crate) fn signed_covering(node: &Arc<Node>, index: u64) -> Option<(u64, String)> {
+    let log = node.log.lock().unwrap();
+    if log.standing != Standing::Confirmed {
+        return None;
+    }
+    log.signed.clone().filter(|(size, _)| *size > index)
 }
 
 /// Signs a checkpoint of the current tree, unless the newest one already covers it, and
@@ -82,6 +109,7 @@ pub(crate) async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, St
             Ok(())
         })
         .await?;
+    remember_signed(node, size, &note);
     Ok((size, note))
 }
 
@@ -345,15 +373,18 @@ pub(crate) async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<(
     }
     if changed {
         let text = note.to_text();
+        let kept = text.clone();
         node.store
             .write(move |tx| {
                 tx.db.execute(
                     "UPDATE checkpoints SET note = ?1 WHERE size = ?2",
-                    rusqlite::params![text, row],
+                    rusqlite::params![kept, row],
                 )?;
                 Ok(())
             })
             .await?;
+        // The note served from now on carries the cosignatures.
+        remember_signed(node, size, &text);
     }
     Ok(())
 }
