@@ -21,11 +21,8 @@ pub fn load_case(
     case_id: &CaseId,
 ) -> anyhow::Result<Option<CoordinatedCase>> {
     let h: Option<Vec<u8>> = db
-        .query_row(
-            "SELECT history FROM cases WHERE case_id = ?1",
-            [case_id.0.to_vec()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT history FROM cases WHERE case_id = ?1")?
+        .query_row([case_id.0.to_vec()], |r| r.get(0))
         .optional()?;
     match h {
         None => Ok(None),
@@ -34,15 +31,15 @@ pub fn load_case(
 }
 
 fn save_case(db: &rusqlite::Connection, case: &CoordinatedCase) -> anyhow::Result<()> {
-    db.execute(
+    db.prepare_cached(
         "INSERT INTO cases (case_id, person, history) VALUES (?1, ?2, ?3)
          ON CONFLICT(case_id) DO UPDATE SET history = excluded.history",
-        rusqlite::params![
-            case.case_id.0.to_vec(),
-            case.person.digits(),
-            postcard::to_stdvec(&case.history)?
-        ],
-    )?;
+    )?
+    .execute(rusqlite::params![
+        case.case_id.0.to_vec(),
+        case.person.digits(),
+        postcard::to_stdvec(&case.history)?
+    ])?;
     Ok(())
 }
 
@@ -84,11 +81,10 @@ pub(crate) fn open(
             return Err(bad("a case cannot invite its own institution"));
         }
     }
-    let known: bool = tx.db.query_row(
-        "SELECT EXISTS(SELECT 1 FROM persons WHERE avs = ?1)",
-        [person.digits()],
-        |r| r.get(0),
-    )?;
+    let known: bool = tx
+        .db
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM persons WHERE avs = ?1)")?
+        .query_row([person.digits()], |r| r.get(0))?;
     if !known {
         return Err(bad(
             "no person with this social insurance number in this institution's records",

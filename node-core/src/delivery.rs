@@ -139,17 +139,16 @@ pub(crate) fn delivered(
             let accepted = matches!(reply, PeerReply::Accepted);
             if accepted && matches!(row.item, Item::CaseHistory { .. }) {
                 // Requests held back until the peer knew of this case change may leave now.
-                tx.db.execute(
-                    "UPDATE outbox SET next_attempt = MIN(next_attempt, ?2) WHERE recipient = ?1 AND topic IS NULL",
+                tx.db.prepare_cached("UPDATE outbox SET next_attempt = MIN(next_attempt, ?2) WHERE recipient = ?1 AND topic IS NULL")?
+        .execute(
                     rusqlite::params![row.recipient.as_str(), env.now as i64],
                 )?;
             }
             match reply {
                 PeerReply::Accepted if stale => {
-                    tx.db.execute(
-                        "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
-                        rusqlite::params![token, env.now as i64],
-                    )?;
+                    tx.db
+                        .prepare_cached("UPDATE outbox SET next_attempt = ?2 WHERE id = ?1")?
+                        .execute(rusqlite::params![token, env.now as i64])?;
                 }
                 PeerReply::Accepted => remove(tx, token)?,
                 // The recipient does not take part in the case (it left, or never joined):

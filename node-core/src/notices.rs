@@ -69,11 +69,16 @@ pub(crate) fn receive(
         && case.is_participant(&core.me)
         && case.is_participant(&sender)
     {
-        tx.db.execute(
-            "INSERT INTO notices (case_id, source, noticed_at) VALUES (?1, ?2, ?3)
+        tx.db
+            .prepare_cached(
+                "INSERT INTO notices (case_id, source, noticed_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(case_id, source) DO UPDATE SET noticed_at = excluded.noticed_at",
-            rusqlite::params![case_id.0.to_vec(), sender.as_str(), env.now as i64],
-        )?;
+            )?
+            .execute(rusqlite::params![
+                case_id.0.to_vec(),
+                sender.as_str(),
+                env.now as i64
+            ])?;
     }
     Ok(PeerReply::Accepted)
 }
@@ -103,9 +108,8 @@ pub(crate) fn answered(
     case_id: &CaseId,
     source: &InstitutionId,
 ) -> anyhow::Result<()> {
-    tx.db.execute(
-        "DELETE FROM notices WHERE case_id = ?1 AND source = ?2",
-        rusqlite::params![case_id.0.to_vec(), source.as_str()],
-    )?;
+    tx.db
+        .prepare_cached("DELETE FROM notices WHERE case_id = ?1 AND source = ?2")?
+        .execute(rusqlite::params![case_id.0.to_vec(), source.as_str()])?;
     Ok(())
 }

@@ -83,22 +83,18 @@ pub(crate) fn enqueue(
     if let Some(topic) = item.topic() {
         let existing: Option<i64> = tx
             .db
-            .query_row(
-                "SELECT id FROM outbox WHERE recipient = ?1 AND topic = ?2",
-                rusqlite::params![to.as_str(), topic],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT id FROM outbox WHERE recipient = ?1 AND topic = ?2")?
+            .query_row(rusqlite::params![to.as_str(), topic], |r| r.get(0))
             .optional()?;
         if let Some(id) = existing {
-            tx.db.execute(
-                "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
-                rusqlite::params![id, env.now as i64],
-            )?;
+            tx.db
+                .prepare_cached("UPDATE outbox SET next_attempt = ?2 WHERE id = ?1")?
+                .execute(rusqlite::params![id, env.now as i64])?;
             return Ok(id);
         }
     }
-    tx.db.execute(
-        "INSERT INTO outbox (recipient, message, staff, created_at, next_attempt, topic) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+    tx.db.prepare_cached("INSERT INTO outbox (recipient, message, staff, created_at, next_attempt, topic) VALUES (?1, ?2, ?3, ?4, ?4, ?5)")?
+        .execute(
         rusqlite::params![
             to.as_str(),
             postcard::to_stdvec(item)?,
@@ -113,11 +109,8 @@ pub(crate) fn enqueue(
 pub(crate) fn load(tx: &Tx<'_>, token: Token) -> anyhow::Result<Option<Row>> {
     let row: Option<(String, Vec<u8>, Option<String>)> = tx
         .db
-        .query_row(
-            "SELECT recipient, message, staff FROM outbox WHERE id = ?1",
-            [token],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT recipient, message, staff FROM outbox WHERE id = ?1")?
+        .query_row([token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((recipient, message, staff)) = row else {
         return Ok(None);
@@ -138,11 +131,13 @@ pub(crate) fn case_change_waits(
     to: &InstitutionId,
     case_id: &CaseId,
 ) -> anyhow::Result<bool> {
-    Ok(tx.db.query_row(
-        "SELECT EXISTS(SELECT 1 FROM outbox WHERE recipient = ?1 AND topic = ?2)",
-        rusqlite::params![to.as_str(), format!("case:{case_id}")],
-        |r| r.get(0),
-    )?)
+    Ok(tx
+        .db
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM outbox WHERE recipient = ?1 AND topic = ?2)")?
+        .query_row(
+            rusqlite::params![to.as_str(), format!("case:{case_id}")],
+            |r| r.get(0),
+        )?)
 }
 
 /// Puts an item off for `seconds` without counting an attempt.
@@ -152,31 +147,31 @@ pub(crate) fn postpone(
     token: Token,
     seconds: u64,
 ) -> anyhow::Result<()> {
-    tx.db.execute(
-        "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
-        rusqlite::params![token, (env.now + seconds) as i64],
-    )?;
+    tx.db
+        .prepare_cached("UPDATE outbox SET next_attempt = ?2 WHERE id = ?1")?
+        .execute(rusqlite::params![token, (env.now + seconds) as i64])?;
     Ok(())
 }
 
 /// Notes why the last attempt did not settle the item, for `passerelle queue`.
 pub(crate) fn note_problem(tx: &Tx<'_>, token: Token, problem: &str) -> anyhow::Result<()> {
-    tx.db.execute(
-        "UPDATE outbox SET last_problem = ?2 WHERE id = ?1",
-        rusqlite::params![token, problem],
-    )?;
+    tx.db
+        .prepare_cached("UPDATE outbox SET last_problem = ?2 WHERE id = ?1")?
+        .execute(rusqlite::params![token, problem])?;
     Ok(())
 }
 
 pub(crate) fn remove(tx: &Tx<'_>, token: Token) -> anyhow::Result<()> {
-    tx.db.execute("DELETE FROM outbox WHERE id = ?1", [token])?;
+    tx.db
+        .prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+        .execute([token])?;
     Ok(())
 }
 
 /// The next attempt after `attempts` sends: 2 s, doubling, at most 300 s.
 fn reschedule(tx: &Tx<'_>, env: &Env<'_>, token: Token) -> anyhow::Result<()> {
-    tx.db.execute(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2 + MIN(300, 2 << MIN(attempts, 8)) WHERE id = ?1",
+    tx.db.prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2 + MIN(300, 2 << MIN(attempts, 8)) WHERE id = ?1")?
+        .execute(
         rusqlite::params![token, env.now as i64],
     )?;
     Ok(())
@@ -221,9 +216,8 @@ pub(crate) fn send_with<'t, 'e>(
 /// After a roster change, every waiting item is due at once: a peer that refused for want of
 /// the new roster may take it now.
 pub(crate) fn all_due(tx: &Tx<'_>, env: &Env<'_>) -> anyhow::Result<()> {
-    tx.db.execute(
-        "UPDATE outbox SET next_attempt = MIN(next_attempt, ?1)",
-        [env.now as i64],
-    )?;
+    tx.db
+        .prepare_cached("UPDATE outbox SET next_attempt = MIN(next_attempt, ?1)")?
+        .execute([env.now as i64])?;
     Ok(())
 }

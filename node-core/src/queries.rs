@@ -32,9 +32,8 @@ pub(crate) fn status(core: &Core, tx: &Tx<'_>) -> Result<StaffReply, Fault> {
         // Recorded by the daemon's log driver when a witness holds more than this log.
         log_halted: tx
             .db
-            .query_row("SELECT value FROM meta WHERE key = 'log-halted'", [], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
+            .prepare_cached("SELECT value FROM meta WHERE key = 'log-halted'")?
+            .query_row([], |r| r.get::<_, Vec<u8>>(0))
             .optional()?
             .map(|p| String::from_utf8_lossy(&p).into_owned()),
         store_problem: core.store_problem.map(|p| format!("{p}; {}", p.advice())),
@@ -100,11 +99,8 @@ pub(crate) fn case_show(core: &Core, tx: &Tx<'_>, case_id: &CaseId) -> Result<St
         .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
     let name: Option<String> = tx
         .db
-        .query_row(
-            "SELECT name FROM persons WHERE avs = ?1",
-            [case.person.digits()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT name FROM persons WHERE avs = ?1")?
+        .query_row([case.person.digits()], |r| r.get(0))
         .optional()?;
     let consents = case
         .consents
@@ -177,11 +173,12 @@ pub(crate) fn summary_open(
 ) -> Result<StaffReply, Fault> {
     let row: Option<(Vec<u8>, String, i64)> = tx
         .db
-        .query_row(
+        .prepare_cached(
             "SELECT disclosure, requested_by, received_at FROM summaries WHERE summary_id = ?1",
-            [summary_id.0.to_vec()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row([summary_id.0.to_vec()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let (d, by, at) =
         row.ok_or_else(|| bad(format!("no received summary {summary_id} at this node")))?;

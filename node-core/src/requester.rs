@@ -104,8 +104,8 @@ fn queue(
             code.explain()
         )));
     }
-    tx.db.execute(
-        "INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)",
+    tx.db.prepare_cached("INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)")?
+        .execute(
         rusqlite::params![
             request.request_id.0.to_vec(),
             case_id.0.to_vec(),
@@ -130,8 +130,8 @@ fn queue(
 }
 
 fn keep_version(tx: &Tx<'_>, signed: &SignedSummaryRequest) -> anyhow::Result<()> {
-    tx.db.execute(
-        "INSERT OR IGNORE INTO request_versions (digest, request_id, signed) VALUES (?1, ?2, ?3)",
+    tx.db.prepare_cached("INSERT OR IGNORE INTO request_versions (digest, request_id, signed) VALUES (?1, ?2, ?3)")?
+        .execute(
         rusqlite::params![
             signed.digest().to_vec(),
             signed.request.request_id.0.to_vec(),
@@ -148,13 +148,13 @@ fn version(
     digest: Option<&[u8; 32]>,
 ) -> anyhow::Result<Option<SignedSummaryRequest>> {
     let bytes: Option<Vec<u8>> = match digest {
-        Some(d) => tx.db.query_row(
-            "SELECT signed FROM request_versions WHERE digest = ?1 AND request_id = ?2",
+        Some(d) => tx.db.prepare_cached("SELECT signed FROM request_versions WHERE digest = ?1 AND request_id = ?2")?
+        .query_row(
             rusqlite::params![d.to_vec(), request_id.0.to_vec()],
             |r| r.get(0),
         ),
-        None => tx.db.query_row(
-            "SELECT signed FROM request_versions WHERE request_id = ?1 ORDER BY rowid DESC LIMIT 1",
+        None => tx.db.prepare_cached("SELECT signed FROM request_versions WHERE request_id = ?1 ORDER BY rowid DESC LIMIT 1")?
+        .query_row(
             [request_id.0.to_vec()],
             |r| r.get(0),
         ),
@@ -213,11 +213,12 @@ fn recheck(
         return Ok(Some("expired".into()));
     }
     let active: bool = match staff {
-        Some(s) => tx.db.query_row(
-            "SELECT EXISTS(SELECT 1 FROM staff WHERE staff_id = ?1 AND revoked_at IS NULL)",
-            [s.as_str()],
-            |row| row.get(0),
-        )?,
+        Some(s) => tx
+            .db
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM staff WHERE staff_id = ?1 AND revoked_at IS NULL)",
+            )?
+            .query_row([s.as_str()], |row| row.get(0))?,
         None => false,
     };
     if !active {
@@ -248,11 +249,8 @@ pub(crate) fn message_for(
 ) -> Result<Option<PeerMessage>, Fault> {
     let state: Option<(String, i64)> = tx
         .db
-        .query_row(
-            "SELECT state, created_at FROM requests WHERE request_id = ?1",
-            [request_id.0.to_vec()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT state, created_at FROM requests WHERE request_id = ?1")?
+        .query_row([request_id.0.to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (Some((state, created_at)), Some(mut signed)) = (state, latest_version(tx, request_id)?)
     else {
@@ -292,8 +290,8 @@ fn settle(
     outcome: &str,
     summary: Option<&SummaryId>,
 ) -> anyhow::Result<()> {
-    tx.db.execute(
-        "UPDATE requests SET state = ?2, outcome = ?3, summary_id = ?4, updated_at = ?5 WHERE request_id = ?1",
+    tx.db.prepare_cached("UPDATE requests SET state = ?2, outcome = ?3, summary_id = ?4, updated_at = ?5 WHERE request_id = ?1")?
+        .execute(
         rusqlite::params![
             request_id.0.to_vec(),
             state,
@@ -330,11 +328,8 @@ fn withdraw_answered(
     outbox::remove(tx, token)?;
     let staff: Option<String> = tx
         .db
-        .query_row(
-            "SELECT staff FROM requests WHERE request_id = ?1",
-            [request_id.0.to_vec()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT staff FROM requests WHERE request_id = ?1")?
+        .query_row([request_id.0.to_vec()], |r| r.get(0))
         .optional()?;
     let version = match answered {
         Some(v) => Some(v.clone()),
@@ -411,8 +406,8 @@ pub(crate) fn answered(
             }
             let person = case.map(|c| c.person);
             let summary_id = SummaryId(env.bytes());
-            tx.db.execute(
-                "INSERT INTO summaries (summary_id, case_id, source, request, disclosure, requested_by, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            tx.db.prepare_cached("INSERT INTO summaries (summary_id, case_id, source, request, disclosure, requested_by, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+        .execute(
                 rusqlite::params![
                     summary_id.0.to_vec(),
                     d.header.case_id.0.to_vec(),

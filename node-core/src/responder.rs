@@ -167,11 +167,12 @@ fn earlier_answer(
     type Seen = (String, Option<Vec<u8>>, Option<Vec<u8>>);
     let row: Option<Seen> = tx
         .db
-        .query_row(
+        .prepare_cached(
             "SELECT requester, request, reply FROM seen_requests WHERE request_id = ?1",
-            [r.request_id.0.to_vec()],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
+        )?
+        .query_row([r.request_id.0.to_vec()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
     let Some((requester, request, reply)) = row else {
         return Ok(None);

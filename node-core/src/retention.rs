@@ -75,11 +75,8 @@ pub(crate) fn purge_now(
 ) -> Result<(), Fault> {
     let row: Option<(Vec<u8>, Option<i64>)> = tx
         .db
-        .query_row(
-            "SELECT disclosure, purged_at FROM summaries WHERE summary_id = ?1",
-            [summary_id.0.to_vec()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT disclosure, purged_at FROM summaries WHERE summary_id = ?1")?
+        .query_row([summary_id.0.to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (d, purged_at) =
         row.ok_or_else(|| bad(format!("no received summary {summary_id} at this node")))?;
@@ -101,8 +98,8 @@ fn purge_stored(
     let digest = d.sealed.digest();
     d.sealed.enc = [0; 32];
     d.sealed.ciphertext = Vec::new();
-    tx.db.execute(
-        "UPDATE summaries SET disclosure = ?2, sealed_digest = ?3, purged_at = ?4, purge_reason = ?5 WHERE summary_id = ?1",
+    tx.db.prepare_cached("UPDATE summaries SET disclosure = ?2, sealed_digest = ?3, purged_at = ?4, purge_reason = ?5 WHERE summary_id = ?1")?
+        .execute(
         rusqlite::params![
             summary_id.0.to_vec(),
             postcard::to_stdvec(&d)?,
@@ -124,11 +121,12 @@ pub(crate) fn purged(
     type Row = (Option<i64>, Option<String>, Option<Vec<u8>>);
     let row: Option<Row> = tx
         .db
-        .query_row(
+        .prepare_cached(
             "SELECT purged_at, purge_reason, sealed_digest FROM summaries WHERE summary_id = ?1",
-            [summary_id.0.to_vec()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row([summary_id.0.to_vec()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     Ok(match row {
         Some((Some(at), Some(reason), Some(digest))) => Some((
@@ -253,11 +251,9 @@ mod tests {
         assert!(kept.is_none());
         // The content is gone, the digest that the receipt names is kept.
         let stored: Vec<u8> = db
-            .query_row(
-                "SELECT disclosure FROM summaries WHERE summary_id = ?1",
-                [vec![1u8; 16]],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT disclosure FROM summaries WHERE summary_id = ?1")
+            .unwrap()
+            .query_row([vec![1u8; 16]], |r| r.get(0))
             .unwrap();
         let d: Disclosure = postcard::from_bytes(&stored).unwrap();
         assert!(d.sealed.ciphertext.is_empty());
@@ -270,11 +266,9 @@ mod tests {
             .digest()
         );
         let entry: Vec<u8> = db
-            .query_row(
-                "SELECT entry FROM log_entries ORDER BY idx DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT entry FROM log_entries ORDER BY idx DESC LIMIT 1")
+            .unwrap()
+            .query_row([], |r| r.get(0))
             .unwrap();
         match LogEntry::parse(&entry).unwrap() {
             LogEntry::SummaryPurged(p) => {

@@ -77,8 +77,8 @@ pub(crate) fn adopt(
         }
     }
     let version = offered.roster.version;
-    tx.db.execute(
-        "INSERT INTO meta (key, value) VALUES ('roster', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    tx.db.prepare_cached("INSERT INTO meta (key, value) VALUES ('roster', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+        .execute(
         [postcard::to_stdvec(&offered)?],
     )?;
     entries::roster(tx, env, version, &offered.digest())?;

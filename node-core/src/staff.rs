@@ -38,16 +38,19 @@ pub(crate) fn dispatch(
         ),
         R::Status => reply(ticket, queries::status(core, tx)?),
         R::StaffIssue { staff, role, key } => {
-            let exists: bool = tx.db.query_row(
-                "SELECT EXISTS(SELECT 1 FROM staff WHERE staff_id = ?1 OR key = ?2)",
-                rusqlite::params![staff.as_str(), key.0.to_vec()],
-                |r| r.get(0),
-            )?;
+            let exists: bool = tx
+                .db
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM staff WHERE staff_id = ?1 OR key = ?2)",
+                )?
+                .query_row(rusqlite::params![staff.as_str(), key.0.to_vec()], |r| {
+                    r.get(0)
+                })?;
             if exists {
                 return Err(bad("staff id or key already issued"));
             }
-            tx.db.execute(
-                "INSERT INTO staff (staff_id, role, key, issued_by, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            tx.db.prepare_cached("INSERT INTO staff (staff_id, role, key, issued_by, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(
                 rusqlite::params![staff.as_str(), role.as_str(), key.0.to_vec(), who.staff.as_str(), env.now as i64],
             )?;
             entries::staff(tx, env, &staff, role, StaffAction::Issued, &who.staff)?;
@@ -63,17 +66,15 @@ pub(crate) fn dispatch(
         R::StaffRevoke { staff } => {
             let role: Option<String> = tx
                 .db
-                .query_row(
+                .prepare_cached(
                     "SELECT role FROM staff WHERE staff_id = ?1 AND revoked_at IS NULL",
-                    [staff.as_str()],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row([staff.as_str()], |r| r.get(0))
                 .optional()?;
             let role = role.ok_or_else(|| bad(format!("no active staff member {staff}")))?;
-            tx.db.execute(
-                "UPDATE staff SET revoked_at = ?1 WHERE staff_id = ?2",
-                rusqlite::params![env.now as i64, staff.as_str()],
-            )?;
+            tx.db
+                .prepare_cached("UPDATE staff SET revoked_at = ?1 WHERE staff_id = ?2")?
+                .execute(rusqlite::params![env.now as i64, staff.as_str()])?;
             entries::staff(
                 tx,
                 env,
@@ -220,28 +221,34 @@ fn import_records(
     let (persons, fields) = (set.persons.len() as u64, set.fields.len() as u64);
     let digest = protocol_spec::keys::sha256(&[&postcard::to_stdvec(&set)?]);
     for p in &set.persons {
-        tx.db.execute(
-            "INSERT INTO persons (avs, name, birth_date) VALUES (?1, ?2, ?3)
+        tx.db
+            .prepare_cached(
+                "INSERT INTO persons (avs, name, birth_date) VALUES (?1, ?2, ?3)
              ON CONFLICT(avs) DO UPDATE SET name = excluded.name, birth_date = excluded.birth_date",
-            rusqlite::params![p.avs.digits(), p.name, p.birth_date],
-        )?;
+            )?
+            .execute(rusqlite::params![p.avs.digits(), p.name, p.birth_date])?;
     }
     for f in &set.fields {
-        let known: bool = tx.db.query_row(
-            "SELECT EXISTS(SELECT 1 FROM persons WHERE avs = ?1)",
-            [f.avs.digits()],
-            |r| r.get(0),
-        )?;
+        let known: bool = tx
+            .db
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM persons WHERE avs = ?1)")?
+            .query_row([f.avs.digits()], |r| r.get(0))?;
         if !known {
             return Err(bad(
                 "a field row names a person who is neither in the file nor already in the records; nothing was imported",
             ));
         }
-        tx.db.execute(
-            "INSERT INTO record_fields (avs, category, field, value) VALUES (?1, ?2, ?3, ?4)
+        tx.db
+            .prepare_cached(
+                "INSERT INTO record_fields (avs, category, field, value) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(avs, category, field) DO UPDATE SET value = excluded.value",
-            rusqlite::params![f.avs.digits(), f.category.as_str(), f.field, f.value],
-        )?;
+            )?
+            .execute(rusqlite::params![
+                f.avs.digits(),
+                f.category.as_str(),
+                f.field,
+                f.value
+            ])?;
     }
     entries::records_imported(tx, env, persons, fields, &digest, &who.staff)?;
     Ok(StaffReply::Imported { persons, fields })

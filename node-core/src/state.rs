@@ -155,9 +155,8 @@ impl Core {
         now: u64,
     ) -> anyhow::Result<Core> {
         let stored: Option<Vec<u8>> = db
-            .query_row("SELECT value FROM meta WHERE key = 'roster'", [], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT value FROM meta WHERE key = 'roster'")?
+            .query_row([], |r| r.get(0))
             .optional()?;
         let mut roster = configured;
         if let Some(bytes) = stored {
@@ -170,14 +169,16 @@ impl Core {
         if roster.roster.member(&me).is_none() {
             bail!("the current roster does not list this institution `{me}`");
         }
-        db.execute(
-            "INSERT INTO meta (key, value) VALUES ('roster', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        db.prepare_cached("INSERT INTO meta (key, value) VALUES ('roster', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+        .execute(
             [postcard::to_stdvec(&roster)?],
         )?;
-        let staff_count: i64 = db.query_row("SELECT COUNT(*) FROM staff", [], |r| r.get(0))?;
+        let staff_count: i64 = db
+            .prepare_cached("SELECT COUNT(*) FROM staff")?
+            .query_row([], |r| r.get(0))?;
         if staff_count == 0 {
-            db.execute(
-                "INSERT INTO staff (staff_id, role, key, issued_by, issued_at) VALUES (?1, 'admin', ?2, 'node-init', ?3)",
+            db.prepare_cached("INSERT INTO staff (staff_id, role, key, issued_by, issued_at) VALUES (?1, 'admin', ?2, 'node-init', ?3)")?
+        .execute(
                 rusqlite::params![admin.staff.as_str(), admin.key.0.to_vec(), now as i64],
             )?;
         }
@@ -200,10 +201,9 @@ impl Core {
     /// After a transaction failed to commit: the caches are read again from the store, and
     /// what was in flight is forgotten (the outbox sends it again).
     pub fn reload(&mut self, db: &Connection) -> anyhow::Result<()> {
-        let bytes: Vec<u8> =
-            db.query_row("SELECT value FROM meta WHERE key = 'roster'", [], |r| {
-                r.get(0)
-            })?;
+        let bytes: Vec<u8> = db
+            .prepare_cached("SELECT value FROM meta WHERE key = 'roster'")?
+            .query_row([], |r| r.get(0))?;
         self.roster = postcard::from_bytes(&bytes).context("stored roster is corrupt")?;
         self.staff = active_staff(db)?;
         self.in_flight.clear();

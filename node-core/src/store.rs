@@ -29,10 +29,9 @@ impl<'a> Tx<'a> {
     pub fn log(&mut self, entry: Vec<u8>) -> anyhow::Result<u64> {
         let idx = self.log_size();
         let leaf = protocol_spec::tlog::leaf_hash(&entry);
-        self.db.execute(
-            "INSERT INTO log_entries (idx, entry, leaf_hash) VALUES (?1, ?2, ?3)",
-            rusqlite::params![idx as i64, entry, leaf.to_vec()],
-        )?;
+        self.db
+            .prepare_cached("INSERT INTO log_entries (idx, entry, leaf_hash) VALUES (?1, ?2, ?3)")?
+            .execute(rusqlite::params![idx as i64, entry, leaf.to_vec()])?;
         self.pending.push(entry);
         Ok(idx)
     }
@@ -56,6 +55,9 @@ fn migrations() -> Migrations<'static> {
 }
 
 /// Opens (creating if needed) and migrates the store at `path`.
+/// More than the core's distinct statements, so none is evicted and parsed again.
+const STATEMENT_CACHE: usize = 160;
+
 pub fn open(path: &Path) -> anyhow::Result<Connection> {
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open node store {}", path.display()))?;
@@ -66,6 +68,8 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     // A purged summary's bytes are overwritten, not only unlinked (spec §7.10).
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Every statement of the core is prepared once per connection, not parsed at each use.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     migrations()
         .to_latest(&mut conn)
         .with_context(|| format!("cannot migrate node store {}", path.display()))?;
@@ -76,6 +80,7 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
 /// and a commit is what survives a simulated crash.
 pub fn open_in_memory() -> anyhow::Result<Connection> {
     let mut conn = Connection::open_in_memory()?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     migrations()
@@ -165,6 +170,8 @@ impl StoreProblem {
 
 /// The number of entries in the log.
 pub fn log_size(db: &Connection) -> anyhow::Result<u64> {
-    let n: i64 = db.query_row("SELECT COUNT(*) FROM log_entries", [], |r| r.get(0))?;
+    let n: i64 = db
+        .prepare_cached("SELECT COUNT(*) FROM log_entries")?
+        .query_row([], |r| r.get(0))?;
     Ok(n as u64)
 }
