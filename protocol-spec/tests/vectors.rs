@@ -228,6 +228,7 @@ fn roster() -> Roster {
             purpose: purpose("coordinated-assessment"),
             days: 180,
         }],
+        statistics: None,
     }
 }
 
