@@ -308,9 +308,6 @@ impl Roster {
                 ));
             }
         }
-        if let Some(s) = &self.statistics {
-            s.check().map_err(RosterError::Malformed)?;
-        }
         for m in &self.members {
             if let Some(w) = m
                 .witnesses
@@ -322,6 +319,9 @@ impl Roster {
                     m.id
                 ));
             }
+        }
+        if let Some(s) = &self.statistics {
+            s.check().map_err(RosterError::Malformed)?;
         }
         Ok(())
     }
