@@ -137,7 +137,7 @@ impl StatsReport {
 }
 
 /// What the node counted for one measure (spec/statistics.md §4).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeasureCounts {
     pub participants: u64,
     pub entries: u64,
@@ -147,7 +147,7 @@ pub struct MeasureCounts {
 }
 
 /// Per grid field: persons followed by declared value, and without one.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileCounts {
     pub values: Vec<u64>,
     pub not_recorded: u64,
@@ -155,7 +155,7 @@ pub struct ProfileCounts {
 
 /// Everything the node counted for a month, exact, before noise and suppression. Measures and
 /// profiles follow the roster's order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonthCounts {
     pub measures: Vec<MeasureCounts>,
     pub persons_followed: u64,
@@ -167,6 +167,7 @@ pub struct MonthCounts {
 }
 
 /// Who and what a report is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportHeader {
     pub federation: String,
     pub institution: InstitutionId,
