@@ -164,7 +164,7 @@ impl ExampleFederation {
             nodes.push(node_dir);
         }
         federation::edit(&init.roster, now(), |r| {
-            r.statistics = spec.statistics.clone();
+            r.statistics = spec.statistics.clone().map(Box::new);
             for p in &spec.policy {
                 federation::allow(r, p.sector.clone(), p.purpose.clone(), p.categories.clone());
             }

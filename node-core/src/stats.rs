@@ -21,7 +21,7 @@ use protocol_spec::stats::{ExitOutcome, Month, PlacementSet, StatisticsConfig};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn config(core: &Core) -> Result<&StatisticsConfig, Fault> {
-    core.roster.roster.statistics.as_ref().ok_or_else(|| {
+    core.roster.roster.statistics.as_deref().ok_or_else(|| {
         bad("the federation's roster declares no statistics (measures, grid fields, threshold); ask the steering group")
     })
 }
@@ -179,15 +179,15 @@ fn gather(
         // Overlapping placements of one person in one measure count each day once.
         stay.days.extend(s.max(first)..=e.min(last));
         stay.entered |= s >= first;
-        if let (Some(_), Some(o)) = (&end, outcome) {
-            if e <= last {
-                let o: ExitOutcome = o
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("a stored placement has an unknown outcome"))?;
-                // The person's last exit of the month names its outcome.
-                if stay.exit.is_none_or(|(pe, ps, _)| (e, s) > (pe, ps)) {
-                    stay.exit = Some((e, s, o));
-                }
+        if let (Some(_), Some(o)) = (&end, outcome)
+            && e <= last
+        {
+            let o: ExitOutcome = o
+                .parse()
+                .map_err(|_| anyhow::anyhow!("a stored placement has an unknown outcome"))?;
+            // The person's last exit of the month names its outcome.
+            if stay.exit.is_none_or(|(pe, ps, _)| (e, s) > (pe, ps)) {
+                stay.exit = Some((e, s, o));
             }
         }
     }
@@ -223,7 +223,7 @@ fn gather(
         };
         let case_id = CaseId(id);
         person_of.insert(case_id, person.clone());
-        if let Some(case) = load_case(&tx.db, &case_id)?
+        if let Some(case) = load_case(tx.db, &case_id)?
             && took_part(&case.history, &core.me, t0, t1)
         {
             in_cases.insert(person);
@@ -302,24 +302,21 @@ fn took_part(history: &[SignedCaseEvent], me: &InstitutionId, t0: u64, t1: u64) 
     let mut since: Option<u64> = None;
     for e in history {
         let (at, mine) = (e.event.at, &e.event.author == me);
-        match &e.event.kind {
+        let ends = match &e.event.kind {
             CaseEventKind::Opened { .. } | CaseEventKind::Accepted if mine => {
                 since.get_or_insert(at);
+                false
             }
-            CaseEventKind::Left if mine => {
-                if since.take().is_some_and(|s| s < t1 && at >= t0) {
-                    return true;
-                }
-            }
-            CaseEventKind::Removed { institution } if institution == me => {
-                if since.take().is_some_and(|s| s < t1 && at >= t0) {
-                    return true;
-                }
-            }
-            CaseEventKind::Closed => {
-                return since.is_some_and(|s| s < t1 && at >= t0);
-            }
-            _ => {}
+            CaseEventKind::Left => mine,
+            CaseEventKind::Removed { institution } => institution == me,
+            CaseEventKind::Closed => true,
+            _ => false,
+        };
+        if ends && since.take().is_some_and(|s| s < t1 && at >= t0) {
+            return true;
+        }
+        if matches!(e.event.kind, CaseEventKind::Closed) {
+            return false;
         }
     }
     since.is_some_and(|s| s < t1)

@@ -98,7 +98,7 @@ pub struct Roster {
     /// The monthly statistics: measures, grid fields, threshold and privacy budget
     /// (spec/statistics.md §2). Optional in text forms; none: no report can be computed.
     #[serde(default)]
-    pub statistics: Option<StatisticsConfig>,
+    pub statistics: Option<Box<StatisticsConfig>>,
 }
 
 /// Received summaries for `purpose` are purged `days` days after they were received.

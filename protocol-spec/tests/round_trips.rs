@@ -356,7 +356,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
             vec(rule, 0..3),
             vec(former, 0..3),
             vec(retention, 0..3),
-            proptest::option::of(stats_config()),
+            proptest::option::of(stats_config().prop_map(Box::new)),
         ),
         vec(signature_, 0..3),
     )

@@ -75,12 +75,12 @@ pub fn recomputable(n: usize, relations: &[Relation], hidden: &[bool]) -> Vec<bo
         for v in rows[pivot_row].iter_mut() {
             *v = mul(*v, f);
         }
-        for r in 0..rows.len() {
-            if r != pivot_row && rows[r][j] != 0 {
-                let f = rows[r][j];
-                for c in 0..cols.len() {
-                    let sub = mul(f, rows[pivot_row][c]);
-                    rows[r][c] = (rows[r][c] + P - sub) % P;
+        let pivot = rows[pivot_row].clone();
+        for (r, row) in rows.iter_mut().enumerate() {
+            if r != pivot_row && row[j] != 0 {
+                let f = row[j];
+                for (v, &p) in row.iter_mut().zip(&pivot) {
+                    *v = (*v + P - mul(f, p)) % P;
                 }
             }
         }
@@ -204,15 +204,16 @@ pub(crate) mod tests {
                     continue;
                 };
                 m.swap(rank, p);
-                for r in 0..m.len() {
-                    if r != rank && m[r][j] != 0 {
-                        let (a, b) = (m[rank][j], m[r][j]);
-                        for c in 0..cols {
-                            m[r][c] = m[r][c] * a - m[rank][c] * b;
+                let pivot = m[rank].clone();
+                for (r, row) in m.iter_mut().enumerate() {
+                    if r != rank && row[j] != 0 {
+                        let (a, b) = (pivot[j], row[j]);
+                        for (v, &p) in row.iter_mut().zip(&pivot) {
+                            *v = *v * a - p * b;
                         }
-                        let g = m[r].iter().fold(0i128, |g, &v| gcd(g, v.abs()));
+                        let g = row.iter().fold(0i128, |g, &v| gcd(g, v.abs()));
                         if g > 1 {
-                            m[r].iter_mut().for_each(|v| *v /= g);
+                            row.iter_mut().for_each(|v| *v /= g);
                         }
                     }
                 }
