@@ -180,6 +180,7 @@ pub enum FederationCmd {
         /// The measure's id: 1 to 64 characters from a-z, 0-9 and -, e.g. atelier-bois.
         #[arg(long)]
         id: protocol_spec::stats::MeasureId,
+        /// The measure's display name, e.g. "Atelier bois".
         #[arg(long)]
         name: String,
         /// Who runs it, e.g. "Caritas Neuchâtel".
@@ -203,6 +204,7 @@ pub enum FederationCmd {
     GridField {
         #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
+        /// The field's data category.
         #[arg(long, value_parser = values::one_of(&Category::ALL, Category::as_str))]
         category: Category,
         /// The field name, [a-z0-9_]{1,64}, e.g. mobility.
