@@ -186,6 +186,27 @@ async fn a_placements_file_with_one_bad_row_imports_nothing() {
     // Nothing was written: the month has no participant.
     let r = report(admin).await.unwrap();
     assert_eq!(r.all_measures.participants, Cell::Count(0));
+
+    // A grid field the statistics count takes one of its declared values, or the records
+    // import is refused, naming the field and the allowed values but not the value given.
+    let set = protocol_spec::records::RecordSet {
+        persons: vec![],
+        fields: vec![protocol_spec::records::RecordField {
+            avs: shared_person(),
+            category: protocol_spec::category::Category::Employment,
+            field: "mobility".into(),
+            value: "bicycle on Tuesdays".into(),
+        }],
+    };
+    let e = call(admin, StaffRequest::ImportRecords(set))
+        .await
+        .unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("field 1: the value of employment/mobility is not one of its declared values (none, public-transport, car)"),
+        "{msg}"
+    );
+    assert!(!msg.contains("bicycle"), "{msg}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
