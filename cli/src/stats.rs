@@ -143,3 +143,52 @@ pub fn report(r: &StatsReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    /// The first report of the statistics vectors, as a coordinator reads it.
+    #[test]
+    fn the_text_form_shows_suppressed_figures_and_the_budgets() {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../../protocol-spec/vectors/statistics.json"))
+                .unwrap();
+        let r: protocol_spec::stats::StatsReport =
+            serde_json::from_value(file["reports"][0]["report"].clone()).unwrap();
+        let text = super::report(&r);
+        let line = |start: &str| {
+            text.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start} in\n{text}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        // stage-pratique: 3 places, 3 participants under 5, 1 entry, its cost hidden with its days.
+        assert_eq!(
+            line("stage-pratique"),
+            [
+                "stage-pratique",
+                "3",
+                "<5",
+                "<5",
+                "<5",
+                "0",
+                "0",
+                "0",
+                "0",
+                "<5",
+                "<5",
+                "/",
+                "90",
+                "<5",
+                "/",
+                "3600.00"
+            ]
+        );
+        assert!(text.contains("all measures"), "{text}");
+        assert!(
+            text.contains("exact figures (no privacy budget set)"),
+            "{text}"
+        );
+        assert!(text.contains("employment/mobility"), "{text}");
+    }
+}
