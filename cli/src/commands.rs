@@ -58,6 +58,9 @@ pub enum Command {
     /// Institution administrator: import the institution's own records (CSV or JSON).
     #[command(subcommand)]
     Records(RecordsCmd),
+    /// Coordinator or administrator: the sector's monthly statistics, which name no person.
+    #[command(subcommand)]
+    Stats(StatsCmd),
     /// Case worker: coordinated cases.
     #[command(subcommand)]
     Case(CaseCmd),
@@ -164,6 +167,68 @@ pub enum FederationCmd {
         /// Days a received summary is kept, 1 to 3653.
         #[arg(long)]
         days: u32,
+    },
+    /// Declare (or replace) a mixed insertion measure for the monthly statistics.
+    ///
+    /// Example: `passerelle federation measure --roster steering/roster.toml --id atelier-bois
+    /// --name "Atelier bois" --provider "Caritas Neuchâtel" --places employment=12,social-aid=6
+    /// --cost-per-place-month 1850`
+    Measure {
+        #[arg(long, help = ROSTER_HELP)]
+        roster: PathBuf,
+        /// The measure's id: 1 to 64 characters from a-z, 0-9 and -, e.g. atelier-bois.
+        #[arg(long)]
+        id: protocol_spec::stats::MeasureId,
+        /// The measure's display name, e.g. "Atelier bois".
+        #[arg(long)]
+        name: String,
+        /// Who runs it, e.g. "Caritas Neuchâtel".
+        #[arg(long)]
+        provider: String,
+        /// Places budgeted per sector, SECTOR=N comma-separated, e.g. employment=12,social-aid=6.
+        #[arg(long, value_delimiter = ',', value_parser = values::sector_places)]
+        places: Vec<protocol_spec::stats::SectorPlaces>,
+        /// Cost of one place for one month in CHF, e.g. 1850 or 1850.50.
+        #[arg(long, value_parser = values::francs)]
+        cost_per_place_month: u64,
+        /// Take the measure out of the declaration instead.
+        #[arg(long, conflicts_with_all = ["name", "provider", "places", "cost_per_place_month"])]
+        remove: bool,
+    },
+    /// Declare (or replace) an observation-grid field the profile figures count, with the
+    /// values it may take; records importing another value for it are refused.
+    ///
+    /// Example: `passerelle federation grid-field --roster steering/roster.toml
+    /// --category employment --field mobility --values none,public-transport,car`
+    GridField {
+        #[arg(long, help = ROSTER_HELP)]
+        roster: PathBuf,
+        /// The field's data category.
+        #[arg(long, value_parser = values::one_of(&Category::ALL, Category::as_str))]
+        category: Category,
+        /// The field name, [a-z0-9_]{1,64}, e.g. mobility.
+        #[arg(long)]
+        field: String,
+        /// The declared values, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        values: Vec<String>,
+    },
+    /// Set the statistics' suppression threshold and privacy budget.
+    ///
+    /// Example: `passerelle federation statistics --roster steering/roster.toml --threshold 5
+    /// --epsilon-per-release 0.5 --epsilon-per-month 1`
+    Statistics {
+        #[arg(long, help = ROSTER_HELP)]
+        roster: PathBuf,
+        /// Counts from 1 to threshold − 1 are suppressed; 2 to 100.
+        #[arg(long, default_value_t = 5)]
+        threshold: u32,
+        /// Epsilon each report release spends (with --epsilon-per-month); none: exact figures.
+        #[arg(long, requires = "epsilon_per_month", value_parser = values::epsilon)]
+        epsilon_per_release: Option<u32>,
+        /// Epsilon all releases of one month may spend together.
+        #[arg(long, requires = "epsilon_per_release", value_parser = values::epsilon)]
+        epsilon_per_month: Option<u32>,
     },
     /// Set which members cosign a member's log checkpoints, and how many make a quorum.
     Witnesses {
@@ -309,6 +374,32 @@ pub enum RecordsCmd {
     Import {
         /// Record files (.csv or .json), formats in protocol-spec/spec/records.md.
         files: Vec<PathBuf>,
+    },
+    /// Import placements in mixed insertion measures from CSV (avs,measure,start,end,outcome).
+    /// Every measure must be declared in the roster and every person already in the records;
+    /// if any row is rejected, nothing is imported. Importing a placement again (same person,
+    /// measure and start) updates its end and outcome.
+    ///
+    /// Example: `passerelle records import-placements examples/placements/ne.orp.csv`
+    ImportPlacements {
+        /// The placements file, format in protocol-spec/spec/statistics.md §3.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StatsCmd {
+    /// Compute this sector's report for a month: per measure participants, entries, exits by
+    /// outcome, place-days and cost against the budget; coordination activity; profiles.
+    /// Counts under the federation's threshold show as <k, and the figures that would reveal
+    /// them as x. Under a privacy budget every figure carries noise and each report spends
+    /// part of the month's budget; once it is spent, reports of that month are refused.
+    ///
+    /// Example: `passerelle stats report --month 2026-11 --json`
+    Report {
+        /// The month, YYYY-MM (by UTC date for case activity), e.g. 2026-11.
+        #[arg(long)]
+        month: protocol_spec::stats::Month,
     },
 }
 
@@ -853,6 +944,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Records(RecordsCmd::Import { files }) => {
             StaffRequest::ImportRecords(records::read_records(files)?)
         }
+        Command::Records(RecordsCmd::ImportPlacements { file }) => {
+            StaffRequest::ImportPlacements(records::read_placements(file)?)
+        }
+        Command::Stats(StatsCmd::Report { month }) => StaffRequest::StatsReport { month: *month },
         Command::Case(c) => match c {
             CaseCmd::Open { person, invite } => StaffRequest::CaseOpen {
                 person: person.clone(),
@@ -1120,6 +1215,91 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
                 Ok(())
             })?;
             summary(&r, "retention set")
+        }
+        FederationCmd::Measure {
+            roster,
+            id,
+            name,
+            provider,
+            places,
+            cost_per_place_month,
+            remove,
+        } => {
+            let r = federation::edit(roster, now(), |r| {
+                let stats = r.statistics.get_or_insert_with(Default::default);
+                if *remove {
+                    if stats.measure(id).is_none() {
+                        bail!("no measure {id} is declared");
+                    }
+                    stats.measures.retain(|m| &m.id != id);
+                    return Ok(());
+                }
+                let measure = protocol_spec::stats::Measure {
+                    id: id.clone(),
+                    name: name.clone(),
+                    provider: provider.clone(),
+                    places: places.clone(),
+                    cost_per_place_month: *cost_per_place_month,
+                };
+                match stats.measures.iter_mut().find(|m| &m.id == id) {
+                    Some(m) => *m = measure,
+                    None => stats.measures.push(measure),
+                }
+                Ok(())
+            })?;
+            summary(
+                &r,
+                if *remove {
+                    "measure removed"
+                } else {
+                    "measure set"
+                },
+            )
+        }
+        FederationCmd::GridField {
+            roster,
+            category,
+            field,
+            values,
+        } => {
+            let r = federation::edit(roster, now(), |r| {
+                let stats = r.statistics.get_or_insert_with(Default::default);
+                let g = protocol_spec::stats::GridField {
+                    category: *category,
+                    field: field.clone(),
+                    values: values.iter().map(|v| v.trim().to_string()).collect(),
+                };
+                match stats
+                    .grid_fields
+                    .iter_mut()
+                    .find(|x| x.category == *category && &x.field == field)
+                {
+                    Some(x) => *x = g,
+                    None => stats.grid_fields.push(g),
+                }
+                Ok(())
+            })?;
+            summary(&r, "grid field set")
+        }
+        FederationCmd::Statistics {
+            roster,
+            threshold,
+            epsilon_per_release,
+            epsilon_per_month,
+        } => {
+            let r = federation::edit(roster, now(), |r| {
+                let stats = r.statistics.get_or_insert_with(Default::default);
+                stats.threshold = *threshold;
+                stats.privacy = match (epsilon_per_release, epsilon_per_month) {
+                    (Some(e), Some(m)) => Some(protocol_spec::stats::PrivacyBudget {
+                        epsilon_per_release_milli: *e,
+                        epsilon_per_month_milli: *m,
+                    }),
+                    _ => None,
+                };
+                Ok(())
+            })?;
+            summary(&r, "statistics set")
         }
         FederationCmd::Witnesses {
             roster,

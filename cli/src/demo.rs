@@ -292,5 +292,34 @@ async fn walkthrough(
             n.say(&format!("   {}: {size} entries, checkpoint signed and cosigned by {cosignatures} peer witness(es)", node.id));
         }
     }
+
+    n.say(
+        "\n8. Monthly statistics: administrators import placements in the mixed insertion measures",
+    );
+    n.say(
+        "   (examples/placements); ne.orp's report for 2026-11 names no person: counts under the",
+    );
+    n.say(
+        "   threshold show as <5, and the figures that would give them away through a total as x.",
+    );
+    for (id, count) in fed.import_placements(spec).await? {
+        n.say(&format!("   {id}: {count} placements"));
+    }
+    let month = "2026-11".parse()?;
+    let StaffReply::Report(r) = call(&orp.admin, StaffRequest::StatsReport { month }).await? else {
+        bail!("no report");
+    };
+    let k = r.threshold;
+    for m in &r.measures {
+        n.say(&format!(
+            "   {:<16} participants {:>4}  entries {:>4}  exits {:>4}  place-days {:>5} of {}",
+            m.measure.as_str(),
+            m.participants.render(k),
+            m.entries.render(k),
+            m.exits_total.render(k),
+            m.place_days_used.render(k),
+            m.place_days_budgeted
+        ));
+    }
     Ok(())
 }

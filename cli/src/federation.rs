@@ -109,6 +109,7 @@ pub fn init(
             policy: vec![],
             former_keys: vec![],
             retention: vec![],
+            statistics: None,
         },
         signatures: vec![],
     };

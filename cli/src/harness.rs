@@ -29,6 +29,9 @@ pub struct ExampleSpec {
     pub witness_quorum: u8,
     pub institution: Vec<InstitutionSpec>,
     pub policy: Vec<PolicySpec>,
+    /// Measures, grid fields and threshold of the monthly statistics, signed into the roster.
+    #[serde(default)]
+    pub statistics: Option<protocol_spec::stats::StatisticsConfig>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -39,6 +42,9 @@ pub struct InstitutionSpec {
     pub sector: Sector,
     /// Record files, relative to the examples directory.
     pub records: Vec<PathBuf>,
+    /// Placements file, relative to the examples directory.
+    #[serde(default)]
+    pub placements: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -209,6 +215,7 @@ impl ExampleFederation {
             nodes.push(node_dir);
         }
         federation::edit(&init.roster, now(), |r| {
+            r.statistics = spec.statistics.clone().map(Box::new);
             for p in &spec.policy {
                 federation::allow(r, p.sector.clone(), p.purpose.clone(), p.categories.clone());
             }
@@ -301,6 +308,34 @@ impl ExampleFederation {
             {
                 StaffReply::Imported { persons, fields } => {
                     out.push((s.id.clone(), persons, fields))
+                }
+                other => bail!("unexpected reply {other:?}"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl ExampleFederation {
+    /// Imports each institution's sample placements through its administrator, as
+    /// `passerelle records import-placements` does; after the records.
+    pub async fn import_placements(
+        &self,
+        spec: &ExampleSpec,
+    ) -> anyhow::Result<Vec<(InstitutionId, u64)>> {
+        let examples = examples_dir()?;
+        let mut out = Vec::new();
+        for s in &spec.institution {
+            let Some(file) = &s.placements else { continue };
+            let set = crate::records::read_placements(&examples.join(file))?;
+            match call(
+                &self.node(s.id.as_str()).admin,
+                StaffRequest::ImportPlacements(set),
+            )
+            .await?
+            {
+                StaffReply::PlacementsImported { placements } => {
+                    out.push((s.id.clone(), placements))
                 }
                 other => bail!("unexpected reply {other:?}"),
             }

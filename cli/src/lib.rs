@@ -17,4 +17,5 @@ pub mod output;
 pub mod records;
 pub mod render;
 pub mod setup;
+pub mod stats;
 pub mod values;

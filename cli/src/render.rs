@@ -420,6 +420,10 @@ pub fn human(reply: &StaffReply) -> String {
         StaffReply::Error(e) => {
             let _ = writeln!(out, "error: {}", e.message);
         }
+        StaffReply::PlacementsImported { placements } => {
+            let _ = writeln!(out, "imported {placements} placement(s)");
+        }
+        StaffReply::Report(r) => out.push_str(&crate::stats::report(r)),
     }
     out
 }

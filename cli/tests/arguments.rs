@@ -47,7 +47,7 @@ fn closed_sets_are_listed_and_enforced() {
     let help = run(here, &["staff", "issue", "--help"]);
     assert!(
         help.stdout
-            .contains("[possible values: case-worker, auditor, admin]"),
+            .contains("[possible values: case-worker, auditor, admin, coordinator]"),
         "{help:?}"
     );
     let help = run(here, &["consent", "record", "--help"]);

@@ -387,6 +387,7 @@ mod tests {
             policy: vec![],
             former_keys: vec![],
             retention: vec![],
+            statistics: None,
         };
         let roster = protocol_spec::roster::SignedRoster::sign(roster, &[&authority]);
         Core::load(

@@ -32,6 +32,7 @@ mod retention;
 mod roster;
 mod staff;
 mod state;
+mod stats;
 mod step;
 pub mod store;
 

@@ -228,6 +228,7 @@ mod tests {
                 purpose: "action-plan".parse().unwrap(),
                 days: 30,
             }],
+            statistics: None,
         };
         // Day 29: nothing is due yet.
         let (done, _) = step(&mut db, t0 + 29 * DAY, |tx, env| {

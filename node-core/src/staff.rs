@@ -4,7 +4,7 @@
 use crate::io::{Env, Fault, Output, Ticket, bad};
 use crate::state::{Core, StaffMember};
 use crate::store::Tx;
-use crate::{cases, entries, queries};
+use crate::{cases, entries, queries, stats};
 use crate::{requester, roster};
 use protocol_spec::case::{CaseEventKind, Consent};
 use protocol_spec::entry::StaffAction;
@@ -93,7 +93,9 @@ pub(crate) fn dispatch(
             ])
         }
         R::StaffList => reply(ticket, queries::staff_list(core, tx)?),
-        R::ImportRecords(set) => reply(ticket, import_records(tx, env, who, set)?),
+        R::ImportRecords(set) => reply(ticket, import_records(core, tx, env, who, set)?),
+        R::ImportPlacements(set) => reply(ticket, stats::import_placements(core, tx, set)?),
+        R::StatsReport { month } => reply(ticket, stats::report(core, tx, env, who, month)?),
         R::InstallRoster(r) => {
             let (version, mut out) = roster::adopt(core, tx, env, r)?;
             out.push(Output::StaffReply {
@@ -211,6 +213,7 @@ pub(crate) fn dispatch(
 }
 
 fn import_records(
+    core: &Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     who: &StaffMember,
@@ -218,6 +221,29 @@ fn import_records(
 ) -> Result<StaffReply, Fault> {
     set.validate()
         .map_err(|e| bad(format!("records rejected: {e}")))?;
+    // A field the statistics count takes one of its declared values (spec/statistics.md §2).
+    if let Some(cfg) = &core.roster.roster.statistics {
+        let mut problems = protocol_spec::records::Problems::default();
+        for (i, f) in set.fields.iter().enumerate() {
+            if let Some(g) = cfg.grid_field(f.category, &f.field)
+                && !g.values.contains(&f.value)
+            {
+                problems.push(
+                    i + 1,
+                    format!(
+                        "field {}: the value of {}/{} is not one of its declared values ({})",
+                        i + 1,
+                        f.category,
+                        f.field,
+                        g.values.join(", ")
+                    ),
+                );
+            }
+        }
+        problems
+            .finish((), false)
+            .map_err(|e| bad(format!("records rejected: {e}")))?;
+    }
     let (persons, fields) = (set.persons.len() as u64, set.fields.len() as u64);
     let digest = protocol_spec::keys::sha256(&[&postcard::to_stdvec(&set)?]);
     for p in &set.persons {

@@ -153,7 +153,7 @@ impl Core {
             ));
         };
         if let Some(role) = request.required_role()
-            && who.role != role
+            && !request.permits(who.role)
         {
             return Err(Fault::Refused(
                 StaffErrorKind::Forbidden,

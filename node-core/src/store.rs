@@ -51,6 +51,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/005_outbox_problems.sql")),
         M::up(include_str!("migrations/006_retention.sql")),
         M::up(include_str!("migrations/007_notices.sql")),
+        M::up(include_str!("migrations/008_statistics.sql")),
     ])
 }
 

@@ -16,7 +16,7 @@ pub enum IdError {
         value: String,
         len: usize,
     },
-    #[error("unknown role `{0}` (expected case-worker, auditor or admin)")]
+    #[error("unknown role `{0}` (expected case-worker, auditor, admin or coordinator)")]
     Role(String),
 }
 
@@ -224,16 +224,24 @@ pub enum Role {
     CaseWorker,
     Auditor,
     Admin,
+    /// Reads the monthly statistics, which hold no person, and nothing else.
+    Coordinator,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::CaseWorker, Role::Auditor, Role::Admin];
+    pub const ALL: [Role; 4] = [
+        Role::CaseWorker,
+        Role::Auditor,
+        Role::Admin,
+        Role::Coordinator,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::CaseWorker => "case-worker",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Coordinator => "coordinator",
         }
     }
 }
@@ -251,6 +259,7 @@ impl FromStr for Role {
             "case-worker" => Ok(Role::CaseWorker),
             "auditor" => Ok(Role::Auditor),
             "admin" => Ok(Role::Admin),
+            "coordinator" => Ok(Role::Coordinator),
             _ => Err(IdError::Role(s.to_string())),
         }
     }

@@ -21,5 +21,6 @@ mod roundtrip;
 pub mod rule;
 pub mod seal;
 pub mod staff;
+pub mod stats;
 pub mod tlog;
 pub mod wire;

@@ -4,6 +4,7 @@
 use crate::category::Category;
 use crate::ids::{InstitutionId, Purpose, Sector};
 use crate::keys::{PublicKey, Signature, SigningKey};
+use crate::stats::StatisticsConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -94,6 +95,10 @@ pub struct Roster {
     /// How long a received summary is kept, per purpose (spec §7.10). Optional in text forms.
     #[serde(default)]
     pub retention: Vec<Retention>,
+    /// The monthly statistics: measures, grid fields, threshold and privacy budget
+    /// (spec/statistics.md §2). Optional in text forms; none: no report can be computed.
+    #[serde(default)]
+    pub statistics: Option<Box<StatisticsConfig>>,
 }
 
 /// Received summaries for `purpose` are purged `days` days after they were received.
@@ -315,6 +320,9 @@ impl Roster {
                 ));
             }
         }
+        if let Some(s) = &self.statistics {
+            s.check().map_err(RosterError::Malformed)?;
+        }
         Ok(())
     }
 }
@@ -431,6 +439,7 @@ pub(crate) mod tests {
             }],
             former_keys: vec![],
             retention: vec![],
+            statistics: None,
         }
     }
 

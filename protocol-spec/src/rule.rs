@@ -130,6 +130,7 @@ mod tests {
             }],
             former_keys: vec![],
             retention: vec![],
+            statistics: None,
         }
     }
 

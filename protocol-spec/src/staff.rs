@@ -9,6 +9,7 @@ use crate::ids::{CaseId, ConsentId, InstitutionId, Purpose, RequestId, Role, Sta
 use crate::keys::PublicKey;
 use crate::records::RecordSet;
 use crate::roster::SignedRoster;
+use crate::stats::{Month, PlacementSet, StatsReport};
 use serde::{Deserialize, Serialize};
 
 pub const STAFF_ALPN: &[u8] = b"passerelle-staff/1";
@@ -120,6 +121,14 @@ pub enum StaffRequest {
         replaces: ConsentId,
         draft: ConsentDraft,
     },
+    /// Administration: the institution's placements in mixed insertion measures
+    /// (spec/statistics.md §3), all or nothing.
+    ImportPlacements(PlacementSet),
+    /// Statistics (coordinator or admin): this sector's report for a month, after noise and
+    /// suppression (spec/statistics.md §5).
+    StatsReport {
+        month: Month,
+    },
 }
 
 impl StaffRequest {
@@ -141,7 +150,8 @@ impl StaffRequest {
             | StaffRevoke { .. }
             | StaffList
             | ImportRecords(_)
-            | InstallRoster(_) => Some(Role::Admin),
+            | InstallRoster(_)
+            | ImportPlacements(_) => Some(Role::Admin),
             CaseOpen { .. }
             | CaseInvite { .. }
             | CaseAccept { .. }
@@ -163,6 +173,17 @@ impl StaffRequest {
             | CaseNotify { .. }
             | ConsentReplace { .. } => Some(Role::CaseWorker),
             LogCheckpoint | LogTile { .. } | Roster | WitnessEvidence => Some(Role::Auditor),
+            StatsReport { .. } => Some(Role::Coordinator),
+        }
+    }
+
+    /// Whether a staff member with `role` may make this request: the required role, or, for
+    /// the statistics a coordinator reads, also an administrator of the node.
+    pub fn permits(&self, role: Role) -> bool {
+        match self.required_role() {
+            None => true,
+            Some(Role::Coordinator) => matches!(role, Role::Coordinator | Role::Admin),
+            Some(needed) => role == needed,
         }
     }
 }
@@ -221,6 +242,10 @@ pub enum StaffReply {
     Error(StaffError),
     Requests(Vec<RequestInfo>),
     Queue(Vec<QueueItem>),
+    PlacementsImported {
+        placements: u64,
+    },
+    Report(Box<StatsReport>),
 }
 
 /// Two signed checkpoints of a peer's log that cannot both be honest.

@@ -30,6 +30,10 @@ use protocol_spec::staff::{
     ReceivedSummary, StaffError, StaffErrorKind, StaffInfo, StaffReply, StaffRequest,
     SummaryOutcome, WitnessEvidence,
 };
+use protocol_spec::stats::{
+    ExitOutcome, GridField, Measure, MeasureId, Month, Placement, PlacementSet, PrivacyBudget,
+    SectorPlaces, StatisticsConfig,
+};
 use protocol_spec::wire::{WireError, decode_frame, encode_frame};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -107,7 +111,7 @@ fn refusal_code() -> impl Strategy<Value = RefusalCode> {
 }
 
 fn role() -> impl Strategy<Value = Role> {
-    select(vec![Role::CaseWorker, Role::Auditor, Role::Admin])
+    select(Role::ALL.to_vec())
 }
 
 fn participation() -> impl Strategy<Value = Participation> {
@@ -352,6 +356,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
             vec(rule, 0..3),
             vec(former, 0..3),
             vec(retention, 0..3),
+            proptest::option::of(stats_config().prop_map(Box::new)),
         ),
         vec(signature_, 0..3),
     )
@@ -359,7 +364,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
             |(
                 (federation, version, issued_at),
                 (threshold, keys),
-                (members, policy, former_keys, retention),
+                (members, policy, former_keys, retention, statistics),
                 sigs,
             )| {
                 SignedRoster {
@@ -372,6 +377,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
                         policy,
                         former_keys,
                         retention,
+                        statistics,
                     },
                     signatures: sigs,
                 }
@@ -527,7 +533,80 @@ fn staff_request() -> impl Strategy<Value = StaffRequest> {
         text().prop_map(|path| R::LogTile { path }),
         Just(R::Roster),
         Just(R::WitnessEvidence),
+        vec(placement(), 0..3)
+            .prop_map(|placements| R::ImportPlacements(PlacementSet { placements })),
+        (1900u16..=9999, 1u8..=12).prop_map(|(y, m)| R::StatsReport {
+            month: Month::new(y, m).unwrap()
+        }),
     ]
+}
+
+fn measure_id() -> impl Strategy<Value = MeasureId> {
+    "[a-z0-9][a-z0-9-]{0,20}".prop_map(|s| s.parse().unwrap())
+}
+
+fn placement() -> impl Strategy<Value = Placement> {
+    (
+        avs(),
+        measure_id(),
+        text(),
+        proptest::option::of(text()),
+        proptest::option::of(select(ExitOutcome::ALL.to_vec())),
+    )
+        .prop_map(|(avs, measure, start, end, outcome)| Placement {
+            avs,
+            measure,
+            start,
+            end,
+            outcome,
+        })
+}
+
+fn stats_config() -> impl Strategy<Value = StatisticsConfig> {
+    let measure = (
+        measure_id(),
+        text(),
+        text(),
+        vec((sector(), any::<u32>()), 0..3),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(id, name, provider, places, cost_per_place_month)| Measure {
+                id,
+                name,
+                provider,
+                places: places
+                    .into_iter()
+                    .map(|(sector, places)| SectorPlaces { sector, places })
+                    .collect(),
+                cost_per_place_month,
+            },
+        );
+    let grid = (select(Category::ALL.to_vec()), text(), vec(text(), 0..3)).prop_map(
+        |(category, field, values)| GridField {
+            category,
+            field,
+            values,
+        },
+    );
+    let privacy = (any::<u32>(), any::<u32>()).prop_map(|(r, m)| PrivacyBudget {
+        epsilon_per_release_milli: r,
+        epsilon_per_month_milli: m,
+    });
+    (
+        any::<u32>(),
+        vec(measure, 0..3),
+        vec(grid, 0..3),
+        proptest::option::of(privacy),
+    )
+        .prop_map(
+            |(threshold, measures, grid_fields, privacy)| StatisticsConfig {
+                threshold,
+                measures,
+                grid_fields,
+                privacy,
+            },
+        )
 }
 
 fn staff_info_() -> impl Strategy<Value = StaffInfo> {

@@ -228,6 +228,7 @@ fn roster() -> Roster {
             purpose: purpose("coordinated-assessment"),
             days: 180,
         }],
+        statistics: None,
     }
 }
 
@@ -1020,6 +1021,10 @@ fn staff_request_samples() -> Vec<StaffRequest> {
                 form_digest: None,
             },
         },
+        ImportPlacements(protocol_spec::stats::PlacementSet::default()),
+        StatsReport {
+            month: "2026-11".parse().expect("month"),
+        },
     ];
     for r in &all {
         match r {
@@ -1054,7 +1059,9 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             | LogCheckpoint
             | LogTile { .. }
             | Roster
-            | WitnessEvidence => {}
+            | WitnessEvidence
+            | ImportPlacements(_)
+            | StatsReport { .. } => {}
         }
     }
     all
@@ -1141,6 +1148,8 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             next_attempt: T0 + 2,
             last_problem: Some("unreachable".into()),
         }]),
+        PlacementsImported { placements: 3 },
+        Report(Box::new(stats_report())),
     ];
     for r in &all {
         match r {
@@ -1164,10 +1173,45 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             | Evidence(_)
             | Error(_)
             | Requests(_)
-            | Queue(_) => {}
+            | Queue(_)
+            | PlacementsImported { .. }
+            | Report(_) => {}
         }
     }
     all
+}
+
+/// A small report: one measure, exact figures.
+fn stats_report() -> protocol_spec::stats::StatsReport {
+    use protocol_spec::stats::report::*;
+    let config = protocol_spec::stats::StatisticsConfig {
+        threshold: 5,
+        measures: vec![protocol_spec::stats::Measure {
+            id: "atelier-bois".parse().expect("measure id"),
+            name: "Atelier bois".into(),
+            provider: "Caritas".into(),
+            places: vec![],
+            cost_per_place_month: 0,
+        }],
+        grid_fields: vec![],
+        privacy: None,
+    };
+    let counts = MonthCounts {
+        measures: vec![MeasureCounts {
+            participants: 12,
+            ..MeasureCounts::default()
+        }],
+        ..MonthCounts::default()
+    };
+    let header = ReportHeader {
+        federation: "ne-cii".into(),
+        institution: inst(ORP.id),
+        sector: "employment".parse().expect("sector"),
+        month: "2026-11".parse().expect("month"),
+        roster_version: 1,
+        computed_at: T0,
+    };
+    build_report(header, &config, &counts, None, &mut SeededRng::new([0; 32]))
 }
 
 fn lifecycle_kind(name: &str) -> CaseEventKind {
@@ -1251,10 +1295,15 @@ fn summary_outcome_samples() -> Vec<SummaryOutcome> {
 }
 
 fn role_samples() -> Vec<Role> {
-    let all = vec![Role::CaseWorker, Role::Auditor, Role::Admin];
+    let all = vec![
+        Role::CaseWorker,
+        Role::Auditor,
+        Role::Admin,
+        Role::Coordinator,
+    ];
     for r in &all {
         match r {
-            Role::CaseWorker | Role::Auditor | Role::Admin => {}
+            Role::CaseWorker | Role::Auditor | Role::Admin | Role::Coordinator => {}
         }
     }
     all
@@ -2003,8 +2052,15 @@ fn the_spec_names_every_variant_as_the_code_does() {
         rows
     };
     check("Category", categories, false);
-    assert!(SPEC.contains("| `Role` | enum | `case-worker` 0, `auditor` 1, `admin` 2 |"));
-    assert_eq!(code["Role"], ["case-worker", "auditor", "admin"]);
+    assert!(
+        SPEC.contains(
+            "| `Role` | enum | `case-worker` 0, `auditor` 1, `admin` 2, `coordinator` 3 |"
+        )
+    );
+    assert_eq!(
+        code["Role"],
+        ["case-worker", "auditor", "admin", "coordinator"]
+    );
 }
 
 #[test]

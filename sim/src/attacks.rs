@@ -131,7 +131,7 @@ impl World {
         self.rogue.messages += 1;
         let from = self.rogue.public();
         for delay in self.net.fate(&mut self.rng, Party::Rogue, Party::Node(t)) {
-            let message = message.clone();
+            let message = Box::new(message.clone());
             self.schedule(
                 delay,
                 Event::Arrive {

@@ -217,6 +217,7 @@ impl Federation {
                 policy: policy(),
                 former_keys: vec![],
                 retention: vec![],
+                statistics: None,
             },
             &authorities,
         );

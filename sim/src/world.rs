@@ -38,7 +38,8 @@ pub(crate) enum Event {
         to: Party,
         from: PublicKey,
         origin: Origin,
-        message: PeerMessage,
+        /// Boxed: a roster is large, and most events are small.
+        message: Box<PeerMessage>,
     },
     /// The answer to send `send` reaches the node that sent it.
     Answer {
@@ -335,7 +336,7 @@ impl World {
                 from,
                 origin,
                 message,
-            } => self.arrive(to, from, origin, message)?,
+            } => self.arrive(to, from, origin, *message)?,
             Event::Answer {
                 node,
                 incarnation,
@@ -484,7 +485,7 @@ impl World {
         };
         if let Some(to) = self.party_of(&to) {
             for delay in self.net.fate(&mut self.rng, Party::Node(i), to) {
-                let message = message.clone();
+                let message = Box::new(message.clone());
                 self.schedule(
                     delay,
                     Event::Arrive {

@@ -207,14 +207,14 @@ fn parse_csv_checked(want: Option<CsvKind>, bytes: &[u8]) -> Result<RecordSet, I
 /// record's own start: a record's reported byte offset is where the previous record ended, so
 /// the record starts after any line breaks that follow. `\r\n`, `\n` and a lone `\r` each end
 /// a line, as they end a record.
-struct LineCounter<'a> {
+pub(super) struct LineCounter<'a> {
     bytes: &'a [u8],
     at: usize,
     line: usize,
 }
 
 impl<'a> LineCounter<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
         LineCounter {
             bytes,
             at: 0,
@@ -223,7 +223,7 @@ impl<'a> LineCounter<'a> {
     }
 
     /// The 1-based line of the record the csv crate reports at byte `offset` (offsets only grow).
-    fn record_line(&mut self, offset: usize) -> usize {
+    pub(super) fn record_line(&mut self, offset: usize) -> usize {
         let b = self.bytes;
         let mut start = offset.min(b.len());
         while start < b.len() && matches!(b[start], b'\r' | b'\n') {

@@ -10,12 +10,14 @@
 
 mod csv_file;
 mod json_file;
+mod placements;
 mod rows;
 #[cfg(test)]
 mod tests;
 
 pub use csv_file::{CsvKind, detect_csv_kind, parse_csv, parse_csv_as};
 pub use json_file::parse_json;
+pub use placements::{PLACEMENTS_HEADER, parse_placements, read_placements};
 pub use rows::MAX_FILE_BYTES;
 
 use anyhow::{Context, bail};

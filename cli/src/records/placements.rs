@@ -1,0 +1,270 @@
+//! The placements file (spec/statistics.md §3): CSV with the header
+//! `avs,measure,start,end,outcome`, `,` or `;` as the delimiter, one placement per row; every
+//! problem with its line and column, never quoting a number or a date back.
+
+use super::csv_file::LineCounter;
+use super::rows::{strip_bom, token, too_large};
+use protocol_spec::avs::Avs;
+use protocol_spec::records::{ImportError, Problems};
+use protocol_spec::stats::placements::placement_problems;
+use protocol_spec::stats::{ExitOutcome, MeasureId, Placement, PlacementSet};
+use std::collections::BTreeMap;
+
+pub const PLACEMENTS_HEADER: &str = "avs,measure,start,end,outcome";
+
+fn delimiter(bytes: &[u8]) -> Option<u8> {
+    [b',', b';'].into_iter().find(|&d| {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(d)
+            .from_reader(bytes);
+        let mut header = csv::ByteRecord::new();
+        reader.read_byte_record(&mut header).unwrap_or(false)
+            && header
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).trim().to_ascii_lowercase())
+                .eq(PLACEMENTS_HEADER.split(',').map(String::from))
+    })
+}
+
+/// Parses a placements file: the whole set, or every problem found.
+pub fn parse_placements(bytes: &[u8]) -> Result<PlacementSet, ImportError> {
+    if let Some(e) = too_large(bytes) {
+        return Err(e);
+    }
+    let bytes = strip_bom(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ImportError::one(
+            1,
+            format!("file is empty: expected the header `{PLACEMENTS_HEADER}`"),
+        ));
+    }
+    let header_line = LineCounter::new(bytes).record_line(0);
+    let Some(delimiter) = delimiter(bytes) else {
+        return Err(ImportError::one(
+            header_line,
+            format!("header must be `{PLACEMENTS_HEADER}` for a placements file"),
+        ));
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(bytes);
+    let mut set = PlacementSet::default();
+    let mut problems = Problems::default();
+    let mut seen: BTreeMap<(Avs, MeasureId, String), usize> = BTreeMap::new();
+    let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::new(bytes);
+    let mut header = true;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = lines.record_line(e.position().map_or(0, |p| p.byte() as usize));
+                problems.push(line, "unreadable CSV from this line on");
+                break;
+            }
+        }
+        let line = lines.record_line(record.position().map_or(0, |p| p.byte() as usize));
+        if std::mem::take(&mut header) {
+            continue;
+        }
+        if record.len() != 5 {
+            problems.push(
+                line,
+                format!(
+                    "expected 5 columns (`{PLACEMENTS_HEADER}`), found {}",
+                    record.len()
+                ),
+            );
+            continue;
+        }
+        let Ok(cells) = record
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                std::str::from_utf8(c).map(str::trim).map_err(|_| {
+                    problems.push(
+                        line,
+                        format!(
+                            "column {} is not valid UTF-8 (save the file as UTF-8)",
+                            i + 1
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<&str>, ()>>()
+        else {
+            continue;
+        };
+        let avs = cells[0]
+            .parse::<Avs>()
+            .map_err(|e| problems.push(line, format!("avs: {e}")))
+            .ok();
+        let measure = cells[1]
+            .parse::<MeasureId>()
+            .map_err(|_| {
+                problems.push(
+                    line,
+                    format!(
+                        "measure: a measure id{} is 1 to 64 characters from a-z, 0-9 and -",
+                        token(cells[1])
+                    ),
+                )
+            })
+            .ok();
+        let end = (!cells[3].is_empty()).then_some(cells[3]);
+        let outcome = if cells[4].is_empty() {
+            Ok(None)
+        } else {
+            cells[4].parse::<ExitOutcome>().map(Some).map_err(|e| {
+                problems.push(line, format!("outcome: {e}{}", token(cells[4])));
+            })
+        };
+        let Ok(outcome) = outcome else { continue };
+        let date_problems = placement_problems(cells[2], end, outcome);
+        for r in &date_problems {
+            problems.push(line, *r);
+        }
+        let (Some(avs), Some(measure)) = (avs, measure) else {
+            continue;
+        };
+        if !date_problems.is_empty() {
+            continue;
+        }
+        let key = (avs.clone(), measure.clone(), cells[2].to_string());
+        if let Some(first) = seen.get(&key) {
+            problems.push(
+                line,
+                format!("the same person, measure and start are already given at line {first}"),
+            );
+            continue;
+        }
+        seen.insert(key, line);
+        set.placements.push(Placement {
+            avs,
+            measure,
+            start: cells[2].to_string(),
+            end: end.map(String::from),
+            outcome,
+        });
+    }
+    problems.finish(set, true)
+}
+
+/// Reads and parses one placements file, naming the file with each problem.
+pub fn read_placements(path: &std::path::Path) -> anyhow::Result<PlacementSet> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_placements(&bytes).map_err(|e| {
+        let lines: Vec<String> = e
+            .problems
+            .iter()
+            .map(|p| format!("{}:{}: {}", path.display(), p.line, p.reason))
+            .collect();
+        anyhow::anyhow!(
+            "{} row(s) rejected; nothing was imported:\n  {}",
+            lines.len(),
+            lines.join("\n  ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JEAN: &str = "756.9217.0769.85";
+
+    #[test]
+    fn a_good_file_parses_whole() {
+        let text = format!(
+            "avs;measure;start;end;outcome\n{JEAN};atelier-bois;2026-01-05;2026-06-30;employment\n{JEAN};coaching;2026-07-01;;\n"
+        );
+        let set = parse_placements(text.as_bytes()).unwrap();
+        assert_eq!(set.placements.len(), 2);
+        assert_eq!(set.placements[0].outcome, Some(ExitOutcome::Employment));
+        assert_eq!(set.placements[1].end, None);
+        set.validate().unwrap();
+    }
+
+    /// Each problem names its line and column, and no value of the file comes back.
+    #[test]
+    fn problems_name_line_and_field_never_the_value() {
+        let text = format!(
+            "avs,measure,start,end,outcome\n\
+             756.9217.0769.84,atelier-bois,2026-01-05,,\n\
+             {JEAN},Atelier Bois,2026-02-30,,\n\
+             {JEAN},coaching,2026-03-01,2026-02-01,employment\n\
+             {JEAN},coaching,2026-03-01,,employment\n\
+             {JEAN},coaching,2026-04-01,2026-05-01,\n\
+             {JEAN},coaching,2026-06-01,2026-07-01,1978-04-12\n\
+             {JEAN},coaching\n\
+             {JEAN},atelier-bois,2026-01-05,,\n\
+             {JEAN},atelier-bois,2026-01-05,,\n"
+        );
+        let e = parse_placements(text.as_bytes()).unwrap_err();
+        let got: Vec<(usize, &str)> = e
+            .problems
+            .iter()
+            .map(|p| (p.line, p.reason.as_str()))
+            .collect();
+        let want = [
+            (
+                2,
+                "avs: invalid social insurance number: the check digit does not match",
+            ),
+            (
+                3,
+                "measure: a measure id is 1 to 64 characters from a-z, 0-9 and -",
+            ),
+            (
+                3,
+                "start is not a real calendar date YYYY-MM-DD from 1900 on",
+            ),
+            (4, "end is before start"),
+            (5, "an outcome is given without an end"),
+            (6, "an ended placement needs its outcome"),
+            (
+                7,
+                "outcome: unknown exit outcome (expected one of employment, training, other-measure, dropout, other)",
+            ),
+            (
+                8,
+                "expected 5 columns (`avs,measure,start,end,outcome`), found 2",
+            ),
+            (
+                10,
+                "the same person, measure and start are already given at line 9",
+            ),
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for ((gl, gr), (wl, wr)) in got.iter().zip(want) {
+            assert!(*gl == wl && gr.starts_with(wr), "{gl} {gr} vs {wl} {wr}");
+        }
+        let all = e.to_string();
+        for secret in [
+            "7569217076984",
+            "756.9217.0769.8",
+            "2026-02-30",
+            "1978-04-12",
+            "Atelier Bois",
+        ] {
+            assert!(!all.contains(secret), "{secret} echoed in {all}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_header_or_an_empty_file_is_refused() {
+        let e = parse_placements(b"avs,name,birth_date\n").unwrap_err();
+        assert_eq!(
+            e.problems[0].reason,
+            "header must be `avs,measure,start,end,outcome` for a placements file"
+        );
+        let e = parse_placements(b"  \n").unwrap_err();
+        assert!(e.problems[0].reason.starts_with("file is empty"));
+    }
+}
