@@ -132,12 +132,14 @@ pub enum StaffRequest {
 }
 
 impl StaffRequest {
-    /// Whether the request may travel as a sequence of frames (spec §3.1): a records import
-    /// (files of up to 16 MiB) or a roster of thousands of members.
+    /// Whether the request may travel as a sequence of frames (spec §3.1): a records or
+    /// placements import (files of up to 16 MiB) or a roster of thousands of members.
     pub fn may_span_frames(&self) -> bool {
         matches!(
             self,
-            StaffRequest::ImportRecords(_) | StaffRequest::InstallRoster(_)
+            StaffRequest::ImportRecords(_)
+                | StaffRequest::ImportPlacements(_)
+                | StaffRequest::InstallRoster(_)
         )
     }
 
