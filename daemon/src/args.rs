@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::path::PathBuf;
 
-/// The default log filter, when `RUST_LOG` is not set.
+/// The default log filter, when neither `PASSERELLE_LOG` nor `RUST_LOG` is set.
 pub const DEFAULT_LOG_FILTER: &str = "info,quinn=warn,rustls=warn";
 
 #[derive(Parser)]
@@ -24,8 +24,17 @@ Signals:
   to its peers, finishes the transaction in progress and closes its store.
 
 Environment:
-  RUST_LOG  the log filter, `info,quinn=warn,rustls=warn` when unset; e.g. `debug` or
-            `info,daemon=debug`. The log goes to stderr: the journal under systemd.
+  PASSERELLE_LOG         the log filter, `info,quinn=warn,rustls=warn` when unset; e.g.
+                         `debug` or `info,daemon=debug`. RUST_LOG is read when it is unset.
+  PASSERELLE_LOG_FORMAT  `text` (the default: one line per event, coloured only on a
+                         terminal) or `json` (one JSON object per line). The log goes to
+                         stderr: the journal under systemd. It names no person, record
+                         value or staff member.
+
+Observability:
+  With an [observability] table in node.toml (listen = \"127.0.0.1:9464\"), the node serves
+  GET /metrics (Prometheus), /livez and /readyz on that TCP address; `passerelle node
+  health --config node.toml` asks /readyz.
 
 Exit status:
   0  stopped by SIGTERM or SIGINT

@@ -3,16 +3,17 @@
 //! serves requests with them, and the log ([`crate::log`]) signs, serves and witnesses with them.
 
 use crate::log_state::LogState;
+use crate::observability::Watch;
 use crate::store::Store;
 use crate::transport;
 use anyhow::{Context, anyhow};
 use node_core::Ticket;
-use protocol_spec::ids::InstitutionId;
+use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::{PublicKey, SigningKey};
 use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::StaffReply;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::oneshot;
@@ -38,7 +39,8 @@ pub(crate) struct Node {
     pub(crate) witness_key: SigningKey,
     /// The roster in force, as the core last adopted it: for admission and the log.
     pub(crate) roster: RwLock<SignedRoster>,
-    pub(crate) staff_keys: RwLock<HashSet<PublicKey>>,
+    /// Active staff keys and their roles: admission, and the role named in the log.
+    pub(crate) staff_keys: RwLock<HashMap<PublicKey, Role>>,
     pub(crate) store: Store,
     pub(crate) log: Arc<Mutex<LogState>>,
     pub(crate) endpoint: quinn::Endpoint,
@@ -53,6 +55,8 @@ pub(crate) struct Node {
     /// Held during a checkpoint-and-witness round.
     pub(crate) witnessing: tokio::sync::Mutex<()>,
     pub(crate) shutdown: CancellationToken,
+    /// Metrics and what the health endpoint reads.
+    pub(crate) watch: Watch,
 }
 
 impl Node {
@@ -62,11 +66,12 @@ impl Node {
         limits: crate::config::Limits,
         keys: DriverKeys,
         roster: SignedRoster,
-        staff_keys: Vec<PublicKey>,
+        staff_keys: Vec<(PublicKey, Role)>,
         store: Store,
         log: Arc<Mutex<LogState>>,
         endpoint: quinn::Endpoint,
         shutdown: CancellationToken,
+        watch: Watch,
     ) -> Node {
         Node {
             me,
@@ -88,6 +93,7 @@ impl Node {
             tasks: TaskTracker::new(),
             witnessing: tokio::sync::Mutex::new(()),
             shutdown,
+            watch,
         }
     }
 
@@ -122,9 +128,25 @@ impl Node {
         }
         let addr = transport::resolve(&member.address).await?;
         let cfg = transport::client_config(&self.signing, member.signing_key, PEER_ALPN)?;
-        let conn = transport::connect(&self.endpoint, cfg, addr).await?;
+        let conn = match transport::connect(&self.endpoint, cfg, addr).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::info!(peer = %id, direction = "outbound", reason = %e, "peer connection failed");
+                return Err(e);
+            }
+        };
+        tracing::info!(peer = %id, direction = "outbound", "peer connection opened");
+        self.watch_closing(id.clone(), conn.clone());
         self.outbound.lock().await.insert(id.clone(), conn.clone());
         Ok(conn)
+    }
+
+    /// Logs when an outbound connection closes, and why.
+    fn watch_closing(&self, id: InstitutionId, conn: quinn::Connection) {
+        self.tasks.spawn(async move {
+            let reason = conn.closed().await;
+            tracing::info!(peer = %id, direction = "outbound", reason = %reason, "peer connection closed");
+        });
     }
 
     /// Sends one message to a peer. A cached connection may have died without notice (peer

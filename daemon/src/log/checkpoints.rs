@@ -82,6 +82,7 @@ pub(crate) async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, St
             Ok(())
         })
         .await?;
+    tracing::info!(tree_size = size, "checkpoint signed");
     Ok((size, note))
 }
 
@@ -158,7 +159,11 @@ async fn offer(node: &Arc<Node>, w: &InstitutionId, size: u64, note: &Note) -> O
                     })
                     .await;
                 return match recorded {
-                    Ok(()) => Offered::Cosigned(cosigned),
+                    Ok(()) => {
+                        tracing::info!(witness = %w, tree_size = size, "checkpoint cosigned");
+                        node.watch.cosigned(crate::clock::now());
+                        Offered::Cosigned(cosigned)
+                    }
                     Err(e) => Offered::Nothing(format!("{e:#}")),
                 };
             }
@@ -352,5 +357,7 @@ pub(crate) async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<(
             })
             .await?;
     }
+    // A checkpoint covers the log as it stood when the round began.
+    node.watch.checkpointed(crate::clock::now());
     Ok(())
 }
