@@ -278,7 +278,12 @@ pub enum NodeCmd {
     Health {
         /// The endpoint's address, as `listen` in the `[observability]` table, e.g.
         /// 127.0.0.1:9464.
-        #[arg(long, value_name = "ADDR", required_unless_present = "config", conflicts_with = "config")]
+        #[arg(
+            long,
+            value_name = "ADDR",
+            required_unless_present = "config",
+            conflicts_with = "config"
+        )]
         address: Option<SocketAddr>,
         /// Read the address from the node's config file instead, e.g. /etc/passerelle/node.toml.
         #[arg(long, value_name = "FILE")]
@@ -1242,7 +1247,11 @@ async fn node_health(
             serde_json::json!({ "address": addr, "probe": what, "ok": health.ok, "checks": health.checks }),
         )?;
     } else {
-        let verdict = if health.ok { what.to_string() } else { format!("NOT {what}") };
+        let verdict = if health.ok {
+            what.to_string()
+        } else {
+            format!("NOT {what}")
+        };
         outln!("node at {addr}: {verdict}")?;
         for c in &health.checks {
             outln!(
@@ -1253,5 +1262,9 @@ async fn node_health(
             )?;
         }
     }
-    Ok(if health.ok { Status::Done } else { Status::Findings })
+    Ok(if health.ok {
+        Status::Done
+    } else {
+        Status::Findings
+    })
 }

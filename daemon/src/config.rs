@@ -72,7 +72,10 @@ pub fn observability_of(path: &Path) -> anyhow::Result<Option<Observability>> {
         .with_context(|| format!("config file {} is invalid", path.display()))?;
     if let Some(o) = &only.observability {
         o.check().with_context(|| {
-            format!("the [observability] table of {} cannot be used", path.display())
+            format!(
+                "the [observability] table of {} cannot be used",
+                path.display()
+            )
         })?;
     }
     Ok(only.observability)
@@ -379,10 +382,14 @@ key = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
         let parse = |t: &str| toml::from_str::<Observability>(t).expect("the table parses");
         assert!(parse("listen = \"127.0.0.1:9464\"").check().is_ok());
         assert!(parse("listen = \"[::1]:9464\"").check().is_ok());
-        let e = parse("listen = \"0.0.0.0:9464\"").check().expect_err("refused");
+        let e = parse("listen = \"0.0.0.0:9464\"")
+            .check()
+            .expect_err("refused");
         let e = format!("{e:#}");
         assert!(
-            e.contains("0.0.0.0:9464") && e.contains("not a loopback") && e.contains("allow_remote"),
+            e.contains("0.0.0.0:9464")
+                && e.contains("not a loopback")
+                && e.contains("allow_remote"),
             "{e}"
         );
         assert!(

@@ -275,9 +275,23 @@ impl Node {
         };
         let latency_ms = latency.as_millis() as u64;
         if code == "granted" {
-            tracing::info!(side, peer, purpose, code, latency_ms, "summary request granted");
+            tracing::info!(
+                side,
+                peer,
+                purpose,
+                code,
+                latency_ms,
+                "summary request granted"
+            );
         } else {
-            tracing::info!(side, peer, purpose, code, latency_ms, "summary request refused");
+            tracing::info!(
+                side,
+                peer,
+                purpose,
+                code,
+                latency_ms,
+                "summary request refused"
+            );
         }
         self.watch
             .metrics
@@ -300,7 +314,13 @@ impl Node {
         };
         let role = role.map_or("revoked", |r| r.as_str());
         let latency_ms = began.elapsed().as_millis() as u64;
-        tracing::info!(request = kind, role, outcome, latency_ms, "staff request served");
+        tracing::info!(
+            request = kind,
+            role,
+            outcome,
+            latency_ms,
+            "staff request served"
+        );
         self.watch.metrics.staff_request(kind, outcome);
         reply
     }

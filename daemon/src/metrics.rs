@@ -34,10 +34,7 @@ pub const METRICS: &[(&str, &str)] = &[
         "passerelle_outbox_deliveries_total",
         "outbox items sent to peers, by message kind and result (answered, unreachable)",
     ),
-    (
-        "passerelle_outbox_items",
-        "items waiting in the outbox",
-    ),
+    ("passerelle_outbox_items", "items waiting in the outbox"),
     (
         "passerelle_outbox_oldest_age_seconds",
         "age of the oldest item waiting in the outbox (0 when it is empty)",

@@ -195,8 +195,10 @@ async fn answer(
             "text/plain",
             "only GET is served\n".into(),
         );
-        r.headers_mut()
-            .insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("GET"));
+        r.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET"),
+        );
         return Ok(r);
     }
     Ok(match req.uri().path() {
@@ -264,7 +266,10 @@ pub(crate) fn readiness(node: &Node) -> Health {
         if r.roster.member(&node.me).is_some() {
             Ok(format!("version {version} in force, lists {}", node.me))
         } else {
-            Err(format!("the roster in force (version {version}) does not list {}", node.me))
+            Err(format!(
+                "the roster in force (version {version}) does not list {}",
+                node.me
+            ))
         }
     };
     let transport = if node.shutdown.is_cancelled() {
@@ -296,7 +301,10 @@ async fn gauges(node: &Arc<Node>) -> Gauges {
         let r = node.roster.read().unwrap();
         match r.roster.member(&node.me) {
             Some(m) => (
-                m.witnesses.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+                m.witnesses
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>(),
                 usize::from(m.witness_quorum),
             ),
             None => (Vec::new(), 0),
@@ -305,11 +313,10 @@ async fn gauges(node: &Arc<Node>) -> Gauges {
     let stored = tokio::time::timeout(
         LIVENESS_TIMEOUT,
         node.store.read(move |db| {
-            let (items, oldest): (i64, Option<i64>) = db.query_row(
-                "SELECT COUNT(*), MIN(created_at) FROM outbox",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            let (items, oldest): (i64, Option<i64>) =
+                db.query_row("SELECT COUNT(*), MIN(created_at) FROM outbox", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             let signed: Option<i64> =
                 db.query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))?;
             let mut st = db.prepare("SELECT witness, size FROM witness_progress")?;
@@ -399,8 +406,9 @@ pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> 
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await?.to_bytes();
         driver.abort();
-        let body = String::from_utf8(body.to_vec())
-            .map_err(|_| anyhow!("the endpoint at {addr} answered {path} with a body that is not UTF-8"))?;
+        let body = String::from_utf8(body.to_vec()).map_err(|_| {
+            anyhow!("the endpoint at {addr} answered {path} with a body that is not UTF-8")
+        })?;
         anyhow::Ok((status, body))
     };
     match tokio::time::timeout(Duration::from_secs(10), exchange).await {

@@ -7,10 +7,10 @@
 //! succeeds again, and the thread goes on serving.
 
 use crate::clock::{OsRandom, now};
+use crate::metrics::Metrics;
 use node_core::{Core, Env, Fault, Input, Output, StoreProblem, Tx};
 use rusqlite::{Connection, Savepoint};
 use std::path::Path;
-use crate::metrics::Metrics;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 use tokio::sync::oneshot;

@@ -411,8 +411,8 @@ impl World {
                 }
                 Output::StaffReply { ticket, reply } => self.staff_reply(i, ticket, reply)?,
                 Output::Send {
-            token, to, message, ..
-        } => self.send(i, token, to, message)?,
+                    token, to, message, ..
+                } => self.send(i, token, to, message)?,
                 Output::ReceiptLogged { request_digest, .. } => self
                     .checker
                     .receipt_logged(&self.nodes[i], &request_digest)?,
