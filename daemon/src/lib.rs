@@ -63,7 +63,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Res
     let institution = config.institution.clone();
     let running = start(config, shutdown.clone()).await?;
     service::ready(&format!("{institution} serving"));
-    let watchdog = service::watchdog(shutdown.clone());
+    let watchdog = service::watchdog(running.node.clone(), shutdown.clone());
     shutdown.cancelled().await;
     service::stopping();
     let _ = running.task.await;

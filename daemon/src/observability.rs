@@ -222,28 +222,33 @@ async fn answer(
 
 /// The run loop and the store thread each answer within [`LIVENESS_TIMEOUT`].
 async fn liveness(node: &Arc<Node>) -> Health {
+    live_within(node, LIVENESS_TIMEOUT).await
+}
+
+/// The run loop and the store thread each answer within `timeout`.
+pub(crate) async fn live_within(node: &Arc<Node>, timeout: Duration) -> Health {
     let run_loop = async {
         let (tx, rx) = oneshot::channel();
         node.watch
             .loop_ping
             .try_send(tx)
             .map_err(|_| "the run loop is not taking requests".to_string())?;
-        match tokio::time::timeout(LIVENESS_TIMEOUT, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(())) => Ok("answers".to_string()),
             Ok(Err(_)) => Err("the run loop has stopped".to_string()),
             Err(_) => Err(format!(
-                "the run loop did not answer within {} s",
-                LIVENESS_TIMEOUT.as_secs()
+                "the run loop did not answer within {} ms",
+                timeout.as_millis()
             )),
         }
     };
     let store_thread = async {
-        match tokio::time::timeout(LIVENESS_TIMEOUT, node.store.read(|_| Ok(()))).await {
+        match tokio::time::timeout(timeout, node.store.read(|_| Ok(()))).await {
             Ok(Ok(())) => Ok("answers".to_string()),
             Ok(Err(e)) => Err(format!("{e:#}")),
             Err(_) => Err(format!(
-                "the store thread did not answer within {} s",
-                LIVENESS_TIMEOUT.as_secs()
+                "the store thread did not answer within {} ms",
+                timeout.as_millis()
             )),
         }
     };

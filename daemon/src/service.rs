@@ -1,8 +1,10 @@
 //! The service manager's protocol (systemd `Type=notify`): the node says it is ready once it
-//! listens, keeps the watchdog fed while its runtime runs, and says it is stopping. Without
+//! listens, keeps the watchdog fed while it is live (`/livez`), and says it is stopping. Without
 //! `NOTIFY_SOCKET` (run by hand, in tests) every call does nothing.
 
+use crate::node::Node;
 use sd_notify::NotifyState;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Tells the service manager the node is up. A failure to tell is logged, not fatal: the node
@@ -18,15 +20,31 @@ pub(crate) fn stopping() {
 }
 
 /// Feeds the watchdog at half its period until `shutdown`, when the service manager asked for
-/// one (`WatchdogSec=`): a node whose runtime stalls is restarted.
-pub(crate) fn watchdog(shutdown: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+/// one (`WatchdogSec=`), as long as the node is alive as `/livez` says: its run loop and its
+/// store thread answer (within a quarter of the period). A node whose runtime stalls, or whose store
+/// thread is wedged, is restarted.
+pub(crate) fn watchdog(
+    node: Arc<Node>,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
     let period = sd_notify::watchdog_enabled()? / 2;
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+                    // Half the half period, so a fed watchdog is never fed late.
+                    let live = crate::observability::live_within(&node, period / 2).await;
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    if live.ok {
+                        let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+                    } else {
+                        for c in live.checks.iter().filter(|c| !c.ok) {
+                            tracing::error!(check = %c.name, problem = %c.detail, "the node is not live; the watchdog is not fed");
+                        }
+                    }
                 }
                 _ = shutdown.cancelled() => break,
             }
