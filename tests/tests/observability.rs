@@ -333,6 +333,9 @@ async fn a_full_store_makes_the_node_unready_until_it_records_again() {
         ),
         1.0
     );
+    // Not ready, but alive: the store thread answers, and reads still work.
+    let (status, live) = daemon::observability::health(orp, "/livez").await.unwrap();
+    assert_eq!(status, 200, "{live:?}");
 
     disk.free();
     let change = call(
