@@ -399,5 +399,22 @@ key = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
         );
         assert!(toml::from_str::<Observability>("listen = \"127.0.0.1:9464\"\nport = 1").is_err());
         assert!(toml::from_str::<Observability>("listen = \"localhost:9464\"").is_err());
+        // Written back as it was read, with or without the table (the config fuzz target's
+        // invariant).
+        let base = "institution = \"ne.orp\"\nlisten = \"127.0.0.1:7101\"\ndata_dir = \"data\"\n\
+            signing_key = \"s\"\nencryption_key = \"e\"\nlog_key = \"l\"\nwitness_key = \"w\"\n\
+            roster = \"r\"\n[federation]\nname = \"f\"\n[federation.authorities]\nthreshold = 1\n\
+            keys = []\n[bootstrap_admin]\nstaff = \"admin\"\n\
+            key = \"iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=\"\n";
+        for text in [
+            base.to_string(),
+            format!("{base}[observability]\nlisten = \"127.0.0.1:9464\"\n"),
+        ] {
+            let file: ConfigFile = toml::from_str(&text).expect("parses");
+            let written = toml::to_string(&file).expect("writes");
+            let again: ConfigFile = toml::from_str(&written).expect("reads back");
+            assert_eq!(again.observability, file.observability, "{written}");
+            assert_eq!(toml::to_string(&again).unwrap(), written);
+        }
     }
 }
