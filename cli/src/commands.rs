@@ -274,7 +274,8 @@ pub enum NodeCmd {
     /// the endpoint cannot be reached. Needs `[observability]` in node.toml; no credential.
     ///
     /// Example: `passerelle node health --config /etc/passerelle/node.toml`, or in a unit,
-    /// `ExecStartPost=/usr/bin/passerelle node health --address 127.0.0.1:9464`.
+    /// `ExecStartPost=-/usr/bin/passerelle node health --address 127.0.0.1:9464` (the `-` keeps
+    /// a start whose node is not ready, e.g. with a halted log, from failing).
     Health {
         /// The endpoint's address, as `listen` in the `[observability]` table, e.g.
         /// 127.0.0.1:9464.

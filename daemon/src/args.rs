@@ -39,7 +39,8 @@ Observability:
 Exit status:
   0  stopped by SIGTERM or SIGINT
   1  the node failed: it could not listen, open its store, or go on serving
-  2  the command line or the configuration cannot be used (the reason is printed)"
+  2  the command line, the configuration or a PASSERELLE_LOG* variable cannot be used
+     (the reason is printed)"
 )]
 pub struct Args {
     /// Node configuration file, as written by `passerelle node init`, e.g.
