@@ -383,13 +383,14 @@ fn run(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use protocol_spec::exchange::{Refusal, RefusalCode};
     use protocol_spec::peer::PeerReply;
     use protocol_spec::staff::{StaffErrorKind, StaffReply};
 
-    fn core(db: &Connection) -> Core {
+    /// A core for a one-member federation, over `db`.
+    pub(crate) fn core(db: &Connection) -> Core {
         let seed = [7u8; 32];
         let signing = protocol_spec::keys::SigningKey::from_seed(seed);
         let authority = protocol_spec::keys::SigningKey::from_seed([9; 32]);
