@@ -76,15 +76,22 @@ pub const METRICS: &[(&str, &str)] = &[
 /// The gauges, read from the node's state when `/metrics` is asked for.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Gauges {
-    pub(crate) outbox_items: u64,
-    pub(crate) outbox_oldest_age: u64,
+    /// Read from the store: `None` when the store thread did not answer in time, and then the
+    /// gauges keep the values last read.
+    pub(crate) from_store: Option<StoreGauges>,
     pub(crate) peers_connected: u64,
     pub(crate) log_entries: u64,
     pub(crate) log_halted: bool,
     pub(crate) checkpoint_age: u64,
-    pub(crate) cosignature_lag: u64,
     pub(crate) cosignature_age: u64,
     pub(crate) store_problem: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct StoreGauges {
+    pub(crate) outbox_items: u64,
+    pub(crate) outbox_oldest_age: u64,
+    pub(crate) cosignature_lag: u64,
 }
 
 pub(crate) struct Metrics {
@@ -141,14 +148,17 @@ impl Metrics {
     fn set_gauges(&self, g: &Gauges) {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         self.with(|| {
-            ::metrics::gauge!("passerelle_outbox_items").set(g.outbox_items as f64);
-            ::metrics::gauge!("passerelle_outbox_oldest_age_seconds")
-                .set(g.outbox_oldest_age as f64);
+            if let Some(s) = &g.from_store {
+                ::metrics::gauge!("passerelle_outbox_items").set(s.outbox_items as f64);
+                ::metrics::gauge!("passerelle_outbox_oldest_age_seconds")
+                    .set(s.outbox_oldest_age as f64);
+                ::metrics::gauge!("passerelle_cosignature_lag_entries")
+                    .set(s.cosignature_lag as f64);
+            }
             ::metrics::gauge!("passerelle_peers_connected").set(g.peers_connected as f64);
             ::metrics::gauge!("passerelle_log_entries").set(g.log_entries as f64);
             ::metrics::gauge!("passerelle_log_halted").set(flag(g.log_halted));
             ::metrics::gauge!("passerelle_checkpoint_age_seconds").set(g.checkpoint_age as f64);
-            ::metrics::gauge!("passerelle_cosignature_lag_entries").set(g.cosignature_lag as f64);
             ::metrics::gauge!("passerelle_cosignature_age_seconds").set(g.cosignature_age as f64);
             ::metrics::gauge!("passerelle_store_problem").set(flag(g.store_problem));
         });

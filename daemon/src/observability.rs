@@ -9,7 +9,7 @@
 //! Health bodies are a small JSON [`Health`] document. The server is a task of the node's
 //! tracker, so it is joined at shutdown like the rest.
 
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::{Gauges, Metrics, StoreGauges};
 use crate::node::Node;
 use crate::store::Store;
 use anyhow::{Context, anyhow, bail};
@@ -303,9 +303,8 @@ pub(crate) fn readiness(node: &Node) -> Health {
     ])
 }
 
-/// The gauges as the node stands. What needs the store is read through the store thread;
-/// if it does not answer in time those gauges keep their last value's default of 0, and
-/// `/livez` tells why.
+/// The gauges as the node stands. What needs the store is read through the store thread; if
+/// it does not answer in time those gauges keep their last values, and `/livez` tells why.
 async fn gauges(node: &Arc<Node>) -> Gauges {
     let now = crate::clock::now();
     let (witnesses, quorum) = {
@@ -340,8 +339,8 @@ async fn gauges(node: &Arc<Node>) -> Gauges {
     .await;
     let mut g = Gauges::default();
     if let Ok(Ok((items, oldest, signed, progress))) = stored {
-        g.outbox_items = u64::try_from(items).unwrap_or(0);
-        g.outbox_oldest_age = oldest
+        let outbox_items = u64::try_from(items).unwrap_or(0);
+        let outbox_oldest_age = oldest
             .map(|t| now.saturating_sub(u64::try_from(t).unwrap_or(now)))
             .unwrap_or(0);
         let signed = u64::try_from(signed.unwrap_or(0)).unwrap_or(0);
@@ -358,7 +357,11 @@ async fn gauges(node: &Arc<Node>) -> Gauges {
         } else {
             sizes.get(quorum - 1).copied().unwrap_or(0)
         };
-        g.cosignature_lag = signed.saturating_sub(cosigned);
+        g.from_store = Some(StoreGauges {
+            outbox_items,
+            outbox_oldest_age,
+            cosignature_lag: signed.saturating_sub(cosigned),
+        });
     }
     g.peers_connected = peers_connected(node).await;
     {
