@@ -121,10 +121,19 @@ impl Node {
             .member(id)
             .cloned()
             .ok_or_else(|| anyhow!("{id} is not a federation member"))?;
-        if let Some(c) = self.outbound.lock().await.get(id)
-            && c.close_reason().is_none()
         {
-            return Ok(c.clone());
+            let mut outbound = self.outbound.lock().await;
+            if let Some(c) = outbound.get(id) {
+                match c.close_reason() {
+                    None => return Ok(c.clone()),
+                    // Noticed when next needed: a handle kept only to watch for the close
+                    // would keep a connection the node let go of open.
+                    Some(reason) => {
+                        tracing::info!(peer = %id, direction = "outbound", %reason, "peer connection closed");
+                        outbound.remove(id);
+                    }
+                }
+            }
         }
         let addr = transport::resolve(&member.address).await?;
         let cfg = transport::client_config(&self.signing, member.signing_key, PEER_ALPN)?;
@@ -136,17 +145,8 @@ impl Node {
             }
         };
         tracing::info!(peer = %id, direction = "outbound", "peer connection opened");
-        self.watch_closing(id.clone(), conn.clone());
         self.outbound.lock().await.insert(id.clone(), conn.clone());
         Ok(conn)
-    }
-
-    /// Logs when an outbound connection closes, and why.
-    fn watch_closing(&self, id: InstitutionId, conn: quinn::Connection) {
-        self.tasks.spawn(async move {
-            let reason = conn.closed().await;
-            tracing::info!(peer = %id, direction = "outbound", reason = %reason, "peer connection closed");
-        });
     }
 
     /// Sends one message to a peer. A cached connection may have died without notice (peer
@@ -170,6 +170,7 @@ impl Node {
                 let mut outbound = self.outbound.lock().await;
                 if outbound.get(id).map(|c| c.stable_id()) == Some(conn.stable_id()) {
                     outbound.remove(id);
+                    tracing::info!(peer = %id, direction = "outbound", reason = "no answer in time", "peer connection given up");
                 }
                 Err(anyhow!(
                     "{id} did not answer within {} s",
@@ -177,6 +178,7 @@ impl Node {
                 ))
             }
             Err(first) => {
+                tracing::info!(peer = %id, direction = "outbound", reason = %first, "peer connection closed; retrying on a new one");
                 conn.close(0u32.into(), b"retrying");
                 self.outbound.lock().await.remove(id);
                 let conn = self.connect_peer(id).await.context(first.to_string())?;
