@@ -332,6 +332,32 @@ pub enum NodeCmd {
     },
     /// The node's state (any role).
     Status,
+    /// Ask a running node's observability endpoint whether it is ready (`GET /readyz`): its
+    /// store records, the roster in force lists it, its QUIC endpoint is bound and its log is
+    /// not halted. Exit status 0 when ready, 1 when not (each failing check is named), 5 when
+    /// the endpoint cannot be reached. Needs `[observability]` in node.toml; no credential.
+    ///
+    /// Example: `passerelle node health --config /etc/passerelle/node.toml`, or in a unit,
+    /// `ExecStartPost=-/usr/bin/passerelle node health --address 127.0.0.1:9464` (the `-` keeps
+    /// a start whose node is not ready, e.g. with a halted log, from failing).
+    Health {
+        /// The endpoint's address, as `listen` in the `[observability]` table, e.g.
+        /// 127.0.0.1:9464.
+        #[arg(
+            long,
+            value_name = "ADDR",
+            required_unless_present = "config",
+            conflicts_with = "config"
+        )]
+        address: Option<SocketAddr>,
+        /// Read the address from the node's config file instead, e.g. /etc/passerelle/node.toml.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Ask whether the node is alive instead (`GET /livez`): its run loop and store thread
+        /// answer within 2 s.
+        #[arg(long)]
+        live: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -809,6 +835,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             }
             return Ok(Status::Done);
         }
+        Command::Node(NodeCmd::Health {
+            address,
+            config,
+            live,
+        }) => return node_health(*address, config.as_deref(), *live, cli.json).await,
         Command::Node(NodeCmd::Check { config }) => {
             setup::check_config(config)?;
             if cli.json {
@@ -1396,5 +1427,60 @@ fn consent_draft(f: &ConsentForm) -> anyhow::Result<ConsentDraft> {
         valid_from: dates::parse_day(&f.from)?,
         valid_until: dates::parse_day_end(&f.until)?,
         form_digest,
+    })
+}
+
+/// `node health`: one probe of the node's observability endpoint.
+async fn node_health(
+    address: Option<SocketAddr>,
+    config: Option<&std::path::Path>,
+    live: bool,
+    json: bool,
+) -> anyhow::Result<Status> {
+    let addr = match (address, config) {
+        (Some(a), _) => a,
+        (None, Some(path)) => daemon::config::observability_of(path)?
+            .map(|o| o.listen)
+            .with_context(|| {
+                format!(
+                    "{} has no [observability] table: the node serves no health endpoint (add `listen = \"127.0.0.1:9464\"` under [observability] and restart it)",
+                    path.display()
+                )
+            })?,
+        (None, None) => bail!("give --address or --config"),
+    };
+    let path = if live { "/livez" } else { "/readyz" };
+    let (_, health) = daemon::observability::health(addr, path)
+        .await
+        .context(Classified::new(
+            ErrorKind::Unreachable,
+            format!("cannot ask the node's observability endpoint at {addr} (is the node running with this [observability] listen address?)"),
+        ))?;
+    let what = if live { "live" } else { "ready" };
+    if json {
+        output::document(
+            "health",
+            serde_json::json!({ "address": addr, "probe": what, "ok": health.ok, "checks": health.checks }),
+        )?;
+    } else {
+        let verdict = if health.ok {
+            what.to_string()
+        } else {
+            format!("NOT {what}")
+        };
+        outln!("node at {addr}: {verdict}")?;
+        for c in &health.checks {
+            outln!(
+                "  {:<13} {:<4} {}",
+                c.name,
+                if c.ok { "ok" } else { "FAIL" },
+                c.detail
+            )?;
+        }
+    }
+    Ok(if health.ok {
+        Status::Done
+    } else {
+        Status::Findings
     })
 }

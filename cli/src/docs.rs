@@ -17,7 +17,9 @@ const TOP_EXTRA: &[(&str, &str)] = &[(
     "Environment",
     "  PASSERELLE_CREDENTIAL  the staff credential file, when --credential is not given
   PASSERELLE_LOG         diagnostics on stderr, a tracing filter such as `debug`
-                         (default `warn,quinn=error,rustls=error`)",
+                         (default `warn,quinn=error,rustls=error`; RUST_LOG is read
+                         when it is unset)
+  PASSERELLE_LOG_FORMAT  `text` (default) or `json`: one JSON object per line",
 )];
 
 /// `passerelle`'s full command tree, as the pages and completions describe it.

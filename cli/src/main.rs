@@ -5,15 +5,10 @@ use clap::Parser;
 use cli::output;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PASSERELLE_LOG")
-                .unwrap_or_else(|_| "warn,quinn=error,rustls=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Plain text when stderr goes to a file or a journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if let Err(e) = daemon::logging::init("warn,quinn=error,rustls=error") {
+        eprintln!("passerelle: {e}");
+        return std::process::ExitCode::from(2);
+    }
     // Known before parsing, so that a command line that does not parse is reported as JSON too.
     let json = output::wants_json(std::env::args_os());
     let cli = match cli::commands::Cli::try_parse() {

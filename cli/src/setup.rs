@@ -141,6 +141,12 @@ key = "{admin_key}"
 [limits]
 connections_per_key = 8
 connections = 1024
+
+# Prometheus metrics and health checks over plain HTTP (GET /metrics, /livez, /readyz), for
+# `passerelle node health` and monitoring. Unauthenticated: a loopback address unless
+# allow_remote = true. Without this table the node serves none.
+# [observability]
+# listen = "127.0.0.1:9464"
 "#,
         institution = init.institution,
         name = init.name.replace('"', "'"),

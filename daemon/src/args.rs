@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::path::PathBuf;
 
-/// The default log filter, when `RUST_LOG` is not set.
+/// The default log filter, when neither `PASSERELLE_LOG` nor `RUST_LOG` is set.
 pub const DEFAULT_LOG_FILTER: &str = "info,quinn=warn,rustls=warn";
 
 #[derive(Parser)]
@@ -24,13 +24,23 @@ Signals:
   to its peers, finishes the transaction in progress and closes its store.
 
 Environment:
-  RUST_LOG  the log filter, `info,quinn=warn,rustls=warn` when unset; e.g. `debug` or
-            `info,daemon=debug`. The log goes to stderr: the journal under systemd.
+  PASSERELLE_LOG         the log filter, `info,quinn=warn,rustls=warn` when unset; e.g.
+                         `debug` or `info,daemon=debug`. RUST_LOG is read when it is unset.
+  PASSERELLE_LOG_FORMAT  `text` (the default: one line per event, coloured only on a
+                         terminal) or `json` (one JSON object per line). The log goes to
+                         stderr: the journal under systemd. It names no person, record
+                         value or staff member.
+
+Observability:
+  With an [observability] table in node.toml (listen = \"127.0.0.1:9464\"), the node serves
+  GET /metrics (Prometheus), /livez and /readyz on that TCP address; `passerelle node
+  health --config node.toml` asks /readyz.
 
 Exit status:
   0  stopped by SIGTERM or SIGINT
   1  the node failed: it could not listen, open its store, or go on serving
-  2  the command line or the configuration cannot be used (the reason is printed)"
+  2  the command line, the configuration or a PASSERELLE_LOG* variable cannot be used
+     (the reason is printed)"
 )]
 pub struct Args {
     /// Node configuration file, as written by `passerelle node init`, e.g.

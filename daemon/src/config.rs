@@ -25,6 +25,60 @@ pub struct ConfigFile {
     /// Bounds on what clients may hold open; defaults when the section is absent.
     #[serde(default)]
     pub(crate) limits: Limits,
+    /// The metrics and health endpoint; none when the table is absent.
+    #[serde(default)]
+    pub(crate) observability: Option<Observability>,
+}
+
+/// `[observability]`: where the node serves `GET /metrics`, `/livez` and `/readyz` over plain
+/// HTTP, without authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observability {
+    /// A TCP socket address, loopback unless `allow_remote`.
+    pub listen: SocketAddr,
+    /// Allows a non-loopback `listen` address: anyone who reaches it reads the node's figures
+    /// and health, so only behind a firewall that admits the monitoring host alone.
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+impl Observability {
+    /// The endpoint is unauthenticated: it listens on loopback unless the administrator says
+    /// otherwise.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            bail!(
+                "listen = \"{}\" is not a loopback address; the endpoint has no \
+                 authentication, so it listens on 127.0.0.1 or [::1] unless `allow_remote = \
+                 true` is set (then keep it behind a firewall)",
+                self.listen
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The `[observability]` table of a node configuration file, read alone: `passerelle node
+/// health --config` needs only the address, not the node's keys.
+pub fn observability_of(path: &Path) -> anyhow::Result<Option<Observability>> {
+    #[derive(Deserialize)]
+    struct Only {
+        observability: Option<Observability>,
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let only: Only = toml::from_str(&text)
+        .with_context(|| format!("config file {} is invalid", path.display()))?;
+    if let Some(o) = &only.observability {
+        o.check().with_context(|| {
+            format!(
+                "the [observability] table of {} cannot be used",
+                path.display()
+            )
+        })?;
+    }
+    Ok(only.observability)
 }
 
 /// How much a node lets others hold open, so a flood from one key, or many, does not stop
@@ -92,9 +146,15 @@ pub struct NodeConfig {
     pub(crate) roster: SignedRoster,
     pub(crate) bootstrap_admin: BootstrapAdmin,
     pub(crate) limits: Limits,
+    pub(crate) observability: Option<Observability>,
 }
 
 impl NodeConfig {
+    /// The metrics and health endpoint's address, if the node serves one.
+    pub fn observability(&self) -> Option<Observability> {
+        self.observability
+    }
+
     /// Loads and checks everything the node needs before it binds a socket. Each error names
     /// the file and the problem.
     pub fn load(path: &Path) -> anyhow::Result<NodeConfig> {
@@ -110,6 +170,10 @@ impl NodeConfig {
         file.federation
             .check()
             .context("the [federation] table cannot be used")?;
+        if let Some(o) = &file.observability {
+            o.check()
+                .context("the [observability] table cannot be used")?;
+        }
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -150,6 +214,7 @@ impl NodeConfig {
             roster,
             bootstrap_admin: file.bootstrap_admin,
             limits: file.limits,
+            observability: file.observability,
         })
     }
 }
@@ -308,5 +373,48 @@ key = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
         assert!(toml::from_str::<ConfigFile>(&extra).is_err());
         let extra = text.replace("[bootstrap_admin]", "[bootstrap_admin]\nrole = \"admin\"");
         assert!(toml::from_str::<ConfigFile>(&extra).is_err());
+    }
+
+    /// The unauthenticated endpoint listens on loopback unless the administrator allows more;
+    /// the error says which address and what to do.
+    #[test]
+    fn the_observability_endpoint_is_local_unless_allowed() {
+        let parse = |t: &str| toml::from_str::<Observability>(t).expect("the table parses");
+        assert!(parse("listen = \"127.0.0.1:9464\"").check().is_ok());
+        assert!(parse("listen = \"[::1]:9464\"").check().is_ok());
+        let e = parse("listen = \"0.0.0.0:9464\"")
+            .check()
+            .expect_err("refused");
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("0.0.0.0:9464")
+                && e.contains("not a loopback")
+                && e.contains("allow_remote"),
+            "{e}"
+        );
+        assert!(
+            parse("listen = \"192.0.2.7:9464\"\nallow_remote = true")
+                .check()
+                .is_ok()
+        );
+        assert!(toml::from_str::<Observability>("listen = \"127.0.0.1:9464\"\nport = 1").is_err());
+        assert!(toml::from_str::<Observability>("listen = \"localhost:9464\"").is_err());
+        // Written back as it was read, with or without the table (the config fuzz target's
+        // invariant).
+        let base = "institution = \"ne.orp\"\nlisten = \"127.0.0.1:7101\"\ndata_dir = \"data\"\n\
+            signing_key = \"s\"\nencryption_key = \"e\"\nlog_key = \"l\"\nwitness_key = \"w\"\n\
+            roster = \"r\"\n[federation]\nname = \"f\"\n[federation.authorities]\nthreshold = 1\n\
+            keys = []\n[bootstrap_admin]\nstaff = \"admin\"\n\
+            key = \"iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=\"\n";
+        for text in [
+            base.to_string(),
+            format!("{base}[observability]\nlisten = \"127.0.0.1:9464\"\n"),
+        ] {
+            let file: ConfigFile = toml::from_str(&text).expect("parses");
+            let written = toml::to_string(&file).expect("writes");
+            let again: ConfigFile = toml::from_str(&written).expect("reads back");
+            assert_eq!(again.observability, file.observability, "{written}");
+            assert_eq!(toml::to_string(&again).unwrap(), written);
+        }
     }
 }

@@ -8,6 +8,7 @@ use crate::transport::{self, Admission};
 use anyhow::anyhow;
 use node_core::{Input, Output};
 use protocol_spec::exchange::{Refusal, RefusalCode};
+use protocol_spec::ids::InstitutionId;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
 use protocol_spec::staff::*;
@@ -69,7 +70,7 @@ impl Admission for NodeAdmission {
         let Some(node) = self.0.upgrade() else {
             return false;
         };
-        node.is_member(key) || node.staff_keys.read().unwrap().contains(key)
+        node.is_member(key) || node.staff_keys.read().unwrap().contains_key(key)
     }
 }
 
@@ -98,7 +99,7 @@ impl Node {
         let conn = match incoming.await {
             Ok(c) => c,
             Err(e) => {
-                tracing::info!(error = %e, "handshake refused");
+                tracing::info!(direction = "inbound", reason = %e, "connection refused at the handshake");
                 return;
             }
         };
@@ -106,8 +107,12 @@ impl Node {
             conn.close(1u32.into(), b"no identity");
             return;
         };
+        // Named by institution for a peer; a staff member is not named (spec §14.7).
+        let who = self
+            .member_id(&key)
+            .map_or_else(|| "staff".to_string(), |id| id.to_string());
         let Some(_slot) = ConnectionSlot::take(&self, key) else {
-            tracing::warn!("connection refused: over the connection limit");
+            tracing::warn!(peer = %who, direction = "inbound", reason = "over the connection limit", "connection refused");
             conn.close(4u32.into(), b"too many connections");
             return;
         };
@@ -118,15 +123,20 @@ impl Node {
                 .entry(key)
                 .or_default()
                 .push(conn.clone());
-            tracing::debug!("peer connected");
+            tracing::info!(peer = %who, direction = "inbound", "peer connection opened");
             self.serve_streams(conn.clone(), key, true).await;
+            let reason = conn
+                .close_reason()
+                .map_or_else(|| "node stopping".to_string(), |r| r.to_string());
+            tracing::info!(peer = %who, direction = "inbound", %reason, "peer connection closed");
             // Closed connections are forgotten at once, not when the roster next changes.
             if let Some(conns) = self.inbound.lock().unwrap().get_mut(&key) {
                 conns.retain(|c| c.stable_id() != conn.stable_id());
             }
-        } else if alpn == STAFF_ALPN && self.staff_keys.read().unwrap().contains(&key) {
+        } else if alpn == STAFF_ALPN && self.staff_keys.read().unwrap().contains_key(&key) {
             self.serve_streams(conn, key, false).await;
         } else {
+            tracing::info!(peer = %who, direction = "inbound", reason = "key not admitted for this protocol", "connection refused");
             conn.close(2u32.into(), b"key not admitted for this protocol");
         }
     }
@@ -200,6 +210,15 @@ impl Node {
         });
     }
 
+    fn member_id(&self, key: &PublicKey) -> Option<InstitutionId> {
+        self.roster
+            .read()
+            .unwrap()
+            .roster
+            .member_by_key(key)
+            .map(|m| m.id.clone())
+    }
+
     // ---------------------------------------------------------------- requests
 
     async fn handle_peer(
@@ -213,6 +232,10 @@ impl Node {
             | PeerMessage::CaseHistory { .. }
             | PeerMessage::Roster(_)
             | PeerMessage::ChangeNotice { .. } => {
+                let purpose = match &msg {
+                    PeerMessage::Summary(r) => Some(r.request.purpose.clone()),
+                    _ => None,
+                };
                 let reply = match self
                     .store
                     .step(Input::Peer {
@@ -231,6 +254,14 @@ impl Node {
                 let reply = reply.unwrap_or(PeerReply::Refusal(Refusal {
                     code: RefusalCode::Unavailable,
                 }));
+                if let Some(purpose) = purpose {
+                    // Judged and committed: the uniform delay below is not the node's work.
+                    let latency = arrived.elapsed();
+                    let peer = self
+                        .member_id(&key)
+                        .map_or_else(|| "not-a-member".to_string(), |id| id.to_string());
+                    self.decided("responder", &peer, purpose.as_str(), &reply, latency);
+                }
                 if let PeerReply::Refusal(Refusal {
                     code: RefusalCode::NotConcerned,
                 }) = reply
@@ -246,7 +277,74 @@ impl Node {
         }
     }
 
+    /// Logs and counts a summary request's decision, `granted` or a refusal code (spec §12).
+    /// No person, case or request id: the peer, the purpose and the code.
+    fn decided(
+        &self,
+        side: &'static str,
+        peer: &str,
+        purpose: &str,
+        reply: &PeerReply,
+        latency: Duration,
+    ) {
+        let code = match reply {
+            PeerReply::Disclosure { .. } => "granted",
+            PeerReply::Refusal(r) => r.code.as_str(),
+            other => node_core::reply_name(other),
+        };
+        let latency_ms = latency.as_millis() as u64;
+        if code == "granted" {
+            tracing::info!(
+                side,
+                peer,
+                purpose,
+                code,
+                latency_ms,
+                "summary request granted"
+            );
+        } else {
+            tracing::info!(
+                side,
+                peer,
+                purpose,
+                code,
+                latency_ms,
+                "summary request refused"
+            );
+        }
+        self.watch
+            .metrics
+            .decision(side, code, latency.as_secs_f64());
+    }
+
+    /// Serves a staff request, then logs and counts it: its kind, the member's role, the
+    /// outcome and the time taken; never the staff id or the request's arguments.
     async fn handle_staff(self: &Arc<Self>, key: PublicKey, request: StaffRequest) -> StaffReply {
+        let began = Instant::now();
+        let kind = request.kind();
+        let role = self.staff_keys.read().unwrap().get(&key).copied();
+        let reply = self.serve_staff(key, request).await;
+        let outcome = match &reply {
+            StaffReply::Error(e) => e.kind.as_str(),
+            StaffReply::Summary(SummaryOutcome::Received(_)) => "received",
+            StaffReply::Summary(SummaryOutcome::Refused { .. }) => "refused",
+            StaffReply::Summary(SummaryOutcome::Queued) => "queued",
+            _ => "ok",
+        };
+        let role = role.map_or("revoked", |r| r.as_str());
+        let latency_ms = began.elapsed().as_millis() as u64;
+        tracing::info!(
+            request = kind,
+            role,
+            outcome,
+            latency_ms,
+            "staff request served"
+        );
+        self.watch.metrics.staff_request(kind, outcome);
+        reply
+    }
+
+    async fn serve_staff(self: &Arc<Self>, key: PublicKey, request: StaffRequest) -> StaffReply {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.tickets.lock().unwrap().insert(ticket, tx);
@@ -290,17 +388,46 @@ impl Node {
                         let _ = tx.send(reply);
                     }
                 }
-                Output::Send { token, to, message } => {
+                Output::Send {
+                    token,
+                    to,
+                    message,
+                    attempt,
+                    queued_at,
+                } => {
                     let node = self.clone();
                     self.tasks.spawn(async move {
-                        let input = match node.send_peer(&to, &message).await {
-                            Ok(reply) => Input::Delivered { token, reply },
+                        let kind = node_core::peer_message_name(&message);
+                        let age_s = crate::clock::now().saturating_sub(queued_at);
+                        tracing::debug!(peer = %to, kind, attempt, age_s, "outbox delivery attempt");
+                        let sent = Instant::now();
+                        let purpose = match &message {
+                            PeerMessage::Summary(r) => Some(r.request.purpose.clone()),
+                            _ => None,
+                        };
+                        let (input, decision) = match node.send_peer(&to, &message).await {
+                            Ok(reply) => {
+                                node.watch.metrics.delivery(kind, "answered");
+                                let decision = purpose.map(|p| (p, reply.clone()));
+                                (Input::Delivered { token, reply }, decision)
+                            }
                             Err(e) => {
-                                tracing::info!(peer = %to, error = %e, "peer unreachable; the message stays queued");
-                                Input::Unreachable { token }
+                                node.watch.metrics.delivery(kind, "unreachable");
+                                tracing::info!(peer = %to, kind, attempt, age_s, error = %e, "outbox delivery failed; the message stays queued");
+                                (Input::Unreachable { token }, None)
                             }
                         };
                         if let Ok(outputs) = node.store.step(input).await {
+                            // The requester's exchange ends once the answer is recorded.
+                            if let Some((purpose, reply)) = decision {
+                                node.decided(
+                                    "requester",
+                                    to.as_str(),
+                                    purpose.as_str(),
+                                    &reply,
+                                    sent.elapsed(),
+                                );
+                            }
                             node.carry_out(outputs);
                         }
                     });
@@ -357,6 +484,7 @@ impl Node {
 
     /// Sends what is due in the outbox.
     pub(crate) async fn tick(self: &Arc<Self>) {
+        self.watch.metrics.upkeep();
         if let Ok(outputs) = self.store.step(Input::Tick).await {
             self.carry_out(outputs);
         }

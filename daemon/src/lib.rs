@@ -9,7 +9,10 @@ pub mod config;
 mod driver;
 pub mod log;
 mod log_state;
+pub mod logging;
+pub mod metrics;
 mod node;
+pub mod observability;
 mod service;
 mod store;
 pub mod transport;
@@ -60,7 +63,7 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Res
     let institution = config.institution.clone();
     let running = start(config, shutdown.clone()).await?;
     service::ready(&format!("{institution} serving"));
-    let watchdog = service::watchdog(shutdown.clone());
+    let watchdog = service::watchdog(running.node.clone(), shutdown.clone());
     shutdown.cancelled().await;
     service::stopping();
     let _ = running.task.await;
@@ -120,6 +123,10 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     // The port first: a node that cannot listen must not create or migrate a store.
     let socket = std::net::UdpSocket::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let observing = config
+        .observability
+        .map(|o| observability::bind(o.listen))
+        .transpose()?;
     let conn =
         open_private_store(&config.data_dir).map_err(|e| store_error(&config.data_dir, e))?;
     let core = Core::load(
@@ -146,12 +153,15 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     let log_size = log_state.size();
     let log = Arc::new(Mutex::new(log_state));
     let log_for_store = log.clone();
+    let metrics = Arc::new(metrics::Metrics::new());
     let store = store::Store::start(
         conn,
         core,
         log_size,
         Box::new(move |entries| log_for_store.lock().unwrap().append(entries)),
+        metrics.clone(),
     );
+    let (loop_ping, mut pings) = tokio::sync::mpsc::channel(16);
 
     // The endpoint starts without a server config: admission needs the node, which needs
     // the endpoint.
@@ -171,12 +181,19 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         log,
         endpoint,
         shutdown.clone(),
+        observability::Watch::new(metrics, loop_ping, clock::now()),
     ));
     let admission = Arc::new(NodeAdmission(Arc::downgrade(&node)));
     let server = transport::server_config(&node.signing, admission, &[PEER_ALPN, STAFF_ALPN])?;
     node.endpoint.set_server_config(Some(server));
     let addr = node.endpoint.local_addr()?;
     tracing::info!(institution = %node.me, %addr, "node listening");
+    if let Some(listener) = observing {
+        let at = listener.local_addr()?;
+        tracing::info!(institution = %node.me, addr = %at, "observability endpoint serving /metrics, /livez, /readyz");
+        node.tasks
+            .spawn(observability::serve(node.clone(), listener));
+    }
 
     let n = node.clone();
     let task = tokio::spawn(async move {
@@ -202,6 +219,9 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
                             tracing::warn!(error = %e, "checkpoint round failed");
                         }
                     });
+                }
+                Some(ping) = pings.recv() => {
+                    let _ = ping.send(());
                 }
                 _ = n.shutdown.cancelled() => break,
             }

@@ -6,15 +6,10 @@ use daemon::args::{Args, DEFAULT_LOG_FILTER};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
-        )
-        .with_writer(std::io::stderr)
-        // Plain text when stderr goes to a file or a journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if let Err(e) = daemon::logging::init(DEFAULT_LOG_FILTER) {
+        eprintln!("passerelled: {e}");
+        return std::process::ExitCode::from(2);
+    }
     let args = Args::parse();
     let config = match daemon::config::NodeConfig::load(&args.config) {
         Ok(c) => c,

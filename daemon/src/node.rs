@@ -3,16 +3,17 @@
 //! serves requests with them, and the log ([`crate::log`]) signs, serves and witnesses with them.
 
 use crate::log_state::LogState;
+use crate::observability::Watch;
 use crate::store::Store;
 use crate::transport;
 use anyhow::{Context, anyhow};
 use node_core::Ticket;
-use protocol_spec::ids::InstitutionId;
+use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::{PublicKey, SigningKey};
 use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::StaffReply;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::oneshot;
@@ -38,7 +39,8 @@ pub(crate) struct Node {
     pub(crate) witness_key: SigningKey,
     /// The roster in force, as the core last adopted it: for admission and the log.
     pub(crate) roster: RwLock<Arc<SignedRoster>>,
-    pub(crate) staff_keys: RwLock<HashSet<PublicKey>>,
+    /// Active staff keys and their roles: admission, and the role named in the log.
+    pub(crate) staff_keys: RwLock<HashMap<PublicKey, Role>>,
     pub(crate) store: Store,
     pub(crate) log: Arc<Mutex<LogState>>,
     pub(crate) endpoint: quinn::Endpoint,
@@ -57,6 +59,8 @@ pub(crate) struct Node {
     /// which is then checked once.
     pub(crate) checked_checkpoints: Mutex<HashMap<InstitutionId, String>>,
     pub(crate) shutdown: CancellationToken,
+    /// Metrics and what the health endpoint reads.
+    pub(crate) watch: Watch,
 }
 
 impl Node {
@@ -66,11 +70,12 @@ impl Node {
         limits: crate::config::Limits,
         keys: DriverKeys,
         roster: SignedRoster,
-        staff_keys: Vec<PublicKey>,
+        staff_keys: Vec<(PublicKey, Role)>,
         store: Store,
         log: Arc<Mutex<LogState>>,
         endpoint: quinn::Endpoint,
         shutdown: CancellationToken,
+        watch: Watch,
     ) -> Node {
         Node {
             me,
@@ -93,6 +98,7 @@ impl Node {
             witnessing: tokio::sync::Mutex::new(()),
             checked_checkpoints: Mutex::new(HashMap::new()),
             shutdown,
+            watch,
         }
     }
 
@@ -121,14 +127,30 @@ impl Node {
             .member(id)
             .cloned()
             .ok_or_else(|| anyhow!("{id} is not a federation member"))?;
-        if let Some(c) = self.outbound.lock().await.get(id)
-            && c.close_reason().is_none()
         {
-            return Ok(c.clone());
+            let mut outbound = self.outbound.lock().await;
+            if let Some(c) = outbound.get(id) {
+                match c.close_reason() {
+                    None => return Ok(c.clone()),
+                    // Noticed when next needed: a handle kept only to watch for the close
+                    // would keep a connection the node let go of open.
+                    Some(reason) => {
+                        tracing::info!(peer = %id, direction = "outbound", %reason, "peer connection closed");
+                        outbound.remove(id);
+                    }
+                }
+            }
         }
         let addr = transport::resolve(&member.address).await?;
         let cfg = transport::client_config(&self.signing, member.signing_key, PEER_ALPN)?;
-        let conn = transport::connect(&self.endpoint, cfg, addr).await?;
+        let conn = match transport::connect(&self.endpoint, cfg, addr).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::info!(peer = %id, direction = "outbound", reason = %e, "peer connection failed");
+                return Err(e);
+            }
+        };
+        tracing::info!(peer = %id, direction = "outbound", "peer connection opened");
         self.outbound.lock().await.insert(id.clone(), conn.clone());
         Ok(conn)
     }
@@ -154,6 +176,7 @@ impl Node {
                 let mut outbound = self.outbound.lock().await;
                 if outbound.get(id).map(|c| c.stable_id()) == Some(conn.stable_id()) {
                     outbound.remove(id);
+                    tracing::info!(peer = %id, direction = "outbound", reason = "no answer in time", "peer connection given up");
                 }
                 Err(anyhow!(
                     "{id} did not answer within {} s",
@@ -161,6 +184,7 @@ impl Node {
                 ))
             }
             Err(first) => {
+                tracing::info!(peer = %id, direction = "outbound", reason = %first, "peer connection closed; retrying on a new one");
                 conn.close(0u32.into(), b"retrying");
                 self.outbound.lock().await.remove(id);
                 let conn = self.connect_peer(id).await.context(first.to_string())?;

@@ -7,10 +7,12 @@
 //! succeeds again, and the thread goes on serving.
 
 use crate::clock::{OsRandom, now};
+use crate::metrics::Metrics;
 use node_core::{Core, Env, Fault, Input, Output, StoreProblem, Tx};
 use rusqlite::{Connection, Savepoint};
 use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Told whether the job's batch was made durable: `Ok`, or why not.
@@ -45,6 +47,9 @@ pub(crate) type OnCommit = Box<dyn FnMut(&[Vec<u8>]) + Send>;
 pub(crate) struct Store {
     jobs: mpsc::Sender<Job>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The storage problem the store thread last met, as `node status` reports it; read by
+    /// `/readyz` without a round trip to a thread that may be stuck.
+    problem: Arc<Mutex<Option<StoreProblem>>>,
 }
 
 /// What one job in a batch left to do once the batch is committed or rolled back.
@@ -67,16 +72,33 @@ enum Settle {
 
 impl Store {
     /// Starts the store thread. `log_size` is the number of entries already in the log.
-    pub(crate) fn start(conn: Connection, core: Core, log_size: u64, on_commit: OnCommit) -> Store {
+    pub(crate) fn start(
+        conn: Connection,
+        core: Core,
+        log_size: u64,
+        on_commit: OnCommit,
+        metrics: Arc<Metrics>,
+    ) -> Store {
         let (tx, rx) = mpsc::channel::<Job>();
+        let problem = Arc::new(Mutex::new(None));
+        let seen = Seen {
+            problem: problem.clone(),
+            metrics,
+        };
         let thread = std::thread::Builder::new()
             .name("passerelle-store".into())
-            .spawn(move || run(conn, core, log_size, on_commit, rx))
+            .spawn(move || run(conn, core, log_size, on_commit, seen, rx))
             .expect("spawning store thread");
         Store {
             jobs: tx,
             thread: Mutex::new(Some(thread)),
+            problem,
         }
+    }
+
+    /// The storage problem that keeps the store from recording now, if any.
+    pub(crate) fn problem(&self) -> Option<StoreProblem> {
+        *self.problem.lock().unwrap()
     }
 
     /// Runs one step of the core; returns its outputs once they are durable.
@@ -162,11 +184,18 @@ fn classify(conn: &Connection, e: &anyhow::Error) -> Option<StoreProblem> {
     }
 }
 
+/// What the store thread shows outside it: its storage problem and its commit latency.
+struct Seen {
+    problem: Arc<Mutex<Option<StoreProblem>>>,
+    metrics: Arc<Metrics>,
+}
+
 fn run(
     mut conn: Connection,
     mut core: Core,
     log_size: u64,
     mut on_commit: OnCommit,
+    seen: Seen,
     rx: mpsc::Receiver<Job>,
 ) {
     let mut size = log_size;
@@ -183,6 +212,7 @@ fn run(
         let mut cancelled = false;
         // Whether a job that succeeded wrote anything: its commit shows the disk records again.
         let mut wrote = false;
+        let began = Instant::now();
         let committed = (|| -> rusqlite::Result<()> {
             let mut txn = conn.transaction()?;
             for job in batch.drain(..) {
@@ -279,6 +309,9 @@ fn run(
                 txn.commit()
             }
         })();
+        if wrote && committed.is_ok() && !cancelled {
+            seen.metrics.store_commit(began.elapsed().as_secs_f64());
+        }
         let failure = match committed {
             Ok(()) if !cancelled => None,
             Ok(()) => Some(NotCommitted(met)),
@@ -322,6 +355,7 @@ fn run(
             tracing::info!("the node's store records again");
             core.set_store_problem(None);
         }
+        *seen.problem.lock().unwrap() = core.store_problem();
         for s in settles {
             match s {
                 Settle::Write { done, clean } => done(match failure {
@@ -349,14 +383,14 @@ fn run(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use protocol_spec::exchange::{Refusal, RefusalCode};
     use protocol_spec::peer::PeerReply;
     use protocol_spec::staff::{StaffErrorKind, StaffReply};
-    use std::sync::Arc;
 
-    fn core(db: &Connection) -> Core {
+    /// A core for a one-member federation, over `db`.
+    pub(crate) fn core(db: &Connection) -> Core {
         let seed = [7u8; 32];
         let signing = protocol_spec::keys::SigningKey::from_seed(seed);
         let authority = protocol_spec::keys::SigningKey::from_seed([9; 32]);
@@ -421,6 +455,7 @@ mod tests {
             core,
             0,
             Box::new(move |e| s2.lock().unwrap().extend_from_slice(e)),
+            Arc::new(Metrics::new()),
         );
         let bad = store.write(|t| -> anyhow::Result<()> {
             t.db.execute("INSERT INTO meta VALUES ('a', x'01')", [])?;
@@ -493,7 +528,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = node_core::store::open(&dir.path().join("s.db")).unwrap();
         let core = core(&conn);
-        let store = Arc::new(Store::start(conn, core, 0, Box::new(|_| {})));
+        let store = Arc::new(Store::start(
+            conn,
+            core,
+            0,
+            Box::new(|_| {}),
+            Arc::new(Metrics::new()),
+        ));
         let gate = hold(&store).await;
         let read = store
             .read(|db| Ok(db.query_row("SELECT COUNT(*) FROM staff", [], |r| r.get::<_, i64>(0))?));

@@ -1,7 +1,7 @@
 //! What a step of the core takes and gives: its [`Input`], the [`Env`] the world lends it (the
 //! time and a random source), its [`Output`]s, and the [`Fault`] that rolls it back.
 
-use protocol_spec::ids::InstitutionId;
+use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
@@ -89,6 +89,10 @@ pub enum Output {
         token: Token,
         to: InstitutionId,
         message: PeerMessage,
+        /// Which attempt this is, 1 for the first: for the operator's log and metrics.
+        attempt: u32,
+        /// When the item was queued (Unix seconds): its age when it leaves.
+        queued_at: u64,
     },
     /// A receipt is durable: the two nodes may now exchange inclusion proofs.
     ReceiptLogged {
@@ -99,8 +103,8 @@ pub enum Output {
     },
     /// A newer roster is in force: connections of keys it no longer lists must close.
     RosterAdopted(std::sync::Arc<SignedRoster>),
-    /// The set of active staff keys changed (admission to the staff protocol).
-    StaffChanged(Vec<PublicKey>),
+    /// The set of active staff keys changed (admission to the staff protocol), with roles.
+    StaffChanged(Vec<(PublicKey, Role)>),
     /// An authorised log request (checkpoint, tile, witness evidence): the driver serves it
     /// from the log and answers `ticket`.
     ServeLog {

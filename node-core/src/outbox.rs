@@ -197,6 +197,11 @@ pub(crate) fn send_with<'t, 'e>(
     let Some(message) = message(core, tx, env)? else {
         return Ok(None);
     };
+    let (attempts, queued_at): (i64, i64) = tx.db.query_row(
+        "SELECT attempts, created_at FROM outbox WHERE id = ?1",
+        [token],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     // The next attempt is scheduled as the item leaves: an answer that never comes is retried.
     reschedule(tx, env, token)?;
     core.in_flight.insert(
@@ -210,6 +215,8 @@ pub(crate) fn send_with<'t, 'e>(
         token,
         to: to.clone(),
         message,
+        attempt: u32::try_from(attempts.saturating_add(1)).unwrap_or(u32::MAX),
+        queued_at: u64::try_from(queued_at).unwrap_or(0),
     }))
 }
 

@@ -226,8 +226,10 @@ impl Core {
         &self.roster
     }
 
-    pub fn staff_keys(&self) -> Vec<PublicKey> {
-        self.staff.keys().copied().collect()
+    /// The active staff keys with their roles: the driver admits them and names the role (never
+    /// the staff id) in its log of requests served.
+    pub fn staff_keys(&self) -> Vec<(PublicKey, Role)> {
+        self.staff.iter().map(|(k, m)| (*k, m.role)).collect()
     }
 
     /// Records the answer of a peer to a case-history push; replies to staff members whose

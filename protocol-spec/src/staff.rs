@@ -143,6 +143,48 @@ impl StaffRequest {
         )
     }
 
+    /// The request's kind in kebab-case, its serde name: what the node's log and metrics say
+    /// of a request served, without any of its arguments.
+    pub fn kind(&self) -> &'static str {
+        use StaffRequest::*;
+        match self {
+            WhoAmI => "who-am-i",
+            Status => "status",
+            StaffIssue { .. } => "staff-issue",
+            StaffRevoke { .. } => "staff-revoke",
+            StaffList => "staff-list",
+            ImportRecords(_) => "import-records",
+            InstallRoster(_) => "install-roster",
+            CaseOpen { .. } => "case-open",
+            CaseInvite { .. } => "case-invite",
+            CaseAccept { .. } => "case-accept",
+            CaseClose { .. } => "case-close",
+            CaseList => "case-list",
+            CaseShow { .. } => "case-show",
+            ConsentRecord(_) => "consent-record",
+            ConsentRevoke { .. } => "consent-revoke",
+            SummaryRequest { .. } => "summary-request",
+            SummaryList => "summary-list",
+            SummaryOpen { .. } => "summary-open",
+            LogCheckpoint => "log-checkpoint",
+            LogTile { .. } => "log-tile",
+            Roster => "roster",
+            WitnessEvidence => "witness-evidence",
+            CaseLeave { .. } => "case-leave",
+            RequestList => "request-list",
+            Queue => "queue",
+            CaseDecline { .. } => "case-decline",
+            CaseRemove { .. } => "case-remove",
+            CaseHandOver { .. } => "case-hand-over",
+            CaseRefer { .. } => "case-refer",
+            SummaryPurge { .. } => "summary-purge",
+            CaseNotify { .. } => "case-notify",
+            ConsentReplace { .. } => "consent-replace",
+            ImportPlacements(_) => "import-placements",
+            StatsReport { .. } => "stats-report",
+        }
+    }
+
     /// The role a request needs. Reading status and one's own identity needs none.
     pub fn required_role(&self) -> Option<Role> {
         use StaffRequest::*;

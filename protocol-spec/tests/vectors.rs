@@ -2570,3 +2570,17 @@ fn frame_error_vectors() {
         assert_eq!(item.str("error"), wire_error_name(&err), "{}", item.path);
     }
 }
+
+/// The kind the node's log and metrics name a staff request by is its JSON name, for every
+/// request.
+#[test]
+fn staff_request_kinds_are_their_json_names() {
+    for r in staff_request_samples() {
+        let name = match serde_json::to_value(&r).expect("JSON form") {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Object(o) => o.keys().next().expect("the variant").clone(),
+            other => panic!("{other}"),
+        };
+        assert_eq!(r.kind(), name);
+    }
+}

@@ -66,7 +66,9 @@ pub fn output(o: &Output) -> String {
     match o {
         Output::PeerReply(r) => format!("reply {}", reply_text(r)),
         Output::StaffReply { ticket, reply } => format!("staff #{ticket} {}", staff_reply(reply)),
-        Output::Send { token, to, message } => {
+        Output::Send {
+            token, to, message, ..
+        } => {
             format!("send item {token} to {to}: {}", message_text(message))
         }
         Output::ReceiptLogged { peer, .. } => format!("receipt logged ({peer})"),

@@ -411,7 +411,9 @@ impl World {
                     reply = Some(r);
                 }
                 Output::StaffReply { ticket, reply } => self.staff_reply(i, ticket, reply)?,
-                Output::Send { token, to, message } => self.send(i, token, to, message)?,
+                Output::Send {
+                    token, to, message, ..
+                } => self.send(i, token, to, message)?,
                 Output::ReceiptLogged { request_digest, .. } => self
                     .checker
                     .receipt_logged(&self.nodes[i], &request_digest)?,

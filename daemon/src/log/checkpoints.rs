@@ -110,6 +110,7 @@ pub(crate) async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, St
         })
         .await?;
     remember_signed(node, size, &note);
+    tracing::info!(tree_size = size, "checkpoint signed");
     Ok((size, note))
 }
 
@@ -187,7 +188,11 @@ async fn offer(node: &Arc<Node>, w: &InstitutionId, size: u64, note: &Note) -> O
                     })
                     .await;
                 return match recorded {
-                    Ok(()) => Offered::Cosigned(cosigned),
+                    Ok(()) => {
+                        tracing::info!(witness = %w, tree_size = size, "checkpoint cosigned");
+                        node.watch.cosigned(crate::clock::now());
+                        Offered::Cosigned(cosigned)
+                    }
                     Err(e) => Offered::Nothing(format!("{e:#}")),
                 };
             }
@@ -386,5 +391,7 @@ pub(crate) async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<(
         // The note served from now on carries the cosignatures.
         remember_signed(node, size, &text);
     }
+    // A checkpoint covers the log as it stood when the round began.
+    node.watch.checkpointed(crate::clock::now());
     Ok(())
 }
