@@ -108,6 +108,7 @@ pub fn init(
             members: vec![],
             policy: vec![],
             former_keys: vec![],
+            former_log_keys: vec![],
             retention: vec![],
         },
         signatures: vec![],

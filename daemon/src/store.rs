@@ -386,6 +386,7 @@ mod tests {
             }],
             policy: vec![],
             former_keys: vec![],
+            former_log_keys: vec![],
             retention: vec![],
         };
         let roster = protocol_spec::roster::SignedRoster::sign(roster, &[&authority]);

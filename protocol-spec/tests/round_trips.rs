@@ -22,7 +22,8 @@ use protocol_spec::keys::{PublicKey, Signature};
 use protocol_spec::peer::{InclusionProof, PeerMessage, PeerReply};
 use protocol_spec::records::{Person, RecordField, RecordSet};
 use protocol_spec::roster::{
-    Authorities, Authority, FormerKey, Member, PolicyRule, Retention, Roster, SignedRoster,
+    Authorities, Authority, FormerKey, FormerLogKey, Member, PolicyRule, Retention, Roster,
+    SignedRoster,
 };
 use protocol_spec::seal::Sealed;
 use protocol_spec::staff::{
@@ -342,6 +343,14 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
                 retired_in,
             }
         });
+    let former_log =
+        (institution(), key(), any::<u64>()).prop_map(|(institution, log_key, retired_in)| {
+            FormerLogKey {
+                institution,
+                log_key,
+                retired_in,
+            }
+        });
     let retention =
         (purpose_(), any::<u32>()).prop_map(|(purpose, days)| Retention { purpose, days });
     (
@@ -352,6 +361,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
             vec(rule, 0..3),
             vec(former, 0..3),
             vec(retention, 0..3),
+            vec(former_log, 0..3),
         ),
         vec(signature_, 0..3),
     )
@@ -359,7 +369,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
             |(
                 (federation, version, issued_at),
                 (threshold, keys),
-                (members, policy, former_keys, retention),
+                (members, policy, former_keys, retention, former_log_keys),
                 sigs,
             )| {
                 SignedRoster {
@@ -372,6 +382,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
                         policy,
                         former_keys,
                         retention,
+                        former_log_keys,
                     },
                     signatures: sigs,
                 }

@@ -216,6 +216,7 @@ impl Federation {
                 members,
                 policy: policy(),
                 former_keys: vec![],
+                former_log_keys: vec![],
                 retention: vec![],
             },
             &authorities,
