@@ -130,6 +130,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
             encryption: config.encryption_key,
             log: config.log_key.public(),
             witness: config.witness_key.public(),
+            former_encryption: config.former_encryption,
         },
         config.roster,
         BootstrapAdmin {
@@ -173,7 +174,12 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         shutdown.clone(),
     ));
     let admission = Arc::new(NodeAdmission(Arc::downgrade(&node)));
-    let server = transport::server_config(&node.signing, admission, &[PEER_ALPN, STAFF_ALPN])?;
+    let server = transport::server_config(
+        &node.signing,
+        &config.endorsements,
+        admission,
+        &[PEER_ALPN, STAFF_ALPN],
+    )?;
     node.endpoint.set_server_config(Some(server));
     let addr = node.endpoint.local_addr()?;
     tracing::info!(institution = %node.me, %addr, "node listening");

@@ -398,6 +398,7 @@ mod tests {
                 encryption: protocol_spec::keys::EncryptionKey::from_secret([1; 32]),
                 log: protocol_spec::keys::PublicKey([2; 32]),
                 witness: protocol_spec::keys::PublicKey([3; 32]),
+                former_encryption: vec![],
             },
             roster,
             node_core::BootstrapAdmin {

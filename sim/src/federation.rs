@@ -141,6 +141,7 @@ impl Institution {
             encryption: EncryptionKey::from_secret(self.seed("encryption")),
             log: SigningKey::from_seed(self.seed("log")).public(),
             witness: SigningKey::from_seed(self.seed("witness")).public(),
+            former_encryption: vec![],
         }
     }
 
