@@ -197,6 +197,21 @@ fn keys_for(
     Ok((log, witnesses, usize::from(m.witness_quorum)))
 }
 
+/// The verifier keys of the log's former keys in the roster's history (spec §5.1).
+fn former_log_vkeys(
+    roster: &SignedRoster,
+    id: &InstitutionId,
+    current: &VerifierKey,
+) -> Vec<VerifierKey> {
+    roster
+        .roster
+        .log_keys(id)
+        .into_iter()
+        .skip(usize::from(roster.roster.member(id).is_some()))
+        .map(|k| VerifierKey::new(&current.name, protocol_spec::tlog::note::SIG_ED25519, k))
+        .collect()
+}
+
 fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
@@ -349,8 +364,10 @@ pub fn verify(
         ),
         None => None,
     };
+    let former_logs = former_log_vkeys(&roster, &institution, &log);
     let keys = BundleKeys {
         log,
+        former_logs,
         witnesses,
         quorum,
     };

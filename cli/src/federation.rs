@@ -153,32 +153,116 @@ pub fn add_member(roster: &mut Roster, member: Member) -> anyhow::Result<()> {
     roster
         .former_keys
         .retain(|f| f.signing_key != member.signing_key);
+    roster
+        .former_log_keys
+        .retain(|f| f.log_key != member.log_key);
     roster.members.push(member);
     Ok(())
 }
 
-/// Removes a member; its signing key goes to the roster's key history, so the case events it
-/// signed stay verifiable (spec §5.1). Replacing a member's keys is a removal then an addition.
-pub fn remove_member(roster: &mut Roster, id: &InstitutionId) -> anyhow::Result<()> {
-    roster.retire_signing_key(id);
-    let before = roster.members.len();
-    roster.members.retain(|m| &m.id != id);
-    if roster.members.len() == before {
+/// What to do about the logs a removed member witnessed, when fewer witnesses than their
+/// quorum would remain.
+#[derive(Debug, Clone, Default)]
+pub struct WitnessFallback {
+    /// Another member that takes over as witness of every log the removed member witnessed.
+    pub replacement: Option<InstitutionId>,
+    /// Lower each such log's quorum to the witnesses it keeps.
+    pub lower_quorum: bool,
+}
+
+/// Removes a member; its signing and log keys go to the roster's key history, so the case
+/// events it signed and the checkpoints of its log stay verifiable (spec §5.1). It also stops
+/// witnessing the others' logs: a log left with fewer witnesses than its quorum is refused
+/// unless `fallback` names a replacement witness or accepts a lower quorum.
+pub fn remove_member(
+    roster: &mut Roster,
+    id: &InstitutionId,
+    fallback: &WitnessFallback,
+) -> anyhow::Result<()> {
+    if roster.member(id).is_none() {
         bail!("{id} is not a member");
     }
-    // A removed member no longer witnesses anyone; a quorum that can no longer be met is the
-    // steering group's decision, not something to lower silently.
+    if let Some(r) = &fallback.replacement {
+        if r == id {
+            bail!("{id} cannot replace itself as witness");
+        }
+        if roster.member(r).is_none() {
+            bail!("the replacement witness {r} is not a member");
+        }
+    }
+    roster.retire_signing_key(id);
+    roster.retire_log_key(id);
+    roster.members.retain(|m| &m.id != id);
     for m in &mut roster.members {
+        if !m.witnesses.contains(id) {
+            continue;
+        }
         m.witnesses.retain(|w| w != id);
+        if let Some(r) = &fallback.replacement
+            && r != &m.id
+            && !m.witnesses.contains(r)
+        {
+            m.witnesses.push(r.clone());
+        }
         if usize::from(m.witness_quorum) > m.witnesses.len() {
-            bail!(
-                "removing {id} leaves {} with fewer witnesses than its quorum of {}; set its witnesses first",
-                m.id,
-                m.witness_quorum
-            );
+            if !fallback.lower_quorum {
+                bail!(
+                    "removing {id} leaves the log of {} with {} witness(es), below its quorum of \
+                     {}: name another member to witness it instead (--replacement-witness ID), \
+                     accept a lower quorum (--lower-quorum), or set its witnesses first \
+                     (`passerelle federation witnesses`)",
+                    m.id,
+                    m.witnesses.len(),
+                    m.witness_quorum
+                );
+            }
+            m.witness_quorum = m.witnesses.len() as u8;
         }
     }
     Ok(())
+}
+
+/// Gives member `new.id` the keys of `new` (a `member.next.toml` from `node rotate-keys`),
+/// keeping its name, sector, address and witness policy. Replaced signing and log keys go to
+/// the roster's key history (spec §5.1).
+pub fn rotate_member(roster: &mut Roster, new: &Member) -> anyhow::Result<Vec<&'static str>> {
+    let Some(old) = roster.member(&new.id).cloned() else {
+        bail!(
+            "{} is not a member; a new member is added with `federation add-member`",
+            new.id
+        );
+    };
+    let changed: Vec<&'static str> = [
+        ("signing", old.signing_key != new.signing_key),
+        ("encryption", old.encryption_key != new.encryption_key),
+        ("log", old.log_key != new.log_key),
+        ("witness", old.witness_key != new.witness_key),
+    ]
+    .into_iter()
+    .filter_map(|(k, c)| c.then_some(k))
+    .collect();
+    if changed.is_empty() {
+        bail!(
+            "the member file for {} lists the keys the roster already has: nothing to rotate",
+            new.id
+        );
+    }
+    if old.signing_key != new.signing_key {
+        roster.retire_signing_key(&new.id);
+    }
+    if old.log_key != new.log_key {
+        roster.retire_log_key(&new.id);
+    }
+    let m = roster
+        .members
+        .iter_mut()
+        .find(|m| m.id == new.id)
+        .expect("checked above");
+    m.signing_key = new.signing_key;
+    m.encryption_key = new.encryption_key;
+    m.log_key = new.log_key;
+    m.witness_key = new.witness_key;
+    Ok(changed)
 }
 
 pub fn allow(roster: &mut Roster, sector: Sector, purpose: Purpose, mut categories: Vec<Category>) {
@@ -301,8 +385,8 @@ mod tests {
         .unwrap();
         edit(&path, 3, |r| {
             r.version = 2;
-            remove_member(r, &"ne.oai".parse().unwrap())?;
-            remove_member(r, &"ne.orp".parse().unwrap())?;
+            remove_member(r, &"ne.oai".parse().unwrap(), &WitnessFallback::default())?;
+            remove_member(r, &"ne.orp".parse().unwrap(), &WitnessFallback::default())?;
             add_member(r, member("ne.orp", 30))
         })
         .unwrap();
@@ -327,7 +411,7 @@ mod tests {
             vec![key(30), key(10)]
         );
         let back = edit(&path, 5, |r| {
-            remove_member(r, &"ne.orp".parse().unwrap())?;
+            remove_member(r, &"ne.orp".parse().unwrap(), &WitnessFallback::default())?;
             add_member(r, member("ne.orp", 10))
         })
         .unwrap()

@@ -16,5 +16,6 @@ pub mod harness;
 pub mod output;
 pub mod records;
 pub mod render;
+pub mod rotation;
 pub mod setup;
 pub mod values;

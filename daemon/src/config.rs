@@ -28,6 +28,46 @@ pub struct ConfigFile {
     pub(crate) limits: Limits,
 }
 
+/// The files a node configuration names, resolved against its directory: what key rotation
+/// and backups work on while the node may be running.
+pub struct ConfigPaths {
+    pub institution: InstitutionId,
+    pub signing_key: PathBuf,
+    pub encryption_key: PathBuf,
+    pub log_key: PathBuf,
+    pub witness_key: PathBuf,
+    pub roster: PathBuf,
+    pub data_dir: PathBuf,
+    pub federation: FederationAnchor,
+}
+
+impl ConfigPaths {
+    pub fn load(config: &Path) -> anyhow::Result<ConfigPaths> {
+        let text = std::fs::read_to_string(config)
+            .with_context(|| format!("cannot read config file {}", config.display()))?;
+        let file: ConfigFile = toml::from_str(&text)
+            .with_context(|| format!("config file {} is invalid", config.display()))?;
+        let base = config.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        Ok(ConfigPaths {
+            signing_key: resolve(&file.signing_key),
+            encryption_key: resolve(&file.encryption_key),
+            log_key: resolve(&file.log_key),
+            witness_key: resolve(&file.witness_key),
+            roster: resolve(&file.roster),
+            data_dir: resolve(&file.data_dir),
+            institution: file.institution,
+            federation: file.federation,
+        })
+    }
+}
+
 /// How much a node lets others hold open, so a flood from one key, or many, does not stop
 /// service to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +217,13 @@ impl NodeConfig {
             endorsements,
             former_encryption,
         })
+    }
+}
+
+impl NodeConfig {
+    /// This node's entry in its starting roster.
+    pub fn member_entry(&self) -> Option<protocol_spec::roster::Member> {
+        self.roster.roster.member(&self.institution).cloned()
     }
 }
 
