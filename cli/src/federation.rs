@@ -422,6 +422,122 @@ mod tests {
         );
     }
 
+    /// A removed witness is taken out of every witness list; a log that would fall below its
+    /// quorum is refused unless a replacement witness or a lower quorum is given.
+    #[test]
+    fn removing_a_witness_keeps_every_quorum_reachable() {
+        let mut r = Roster {
+            federation: "ne-cii".into(),
+            version: 2,
+            issued_at: 1,
+            authorities: Authorities {
+                threshold: 1,
+                keys: vec![Authority {
+                    name: "a".into(),
+                    key: SigningKey::from_seed([1; 32]).public(),
+                }],
+            },
+            members: vec![
+                member("ne.orp", 10),
+                member("ne.oai", 20),
+                member("ne.sas", 30),
+                member("ne.smig", 40),
+            ],
+            policy: vec![],
+            former_keys: vec![],
+            retention: vec![],
+            former_log_keys: vec![],
+        };
+        let id = |s: &str| -> InstitutionId { s.parse().unwrap() };
+        set_witnesses(&mut r, &id("ne.orp"), vec![id("ne.oai"), id("ne.sas")], 2).unwrap();
+        set_witnesses(&mut r, &id("ne.oai"), vec![id("ne.sas")], 1).unwrap();
+        let e = remove_member(&mut r.clone(), &id("ne.sas"), &WitnessFallback::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--replacement-witness") && e.contains("quorum of 2"),
+            "{e}"
+        );
+        let bad = WitnessFallback {
+            replacement: Some(id("ne.sas")),
+            lower_quorum: false,
+        };
+        assert!(remove_member(&mut r.clone(), &id("ne.sas"), &bad).is_err());
+
+        let mut replaced = r.clone();
+        let smig = WitnessFallback {
+            replacement: Some(id("ne.smig")),
+            lower_quorum: false,
+        };
+        remove_member(&mut replaced, &id("ne.sas"), &smig).unwrap();
+        assert!(replaced.check_well_formed().is_ok());
+        let witnesses = |r: &Roster, m: &str| r.member(&id(m)).unwrap().witnesses.clone();
+        assert_eq!(
+            witnesses(&replaced, "ne.orp"),
+            [id("ne.oai"), id("ne.smig")]
+        );
+        assert_eq!(witnesses(&replaced, "ne.oai"), [id("ne.smig")]);
+        assert!(witnesses(&replaced, "ne.smig").is_empty(), "untouched");
+        assert_eq!(replaced.log_keys(&id("ne.sas")), [PublicKey([31; 32])]);
+
+        let mut lowered = r.clone();
+        let lower = WitnessFallback {
+            replacement: None,
+            lower_quorum: true,
+        };
+        remove_member(&mut lowered, &id("ne.sas"), &lower).unwrap();
+        let orp = lowered.member(&id("ne.orp")).unwrap();
+        assert_eq!(
+            (orp.witnesses.clone(), orp.witness_quorum),
+            (vec![id("ne.oai")], 1)
+        );
+        let oai = lowered.member(&id("ne.oai")).unwrap();
+        assert_eq!((oai.witnesses.len(), oai.witness_quorum), (0, 0));
+    }
+
+    /// A rotation replaces the four keys and keeps the member's policy; the old signing and log
+    /// keys become history; a file with the same keys is refused.
+    #[test]
+    fn rotating_a_member_keeps_its_entry_and_its_key_history() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "ne-cii", 1, 1, 1).unwrap();
+        let path = dir.path().join("roster.toml");
+        edit(&path, 2, |r| {
+            add_member(r, member("ne.orp", 10))?;
+            add_member(r, member("ne.oai", 20))?;
+            set_witnesses(
+                r,
+                &"ne.orp".parse().unwrap(),
+                vec!["ne.oai".parse().unwrap()],
+                1,
+            )
+        })
+        .unwrap();
+        let mut next = member("ne.orp", 50);
+        next.address = "elsewhere:1".into();
+        let r = edit(&path, 3, |r| {
+            r.version = 2;
+            assert_eq!(rotate_member(r, &next)?.len(), 4);
+            Ok(())
+        })
+        .unwrap()
+        .roster;
+        let m = r.member(&"ne.orp".parse().unwrap()).unwrap();
+        assert_eq!(m.signing_key, next.signing_key);
+        assert_eq!(m.witness_key, next.witness_key);
+        assert_eq!(m.address, "127.0.0.1:7101", "only the keys change");
+        assert_eq!(m.witness_quorum, 1);
+        let orp = "ne.orp".parse().unwrap();
+        assert_eq!(r.case_event_keys(&orp).len(), 2);
+        assert_eq!(r.log_keys(&orp), [PublicKey([51; 32]), PublicKey([11; 32])]);
+        let same = edit(&path, 4, |r| rotate_member(r, &next).map(|_| ()));
+        assert!(format!("{:#}", same.unwrap_err()).contains("nothing to rotate"));
+        let stranger = edit(&path, 4, |r| {
+            rotate_member(r, &member("ne.sas", 60)).map(|_| ())
+        });
+        assert!(format!("{:#}", stranger.unwrap_err()).contains("not a member"));
+    }
+
     /// An anchor that needs no signature is refused, so `audit verify --federation` and
     /// `federation verify` never accept an unsigned roster through it.
     #[test]
