@@ -278,7 +278,7 @@ pub fn retired_key_files(key: &Path) -> anyhow::Result<Vec<PathBuf>> {
             found.push((t, e.path()));
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     Ok(found.into_iter().map(|(_, p)| p).collect())
 }
 

@@ -138,7 +138,7 @@ impl World {
                     to: Party::Node(t),
                     from,
                     origin: Origin::Rogue(expect),
-                    message,
+                    message: Box::new(message),
                 },
             );
         }

@@ -38,7 +38,8 @@ pub(crate) enum Event {
         to: Party,
         from: PublicKey,
         origin: Origin,
-        message: PeerMessage,
+        /// Boxed: a roster makes it far larger than the other events.
+        message: Box<PeerMessage>,
     },
     /// The answer to send `send` reaches the node that sent it.
     Answer {
@@ -335,7 +336,7 @@ impl World {
                 from,
                 origin,
                 message,
-            } => self.arrive(to, from, origin, message)?,
+            } => self.arrive(to, from, origin, *message)?,
             Event::Answer {
                 node,
                 incarnation,
@@ -491,7 +492,7 @@ impl World {
                         to,
                         from,
                         origin,
-                        message,
+                        message: Box::new(message),
                     },
                 );
             }

@@ -255,8 +255,7 @@ async fn a_member_that_witnesses_others_is_removed_in_one_command() {
         r.version += 1;
         cli::federation::remove_member(r, &"ne.sas".parse()?, &Default::default())
     })
-    .err()
-    .expect("below quorum");
+    .expect_err("below quorum");
     let msg = format!("{refused:#}");
     assert!(
         msg.contains("ne.orp") && msg.contains("--lower-quorum") && msg.contains("quorum of 2"),
