@@ -227,6 +227,30 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
 pub struct Verified {
     pub institution: InstitutionId,
     pub report: BundleReport,
+    /// The losses the log declares (`log-loss` entries, transparency-log.md §7.6), as text.
+    pub declared_losses: Vec<String>,
+}
+
+/// The `log-loss` entries of verified entries, explained.
+fn declared_losses(entries: &[Vec<u8>]) -> Vec<String> {
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match LogEntry::parse(e) {
+            Ok(LogEntry::LogLoss(l)) => Some(format!(
+                "entry {i}: declared loss at {}: witness {} had cosigned {} entries, the \
+                 restored store kept {} (root {}); the log went on under a new log key (the \
+                 former one {})",
+                crate::dates::format_time(l.time),
+                l.witness,
+                l.cosigned,
+                l.kept,
+                hex::encode(l.kept_root),
+                protocol_spec::keys::PublicKey(l.former_key)
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Largest roster file read from a bundle; rosters of real federations are a few kilobytes.
@@ -394,6 +418,7 @@ pub fn verify(
     report.findings = pre;
     Ok(Verified {
         institution,
+        declared_losses: declared_losses(&report.entries),
         report,
     })
 }
@@ -416,6 +441,9 @@ pub fn print_report(v: &Verified, bundle: &Path) {
     }
     if v.report.ok() {
         println!("  verified: log signature, witness quorum, every entry and tile, root");
+    }
+    for l in &v.declared_losses {
+        println!("  NOTE {l}");
     }
     for f in &v.report.findings {
         println!("  FAILED {}: {}", f.location, f.problem);

@@ -273,9 +273,9 @@ pub enum NodeCmd {
         out: PathBuf,
     },
     /// Put a backup in place as the node's store, the node stopped. At its next start the node
-    /// checks its log with its witnesses: if they cosigned more than the backup holds, the log
-    /// halts (`node status` says so) instead of forking, until the steering group gives the
-    /// node a new log key.
+    /// asks its witnesses before it serves: if they cosigned more than the backup holds, it does
+    /// not start, saying by how many entries it is behind, until a copy holding them is
+    /// restored or the loss is declared (`node declare-loss`) and the log given a new key.
     Restore {
         /// The node's config file, e.g. /etc/passerelle/node.toml.
         #[arg(long)]
@@ -318,6 +318,16 @@ pub enum NodeCmd {
         /// clients; issue the staff credentials again instead.
         #[arg(long, requires = "activate")]
         no_endorsement: bool,
+    },
+    /// Declare lost the log entries the witnesses cosigned beyond what the restored store
+    /// holds, as the node's last start reported; the node stopped. The steering group must also
+    /// give the log a new key (`node rotate-keys --only log`): at its next start under that key
+    /// the node writes a signed `log-loss` entry to its log, which `audit verify` reports, and
+    /// its witnesses cosign again. E.g. `passerelle node declare-loss --config node.toml`.
+    DeclareLoss {
+        /// The node's config file, e.g. /etc/passerelle/node.toml.
+        #[arg(long)]
+        config: PathBuf,
     },
     /// The node's state (any role).
     Status,
@@ -735,7 +745,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                     outln!("the store in place was moved to {}", m.display())?;
                 }
                 outln!(
-                    "restored {} (a log of {} entries); start the node: it checks its log with its witnesses, and `node status` says if it is behind what they cosigned",
+                    "restored {} (a log of {} entries); start the node: it first checks its log with its witnesses, and does not start if it is behind what they cosigned",
                     s.path.display(),
                     s.log_size
                 )?;
@@ -793,6 +803,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 outln!(
                     "the node keeps running on its current keys. Next: send {} to the steering group, which runs `passerelle federation rotate-member` in a new roster version and signs it; then `passerelle node rotate-keys --config {} --activate --roster ROSTER` and restart the node",
                     p.member.display(),
+                    config.display()
+                )?;
+            }
+            return Ok(Status::Done);
+        }
+        Command::Node(NodeCmd::DeclareLoss { config }) => {
+            let b = daemon::backup::declare_loss(config)?;
+            if cli.json {
+                output::document(
+                    "loss-declared",
+                    serde_json::json!({
+                        "witness": b.witness,
+                        "cosigned": b.cosigned,
+                        "kept": b.kept,
+                    }),
+                )?;
+            } else {
+                outln!("loss declared: {}", b.explain())?;
+                outln!(
+                    "Next: give the log a new key (`passerelle node rotate-keys --config {} --only log`, then the steering group's roster, then --activate); the node's next start under it records the loss in its log",
                     config.display()
                 )?;
             }
@@ -1075,6 +1105,7 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
                         "cosigned_by": v.report.cosigned_by,
                         "ok": v.report.ok(),
                         "findings": v.report.findings,
+                        "declared_losses": v.declared_losses,
                     }),
                 )?;
             } else {

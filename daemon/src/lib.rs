@@ -122,6 +122,12 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let conn =
         open_private_store(&config.data_dir).map_err(|e| store_error(&config.data_dir, e))?;
+    // A restored store found behind its witnesses does not start until a newer copy is back
+    // or the loss is declared (transparency-log.md §7.6).
+    let marks = log::loss::Marks::read(&conn)?;
+    if let Some(refusal) = marks.refusal() {
+        return Err(refusal);
+    }
     let core = Core::load(
         &conn,
         config.institution.clone(),
@@ -173,6 +179,12 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         endpoint,
         shutdown.clone(),
     ));
+    if let Err(e) = log::loss::before_serving(&node, &marks).await {
+        node.endpoint.close(0u32.into(), b"node not started");
+        let n = node.clone();
+        let _ = tokio::task::spawn_blocking(move || n.store.stop()).await;
+        return Err(e);
+    }
     let admission = Arc::new(NodeAdmission(Arc::downgrade(&node)));
     let server = transport::server_config(
         &node.signing,

@@ -13,6 +13,9 @@ pub(crate) struct LogState {
     pub(crate) standing: Standing,
     /// Held while the witnesses are asked whether they hold anything newer than this log.
     pub(crate) confirming: Arc<tokio::sync::Mutex<()>>,
+    /// Set when the log halted because a witness cosigned more than the store holds: that
+    /// witness and the size it cosigned.
+    pub(crate) behind: Option<(protocol_spec::ids::InstitutionId, u64)>,
 }
 
 /// Where the node's log stands with its witnesses since the node started.
@@ -95,6 +98,7 @@ impl LogState {
                 halted: halted.map(|p| String::from_utf8_lossy(&p).into_owned()),
             },
             confirming: Arc::new(tokio::sync::Mutex::new(())),
+            behind: None,
         })
     }
 

@@ -172,7 +172,8 @@ fn access(logged_by: &str, index: usize, e: &LogEntry) -> Access {
         LogEntry::Roster(_)
         | LogEntry::WitnessEvidence(_)
         | LogEntry::Staff(_)
-        | LogEntry::RecordsImported(_) => {}
+        | LogEntry::RecordsImported(_)
+        | LogEntry::LogLoss(_) => {}
     }
     a
 }

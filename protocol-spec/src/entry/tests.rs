@@ -432,6 +432,19 @@ fn entry() -> impl Strategy<Value = LogEntry> {
                 }
                 .into()
             }),
+        (t, any::<u64>(), d, any::<u64>(), institution(), d).prop_map(
+            |(time, kept, kept_root, cosigned, witness, former_key)| {
+                LogLoss {
+                    time,
+                    kept,
+                    kept_root,
+                    cosigned,
+                    witness,
+                    former_key,
+                }
+                .into()
+            }
+        ),
     ]
 }
 
