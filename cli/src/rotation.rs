@@ -271,13 +271,21 @@ pub fn activate(
     }
     let mut retired = Vec::new();
     for kind in &pending {
+        // The old key is linked aside, then the new one renamed over it: the key file exists
+        // at every moment, and an interrupted switch is completed by running it again.
         let key = kind.path(&paths);
         let aside = suffixed(key, &format!(".retired-{now}"));
-        if aside.exists() {
-            bail!("{} exists already; not overwriting it", aside.display());
+        match std::fs::hard_link(key, &aside) {
+            Ok(()) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AlreadyExists
+                    && std::fs::read(&aside).ok() == std::fs::read(key).ok() => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot keep {} as {}", key.display(), aside.display())
+                });
+            }
         }
-        std::fs::rename(key, &aside)
-            .with_context(|| format!("cannot move {} aside", key.display()))?;
         std::fs::rename(next_path(key), key)
             .with_context(|| format!("cannot put the new {kind} key in {}", key.display()))?;
         retired.push((*kind, aside));
