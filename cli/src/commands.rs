@@ -1047,7 +1047,9 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
                 ErrorKind::Usage,
                 "export needs an auditor credential (--credential)",
             ))?;
-            let cred = Credential::load(path)?;
+            // Connecting once first records the node's rotated key in the file, if it was.
+            let (probe, cred) = Client::connect_file(path).await?;
+            probe.close();
             let opts = crate::audit::ExportOptions {
                 wait: std::time::Duration::from_secs(*wait),
                 allow_uncosigned: *allow_uncosigned,
