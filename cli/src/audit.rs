@@ -197,6 +197,21 @@ fn keys_for(
     Ok((log, witnesses, usize::from(m.witness_quorum)))
 }
 
+/// The verifier keys of the log's former keys in the roster's history (spec §5.1).
+fn former_log_vkeys(
+    roster: &SignedRoster,
+    id: &InstitutionId,
+    current: &VerifierKey,
+) -> Vec<VerifierKey> {
+    roster
+        .roster
+        .log_keys(id)
+        .into_iter()
+        .skip(usize::from(roster.roster.member(id).is_some()))
+        .map(|k| VerifierKey::new(&current.name, protocol_spec::tlog::note::SIG_ED25519, k))
+        .collect()
+}
+
 fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
@@ -212,6 +227,30 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
 pub struct Verified {
     pub institution: InstitutionId,
     pub report: BundleReport,
+    /// The losses the log declares (`log-loss` entries, transparency-log.md §7.6), as text.
+    pub declared_losses: Vec<String>,
+}
+
+/// The `log-loss` entries of verified entries, explained.
+fn declared_losses(entries: &[Vec<u8>]) -> Vec<String> {
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match LogEntry::parse(e) {
+            Ok(LogEntry::LogLoss(l)) => Some(format!(
+                "entry {i}: declared loss at {}: witness {} had cosigned {} entries, the \
+                 restored store kept {} (root {}); the log went on under a new log key (the \
+                 former one {})",
+                crate::dates::format_time(l.time),
+                l.witness,
+                l.cosigned,
+                l.kept,
+                hex::encode(l.kept_root),
+                protocol_spec::keys::PublicKey(l.former_key)
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Largest roster file read from a bundle; rosters of real federations are a few kilobytes.
@@ -349,8 +388,10 @@ pub fn verify(
         ),
         None => None,
     };
+    let former_logs = former_log_vkeys(&roster, &institution, &log);
     let keys = BundleKeys {
         log,
+        former_logs,
         witnesses,
         quorum,
     };
@@ -377,6 +418,7 @@ pub fn verify(
     report.findings = pre;
     Ok(Verified {
         institution,
+        declared_losses: declared_losses(&report.entries),
         report,
     })
 }
@@ -399,6 +441,9 @@ pub fn print_report(v: &Verified, bundle: &Path) {
     }
     if v.report.ok() {
         println!("  verified: log signature, witness quorum, every entry and tile, root");
+    }
+    for l in &v.declared_losses {
+        println!("  NOTE {l}");
     }
     for f in &v.report.findings {
         println!("  FAILED {}: {}", f.location, f.problem);

@@ -4,8 +4,10 @@ use crate::credential::Credential;
 use crate::output::{Classified, ErrorKind};
 use anyhow::{Context, anyhow};
 use daemon::transport;
+use protocol_spec::keys::PublicKey;
 use protocol_spec::staff::{STAFF_ALPN, StaffErrorKind, StaffReply, StaffRequest};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 /// Longer than the node's own wait for an outcome (the driver's `STAFF_REPLY_TIMEOUT`).
@@ -14,6 +16,8 @@ const STAFF_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Client {
     conn: quinn::Connection,
     _endpoint: quinn::Endpoint,
+    /// The key the node presented: the pinned one, or one it endorsed (spec §4.4).
+    node_key: PublicKey,
 }
 
 impl Client {
@@ -27,7 +31,8 @@ impl Client {
             "[::]:0".parse()?
         };
         let endpoint = transport::client_endpoint(bind)?;
-        let cfg = transport::client_config(&cred.key, cred.node_key, STAFF_ALPN)?;
+        let (cfg, presented) =
+            transport::staff_client_config(&cred.key, cred.node_key, STAFF_ALPN)?;
         let conn = transport::connect(&endpoint, cfg, addr).await.context(Classified::new(
             ErrorKind::Unreachable,
             format!(
@@ -35,10 +40,42 @@ impl Client {
                 cred.institution
             ),
         ))?;
+        let node_key = presented.lock().unwrap().unwrap_or(cred.node_key);
         Ok(Client {
             conn,
             _endpoint: endpoint,
+            node_key,
         })
+    }
+
+    /// The node's current signing key, as it proved it in the handshake.
+    pub fn node_key(&self) -> PublicKey {
+        self.node_key
+    }
+
+    /// Connects with the credential file at `path`. When the node presents a newer key that
+    /// the pinned one endorsed (its keys were rotated), the file is rewritten in place with
+    /// the new key (atomically, 0600), so the chain is followed once.
+    pub async fn connect_file(path: &Path) -> anyhow::Result<(Client, Credential)> {
+        let mut cred = Credential::load(path)?;
+        let client = Client::connect(&cred).await?;
+        if client.node_key != cred.node_key {
+            cred.node_key = client.node_key;
+            crate::files::write_private(path, cred.to_text().as_bytes()).with_context(|| {
+                format!(
+                    "the node of {} rotated its key; cannot record the new key in {}",
+                    cred.institution,
+                    path.display()
+                )
+            })?;
+            eprintln!(
+                "note: the node of {} rotated its signing key; {} now pins the new key {}",
+                cred.institution,
+                path.display(),
+                cred.node_key
+            );
+        }
+        Ok((client, cred))
     }
 
     /// Sends one request; a node-side error comes back as `Err` with the node's message.

@@ -130,14 +130,35 @@ pub enum FederationCmd {
         /// The member.toml file `passerelle node init` wrote for the institution.
         member: PathBuf,
     },
-    /// Remove a member; it also stops witnessing the others' logs. Its signing key stays in the
-    /// roster's key history, so the case events it signed still verify everywhere. To replace a
-    /// member's keys, remove it and add its new member file in the same version.
+    /// Remove a member; it also stops witnessing the others' logs. Its signing and log keys
+    /// stay in the roster's key history, so the case events it signed and its log's
+    /// checkpoints still verify. A log it witnessed that would keep fewer witnesses than its
+    /// quorum is refused unless --replacement-witness or --lower-quorum says what to do, e.g.
+    /// `passerelle federation remove-member --roster roster.toml ne.sas --replacement-witness ne.smig`.
     RemoveMember {
         #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
         /// The member's institution id, e.g. ne.sas.
         institution: InstitutionId,
+        /// Another member that takes over as witness of every log the removed member
+        /// witnessed, e.g. ne.smig.
+        #[arg(long, value_name = "ID")]
+        replacement_witness: Option<InstitutionId>,
+        /// Lower the quorum of a log left with fewer witnesses than its quorum to the
+        /// witnesses it keeps (its checkpoints then need fewer cosignatures).
+        #[arg(long)]
+        lower_quorum: bool,
+    },
+    /// Put a member's new keys in the roster draft, from the member.next.toml that its
+    /// administrator's `passerelle node rotate-keys` wrote. Its name, sector, address and
+    /// witness policy stay; its replaced signing and log keys go to the key history. Start a
+    /// new version first, e.g. `passerelle federation new-version --roster roster.toml`, then
+    /// `passerelle federation rotate-member --roster roster.toml ne.orp/member.next.toml`.
+    RotateMember {
+        #[arg(long, help = ROSTER_HELP)]
+        roster: PathBuf,
+        /// The member.next.toml file `passerelle node rotate-keys` wrote.
+        member: PathBuf,
     },
     /// Let a sector receive categories for a purpose (the exchange policy).
     Allow {
@@ -316,9 +337,9 @@ pub enum NodeCmd {
         out: PathBuf,
     },
     /// Put a backup in place as the node's store, the node stopped. At its next start the node
-    /// checks its log with its witnesses: if they cosigned more than the backup holds, the log
-    /// halts (`node status` says so) instead of forking, until the steering group gives the
-    /// node a new log key.
+    /// asks its witnesses before it serves: if they cosigned more than the backup holds, it does
+    /// not start, saying by how many entries it is behind, until a copy holding them is
+    /// restored or the loss is declared (`node declare-loss`) and the log given a new key.
     Restore {
         /// The node's config file, e.g. /etc/passerelle/node.toml.
         #[arg(long)]
@@ -329,6 +350,48 @@ pub enum NodeCmd {
         /// Move an existing store aside (node.db.replaced-<time>) instead of refusing.
         #[arg(long)]
         replace: bool,
+    },
+    /// Replace the node's keys, in two steps around the steering group's roster (README,
+    /// "Operations: key rotation"). Without --activate: writes new keys beside the current ones
+    /// (`keys/signing.key.next`, …, 0600) and member.next.toml for the steering group; the node
+    /// keeps running on its current keys. With --activate --roster FILE, the node stopped or
+    /// restarted right after: checks that the signed roster lists the new keys, moves the
+    /// current key files aside (`….retired-<time>`, never deleted), puts the new ones in place,
+    /// has the old signing key endorse the new one (staff credentials keep working) and makes
+    /// the roster the node's starting roster. E.g. `passerelle node rotate-keys --config
+    /// node.toml --only log,witness`, later `passerelle node rotate-keys --config node.toml
+    /// --activate --roster roster.toml`.
+    RotateKeys {
+        /// The node's config file, e.g. /etc/passerelle/node.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Which keys to replace, comma-separated, from signing, encryption, log, witness
+        /// (default: all four), e.g. --only log,witness.
+        #[arg(long, value_delimiter = ',',
+              value_parser = values::one_of(&crate::rotation::KeyKind::ALL, crate::rotation::KeyKind::as_str),
+              conflicts_with = "activate")]
+        only: Vec<crate::rotation::KeyKind>,
+        /// Switch to the pending keys, once the steering group signed a roster listing them.
+        #[arg(long, requires = "roster")]
+        activate: bool,
+        /// With --activate: the signed roster listing the new keys, e.g. roster.toml.
+        #[arg(long, requires = "activate")]
+        roster: Option<PathBuf>,
+        /// With --activate: do not endorse the new signing key with the old one. For a key
+        /// that leaked: its holder could otherwise present its own endorsed key to staff
+        /// clients; issue the staff credentials again instead.
+        #[arg(long, requires = "activate")]
+        no_endorsement: bool,
+    },
+    /// Declare lost the log entries the witnesses cosigned beyond what the restored store
+    /// holds, as the node's last start reported; the node stopped. The steering group must also
+    /// give the log a new key (`node rotate-keys --only log`): at its next start under that key
+    /// the node writes a signed `log-loss` entry to its log, which `audit verify` reports, and
+    /// its witnesses cosign again. E.g. `passerelle node declare-loss --config node.toml`.
+    DeclareLoss {
+        /// The node's config file, e.g. /etc/passerelle/node.toml.
+        #[arg(long)]
+        config: PathBuf,
     },
     /// The node's state (any role).
     Status,
@@ -733,8 +796,7 @@ async fn staff_call(cli: &Cli, req: StaffRequest) -> anyhow::Result<StaffReply> 
         ErrorKind::Usage,
         "this command needs a staff credential: pass --credential FILE or set PASSERELLE_CREDENTIAL",
     ))?;
-    let cred = Credential::load(path)?;
-    let client = Client::connect(&cred).await?;
+    let (client, _) = Client::connect_file(path).await?;
     let reply = client.call(req).await;
     client.close();
     reply
@@ -828,7 +890,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                     outln!("the store in place was moved to {}", m.display())?;
                 }
                 outln!(
-                    "restored {} (a log of {} entries); start the node: it checks its log with its witnesses, and `node status` says if it is behind what they cosigned",
+                    "restored {} (a log of {} entries); start the node: it first checks its log with its witnesses, and does not start if it is behind what they cosigned",
                     s.path.display(),
                     s.log_size
                 )?;
@@ -840,6 +902,82 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             config,
             live,
         }) => return node_health(*address, config.as_deref(), *live, cli.json).await,
+        Command::Node(NodeCmd::RotateKeys {
+            config,
+            only,
+            activate,
+            roster,
+            no_endorsement,
+        }) => {
+            if *activate {
+                let roster = roster.as_ref().context("--activate needs --roster")?;
+                let a = crate::rotation::activate(config, roster, !no_endorsement, now())?;
+                if cli.json {
+                    output::document(
+                        "keys-activated",
+                        serde_json::json!({
+                            "roster_version": a.version,
+                            "retired": a.retired.iter().map(|(k, p)| serde_json::json!({"key": k.as_str(), "moved_to": p})).collect::<Vec<_>>(),
+                            "endorsed": a.endorsed,
+                        }),
+                    )?;
+                } else {
+                    for (k, p) in &a.retired {
+                        outln!("{k} key replaced; the old one is kept in {}", p.display())?;
+                    }
+                    if a.endorsed {
+                        outln!(
+                            "the old signing key endorsed the new one: staff credentials keep working"
+                        )?;
+                    }
+                    outln!(
+                        "roster version {} is the node's starting roster. Next: restart the node (e.g. `systemctl restart passerelled`); it adopts the roster and passes it on to the other members",
+                        a.version
+                    )?;
+                }
+                return Ok(Status::Done);
+            }
+            let p = crate::rotation::prepare(config, only)?;
+            if cli.json {
+                output::document(
+                    "keys-prepared",
+                    serde_json::json!({
+                        "member": p.member,
+                        "keys": p.keys.iter().map(|(k, f)| serde_json::json!({"key": k.as_str(), "file": f})).collect::<Vec<_>>(),
+                    }),
+                )?;
+            } else {
+                for (k, f) in &p.keys {
+                    outln!("new {k} key: {} (pending, 0600)", f.display())?;
+                }
+                outln!(
+                    "the node keeps running on its current keys. Next: send {} to the steering group, which runs `passerelle federation rotate-member` in a new roster version and signs it; then `passerelle node rotate-keys --config {} --activate --roster ROSTER` and restart the node",
+                    p.member.display(),
+                    config.display()
+                )?;
+            }
+            return Ok(Status::Done);
+        }
+        Command::Node(NodeCmd::DeclareLoss { config }) => {
+            let b = daemon::backup::declare_loss(config)?;
+            if cli.json {
+                output::document(
+                    "loss-declared",
+                    serde_json::json!({
+                        "witness": b.witness,
+                        "cosigned": b.cosigned,
+                        "kept": b.kept,
+                    }),
+                )?;
+            } else {
+                outln!("loss declared: {}", b.explain())?;
+                outln!(
+                    "Next: give the log a new key (`passerelle node rotate-keys --config {} --only log`, then the steering group's roster, then --activate); the node's next start under it records the loss in its log",
+                    config.display()
+                )?;
+            }
+            return Ok(Status::Done);
+        }
         Command::Node(NodeCmd::Check { config }) => {
             setup::check_config(config)?;
             if cli.json {
@@ -912,7 +1050,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 ErrorKind::Usage,
                 "issuing needs the administrator's credential (--credential)",
             ))?;
-            let admin = Credential::load(path)?;
+            // Connected first, so the new credential pins the node's current key.
+            let (client, admin) = Client::connect_file(path).await?;
             let key = SigningKey::from_seed(daemon::clock::random());
             let public = key.public();
             let cred = Credential::new(
@@ -920,19 +1059,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                 admin.institution.clone(),
                 *role,
                 admin.node_address.clone(),
-                admin.node_key,
+                client.node_key(),
                 key,
             );
             // Written (new file, 0600) before the node registers the key: a path that cannot
             // be written fails with nothing registered, instead of a registered key lost.
-            cred.save(out)?;
-            let client = match Client::connect(&admin).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = std::fs::remove_file(out);
-                    return Err(e);
-                }
-            };
+            if let Err(e) = cred.save(out) {
+                client.close();
+                return Err(e);
+            }
             let reply = client
                 .call(StaffRequest::StaffIssue {
                     staff: staff.clone(),
@@ -1073,7 +1208,9 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
                 ErrorKind::Usage,
                 "export needs an auditor credential (--credential)",
             ))?;
-            let cred = Credential::load(path)?;
+            // Connecting once first records the node's rotated key in the file, if it was.
+            let (probe, cred) = Client::connect_file(path).await?;
+            probe.close();
             let opts = crate::audit::ExportOptions {
                 wait: std::time::Duration::from_secs(*wait),
                 allow_uncosigned: *allow_uncosigned,
@@ -1131,6 +1268,7 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
                         "cosigned_by": v.report.cosigned_by,
                         "ok": v.report.ok(),
                         "findings": v.report.findings,
+                        "declared_losses": v.declared_losses,
                     }),
                 )?;
             } else {
@@ -1211,9 +1349,29 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         FederationCmd::RemoveMember {
             roster,
             institution,
+            replacement_witness,
+            lower_quorum,
         } => {
-            let r = federation::edit(roster, now(), |r| federation::remove_member(r, institution))?;
+            let fallback = federation::WitnessFallback {
+                replacement: replacement_witness.clone(),
+                lower_quorum: *lower_quorum,
+            };
+            let r = federation::edit(roster, now(), |r| {
+                federation::remove_member(r, institution, &fallback)
+            })?;
             summary(&r, "member removed")
+        }
+        FederationCmd::RotateMember { roster, member } => {
+            let m = federation::load_member(member)?;
+            let mut changed = Vec::new();
+            let r = federation::edit(roster, now(), |r| {
+                changed = federation::rotate_member(r, &m)?;
+                Ok(())
+            })?;
+            summary(
+                &r,
+                &format!("new {} key(s) of {}", changed.join(", "), m.id),
+            )
         }
         FederationCmd::Allow {
             roster,

@@ -108,6 +108,7 @@ pub fn init(
             members: vec![],
             policy: vec![],
             former_keys: vec![],
+            former_log_keys: vec![],
             retention: vec![],
             statistics: None,
         },
@@ -153,32 +154,116 @@ pub fn add_member(roster: &mut Roster, member: Member) -> anyhow::Result<()> {
     roster
         .former_keys
         .retain(|f| f.signing_key != member.signing_key);
+    roster
+        .former_log_keys
+        .retain(|f| f.log_key != member.log_key);
     roster.members.push(member);
     Ok(())
 }
 
-/// Removes a member; its signing key goes to the roster's key history, so the case events it
-/// signed stay verifiable (spec §5.1). Replacing a member's keys is a removal then an addition.
-pub fn remove_member(roster: &mut Roster, id: &InstitutionId) -> anyhow::Result<()> {
-    roster.retire_signing_key(id);
-    let before = roster.members.len();
-    roster.members.retain(|m| &m.id != id);
-    if roster.members.len() == before {
+/// What to do about the logs a removed member witnessed, when fewer witnesses than their
+/// quorum would remain.
+#[derive(Debug, Clone, Default)]
+pub struct WitnessFallback {
+    /// Another member that takes over as witness of every log the removed member witnessed.
+    pub replacement: Option<InstitutionId>,
+    /// Lower each such log's quorum to the witnesses it keeps.
+    pub lower_quorum: bool,
+}
+
+/// Removes a member; its signing and log keys go to the roster's key history, so the case
+/// events it signed and the checkpoints of its log stay verifiable (spec §5.1). It also stops
+/// witnessing the others' logs: a log left with fewer witnesses than its quorum is refused
+/// unless `fallback` names a replacement witness or accepts a lower quorum.
+pub fn remove_member(
+    roster: &mut Roster,
+    id: &InstitutionId,
+    fallback: &WitnessFallback,
+) -> anyhow::Result<()> {
+    if roster.member(id).is_none() {
         bail!("{id} is not a member");
     }
-    // A removed member no longer witnesses anyone; a quorum that can no longer be met is the
-    // steering group's decision, not something to lower silently.
+    if let Some(r) = &fallback.replacement {
+        if r == id {
+            bail!("{id} cannot replace itself as witness");
+        }
+        if roster.member(r).is_none() {
+            bail!("the replacement witness {r} is not a member");
+        }
+    }
+    roster.retire_signing_key(id);
+    roster.retire_log_key(id);
+    roster.members.retain(|m| &m.id != id);
     for m in &mut roster.members {
+        if !m.witnesses.contains(id) {
+            continue;
+        }
         m.witnesses.retain(|w| w != id);
+        if let Some(r) = &fallback.replacement
+            && r != &m.id
+            && !m.witnesses.contains(r)
+        {
+            m.witnesses.push(r.clone());
+        }
         if usize::from(m.witness_quorum) > m.witnesses.len() {
-            bail!(
-                "removing {id} leaves {} with fewer witnesses than its quorum of {}; set its witnesses first",
-                m.id,
-                m.witness_quorum
-            );
+            if !fallback.lower_quorum {
+                bail!(
+                    "removing {id} leaves the log of {} with {} witness(es), below its quorum of \
+                     {}: name another member to witness it instead (--replacement-witness ID), \
+                     accept a lower quorum (--lower-quorum), or set its witnesses first \
+                     (`passerelle federation witnesses`)",
+                    m.id,
+                    m.witnesses.len(),
+                    m.witness_quorum
+                );
+            }
+            m.witness_quorum = m.witnesses.len() as u8;
         }
     }
     Ok(())
+}
+
+/// Gives member `new.id` the keys of `new` (a `member.next.toml` from `node rotate-keys`),
+/// keeping its name, sector, address and witness policy. Replaced signing and log keys go to
+/// the roster's key history (spec §5.1).
+pub fn rotate_member(roster: &mut Roster, new: &Member) -> anyhow::Result<Vec<&'static str>> {
+    let Some(old) = roster.member(&new.id).cloned() else {
+        bail!(
+            "{} is not a member; a new member is added with `federation add-member`",
+            new.id
+        );
+    };
+    let changed: Vec<&'static str> = [
+        ("signing", old.signing_key != new.signing_key),
+        ("encryption", old.encryption_key != new.encryption_key),
+        ("log", old.log_key != new.log_key),
+        ("witness", old.witness_key != new.witness_key),
+    ]
+    .into_iter()
+    .filter_map(|(k, c)| c.then_some(k))
+    .collect();
+    if changed.is_empty() {
+        bail!(
+            "the member file for {} lists the keys the roster already has: nothing to rotate",
+            new.id
+        );
+    }
+    if old.signing_key != new.signing_key {
+        roster.retire_signing_key(&new.id);
+    }
+    if old.log_key != new.log_key {
+        roster.retire_log_key(&new.id);
+    }
+    let m = roster
+        .members
+        .iter_mut()
+        .find(|m| m.id == new.id)
+        .expect("checked above");
+    m.signing_key = new.signing_key;
+    m.encryption_key = new.encryption_key;
+    m.log_key = new.log_key;
+    m.witness_key = new.witness_key;
+    Ok(changed)
 }
 
 pub fn allow(roster: &mut Roster, sector: Sector, purpose: Purpose, mut categories: Vec<Category>) {
@@ -301,8 +386,8 @@ mod tests {
         .unwrap();
         edit(&path, 3, |r| {
             r.version = 2;
-            remove_member(r, &"ne.oai".parse().unwrap())?;
-            remove_member(r, &"ne.orp".parse().unwrap())?;
+            remove_member(r, &"ne.oai".parse().unwrap(), &WitnessFallback::default())?;
+            remove_member(r, &"ne.orp".parse().unwrap(), &WitnessFallback::default())?;
             add_member(r, member("ne.orp", 30))
         })
         .unwrap();
@@ -327,7 +412,7 @@ mod tests {
             vec![key(30), key(10)]
         );
         let back = edit(&path, 5, |r| {
-            remove_member(r, &"ne.orp".parse().unwrap())?;
+            remove_member(r, &"ne.orp".parse().unwrap(), &WitnessFallback::default())?;
             add_member(r, member("ne.orp", 10))
         })
         .unwrap()
@@ -336,6 +421,123 @@ mod tests {
             back.case_event_keys(&"ne.orp".parse().unwrap()),
             vec![key(10), key(30)]
         );
+    }
+
+    /// A removed witness is taken out of every witness list; a log that would fall below its
+    /// quorum is refused unless a replacement witness or a lower quorum is given.
+    #[test]
+    fn removing_a_witness_keeps_every_quorum_reachable() {
+        let mut r = Roster {
+            federation: "ne-cii".into(),
+            version: 2,
+            issued_at: 1,
+            authorities: Authorities {
+                threshold: 1,
+                keys: vec![Authority {
+                    name: "a".into(),
+                    key: SigningKey::from_seed([1; 32]).public(),
+                }],
+            },
+            members: vec![
+                member("ne.orp", 10),
+                member("ne.oai", 20),
+                member("ne.sas", 30),
+                member("ne.smig", 40),
+            ],
+            policy: vec![],
+            former_keys: vec![],
+            retention: vec![],
+            former_log_keys: vec![],
+            statistics: None,
+        };
+        let id = |s: &str| -> InstitutionId { s.parse().unwrap() };
+        set_witnesses(&mut r, &id("ne.orp"), vec![id("ne.oai"), id("ne.sas")], 2).unwrap();
+        set_witnesses(&mut r, &id("ne.oai"), vec![id("ne.sas")], 1).unwrap();
+        let e = remove_member(&mut r.clone(), &id("ne.sas"), &WitnessFallback::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--replacement-witness") && e.contains("quorum of 2"),
+            "{e}"
+        );
+        let bad = WitnessFallback {
+            replacement: Some(id("ne.sas")),
+            lower_quorum: false,
+        };
+        assert!(remove_member(&mut r.clone(), &id("ne.sas"), &bad).is_err());
+
+        let mut replaced = r.clone();
+        let smig = WitnessFallback {
+            replacement: Some(id("ne.smig")),
+            lower_quorum: false,
+        };
+        remove_member(&mut replaced, &id("ne.sas"), &smig).unwrap();
+        assert!(replaced.check_well_formed().is_ok());
+        let witnesses = |r: &Roster, m: &str| r.member(&id(m)).unwrap().witnesses.clone();
+        assert_eq!(
+            witnesses(&replaced, "ne.orp"),
+            [id("ne.oai"), id("ne.smig")]
+        );
+        assert_eq!(witnesses(&replaced, "ne.oai"), [id("ne.smig")]);
+        assert!(witnesses(&replaced, "ne.smig").is_empty(), "untouched");
+        assert_eq!(replaced.log_keys(&id("ne.sas")), [PublicKey([31; 32])]);
+
+        let mut lowered = r.clone();
+        let lower = WitnessFallback {
+            replacement: None,
+            lower_quorum: true,
+        };
+        remove_member(&mut lowered, &id("ne.sas"), &lower).unwrap();
+        let orp = lowered.member(&id("ne.orp")).unwrap();
+        assert_eq!(
+            (orp.witnesses.clone(), orp.witness_quorum),
+            (vec![id("ne.oai")], 1)
+        );
+        let oai = lowered.member(&id("ne.oai")).unwrap();
+        assert_eq!((oai.witnesses.len(), oai.witness_quorum), (0, 0));
+    }
+
+    /// A rotation replaces the four keys and keeps the member's policy; the old signing and log
+    /// keys become history; a file with the same keys is refused.
+    #[test]
+    fn rotating_a_member_keeps_its_entry_and_its_key_history() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "ne-cii", 1, 1, 1).unwrap();
+        let path = dir.path().join("roster.toml");
+        edit(&path, 2, |r| {
+            add_member(r, member("ne.orp", 10))?;
+            add_member(r, member("ne.oai", 20))?;
+            set_witnesses(
+                r,
+                &"ne.orp".parse().unwrap(),
+                vec!["ne.oai".parse().unwrap()],
+                1,
+            )
+        })
+        .unwrap();
+        let mut next = member("ne.orp", 50);
+        next.address = "elsewhere:1".into();
+        let r = edit(&path, 3, |r| {
+            r.version = 2;
+            assert_eq!(rotate_member(r, &next)?.len(), 4);
+            Ok(())
+        })
+        .unwrap()
+        .roster;
+        let m = r.member(&"ne.orp".parse().unwrap()).unwrap();
+        assert_eq!(m.signing_key, next.signing_key);
+        assert_eq!(m.witness_key, next.witness_key);
+        assert_eq!(m.address, "127.0.0.1:7101", "only the keys change");
+        assert_eq!(m.witness_quorum, 1);
+        let orp = "ne.orp".parse().unwrap();
+        assert_eq!(r.case_event_keys(&orp).len(), 2);
+        assert_eq!(r.log_keys(&orp), [PublicKey([51; 32]), PublicKey([11; 32])]);
+        let same = edit(&path, 4, |r| rotate_member(r, &next).map(|_| ()));
+        assert!(format!("{:#}", same.unwrap_err()).contains("nothing to rotate"));
+        let stranger = edit(&path, 4, |r| {
+            rotate_member(r, &member("ne.sas", 60)).map(|_| ())
+        });
+        assert!(format!("{:#}", stranger.unwrap_err()).contains("not a member"));
     }
 
     /// An anchor that needs no signature is refused, so `audit verify --federation` and

@@ -16,6 +16,7 @@ pub mod harness;
 pub mod output;
 pub mod records;
 pub mod render;
+pub mod rotation;
 pub mod setup;
 pub mod stats;
 pub mod values;

@@ -137,6 +137,30 @@ pub fn restore(
     std::fs::copy(from, &staged)
         .with_context(|| format!("cannot copy {} into {}", from.display(), dir.display()))?;
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+    // The next start asks the witnesses before serving (transparency-log.md §7.6).
+    {
+        let db = Connection::open(&staged)?;
+        crate::log::loss::set_meta(&db, crate::log::loss::RESTORED_KEY, &now.to_string())?;
+    }
     std::fs::rename(&staged, &store)?;
     Ok((inspect(&store)?, moved))
+}
+
+/// Declares lost the log entries that the node's witnesses cosigned beyond what its restored
+/// store holds, as its last start found; the node must be stopped. Its next start, under a new
+/// log key, records the loss in its log and goes on.
+pub fn declare_loss(config: &Path) -> anyhow::Result<crate::log::loss::Behind> {
+    let store = store_path(config)?;
+    if !store.exists() {
+        bail!("no node store at {}", store.display());
+    }
+    let db = Connection::open(&store)
+        .with_context(|| format!("cannot open the node store {}", store.display()))?;
+    if db.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;").is_err() {
+        bail!(
+            "the node store {} is in use: stop the node first",
+            store.display()
+        );
+    }
+    crate::log::loss::declare(&db)
 }

@@ -1,6 +1,7 @@
 //! Node configuration file (TOML). Relative paths are resolved against the file's directory.
 
 use anyhow::{Context, bail};
+use protocol_spec::endorsement::KeyEndorsement;
 use protocol_spec::ids::{InstitutionId, StaffId};
 use protocol_spec::keys::{EncryptionKey, PublicKey, SigningKey};
 use protocol_spec::roster::{Authorities, SignedRoster};
@@ -81,6 +82,46 @@ pub fn observability_of(path: &Path) -> anyhow::Result<Option<Observability>> {
     Ok(only.observability)
 }
 
+/// The files a node configuration names, resolved against its directory: what key rotation
+/// and backups work on while the node may be running.
+pub struct ConfigPaths {
+    pub institution: InstitutionId,
+    pub signing_key: PathBuf,
+    pub encryption_key: PathBuf,
+    pub log_key: PathBuf,
+    pub witness_key: PathBuf,
+    pub roster: PathBuf,
+    pub data_dir: PathBuf,
+    pub federation: FederationAnchor,
+}
+
+impl ConfigPaths {
+    pub fn load(config: &Path) -> anyhow::Result<ConfigPaths> {
+        let text = std::fs::read_to_string(config)
+            .with_context(|| format!("cannot read config file {}", config.display()))?;
+        let file: ConfigFile = toml::from_str(&text)
+            .with_context(|| format!("config file {} is invalid", config.display()))?;
+        let base = config.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        Ok(ConfigPaths {
+            signing_key: resolve(&file.signing_key),
+            encryption_key: resolve(&file.encryption_key),
+            log_key: resolve(&file.log_key),
+            witness_key: resolve(&file.witness_key),
+            roster: resolve(&file.roster),
+            data_dir: resolve(&file.data_dir),
+            institution: file.institution,
+            federation: file.federation,
+        })
+    }
+}
+
 /// How much a node lets others hold open, so a flood from one key, or many, does not stop
 /// service to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +188,10 @@ pub struct NodeConfig {
     pub(crate) bootstrap_admin: BootstrapAdmin,
     pub(crate) limits: Limits,
     pub(crate) observability: Option<Observability>,
+    /// The signing key's endorsements by the keys it replaced, oldest first (spec §4.4).
+    pub(crate) endorsements: Vec<KeyEndorsement>,
+    /// Encryption keys replaced by rotations, to open summaries sealed to them (spec §15.6).
+    pub(crate) former_encryption: Vec<EncryptionKey>,
 }
 
 impl NodeConfig {
@@ -193,6 +238,25 @@ impl NodeConfig {
         let witness_path = resolve(&file.witness_key);
         let witness_key = SigningKey::from_file(&read_secret(&witness_path)?)
             .with_context(|| format!("witness key file {} is invalid", witness_path.display()))?;
+        let endorsements = load_endorsements(&endorsements_path(&signing_path))?;
+        if let Some(last) = endorsements.last() {
+            let first = &endorsements[0].old;
+            if last.new != signing_key.public()
+                || !protocol_spec::endorsement::follows(&endorsements, first, &last.new)
+            {
+                bail!(
+                    "key endorsements {} do not form a chain ending at the signing key {}",
+                    endorsements_path(&signing_path).display(),
+                    signing_path.display()
+                );
+            }
+        }
+        let mut former_encryption = Vec::new();
+        for p in retired_key_files(&enc_path)? {
+            former_encryption.push(EncryptionKey::from_file(&read_secret(&p)?).with_context(
+                || format!("retired encryption key file {} is invalid", p.display()),
+            )?);
+        }
         let roster_path = resolve(&file.roster);
         let roster = load_roster(&roster_path)?;
         let keys = NodeKeys {
@@ -215,12 +279,76 @@ impl NodeConfig {
             bootstrap_admin: file.bootstrap_admin,
             limits: file.limits,
             observability: file.observability,
+            endorsements,
+            former_encryption,
         })
     }
 }
 
+impl NodeConfig {
+    /// This node's entry in its starting roster.
+    pub fn member_entry(&self) -> Option<protocol_spec::roster::Member> {
+        self.roster.roster.member(&self.institution).cloned()
+    }
+}
+
+/// Where a key rotation keeps the signing key's endorsements: beside the key file.
+pub fn endorsements_path(signing_key: &Path) -> PathBuf {
+    suffixed(signing_key, ".endorsements")
+}
+
+/// `<key file><suffix>`, e.g. `keys/signing.key.next`.
+pub fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The `endorsements` file (spec §15.6): `[[endorsement]]` tables, oldest first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndorsementsFile {
+    #[serde(default)]
+    pub endorsement: Vec<KeyEndorsement>,
+}
+
+/// The endorsements in `path`; none if the file does not exist.
+pub fn load_endorsements(path: &Path) -> anyhow::Result<Vec<KeyEndorsement>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(toml::from_str::<EndorsementsFile>(&text)
+            .with_context(|| format!("key endorsements file {} is invalid", path.display()))?
+            .endorsement),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The `<key file>.retired-<unix time>` files beside `key`, newest first.
+pub fn retired_key_files(key: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let dir = match key.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(name) = key.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!("{name}.retired-");
+    let mut found: Vec<(u64, PathBuf)> = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let e = e?;
+        let file = e.file_name();
+        if let Some(time) = file.to_str().and_then(|f| f.strip_prefix(&prefix))
+            && let Ok(t) = time.parse::<u64>()
+        {
+            found.push((t, e.path()));
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    Ok(found.into_iter().map(|(_, p)| p).collect())
+}
+
 /// Reads a secret file, refusing one that others can read.
-fn read_secret(path: &Path) -> anyhow::Result<String> {
+pub fn read_secret(path: &Path) -> anyhow::Result<String> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("cannot read key file {}", path.display()))?;
     #[cfg(unix)]

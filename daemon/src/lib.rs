@@ -129,6 +129,12 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         .transpose()?;
     let conn =
         open_private_store(&config.data_dir).map_err(|e| store_error(&config.data_dir, e))?;
+    // A restored store found behind its witnesses does not start until a newer copy is back
+    // or the loss is declared (transparency-log.md §7.6).
+    let marks = log::loss::Marks::read(&conn)?;
+    if let Some(refusal) = marks.refusal() {
+        return Err(refusal);
+    }
     let core = Core::load(
         &conn,
         config.institution.clone(),
@@ -137,6 +143,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
             encryption: config.encryption_key,
             log: config.log_key.public(),
             witness: config.witness_key.public(),
+            former_encryption: config.former_encryption,
         },
         config.roster,
         BootstrapAdmin {
@@ -183,8 +190,19 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         shutdown.clone(),
         observability::Watch::new(metrics, loop_ping, clock::now()),
     ));
+    if let Err(e) = log::loss::before_serving(&node, &marks).await {
+        node.endpoint.close(0u32.into(), b"node not started");
+        let n = node.clone();
+        let _ = tokio::task::spawn_blocking(move || n.store.stop()).await;
+        return Err(e);
+    }
     let admission = Arc::new(NodeAdmission(Arc::downgrade(&node)));
-    let server = transport::server_config(&node.signing, admission, &[PEER_ALPN, STAFF_ALPN])?;
+    let server = transport::server_config(
+        &node.signing,
+        &config.endorsements,
+        admission,
+        &[PEER_ALPN, STAFF_ALPN],
+    )?;
     node.endpoint.set_server_config(Some(server));
     let addr = node.endpoint.local_addr()?;
     tracing::info!(institution = %node.me, %addr, "node listening");

@@ -16,6 +16,9 @@ pub(crate) struct LogState {
     /// The newest checkpoint this node signed and recorded, once known in this run: served
     /// again without reading and re-verifying it from the store at every proof.
     pub(crate) signed: Option<(u64, String)>,
+    /// Set when the log halted because a witness cosigned more than the store holds: that
+    /// witness and the size it cosigned.
+    pub(crate) behind: Option<(protocol_spec::ids::InstitutionId, u64)>,
 }
 
 /// Where the node's log stands with its witnesses since the node started.
@@ -99,6 +102,7 @@ impl LogState {
             },
             confirming: Arc::new(tokio::sync::Mutex::new(())),
             signed: None,
+            behind: None,
         })
     }
 

@@ -420,6 +420,7 @@ pub(crate) mod tests {
             }],
             policy: vec![],
             former_keys: vec![],
+            former_log_keys: vec![],
             retention: vec![],
             statistics: None,
         };
@@ -432,6 +433,7 @@ pub(crate) mod tests {
                 encryption: protocol_spec::keys::EncryptionKey::from_secret([1; 32]),
                 log: protocol_spec::keys::PublicKey([2; 32]),
                 witness: protocol_spec::keys::PublicKey([3; 32]),
+                former_encryption: vec![],
             },
             roster,
             node_core::BootstrapAdmin {

@@ -3,6 +3,7 @@
 //! never by a CA chain. Certificates are self-signed carriers for the key.
 
 use anyhow::Context;
+use protocol_spec::endorsement::{self, ENDORSEMENT_OID, KeyEndorsement, MAX_ENDORSEMENTS};
 use protocol_spec::keys::{PublicKey, SigningKey};
 use protocol_spec::wire::{self, HEADER_LEN, WireError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -85,17 +86,71 @@ pub(crate) fn certificate_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
     }
 }
 
+/// DER of an OCTET STRING holding `bytes` (X.690 §8.7, definite length).
+fn der_octet_string(bytes: &[u8]) -> Vec<u8> {
+    let len = bytes.len();
+    let mut out = vec![0x04];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let be = len.to_be_bytes();
+        let skip = be.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (be.len() - skip) as u8);
+        out.extend_from_slice(&be[skip..]);
+    }
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The key endorsements a certificate carries (spec §4.4); none when it has no such
+/// extension or it does not decode.
+pub(crate) fn certificate_endorsements(cert: &CertificateDer<'_>) -> Vec<KeyEndorsement> {
+    use x509_parser::der_parser::der::parse_der_octetstring;
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return Vec::new();
+    };
+    let Ok(oid) = x509_parser::asn1_rs::Oid::from(&ENDORSEMENT_OID) else {
+        return Vec::new();
+    };
+    parsed
+        .extensions()
+        .iter()
+        .find(|e| e.oid == oid)
+        .and_then(|e| parse_der_octetstring(e.value).ok())
+        .and_then(|(_, o)| o.as_slice().ok().map(<[u8]>::to_vec))
+        .and_then(|b| postcard::from_bytes::<Vec<KeyEndorsement>>(&b).ok())
+        .unwrap_or_default()
+}
+
 /// A self-signed certificate carrying `key`, and the key in PKCS#8 form for rustls.
 pub(crate) fn self_signed(
     key: &SigningKey,
+) -> anyhow::Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
+    endorsed_certificate(key, &[])
+}
+
+/// [`self_signed`], the certificate also carrying the newest of the node's key endorsements.
+pub(crate) fn endorsed_certificate(
+    key: &SigningKey,
+    endorsements: &[KeyEndorsement],
 ) -> anyhow::Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
     use ed25519_dalek::pkcs8::EncodePrivateKey;
     let dalek = ed25519_dalek::SigningKey::from_bytes(&key.seed());
     let doc = dalek.to_pkcs8_der().context("encoding key as PKCS#8")?;
     let pkcs8 = PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec());
     let kp = rcgen::KeyPair::try_from(&pkcs8).context("loading key for certificate")?;
-    let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
+    let mut params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
         .context("certificate parameters")?;
+    if !endorsements.is_empty() {
+        let newest = &endorsements[endorsements.len().saturating_sub(MAX_ENDORSEMENTS)..];
+        let payload = postcard::to_stdvec(newest).context("encoding key endorsements")?;
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &ENDORSEMENT_OID,
+                der_octet_string(&payload),
+            ));
+    }
     let cert = params
         .self_signed(&kp)
         .context("self-signing certificate")?;
@@ -173,6 +228,10 @@ impl ClientCertVerifier for PinnedClients {
 #[derive(Debug)]
 struct PinnedServer {
     expected: PublicKey,
+    /// Staff clients also accept a key the pinned one endorsed (spec §4.4); peers never do.
+    follow_endorsements: bool,
+    /// The key the server presented, once accepted.
+    presented: Arc<std::sync::Mutex<Option<PublicKey>>>,
     algs: WebPkiSupportedAlgorithms,
 }
 
@@ -185,9 +244,18 @@ impl ServerCertVerifier for PinnedServer {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match certificate_key(end_entity) {
-            Some(k) if k == self.expected => Ok(ServerCertVerified::assertion()),
-            _ => Err(unknown_key()),
+        let Some(k) = certificate_key(end_entity) else {
+            return Err(unknown_key());
+        };
+        let endorsed = || {
+            self.follow_endorsements
+                && endorsement::follows(&certificate_endorsements(end_entity), &self.expected, &k)
+        };
+        if k == self.expected || endorsed() {
+            *self.presented.lock().unwrap() = Some(k);
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(unknown_key())
         }
     }
 
@@ -225,14 +293,20 @@ fn transport_config() -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
-/// Server configuration accepting the given ALPNs from admitted keys.
+/// Server configuration accepting the given ALPNs from admitted keys, its certificate carrying
+/// the node's key endorsements.
 pub fn server_config(
     key: &SigningKey,
+    endorsements: &[KeyEndorsement],
     admission: Arc<dyn Admission>,
     alpns: &[&[u8]],
 ) -> anyhow::Result<quinn::ServerConfig> {
-    let crypto =
-        quinn::crypto::rustls::QuicServerConfig::try_from(server_tls(key, admission, alpns)?)?;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(server_tls(
+        key,
+        endorsements,
+        admission,
+        alpns,
+    )?)?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(transport_config());
     Ok(cfg)
@@ -242,6 +316,7 @@ pub fn server_config(
 /// early data and no session resumption (spec §4.1).
 fn server_tls(
     key: &SigningKey,
+    endorsements: &[KeyEndorsement],
     admission: Arc<dyn Admission>,
     alpns: &[&[u8]],
 ) -> anyhow::Result<rustls::ServerConfig> {
@@ -250,7 +325,7 @@ fn server_tls(
         admission,
         algs: provider.signature_verification_algorithms,
     });
-    let (cert, pk) = self_signed(key)?;
+    let (cert, pk) = endorsed_certificate(key, endorsements)?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
@@ -272,8 +347,26 @@ pub fn client_config(
     server_key: PublicKey,
     alpn: &[u8],
 ) -> anyhow::Result<quinn::ClientConfig> {
-    let crypto =
-        quinn::crypto::rustls::QuicClientConfig::try_from(client_tls(key, server_key, alpn)?)?;
+    let (tls, _) = client_tls(key, server_key, false, alpn)?;
+    quic_client(tls)
+}
+
+/// A staff client's configuration: like [`client_config`], also accepting a server key that
+/// the pinned `node_key` endorsed (spec §4.4). The cell receives the key the server presented.
+pub fn staff_client_config(
+    key: &SigningKey,
+    node_key: PublicKey,
+    alpn: &[u8],
+) -> anyhow::Result<(
+    quinn::ClientConfig,
+    Arc<std::sync::Mutex<Option<PublicKey>>>,
+)> {
+    let (tls, presented) = client_tls(key, node_key, true, alpn)?;
+    Ok((quic_client(tls)?, presented))
+}
+
+fn quic_client(tls: rustls::ClientConfig) -> anyhow::Result<quinn::ClientConfig> {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     cfg.transport_config(transport_config());
     Ok(cfg)
@@ -281,14 +374,22 @@ pub fn client_config(
 
 /// The TLS side of [`client_config`]: TLS 1.3 only, the server key pinned, and every handshake
 /// a full one (spec §4.1): no session is stored, so none is offered for resumption.
+#[allow(clippy::type_complexity)] // the config and the cell its verifier fills
 fn client_tls(
     key: &SigningKey,
     server_key: PublicKey,
+    follow_endorsements: bool,
     alpn: &[u8],
-) -> anyhow::Result<rustls::ClientConfig> {
+) -> anyhow::Result<(
+    rustls::ClientConfig,
+    Arc<std::sync::Mutex<Option<PublicKey>>>,
+)> {
     let provider = provider();
+    let presented = Arc::new(std::sync::Mutex::new(None));
     let verifier = Arc::new(PinnedServer {
         expected: server_key,
+        follow_endorsements,
+        presented: presented.clone(),
         algs: provider.signature_verification_algorithms,
     });
     let (cert, pk) = self_signed(key)?;
@@ -300,7 +401,7 @@ fn client_tls(
     tls.alpn_protocols = vec![alpn.to_vec()];
     tls.resumption = rustls::client::Resumption::disabled();
     tls.enable_early_data = false;
-    Ok(tls)
+    Ok((tls, presented))
 }
 
 /// The authenticated key and negotiated ALPN of an established connection.
@@ -549,8 +650,12 @@ mod tests {
             SigningKey::from_seed([2; 32]),
         );
         let admission = toggle(&client_key);
-        let server = Arc::new(server_tls(&server_key, admission.clone(), &[ALPN]).unwrap());
-        let client = Arc::new(client_tls(&client_key, server_key.public(), ALPN).unwrap());
+        let server = Arc::new(server_tls(&server_key, &[], admission.clone(), &[ALPN]).unwrap());
+        let client = Arc::new(
+            client_tls(&client_key, server_key.public(), false, ALPN)
+                .unwrap()
+                .0,
+        );
         assert_eq!(server.send_tls13_tickets, 0);
         assert!(!server.ticketer.enabled());
         for n in 1..=3 {
@@ -568,10 +673,12 @@ mod tests {
 
         // The same harness sees a resumption when both sides allow one, as rustls does by
         // default: the check above is not vacuous.
-        let mut lax_server = server_tls(&server_key, admission.clone(), &[ALPN]).unwrap();
+        let mut lax_server = server_tls(&server_key, &[], admission.clone(), &[ALPN]).unwrap();
         lax_server.session_storage = rustls::server::ServerSessionMemoryCache::new(16);
         lax_server.send_tls13_tickets = 2;
-        let mut lax_client = client_tls(&client_key, server_key.public(), ALPN).unwrap();
+        let mut lax_client = client_tls(&client_key, server_key.public(), false, ALPN)
+            .unwrap()
+            .0;
         lax_client.resumption = rustls::client::Resumption::in_memory_sessions(16);
         let (lax_server, lax_client) = (Arc::new(lax_server), Arc::new(lax_client));
         handshake(&lax_client, &lax_server).unwrap();
@@ -585,6 +692,43 @@ mod tests {
         assert!(handshake(&client, &server).is_err());
     }
 
+    /// A node whose signing key was replaced presents its new key with the old key's
+    /// endorsement: a staff client pinned to the old key accepts it and learns the new key; a
+    /// forged or missing endorsement is refused, and a peer never follows endorsements.
+    #[test]
+    fn a_staff_client_follows_its_node_key_endorsements_and_peers_do_not() {
+        let (old, new, client_key) = (
+            SigningKey::from_seed([1; 32]),
+            SigningKey::from_seed([3; 32]),
+            SigningKey::from_seed([2; 32]),
+        );
+        let admission = toggle(&client_key);
+        let server = |chain: &[KeyEndorsement]| {
+            Arc::new(server_tls(&new, chain, admission.clone(), &[ALPN]).unwrap())
+        };
+        let genuine = vec![KeyEndorsement::sign(&old, new.public())];
+        let (tls, presented) = client_tls(&client_key, old.public(), true, ALPN).unwrap();
+        handshake(&Arc::new(tls), &server(&genuine)).expect("the endorsed key is accepted");
+        assert_eq!(*presented.lock().unwrap(), Some(new.public()));
+
+        let mut forged = KeyEndorsement::sign(&SigningKey::from_seed([9; 32]), new.public());
+        forged.old = old.public();
+        for chain in [vec![forged], vec![]] {
+            let (tls, presented) = client_tls(&client_key, old.public(), true, ALPN).unwrap();
+            assert!(handshake(&Arc::new(tls), &server(&chain)).is_err());
+            assert_eq!(*presented.lock().unwrap(), None);
+        }
+        let peer = client_tls(&client_key, old.public(), false, ALPN)
+            .unwrap()
+            .0;
+        assert!(handshake(&Arc::new(peer), &server(&genuine)).is_err());
+        // The certificate carries what the client reads back.
+        let (cert, _) = endorsed_certificate(&new, &genuine).unwrap();
+        assert_eq!(certificate_endorsements(&cert), genuine);
+        assert_eq!(certificate_key(&cert), Some(new.public()));
+        assert!(certificate_endorsements(&self_signed(&new).unwrap().0).is_empty());
+    }
+
     /// Over QUIC: a key admitted once and revoked since is refused at its next handshake, even
     /// from a client that keeps its configuration (and so would hold any session it was given).
     #[tokio::test]
@@ -595,7 +739,7 @@ mod tests {
         );
         let admission = toggle(&client_key);
         let server = quinn::Endpoint::server(
-            server_config(&server_key, admission.clone(), &[ALPN]).unwrap(),
+            server_config(&server_key, &[], admission.clone(), &[ALPN]).unwrap(),
             "127.0.0.1:0".parse().unwrap(),
         )
         .unwrap();

@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let v = vectors();
     let keys = BundleKeys {
         log: v.log_key.clone(),
+        former_logs: vec![],
         witnesses: vec![v.witness_key.clone()],
         quorum: 1,
     };

@@ -30,6 +30,7 @@ fuzz_target!(|bytes: &[u8]| {
     let v = vectors();
     let keys = BundleKeys {
         log: v.log_key.clone(),
+        former_logs: vec![],
         witnesses: vec![v.witness_key.clone()],
         quorum: 1,
     };

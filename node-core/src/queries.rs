@@ -197,12 +197,17 @@ pub(crate) fn summary_open(
         &d.sealed.digest(),
         &who.staff,
     )?;
-    let summary = d.open(&core.keys.encryption).map_err(|e| {
-        Fault::Refused(
-            StaffErrorKind::Internal,
-            format!("the stored summary cannot be opened: {e}"),
-        )
-    })?;
+    let keys = std::iter::once(&core.keys.encryption).chain(&core.keys.former_encryption);
+    let summary = keys
+        .map(|k| d.open(k))
+        .reduce(|a, b| a.or(b))
+        .expect("the current key at least")
+        .map_err(|e| {
+            Fault::Refused(
+                StaffErrorKind::Internal,
+                format!("the stored summary cannot be opened: {e}"),
+            )
+        })?;
     let info = received_info(*summary_id, &d, &by.parse()?, at as u64);
     Ok(StaffReply::Opened { info, summary })
 }

@@ -224,6 +224,7 @@ mod tests {
             members: vec![],
             policy: vec![],
             former_keys: vec![],
+            former_log_keys: vec![],
             retention: vec![Retention {
                 purpose: "action-plan".parse().unwrap(),
                 days: 30,

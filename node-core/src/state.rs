@@ -25,6 +25,9 @@ pub struct Secrets {
     /// Public halves of the log and witness keys, to check a roster lists what the node holds.
     pub log: PublicKey,
     pub witness: PublicKey,
+    /// Encryption keys replaced by a key rotation, newest first: the summaries stored before
+    /// it, or sealed by peers still holding the previous roster, open with one of them.
+    pub former_encryption: Vec<EncryptionKey>,
 }
 
 /// The first administrator, registered when the store has no staff yet.

@@ -99,6 +99,7 @@ fn the_core_decides_every_decision_vector_as_the_spec_says() {
                 )),
                 log: orp.log_key,
                 witness: orp.witness_key,
+                former_encryption: vec![],
             },
             roster.clone(),
             BootstrapAdmin {

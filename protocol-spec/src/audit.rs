@@ -172,7 +172,8 @@ fn access(logged_by: &str, index: usize, e: &LogEntry) -> Access {
         LogEntry::Roster(_)
         | LogEntry::WitnessEvidence(_)
         | LogEntry::Staff(_)
-        | LogEntry::RecordsImported(_) => {}
+        | LogEntry::RecordsImported(_)
+        | LogEntry::LogLoss(_) => {}
     }
     a
 }
@@ -355,6 +356,10 @@ mod tests {
 /// What an auditor verifies a bundle against.
 pub struct BundleKeys {
     pub log: VerifierKey,
+    /// The log's former keys from the roster's log key history (spec §5.1): a kept checkpoint
+    /// signed before a rotation verifies under one of them. The bundle's own checkpoint must be
+    /// signed with the current key.
+    pub former_logs: Vec<VerifierKey>,
     pub witnesses: Vec<VerifierKey>,
     pub quorum: usize,
 }
@@ -716,9 +721,12 @@ fn check_kept(
     have: u64,
     r: &mut BundleReport,
 ) {
+    let log_keys: Vec<VerifierKey> = std::iter::once(keys.log.clone())
+        .chain(keys.former_logs.iter().cloned())
+        .collect();
     let old = Note::parse(kept).map_err(|e| e.to_string()).and_then(|n| {
-        verify_note(&n, std::slice::from_ref(&keys.log))
-            .map_err(|e| format!("kept checkpoint signature: {e}"))?;
+        // The log's keys share its name and differ by key id: one of them must have signed.
+        verify_note(&n, &log_keys).map_err(|e| format!("kept checkpoint signature: {e}"))?;
         Checkpoint::parse(&n.text).map_err(|e| e.to_string())
     });
     match old {
@@ -776,6 +784,7 @@ mod bundle_tests {
         let w = SigningKey::from_seed([2; 32]);
         BundleKeys {
             log: VerifierKey::new(ORIGIN, SIG_ED25519, log_key().public()),
+            former_logs: vec![],
             witnesses: vec![VerifierKey::new(
                 &format!("{ORIGIN}/witness"),
                 SIG_COSIGNATURE,
@@ -1004,5 +1013,33 @@ mod bundle_tests {
             f[20],
             "tile/: 20 more files that are not tiles of this checkpoint"
         );
+    }
+
+    /// An auditor's kept checkpoint signed before the log key was replaced verifies under the
+    /// roster's log key history; under a key the history does not hold it fails.
+    #[test]
+    fn a_kept_checkpoint_verifies_under_a_former_log_key_of_the_history() {
+        let (_, files) = bundle(600);
+        let (old_cp, _) = bundle(300);
+        let former = SigningKey::from_seed([7; 32]);
+        let kept = String::from_utf8(note_for(&old_cp, &former)).unwrap();
+        let mut with_history = keys();
+        with_history.former_logs = vec![VerifierKey::new(ORIGIN, SIG_ED25519, former.public())];
+        let r = verify_bundle(&mut files.clone(), &with_history, Some(&kept), &mut |_| {});
+        assert_eq!(r.findings, [], "signed under a former key of the history");
+        let r = verify_bundle(&mut files.clone(), &keys(), Some(&kept), &mut |_| {});
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.location == "kept checkpoint" && f.problem.contains("signature")),
+            "{:?}",
+            r.findings
+        );
+        // The bundle's own checkpoint must carry the current key, not a former one.
+        let mut old_signed = files.clone();
+        let (cp, _) = bundle(600);
+        old_signed.insert("checkpoint".into(), note_for(&cp, &former));
+        let r = verify_bundle(&mut old_signed, &with_history, None, &mut |_| {});
+        assert!(!r.findings.is_empty());
     }
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod avs;
 pub mod case;
 pub mod category;
+pub mod endorsement;
 pub mod entry;
 pub mod exchange;
 pub mod ids;

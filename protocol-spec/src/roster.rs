@@ -77,6 +77,18 @@ pub struct FormerKey {
     pub retired_in: u64,
 }
 
+/// A log key the roster no longer lists as current: the member's log key was replaced, or the
+/// member removed. Auditors verify the checkpoints signed under it before `retired_in` (spec
+/// §5.1, transparency-log.md §7.5); no node follows a log under it any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormerLogKey {
+    pub institution: InstitutionId,
+    pub log_key: PublicKey,
+    /// The first roster version that no longer lists the key as current.
+    pub retired_in: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Roster {
@@ -95,6 +107,9 @@ pub struct Roster {
     /// How long a received summary is kept, per purpose (spec §7.10). Optional in text forms.
     #[serde(default)]
     pub retention: Vec<Retention>,
+    /// Log key history, carried forward like `former_keys`. Optional in text forms.
+    #[serde(default)]
+    pub former_log_keys: Vec<FormerLogKey>,
     /// The monthly statistics: measures, grid fields, threshold and privacy budget
     /// (spec/statistics.md §2). Optional in text forms; none: no report can be computed.
     #[serde(default)]
@@ -207,6 +222,33 @@ impl Roster {
         }
     }
 
+    /// Every key under which checkpoints of `id`'s log verify for an auditor: its current log
+    /// key, if it is a member, then the former log keys the roster keeps for it.
+    pub fn log_keys(&self, id: &InstitutionId) -> Vec<PublicKey> {
+        let current = self.member(id).map(|m| m.log_key);
+        let former = self
+            .former_log_keys
+            .iter()
+            .filter(|f| &f.institution == id)
+            .map(|f| f.log_key);
+        current.into_iter().chain(former).collect()
+    }
+
+    /// Moves the log key of member `id` to the log key history, as of this (draft) version:
+    /// called when the member is removed or its log key replaced.
+    pub fn retire_log_key(&mut self, id: &InstitutionId) {
+        if let Some(m) = self.member(id) {
+            let key = m.log_key;
+            if !self.former_log_keys.iter().any(|f| f.log_key == key) {
+                self.former_log_keys.push(FormerLogKey {
+                    institution: id.clone(),
+                    log_key: key,
+                    retired_in: self.version,
+                });
+            }
+        }
+    }
+
     /// How many days a summary received for `purpose` is kept (spec §7.10).
     pub fn retention_days(&self, purpose: &Purpose) -> u32 {
         self.retention
@@ -305,6 +347,21 @@ impl Roster {
                 return bad(format!(
                     "retention of purpose {} must be 1 to {MAX_RETENTION_DAYS} days",
                     r.purpose
+                ));
+            }
+        }
+        let mut former_log = BTreeSet::new();
+        for f in &self.former_log_keys {
+            if keys.contains(&f.log_key) || !former_log.insert(f.log_key) {
+                return bad(format!(
+                    "former log key of {} is listed twice or is a current key",
+                    f.institution
+                ));
+            }
+            if f.retired_in > self.version {
+                return bad(format!(
+                    "former log key of {} is retired in version {}, after this one",
+                    f.institution, f.retired_in
                 ));
             }
         }
@@ -439,6 +496,7 @@ pub(crate) mod tests {
             }],
             former_keys: vec![],
             retention: vec![],
+            former_log_keys: vec![],
             statistics: None,
         }
     }
@@ -505,14 +563,51 @@ pub(crate) mod tests {
         assert!(s.verify(&s.roster.authorities.clone()).is_err());
     }
 
+    /// A replaced log key stays in the log key history, for auditors; it is nobody's current
+    /// key and is listed once.
+    #[test]
+    fn log_key_history_is_kept_and_well_formed() {
+        let a = SigningKey::from_seed([1; 32]);
+        let orp: InstitutionId = "ne.orp".parse().unwrap();
+        let mut r = sample(&[&a], 1);
+        r.version = 2;
+        r.retire_log_key(&orp);
+        r.retire_log_key(&orp);
+        r.members[0].log_key = PublicKey([22; 32]);
+        assert!(r.check_well_formed().is_ok());
+        assert_eq!(
+            r.log_keys(&orp),
+            vec![PublicKey([22; 32]), PublicKey([12; 32])]
+        );
+        assert_eq!(r.former_log_keys.len(), 1, "retiring twice keeps one entry");
+        assert_eq!(r.former_log_keys[0].retired_in, 2);
+        let mut current = r.clone();
+        current.members[0].log_key = PublicKey([12; 32]);
+        assert!(
+            current.check_well_formed().is_err(),
+            "a former log key cannot be current"
+        );
+        let mut early = r.clone();
+        early.former_log_keys[0].retired_in = 3;
+        assert!(early.check_well_formed().is_err());
+        let mut s = SignedRoster::sign(r, &[&a]);
+        assert!(s.verify(&s.roster.authorities.clone()).is_ok());
+        s.roster.former_log_keys.clear();
+        assert!(
+            s.verify(&s.roster.authorities.clone()).is_err(),
+            "the history is signed"
+        );
+    }
+
     /// A roster file written before the key history existed still reads, with none.
     #[test]
     fn text_form_without_key_history_reads() {
         let a = SigningKey::from_seed([1; 32]);
         let mut value = serde_json::to_value(sample(&[&a], 1)).unwrap();
         value.as_object_mut().unwrap().remove("former_keys");
+        value.as_object_mut().unwrap().remove("former_log_keys");
         let r: Roster = serde_json::from_value(value).unwrap();
-        assert!(r.former_keys.is_empty());
+        assert!(r.former_keys.is_empty() && r.former_log_keys.is_empty());
     }
 
     #[test]

@@ -129,6 +129,7 @@ mod tests {
                 categories: vec![Category::Employment, Category::Measures],
             }],
             former_keys: vec![],
+            former_log_keys: vec![],
             retention: vec![],
             statistics: None,
         }

@@ -22,7 +22,8 @@ use protocol_spec::keys::{PublicKey, Signature};
 use protocol_spec::peer::{InclusionProof, PeerMessage, PeerReply};
 use protocol_spec::records::{Person, RecordField, RecordSet};
 use protocol_spec::roster::{
-    Authorities, Authority, FormerKey, Member, PolicyRule, Retention, Roster, SignedRoster,
+    Authorities, Authority, FormerKey, FormerLogKey, Member, PolicyRule, Retention, Roster,
+    SignedRoster,
 };
 use protocol_spec::seal::Sealed;
 use protocol_spec::staff::{
@@ -346,6 +347,14 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
                 retired_in,
             }
         });
+    let former_log =
+        (institution(), key(), any::<u64>()).prop_map(|(institution, log_key, retired_in)| {
+            FormerLogKey {
+                institution,
+                log_key,
+                retired_in,
+            }
+        });
     let retention =
         (purpose_(), any::<u32>()).prop_map(|(purpose, days)| Retention { purpose, days });
     (
@@ -356,6 +365,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
             vec(rule, 0..3),
             vec(former, 0..3),
             vec(retention, 0..3),
+            vec(former_log, 0..3),
             proptest::option::of(stats_config().prop_map(Box::new)),
         ),
         vec(signature_, 0..3),
@@ -364,7 +374,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
             |(
                 (federation, version, issued_at),
                 (threshold, keys),
-                (members, policy, former_keys, retention, statistics),
+                (members, policy, former_keys, retention, former_log_keys, statistics),
                 sigs,
             )| {
                 SignedRoster {
@@ -377,6 +387,7 @@ fn signed_roster_() -> impl Strategy<Value = SignedRoster> {
                         policy,
                         former_keys,
                         retention,
+                        former_log_keys,
                         statistics,
                     },
                     signatures: sigs,

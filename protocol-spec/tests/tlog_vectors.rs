@@ -395,6 +395,7 @@ fn tile_vectors() {
     let mut files: HashMap<String, Vec<u8>> = want.into_iter().collect();
     files.insert("checkpoint".into(), s(&f["note"]).as_bytes().to_vec());
     let keys = BundleKeys {
+        former_logs: vec![],
         log: VerifierKey::parse(s(&f["log_vkey"])).unwrap(),
         witnesses: vec![VerifierKey::parse(s(&f["witness_vkey"])).unwrap()],
         quorum: 1,

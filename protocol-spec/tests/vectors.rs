@@ -224,6 +224,7 @@ fn roster() -> Roster {
             ),
         ],
         former_keys: vec![],
+        former_log_keys: vec![],
         retention: vec![Retention {
             purpose: purpose("coordinated-assessment"),
             days: 180,
@@ -1563,6 +1564,7 @@ const SECTIONS: &[&str] = &[
     "enums",
     "refusal_codes",
     "roster",
+    "endorsement",
     "summary_request",
     "case_events",
     "case_lifecycle",
@@ -2118,6 +2120,30 @@ fn roster_vector() {
         .expect("2 of 3 verify");
     let one = SignedRoster::sign(roster(), &[&signing(1)]);
     assert!(one.verify(&signed.roster.authorities).is_err());
+}
+
+#[test]
+fn endorsement_vector() {
+    use protocol_spec::endorsement::{self, KeyEndorsement};
+    let file = core_file();
+    let e = top(&file, "endorsement");
+    assert!(e.str("note").contains("§4.4"));
+    let (old, new) = (seed_of(&e, "old_seed"), seed_of(&e, "new_seed"));
+    let link = KeyEndorsement::sign(&old, new.public());
+    let input = KeyEndorsement::signing_input(&old.public(), &new.public());
+    assert!(input.starts_with(b"passerelle/v1 node-key endorsement\n"));
+    e.hex_eq("signing_input", &input);
+    e.hex_eq("signature", &link.signature.0);
+    assert!(old.public().verify(&input, &link.signature));
+    let chain = vec![link];
+    let bytes = postcard::to_stdvec(&chain).expect("chain encodes");
+    e.hex_eq("postcard", &bytes);
+    assert_eq!(
+        postcard::from_bytes::<Vec<KeyEndorsement>>(&bytes).expect("chain decodes"),
+        chain
+    );
+    assert!(endorsement::follows(&chain, &old.public(), &new.public()));
+    assert!(!endorsement::follows(&chain, &new.public(), &old.public()));
 }
 
 #[test]

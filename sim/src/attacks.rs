@@ -131,14 +131,14 @@ impl World {
         self.rogue.messages += 1;
         let from = self.rogue.public();
         for delay in self.net.fate(&mut self.rng, Party::Rogue, Party::Node(t)) {
-            let message = Box::new(message.clone());
+            let message = message.clone();
             self.schedule(
                 delay,
                 Event::Arrive {
                     to: Party::Node(t),
                     from,
                     origin: Origin::Rogue(expect),
-                    message,
+                    message: Box::new(message),
                 },
             );
         }

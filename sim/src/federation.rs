@@ -141,6 +141,7 @@ impl Institution {
             encryption: EncryptionKey::from_secret(self.seed("encryption")),
             log: SigningKey::from_seed(self.seed("log")).public(),
             witness: SigningKey::from_seed(self.seed("witness")).public(),
+            former_encryption: vec![],
         }
     }
 
@@ -216,6 +217,7 @@ impl Federation {
                 members,
                 policy: policy(),
                 former_keys: vec![],
+                former_log_keys: vec![],
                 retention: vec![],
                 statistics: None,
             },

@@ -487,14 +487,14 @@ impl World {
         };
         if let Some(to) = self.party_of(&to) {
             for delay in self.net.fate(&mut self.rng, Party::Node(i), to) {
-                let message = Box::new(message.clone());
+                let message = message.clone();
                 self.schedule(
                     delay,
                     Event::Arrive {
                         to,
                         from,
                         origin,
-                        message,
+                        message: Box::new(message),
                     },
                 );
             }

@@ -1,6 +1,7 @@
-//! Backup and restore on a real node: a consistent copy is taken while the node runs, and a
-//! restored copy that holds less of the log than the witnesses cosigned halts the node's log
-//! at its next start instead of forking it (transparency-log.md §7.4).
+//! Backup and restore on a real node: a consistent copy is taken while the node runs; a
+//! restored copy that holds less of the log than the witnesses cosigned does not start until
+//! the loss is declared and the log given a new key, and the declared loss is then in the log
+//! for auditors (transparency-log.md §7.4, §7.6).
 
 use protocol_spec::category::Category::*;
 use protocol_spec::staff::{NodeStatus, StaffReply, StaffRequest, SummaryOutcome};
@@ -17,7 +18,8 @@ async fn status(s: &Setup, id: &str) -> NodeStatus {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_restored_behind_what_the_witnesses_cosigned_halts_the_log() {
+async fn a_backup_restored_behind_what_the_witnesses_cosigned_starts_only_once_the_loss_is_declared()
+ {
     let mut s = Setup::new().await;
     let case = s.case("ne.oai", shared_person(), &["ne.orp"]).await;
     s.consent(
@@ -54,7 +56,8 @@ async fn a_backup_restored_behind_what_the_witnesses_cosigned_halts_the_log() {
         .await
         .unwrap();
     assert!(matches!(r, StaffReply::Checkpoint { .. }), "{r:?}");
-    assert!(status(&s, "ne.orp").await.log_size > snap.log_size);
+    let status_before_restore = status(&s, "ne.orp").await;
+    assert!(status_before_restore.log_size > snap.log_size);
 
     // Restoring is refused while a store is in place, then done with --replace, the store in
     // place kept aside.
@@ -65,13 +68,101 @@ async fn a_backup_restored_behind_what_the_witnesses_cosigned_halts_the_log() {
     assert_eq!(restored.log_size, snap.log_size);
     assert!(aside.expect("moved aside").exists());
 
-    // At its start the node learns from its witnesses that they cosigned more: it halts its
-    // log and says so, rather than sign a fork.
-    s.fed.node_mut("ne.orp").start().await.unwrap();
-    let halted = eventually(30, || async {
-        status(&s, "ne.orp").await.log_halted.is_some()
+    // At its start the node asks its witnesses before serving; they cosigned more: it does not
+    // start, and says how far behind it is, rather than sign a fork.
+    let behind = status_before_restore.log_size;
+    let refused = s
+        .fed
+        .node_mut("ne.orp")
+        .start()
+        .await
+        .expect_err("behind its witnesses");
+    let msg = format!("{refused:#}");
+    assert!(
+        msg.contains("behind")
+            && msg.contains(&format!("the restored store holds {}", snap.log_size))
+            && msg.contains("declare-loss"),
+        "{msg}"
+    );
+    assert!(behind > snap.log_size);
+    // It keeps refusing until the administrator acts.
+    let again = s
+        .fed
+        .node_mut("ne.orp")
+        .start()
+        .await
+        .expect_err("still behind");
+    assert!(format!("{again:#}").contains("behind"), "{again:#}");
+
+    // No newer copy: the administrator declares the loss. The log goes on only under a new
+    // log key, so the node still refuses until the steering group gave it one.
+    let declared = daemon::backup::declare_loss(&config).unwrap();
+    assert_eq!(declared.kept, snap.log_size);
+    assert!(declared.cosigned > snap.log_size, "{declared:?}");
+    let refused = s
+        .fed
+        .node_mut("ne.orp")
+        .start()
+        .await
+        .expect_err("same log key");
+    assert!(
+        format!("{refused:#}").contains("new log key"),
+        "{refused:#}"
+    );
+
+    let prepared = cli::rotation::prepare(&config, &[cli::rotation::KeyKind::Log]).unwrap();
+    let entry = cli::federation::load_member(&prepared.member).unwrap();
+    let roster = s.fed.roster.clone();
+    cli::federation::edit(&roster, now(), |r| {
+        r.version += 1;
+        cli::federation::rotate_member(r, &entry).map(|_| ())
     })
-    .await;
-    assert!(halted, "{:?}", status(&s, "ne.orp").await);
+    .unwrap();
+    for key in [&s.fed.authority_keys[0], &s.fed.authority_keys[2]] {
+        cli::federation::sign(&roster, key).unwrap();
+    }
+    let v2 = cli::federation::load_roster(&roster).unwrap();
+    call(&s.node("ne.oai").admin, StaffRequest::InstallRoster(v2))
+        .await
+        .unwrap();
+    cli::rotation::activate(&config, &roster, true, now()).unwrap();
+    s.fed.node_mut("ne.orp").start().await.unwrap();
+
+    // The loss is in the log, and the witnesses cosign the log again under its new key.
+    let losses: Vec<_> = log_entries(s.node("ne.orp"))
+        .into_iter()
+        .filter_map(|e| match e {
+            protocol_spec::entry::LogEntry::LogLoss(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(losses.len(), 1, "one declared loss");
+    assert_eq!(losses[0].kept, snap.log_size);
+    assert_eq!(losses[0].cosigned, declared.cosigned);
+    assert_eq!(losses[0].witness, declared.witness);
+    assert_eq!(status(&s, "ne.orp").await.log_halted, None);
+    let bundle = s.dir.path().join("audit-after-loss");
+    let opts = cli::audit::ExportOptions {
+        wait: std::time::Duration::from_secs(60),
+        allow_uncosigned: false,
+    };
+    let e = cli::audit::export(&s.node("ne.orp").auditor, &bundle, &opts)
+        .await
+        .unwrap();
+    assert!(e.verified.report.ok(), "{:?}", e.verified.report.findings);
+    assert_eq!(e.verified.declared_losses.len(), 1);
+    assert!(
+        e.verified.declared_losses[0].contains(&format!(
+            "had cosigned {} entries, the restored store kept {}",
+            declared.cosigned, snap.log_size
+        )),
+        "{:?}",
+        e.verified.declared_losses
+    );
+    // Exchanges go on.
+    let o = s
+        .request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
+        .await;
+    assert!(matches!(o, SummaryOutcome::Received(_)), "{o:?}");
     s.stop().await;
 }

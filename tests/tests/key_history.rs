@@ -122,7 +122,7 @@ async fn scenario(change: Change) {
     cli::federation::edit(&roster, now(), |r| {
         r.version += 1;
         let mut entry = r.member(&s.id("ne.sas")).unwrap().clone();
-        cli::federation::remove_member(r, &entry.id)?;
+        cli::federation::remove_member(r, &entry.id, &Default::default())?;
         if change == Change::KeyReplaced {
             entry.signing_key = new_key;
             cli::federation::add_member(r, entry)?;

@@ -66,7 +66,8 @@ async fn node_refuses_to_start_on_bad_config_keys_or_roster() {
 
     // A validly signed roster that does not list this institution.
     let mut other = full.roster.clone();
-    cli::federation::remove_member(&mut other, &"ne.orp".parse().unwrap()).unwrap();
+    cli::federation::remove_member(&mut other, &"ne.orp".parse().unwrap(), &Default::default())
+        .unwrap();
     let keys: Vec<_> = s
         .fed
         .authority_keys
@@ -165,7 +166,7 @@ async fn roster_update_removes_a_member_and_closes_its_connections() {
     let now = now();
     cli::federation::edit(roster, now, |r| {
         r.version += 1;
-        cli::federation::remove_member(r, &"ne.sas".parse().unwrap())
+        cli::federation::remove_member(r, &"ne.sas".parse().unwrap(), &Default::default())
     })
     .unwrap();
     cli::federation::sign(roster, &s.fed.authority_keys[1]).unwrap();

@@ -69,7 +69,7 @@ struct MuteNode {
 
 impl MuteNode {
     async fn start(key: &SigningKey, addr: SocketAddr) -> MuteNode {
-        let cfg = daemon::transport::server_config(key, Arc::new(AnyKey), &[PEER_ALPN])
+        let cfg = daemon::transport::server_config(key, &[], Arc::new(AnyKey), &[PEER_ALPN])
             .expect("server config");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

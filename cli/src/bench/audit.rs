@@ -70,6 +70,7 @@ pub fn measure(n: u64) -> anyhow::Result<AuditFigures> {
         tiles::tiles(&tree, &entries, n)?.into_iter().collect();
     files.insert("checkpoint".into(), note.to_text().into_bytes());
     let keys = BundleKeys {
+        former_logs: vec![],
         log: VerifierKey::new(origin, SIG_ED25519, log.public()),
         witnesses: vec![VerifierKey::new(&wname, SIG_COSIGNATURE, witness.public())],
         quorum: 1,

@@ -135,7 +135,7 @@ pub struct EchoServer {
 impl EchoServer {
     pub fn start() -> anyhow::Result<EchoServer> {
         let key = SigningKey::from_seed([11; 32]);
-        let cfg = daemon::transport::server_config(&key, Arc::new(Anyone), &[ALPN])?;
+        let cfg = daemon::transport::server_config(&key, &[], Arc::new(Anyone), &[ALPN])?;
         let endpoint = quinn::Endpoint::server(cfg, "127.0.0.1:0".parse()?)?;
         let ep = endpoint.clone();
         let task = tokio::spawn(async move {

@@ -118,8 +118,9 @@ pub(crate) async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, St
 enum Offered {
     /// Its verified cosignature lines.
     Cosigned(Vec<NoteSignature>),
-    /// It holds a cosigned checkpoint of this log that the offered one cannot extend.
-    Conflict(String),
+    /// It holds a cosigned checkpoint of this log that the offered one cannot extend; with
+    /// the size it cosigned when that is larger than this store's log (the store is behind).
+    Conflict(String, Option<u64>),
     /// No answer that says either: unreachable, or refused for another reason.
     Nothing(String),
 }
@@ -208,13 +209,16 @@ async fn offer(node: &Arc<Node>, w: &InstitutionId, size: u64, note: &Note) -> O
                 latest: Some(latest),
                 ..
             }) if latest > size => {
-                return Offered::Conflict(format!(
-                    "witness {w} holds a checkpoint of this log cosigned at {latest} entries, \
+                return Offered::Conflict(
+                    format!(
+                        "witness {w} holds a checkpoint of this log cosigned at {latest} entries, \
                      more than the {size} of this store's newest signed checkpoint (its log \
                      holds {} entries): this store lost entries it had signed (lost, or \
                      restored from an older copy)",
-                    node.log.lock().unwrap().size()
-                ));
+                        node.log.lock().unwrap().size()
+                    ),
+                    Some(latest),
+                );
             }
             // 422 to an honest log's own proof: the witness cosigned another history.
             Ok(PeerReply::WitnessRefused {
@@ -222,12 +226,15 @@ async fn offer(node: &Arc<Node>, w: &InstitutionId, size: u64, note: &Note) -> O
                 reason,
                 ..
             }) => {
-                return Offered::Conflict(format!(
-                    "witness {w} refused this log's checkpoint of {size} entries as \
+                return Offered::Conflict(
+                    format!(
+                        "witness {w} refused this log's checkpoint of {size} entries as \
                      inconsistent with the checkpoint of this log it cosigned ({reason}): \
                      this store's entries differ from those it signed before (replaced or \
                      restored from another copy)"
-                ));
+                    ),
+                    None,
+                );
             }
             Ok(PeerReply::WitnessRefused { status, reason, .. }) => {
                 return Offered::Nothing(format!("refused ({status}): {reason}"));
@@ -277,7 +284,7 @@ async fn halt(node: &Arc<Node>, problem: String) -> anyhow::Error {
 /// witness. Confirmed when at least the quorum cosign it and none holds a checkpoint this log
 /// cannot extend; halted as soon as one does. Witnesses that were not reached are checked
 /// again by every later round.
-async fn confirm_with_witnesses(node: &Arc<Node>) -> anyhow::Result<()> {
+pub(crate) async fn confirm_with_witnesses(node: &Arc<Node>) -> anyhow::Result<()> {
     let lock = node.log.lock().unwrap().confirming.clone();
     let _confirming = lock.lock().await;
     match node.log.lock().unwrap().standing.clone() {
@@ -317,8 +324,9 @@ async fn confirm_with_witnesses(node: &Arc<Node>) -> anyhow::Result<()> {
         let (w, answer) = done.map_err(|e| anyhow!("asking a witness failed: {e}"))?;
         match answer {
             Offered::Cosigned(_) => cosigned += 1,
-            Offered::Conflict(problem) => {
+            Offered::Conflict(problem, behind) => {
                 asked.abort_all();
+                node.log.lock().unwrap().behind = behind.map(|cosigned| (w.clone(), cosigned));
                 return Err(halt(node, problem).await);
             }
             Offered::Nothing(why) => silent.push(format!("{w}: {why}")),
@@ -336,6 +344,11 @@ async fn confirm_with_witnesses(node: &Arc<Node>) -> anyhow::Result<()> {
         .write(|tx| {
             tx.db
                 .execute("DELETE FROM meta WHERE key = ?1", [HALTED_KEY])?;
+            // A restored store the witnesses confirmed needs no check at the next start.
+            tx.db.execute(
+                "DELETE FROM meta WHERE key = ?1",
+                [super::loss::RESTORED_KEY],
+            )?;
             Ok(())
         })
         .await;
@@ -369,7 +382,7 @@ pub(crate) async fn checkpoint_and_witness(node: &Arc<Node>) -> anyhow::Result<(
                 note.signatures.extend(lines);
                 changed = true;
             }
-            Offered::Conflict(problem) => return Err(halt(node, problem).await),
+            Offered::Conflict(problem, _) => return Err(halt(node, problem).await),
             // Unreachable or refused: asked again next round.
             Offered::Nothing(why) => {
                 tracing::warn!(witness = %w, why, "witness did not cosign our checkpoint");

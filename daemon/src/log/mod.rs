@@ -3,6 +3,7 @@
 
 mod checkpoints;
 mod inclusion;
+pub mod loss;
 mod peer;
 mod reasons;
 mod tiles;

@@ -185,6 +185,16 @@ kinds! {
         reason: PurgeReason = "reason",
         staff: StaffId = "staff",
     }
+    /// The administrator declared lost the entries a witness had cosigned beyond what the
+    /// restored store kept; the log goes on from the kept entries under a new log key
+    /// (transparency-log.md §7.6). The entry's own index is `kept`.
+    LogLoss = "log-loss" {
+        kept: u64 = "kept",
+        kept_root: [u8; 32] = "kept-root",
+        cosigned: u64 = "cosigned",
+        witness: InstitutionId = "witness",
+        former_key: [u8; 32] = "former-key",
+    }
 }
 
 impl LogEntry {
@@ -202,7 +212,8 @@ impl LogEntry {
             LogEntry::Roster(_)
             | LogEntry::WitnessEvidence(_)
             | LogEntry::Staff(_)
-            | LogEntry::RecordsImported(_) => None,
+            | LogEntry::RecordsImported(_)
+            | LogEntry::LogLoss(_) => None,
         }
     }
 

@@ -11,7 +11,7 @@ mod lines;
 mod values;
 
 pub use kinds::{
-    CaseEvent, Disclosure, LogEntry, Receipt, RecordsImported, Refusal, RefusedByPeer,
+    CaseEvent, Disclosure, LogEntry, LogLoss, Receipt, RecordsImported, Refusal, RefusedByPeer,
     RequestWithdrawn, Roster, Staff, SummaryOpened, SummaryPurged, WitnessEvidence,
 };
 use lines::Lines;

@@ -31,6 +31,31 @@ fn an_entry_is_written_in_the_spec_order() {
     assert_eq!(LogEntry::parse(text.as_bytes()).unwrap(), roster());
 }
 
+/// transparency-log.md §7.6: a declared loss, key by key.
+#[test]
+fn a_log_loss_is_written_as_the_spec_shows() {
+    let loss: LogEntry = LogLoss {
+        time: 1_795_305_600,
+        kept: 30,
+        kept_root: [0xab; 32],
+        cosigned: 42,
+        witness: "ne.oai".parse().unwrap(),
+        former_key: [0x0c; 32],
+    }
+    .into();
+    let text = format!(
+        "{ENTRY_HEADER}\nkind log-loss\ntime 1795305600\nkept 30\nkept-root {}\ncosigned 42\n\
+         witness ne.oai\nformer-key {}\n",
+        "ab".repeat(32),
+        "0c".repeat(32)
+    );
+    assert_eq!(String::from_utf8(loss.to_bytes()).unwrap(), text);
+    assert_eq!(LogEntry::parse(text.as_bytes()).unwrap(), loss);
+    assert!(loss.person().is_none() && loss.request().is_none());
+    let swapped = text.replace("kept 30\nkept-root", "kept-root");
+    assert!(LogEntry::parse(swapped.as_bytes()).is_err());
+}
+
 #[test]
 fn a_refusal_parses_into_its_typed_fields() {
     let LogEntry::Refusal(r) = LogEntry::parse(refusal_text().as_bytes()).unwrap() else {
@@ -432,6 +457,19 @@ fn entry() -> impl Strategy<Value = LogEntry> {
                 }
                 .into()
             }),
+        (t, any::<u64>(), d, any::<u64>(), institution(), d).prop_map(
+            |(time, kept, kept_root, cosigned, witness, former_key)| {
+                LogLoss {
+                    time,
+                    kept,
+                    kept_root,
+                    cosigned,
+                    witness,
+                    former_key,
+                }
+                .into()
+            }
+        ),
     ]
 }
 
