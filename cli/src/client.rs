@@ -10,6 +10,21 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+/// The TLS alert a node sends when a client key is not admitted (rustls answers its
+/// verifier's refusal with `access_denied`, spec §4.2).
+const ACCESS_DENIED: u8 = 49;
+
+/// Whether the node closed the connection because it does not admit this credential's key.
+/// In TLS 1.3 the client finishes its handshake before the server judges the client's
+/// certificate, so the refusal shows on the first request, not at connection.
+fn credential_refused(conn: &quinn::Connection) -> bool {
+    matches!(
+        conn.close_reason(),
+        Some(quinn::ConnectionError::ConnectionClosed(c))
+            if c.error_code == quinn::TransportErrorCode::crypto(ACCESS_DENIED)
+    )
+}
+
 /// Longer than the node's own wait for an outcome (the driver's `STAFF_REPLY_TIMEOUT`).
 const STAFF_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -82,9 +97,14 @@ impl Client {
     pub async fn call(&self, req: StaffRequest) -> anyhow::Result<StaffReply> {
         // Longer than the node waits for a peer, so the node's own answer (possibly "not
         // known yet") always arrives before the CLI gives up.
-        let reply: StaffReply = transport::request_within(&self.conn, &req, STAFF_CALL_TIMEOUT)
-            .await
-            .context(Classified::new(
+        let reply = transport::request_within(&self.conn, &req, STAFF_CALL_TIMEOUT).await;
+        if reply.is_err() && credential_refused(&self.conn) {
+            return Err(anyhow!(
+                "the node refused this credential's key: it is not registered there, or it was revoked. Ask the node's administrator for a credential (`passerelle staff list` shows who is registered)"
+            ))
+            .context(Classified::new(ErrorKind::Forbidden, "credential not accepted"));
+        }
+        let reply: StaffReply = reply.context(Classified::new(
                 ErrorKind::Unreachable,
                 "the node did not answer; an exchange may still complete: check `passerelle summary requests` before asking again",
             ))?;
