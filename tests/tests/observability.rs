@@ -235,8 +235,9 @@ async fn readiness_names_a_halted_log_and_liveness_holds() {
     let (status, _) = daemon::observability::get(orp, "/nothing").await.unwrap();
     assert_eq!(status, 404);
 
-    // The log halts, as when a backup behind what the witnesses cosigned is restored
-    // (tests/backup.rs): /readyz says so, and only that.
+    // The log halts, as when an older copy of the store is put back by hand, around
+    // `node restore` (which would refuse to start it, tests/backup.rs): /readyz says so, and
+    // only that.
     let case = employment_case(&s).await;
     let o = s
         .request("ne.oai", "ne.orp", ASSESS, &[Employment], case)
@@ -253,7 +254,11 @@ async fn readiness_names_a_halted_log_and_liveness_holds() {
         .unwrap();
     assert!(matches!(r, StaffReply::Checkpoint { .. }), "{r:?}");
     s.fed.node_mut("ne.orp").stop().await;
-    daemon::backup::restore(&config, &backup, true, now()).unwrap();
+    let data = s.node("ne.orp").dir.join("data");
+    for f in ["node.db", "node.db-wal", "node.db-shm"] {
+        let _ = std::fs::remove_file(data.join(f));
+    }
+    std::fs::copy(&backup, data.join("node.db")).unwrap();
     s.fed.node_mut("ne.orp").start().await.unwrap();
     let halted = eventually(30, || async {
         daemon::observability::health(orp, "/readyz")
@@ -373,12 +378,22 @@ async fn an_endpoint_address_in_use_is_refused_before_the_store_is_created() {
         format!("{original}\n[observability]\nlisten = \"{addr}\"\n"),
     )
     .unwrap();
-    let config = daemon::config::NodeConfig::load(&path).unwrap();
-    let e = daemon::start(config, tokio_util::sync::CancellationToken::new())
-        .await
-        .err()
-        .expect("the node refuses to start");
-    let e = format!("{e:#}");
+    // The node's own QUIC port may still be held for a moment by the run just stopped
+    // (cli::harness::NodeHandle::start): only the endpoint's refusal is of interest here.
+    let mut attempts = 0;
+    let e = loop {
+        let config = daemon::config::NodeConfig::load(&path).unwrap();
+        let e = daemon::start(config, tokio_util::sync::CancellationToken::new())
+            .await
+            .err()
+            .expect("the node refuses to start");
+        let e = format!("{e:#}");
+        if e.contains("observability") || attempts == 200 {
+            break e;
+        }
+        attempts += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert!(
         e.contains(&format!(
             "cannot serve the observability endpoint ([observability] listen) on {addr}"
