@@ -289,12 +289,24 @@ fn read_text(bundle: &Path, name: &str, limit: usize) -> anyhow::Result<String> 
 }
 
 /// Verifies one bundle offline. The keys come from the bundle's roster, checked against the
-/// federation anchor when one is given, and must equal the bundle's vkey files.
+/// federation anchor when one is given, and must equal the bundle's vkey files. Entries are
+/// checked as they are read and none is kept, so memory does not grow with the log.
 pub fn verify(
     bundle: &Path,
     kept: Option<&Path>,
     federation: Option<&Path>,
     show_progress: bool,
+) -> anyhow::Result<Verified> {
+    verify_with(bundle, kept, federation, show_progress, &mut |_, _| {})
+}
+
+/// [`verify`], also handing `entry` each entry read, with its index, in log order.
+fn verify_with(
+    bundle: &Path,
+    kept: Option<&Path>,
+    federation: Option<&Path>,
+    show_progress: bool,
+    entry: &mut dyn FnMut(u64, &[u8]),
 ) -> anyhow::Result<Verified> {
     let institution: InstitutionId = read_text(bundle, "institution", MAX_SMALL_FILE_LEN)?
         .trim()
@@ -366,11 +378,12 @@ pub fn verify(
     if !show_progress {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut report = audit::verify_bundle(
+    let mut report = audit::verify_bundle_with(
         &mut BundleDir(bundle),
         &keys,
         kept_text.as_deref(),
         &mut |n| bar.set_position(n),
+        entry,
     );
     bar.finish_and_clear();
     pre.append(&mut report.findings);
@@ -405,26 +418,18 @@ pub fn print_report(v: &Verified, bundle: &Path) {
     }
 }
 
-fn view(v: &Verified) -> anyhow::Result<LogView> {
-    let entries = v
-        .report
-        .entries
-        .iter()
-        .map(|e| LogEntry::parse(e))
-        .collect::<Result<Vec<_>, _>>()
-        .context("a bundle entry is malformed")?;
-    Ok(LogView {
-        institution: v.institution.to_string(),
-        entries,
-    })
-}
-
 /// Verifies every bundle and bails out naming the first that fails: reports are built only
-/// from verified logs.
+/// from verified logs. The entries are parsed as the verifier reads them; reconciling and a
+/// person's report need them all, which `audit verify` alone does not keep.
 pub fn verified_views(bundles: &[PathBuf]) -> anyhow::Result<Vec<LogView>> {
     let mut out = Vec::new();
     for b in bundles {
-        let v = verify(b, None, None, false)?;
+        let mut entries = Vec::new();
+        let mut malformed = false;
+        let v = verify_with(b, None, None, false, &mut |_, e| match LogEntry::parse(e) {
+            Ok(e) => entries.push(e),
+            Err(_) => malformed = true,
+        })?;
         if !v.report.ok() {
             print_report(&v, b);
             bail!(
@@ -432,7 +437,15 @@ pub fn verified_views(bundles: &[PathBuf]) -> anyhow::Result<Vec<LogView>> {
                 b.display()
             );
         }
-        out.push(view(&v)?);
+        // Cannot happen once the log verified (every entry's format is checked); an error,
+        // not a panic, all the same.
+        if malformed {
+            bail!("bundle {}: a bundle entry is malformed", b.display());
+        }
+        out.push(LogView {
+            institution: v.institution.to_string(),
+            entries,
+        });
     }
     Ok(out)
 }

@@ -6,7 +6,7 @@ use crate::avs::Avs;
 use crate::entry::{LogEntry, Value};
 use crate::tlog::cosignature::count_cosignatures;
 use crate::tlog::note::{Note, VerifierKey, verify_note};
-use crate::tlog::{Checkpoint, Tree, leaf_hash, tiles, verify_consistency};
+use crate::tlog::{Checkpoint, EMPTY_ROOT, Hash, TileStream, leaf_hash, tiles};
 use serde::Serialize;
 
 /// One node's log as an auditor holds it after verification.
@@ -409,13 +409,15 @@ pub struct Finding {
     pub problem: String,
 }
 
-/// The outcome of verifying a bundle: the checkpoint, the entries read, and every problem.
+/// The outcome of verifying a bundle: the checkpoint, how many entries were read, and every
+/// problem. The entries themselves are not kept: [`verify_bundle_with`] hands them out.
 #[derive(Debug, Default)]
 pub struct BundleReport {
     /// The checkpoint, once its log signature verified.
     pub checkpoint: Option<Checkpoint>,
     pub cosigned_by: Vec<String>,
-    pub entries: Vec<Vec<u8>>,
+    /// Entries read, in order from the first, up to the first unusable entry bundle.
+    pub entries: u64,
     pub findings: Vec<Finding>,
 }
 
@@ -494,15 +496,112 @@ fn signed_checkpoint(
     Some((note, cp))
 }
 
-/// Reads the entry bundles in order into `tree` and `r.entries`, stopping at the first that
-/// is missing or unusable: memory follows what the bundle holds, never the claimed size.
+/// Findings of one kind after the first [`MAX_REPORTED_PER_KIND`] are only counted, so that a
+/// log whose every entry or tile is wrong still gives a report of bounded size.
+pub const MAX_REPORTED_PER_KIND: u64 = 1000;
+
+/// Findings of one kind: the first named, the rest counted under one summary line.
+struct Capped {
+    shown: Vec<Finding>,
+    more: u64,
+}
+
+impl Capped {
+    fn new() -> Capped {
+        Capped {
+            shown: Vec::new(),
+            more: 0,
+        }
+    }
+
+    fn find(&mut self, location: impl Into<String>, problem: impl Into<String>) {
+        if (self.shown.len() as u64) < MAX_REPORTED_PER_KIND {
+            self.shown.push(Finding {
+                location: location.into(),
+                problem: problem.into(),
+            });
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// The findings, then `summary(n)` at `location` if `n` more were counted.
+    fn into_report(self, r: &mut BundleReport, location: &str, summary: impl Fn(u64) -> String) {
+        r.findings.extend(self.shown);
+        if self.more > 0 {
+            r.find(location, summary(self.more));
+        }
+    }
+}
+
+/// What reading the entries found, each kind kept apart so the report lists them in the
+/// order of the checks: entry bundles, level tiles level by level, malformed entries.
+struct Streamed {
+    tree: TileStream,
+    bundles: Capped,
+    /// Level-tile findings, one list per tile level.
+    tiles: Vec<Capped>,
+    malformed: Capped,
+    /// Root of the first `kept_size` entries, once that many were read.
+    kept_root: Option<Hash>,
+}
+
+/// Compares a level tile of the bundle with the hashes the entries produce; at level 0 a
+/// differing hash names its entry.
+fn check_level_tile(
+    files: &mut dyn BundleFiles,
+    level: u8,
+    index: u64,
+    ours: &[Hash],
+    found: &mut Capped,
+) {
+    let width = ours.len() as u64;
+    let path = tiles::tile_path(level, index, width);
+    let stored = match files.read(&path, ours.len() * 32) {
+        Ok(b) => b,
+        Err(ReadError::Missing) => return found.find(path, "missing"),
+        Err(ReadError::TooLarge) => return found.find(path, "tile has the wrong length"),
+        Err(ReadError::Unreadable(e)) => return found.find(path, e),
+    };
+    if stored.len() == ours.len() * 32 && stored.chunks_exact(32).eq(ours.iter().map(|h| &h[..])) {
+        return;
+    }
+    for (i, (a, b)) in stored.chunks(32).zip(ours).enumerate() {
+        if a != b {
+            let what = if level == 0 {
+                let n = index * tiles::TILE_WIDTH + i as u64;
+                format!("entry {n} does not match its leaf hash (altered, reordered or replaced)")
+            } else {
+                format!("hash {i} does not match the entries")
+            };
+            found.find(&path, what);
+        }
+    }
+    if stored.len() != ours.len() * 32 {
+        found.find(&path, "tile has the wrong length");
+    }
+}
+
+/// Reads the entry bundles in order, stopping at the first that is missing or unusable. Each
+/// entry is checked for its format, handed to `entry`, and hashed into a [`TileStream`],
+/// which hands out each level tile as it completes to be checked against the bundle's; the
+/// partial tiles at the right edge are checked once the entries end. Only one entry bundle
+/// and the tiles being filled are held at a time: memory stays the same whatever the log's
+/// size.
 fn read_entries(
     files: &mut dyn BundleFiles,
     cp: &Checkpoint,
-    tree: &mut Tree,
-    r: &mut BundleReport,
+    kept_size: Option<u64>,
     progress: &mut dyn FnMut(u64),
-) {
+    entry: &mut dyn FnMut(u64, &[u8]),
+) -> Streamed {
+    let mut s = Streamed {
+        tree: TileStream::new(),
+        bundles: Capped::new(),
+        tiles: Vec::new(),
+        malformed: Capped::new(),
+        kept_root: (kept_size == Some(0)).then_some(EMPTY_ROOT),
+    };
     for (path, width) in tiles::entry_bundle_paths(cp.size) {
         let limit = tiles::MAX_BUNDLE_LEN / 256 * width as usize;
         let bytes = match files.read(&path, limit) {
@@ -515,21 +614,21 @@ fn read_entries(
                     }
                     ReadError::Unreadable(e) => e,
                 };
-                r.find(
+                s.bundles.find(
                     &path,
                     format!(
                         "{why}: the checkpoint covers {} entries, the bundle holds {} before it",
                         cp.size,
-                        r.entries.len()
+                        s.tree.size()
                     ),
                 );
                 break;
             }
         };
-        let entries = match tiles::parse_bundle(&path, &bytes) {
+        let entries = match tiles::split_bundle(&path, &bytes) {
             Ok(entries) => entries,
             Err(e) => {
-                r.find(
+                s.bundles.find(
                     &path,
                     format!("{e}: the entries from here on are not checked"),
                 );
@@ -537,7 +636,7 @@ fn read_entries(
             }
         };
         if entries.len() as u64 != width {
-            r.find(
+            s.bundles.find(
                 &path,
                 format!(
                     "holds {} entries, expected {width}: the log is truncated or padded",
@@ -545,57 +644,39 @@ fn read_entries(
                 ),
             );
         }
-        // Entries past the bundle's width are reported above, not kept.
+        // Entries past the bundle's width are reported above, not read.
         for e in entries.into_iter().take(width as usize) {
-            tree.append(leaf_hash(&e));
-            r.entries.push(e);
+            let index = s.tree.size();
+            if let Err(err) = LogEntry::check(e) {
+                s.malformed
+                    .find(format!("entry {index}"), format!("malformed entry: {err}"));
+            }
+            entry(index, e);
+            let found = &mut s.tiles;
+            s.tree.append(leaf_hash(e), &mut |level, index, hashes| {
+                let level_found = tile_findings(found, level);
+                check_level_tile(files, level, index, hashes, level_found);
+            });
+            if Some(s.tree.size()) == kept_size {
+                s.kept_root = Some(s.tree.root());
+            }
         }
-        progress(r.entries.len() as u64);
+        progress(s.tree.size());
     }
+    for (level, index, hashes) in s.tree.partial_tiles() {
+        let level_found = tile_findings(&mut s.tiles, level);
+        check_level_tile(files, level, index, hashes, level_found);
+    }
+    s
 }
 
-/// Checks every level tile against what the entries read produce; at level 0 a differing
-/// hash names its entry.
-fn check_level_tiles(files: &mut dyn BundleFiles, tree: &Tree, size: u64, r: &mut BundleReport) {
-    for (path, level, index, width) in tiles::level_tile_paths(size) {
-        let stored = match files.read(&path, width as usize * 32) {
-            Ok(b) => b,
-            Err(ReadError::Missing) => {
-                r.find(&path, "missing");
-                continue;
-            }
-            Err(ReadError::TooLarge) => {
-                r.find(&path, "tile has the wrong length");
-                continue;
-            }
-            Err(ReadError::Unreadable(e)) => {
-                r.find(&path, e);
-                continue;
-            }
-        };
-        let Some(ours) = tiles::level_tile(tree, level, index, width) else {
-            continue;
-        };
-        if stored == ours {
-            continue;
-        }
-        for (i, (a, b)) in stored.chunks(32).zip(ours.chunks(32)).enumerate() {
-            if a != b {
-                let what = if level == 0 {
-                    let n = index * tiles::TILE_WIDTH + i as u64;
-                    format!(
-                        "entry {n} does not match its leaf hash (altered, reordered or replaced)"
-                    )
-                } else {
-                    format!("hash {i} does not match the entries")
-                };
-                r.find(&path, what);
-            }
-        }
-        if stored.len() != ours.len() {
-            r.find(&path, "tile has the wrong length");
-        }
+/// The findings list of tile `level`, created on first use.
+fn tile_findings(found: &mut Vec<Capped>, level: u8) -> &mut Capped {
+    let level = usize::from(level);
+    while found.len() <= level {
+        found.push(Capped::new());
     }
+    &mut found[level]
 }
 
 /// Reports every file under `tile/` that is not a tile of the checkpoint's size: an entry
@@ -642,13 +723,27 @@ fn report_extra_files(files: &mut dyn BundleFiles, size: u64, r: &mut BundleRepo
 /// fails), the cosignature quorum, every entry against the level-0 tiles, every level tile,
 /// the root, each entry's format, files beyond the checkpoint, and consistency with a
 /// checkpoint the auditor kept from before. Files are read one by one with a size limit each,
-/// so memory follows what the bundle holds, whatever size its checkpoint claims.
-/// `progress` is called with the number of entries read so far.
+/// and entries are checked as they are read, none kept: memory is the same for a log of any
+/// size, whatever size its checkpoint claims. `progress` is called with the number of
+/// entries read so far.
 pub fn verify_bundle(
     files: &mut dyn BundleFiles,
     keys: &BundleKeys,
     kept: Option<&str>,
     progress: &mut dyn FnMut(u64),
+) -> BundleReport {
+    verify_bundle_with(files, keys, kept, progress, &mut |_, _| {})
+}
+
+/// [`verify_bundle`], also handing `entry` each entry read, with its index, in log order, as
+/// it is read: a caller that needs the entries (reconciling, a person's report) takes them
+/// from here and trusts them only if the report is [`BundleReport::ok`].
+pub fn verify_bundle_with(
+    files: &mut dyn BundleFiles,
+    keys: &BundleKeys,
+    kept: Option<&str>,
+    progress: &mut dyn FnMut(u64),
+    entry: &mut dyn FnMut(u64, &[u8]),
 ) -> BundleReport {
     let mut r = BundleReport::default();
     let Some((note, cp)) = signed_checkpoint(files, keys, &mut r) else {
@@ -671,9 +766,18 @@ pub fn verify_bundle(
         Err(e) => r.find("checkpoint", e.to_string()),
     }
 
-    let mut tree = Tree::new();
-    read_entries(files, &cp, &mut tree, &mut r, progress);
-    let have = r.entries.len() as u64;
+    // The kept checkpoint is read first so the root at its size is taken on the way.
+    let old = kept.map(|k| kept_checkpoint(k, keys));
+    let kept_size = match &old {
+        Some(Ok(old)) if old.size <= cp.size => Some(old.size),
+        _ => None,
+    };
+    let s = read_entries(files, &cp, kept_size, progress, entry);
+    let have = s.tree.size();
+    r.entries = have;
+    s.bundles.into_report(&mut r, "tile/entries", |n| {
+        format!("{n} more entry bundles that do not hold their width")
+    });
     if have < cp.size {
         r.find(
             "tile/entries",
@@ -683,44 +787,50 @@ pub fn verify_bundle(
             ),
         );
     }
-    check_level_tiles(files, &tree, have.min(cp.size), &mut r);
+    for (level, found) in s.tiles.into_iter().enumerate() {
+        found.into_report(&mut r, &format!("tile/{level}"), |n| {
+            format!("{n} more problems in level-{level} tiles")
+        });
+    }
     report_extra_files(files, cp.size, &mut r);
-    if have >= cp.size && tree.root_at(cp.size) != Some(cp.root) {
+    let root = s.tree.root();
+    if have >= cp.size && root != cp.root {
         r.find(
             "checkpoint",
             "the entries do not produce the signed root: the log was altered",
         );
     }
-    let malformed: Vec<(usize, String)> = r
-        .entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| LogEntry::check(e).err().map(|err| (i, err.to_string())))
-        .collect();
-    for (i, err) in malformed {
-        r.find(format!("entry {i}"), format!("malformed entry: {err}"));
-    }
-    if let Some(kept) = kept {
-        check_kept(kept, keys, &cp, &tree, have, &mut r);
+    s.malformed
+        .into_report(&mut r, "entries", |n| format!("{n} more malformed entries"));
+    if let Some(old) = old {
+        check_kept(old, &cp, have, s.kept_root, root, &mut r);
     }
     r.checkpoint = Some(cp);
     r
 }
 
-/// Consistency with a checkpoint the auditor kept from an earlier visit.
+/// A checkpoint the auditor kept from an earlier visit, signed by the log key.
+fn kept_checkpoint(kept: &str, keys: &BundleKeys) -> Result<Checkpoint, String> {
+    let n = Note::parse(kept).map_err(|e| e.to_string())?;
+    verify_note(&n, std::slice::from_ref(&keys.log))
+        .map_err(|e| format!("kept checkpoint signature: {e}"))?;
+    Checkpoint::parse(&n.text).map_err(|e| e.to_string())
+}
+
+/// Consistency with a checkpoint the auditor kept from an earlier visit. Every entry up to
+/// the current size was read and hashed, so no consistency proof is needed: the kept tree is
+/// a prefix of the current one exactly when the root recomputed at the kept size is the kept
+/// root and the root at the current size is the current one. A proof built from those entries
+/// (RFC 9162 §2.1.4) verifies exactly then, barring a SHA-256 collision. `kept_root` is the
+/// root of the first `old.size` entries, if that many were read; `root` that of all of them.
 fn check_kept(
-    kept: &str,
-    keys: &BundleKeys,
+    old: Result<Checkpoint, String>,
     cp: &Checkpoint,
-    tree: &Tree,
     have: u64,
+    kept_root: Option<Hash>,
+    root: Hash,
     r: &mut BundleReport,
 ) {
-    let old = Note::parse(kept).map_err(|e| e.to_string()).and_then(|n| {
-        verify_note(&n, std::slice::from_ref(&keys.log))
-            .map_err(|e| format!("kept checkpoint signature: {e}"))?;
-        Checkpoint::parse(&n.text).map_err(|e| e.to_string())
-    });
     match old {
         Err(e) => r.find("kept checkpoint", e),
         Ok(old) if old.origin != cp.origin => r.find("kept checkpoint", "is for another log"),
@@ -739,12 +849,12 @@ fn check_kept(
             ),
         ),
         Ok(old) => {
-            let proof = tree
-                .consistency_proof(old.size, cp.size.min(have))
-                .unwrap_or_default();
-            if have < cp.size
-                || verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof).is_err()
-            {
+            // From size 0, and between equal sizes with equal roots, there is nothing to
+            // prove (RFC 9162 leaves both to the caller; `verify_consistency` accepts them).
+            let prefix = old.size == 0
+                || old.size == cp.size
+                || (kept_root == Some(old.root) && root == cp.root);
+            if have < cp.size || !prefix {
                 r.find(
                     "kept checkpoint",
                     format!(
@@ -763,7 +873,7 @@ mod bundle_tests {
     use crate::keys::SigningKey;
     use crate::tlog::cosignature::cosign;
     use crate::tlog::note::{SIG_COSIGNATURE, SIG_ED25519};
-    use crate::tlog::sign_checkpoint;
+    use crate::tlog::{Tree, sign_checkpoint};
     use std::collections::HashMap;
 
     const ORIGIN: &str = "t.passerelle/ne.orp";
@@ -838,7 +948,7 @@ mod bundle_tests {
             let (cp, files) = bundle(n);
             let r = verify_bundle(&mut files.clone(), &keys(), None, &mut |_| {});
             assert_eq!(r.findings, [], "size {n}");
-            assert_eq!(r.entries.len() as u64, n);
+            assert_eq!(r.entries, n);
             assert_eq!(r.checkpoint, Some(cp));
         }
     }

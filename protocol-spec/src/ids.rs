@@ -20,11 +20,14 @@ pub enum IdError {
     Role(String),
 }
 
-fn is_token(s: &str) -> bool {
+/// 1 to 64 characters from a-z, 0-9 and `-`, not starting with `-`.
+pub(crate) fn is_token(s: &str) -> bool {
+    // No early exit in the loop, so it runs over whole vectors: every entry is checked.
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_lowercase() | b.is_ascii_digit() | (b == b'-'))
+        })
         && !s.starts_with('-')
 }
 
@@ -38,11 +41,21 @@ impl InstitutionId {
     }
 }
 
+/// Two to four dot-separated tokens, 64 characters at most.
+pub(crate) fn is_institution_id(s: &str) -> bool {
+    let mut labels = 0;
+    s.len() <= 64
+        && s.split('.').all(|l| {
+            labels += 1;
+            is_token(l)
+        })
+        && (2..=4).contains(&labels)
+}
+
 impl FromStr for InstitutionId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let labels: Vec<&str> = s.split('.').collect();
-        if s.len() <= 64 && (2..=4).contains(&labels.len()) && labels.iter().all(|l| is_token(l)) {
+        if is_institution_id(s) {
             Ok(InstitutionId(s.to_string()))
         } else {
             Err(IdError::Institution(s.to_string()))

@@ -16,11 +16,33 @@ use std::str::FromStr;
 pub trait Value: Sized {
     fn encode(&self) -> String;
     fn decode(text: &str) -> Result<Self, String>;
+
+    /// Whether `text` decodes and is the value's one encoding, as an entry requires, without
+    /// building the value where the type can tell (auditors check every entry of a log).
+    /// Must equal `decode(text)` succeeding with `encode() == text`, which is the default.
+    fn is_canonical(text: &str) -> bool {
+        Self::decode(text).is_ok_and(|v| v.encode() == text)
+    }
+
+    /// Where a canonical value ends in `rest`, the text from the value to the entry's end:
+    /// at the next newline, which types of fixed lengths find without searching. `None`
+    /// when there is no newline or the value cannot be canonical.
+    fn canonical_end(rest: &str) -> Option<usize> {
+        rest.bytes().position(|b| b == b'\n')
+    }
 }
 
-/// Types with a canonical `Display`/`FromStr` pair already.
+/// `Value::canonical_end` for a value of one of `lens` lengths: it ends at one of them.
+fn end_at(rest: &str, lens: &[usize]) -> Option<usize> {
+    lens.iter()
+        .copied()
+        .find(|len| rest.as_bytes().get(*len) == Some(&b'\n'))
+}
+
+/// Types with a canonical `Display`/`FromStr` pair already; `$canonical` tells the one text
+/// form without parsing.
 macro_rules! by_display {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $canonical:expr, $len:expr);*) => {$(
         impl Value for $t {
             fn encode(&self) -> String {
                 self.to_string()
@@ -28,18 +50,37 @@ macro_rules! by_display {
             fn decode(text: &str) -> Result<Self, String> {
                 text.parse().map_err(|e: <$t as FromStr>::Err| e.to_string())
             }
+            fn is_canonical(text: &str) -> bool {
+                let canonical: fn(&str) -> bool = $canonical;
+                canonical(text)
+            }
+            fn canonical_end(rest: &str) -> Option<usize> {
+                match $len {
+                    Some(len) => end_at(rest, &[len]),
+                    None => rest.bytes().position(|b| b == b'\n'),
+                }
+            }
         }
     )*};
 }
 by_display!(
-    CaseId,
-    ConsentId,
-    EventId,
-    InstitutionId,
-    Purpose,
-    StaffId,
-    Role
+    CaseId => |t| is_lower_hex(t, 32), Some(32);
+    ConsentId => |t| is_lower_hex(t, 32), Some(32);
+    EventId => |t| is_lower_hex(t, 32), Some(32);
+    InstitutionId => crate::ids::is_institution_id, None;
+    Purpose => crate::ids::is_token, None;
+    StaffId => crate::ids::is_token, None;
+    Role => |t| Role::ALL.iter().any(|r| r.as_str() == t), None
 );
+
+/// `len` lowercase hex digits: the one text form of a byte string of `len / 2` bytes.
+fn is_lower_hex(text: &str, len: usize) -> bool {
+    // No early exit, so the loop runs over whole vectors.
+    text.len() == len
+        && text.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(&b))
+        })
+}
 
 /// Counts, versions and times: canonical decimal, digits only, no leading zero.
 impl Value for u64 {
@@ -53,6 +94,14 @@ impl Value for u64 {
         text.parse()
             .map_err(|_| format!("`{}` does not fit in 64 bits", clip(text)))
     }
+    fn is_canonical(text: &str) -> bool {
+        const MAX: &str = "18446744073709551615";
+        !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && (text == "0" || !text.starts_with('0'))
+            // Digit strings of one length compare as their numbers.
+            && (text.len() < MAX.len() || (text.len() == MAX.len() && text <= MAX))
+    }
 }
 
 /// SHA-256 digests: 64 lowercase hex digits.
@@ -65,6 +114,12 @@ impl Value for [u8; 32] {
         hex::decode_to_slice(text, &mut out)
             .map_err(|_| format!("`{}` is not 64 hex digits", clip(text)))?;
         Ok(out)
+    }
+    fn is_canonical(text: &str) -> bool {
+        is_lower_hex(text, 64)
+    }
+    fn canonical_end(rest: &str) -> Option<usize> {
+        end_at(rest, &[64])
     }
 }
 
@@ -81,6 +136,12 @@ impl Value for Vec<Category> {
             .map(|c| c.parse::<Category>().map_err(|e| e.to_string()))
             .collect()
     }
+    fn is_canonical(text: &str) -> bool {
+        text == "-"
+            || text
+                .split(',')
+                .all(|c| Category::ALL.iter().any(|k| k.as_str() == c))
+    }
 }
 
 impl Value for RefusalCode {
@@ -92,6 +153,9 @@ impl Value for RefusalCode {
             .into_iter()
             .find(|c| c.as_str() == text)
             .ok_or_else(|| format!("unknown refusal code `{}`", clip(text)))
+    }
+    fn is_canonical(text: &str) -> bool {
+        RefusalCode::ALL.iter().any(|c| c.as_str() == text)
     }
 }
 
@@ -167,6 +231,41 @@ impl Value for Person {
             commitment: bytes32(commitment)?,
         })
     }
+    fn is_canonical(text: &str) -> bool {
+        text == "-"
+            || text
+                .split_once(' ')
+                .is_some_and(|(salt, commitment)| is_base64_32(salt) && is_base64_32(commitment))
+    }
+    fn canonical_end(rest: &str) -> Option<usize> {
+        // `-`, or two base64 texts of 44 characters and a space.
+        end_at(rest, &[1, 89])
+    }
+}
+
+/// Whether `text` is the one standard base64 text of 32 bytes, which `Person`'s `decode`
+/// then `encode` give back unchanged: 43 characters of the alphabet and one `=`, the last
+/// character holding the last 4 bits and 2 zero bits.
+fn is_base64_32(text: &str) -> bool {
+    /// Each byte's 6-bit value in the standard alphabet, `NOT` for bytes outside it.
+    const NOT: u8 = 0xff;
+    const SEXTET: [u8; 256] = {
+        let mut t = [NOT; 256];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut i = 0;
+        while i < 64 {
+            t[alphabet[i] as usize] = i as u8;
+            i += 1;
+        }
+        t
+    };
+    let b = text.as_bytes();
+    b.len() == 44
+        && b[43] == b'='
+        && b[..42]
+            .iter()
+            .fold(true, |ok, c| ok & (SEXTET[usize::from(*c)] != NOT))
+        && SEXTET[usize::from(b[42])] & 0b1100_0011 == 0
 }
 
 /// The responder's leaf for a disclosure, as its reply named it.
@@ -188,6 +287,10 @@ impl Value for SourceLeaf {
             index: u64::decode(index)?,
             hash: <[u8; 32]>::decode(hash)?,
         })
+    }
+    fn is_canonical(text: &str) -> bool {
+        text.split_once(' ')
+            .is_some_and(|(index, hash)| u64::is_canonical(index) && is_lower_hex(hash, 64))
     }
 }
 
@@ -226,6 +329,9 @@ impl Value for Text {
     }
     fn decode(text: &str) -> Result<Self, String> {
         Text::new(text)
+    }
+    fn is_canonical(text: &str) -> bool {
+        !text.contains('\n') && text.len() <= Text::MAX
     }
 }
 
@@ -267,6 +373,9 @@ macro_rules! words {
             }
             fn decode(text: &str) -> Result<Self, String> {
                 text.parse()
+            }
+            fn is_canonical(text: &str) -> bool {
+                $name::ALL.iter().any(|w| w.as_str() == text)
             }
         }
     };

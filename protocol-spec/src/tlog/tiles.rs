@@ -250,6 +250,14 @@ fn bundle_from<E: AsRef<[u8]>>(first: u64, entries: &[E]) -> Result<Vec<u8>, Til
 
 /// Splits an entry bundle into its entries; `path` names it in errors.
 pub fn parse_bundle(path: &str, bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
+    Ok(split_bundle(path, bytes)?
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// Splits an entry bundle into its entries without copying them; `path` names it in errors.
+pub fn split_bundle<'a>(path: &str, bytes: &'a [u8]) -> Result<Vec<&'a [u8]>, TileError> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -261,7 +269,7 @@ pub fn parse_bundle(path: &str, bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError>
             return Err(TileError::Bundle(path.into()));
         }
         let (entry, next) = tail.split_at(len);
-        out.push(entry.to_vec());
+        out.push(entry);
         rest = next;
     }
     Ok(out)
