@@ -383,6 +383,19 @@ pub trait BundleFiles {
     fn read(&mut self, path: &str, limit: usize) -> Result<Vec<u8>, ReadError>;
     /// Calls `each` with the path of every file under `tile/`, in any order.
     fn tile_files(&mut self, each: &mut dyn FnMut(&str));
+
+    /// Lends `use_bytes` the file at `path` if it has at most `limit` bytes, refusing it as
+    /// [`BundleFiles::read`] does. The verifier reads through this: a bundle held in memory
+    /// lends its bytes rather than copying each file.
+    fn with_file(
+        &mut self,
+        path: &str,
+        limit: usize,
+        use_bytes: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), ReadError> {
+        use_bytes(&self.read(path, limit)?);
+        Ok(())
+    }
 }
 
 /// An in-memory bundle, path → bytes (tests and benchmarks).
@@ -399,6 +412,22 @@ impl BundleFiles for std::collections::HashMap<String, Vec<u8>> {
         self.keys()
             .filter(|p| p.starts_with("tile/"))
             .for_each(|p| each(p));
+    }
+
+    fn with_file(
+        &mut self,
+        path: &str,
+        limit: usize,
+        use_bytes: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), ReadError> {
+        match self.get(path) {
+            None => Err(ReadError::Missing),
+            Some(b) if b.len() > limit => Err(ReadError::TooLarge),
+            Some(b) => {
+                use_bytes(b);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -557,28 +586,34 @@ fn check_level_tile(
 ) {
     let width = ours.len() as u64;
     let path = tiles::tile_path(level, index, width);
-    let stored = match files.read(&path, ours.len() * 32) {
-        Ok(b) => b,
-        Err(ReadError::Missing) => return found.find(path, "missing"),
-        Err(ReadError::TooLarge) => return found.find(path, "tile has the wrong length"),
-        Err(ReadError::Unreadable(e)) => return found.find(path, e),
-    };
-    if stored.len() == ours.len() * 32 && stored.chunks_exact(32).eq(ours.iter().map(|h| &h[..])) {
-        return;
-    }
-    for (i, (a, b)) in stored.chunks(32).zip(ours).enumerate() {
-        if a != b {
-            let what = if level == 0 {
-                let n = index * tiles::TILE_WIDTH + i as u64;
-                format!("entry {n} does not match its leaf hash (altered, reordered or replaced)")
-            } else {
-                format!("hash {i} does not match the entries")
-            };
-            found.find(&path, what);
+    let read = files.with_file(&path, ours.len() * 32, &mut |stored| {
+        if stored.len() == ours.len() * 32
+            && stored.chunks_exact(32).eq(ours.iter().map(|h| &h[..]))
+        {
+            return;
         }
-    }
-    if stored.len() != ours.len() * 32 {
-        found.find(&path, "tile has the wrong length");
+        for (i, (a, b)) in stored.chunks(32).zip(ours).enumerate() {
+            if a != b {
+                let what = if level == 0 {
+                    let n = index * tiles::TILE_WIDTH + i as u64;
+                    format!(
+                        "entry {n} does not match its leaf hash (altered, reordered or replaced)"
+                    )
+                } else {
+                    format!("hash {i} does not match the entries")
+                };
+                found.find(&path, what);
+            }
+        }
+        if stored.len() != ours.len() * 32 {
+            found.find(&path, "tile has the wrong length");
+        }
+    });
+    match read {
+        Ok(()) => {}
+        Err(ReadError::Missing) => found.find(path, "missing"),
+        Err(ReadError::TooLarge) => found.find(path, "tile has the wrong length"),
+        Err(ReadError::Unreadable(e)) => found.find(path, e),
     }
 }
 
@@ -602,58 +637,80 @@ fn read_entries(
         malformed: Capped::new(),
         kept_root: (kept_size == Some(0)).then_some(EMPTY_ROOT),
     };
+    // One entry bundle's leaf hashes and malformed entries, kept until the whole bundle is
+    // known to be well framed: entries of a bundle that is not are not counted.
+    let mut leaves: Vec<Hash> = Vec::with_capacity(tiles::TILE_WIDTH as usize);
+    let mut malformed: Vec<(u64, String)> = Vec::new();
     for (path, width) in tiles::entry_bundle_paths(cp.size) {
         let limit = tiles::MAX_BUNDLE_LEN / 256 * width as usize;
-        let bytes = match files.read(&path, limit) {
-            Ok(b) => b,
-            Err(e) => {
-                let why = match e {
-                    ReadError::Missing => "missing".to_string(),
-                    ReadError::TooLarge => {
-                        format!("larger than any bundle of {width} entries can be")
-                    }
-                    ReadError::Unreadable(e) => e,
+        let first = s.tree.size();
+        let mut unusable = false;
+        let read = files.with_file(&path, limit, &mut |bytes| {
+            leaves.clear();
+            malformed.clear();
+            // Checked and hashed in one pass, each entry right after the one before it.
+            let mut held = 0u64;
+            for e in tiles::BundleEntries::new(bytes) {
+                let Some(e) = e else {
+                    unusable = true;
+                    return;
                 };
+                if held < width {
+                    if let Err(err) = LogEntry::check(e) {
+                        malformed.push((first + held, err.to_string()));
+                    }
+                    leaves.push(leaf_hash(e));
+                }
+                held += 1;
+            }
+            if held != width {
                 s.bundles.find(
                     &path,
                     format!(
-                        "{why}: the checkpoint covers {} entries, the bundle holds {} before it",
-                        cp.size,
-                        s.tree.size()
+                        "holds {held} entries, expected {width}: the log is truncated or padded"
                     ),
                 );
-                break;
             }
-        };
-        let entries = match tiles::split_bundle(&path, &bytes) {
-            Ok(entries) => entries,
-            Err(e) => {
-                s.bundles.find(
-                    &path,
-                    format!("{e}: the entries from here on are not checked"),
-                );
-                break;
-            }
-        };
-        if entries.len() as u64 != width {
-            s.bundles.find(
-                &path,
-                format!(
-                    "holds {} entries, expected {width}: the log is truncated or padded",
-                    entries.len()
-                ),
-            );
-        }
-        // Entries past the bundle's width are reported above, not read.
-        for e in entries.into_iter().take(width as usize) {
-            let index = s.tree.size();
-            if let Err(err) = LogEntry::check(e) {
+            for (index, err) in malformed.drain(..) {
                 s.malformed
                     .find(format!("entry {index}"), format!("malformed entry: {err}"));
             }
-            entry(index, e);
+            // Entries past the bundle's width are reported above, not read.
+            for (index, e) in (first..).zip(tiles::BundleEntries::new(bytes).flatten()) {
+                if index - first == width {
+                    break;
+                }
+                entry(index, e);
+            }
+        });
+        if let Err(e) = read {
+            let why = match e {
+                ReadError::Missing => "missing".to_string(),
+                ReadError::TooLarge => format!("larger than any bundle of {width} entries can be"),
+                ReadError::Unreadable(e) => e,
+            };
+            s.bundles.find(
+                &path,
+                format!(
+                    "{why}: the checkpoint covers {} entries, the bundle holds {first} before it",
+                    cp.size
+                ),
+            );
+            break;
+        }
+        if unusable {
+            s.bundles.find(
+                &path,
+                format!(
+                    "{}: the entries from here on are not checked",
+                    tiles::TileError::Bundle(path.clone())
+                ),
+            );
+            break;
+        }
+        for leaf in leaves.drain(..) {
             let found = &mut s.tiles;
-            s.tree.append(leaf_hash(e), &mut |level, index, hashes| {
+            s.tree.append(leaf, &mut |level, index, hashes| {
                 let level_found = tile_findings(found, level);
                 check_level_tile(files, level, index, hashes, level_found);
             });

@@ -43,13 +43,25 @@ impl InstitutionId {
 
 /// Two to four dot-separated tokens, 64 characters at most.
 pub(crate) fn is_institution_id(s: &str) -> bool {
-    let mut labels = 0;
-    s.len() <= 64
-        && s.split('.').all(|l| {
-            labels += 1;
-            is_token(l)
-        })
-        && (2..=4).contains(&labels)
+    // One pass over the bytes: every entry naming an institution is checked this way.
+    let mut labels = 1;
+    let mut label_start = true;
+    for b in s.bytes() {
+        let ok = match b {
+            b'.' => {
+                labels += 1;
+                !label_start
+            }
+            b'-' => !label_start,
+            b'a'..=b'z' | b'0'..=b'9' => true,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        label_start = b == b'.';
+    }
+    s.len() <= 64 && !label_start && (2..=4).contains(&labels)
 }
 
 impl FromStr for InstitutionId {

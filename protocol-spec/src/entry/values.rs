@@ -232,10 +232,12 @@ impl Value for Person {
         })
     }
     fn is_canonical(text: &str) -> bool {
+        // `-`, or two base64 texts of 44 characters and a space between.
         text == "-"
-            || text
-                .split_once(' ')
-                .is_some_and(|(salt, commitment)| is_base64_32(salt) && is_base64_32(commitment))
+            || (text.len() == 89
+                && text.as_bytes()[44] == b' '
+                && is_base64_32(&text.as_bytes()[..44])
+                && is_base64_32(&text.as_bytes()[45..]))
     }
     fn canonical_end(rest: &str) -> Option<usize> {
         // `-`, or two base64 texts of 44 characters and a space.
@@ -246,7 +248,7 @@ impl Value for Person {
 /// Whether `text` is the one standard base64 text of 32 bytes, which `Person`'s `decode`
 /// then `encode` give back unchanged: 43 characters of the alphabet and one `=`, the last
 /// character holding the last 4 bits and 2 zero bits.
-fn is_base64_32(text: &str) -> bool {
+fn is_base64_32(b: &[u8]) -> bool {
     /// Each byte's 6-bit value in the standard alphabet, `NOT` for bytes outside it.
     const NOT: u8 = 0xff;
     const SEXTET: [u8; 256] = {
@@ -259,7 +261,6 @@ fn is_base64_32(text: &str) -> bool {
         }
         t
     };
-    let b = text.as_bytes();
     b.len() == 44
         && b[43] == b'='
         && b[..42]
