@@ -930,7 +930,7 @@ mod bundle_tests {
     use crate::keys::SigningKey;
     use crate::tlog::cosignature::cosign;
     use crate::tlog::note::{SIG_COSIGNATURE, SIG_ED25519};
-    use crate::tlog::{Tree, sign_checkpoint};
+    use crate::tlog::{Tree, sign_checkpoint, verify_consistency};
     use std::collections::HashMap;
 
     const ORIGIN: &str = "t.passerelle/ne.orp";
@@ -1143,6 +1143,131 @@ mod bundle_tests {
             f.contains(&"tile/0/001: tile has the wrong length".to_string()),
             "{f:?}"
         );
+    }
+
+    /// A bundle of `entries` with a checkpoint signed by the log and cosigned.
+    fn bundle_of(entries: &[Vec<u8>]) -> (Checkpoint, HashMap<String, Vec<u8>>) {
+        let tree = Tree::from_leaves(entries.iter().map(|e| leaf_hash(e)));
+        let cp = Checkpoint {
+            origin: ORIGIN.into(),
+            size: tree.size(),
+            root: tree.root(),
+        };
+        let mut files: HashMap<String, Vec<u8>> = tiles::tiles_for_entries(entries)
+            .unwrap()
+            .into_iter()
+            .collect();
+        files.insert("checkpoint".into(), note_for(&cp, &log_key()));
+        (cp, files)
+    }
+
+    fn roster_entry(i: u64) -> Vec<u8> {
+        LogEntry::from(crate::entry::Roster {
+            time: 1_790_000_000 + i,
+            version: i,
+            digest: [i as u8; 32],
+        })
+        .to_bytes()
+    }
+
+    /// The kept checkpoint is judged from the roots recomputed at both sizes; the verdict is
+    /// the one a consistency proof built from the current entries gives, at every kept size
+    /// (tile edges and not), for the log's own history and for a rewritten one.
+    #[test]
+    fn kept_checkpoints_are_judged_as_a_consistency_proof_would() {
+        let entries: Vec<Vec<u8>> = (0..600).map(roster_entry).collect();
+        let (cp, files) = bundle_of(&entries);
+        let current = Tree::from_leaves(entries.iter().map(|e| leaf_hash(e)));
+        // Another history: entry 100 rewritten.
+        let mut rewritten = entries.clone();
+        rewritten[100] = roster_entry(10_000);
+        let other = Tree::from_leaves(rewritten.iter().map(|e| leaf_hash(e)));
+        for old_size in [0u64, 1, 100, 101, 255, 256, 257, 300, 512, 599, 600] {
+            for (history, tree) in [("own", &current), ("rewritten", &other)] {
+                let old = Checkpoint {
+                    origin: ORIGIN.into(),
+                    size: old_size,
+                    root: tree.root_at(old_size).unwrap(),
+                };
+                let kept = String::from_utf8(note_for(&old, &log_key())).unwrap();
+                let r = verify_bundle(&mut files.clone(), &keys(), Some(&kept), &mut |_| {});
+                let proof = current.consistency_proof(old.size, cp.size).unwrap();
+                let consistent =
+                    verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof).is_ok();
+                let fork = old_size == 600 && history == "rewritten";
+                let found: Vec<&str> = r.findings.iter().map(|f| f.problem.as_str()).collect();
+                if consistent {
+                    assert_eq!(found, [] as [&str; 0], "{history} {old_size}");
+                } else if fork {
+                    assert!(found[0].starts_with("fork"), "{found:?}");
+                } else {
+                    assert_eq!(
+                        found,
+                        [format!(
+                            "not consistent with the current log: the first {old_size} entries \
+                             were rewritten"
+                        )],
+                        "{history} {old_size}"
+                    );
+                }
+                assert_eq!(consistent, history == "own" || old_size <= 100);
+            }
+        }
+        // A current log that does not produce its root is not consistent either; nor is a
+        // truncated one.
+        let kept = String::from_utf8(note_for(
+            &Checkpoint {
+                origin: ORIGIN.into(),
+                size: 300,
+                root: current.root_at(300).unwrap(),
+            },
+            &log_key(),
+        ))
+        .unwrap();
+        let mut altered = files.clone();
+        altered.insert(
+            "tile/entries/002.p/88".into(),
+            tiles::encode_bundle(&rewritten[512..].iter().rev().collect::<Vec<_>>()).unwrap(),
+        );
+        let mut truncated = files.clone();
+        truncated.remove("tile/entries/002.p/88");
+        for mut bundle in [altered, truncated] {
+            let r = verify_bundle(&mut bundle, &keys(), Some(&kept), &mut |_| {});
+            let last = r.findings.last().unwrap();
+            assert_eq!(last.location, "kept checkpoint", "{:?}", r.findings);
+            assert!(last.problem.starts_with("not consistent"), "{last:?}");
+        }
+    }
+
+    /// A log whose every entry is malformed names the first 1,000 and counts the rest.
+    #[test]
+    fn findings_of_one_kind_are_capped_with_a_count() {
+        let entries: Vec<Vec<u8>> = (0..1_300u64).map(|i| i.to_be_bytes().to_vec()).collect();
+        let (_, files) = bundle_of(&entries);
+        let f = findings(&files);
+        assert_eq!(f.len(), 1_001, "{:?}", &f[..3]);
+        assert!(f[0].starts_with("entry 0: malformed entry: "), "{}", f[0]);
+        assert!(
+            f[999].starts_with("entry 999: malformed entry: "),
+            "{}",
+            f[999]
+        );
+        assert_eq!(f[1000], "entries: 300 more malformed entries");
+        // Every level-0 tile altered: 1,300 leaf hashes that do not match, capped the same.
+        let mut altered = files.clone();
+        for (path, bytes) in altered.iter_mut() {
+            if path.starts_with("tile/0/") {
+                bytes.iter_mut().for_each(|b| *b ^= 1);
+            }
+        }
+        let f = findings(&altered);
+        assert_eq!(
+            f.iter()
+                .filter(|x| x.contains("does not match its leaf hash"))
+                .count(),
+            1_000
+        );
+        assert!(f.contains(&"tile/0: 300 more problems in level-0 tiles".to_string()));
     }
 
     #[test]

@@ -130,11 +130,7 @@ impl BundleFiles for Synthetic {
 fn verifier_peak(size: u64) -> usize {
     let mut bundle = Synthetic::new(size);
     let keys = BundleKeys {
-        log: VerifierKey::new(
-            ORIGIN,
-            SIG_ED25519,
-            SigningKey::from_seed([1; 32]).public(),
-        ),
+        log: VerifierKey::new(ORIGIN, SIG_ED25519, SigningKey::from_seed([1; 32]).public()),
         witnesses: vec![VerifierKey::new(
             &format!("{ORIGIN}/witness"),
             SIG_COSIGNATURE,
