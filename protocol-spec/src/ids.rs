@@ -21,14 +21,19 @@ pub enum IdError {
 }
 
 /// 1 to 64 characters from a-z, 0-9 and `-`, not starting with `-`.
-pub(crate) fn is_token(s: &str) -> bool {
+fn is_token(s: &str) -> bool {
+    is_token_bytes(s.as_bytes())
+}
+
+/// [`is_token`] of bytes, as log entries are checked.
+pub(crate) fn is_token_bytes(s: &[u8]) -> bool {
     // No early exit in the loop, so it runs over whole vectors: every entry is checked.
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().fold(true, |ok, b| {
-            ok & (b.is_ascii_lowercase() | b.is_ascii_digit() | (b == b'-'))
+        && s.iter().fold(true, |ok, b| {
+            ok & (b.is_ascii_lowercase() | b.is_ascii_digit() | (*b == b'-'))
         })
-        && !s.starts_with('-')
+        && s[0] != b'-'
 }
 
 /// Institution identifier, e.g. `ne.oai`: two to four dot-separated tokens.
@@ -42,11 +47,11 @@ impl InstitutionId {
 }
 
 /// Two to four dot-separated tokens, 64 characters at most.
-pub(crate) fn is_institution_id(s: &str) -> bool {
+pub(crate) fn is_institution_id(s: &[u8]) -> bool {
     // One pass over the bytes: every entry naming an institution is checked this way.
     let mut labels = 1;
     let mut label_start = true;
-    for b in s.bytes() {
+    for &b in s {
         let ok = match b {
             b'.' => {
                 labels += 1;
@@ -67,7 +72,7 @@ pub(crate) fn is_institution_id(s: &str) -> bool {
 impl FromStr for InstitutionId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if is_institution_id(s) {
+        if is_institution_id(s.as_bytes()) {
             Ok(InstitutionId(s.to_string()))
         } else {
             Err(IdError::Institution(s.to_string()))

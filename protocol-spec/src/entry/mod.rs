@@ -89,18 +89,17 @@ impl LogEntry {
         if bytes.len() > MAX_ENTRY_LEN {
             return false;
         }
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            return false;
-        };
         // Every line, the last included, ends with a newline; `parse` splits the same lines.
-        fn line<'a>(rest: &mut &'a str, prefix: &str) -> Option<&'a str> {
-            let after = rest.strip_prefix(prefix)?;
-            let end = after.bytes().position(|b| b == b'\n')?;
+        // Each byte is checked by its line (values as UTF-8 where they may be more than
+        // ASCII), so a well-formed entry is UTF-8 as `parse` requires.
+        fn line<'a>(rest: &mut &'a [u8], prefix: &str) -> Option<&'a [u8]> {
+            let after = rest.strip_prefix(prefix.as_bytes())?;
+            let end = after.iter().position(|b| *b == b'\n')?;
             *rest = &after[end + 1..];
             Some(&after[..end])
         }
-        let mut rest = text;
-        let (Some(""), Some(kind), Some(time)) = (
+        let mut rest = bytes;
+        let (Some(b""), Some(kind), Some(time)) = (
             line(&mut rest, ENTRY_HEADER),
             line(&mut rest, "kind "),
             line(&mut rest, "time "),

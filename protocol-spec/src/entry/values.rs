@@ -17,26 +17,26 @@ pub trait Value: Sized {
     fn encode(&self) -> String;
     fn decode(text: &str) -> Result<Self, String>;
 
-    /// Whether `text` decodes and is the value's one encoding, as an entry requires, without
-    /// building the value where the type can tell (auditors check every entry of a log).
-    /// Must equal `decode(text)` succeeding with `encode() == text`, which is the default.
-    fn is_canonical(text: &str) -> bool {
-        Self::decode(text).is_ok_and(|v| v.encode() == text)
+    /// Whether `text` is UTF-8 that decodes and is the value's one encoding, as an entry
+    /// requires, without building the value where the type can tell (auditors check every
+    /// entry of a log). Must equal `decode` succeeding with `encode() == text`, the default.
+    fn is_canonical(text: &[u8]) -> bool {
+        std::str::from_utf8(text).is_ok_and(|t| Self::decode(t).is_ok_and(|v| v.encode() == t))
     }
 
-    /// Where a canonical value ends in `rest`, the text from the value to the entry's end:
+    /// Where a canonical value ends in `rest`, the bytes from the value to the entry's end:
     /// at the next newline, which types of fixed lengths find without searching. `None`
     /// when there is no newline or the value cannot be canonical.
-    fn canonical_end(rest: &str) -> Option<usize> {
-        rest.bytes().position(|b| b == b'\n')
+    fn canonical_end(rest: &[u8]) -> Option<usize> {
+        rest.iter().position(|b| *b == b'\n')
     }
 }
 
 /// `Value::canonical_end` for a value of one of `lens` lengths: it ends at one of them.
-fn end_at(rest: &str, lens: &[usize]) -> Option<usize> {
+fn end_at(rest: &[u8], lens: &[usize]) -> Option<usize> {
     lens.iter()
         .copied()
-        .find(|len| rest.as_bytes().get(*len) == Some(&b'\n'))
+        .find(|len| rest.get(*len) == Some(&b'\n'))
 }
 
 /// Types with a canonical `Display`/`FromStr` pair already; `$canonical` tells the one text
@@ -50,14 +50,14 @@ macro_rules! by_display {
             fn decode(text: &str) -> Result<Self, String> {
                 text.parse().map_err(|e: <$t as FromStr>::Err| e.to_string())
             }
-            fn is_canonical(text: &str) -> bool {
-                let canonical: fn(&str) -> bool = $canonical;
+            fn is_canonical(text: &[u8]) -> bool {
+                let canonical: fn(&[u8]) -> bool = $canonical;
                 canonical(text)
             }
-            fn canonical_end(rest: &str) -> Option<usize> {
+            fn canonical_end(rest: &[u8]) -> Option<usize> {
                 match $len {
                     Some(len) => end_at(rest, &[len]),
-                    None => rest.bytes().position(|b| b == b'\n'),
+                    None => rest.iter().position(|b| *b == b'\n'),
                 }
             }
         }
@@ -68,17 +68,17 @@ by_display!(
     ConsentId => |t| is_lower_hex(t, 32), Some(32);
     EventId => |t| is_lower_hex(t, 32), Some(32);
     InstitutionId => crate::ids::is_institution_id, None;
-    Purpose => crate::ids::is_token, None;
-    StaffId => crate::ids::is_token, None;
-    Role => |t| Role::ALL.iter().any(|r| r.as_str() == t), None
+    Purpose => crate::ids::is_token_bytes, None;
+    StaffId => crate::ids::is_token_bytes, None;
+    Role => |t| Role::ALL.iter().any(|r| r.as_str().as_bytes() == t), None
 );
 
 /// `len` lowercase hex digits: the one text form of a byte string of `len / 2` bytes.
-fn is_lower_hex(text: &str, len: usize) -> bool {
+fn is_lower_hex(text: &[u8], len: usize) -> bool {
     // No early exit, so the loop runs over whole vectors.
     text.len() == len
-        && text.bytes().fold(true, |ok, b| {
-            ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(&b))
+        && text.iter().fold(true, |ok, b| {
+            ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(b))
         })
 }
 
@@ -94,11 +94,11 @@ impl Value for u64 {
         text.parse()
             .map_err(|_| format!("`{}` does not fit in 64 bits", clip(text)))
     }
-    fn is_canonical(text: &str) -> bool {
-        const MAX: &str = "18446744073709551615";
+    fn is_canonical(text: &[u8]) -> bool {
+        const MAX: &[u8] = b"18446744073709551615";
         !text.is_empty()
-            && text.bytes().all(|b| b.is_ascii_digit())
-            && (text == "0" || !text.starts_with('0'))
+            && text.iter().all(u8::is_ascii_digit)
+            && (text == b"0" || text[0] != b'0')
             // Digit strings of one length compare as their numbers.
             && (text.len() < MAX.len() || (text.len() == MAX.len() && text <= MAX))
     }
@@ -115,10 +115,10 @@ impl Value for [u8; 32] {
             .map_err(|_| format!("`{}` is not 64 hex digits", clip(text)))?;
         Ok(out)
     }
-    fn is_canonical(text: &str) -> bool {
+    fn is_canonical(text: &[u8]) -> bool {
         is_lower_hex(text, 64)
     }
-    fn canonical_end(rest: &str) -> Option<usize> {
+    fn canonical_end(rest: &[u8]) -> Option<usize> {
         end_at(rest, &[64])
     }
 }
@@ -136,11 +136,11 @@ impl Value for Vec<Category> {
             .map(|c| c.parse::<Category>().map_err(|e| e.to_string()))
             .collect()
     }
-    fn is_canonical(text: &str) -> bool {
-        text == "-"
+    fn is_canonical(text: &[u8]) -> bool {
+        text == b"-"
             || text
-                .split(',')
-                .all(|c| Category::ALL.iter().any(|k| k.as_str() == c))
+                .split(|b| *b == b',')
+                .all(|c| Category::ALL.iter().any(|k| k.as_str().as_bytes() == c))
     }
 }
 
@@ -154,8 +154,10 @@ impl Value for RefusalCode {
             .find(|c| c.as_str() == text)
             .ok_or_else(|| format!("unknown refusal code `{}`", clip(text)))
     }
-    fn is_canonical(text: &str) -> bool {
-        RefusalCode::ALL.iter().any(|c| c.as_str() == text)
+    fn is_canonical(text: &[u8]) -> bool {
+        RefusalCode::ALL
+            .iter()
+            .any(|c| c.as_str().as_bytes() == text)
     }
 }
 
@@ -231,15 +233,15 @@ impl Value for Person {
             commitment: bytes32(commitment)?,
         })
     }
-    fn is_canonical(text: &str) -> bool {
+    fn is_canonical(text: &[u8]) -> bool {
         // `-`, or two base64 texts of 44 characters and a space between.
-        text == "-"
+        text == b"-"
             || (text.len() == 89
-                && text.as_bytes()[44] == b' '
-                && is_base64_32(&text.as_bytes()[..44])
-                && is_base64_32(&text.as_bytes()[45..]))
+                && text[44] == b' '
+                && is_base64_32(&text[..44])
+                && is_base64_32(&text[45..]))
     }
-    fn canonical_end(rest: &str) -> Option<usize> {
+    fn canonical_end(rest: &[u8]) -> Option<usize> {
         // `-`, or two base64 texts of 44 characters and a space.
         end_at(rest, &[1, 89])
     }
@@ -289,9 +291,10 @@ impl Value for SourceLeaf {
             hash: <[u8; 32]>::decode(hash)?,
         })
     }
-    fn is_canonical(text: &str) -> bool {
-        text.split_once(' ')
-            .is_some_and(|(index, hash)| u64::is_canonical(index) && is_lower_hex(hash, 64))
+    fn is_canonical(text: &[u8]) -> bool {
+        text.iter()
+            .position(|b| *b == b' ')
+            .is_some_and(|at| u64::is_canonical(&text[..at]) && is_lower_hex(&text[at + 1..], 64))
     }
 }
 
@@ -331,8 +334,8 @@ impl Value for Text {
     fn decode(text: &str) -> Result<Self, String> {
         Text::new(text)
     }
-    fn is_canonical(text: &str) -> bool {
-        !text.contains('\n') && text.len() <= Text::MAX
+    fn is_canonical(text: &[u8]) -> bool {
+        text.len() <= Text::MAX && !text.contains(&b'\n') && std::str::from_utf8(text).is_ok()
     }
 }
 
@@ -375,8 +378,8 @@ macro_rules! words {
             fn decode(text: &str) -> Result<Self, String> {
                 text.parse()
             }
-            fn is_canonical(text: &str) -> bool {
-                $name::ALL.iter().any(|w| w.as_str() == text)
+            fn is_canonical(text: &[u8]) -> bool {
+                $name::ALL.iter().any(|w| w.as_str().as_bytes() == text)
             }
         }
     };
