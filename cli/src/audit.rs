@@ -223,6 +223,15 @@ const MAX_TILE_DEPTH: usize = 12;
 
 /// Reads a regular file of at most `limit` bytes, refusing larger ones before reading them.
 fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    read_bounded_into(path, limit, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_bounded`] into `bytes`, whose allocation is reused: the verifier reads thousands of
+/// tiles one after another.
+fn read_bounded_into(path: &Path, limit: usize, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
+    bytes.clear();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
@@ -235,27 +244,42 @@ fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
     if meta.len() > limit as u64 {
         return Err(ReadError::TooLarge);
     }
-    let mut bytes = Vec::new();
+    // The size just checked, and one byte to see a file that grew since.
+    bytes.reserve(meta.len() as usize + 1);
     std::fs::File::open(path)
-        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .and_then(|f| f.take(limit as u64 + 1).read_to_end(bytes))
         .map_err(|e| ReadError::Unreadable(format!("cannot be read: {e}")))?;
     if bytes.len() > limit {
         return Err(ReadError::TooLarge);
     }
-    Ok(bytes)
+    Ok(())
 }
 
-/// A bundle on disk. Paths come from the verifier or from listing the bundle itself, so they
-/// stay inside it.
-struct BundleDir<'a>(&'a Path);
+/// A bundle on disk, read into one buffer reused from file to file. Paths come from the
+/// verifier or from listing the bundle itself, so they stay inside it.
+struct BundleDir<'a> {
+    root: &'a Path,
+    buffer: Vec<u8>,
+}
 
 impl BundleFiles for BundleDir<'_> {
     fn read(&mut self, path: &str, limit: usize) -> Result<Vec<u8>, ReadError> {
-        read_bounded(&self.0.join(path), limit)
+        read_bounded(&self.root.join(path), limit)
     }
 
     fn tile_files(&mut self, each: &mut dyn FnMut(&str)) {
-        walk(&self.0.join("tile"), "tile", 0, each);
+        walk(&self.root.join("tile"), "tile", 0, each);
+    }
+
+    fn with_file(
+        &mut self,
+        path: &str,
+        limit: usize,
+        use_bytes: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), ReadError> {
+        read_bounded_into(&self.root.join(path), limit, &mut self.buffer)?;
+        use_bytes(&self.buffer);
+        Ok(())
     }
 }
 
@@ -379,7 +403,10 @@ fn verify_with(
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut report = audit::verify_bundle_with(
-        &mut BundleDir(bundle),
+        &mut BundleDir {
+            root: bundle,
+            buffer: Vec::new(),
+        },
         &keys,
         kept_text.as_deref(),
         &mut |n| bar.set_position(n),
