@@ -231,27 +231,33 @@ pub struct Verified {
     pub declared_losses: Vec<String>,
 }
 
-/// The `log-loss` entries of verified entries, explained.
-fn declared_losses(entries: &[Vec<u8>]) -> Vec<String> {
-    entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| match LogEntry::parse(e) {
-            Ok(LogEntry::LogLoss(l)) => Some(format!(
-                "entry {i}: declared loss at {}: witness {} had cosigned {} entries, the \
-                 restored store kept {} (root {}); the log went on under a new log key (the \
-                 former one {})",
-                crate::dates::format_time(l.time),
-                l.witness,
-                l.cosigned,
-                l.kept,
-                hex::encode(l.kept_root),
-                protocol_spec::keys::PublicKey(l.former_key)
-            )),
-            _ => None,
-        })
-        .collect()
+/// A `log-loss` entry (transparency-log.md §7.6), explained; other entries are passed over
+/// without being parsed, so verification keeps its pace.
+fn declared_loss(index: u64, entry: &[u8]) -> Option<String> {
+    if !entry
+        .windows(LOSS_KIND.len())
+        .any(|w| w == LOSS_KIND.as_bytes())
+    {
+        return None;
+    }
+    match LogEntry::parse(entry) {
+        Ok(LogEntry::LogLoss(l)) => Some(format!(
+            "entry {index}: declared loss at {}: witness {} had cosigned {} entries, the \
+             restored store kept {} (root {}); the log went on under a new log key (the \
+             former one {})",
+            crate::dates::format_time(l.time),
+            l.witness,
+            l.cosigned,
+            l.kept,
+            hex::encode(l.kept_root),
+            protocol_spec::keys::PublicKey(l.former_key)
+        )),
+        _ => None,
+    }
 }
+
+/// The kind line of a `log-loss` entry.
+const LOSS_KIND: &str = "\nkind log-loss\n";
 
 /// Largest roster file read from a bundle; rosters of real federations are a few kilobytes.
 const MAX_ROSTER_LEN: usize = 1 << 20;
@@ -262,6 +268,15 @@ const MAX_TILE_DEPTH: usize = 12;
 
 /// Reads a regular file of at most `limit` bytes, refusing larger ones before reading them.
 fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    read_bounded_into(path, limit, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_bounded`] into `bytes`, whose allocation is reused: the verifier reads thousands of
+/// tiles one after another.
+fn read_bounded_into(path: &Path, limit: usize, bytes: &mut Vec<u8>) -> Result<(), ReadError> {
+    bytes.clear();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
@@ -274,27 +289,42 @@ fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadError> {
     if meta.len() > limit as u64 {
         return Err(ReadError::TooLarge);
     }
-    let mut bytes = Vec::new();
+    // The size just checked, and one byte to see a file that grew since.
+    bytes.reserve(meta.len() as usize + 1);
     std::fs::File::open(path)
-        .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .and_then(|f| f.take(limit as u64 + 1).read_to_end(bytes))
         .map_err(|e| ReadError::Unreadable(format!("cannot be read: {e}")))?;
     if bytes.len() > limit {
         return Err(ReadError::TooLarge);
     }
-    Ok(bytes)
+    Ok(())
 }
 
-/// A bundle on disk. Paths come from the verifier or from listing the bundle itself, so they
-/// stay inside it.
-struct BundleDir<'a>(&'a Path);
+/// A bundle on disk, read into one buffer reused from file to file. Paths come from the
+/// verifier or from listing the bundle itself, so they stay inside it.
+struct BundleDir<'a> {
+    root: &'a Path,
+    buffer: Vec<u8>,
+}
 
 impl BundleFiles for BundleDir<'_> {
     fn read(&mut self, path: &str, limit: usize) -> Result<Vec<u8>, ReadError> {
-        read_bounded(&self.0.join(path), limit)
+        read_bounded(&self.root.join(path), limit)
     }
 
     fn tile_files(&mut self, each: &mut dyn FnMut(&str)) {
-        walk(&self.0.join("tile"), "tile", 0, each);
+        walk(&self.root.join("tile"), "tile", 0, each);
+    }
+
+    fn with_file(
+        &mut self,
+        path: &str,
+        limit: usize,
+        use_bytes: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), ReadError> {
+        read_bounded_into(&self.root.join(path), limit, &mut self.buffer)?;
+        use_bytes(&self.buffer);
+        Ok(())
     }
 }
 
@@ -328,12 +358,24 @@ fn read_text(bundle: &Path, name: &str, limit: usize) -> anyhow::Result<String> 
 }
 
 /// Verifies one bundle offline. The keys come from the bundle's roster, checked against the
-/// federation anchor when one is given, and must equal the bundle's vkey files.
+/// federation anchor when one is given, and must equal the bundle's vkey files. Entries are
+/// checked as they are read and none is kept, so memory does not grow with the log.
 pub fn verify(
     bundle: &Path,
     kept: Option<&Path>,
     federation: Option<&Path>,
     show_progress: bool,
+) -> anyhow::Result<Verified> {
+    verify_with(bundle, kept, federation, show_progress, &mut |_, _| {})
+}
+
+/// [`verify`], also handing `entry` each entry read, with its index, in log order.
+fn verify_with(
+    bundle: &Path,
+    kept: Option<&Path>,
+    federation: Option<&Path>,
+    show_progress: bool,
+    entry: &mut dyn FnMut(u64, &[u8]),
 ) -> anyhow::Result<Verified> {
     let institution: InstitutionId = read_text(bundle, "institution", MAX_SMALL_FILE_LEN)?
         .trim()
@@ -407,18 +449,27 @@ pub fn verify(
     if !show_progress {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut report = audit::verify_bundle(
-        &mut BundleDir(bundle),
+    let mut losses = Vec::new();
+    let mut each = |index: u64, bytes: &[u8]| {
+        losses.extend(declared_loss(index, bytes));
+        entry(index, bytes);
+    };
+    let mut report = audit::verify_bundle_with(
+        &mut BundleDir {
+            root: bundle,
+            buffer: Vec::new(),
+        },
         &keys,
         kept_text.as_deref(),
         &mut |n| bar.set_position(n),
+        &mut each,
     );
     bar.finish_and_clear();
     pre.append(&mut report.findings);
     report.findings = pre;
     Ok(Verified {
         institution,
-        declared_losses: declared_losses(&report.entries),
+        declared_losses: losses,
         report,
     })
 }
@@ -450,26 +501,18 @@ pub fn print_report(v: &Verified, bundle: &Path) {
     }
 }
 
-fn view(v: &Verified) -> anyhow::Result<LogView> {
-    let entries = v
-        .report
-        .entries
-        .iter()
-        .map(|e| LogEntry::parse(e))
-        .collect::<Result<Vec<_>, _>>()
-        .context("a bundle entry is malformed")?;
-    Ok(LogView {
-        institution: v.institution.to_string(),
-        entries,
-    })
-}
-
 /// Verifies every bundle and bails out naming the first that fails: reports are built only
-/// from verified logs.
+/// from verified logs. The entries are parsed as the verifier reads them; reconciling and a
+/// person's report need them all, which `audit verify` alone does not keep.
 pub fn verified_views(bundles: &[PathBuf]) -> anyhow::Result<Vec<LogView>> {
     let mut out = Vec::new();
     for b in bundles {
-        let v = verify(b, None, None, false)?;
+        let mut entries = Vec::new();
+        let mut malformed = false;
+        let v = verify_with(b, None, None, false, &mut |_, e| match LogEntry::parse(e) {
+            Ok(e) => entries.push(e),
+            Err(_) => malformed = true,
+        })?;
         if !v.report.ok() {
             print_report(&v, b);
             bail!(
@@ -477,7 +520,15 @@ pub fn verified_views(bundles: &[PathBuf]) -> anyhow::Result<Vec<LogView>> {
                 b.display()
             );
         }
-        out.push(view(&v)?);
+        // Cannot happen once the log verified (every entry's format is checked); an error,
+        // not a panic, all the same.
+        if malformed {
+            bail!("bundle {}: a bundle entry is malformed", b.display());
+        }
+        out.push(LogView {
+            institution: v.institution.to_string(),
+            entries,
+        });
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@
 use fuzz::bundle::{BundleInput, COSIGN, build};
 use fuzz::vectors::vectors;
 use libfuzzer_sys::fuzz_target;
-use protocol_spec::audit::{BundleKeys, verify_bundle};
+use protocol_spec::audit::{BundleKeys, verify_bundle, verify_bundle_with};
 use protocol_spec::entry::LogEntry;
 use protocol_spec::tlog::tiles::{TILE_WIDTH, decode_level_tile, encode_bundle, parse_bundle};
 
@@ -39,8 +39,12 @@ fuzz_target!(|bytes: &[u8]| {
         entries: entries.clone(),
         ..BundleInput::default()
     });
-    let report = verify_bundle(&mut bundle.files, &keys, None, &mut |_| {});
-    assert_eq!(report.entries, entries);
+    let mut read = Vec::new();
+    let report = verify_bundle_with(&mut bundle.files, &keys, None, &mut |_| {}, &mut |_, e| {
+        read.push(e.to_vec())
+    });
+    assert_eq!(read, entries);
+    assert_eq!(report.entries, entries.len() as u64);
     let malformed = entries
         .iter()
         .filter(|e| LogEntry::check(e).is_err())

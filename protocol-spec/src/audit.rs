@@ -6,7 +6,7 @@ use crate::avs::Avs;
 use crate::entry::{LogEntry, Value};
 use crate::tlog::cosignature::count_cosignatures;
 use crate::tlog::note::{Note, VerifierKey, verify_note};
-use crate::tlog::{Checkpoint, Tree, leaf_hash, tiles, verify_consistency};
+use crate::tlog::{Checkpoint, EMPTY_ROOT, Hash, TileStream, leaf_hash, tiles};
 use serde::Serialize;
 
 /// One node's log as an auditor holds it after verification.
@@ -388,6 +388,19 @@ pub trait BundleFiles {
     fn read(&mut self, path: &str, limit: usize) -> Result<Vec<u8>, ReadError>;
     /// Calls `each` with the path of every file under `tile/`, in any order.
     fn tile_files(&mut self, each: &mut dyn FnMut(&str));
+
+    /// Lends `use_bytes` the file at `path` if it has at most `limit` bytes, refusing it as
+    /// [`BundleFiles::read`] does. The verifier reads through this: a bundle held in memory
+    /// lends its bytes rather than copying each file.
+    fn with_file(
+        &mut self,
+        path: &str,
+        limit: usize,
+        use_bytes: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), ReadError> {
+        use_bytes(&self.read(path, limit)?);
+        Ok(())
+    }
 }
 
 /// An in-memory bundle, path → bytes (tests and benchmarks).
@@ -405,6 +418,22 @@ impl BundleFiles for std::collections::HashMap<String, Vec<u8>> {
             .filter(|p| p.starts_with("tile/"))
             .for_each(|p| each(p));
     }
+
+    fn with_file(
+        &mut self,
+        path: &str,
+        limit: usize,
+        use_bytes: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), ReadError> {
+        match self.get(path) {
+            None => Err(ReadError::Missing),
+            Some(b) if b.len() > limit => Err(ReadError::TooLarge),
+            Some(b) => {
+                use_bytes(b);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// One problem found in a bundle, with where it is.
@@ -414,13 +443,15 @@ pub struct Finding {
     pub problem: String,
 }
 
-/// The outcome of verifying a bundle: the checkpoint, the entries read, and every problem.
+/// The outcome of verifying a bundle: the checkpoint, how many entries were read, and every
+/// problem. The entries themselves are not kept: [`verify_bundle_with`] hands them out.
 #[derive(Debug, Default)]
 pub struct BundleReport {
     /// The checkpoint, once its log signature verified.
     pub checkpoint: Option<Checkpoint>,
     pub cosigned_by: Vec<String>,
-    pub entries: Vec<Vec<u8>>,
+    /// Entries read, in order from the first, up to the first unusable entry bundle.
+    pub entries: u64,
     pub findings: Vec<Finding>,
 }
 
@@ -499,92 +530,74 @@ fn signed_checkpoint(
     Some((note, cp))
 }
 
-/// Reads the entry bundles in order into `tree` and `r.entries`, stopping at the first that
-/// is missing or unusable: memory follows what the bundle holds, never the claimed size.
-fn read_entries(
-    files: &mut dyn BundleFiles,
-    cp: &Checkpoint,
-    tree: &mut Tree,
-    r: &mut BundleReport,
-    progress: &mut dyn FnMut(u64),
-) {
-    for (path, width) in tiles::entry_bundle_paths(cp.size) {
-        let limit = tiles::MAX_BUNDLE_LEN / 256 * width as usize;
-        let bytes = match files.read(&path, limit) {
-            Ok(b) => b,
-            Err(e) => {
-                let why = match e {
-                    ReadError::Missing => "missing".to_string(),
-                    ReadError::TooLarge => {
-                        format!("larger than any bundle of {width} entries can be")
-                    }
-                    ReadError::Unreadable(e) => e,
-                };
-                r.find(
-                    &path,
-                    format!(
-                        "{why}: the checkpoint covers {} entries, the bundle holds {} before it",
-                        cp.size,
-                        r.entries.len()
-                    ),
-                );
-                break;
-            }
-        };
-        let entries = match tiles::parse_bundle(&path, &bytes) {
-            Ok(entries) => entries,
-            Err(e) => {
-                r.find(
-                    &path,
-                    format!("{e}: the entries from here on are not checked"),
-                );
-                break;
-            }
-        };
-        if entries.len() as u64 != width {
-            r.find(
-                &path,
-                format!(
-                    "holds {} entries, expected {width}: the log is truncated or padded",
-                    entries.len()
-                ),
-            );
+/// Findings of one kind after the first [`MAX_REPORTED_PER_KIND`] are only counted, so that a
+/// log whose every entry or tile is wrong still gives a report of bounded size.
+pub const MAX_REPORTED_PER_KIND: u64 = 1000;
+
+/// Findings of one kind: the first named, the rest counted under one summary line.
+struct Capped {
+    shown: Vec<Finding>,
+    more: u64,
+}
+
+impl Capped {
+    fn new() -> Capped {
+        Capped {
+            shown: Vec::new(),
+            more: 0,
         }
-        // Entries past the bundle's width are reported above, not kept.
-        for e in entries.into_iter().take(width as usize) {
-            tree.append(leaf_hash(&e));
-            r.entries.push(e);
+    }
+
+    fn find(&mut self, location: impl Into<String>, problem: impl Into<String>) {
+        if (self.shown.len() as u64) < MAX_REPORTED_PER_KIND {
+            self.shown.push(Finding {
+                location: location.into(),
+                problem: problem.into(),
+            });
+        } else {
+            self.more += 1;
         }
-        progress(r.entries.len() as u64);
+    }
+
+    /// The findings, then `summary(n)` at `location` if `n` more were counted.
+    fn into_report(self, r: &mut BundleReport, location: &str, summary: impl Fn(u64) -> String) {
+        r.findings.extend(self.shown);
+        if self.more > 0 {
+            r.find(location, summary(self.more));
+        }
     }
 }
 
-/// Checks every level tile against what the entries read produce; at level 0 a differing
-/// hash names its entry.
-fn check_level_tiles(files: &mut dyn BundleFiles, tree: &Tree, size: u64, r: &mut BundleReport) {
-    for (path, level, index, width) in tiles::level_tile_paths(size) {
-        let stored = match files.read(&path, width as usize * 32) {
-            Ok(b) => b,
-            Err(ReadError::Missing) => {
-                r.find(&path, "missing");
-                continue;
-            }
-            Err(ReadError::TooLarge) => {
-                r.find(&path, "tile has the wrong length");
-                continue;
-            }
-            Err(ReadError::Unreadable(e)) => {
-                r.find(&path, e);
-                continue;
-            }
-        };
-        let Some(ours) = tiles::level_tile(tree, level, index, width) else {
-            continue;
-        };
-        if stored == ours {
-            continue;
+/// What reading the entries found, each kind kept apart so the report lists them in the
+/// order of the checks: entry bundles, level tiles level by level, malformed entries.
+struct Streamed {
+    tree: TileStream,
+    bundles: Capped,
+    /// Level-tile findings, one list per tile level.
+    tiles: Vec<Capped>,
+    malformed: Capped,
+    /// Root of the first `kept_size` entries, once that many were read.
+    kept_root: Option<Hash>,
+}
+
+/// Compares a level tile of the bundle with the hashes the entries produce; at level 0 a
+/// differing hash names its entry.
+fn check_level_tile(
+    files: &mut dyn BundleFiles,
+    level: u8,
+    index: u64,
+    ours: &[Hash],
+    found: &mut Capped,
+) {
+    let width = ours.len() as u64;
+    let path = tiles::tile_path(level, index, width);
+    let read = files.with_file(&path, ours.len() * 32, &mut |stored| {
+        if stored.len() == ours.len() * 32
+            && stored.chunks_exact(32).eq(ours.iter().map(|h| &h[..]))
+        {
+            return;
         }
-        for (i, (a, b)) in stored.chunks(32).zip(ours.chunks(32)).enumerate() {
+        for (i, (a, b)) in stored.chunks(32).zip(ours).enumerate() {
             if a != b {
                 let what = if level == 0 {
                     let n = index * tiles::TILE_WIDTH + i as u64;
@@ -594,13 +607,138 @@ fn check_level_tiles(files: &mut dyn BundleFiles, tree: &Tree, size: u64, r: &mu
                 } else {
                     format!("hash {i} does not match the entries")
                 };
-                r.find(&path, what);
+                found.find(&path, what);
             }
         }
-        if stored.len() != ours.len() {
-            r.find(&path, "tile has the wrong length");
+        if stored.len() != ours.len() * 32 {
+            found.find(&path, "tile has the wrong length");
         }
+    });
+    match read {
+        Ok(()) => {}
+        Err(ReadError::Missing) => found.find(path, "missing"),
+        Err(ReadError::TooLarge) => found.find(path, "tile has the wrong length"),
+        Err(ReadError::Unreadable(e)) => found.find(path, e),
     }
+}
+
+/// Reads the entry bundles in order, stopping at the first that is missing or unusable. Each
+/// entry is checked for its format, handed to `entry`, and hashed into a [`TileStream`],
+/// which hands out each level tile as it completes to be checked against the bundle's; the
+/// partial tiles at the right edge are checked once the entries end. Only one entry bundle
+/// and the tiles being filled are held at a time: memory stays the same whatever the log's
+/// size.
+fn read_entries(
+    files: &mut dyn BundleFiles,
+    cp: &Checkpoint,
+    kept_size: Option<u64>,
+    progress: &mut dyn FnMut(u64),
+    entry: &mut dyn FnMut(u64, &[u8]),
+) -> Streamed {
+    let mut s = Streamed {
+        tree: TileStream::new(),
+        bundles: Capped::new(),
+        tiles: Vec::new(),
+        malformed: Capped::new(),
+        kept_root: (kept_size == Some(0)).then_some(EMPTY_ROOT),
+    };
+    // One entry bundle's leaf hashes and malformed entries, kept until the whole bundle is
+    // known to be well framed: entries of a bundle that is not are not counted.
+    let mut leaves: Vec<Hash> = Vec::with_capacity(tiles::TILE_WIDTH as usize);
+    let mut malformed: Vec<(u64, String)> = Vec::new();
+    for (path, width) in tiles::entry_bundle_paths(cp.size) {
+        let limit = tiles::MAX_BUNDLE_LEN / 256 * width as usize;
+        let first = s.tree.size();
+        let mut unusable = false;
+        let read = files.with_file(&path, limit, &mut |bytes| {
+            leaves.clear();
+            malformed.clear();
+            // Checked and hashed in one pass, each entry right after the one before it.
+            let mut held = 0u64;
+            for e in tiles::BundleEntries::new(bytes) {
+                let Some(e) = e else {
+                    unusable = true;
+                    return;
+                };
+                if held < width {
+                    if let Err(err) = LogEntry::check(e) {
+                        malformed.push((first + held, err.to_string()));
+                    }
+                    leaves.push(leaf_hash(e));
+                }
+                held += 1;
+            }
+            if held != width {
+                s.bundles.find(
+                    &path,
+                    format!(
+                        "holds {held} entries, expected {width}: the log is truncated or padded"
+                    ),
+                );
+            }
+            for (index, err) in malformed.drain(..) {
+                s.malformed
+                    .find(format!("entry {index}"), format!("malformed entry: {err}"));
+            }
+            // Entries past the bundle's width are reported above, not read.
+            for (index, e) in (first..).zip(tiles::BundleEntries::new(bytes).flatten()) {
+                if index - first == width {
+                    break;
+                }
+                entry(index, e);
+            }
+        });
+        if let Err(e) = read {
+            let why = match e {
+                ReadError::Missing => "missing".to_string(),
+                ReadError::TooLarge => format!("larger than any bundle of {width} entries can be"),
+                ReadError::Unreadable(e) => e,
+            };
+            s.bundles.find(
+                &path,
+                format!(
+                    "{why}: the checkpoint covers {} entries, the bundle holds {first} before it",
+                    cp.size
+                ),
+            );
+            break;
+        }
+        if unusable {
+            s.bundles.find(
+                &path,
+                format!(
+                    "{}: the entries from here on are not checked",
+                    tiles::TileError::Bundle(path.clone())
+                ),
+            );
+            break;
+        }
+        for leaf in leaves.drain(..) {
+            let found = &mut s.tiles;
+            s.tree.append(leaf, &mut |level, index, hashes| {
+                let level_found = tile_findings(found, level);
+                check_level_tile(files, level, index, hashes, level_found);
+            });
+            if Some(s.tree.size()) == kept_size {
+                s.kept_root = Some(s.tree.root());
+            }
+        }
+        progress(s.tree.size());
+    }
+    for (level, index, hashes) in s.tree.partial_tiles() {
+        let level_found = tile_findings(&mut s.tiles, level);
+        check_level_tile(files, level, index, hashes, level_found);
+    }
+    s
+}
+
+/// The findings list of tile `level`, created on first use.
+fn tile_findings(found: &mut Vec<Capped>, level: u8) -> &mut Capped {
+    let level = usize::from(level);
+    while found.len() <= level {
+        found.push(Capped::new());
+    }
+    &mut found[level]
 }
 
 /// Reports every file under `tile/` that is not a tile of the checkpoint's size: an entry
@@ -647,13 +785,27 @@ fn report_extra_files(files: &mut dyn BundleFiles, size: u64, r: &mut BundleRepo
 /// fails), the cosignature quorum, every entry against the level-0 tiles, every level tile,
 /// the root, each entry's format, files beyond the checkpoint, and consistency with a
 /// checkpoint the auditor kept from before. Files are read one by one with a size limit each,
-/// so memory follows what the bundle holds, whatever size its checkpoint claims.
-/// `progress` is called with the number of entries read so far.
+/// and entries are checked as they are read, none kept: memory is the same for a log of any
+/// size, whatever size its checkpoint claims. `progress` is called with the number of
+/// entries read so far.
 pub fn verify_bundle(
     files: &mut dyn BundleFiles,
     keys: &BundleKeys,
     kept: Option<&str>,
     progress: &mut dyn FnMut(u64),
+) -> BundleReport {
+    verify_bundle_with(files, keys, kept, progress, &mut |_, _| {})
+}
+
+/// [`verify_bundle`], also handing `entry` each entry read, with its index, in log order, as
+/// it is read: a caller that needs the entries (reconciling, a person's report) takes them
+/// from here and trusts them only if the report is [`BundleReport::ok`].
+pub fn verify_bundle_with(
+    files: &mut dyn BundleFiles,
+    keys: &BundleKeys,
+    kept: Option<&str>,
+    progress: &mut dyn FnMut(u64),
+    entry: &mut dyn FnMut(u64, &[u8]),
 ) -> BundleReport {
     let mut r = BundleReport::default();
     let Some((note, cp)) = signed_checkpoint(files, keys, &mut r) else {
@@ -676,9 +828,18 @@ pub fn verify_bundle(
         Err(e) => r.find("checkpoint", e.to_string()),
     }
 
-    let mut tree = Tree::new();
-    read_entries(files, &cp, &mut tree, &mut r, progress);
-    let have = r.entries.len() as u64;
+    // The kept checkpoint is read first so the root at its size is taken on the way.
+    let old = kept.map(|k| kept_checkpoint(k, keys));
+    let kept_size = match &old {
+        Some(Ok(old)) if old.size <= cp.size => Some(old.size),
+        _ => None,
+    };
+    let s = read_entries(files, &cp, kept_size, progress, entry);
+    let have = s.tree.size();
+    r.entries = have;
+    s.bundles.into_report(&mut r, "tile/entries", |n| {
+        format!("{n} more entry bundles that do not hold their width")
+    });
     if have < cp.size {
         r.find(
             "tile/entries",
@@ -688,47 +849,54 @@ pub fn verify_bundle(
             ),
         );
     }
-    check_level_tiles(files, &tree, have.min(cp.size), &mut r);
+    for (level, found) in s.tiles.into_iter().enumerate() {
+        found.into_report(&mut r, &format!("tile/{level}"), |n| {
+            format!("{n} more problems in level-{level} tiles")
+        });
+    }
     report_extra_files(files, cp.size, &mut r);
-    if have >= cp.size && tree.root_at(cp.size) != Some(cp.root) {
+    let root = s.tree.root();
+    if have >= cp.size && root != cp.root {
         r.find(
             "checkpoint",
             "the entries do not produce the signed root: the log was altered",
         );
     }
-    let malformed: Vec<(usize, String)> = r
-        .entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| LogEntry::check(e).err().map(|err| (i, err.to_string())))
-        .collect();
-    for (i, err) in malformed {
-        r.find(format!("entry {i}"), format!("malformed entry: {err}"));
-    }
-    if let Some(kept) = kept {
-        check_kept(kept, keys, &cp, &tree, have, &mut r);
+    s.malformed
+        .into_report(&mut r, "entries", |n| format!("{n} more malformed entries"));
+    if let Some(old) = old {
+        check_kept(old, &cp, have, s.kept_root, root, &mut r);
     }
     r.checkpoint = Some(cp);
     r
 }
 
-/// Consistency with a checkpoint the auditor kept from an earlier visit.
-fn check_kept(
-    kept: &str,
-    keys: &BundleKeys,
-    cp: &Checkpoint,
-    tree: &Tree,
-    have: u64,
-    r: &mut BundleReport,
-) {
+/// A checkpoint the auditor kept from an earlier visit, signed by the log key or by a former
+/// log key the roster's history lists (a rotation since the kept visit).
+fn kept_checkpoint(kept: &str, keys: &BundleKeys) -> Result<Checkpoint, String> {
+    let n = Note::parse(kept).map_err(|e| e.to_string())?;
     let log_keys: Vec<VerifierKey> = std::iter::once(keys.log.clone())
         .chain(keys.former_logs.iter().cloned())
         .collect();
-    let old = Note::parse(kept).map_err(|e| e.to_string()).and_then(|n| {
-        // The log's keys share its name and differ by key id: one of them must have signed.
-        verify_note(&n, &log_keys).map_err(|e| format!("kept checkpoint signature: {e}"))?;
-        Checkpoint::parse(&n.text).map_err(|e| e.to_string())
-    });
+    // The log's keys share its name and differ by key id: one of them must have signed.
+    verify_note(&n, &log_keys).map_err(|e| format!("kept checkpoint signature: {e}"))?;
+    Checkpoint::parse(&n.text).map_err(|e| e.to_string())
+}
+
+/// Consistency with a checkpoint the auditor kept from an earlier visit. Every entry up to
+/// the current size was read and hashed, so no consistency proof is needed: the kept tree is
+/// a prefix of the current one exactly when the root recomputed at the kept size is the kept
+/// root and the root at the current size is the current one. A proof built from those entries
+/// (RFC 9162 §2.1.4) verifies exactly then, barring a SHA-256 collision. `kept_root` is the
+/// root of the first `old.size` entries, if that many were read; `root` that of all of them.
+fn check_kept(
+    old: Result<Checkpoint, String>,
+    cp: &Checkpoint,
+    have: u64,
+    kept_root: Option<Hash>,
+    root: Hash,
+    r: &mut BundleReport,
+) {
     match old {
         Err(e) => r.find("kept checkpoint", e),
         Ok(old) if old.origin != cp.origin => r.find("kept checkpoint", "is for another log"),
@@ -747,12 +915,12 @@ fn check_kept(
             ),
         ),
         Ok(old) => {
-            let proof = tree
-                .consistency_proof(old.size, cp.size.min(have))
-                .unwrap_or_default();
-            if have < cp.size
-                || verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof).is_err()
-            {
+            // From size 0, and between equal sizes with equal roots, there is nothing to
+            // prove (RFC 9162 leaves both to the caller; `verify_consistency` accepts them).
+            let prefix = old.size == 0
+                || old.size == cp.size
+                || (kept_root == Some(old.root) && root == cp.root);
+            if have < cp.size || !prefix {
                 r.find(
                     "kept checkpoint",
                     format!(
@@ -771,7 +939,7 @@ mod bundle_tests {
     use crate::keys::SigningKey;
     use crate::tlog::cosignature::cosign;
     use crate::tlog::note::{SIG_COSIGNATURE, SIG_ED25519};
-    use crate::tlog::sign_checkpoint;
+    use crate::tlog::{Tree, sign_checkpoint, verify_consistency};
     use std::collections::HashMap;
 
     const ORIGIN: &str = "t.passerelle/ne.orp";
@@ -847,7 +1015,7 @@ mod bundle_tests {
             let (cp, files) = bundle(n);
             let r = verify_bundle(&mut files.clone(), &keys(), None, &mut |_| {});
             assert_eq!(r.findings, [], "size {n}");
-            assert_eq!(r.entries.len() as u64, n);
+            assert_eq!(r.entries, n);
             assert_eq!(r.checkpoint, Some(cp));
         }
     }
@@ -985,6 +1153,131 @@ mod bundle_tests {
             f.contains(&"tile/0/001: tile has the wrong length".to_string()),
             "{f:?}"
         );
+    }
+
+    /// A bundle of `entries` with a checkpoint signed by the log and cosigned.
+    fn bundle_of(entries: &[Vec<u8>]) -> (Checkpoint, HashMap<String, Vec<u8>>) {
+        let tree = Tree::from_leaves(entries.iter().map(|e| leaf_hash(e)));
+        let cp = Checkpoint {
+            origin: ORIGIN.into(),
+            size: tree.size(),
+            root: tree.root(),
+        };
+        let mut files: HashMap<String, Vec<u8>> = tiles::tiles_for_entries(entries)
+            .unwrap()
+            .into_iter()
+            .collect();
+        files.insert("checkpoint".into(), note_for(&cp, &log_key()));
+        (cp, files)
+    }
+
+    fn roster_entry(i: u64) -> Vec<u8> {
+        LogEntry::from(crate::entry::Roster {
+            time: 1_790_000_000 + i,
+            version: i,
+            digest: [i as u8; 32],
+        })
+        .to_bytes()
+    }
+
+    /// The kept checkpoint is judged from the roots recomputed at both sizes; the verdict is
+    /// the one a consistency proof built from the current entries gives, at every kept size
+    /// (tile edges and not), for the log's own history and for a rewritten one.
+    #[test]
+    fn kept_checkpoints_are_judged_as_a_consistency_proof_would() {
+        let entries: Vec<Vec<u8>> = (0..600).map(roster_entry).collect();
+        let (cp, files) = bundle_of(&entries);
+        let current = Tree::from_leaves(entries.iter().map(|e| leaf_hash(e)));
+        // Another history: entry 100 rewritten.
+        let mut rewritten = entries.clone();
+        rewritten[100] = roster_entry(10_000);
+        let other = Tree::from_leaves(rewritten.iter().map(|e| leaf_hash(e)));
+        for old_size in [0u64, 1, 100, 101, 255, 256, 257, 300, 512, 599, 600] {
+            for (history, tree) in [("own", &current), ("rewritten", &other)] {
+                let old = Checkpoint {
+                    origin: ORIGIN.into(),
+                    size: old_size,
+                    root: tree.root_at(old_size).unwrap(),
+                };
+                let kept = String::from_utf8(note_for(&old, &log_key())).unwrap();
+                let r = verify_bundle(&mut files.clone(), &keys(), Some(&kept), &mut |_| {});
+                let proof = current.consistency_proof(old.size, cp.size).unwrap();
+                let consistent =
+                    verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof).is_ok();
+                let fork = old_size == 600 && history == "rewritten";
+                let found: Vec<&str> = r.findings.iter().map(|f| f.problem.as_str()).collect();
+                if consistent {
+                    assert_eq!(found, [] as [&str; 0], "{history} {old_size}");
+                } else if fork {
+                    assert!(found[0].starts_with("fork"), "{found:?}");
+                } else {
+                    assert_eq!(
+                        found,
+                        [format!(
+                            "not consistent with the current log: the first {old_size} entries \
+                             were rewritten"
+                        )],
+                        "{history} {old_size}"
+                    );
+                }
+                assert_eq!(consistent, history == "own" || old_size <= 100);
+            }
+        }
+        // A current log that does not produce its root is not consistent either; nor is a
+        // truncated one.
+        let kept = String::from_utf8(note_for(
+            &Checkpoint {
+                origin: ORIGIN.into(),
+                size: 300,
+                root: current.root_at(300).unwrap(),
+            },
+            &log_key(),
+        ))
+        .unwrap();
+        let mut altered = files.clone();
+        altered.insert(
+            "tile/entries/002.p/88".into(),
+            tiles::encode_bundle(&rewritten[512..].iter().rev().collect::<Vec<_>>()).unwrap(),
+        );
+        let mut truncated = files.clone();
+        truncated.remove("tile/entries/002.p/88");
+        for mut bundle in [altered, truncated] {
+            let r = verify_bundle(&mut bundle, &keys(), Some(&kept), &mut |_| {});
+            let last = r.findings.last().unwrap();
+            assert_eq!(last.location, "kept checkpoint", "{:?}", r.findings);
+            assert!(last.problem.starts_with("not consistent"), "{last:?}");
+        }
+    }
+
+    /// A log whose every entry is malformed names the first 1,000 and counts the rest.
+    #[test]
+    fn findings_of_one_kind_are_capped_with_a_count() {
+        let entries: Vec<Vec<u8>> = (0..1_300u64).map(|i| i.to_be_bytes().to_vec()).collect();
+        let (_, files) = bundle_of(&entries);
+        let f = findings(&files);
+        assert_eq!(f.len(), 1_001, "{:?}", &f[..3]);
+        assert!(f[0].starts_with("entry 0: malformed entry: "), "{}", f[0]);
+        assert!(
+            f[999].starts_with("entry 999: malformed entry: "),
+            "{}",
+            f[999]
+        );
+        assert_eq!(f[1000], "entries: 300 more malformed entries");
+        // Every level-0 tile altered: 1,300 leaf hashes that do not match, capped the same.
+        let mut altered = files.clone();
+        for (path, bytes) in altered.iter_mut() {
+            if path.starts_with("tile/0/") {
+                bytes.iter_mut().for_each(|b| *b ^= 1);
+            }
+        }
+        let f = findings(&altered);
+        assert_eq!(
+            f.iter()
+                .filter(|x| x.contains("does not match its leaf hash"))
+                .count(),
+            1_000
+        );
+        assert!(f.contains(&"tile/0: 300 more problems in level-0 tiles".to_string()));
     }
 
     #[test]

@@ -20,12 +20,20 @@ pub enum IdError {
     Role(String),
 }
 
+/// 1 to 64 characters from a-z, 0-9 and `-`, not starting with `-`.
 fn is_token(s: &str) -> bool {
+    is_token_bytes(s.as_bytes())
+}
+
+/// [`is_token`] of bytes, as log entries are checked.
+pub(crate) fn is_token_bytes(s: &[u8]) -> bool {
+    // No early exit in the loop, so it runs over whole vectors: every entry is checked.
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
+        && s.iter().fold(true, |ok, b| {
+            ok & (b.is_ascii_lowercase() | b.is_ascii_digit() | (*b == b'-'))
+        })
+        && s[0] != b'-'
 }
 
 /// Institution identifier, e.g. `ne.oai`: two to four dot-separated tokens.
@@ -38,11 +46,33 @@ impl InstitutionId {
     }
 }
 
+/// Two to four dot-separated tokens, 64 characters at most.
+pub(crate) fn is_institution_id(s: &[u8]) -> bool {
+    // One pass over the bytes: every entry naming an institution is checked this way.
+    let mut labels = 1;
+    let mut label_start = true;
+    for &b in s {
+        let ok = match b {
+            b'.' => {
+                labels += 1;
+                !label_start
+            }
+            b'-' => !label_start,
+            b'a'..=b'z' | b'0'..=b'9' => true,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        label_start = b == b'.';
+    }
+    s.len() <= 64 && !label_start && (2..=4).contains(&labels)
+}
+
 impl FromStr for InstitutionId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let labels: Vec<&str> = s.split('.').collect();
-        if s.len() <= 64 && (2..=4).contains(&labels.len()) && labels.iter().all(|l| is_token(l)) {
+        if is_institution_id(s.as_bytes()) {
             Ok(InstitutionId(s.to_string()))
         } else {
             Err(IdError::Institution(s.to_string()))

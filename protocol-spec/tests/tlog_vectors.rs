@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::Verifier;
-use protocol_spec::audit::{BundleKeys, verify_bundle};
+use protocol_spec::audit::{BundleKeys, verify_bundle_with};
 use protocol_spec::keys::SigningKey;
 use protocol_spec::tlog::checkpoint::{Checkpoint, open_checkpoint};
 use protocol_spec::tlog::cosignature::{CosignatureSigner, check_quorum, cosigners};
@@ -400,9 +400,21 @@ fn tile_vectors() {
         witnesses: vec![VerifierKey::parse(s(&f["witness_vkey"])).unwrap()],
         quorum: 1,
     };
-    let r = verify_bundle(&mut files, &keys, None, &mut |_| {});
+    let mut read = Vec::new();
+    let r = verify_bundle_with(&mut files, &keys, None, &mut |_| {}, &mut |i, e| {
+        read.push((i, e.to_vec()))
+    });
     assert_eq!(r.checkpoint, Some(cp));
-    assert_eq!(r.entries, entries);
+    assert_eq!(r.entries, entries.len() as u64);
+    assert_eq!(
+        read,
+        entries
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, e)| (i as u64, e))
+            .collect::<Vec<_>>()
+    );
     let problems: Vec<&str> = r.findings.iter().map(|f| f.location.as_str()).collect();
     let malformed: Vec<String> = (0..entries.len()).map(|i| format!("entry {i}")).collect();
     assert_eq!(problems, malformed, "{:?}", r.findings);

@@ -74,8 +74,39 @@ macro_rules! kinds {
                     _ => Err(EntryError::UnknownKind(kind.chars().take(40).collect())),
                 }
             }
+
+            /// Whether `rest`, the bytes after the `time` line, are exactly `kind`'s lines
+            /// in order, each with a value in its one text form, and nothing after: what
+            /// [`LogEntry::read`] then the end accept, without building the entry.
+            pub(super) fn well_formed_lines(kind: &[u8], mut rest: &[u8]) -> bool {
+                $(if kind == $kind.as_bytes() {
+                    return true $(&& canonical_line::<$ty>(&mut rest, $key))* && rest.is_empty();
+                })*
+                false
+            }
         }
     };
+}
+
+/// Whether `rest` starts with the line `key`, a space, the canonical text of a `T` and a
+/// newline; if so, moves `rest` past it. Every byte is checked, as UTF-8 too where a type
+/// allows more than ASCII, so the entry needs no separate UTF-8 pass.
+#[inline(always)]
+fn canonical_line<T: Value>(rest: &mut &[u8], key: &str) -> bool {
+    // Keys are a few bytes: compared in place rather than by a call to `memcmp`.
+    let (k, r) = (key.as_bytes(), *rest);
+    let keyed = r.len() > k.len()
+        && r.iter().zip(k).fold(true, |ok, (a, b)| ok & (a == b))
+        && r[k.len()] == b' ';
+    if !keyed {
+        return false;
+    }
+    let value = &r[k.len() + 1..];
+    let Some(end) = T::canonical_end(value) else {
+        return false;
+    };
+    *rest = &value[end + 1..];
+    T::is_canonical(&value[..end])
 }
 
 kinds! {

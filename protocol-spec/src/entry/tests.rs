@@ -3,6 +3,7 @@ use crate::avs::Avs;
 use crate::category::Category;
 use crate::exchange::RefusalCode;
 use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, Role, StaffId};
+use base64::Engine;
 use proptest::prelude::*;
 
 fn roster() -> LogEntry {
@@ -140,6 +141,8 @@ fn parse_refuses_anything_outside_the_grammar() {
         ),
     ];
     for (text, expected) in cases {
+        assert!(!LogEntry::well_formed(text.as_bytes()), "{text:?}");
+        assert!(LogEntry::check(text.as_bytes()).is_err(), "{text:?}");
         let err = LogEntry::parse(text.as_bytes()).expect_err(&text);
         assert!(expected(&err), "{text:?}: {err}");
         // The error names the key at fault in words a log reader understands.
@@ -484,6 +487,36 @@ proptest! {
     }
 
     #[test]
+    fn the_fast_check_accepts_exactly_what_parse_accepts(
+        e in entry(),
+        at in any::<prop::sample::Index>(),
+        change in 0u8..4,
+        b in prop::sample::select(b"0a9fAF+/=- ,.\n\x00\xc3x".to_vec()),
+    ) {
+        // The entry as written, then with one byte replaced, inserted, removed or a line
+        // duplicated, in bytes the grammar cares about: the fast check never accepts what
+        // parse refuses, and misses nothing parse accepts.
+        let mut bytes = e.to_bytes();
+        prop_assert!(LogEntry::well_formed(&bytes));
+        let i = at.index(bytes.len());
+        match change {
+            0 => bytes[i] = b,
+            1 => bytes.insert(i, b),
+            2 => {
+                bytes.remove(i);
+            }
+            _ => {
+                let start = bytes[..i].iter().rposition(|c| *c == b'\n').map_or(0, |p| p + 1);
+                let end = i + bytes[i..].iter().position(|c| *c == b'\n').map_or(0, |p| p + 1);
+                let line = bytes[start..end].to_vec();
+                bytes.splice(end..end, line);
+            }
+        }
+        prop_assert_eq!(LogEntry::well_formed(&bytes), LogEntry::parse(&bytes).is_ok());
+        prop_assert_eq!(LogEntry::check(&bytes).is_ok(), LogEntry::parse(&bytes).is_ok());
+    }
+
+    #[test]
     fn a_parsed_entry_re_encodes_to_its_bytes(e in entry(), cut in any::<prop::sample::Index>(), b in any::<u8>()) {
         // Any one-byte change either is refused or yields an entry with that exact encoding.
         let mut bytes = e.to_bytes();
@@ -492,5 +525,91 @@ proptest! {
         if let Ok(parsed) = LogEntry::parse(&bytes) {
             prop_assert_eq!(parsed.to_bytes(), bytes);
         }
+    }
+}
+
+/// What `is_canonical` must equal for every type: the value decodes and encodes back the same.
+fn round_trips<T: Value>(text: &str) -> bool {
+    T::decode(text).is_ok_and(|v| v.encode() == text)
+}
+
+proptest! {
+    #[test]
+    fn fast_value_checks_equal_decoding_and_encoding_back(
+        b64 in "[A-Za-z0-9+/=]{42,45}",
+        b64_2 in "[A-Za-z0-9+/=]{44}",
+        digits in "[0-9]{0,21}",
+        hex in "[0-9a-fA-F ]{30,66}",
+        token in "[a-z0-9.,-]{0,20}",
+    ) {
+        // Person: two base64 texts of 32 bytes; the last data character carries 2 zero bits.
+        let person = format!("{b64} {b64_2}");
+        prop_assert_eq!(Person::is_canonical(person.as_bytes()), round_trips::<Person>(&person));
+        let half = format!("{b64} {}", "A".repeat(43) + "=");
+        prop_assert_eq!(Person::is_canonical(half.as_bytes()), round_trips::<Person>(&half));
+        prop_assert_eq!(u64::is_canonical(digits.as_bytes()), round_trips::<u64>(&digits));
+        prop_assert_eq!(<[u8; 32]>::is_canonical(hex.as_bytes()), round_trips::<[u8; 32]>(&hex));
+        prop_assert_eq!(CaseId::is_canonical(hex.as_bytes()), round_trips::<CaseId>(&hex));
+        let leaf = format!("{digits} {hex}");
+        prop_assert_eq!(SourceLeaf::is_canonical(leaf.as_bytes()), round_trips::<SourceLeaf>(&leaf));
+        prop_assert_eq!(InstitutionId::is_canonical(token.as_bytes()), round_trips::<InstitutionId>(&token));
+        prop_assert_eq!(Purpose::is_canonical(token.as_bytes()), round_trips::<Purpose>(&token));
+        prop_assert_eq!(
+            Vec::<Category>::is_canonical(token.as_bytes()),
+            round_trips::<Vec<Category>>(&token)
+        );
+    }
+}
+
+#[test]
+fn fast_value_checks_at_their_edges() {
+    for text in [
+        "0",
+        "00",
+        "01",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999",
+        "",
+    ] {
+        assert_eq!(
+            u64::is_canonical(text.as_bytes()),
+            round_trips::<u64>(text),
+            "{text}"
+        );
+    }
+    // 32 bytes end in a character whose 2 low bits are padding; 0xff.. ends in `8`, not `/`.
+    let ones = base64::engine::general_purpose::STANDARD.encode([0xff; 32]);
+    for last in ["8=", "/=", "9=", "A=", "AA", "8", "8=="] {
+        let text = format!("{} {}{last}", ones, &ones[..42]);
+        assert_eq!(
+            Person::is_canonical(text.as_bytes()),
+            round_trips::<Person>(&text),
+            "{text}"
+        );
+    }
+    assert!(Person::is_canonical(format!("{ones} {ones}").as_bytes()));
+    for text in [
+        "employment,health",
+        "-",
+        "employment,",
+        ",",
+        "employment,-",
+        "EMPLOYMENT",
+    ] {
+        let ok = round_trips::<Vec<Category>>(text);
+        assert_eq!(Vec::<Category>::is_canonical(text.as_bytes()), ok, "{text}");
+    }
+    for text in [
+        "ne.oai",
+        "ne",
+        "a.b.c.d",
+        "a.b.c.d.e",
+        "ne..oai",
+        "ne.-oai",
+        "ne.oai.",
+    ] {
+        let ok = round_trips::<InstitutionId>(text);
+        assert_eq!(InstitutionId::is_canonical(text.as_bytes()), ok, "{text}");
     }
 }

@@ -16,11 +16,33 @@ use std::str::FromStr;
 pub trait Value: Sized {
     fn encode(&self) -> String;
     fn decode(text: &str) -> Result<Self, String>;
+
+    /// Whether `text` is UTF-8 that decodes and is the value's one encoding, as an entry
+    /// requires, without building the value where the type can tell (auditors check every
+    /// entry of a log). Must equal `decode` succeeding with `encode() == text`, the default.
+    fn is_canonical(text: &[u8]) -> bool {
+        std::str::from_utf8(text).is_ok_and(|t| Self::decode(t).is_ok_and(|v| v.encode() == t))
+    }
+
+    /// Where a canonical value ends in `rest`, the bytes from the value to the entry's end:
+    /// at the next newline, which types of fixed lengths find without searching. `None`
+    /// when there is no newline or the value cannot be canonical.
+    fn canonical_end(rest: &[u8]) -> Option<usize> {
+        rest.iter().position(|b| *b == b'\n')
+    }
 }
 
-/// Types with a canonical `Display`/`FromStr` pair already.
+/// `Value::canonical_end` for a value of one of `lens` lengths: it ends at one of them.
+fn end_at(rest: &[u8], lens: &[usize]) -> Option<usize> {
+    lens.iter()
+        .copied()
+        .find(|len| rest.get(*len) == Some(&b'\n'))
+}
+
+/// Types with a canonical `Display`/`FromStr` pair already; `$canonical` tells the one text
+/// form without parsing.
 macro_rules! by_display {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $canonical:expr, $len:expr);*) => {$(
         impl Value for $t {
             fn encode(&self) -> String {
                 self.to_string()
@@ -28,18 +50,37 @@ macro_rules! by_display {
             fn decode(text: &str) -> Result<Self, String> {
                 text.parse().map_err(|e: <$t as FromStr>::Err| e.to_string())
             }
+            fn is_canonical(text: &[u8]) -> bool {
+                let canonical: fn(&[u8]) -> bool = $canonical;
+                canonical(text)
+            }
+            fn canonical_end(rest: &[u8]) -> Option<usize> {
+                match $len {
+                    Some(len) => end_at(rest, &[len]),
+                    None => rest.iter().position(|b| *b == b'\n'),
+                }
+            }
         }
     )*};
 }
 by_display!(
-    CaseId,
-    ConsentId,
-    EventId,
-    InstitutionId,
-    Purpose,
-    StaffId,
-    Role
+    CaseId => |t| is_lower_hex(t, 32), Some(32);
+    ConsentId => |t| is_lower_hex(t, 32), Some(32);
+    EventId => |t| is_lower_hex(t, 32), Some(32);
+    InstitutionId => crate::ids::is_institution_id, None;
+    Purpose => crate::ids::is_token_bytes, None;
+    StaffId => crate::ids::is_token_bytes, None;
+    Role => |t| Role::ALL.iter().any(|r| r.as_str().as_bytes() == t), None
 );
+
+/// `len` lowercase hex digits: the one text form of a byte string of `len / 2` bytes.
+fn is_lower_hex(text: &[u8], len: usize) -> bool {
+    // No early exit, so the loop runs over whole vectors.
+    text.len() == len
+        && text.iter().fold(true, |ok, b| {
+            ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(b))
+        })
+}
 
 /// Counts, versions and times: canonical decimal, digits only, no leading zero.
 impl Value for u64 {
@@ -53,6 +94,14 @@ impl Value for u64 {
         text.parse()
             .map_err(|_| format!("`{}` does not fit in 64 bits", clip(text)))
     }
+    fn is_canonical(text: &[u8]) -> bool {
+        const MAX: &[u8] = b"18446744073709551615";
+        !text.is_empty()
+            && text.iter().all(u8::is_ascii_digit)
+            && (text == b"0" || text[0] != b'0')
+            // Digit strings of one length compare as their numbers.
+            && (text.len() < MAX.len() || (text.len() == MAX.len() && text <= MAX))
+    }
 }
 
 /// SHA-256 digests: 64 lowercase hex digits.
@@ -65,6 +114,12 @@ impl Value for [u8; 32] {
         hex::decode_to_slice(text, &mut out)
             .map_err(|_| format!("`{}` is not 64 hex digits", clip(text)))?;
         Ok(out)
+    }
+    fn is_canonical(text: &[u8]) -> bool {
+        is_lower_hex(text, 64)
+    }
+    fn canonical_end(rest: &[u8]) -> Option<usize> {
+        end_at(rest, &[64])
     }
 }
 
@@ -81,6 +136,12 @@ impl Value for Vec<Category> {
             .map(|c| c.parse::<Category>().map_err(|e| e.to_string()))
             .collect()
     }
+    fn is_canonical(text: &[u8]) -> bool {
+        text == b"-"
+            || text
+                .split(|b| *b == b',')
+                .all(|c| Category::ALL.iter().any(|k| k.as_str().as_bytes() == c))
+    }
 }
 
 impl Value for RefusalCode {
@@ -92,6 +153,11 @@ impl Value for RefusalCode {
             .into_iter()
             .find(|c| c.as_str() == text)
             .ok_or_else(|| format!("unknown refusal code `{}`", clip(text)))
+    }
+    fn is_canonical(text: &[u8]) -> bool {
+        RefusalCode::ALL
+            .iter()
+            .any(|c| c.as_str().as_bytes() == text)
     }
 }
 
@@ -167,6 +233,42 @@ impl Value for Person {
             commitment: bytes32(commitment)?,
         })
     }
+    fn is_canonical(text: &[u8]) -> bool {
+        // `-`, or two base64 texts of 44 characters and a space between.
+        text == b"-"
+            || (text.len() == 89
+                && text[44] == b' '
+                && is_base64_32(&text[..44])
+                && is_base64_32(&text[45..]))
+    }
+    fn canonical_end(rest: &[u8]) -> Option<usize> {
+        // `-`, or two base64 texts of 44 characters and a space.
+        end_at(rest, &[1, 89])
+    }
+}
+
+/// Whether `text` is the one standard base64 text of 32 bytes, which `Person`'s `decode`
+/// then `encode` give back unchanged: 43 characters of the alphabet and one `=`, the last
+/// character holding the last 4 bits and 2 zero bits.
+fn is_base64_32(b: &[u8]) -> bool {
+    /// Each byte's 6-bit value in the standard alphabet, `NOT` for bytes outside it.
+    const NOT: u8 = 0xff;
+    const SEXTET: [u8; 256] = {
+        let mut t = [NOT; 256];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut i = 0;
+        while i < 64 {
+            t[alphabet[i] as usize] = i as u8;
+            i += 1;
+        }
+        t
+    };
+    b.len() == 44
+        && b[43] == b'='
+        && b[..42]
+            .iter()
+            .fold(true, |ok, c| ok & (SEXTET[usize::from(*c)] != NOT))
+        && SEXTET[usize::from(b[42])] & 0b1100_0011 == 0
 }
 
 /// The responder's leaf for a disclosure, as its reply named it.
@@ -188,6 +290,11 @@ impl Value for SourceLeaf {
             index: u64::decode(index)?,
             hash: <[u8; 32]>::decode(hash)?,
         })
+    }
+    fn is_canonical(text: &[u8]) -> bool {
+        text.iter()
+            .position(|b| *b == b' ')
+            .is_some_and(|at| u64::is_canonical(&text[..at]) && is_lower_hex(&text[at + 1..], 64))
     }
 }
 
@@ -226,6 +333,9 @@ impl Value for Text {
     }
     fn decode(text: &str) -> Result<Self, String> {
         Text::new(text)
+    }
+    fn is_canonical(text: &[u8]) -> bool {
+        text.len() <= Text::MAX && !text.contains(&b'\n') && std::str::from_utf8(text).is_ok()
     }
 }
 
@@ -267,6 +377,9 @@ macro_rules! words {
             }
             fn decode(text: &str) -> Result<Self, String> {
                 text.parse()
+            }
+            fn is_canonical(text: &[u8]) -> bool {
+                $name::ALL.iter().any(|w| w.as_str().as_bytes() == text)
             }
         }
     };

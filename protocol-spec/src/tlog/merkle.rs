@@ -18,9 +18,32 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
     sha256(&[&[0x00], entry])
 }
 
-/// SHA-256(0x01 || left || right).
+/// SHA-256(0x01 || left || right). The 65 bytes and their padding always fill two blocks,
+/// laid out here and compressed at once: a tree has as many inner nodes as leaves, and this
+/// skips the streaming hasher's buffering for each.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    sha256(&[&[0x01], left, right])
+    use sha2::digest::consts::U64;
+    use sha2::digest::generic_array::GenericArray;
+    // FIPS 180-4 §5.3.3 initial hash value.
+    const H0: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut blocks = [GenericArray::<u8, U64>::default(); 2];
+    blocks[0][0] = 0x01;
+    blocks[0][1..33].copy_from_slice(left);
+    blocks[0][33..].copy_from_slice(&right[..31]);
+    blocks[1][0] = right[31];
+    // Padding (FIPS 180-4 §5.1.1): a 1 bit, zeros, the message length in bits.
+    blocks[1][1] = 0x80;
+    blocks[1][56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
+    let mut state = H0;
+    sha2::compress256(&mut state, &blocks);
+    let mut out = [0u8; 32];
+    for (o, w) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&w.to_be_bytes());
+    }
+    out
 }
 
 /// RFC 6962's split point: the largest power of two strictly below `n` (n ≥ 2).
@@ -355,6 +378,16 @@ mod tests {
 
     fn leaves(n: u64) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn node_hash_is_sha256_of_the_prefixed_pair() {
+        let mut l = [0u8; 32];
+        for i in 0..200u8 {
+            let r = sha256(&[&[i]]);
+            assert_eq!(node_hash(&l, &r), sha256(&[&[0x01], &l, &r]));
+            l = r;
+        }
     }
 
     #[test]

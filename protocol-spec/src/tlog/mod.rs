@@ -8,6 +8,7 @@ pub mod cosignature;
 pub mod merkle;
 pub mod note;
 pub mod tile_proof;
+pub mod tile_stream;
 pub mod tiles;
 mod timestamped;
 pub mod witness;
@@ -18,3 +19,4 @@ pub use merkle::{
     verify_inclusion,
 };
 pub use note::key_id;
+pub use tile_stream::TileStream;

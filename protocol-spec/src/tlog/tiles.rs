@@ -250,21 +250,51 @@ fn bundle_from<E: AsRef<[u8]>>(first: u64, entries: &[E]) -> Result<Vec<u8>, Til
 
 /// Splits an entry bundle into its entries; `path` names it in errors.
 pub fn parse_bundle(path: &str, bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let [a, b, tail @ ..] = rest else {
-            return Err(TileError::Bundle(path.into()));
-        };
-        let len = usize::from(u16::from_be_bytes([*a, *b]));
-        if tail.len() < len {
-            return Err(TileError::Bundle(path.into()));
-        }
-        let (entry, next) = tail.split_at(len);
-        out.push(entry.to_vec());
-        rest = next;
+    Ok(split_bundle(path, bytes)?
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// Splits an entry bundle into its entries without copying them; `path` names it in errors.
+pub fn split_bundle<'a>(path: &str, bytes: &'a [u8]) -> Result<Vec<&'a [u8]>, TileError> {
+    BundleEntries::new(bytes)
+        .map(|e| e.ok_or_else(|| TileError::Bundle(path.into())))
+        .collect()
+}
+
+/// The entries of an entry bundle, lazily, in order, so that each is read right after the
+/// one before it; `None` where the bundle is truncated or malformed, and nothing after.
+pub struct BundleEntries<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> BundleEntries<'a> {
+    pub fn new(bytes: &'a [u8]) -> BundleEntries<'a> {
+        BundleEntries { rest: bytes }
     }
-    Ok(out)
+}
+
+impl<'a> Iterator for BundleEntries<'a> {
+    type Item = Option<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Option<&'a [u8]>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let entry = match self.rest {
+            [a, b, tail @ ..] if tail.len() >= usize::from(u16::from_be_bytes([*a, *b])) => {
+                let (entry, next) = tail.split_at(usize::from(u16::from_be_bytes([*a, *b])));
+                self.rest = next;
+                Some(entry)
+            }
+            _ => {
+                self.rest = &[];
+                None
+            }
+        };
+        Some(entry)
+    }
 }
 
 /// Bytes of one level tile of `tree`, if the tree holds every hash in it.
