@@ -105,7 +105,10 @@ fn main() {
         "roster_toml",
         toml::to_string(&v.roster.roster).expect("roster TOML"),
     );
-    c.message("peer_message", &PeerMessage::Roster(v.roster.clone().into()));
+    c.message(
+        "peer_message",
+        &PeerMessage::Roster(v.roster.clone().into()),
+    );
     c.message(
         "staff_request",
         &StaffRequest::InstallRoster(v.roster.clone()),
