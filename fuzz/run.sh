@@ -25,7 +25,7 @@ FUZZ_FLAGS=()
 
 # The protocol targets link the protocol crate only; the node targets also the daemon and CLI.
 PROTOCOL_TARGETS=(
-    frame peer_message peer_reply staff_request staff_reply sealed_summary
+    frame frame_sequence peer_message peer_reply staff_request staff_reply sealed_summary
     roster_bytes roster_toml note checkpoint cosignature witness_request
     tile_path merkle_proof entry_bundle log_entry key_file audit_bundle
 )

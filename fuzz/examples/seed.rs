@@ -88,6 +88,13 @@ fn main() {
     for f in items(&core["frame_errors"]["cases"]) {
         c.add("frame", hex(&f["frame"]));
     }
+    // Sequences of frames, and every single frame as a sequence of one.
+    for f in items(&core["frame_sequences"]["cases"]) {
+        c.add("frame_sequence", hex(&f["bytes"]));
+    }
+    for f in core["frames"].as_object().expect("frames").values() {
+        c.add("frame_sequence", hex(&f["frame"]));
+    }
 
     // The vector disclosure's summary plaintext.
     c.add(
