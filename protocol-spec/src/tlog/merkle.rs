@@ -53,11 +53,16 @@ fn split(n: u64) -> u64 {
 
 /// MTH of a list of leaf hashes, in O(n) with O(log n) memory.
 pub fn root_from_leaves(leaves: &[Hash]) -> Hash {
+    root_of_subtrees(leaves.iter().map(|leaf| (*leaf, 1)))
+}
+
+/// The root over complete subtrees given left to right as `(hash, leaf count)`, each no larger
+/// than the one before (single leaves, or the tiles of a log).
+pub fn root_of_subtrees(subtrees: impl IntoIterator<Item = (Hash, u64)>) -> Hash {
     // A stack of complete subtrees of strictly decreasing size; folding it right to left
     // gives the left-leaning, unpadded RFC 6962 shape.
     let mut stack: Vec<(Hash, u64)> = Vec::new();
-    for leaf in leaves {
-        let (mut h, mut len) = (*leaf, 1u64);
+    for (mut h, mut len) in subtrees {
         while let Some(&(left, left_len)) = stack.last() {
             if left_len != len {
                 break;

@@ -3,7 +3,7 @@
 //! enough for the root at the current size and for every C2SP tlog-tiles level tile, each
 //! handed out as it completes, so a verifier checks a log of any size in constant memory.
 
-use super::merkle::{EMPTY_ROOT, Hash, node_hash};
+use super::merkle::{Hash, node_hash, root_of_subtrees};
 use super::tiles::{TILE_HEIGHT, TILE_WIDTH};
 
 /// The hashes of the tile being filled at each level, lowest first.
@@ -73,30 +73,17 @@ impl TileStream {
     /// RFC 6962 root of the leaves appended so far.
     pub fn root(&self) -> Hash {
         // The held hashes are complete subtrees, left to right, of non-increasing size;
-        // the stack fold of `root_from_leaves`, with sizes, gives the unpadded shape.
-        let mut stack: Vec<(Hash, u64)> = Vec::new();
-        for (level, tile) in self.levels.iter().enumerate().rev() {
-            let span = 1u64 << (TILE_HEIGHT as usize * level);
-            for h in tile {
-                let (mut h, mut len) = (*h, span);
-                while let Some(&(left, left_len)) = stack.last() {
-                    if left_len != len {
-                        break;
-                    }
-                    stack.pop();
-                    h = node_hash(&left, &h);
-                    len *= 2;
-                }
-                stack.push((h, len));
-            }
-        }
-        let Some((mut root, _)) = stack.pop() else {
-            return EMPTY_ROOT;
-        };
-        while let Some((left, _)) = stack.pop() {
-            root = node_hash(&left, &root);
-        }
-        root
+        // folded as single leaves are, they give the unpadded shape.
+        root_of_subtrees(
+            self.levels
+                .iter()
+                .enumerate()
+                .rev()
+                .flat_map(|(level, tile)| {
+                    let span = 1u64 << (TILE_HEIGHT as usize * level);
+                    tile.iter().map(move |h| (*h, span))
+                }),
+        )
     }
 }
 
@@ -148,6 +135,6 @@ mod tests {
             .collect();
         assert_eq!(got.len(), want.len());
         assert!(got == want);
-        assert_eq!(TileStream::new().root(), EMPTY_ROOT);
+        assert_eq!(TileStream::new().root(), super::super::merkle::EMPTY_ROOT);
     }
 }
