@@ -112,6 +112,16 @@ impl Pair {
         }
     }
 
+    /// The benchmark's summary request: the requester's case worker asks the responder.
+    fn request(&self) -> anyhow::Result<StaffRequest> {
+        Ok(StaffRequest::SummaryRequest {
+            case_id: self.case_id,
+            from: self.responder.clone(),
+            purpose: PURPOSE.parse()?,
+            categories: CATEGORIES.to_vec(),
+        })
+    }
+
     pub fn pid(&self, id: &InstitutionId) -> anyhow::Result<u32> {
         self.fed
             .node(id.as_str())
@@ -132,16 +142,7 @@ pub async fn warm_up(pair: &Pair) -> anyhow::Result<()> {
     let worker = &pair.fed.node(pair.requester.as_str()).worker;
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let reply = call(
-            worker,
-            StaffRequest::SummaryRequest {
-                case_id: pair.case_id,
-                from: pair.responder.clone(),
-                purpose: PURPOSE.parse()?,
-                categories: CATEGORIES.to_vec(),
-            },
-        )
-        .await?;
+        let reply = call(worker, pair.request()?).await?;
         match reply {
             StaffReply::Summary(SummaryOutcome::Received(_)) => return Ok(()),
             other if Instant::now() > deadline => {
@@ -180,21 +181,14 @@ pub async fn measure(
     let (rq, rs) = (pair.pid(&pair.requester)?, pair.pid(&pair.responder)?);
     let (cpu_rq, cpu_rs) = (process_cpu(rq)?, process_cpu(rs)?);
     let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total)));
-    let (case_id, from) = (pair.case_id, pair.responder.clone());
+    let request = pair.request()?;
     let lat = latencies.clone();
     let c = client.clone();
     let took = super::run_load(total, concurrency, move |_| {
-        let (c, from, lat) = (c.clone(), from.clone(), lat.clone());
+        let (c, request, lat) = (c.clone(), request.clone(), lat.clone());
         async move {
             let start = Instant::now();
-            let reply = c
-                .call(StaffRequest::SummaryRequest {
-                    case_id,
-                    from,
-                    purpose: PURPOSE.parse()?,
-                    categories: CATEGORIES.to_vec(),
-                })
-                .await?;
+            let reply = c.call(request).await?;
             lat.lock().unwrap().push(start.elapsed());
             match reply {
                 StaffReply::Summary(SummaryOutcome::Received(_)) => Ok(()),

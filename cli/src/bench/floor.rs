@@ -207,14 +207,32 @@ pub async fn handshakes(
     keys: &[SigningKey],
     concurrency: usize,
 ) -> anyhow::Result<Duration> {
-    let endpoint = daemon::transport::client_endpoint("127.0.0.1:0".parse()?)?;
     let addr = server.endpoint.local_addr()?;
     let start = Instant::now();
+    let (_endpoint, conns) =
+        connect_all(addr, server.key.public(), ALPN, keys, concurrency).await?;
+    let took = start.elapsed();
+    for c in conns {
+        c.close(0u32.into(), b"");
+    }
+    Ok(took)
+}
+
+/// Connects each of `keys` to the server at `addr` holding `server_key`, `concurrency`
+/// handshakes at a time, from one client endpoint (returned, as the connections live on it).
+pub async fn connect_all(
+    addr: std::net::SocketAddr,
+    server_key: PublicKey,
+    alpn: &[u8],
+    keys: &[SigningKey],
+    concurrency: usize,
+) -> anyhow::Result<(quinn::Endpoint, Vec<quinn::Connection>)> {
+    let endpoint = daemon::transport::client_endpoint("127.0.0.1:0".parse()?)?;
     let mut conns = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(concurrency) {
         let mut set = tokio::task::JoinSet::new();
         for k in chunk {
-            let cfg = daemon::transport::client_config(k, server.key.public(), ALPN)?;
+            let cfg = daemon::transport::client_config(k, server_key, alpn)?;
             let endpoint = endpoint.clone();
             set.spawn(async move { daemon::transport::connect(&endpoint, cfg, addr).await });
         }
@@ -222,9 +240,5 @@ pub async fn handshakes(
             conns.push(c??);
         }
     }
-    let took = start.elapsed();
-    for c in conns {
-        c.close(0u32.into(), b"");
-    }
-    Ok(took)
+    Ok((endpoint, conns))
 }

@@ -184,25 +184,15 @@ pub async fn sweep(
     Ok((rows, idle))
 }
 
+/// Every synthetic member connects to the node, as a peer, 64 handshakes at a time.
 async fn connect_all(
     addr: std::net::SocketAddr,
     node_key: protocol_spec::keys::PublicKey,
     keys: &[SigningKey],
 ) -> anyhow::Result<(quinn::Endpoint, Vec<quinn::Connection>)> {
-    let endpoint = daemon::transport::client_endpoint("127.0.0.1:0".parse()?)?;
-    let mut conns = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(64) {
-        let mut set = tokio::task::JoinSet::new();
-        for k in chunk {
-            let cfg = daemon::transport::client_config(k, node_key, PEER_ALPN)?;
-            let endpoint = endpoint.clone();
-            set.spawn(async move { daemon::transport::connect(&endpoint, cfg, addr).await });
-        }
-        while let Some(c) = set.join_next().await {
-            conns.push(c?.context("a synthetic member could not connect")?);
-        }
-    }
-    Ok((endpoint, conns))
+    super::floor::connect_all(addr, node_key, PEER_ALPN, keys, 64)
+        .await
+        .context("a synthetic member could not connect")
 }
 
 async fn idle_peers(
