@@ -24,10 +24,6 @@ impl CsvKind {
             CsvKind::Fields => "avs,category,field,value",
         }
     }
-
-    fn columns(self) -> usize {
-        self.header().split(',').count()
-    }
 }
 
 impl fmt::Display for CsvKind {
@@ -116,64 +112,17 @@ fn parse_csv_checked(want: Option<CsvKind>, bytes: &[u8]) -> Result<RecordSet, I
             ));
         }
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(bytes);
     let mut set = RecordSet::default();
     let mut problems = Problems::default();
     let mut seen = Seen::default();
-    let mut record = csv::ByteRecord::new();
-    let mut lines = LineCounter::new(bytes);
-    let mut header = true;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                // Not expected from an in-memory, flexible reader; stop rather than loop.
-                let line = lines.record_line(e.position().map_or(0, |p| p.byte() as usize));
-                problems.push(line, "unreadable CSV from this line on");
-                break;
-            }
-        }
-        let line = lines.record_line(record.position().map_or(0, |p| p.byte() as usize));
-        if std::mem::take(&mut header) {
-            continue;
-        }
-        if record.len() != kind.columns() {
-            problems.push(
-                line,
-                format!(
-                    "expected {} columns (`{}`), found {}",
-                    kind.columns(),
-                    kind.header(),
-                    record.len()
-                ),
-            );
-            continue;
-        }
-        let mut cells = Vec::with_capacity(record.len());
-        for (i, cell) in record.iter().enumerate() {
-            match std::str::from_utf8(cell) {
-                Ok(s) => cells.push(s.trim()),
-                Err(_) => problems.push(
-                    line,
-                    format!(
-                        "column {} is not valid UTF-8 (save the file as UTF-8)",
-                        i + 1
-                    ),
-                ),
-            }
-        }
-        if cells.len() != record.len() {
-            continue;
-        }
-        match kind {
+    each_row(
+        bytes,
+        delimiter,
+        kind.header(),
+        &mut problems,
+        |line, cells, problems| match kind {
             CsvKind::Persons => {
-                if let Some(p) =
-                    person_row(line, cells[0], cells[1], cells[2], &mut seen, &mut problems)
+                if let Some(p) = person_row(line, cells[0], cells[1], cells[2], &mut seen, problems)
                 {
                     set.persons.push(p);
                 }
@@ -193,14 +142,78 @@ fn parse_csv_checked(want: Option<CsvKind>, bytes: &[u8]) -> Result<RecordSet, I
                     cells[2],
                     Some(cells[3]),
                     &mut seen,
-                    &mut problems,
+                    problems,
                 ) {
                     set.fields.push(f);
                 }
             }
+        },
+    );
+    problems.finish(set, true)
+}
+
+/// Walks the data rows of a CSV file whose header is `header`: each row with its line and its
+/// cells, trimmed, once it has the header's number of columns, all of them UTF-8. A row of
+/// another width, or with a cell that is not UTF-8, is a problem of its line and is passed
+/// over; an unreadable file ends the walk with a problem.
+pub(super) fn each_row(
+    bytes: &[u8],
+    delimiter: u8,
+    header: &str,
+    problems: &mut Problems,
+    mut row: impl FnMut(usize, &[&str], &mut Problems),
+) {
+    let columns = header.split(',').count();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::new(bytes);
+    let mut at_header = true;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                // Not expected from an in-memory, flexible reader; stop rather than loop.
+                let line = lines.record_line(e.position().map_or(0, |p| p.byte() as usize));
+                problems.push(line, "unreadable CSV from this line on");
+                break;
+            }
+        }
+        let line = lines.record_line(record.position().map_or(0, |p| p.byte() as usize));
+        if std::mem::take(&mut at_header) {
+            continue;
+        }
+        if record.len() != columns {
+            problems.push(
+                line,
+                format!(
+                    "expected {columns} columns (`{header}`), found {}",
+                    record.len()
+                ),
+            );
+            continue;
+        }
+        let mut cells = Vec::with_capacity(record.len());
+        for (i, cell) in record.iter().enumerate() {
+            match std::str::from_utf8(cell) {
+                Ok(s) => cells.push(s.trim()),
+                Err(_) => problems.push(
+                    line,
+                    format!(
+                        "column {} is not valid UTF-8 (save the file as UTF-8)",
+                        i + 1
+                    ),
+                ),
+            }
+        }
+        if cells.len() == record.len() {
+            row(line, &cells, problems);
         }
     }
-    problems.finish(set, true)
 }
 
 /// Line numbers of CSV records. The csv crate's positions count neither blank lines nor a

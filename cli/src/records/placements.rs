@@ -2,7 +2,7 @@
 //! `avs,measure,start,end,outcome`, `,` or `;` as the delimiter, one placement per row; every
 //! problem with its line and column, never quoting a number or a date back.
 
-use super::csv_file::LineCounter;
+use super::csv_file::{LineCounter, each_row};
 use super::rows::{strip_bom, token, too_large};
 use protocol_spec::avs::Avs;
 use protocol_spec::records::{ImportError, Problems};
@@ -47,111 +47,68 @@ pub fn parse_placements(bytes: &[u8]) -> Result<PlacementSet, ImportError> {
             format!("header must be `{PLACEMENTS_HEADER}` for a placements file"),
         ));
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(bytes);
     let mut set = PlacementSet::default();
     let mut problems = Problems::default();
     let mut seen: BTreeMap<(Avs, MeasureId, String), usize> = BTreeMap::new();
-    let mut record = csv::ByteRecord::new();
-    let mut lines = LineCounter::new(bytes);
-    let mut header = true;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = lines.record_line(e.position().map_or(0, |p| p.byte() as usize));
-                problems.push(line, "unreadable CSV from this line on");
-                break;
-            }
-        }
-        let line = lines.record_line(record.position().map_or(0, |p| p.byte() as usize));
-        if std::mem::take(&mut header) {
-            continue;
-        }
-        if record.len() != 5 {
-            problems.push(
-                line,
-                format!(
-                    "expected 5 columns (`{PLACEMENTS_HEADER}`), found {}",
-                    record.len()
-                ),
-            );
-            continue;
-        }
-        let Ok(cells) = record
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                std::str::from_utf8(c).map(str::trim).map_err(|_| {
+    each_row(
+        bytes,
+        delimiter,
+        PLACEMENTS_HEADER,
+        &mut problems,
+        |line, cells, problems| {
+            let avs = cells[0]
+                .parse::<Avs>()
+                .map_err(|e| problems.push(line, format!("avs: {e}")))
+                .ok();
+            let measure = cells[1]
+                .parse::<MeasureId>()
+                .map_err(|_| {
                     problems.push(
                         line,
                         format!(
-                            "column {} is not valid UTF-8 (save the file as UTF-8)",
-                            i + 1
+                            "measure: a measure id{} is 1 to 64 characters from a-z, 0-9 and -",
+                            token(cells[1])
                         ),
                     )
                 })
-            })
-            .collect::<Result<Vec<&str>, ()>>()
-        else {
-            continue;
-        };
-        let avs = cells[0]
-            .parse::<Avs>()
-            .map_err(|e| problems.push(line, format!("avs: {e}")))
-            .ok();
-        let measure = cells[1]
-            .parse::<MeasureId>()
-            .map_err(|_| {
+                .ok();
+            let end = (!cells[3].is_empty()).then_some(cells[3]);
+            let outcome = if cells[4].is_empty() {
+                Ok(None)
+            } else {
+                cells[4].parse::<ExitOutcome>().map(Some).map_err(|e| {
+                    problems.push(line, format!("outcome: {e}{}", token(cells[4])));
+                })
+            };
+            let Ok(outcome) = outcome else { return };
+            let date_problems = placement_problems(cells[2], end, outcome);
+            for r in &date_problems {
+                problems.push(line, *r);
+            }
+            let (Some(avs), Some(measure)) = (avs, measure) else {
+                return;
+            };
+            if !date_problems.is_empty() {
+                return;
+            }
+            let key = (avs.clone(), measure.clone(), cells[2].to_string());
+            if let Some(first) = seen.get(&key) {
                 problems.push(
                     line,
-                    format!(
-                        "measure: a measure id{} is 1 to 64 characters from a-z, 0-9 and -",
-                        token(cells[1])
-                    ),
-                )
-            })
-            .ok();
-        let end = (!cells[3].is_empty()).then_some(cells[3]);
-        let outcome = if cells[4].is_empty() {
-            Ok(None)
-        } else {
-            cells[4].parse::<ExitOutcome>().map(Some).map_err(|e| {
-                problems.push(line, format!("outcome: {e}{}", token(cells[4])));
-            })
-        };
-        let Ok(outcome) = outcome else { continue };
-        let date_problems = placement_problems(cells[2], end, outcome);
-        for r in &date_problems {
-            problems.push(line, *r);
-        }
-        let (Some(avs), Some(measure)) = (avs, measure) else {
-            continue;
-        };
-        if !date_problems.is_empty() {
-            continue;
-        }
-        let key = (avs.clone(), measure.clone(), cells[2].to_string());
-        if let Some(first) = seen.get(&key) {
-            problems.push(
-                line,
-                format!("the same person, measure and start are already given at line {first}"),
-            );
-            continue;
-        }
-        seen.insert(key, line);
-        set.placements.push(Placement {
-            avs,
-            measure,
-            start: cells[2].to_string(),
-            end: end.map(String::from),
-            outcome,
-        });
-    }
+                    format!("the same person, measure and start are already given at line {first}"),
+                );
+                return;
+            }
+            seen.insert(key, line);
+            set.placements.push(Placement {
+                avs,
+                measure,
+                start: cells[2].to_string(),
+                end: end.map(String::from),
+                outcome,
+            });
+        },
+    );
     problems.finish(set, true)
 }
 
