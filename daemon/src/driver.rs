@@ -6,7 +6,7 @@
 use crate::node::Node;
 use crate::transport::{self, Admission};
 use anyhow::anyhow;
-use node_core::{Input, Output};
+use node_core::{Input, Output, Verified, Work};
 use protocol_spec::exchange::{Refusal, RefusalCode};
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::keys::PublicKey;
@@ -221,6 +221,28 @@ impl Node {
 
     // ---------------------------------------------------------------- requests
 
+    /// Runs a step of the core. The signatures its input carries are checked first, here and
+    /// not on the store thread; a grant's sealing, handed out by the step, is done here too and
+    /// its result stepped in (at most a few times: the grant can change in between).
+    async fn step(self: &Arc<Self>, input: Input) -> anyhow::Result<Vec<Output>> {
+        let verified = node_core::precheck(&self.roster().roster, &input);
+        let mut outputs = self.store.step(input, verified).await?;
+        for _ in 0..3 {
+            let Some(i) = outputs
+                .iter()
+                .position(|o| matches!(o, Output::Work(Work::Seal(_))))
+            else {
+                return Ok(outputs);
+            };
+            let Output::Work(work) = outputs.remove(i) else {
+                unreachable!("found above")
+            };
+            let done = self.crypto.run(work, &mut crate::clock::OsRandom);
+            outputs.extend(self.store.step(done, Verified::default()).await?);
+        }
+        Err(anyhow!("the grant kept changing while it was sealed"))
+    }
+
     async fn handle_peer(
         self: &Arc<Self>,
         key: PublicKey,
@@ -237,7 +259,6 @@ impl Node {
                     _ => None,
                 };
                 let reply = match self
-                    .store
                     .step(Input::Peer {
                         from: key,
                         message: msg,
@@ -349,7 +370,6 @@ impl Node {
         let (tx, rx) = oneshot::channel();
         self.tickets.lock().unwrap().insert(ticket, tx);
         match self
-            .store
             .step(Input::Staff {
                 ticket,
                 key,
@@ -417,7 +437,7 @@ impl Node {
                                 (Input::Unreachable { token }, None)
                             }
                         };
-                        if let Ok(outputs) = node.store.step(input).await {
+                        if let Ok(outputs) = node.step(input).await {
                             // The requester's exchange ends once the answer is recorded.
                             if let Some((purpose, reply)) = decision {
                                 node.decided(
@@ -466,6 +486,19 @@ impl Node {
                 Output::StaffChanged(keys) => {
                     *self.staff_keys.write().unwrap() = keys.into_iter().collect();
                 }
+                // Opening a summary for a staff member: done here, its result stepped in.
+                Output::Work(work) => {
+                    let node = self.clone();
+                    self.tasks.spawn(async move {
+                        let done = node.crypto.run(work, &mut crate::clock::OsRandom);
+                        match node.store.step(done, Verified::default()).await {
+                            Ok(outputs) => {
+                                node.carry_out(outputs);
+                            }
+                            Err(e) => tracing::error!(error = %e, "work not recorded"),
+                        }
+                    });
+                }
                 Output::ServeLog { ticket, request } => {
                     let node = self.clone();
                     self.tasks.spawn(async move {
@@ -485,7 +518,7 @@ impl Node {
     /// Sends what is due in the outbox.
     pub(crate) async fn tick(self: &Arc<Self>) {
         self.watch.metrics.upkeep();
-        if let Ok(outputs) = self.store.step(Input::Tick).await {
+        if let Ok(outputs) = self.step(Input::Tick).await {
             self.carry_out(outputs);
         }
     }

@@ -155,6 +155,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     .map_err(|e| store_error(&config.data_dir, e))?;
     let roster = core.roster().clone();
     let staff_keys = core.staff_keys();
+    let crypto = core.crypto();
     let origin = log::origin(&roster.roster.federation, &config.institution);
     let log_state = log_state::LogState::load(&conn, origin)?;
     let log_size = log_state.size();
@@ -178,6 +179,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         config.institution.clone(),
         config.limits,
         DriverKeys {
+            crypto,
             signing: config.signing_key,
             log: config.log_key,
             witness: config.witness_key,

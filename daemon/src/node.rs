@@ -22,6 +22,8 @@ use tokio_util::task::TaskTracker;
 
 /// The node's keys the driver itself uses: TLS identity, log and witness signatures.
 pub(crate) struct DriverKeys {
+    /// Sealing and opening summaries, done on the driver's threads (never the store thread).
+    pub(crate) crypto: node_core::Crypto,
     pub(crate) signing: SigningKey,
     pub(crate) log: SigningKey,
     pub(crate) witness: SigningKey,
@@ -34,6 +36,7 @@ pub(crate) struct Node {
     pub(crate) open_connections: std::sync::atomic::AtomicUsize,
     /// Open inbound connections per key.
     pub(crate) per_key: Mutex<HashMap<PublicKey, usize>>,
+    pub(crate) crypto: node_core::Crypto,
     pub(crate) signing: SigningKey,
     pub(crate) log_key: SigningKey,
     pub(crate) witness_key: SigningKey,
@@ -82,6 +85,7 @@ impl Node {
             limits,
             open_connections: std::sync::atomic::AtomicUsize::new(0),
             per_key: Mutex::new(HashMap::new()),
+            crypto: keys.crypto,
             signing: keys.signing,
             log_key: keys.log,
             witness_key: keys.witness,

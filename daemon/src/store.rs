@@ -8,7 +8,7 @@
 
 use crate::clock::{OsRandom, now};
 use crate::metrics::Metrics;
-use node_core::{Core, Env, Fault, Input, Output, StoreProblem, Tx};
+use node_core::{Core, Env, Fault, Input, Output, StoreProblem, Tx, Verified};
 use rusqlite::{Connection, Savepoint};
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
@@ -22,6 +22,7 @@ type WriteJob = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
 enum Job {
     Step {
         input: Box<Input>,
+        verified: Verified,
         done: oneshot::Sender<Vec<Output>>,
     },
     Write(WriteJob),
@@ -101,12 +102,18 @@ impl Store {
         *self.problem.lock().unwrap()
     }
 
-    /// Runs one step of the core; returns its outputs once they are durable.
-    pub(crate) async fn step(&self, input: Input) -> anyhow::Result<Vec<Output>> {
+    /// Runs one step of the core, with the signatures checked before it; returns its outputs
+    /// once they are durable.
+    pub(crate) async fn step(
+        &self,
+        input: Input,
+        verified: Verified,
+    ) -> anyhow::Result<Vec<Output>> {
         let (done, rx) = oneshot::channel();
         self.jobs
             .send(Job::Step {
                 input: Box::new(input),
+                verified,
                 done,
             })
             .map_err(|_| anyhow::anyhow!("the store has stopped"))?;
@@ -231,12 +238,17 @@ fn run(
                             let (ok, done) = f(&mut t);
                             (ok, Some(Settle::Write { done, clean: false }), false)
                         }
-                        Job::Step { input, done } => {
+                        Job::Step {
+                            input,
+                            verified,
+                            done,
+                        } => {
                             let origin = input.origin();
                             let mut random = OsRandom;
                             let mut env = Env {
                                 now: now(),
                                 random: &mut random,
+                                verified: &verified,
                             };
                             match core.handle(&mut t, &mut env, *input) {
                                 Ok(outputs) => (

@@ -1,6 +1,7 @@
 //! What a step of the core takes and gives: its [`Input`], the [`Env`] the world lends it (the
 //! time and a random source), its [`Output`]s, and the [`Fault`] that rolls it back.
 
+use crate::work::{Done, Verified, Work};
 use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -18,11 +19,13 @@ pub trait Random {
     fn fill(&mut self, dst: &mut [u8]);
 }
 
-/// What the world gives a step besides its input: the time and randomness.
+/// What the world gives a step besides its input: the time, randomness, and the signatures
+/// the driver checked before the step.
 pub struct Env<'a> {
     /// Unix seconds.
     pub now: u64,
     pub random: &'a mut dyn Random,
+    pub verified: &'a Verified,
 }
 
 impl Env<'_> {
@@ -74,6 +77,8 @@ pub enum Input {
     Unreachable { token: Token },
     /// Time passes: due outbox items are sent again.
     Tick,
+    /// The result of a [`Work`] this core handed out.
+    Done(Done),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +116,9 @@ pub enum Output {
         ticket: Ticket,
         request: StaffRequest,
     },
+    /// Cryptography to do off the store thread; its result comes back as [`Input::Done`]. For
+    /// a peer message it stands for the reply, which the `Done` step gives.
+    Work(Work),
 }
 
 /// Where an input came from: enough to answer it when its step fails.
@@ -129,6 +137,8 @@ impl Input {
             Input::Staff { ticket, .. } => Origin::Staff(*ticket),
             Input::Delivered { token, .. } | Input::Unreachable { token } => Origin::Answer(*token),
             Input::Tick => Origin::Tick,
+            Input::Done(Done::Sealed { .. }) => Origin::Peer,
+            Input::Done(Done::Opened { ticket, .. }) => Origin::Staff(*ticket),
         }
     }
 }

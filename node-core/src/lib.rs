@@ -12,8 +12,11 @@
 //! The flow of one summary request (spec §7):
 //! 1. `Staff(SummaryRequest)` at the requester: the rule is checked on the requester's own
 //!    state, the signed request and its outbox item are written; output `Send`.
-//! 2. `Peer(Summary)` at the responder: authentication, idempotent retry, freshness, the rule,
-//!    the sealed disclosure and its log entry, the reply kept for retries; output `PeerReply`.
+//! 2. `Peer(Summary)` at the responder, its signature checked before the step ([`precheck`]):
+//!    authentication, idempotent retry, freshness, the rule; output `Work(Seal)`, which the
+//!    driver does off the store thread. `Done(Sealed)`: the same checks and the rule again on
+//!    the state committed by then, the disclosure's log entry, the reply kept for retries;
+//!    output `PeerReply`.
 //! 3. `Delivered` at the requester: the disclosure is verified, checked against revocations
 //!    the requester knows, stored sealed with its receipt entry; output `StaffReply` and
 //!    `ReceiptLogged`. `Unreachable` instead leaves the item queued for `Tick` to retry.
@@ -35,6 +38,7 @@ mod state;
 mod stats;
 mod step;
 pub mod store;
+mod work;
 
 pub use io::{
     Env, Fault, Input, Origin, Output, Random, Ticket, Token, peer_message_name, reply_name,
@@ -43,3 +47,4 @@ pub use io::{
 pub use state::Mutants;
 pub use state::{BootstrapAdmin, Core, Secrets};
 pub use store::{StoreProblem, Tx};
+pub use work::{Crypto, Done, OpenJob, SealJob, Verified, Work, precheck};

@@ -3,13 +3,14 @@
 
 use crate::cases::load_case;
 use crate::entries;
-use crate::io::{Env, Fault, bad};
+use crate::io::{Env, Fault, Output, Ticket, bad};
 use crate::requester::received_info;
 use crate::state::{Core, StaffMember};
 use crate::store::Tx;
+use crate::work::{OpenJob, Work};
 use protocol_spec::case::{CoordinatedCase, Participation};
-use protocol_spec::exchange::Disclosure;
-use protocol_spec::ids::{CaseId, InstitutionId, RequestId, SummaryId};
+use protocol_spec::exchange::{Disclosure, Summary};
+use protocol_spec::ids::{CaseId, InstitutionId, RequestId, StaffId, SummaryId};
 use protocol_spec::staff::{
     CaseDetail, CaseInfo, ConsentInfo, NodeStatus, QueueItem, RequestInfo, RequestState,
     StaffErrorKind, StaffInfo, StaffReply,
@@ -164,13 +165,64 @@ pub(crate) fn summary_list(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
 }
 
 /// The opening is logged, in the same transaction, before the content is revealed.
+/// The first step of opening a stored summary: it must exist and not be purged; the opening
+/// itself is handed out ([`crate::work::Work::Open`]).
 pub(crate) fn summary_open(
+    tx: &mut Tx<'_>,
+    ticket: Ticket,
+    who: &StaffMember,
+    summary_id: &SummaryId,
+) -> Result<Output, Fault> {
+    let (disclosure, _, _) = stored_summary(tx, summary_id)?;
+    Ok(Output::Work(Work::Open(Box::new(OpenJob {
+        ticket,
+        summary_id: *summary_id,
+        staff: who.staff.clone(),
+        disclosure,
+    }))))
+}
+
+/// The second step: the opening is logged, then the summary given to the staff member. The
+/// summary must still be stored, unpurged and the one opened, and the member still active.
+pub(crate) fn summary_opened(
     core: &Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
-    who: &StaffMember,
+    staff: &StaffId,
     summary_id: &SummaryId,
+    sealed_digest: &[u8; 32],
+    summary: Result<Summary, String>,
 ) -> Result<StaffReply, Fault> {
+    if !core.staff.values().any(|m| &m.staff == staff) {
+        return Err(Fault::Refused(
+            StaffErrorKind::Forbidden,
+            "this staff credential was revoked".into(),
+        ));
+    }
+    let (d, by, at) = stored_summary(tx, summary_id)?;
+    if &d.sealed.digest() != sealed_digest {
+        return Err(Fault::Local(anyhow::anyhow!(
+            "summary {summary_id} changed while it was opened"
+        )));
+    }
+    let summary = summary.map_err(|e| {
+        Fault::Refused(
+            StaffErrorKind::Internal,
+            format!("the stored summary cannot be opened: {e}"),
+        )
+    })?;
+    let person = load_case(tx.db, &d.header.case_id)?.map(|c| c.person);
+    entries::summary_opened(tx, env, &d.header, person.as_ref(), sealed_digest, staff)?;
+    let info = received_info(*summary_id, &d, &by, at);
+    Ok(StaffReply::Opened { info, summary })
+}
+
+/// A received summary as stored: its disclosure, who asked for it and when it came. Refused
+/// when unknown or purged.
+fn stored_summary(
+    tx: &Tx<'_>,
+    summary_id: &SummaryId,
+) -> Result<(Disclosure, StaffId, u64), Fault> {
     let row: Option<(Vec<u8>, String, i64)> = tx
         .db
         .prepare_cached(
@@ -187,29 +239,7 @@ pub(crate) fn summary_open(
             "summary {summary_id} was purged ({reason}): its content is destroyed; its receipt stays in the log (`summary list` shows when)"
         )));
     }
-    let d: Disclosure = postcard::from_bytes(&d)?;
-    let person = load_case(tx.db, &d.header.case_id)?.map(|c| c.person);
-    entries::summary_opened(
-        tx,
-        env,
-        &d.header,
-        person.as_ref(),
-        &d.sealed.digest(),
-        &who.staff,
-    )?;
-    let keys = std::iter::once(&core.keys.encryption).chain(&core.keys.former_encryption);
-    let summary = keys
-        .map(|k| d.open(k))
-        .reduce(|a, b| a.or(b))
-        .expect("the current key at least")
-        .map_err(|e| {
-            Fault::Refused(
-                StaffErrorKind::Internal,
-                format!("the stored summary cannot be opened: {e}"),
-            )
-        })?;
-    let info = received_info(*summary_id, &d, &by.parse()?, at as u64);
-    Ok(StaffReply::Opened { info, summary })
+    Ok((postcard::from_bytes(&d)?, by.parse()?, at as u64))
 }
 
 pub(crate) fn request_list(tx: &Tx<'_>) -> Result<StaffReply, Fault> {

@@ -388,7 +388,12 @@ pub(crate) fn answered(
             let Some(source) = core.roster.roster.member(&row.recipient) else {
                 return withdraw(core, tx, env, token, request_id, "recipient-removed");
             };
-            if d.verify(&req, &source.signing_key).is_err() {
+            let signed = env.verified.verify(
+                &source.signing_key,
+                &Disclosure::signing_input(&d.header, &d.sealed),
+                &d.signature,
+            );
+            if d.answers(&req).is_err() || !signed {
                 return withdraw(core, tx, env, token, request_id, "disclosure-invalid");
             }
             // Revocation wins on receipt too: a summary under a consent this node knows

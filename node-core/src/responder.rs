@@ -2,12 +2,17 @@
 //! to a retried request, freshness, then the rule (§7.4) on the committed case state, then the
 //! sealed disclosure. The decision, its log entry and the reply kept for retries are written in
 //! the step's transaction, so the reply leaves only once all three are durable.
+//!
+//! A grant takes two steps: the first hands the sealing out ([`crate::work::Work::Seal`]), off the store
+//! thread; the second, given the sealed disclosure, judges the request again on the state
+//! committed by then, and only if the same grant still holds logs and releases it.
 
 use crate::cases::load_case;
 use crate::entries;
-use crate::io::{Env, Fault, HpkeRng};
+use crate::io::{Env, Fault};
 use crate::state::Core;
 use crate::store::Tx;
+use crate::work::SealJob;
 use protocol_spec::avs::Avs;
 use protocol_spec::exchange::{
     Disclosure, DisclosureHeader, MAX_CLOCK_SKEW, Refusal, RefusalCode, SignedSummaryRequest,
@@ -18,27 +23,50 @@ use protocol_spec::peer::PeerReply;
 use protocol_spec::rule;
 use rusqlite::OptionalExtension;
 
+/// How long a disclosure sealed between two steps stays good for the second one: past this,
+/// it is sealed again with a fresh `disclosed_at`.
+const SEALED_FOR: u64 = 30;
+
 fn refuse(code: RefusalCode) -> PeerReply {
     PeerReply::Refusal(Refusal { code })
 }
 
+/// What the first step of an answer gives: the reply, or the sealing to do before it.
+pub(crate) enum Answer {
+    Reply(PeerReply),
+    Seal(Box<SealJob>),
+}
+
+impl From<PeerReply> for Answer {
+    fn from(r: PeerReply) -> Self {
+        Answer::Reply(r)
+    }
+}
+
+/// Answers `req`. `sealed` is the disclosure the sealing work made for an earlier step of the
+/// same request: released only if the rule still grants exactly what it holds.
 pub(crate) fn answer(
     core: &Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     from: &PublicKey,
     req: SignedSummaryRequest,
-) -> Result<PeerReply, Fault> {
+    sealed: Option<Box<Disclosure>>,
+) -> Result<Answer, Fault> {
     let roster = &core.roster.roster;
     let r = &req.request;
     let digest = req.digest();
     let Some(member) = roster.member_by_key(from) else {
         entries::refusal(tx, env, r, None, RefusalCode::NotMember, &digest)?;
-        return Ok(refuse(RefusalCode::NotMember));
+        return Ok(refuse(RefusalCode::NotMember).into());
     };
-    if r.requester != member.id || !req.verify(&member.signing_key) {
+    if r.requester != member.id
+        || !env
+            .verified
+            .verify(&member.signing_key, &r.signing_input(), &req.signature)
+    {
         entries::refusal(tx, env, r, None, RefusalCode::BadSignature, &digest)?;
-        return Ok(refuse(RefusalCode::BadSignature));
+        return Ok(refuse(RefusalCode::BadSignature).into());
     }
     // A retry of a request already decided gets the same answer: a lost reply never causes a
     // second disclosure, and the requester never sees its own retry as a replay.
@@ -58,10 +86,10 @@ pub(crate) fn answer(
                     .filter(|_| code != RefusalCode::NotConcerned)
                     .map(|c| &c.person);
                 entries::refusal(tx, env, r, person, code, &digest)?;
-                return Ok(refuse(code));
+                return Ok(refuse(code).into());
             }
         }
-        return Ok(earlier);
+        return Ok(earlier.into());
     }
     let early = if r.responder != core.me {
         Some(RefusalCode::WrongResponder)
@@ -74,7 +102,32 @@ pub(crate) fn answer(
     };
     if let Some(code) = early {
         entries::refusal(tx, env, r, None, code, &digest)?;
-        return Ok(refuse(code));
+        return Ok(refuse(code).into());
+    }
+    #[cfg(feature = "mutants")]
+    if core.mutants.responder_releases_stale_seal
+        && let Some(d) = sealed.clone()
+    {
+        let case = load_case(tx.db, &r.case_id)?.expect("sealed for a case held here");
+        let entry = entries::disclosure(env, &d.header, &case.person, &d.sealed.digest());
+        let leaf_hash = protocol_spec::tlog::leaf_hash(&entry);
+        let leaf_index = tx.log(entry)?;
+        let reply = PeerReply::Disclosure {
+            disclosure: d,
+            leaf_index,
+            leaf_hash,
+        };
+        tx.db.execute(
+            "INSERT OR REPLACE INTO seen_requests (request_id, requester, seen_at, request, reply) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                r.request_id.0.to_vec(),
+                r.requester.as_str(),
+                env.now as i64,
+                postcard::to_stdvec(&same_request(r))?,
+                postcard::to_stdvec(&reply)?
+            ],
+        )?;
+        return Ok(reply.into());
     }
     let case = load_case(tx.db, &r.case_id)?;
     #[cfg(feature = "mutants")]
@@ -97,7 +150,6 @@ pub(crate) fn answer(
         }
         Ok(grant) => {
             let case = case.expect("a grant implies a case");
-            let summary = build_summary(tx.db, &case.person, &grant.categories)?;
             let header = DisclosureHeader {
                 request_digest: digest,
                 request_id: r.request_id,
@@ -110,18 +162,24 @@ pub(crate) fn answer(
                 disclosed_at: env.now,
                 roster_version: roster.version,
             };
-            let d = Disclosure::build(
-                header,
-                &summary,
-                &member.encryption_key,
-                &core.keys.signing,
-                &mut HpkeRng(env.random),
-            )?;
+            let d = match sealed {
+                Some(d) if same_grant(&d.header, &header, env.now) => d,
+                _ => {
+                    let summary = build_summary(tx.db, &case.person, &grant.categories)?;
+                    return Ok(Answer::Seal(Box::new(SealJob {
+                        from: *from,
+                        request: req,
+                        header,
+                        summary,
+                        recipient_key: member.encryption_key,
+                    })));
+                }
+            };
             let entry = entries::disclosure(env, &d.header, &case.person, &d.sealed.digest());
             let leaf_hash = protocol_spec::tlog::leaf_hash(&entry);
             let leaf_index = tx.log(entry)?;
             PeerReply::Disclosure {
-                disclosure: Box::new(d),
+                disclosure: d,
                 leaf_index,
                 leaf_hash,
             }
@@ -139,7 +197,18 @@ pub(crate) fn answer(
             postcard::to_stdvec(&reply)?
         ],
     )?;
-    Ok(reply)
+    Ok(reply.into())
+}
+
+/// Whether a disclosure sealed for an earlier step still says what this grant says: only the
+/// time of disclosure may differ, by less than [`SEALED_FOR`].
+fn same_grant(sealed: &DisclosureHeader, now: &DisclosureHeader, at: u64) -> bool {
+    at.saturating_sub(sealed.disclosed_at) < SEALED_FOR
+        && *sealed
+            == DisclosureHeader {
+                disclosed_at: sealed.disclosed_at,
+                ..now.clone()
+            }
 }
 
 /// What identifies a request across its signed versions: everything but the signing time.

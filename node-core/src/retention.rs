@@ -194,9 +194,11 @@ mod tests {
         let sp = txn.savepoint().unwrap();
         let mut pending = Vec::new();
         let mut random = Zero;
+        let verified = crate::work::Verified::default();
         let mut env = Env {
             now,
             random: &mut random,
+            verified: &verified,
         };
         let out = {
             let mut tx = Tx::new(&sp, &mut pending, size);

@@ -194,10 +194,9 @@ pub(crate) fn dispatch(
             core, tx, env, ticket, who, case_id, from, purpose, categories,
         ),
         R::SummaryList => reply(ticket, queries::summary_list(tx)?),
-        R::SummaryOpen { summary_id } => reply(
-            ticket,
-            queries::summary_open(core, tx, env, who, &summary_id)?,
-        ),
+        R::SummaryOpen { summary_id } => {
+            Ok(vec![queries::summary_open(tx, ticket, who, &summary_id)?])
+        }
         R::CaseNotify { case_id } => crate::notices::send(core, tx, env, ticket, who, case_id),
         R::SummaryPurge { summary_id } => {
             crate::retention::purge_now(tx, env, &summary_id, &who.staff)?;

@@ -46,6 +46,9 @@ pub struct Mutants {
     pub requester_skips_recheck: bool,
     /// The responder decides retries afresh instead of answering with its earlier reply.
     pub responder_forgets_replies: bool,
+    /// The responder releases a disclosure sealed off the store thread without judging the
+    /// request again on the state committed meanwhile.
+    pub responder_releases_stale_seal: bool,
 }
 
 /// The node's state machine. Durable state is in the store; this holds caches of it (roster,
@@ -227,6 +230,14 @@ impl Core {
 
     pub fn roster(&self) -> &SignedRoster {
         &self.roster
+    }
+
+    /// The keys the cryptography handed out of steps needs, for the driver to hold.
+    pub fn crypto(&self) -> crate::work::Crypto {
+        let encryption: Vec<_> = std::iter::once(&self.keys.encryption)
+            .chain(&self.keys.former_encryption)
+            .collect();
+        crate::work::Crypto::new(&self.keys.signing, &encryption)
     }
 
     /// The active staff keys with their roles: the driver admits them and names the role (never

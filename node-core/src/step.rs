@@ -4,7 +4,8 @@ use crate::io::{Env, Fault, Input, Origin, Output, Ticket, peer_message_name};
 use crate::state::Core;
 use crate::store::StoreProblem;
 use crate::store::Tx;
-use crate::{cases, delivery, notices, responder, retention, roster, staff};
+use crate::work::{Done, Work};
+use crate::{cases, delivery, notices, queries, responder, retention, roster, staff};
 use anyhow::anyhow;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -33,6 +34,39 @@ impl Core {
             Input::Tick => {
                 retention::tick(self, tx, env)?;
                 delivery::tick(self, tx, env)
+            }
+            Input::Done(Done::Sealed {
+                from,
+                request,
+                disclosure,
+            }) => {
+                // Sealing can fail only on a recipient key that is no X25519 point; nothing was
+                // decided, the requester may ask again.
+                let Some(d) = disclosure else {
+                    return Err(Fault::Local(anyhow!(
+                        "the granted summary could not be sealed"
+                    )));
+                };
+                let answer = responder::answer(self, tx, env, &from, request, Some(d))?;
+                Ok(vec![answer.into()])
+            }
+            Input::Done(Done::Opened {
+                ticket,
+                summary_id,
+                staff,
+                sealed_digest,
+                summary,
+            }) => {
+                let reply = queries::summary_opened(
+                    self,
+                    tx,
+                    env,
+                    &staff,
+                    &summary_id,
+                    &sealed_digest,
+                    summary,
+                )?;
+                Ok(vec![Output::StaffReply { ticket, reply }])
             }
         }
     }
@@ -114,7 +148,11 @@ impl Core {
         message: PeerMessage,
     ) -> Result<Vec<Output>, Fault> {
         let reply = match message {
-            PeerMessage::Summary(req) => responder::answer(self, tx, env, &from, req)?,
+            PeerMessage::Summary(req) => {
+                return Ok(vec![
+                    responder::answer(self, tx, env, &from, req, None)?.into(),
+                ]);
+            }
             PeerMessage::CaseHistory { case_id, events } => {
                 return cases::receive_history(self, tx, env, &from, case_id, events);
             }
@@ -164,5 +202,14 @@ impl Core {
             ));
         }
         staff::dispatch(self, tx, env, ticket, &who, request)
+    }
+}
+
+impl From<responder::Answer> for Output {
+    fn from(a: responder::Answer) -> Output {
+        match a {
+            responder::Answer::Reply(r) => Output::PeerReply(r),
+            responder::Answer::Seal(job) => Output::Work(Work::Seal(job)),
+        }
     }
 }

@@ -2,10 +2,10 @@
 //! each vector's case history is put in a fresh store of ne.orp, the vector's request arrives
 //! as a peer message, and the core's answer and log entry must be the vector's outcome.
 
-use node_core::{BootstrapAdmin, Core, Env, Input, Output, Random, Secrets, Tx};
+use node_core::{BootstrapAdmin, Core, Env, Input, Output, Random, Secrets, Tx, Verified, Work};
 use protocol_spec::case::SignedCaseEvent;
 use protocol_spec::entry::{LogEntry, Person};
-use protocol_spec::exchange::{RefusalCode, SummaryRequest};
+use protocol_spec::exchange::{RefusalCode, SignedSummaryRequest, SummaryRequest};
 use protocol_spec::keys::{EncryptionKey, PublicKey, SigningKey};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
@@ -44,16 +44,30 @@ impl Random for Counter {
     }
 }
 
-/// One committed step of the core.
+/// One committed step of the core, then the step of each piece of work it handed out.
 fn step(core: &mut Core, db: &mut rusqlite::Connection, now: u64, input: Input) -> Vec<Output> {
+    let mut outputs = one_step(core, db, now, input);
+    while let Some(i) = outputs.iter().position(|o| matches!(o, Output::Work(_))) {
+        let Output::Work(work) = outputs.remove(i) else {
+            unreachable!()
+        };
+        let done = core.crypto().run(work, &mut Counter(100));
+        outputs.extend(one_step(core, db, now, done));
+    }
+    outputs
+}
+
+fn one_step(core: &mut Core, db: &mut rusqlite::Connection, now: u64, input: Input) -> Vec<Output> {
     let size = node_core::store::log_size(db).unwrap();
     let mut txn = db.transaction().unwrap();
     let sp = txn.savepoint().unwrap();
     let mut pending = Vec::new();
     let mut random = Counter(0);
+    let verified = Verified::default();
     let mut env = Env {
         now,
         random: &mut random,
+        verified: &verified,
     };
     let outputs = {
         let mut tx = Tx::new(&sp, &mut pending, size);
@@ -65,81 +79,103 @@ fn step(core: &mut Core, db: &mut rusqlite::Connection, now: u64, input: Input) 
     outputs
 }
 
-#[test]
-fn the_core_decides_every_decision_vector_as_the_spec_says() {
-    let v = core_json();
-    let roster: SignedRoster =
-        postcard::from_bytes(&hex_bytes(&v["roster"]["signed_postcard"])).expect("roster");
-    let history: Vec<SignedCaseEvent> = v["case_events"]["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| postcard::from_bytes(&hex_bytes(&e["signed_postcard"])).expect("event"))
-        .collect();
-    let decisions = v["decisions"]["cases"].as_array().expect("decisions");
-    assert_eq!(v["decisions"]["responder"], "ne.orp");
+/// ne.orp's core on a fresh store holding the vectors' case with `history`.
+fn responder(
+    v: &Value,
+    roster: &SignedRoster,
+    history: &[SignedCaseEvent],
+) -> (Core, rusqlite::Connection) {
     let orp = roster
         .roster
         .member(&"ne.orp".parse().unwrap())
         .unwrap()
         .clone();
+    let db = node_core::store::open_in_memory().unwrap();
+    let core = Core::load(
+        &db,
+        "ne.orp".parse().unwrap(),
+        Secrets {
+            signing: SigningKey::from_seed(seed(v, "ed25519", "seed", "ne.orp signing")),
+            encryption: EncryptionKey::from_secret(seed(
+                v,
+                "x25519",
+                "secret",
+                "ne.orp encryption",
+            )),
+            log: orp.log_key,
+            witness: orp.witness_key,
+            former_encryption: vec![],
+        },
+        roster.clone(),
+        BootstrapAdmin {
+            staff: "admin".parse().unwrap(),
+            key: PublicKey([9; 32]),
+        },
+        0,
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO cases (case_id, person, history) VALUES (?1, '7569217076985', ?2)",
+        rusqlite::params![
+            history[0].event.case_id.0.to_vec(),
+            postcard::to_stdvec(&history.to_vec()).unwrap()
+        ],
+    )
+    .unwrap();
+    (core, db)
+}
+
+/// The vectors' roster and case history.
+fn federation(v: &Value) -> (SignedRoster, Vec<SignedCaseEvent>) {
+    let roster = postcard::from_bytes(&hex_bytes(&v["roster"]["signed_postcard"])).expect("roster");
+    let history = v["case_events"]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| postcard::from_bytes(&hex_bytes(&e["signed_postcard"])).expect("event"))
+        .collect();
+    (roster, history)
+}
+
+/// A decision vector's request, signed by its requester at `now`.
+fn request(v: &Value, d: &Value, now: u64) -> (SigningKey, SignedSummaryRequest) {
+    // The vectors are the rule's inputs (spec §7.4); the request is signed at the decision's
+    // time so the responder's freshness check (§7.3) lets it reach the rule.
+    let request = SummaryRequest {
+        issued_at: now,
+        ..serde_json::from_value(d["request"].clone()).expect("request")
+    };
+    let requester = request.requester.to_string();
+    // A requester outside the roster signs with a key the roster does not hold.
+    let key = match requester.as_str() {
+        "ne.oai" | "ne.sas" => {
+            SigningKey::from_seed(seed(v, "ed25519", "seed", &format!("{requester} signing")))
+        }
+        _ => SigningKey::from_seed([0x63; 32]),
+    };
+    let signed = request.sign(&key);
+    (key, signed)
+}
+
+#[test]
+fn the_core_decides_every_decision_vector_as_the_spec_says() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let decisions = v["decisions"]["cases"].as_array().expect("decisions");
+    assert_eq!(v["decisions"]["responder"], "ne.orp");
     for d in decisions {
         let name = d["name"].as_str().unwrap();
-        let mut db = node_core::store::open_in_memory().unwrap();
-        let mut core = Core::load(
-            &db,
-            "ne.orp".parse().unwrap(),
-            Secrets {
-                signing: SigningKey::from_seed(seed(&v, "ed25519", "seed", "ne.orp signing")),
-                encryption: EncryptionKey::from_secret(seed(
-                    &v,
-                    "x25519",
-                    "secret",
-                    "ne.orp encryption",
-                )),
-                log: orp.log_key,
-                witness: orp.witness_key,
-                former_encryption: vec![],
-            },
-            roster.clone(),
-            BootstrapAdmin {
-                staff: "admin".parse().unwrap(),
-                key: PublicKey([9; 32]),
-            },
-            0,
-        )
-        .unwrap();
         let n = d["history_events"].as_u64().unwrap() as usize;
-        db.execute(
-            "INSERT INTO cases (case_id, person, history) VALUES (?1, '7569217076985', ?2)",
-            rusqlite::params![
-                history[0].event.case_id.0.to_vec(),
-                postcard::to_stdvec(&history[..n].to_vec()).unwrap()
-            ],
-        )
-        .unwrap();
+        let (mut core, mut db) = responder(&v, &roster, &history[..n]);
         let now = d["now"].as_u64().unwrap();
-        // The vectors are the rule's inputs (spec §7.4); the request is signed at the decision's
-        // time so the responder's freshness check (§7.3) lets it reach the rule.
-        let request = SummaryRequest {
-            issued_at: now,
-            ..serde_json::from_value(d["request"].clone()).expect("request")
-        };
-        let requester = request.requester.to_string();
-        // A requester outside the roster signs with a key the roster does not hold.
-        let key = match requester.as_str() {
-            "ne.oai" | "ne.sas" => {
-                SigningKey::from_seed(seed(&v, "ed25519", "seed", &format!("{requester} signing")))
-            }
-            _ => SigningKey::from_seed([0x63; 32]),
-        };
+        let (key, request) = request(&v, d, now);
         let outputs = step(
             &mut core,
             &mut db,
             now,
             Input::Peer {
                 from: key.public(),
-                message: PeerMessage::Summary(request.sign(&key)),
+                message: PeerMessage::Summary(request),
             },
         );
         let [Output::PeerReply(reply)] = outputs.as_slice() else {
@@ -177,4 +213,51 @@ fn the_core_decides_every_decision_vector_as_the_spec_says() {
             (outcome, other) => panic!("{name}: expected {outcome}, got {other:?}"),
         }
     }
+}
+
+/// The responder seals a grant off the store thread, between two steps. A revocation committed
+/// in between wins: the second step judges again and refuses; the sealed summary never leaves.
+#[test]
+fn a_revocation_committed_while_the_summary_is_sealed_wins() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let cases = v["decisions"]["cases"].as_array().expect("decisions");
+    let grant = cases.iter().find(|d| d["name"] == "grant").unwrap();
+    let revoked = cases.iter().find(|d| d["name"] == "revoked").unwrap();
+    let n = grant["history_events"].as_u64().unwrap() as usize;
+    let (mut core, mut db) = responder(&v, &roster, &history[..n]);
+    let now = revoked["now"].as_u64().unwrap();
+    let (key, request) = request(&v, grant, now);
+    let input = Input::Peer {
+        from: key.public(),
+        message: PeerMessage::Summary(request),
+    };
+    // Before the revocation the rule grants at `now`: the first step hands the sealing out.
+    let outputs = one_step(&mut core, &mut db, now, input);
+    let [Output::Work(work @ Work::Seal(_))] = outputs.as_slice() else {
+        panic!("sealing handed out expected, got {outputs:?}")
+    };
+    let done = core.crypto().run(work.clone(), &mut Counter(100));
+    let m = revoked["history_events"].as_u64().unwrap() as usize;
+    db.execute(
+        "UPDATE cases SET history = ?1",
+        [postcard::to_stdvec(&history[..m].to_vec()).unwrap()],
+    )
+    .unwrap();
+    let outputs = one_step(&mut core, &mut db, now, done);
+    let [Output::PeerReply(PeerReply::Refusal(r))] = outputs.as_slice() else {
+        panic!("a refusal expected, got {outputs:?}")
+    };
+    assert_eq!(r.code, RefusalCode::ConsentRevoked);
+    let kinds: Vec<String> = db
+        .prepare("SELECT entry FROM log_entries ORDER BY idx")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|e| LogEntry::parse(&e.unwrap()).unwrap().kind().to_string())
+        .collect();
+    assert!(
+        !kinds.iter().any(|k| k == "disclosure"),
+        "nothing disclosed: {kinds:?}"
+    );
 }

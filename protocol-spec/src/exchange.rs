@@ -188,6 +188,13 @@ impl Disclosure {
         request: &SignedSummaryRequest,
         source_key: &PublicKey,
     ) -> Result<(), DisclosureError> {
+        self.answers(request)?;
+        self.verify_signature(source_key)
+    }
+
+    /// The header's part of [`Disclosure::verify`]: the disclosure answers exactly `request`,
+    /// to its requester, within the categories asked for. The signature is checked apart.
+    pub fn answers(&self, request: &SignedSummaryRequest) -> Result<(), DisclosureError> {
         let h = &self.header;
         let r = &request.request;
         if h.request_digest != request.digest()
@@ -204,7 +211,7 @@ impl Disclosure {
         if !h.categories.iter().all(|c| r.categories.contains(c)) {
             return Err(DisclosureError::ExtraCategories);
         }
-        self.verify_signature(source_key)
+        Ok(())
     }
 
     pub fn verify_signature(&self, source_key: &PublicKey) -> Result<(), DisclosureError> {

@@ -5,7 +5,7 @@
 use crate::federation::Institution;
 use crate::rng::SimRng;
 use node_core::cases::load_case;
-use node_core::{Core, Env, Fault, Input, Mutants, Output, Tx};
+use node_core::{Core, Crypto, Env, Fault, Input, Mutants, Output, Tx, Verified};
 use protocol_spec::avs::Avs;
 use protocol_spec::case::CoordinatedCase;
 use protocol_spec::ids::{CaseId, StaffId};
@@ -36,6 +36,8 @@ pub struct SimNode {
     pub configured: SignedRoster,
     pub conn: Connection,
     pub core: Option<Core>,
+    /// The keys of the work the core hands out, taken from it at start.
+    crypto: Option<Crypto>,
     /// Bumped at every crash: answers meant for an earlier run of the node are lost.
     pub incarnation: u64,
     /// The log's size as committed, which the next step's entries follow.
@@ -69,6 +71,7 @@ impl SimNode {
             configured,
             conn: node_core::store::open_in_memory()?,
             core: None,
+            crypto: None,
             incarnation: 0,
             log_size: 0,
             admin,
@@ -95,6 +98,7 @@ impl SimNode {
         )?;
         core.mutants = mutants;
         self.log_size = node_core::store::log_size(&self.conn)?;
+        self.crypto = Some(core.crypto());
         self.core = Some(core);
         self.joined = true;
         Ok(())
@@ -106,6 +110,10 @@ impl SimNode {
         self.incarnation += 1;
     }
 
+    pub fn crypto(&self) -> &Crypto {
+        self.crypto.as_ref().expect("the node is up")
+    }
+
     pub fn core(&self) -> &Core {
         self.core.as_ref().expect("the node is up")
     }
@@ -115,6 +123,7 @@ impl SimNode {
     pub fn step(
         &mut self,
         input: Input,
+        verified: &Verified,
         now: u64,
         rng: &mut SimRng,
         store_fault: bool,
@@ -131,7 +140,11 @@ impl SimNode {
         let result = {
             let sp = txn.savepoint()?;
             let mut pending = Vec::new();
-            let mut env = Env { now, random: rng };
+            let mut env = Env {
+                now,
+                random: rng,
+                verified,
+            };
             let r = {
                 let mut tx = Tx::new(&sp, &mut pending, *log_size);
                 core.handle(&mut tx, &mut env, input)

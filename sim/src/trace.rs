@@ -1,7 +1,7 @@
 //! The trace of a run: one line per event, the last few kept for the report of a failing seed,
 //! every line printed as it happens when a seed is replayed.
 
-use node_core::{Input, Output};
+use node_core::{Done, Input, Output, Work};
 use protocol_spec::case::{CaseEvent, CaseEventKind};
 use protocol_spec::entry::categories_text;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -59,6 +59,21 @@ pub fn input(i: &Input) -> String {
         }
         Input::Unreachable { token } => format!("item {token} unreachable"),
         Input::Tick => "tick".into(),
+        Input::Done(Done::Sealed {
+            request,
+            disclosure,
+            ..
+        }) => format!(
+            "sealed for {}: {}",
+            short(request.request.request_id),
+            if disclosure.is_some() { "ok" } else { "failed" }
+        ),
+        Input::Done(Done::Opened {
+            ticket, summary, ..
+        }) => format!(
+            "staff #{ticket} summary opened: {}",
+            if summary.is_ok() { "ok" } else { "failed" }
+        ),
     }
 }
 
@@ -75,6 +90,10 @@ pub fn output(o: &Output) -> String {
         Output::RosterAdopted(r) => format!("roster v{} adopted", r.roster.version),
         Output::StaffChanged(keys) => format!("{} staff keys", keys.len()),
         Output::ServeLog { ticket, .. } => format!("staff #{ticket} log request for the driver"),
+        Output::Work(Work::Seal(job)) => {
+            format!("seal a grant of {}", short(job.request.request.request_id))
+        }
+        Output::Work(Work::Open(job)) => format!("staff #{} open a summary", job.ticket),
     }
 }
 

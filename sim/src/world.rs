@@ -11,7 +11,7 @@ use crate::report::{Report, Stats, Violation};
 use crate::rng::SimRng;
 use crate::rogue::Rogue;
 use crate::trace::{self, Trace};
-use node_core::{Input, Output, Ticket, Token};
+use node_core::{Done, Input, Output, Ticket, Token, Verified, Work};
 use protocol_spec::entry::LogEntry;
 use protocol_spec::exchange::SignedSummaryRequest;
 use protocol_spec::ids::{InstitutionId, Role};
@@ -53,6 +53,14 @@ pub(crate) enum Event {
         node: usize,
         incarnation: u64,
         send: u64,
+    },
+    /// Work a node's core handed out (sealing, opening) is done; for a peer message, the reply
+    /// then goes back to `origin`.
+    Work {
+        node: usize,
+        incarnation: u64,
+        origin: Option<(Origin, Expect)>,
+        work: Box<Work>,
     },
 }
 
@@ -291,10 +299,12 @@ impl World {
                 return Ok(false);
             }
         }
-        Ok(!self
-            .queue
-            .values()
-            .any(|e| matches!(e, Event::Arrive { .. } | Event::Answer { .. })))
+        Ok(!self.queue.values().any(|e| {
+            matches!(
+                e,
+                Event::Arrive { .. } | Event::Answer { .. } | Event::Work { .. }
+            )
+        }))
     }
 
     fn handle(&mut self, ev: Event) -> Check {
@@ -302,7 +312,7 @@ impl World {
             Event::Tick => {
                 for i in 0..self.nodes.len() {
                     if self.nodes[i].is_up() {
-                        self.step(i, Input::Tick, Expect::Anything)?;
+                        self.step(i, Input::Tick, Expect::Anything, None)?;
                     }
                 }
                 let next = self.rng.between(TICK_MS * 3 / 4, TICK_MS * 5 / 4);
@@ -354,10 +364,16 @@ impl World {
                     if !s.settled {
                         s.settled = true;
                         let token = s.token;
-                        self.step(node, Input::Unreachable { token }, Expect::Anything)?;
+                        self.step(node, Input::Unreachable { token }, Expect::Anything, None)?;
                     }
                 }
             }
+            Event::Work {
+                node,
+                incarnation,
+                origin,
+                work,
+            } => self.work_done(node, incarnation, origin, *work)?,
         }
         Ok(())
     }
@@ -369,18 +385,30 @@ impl World {
         i: usize,
         input: Input,
         expect: Expect,
+        origin: Option<Origin>,
     ) -> Result<Option<PeerReply>, Failure> {
         let request = match &input {
             Input::Peer {
                 from,
                 message: PeerMessage::Summary(s),
-            } => Some((*from, s.clone())),
+            }
+            | Input::Done(Done::Sealed {
+                from, request: s, ..
+            }) => Some((*from, s.clone())),
             _ => None,
+        };
+        // Signatures checked before the step against the node's roster, as the daemon does;
+        // or not at all, so the core's own verification runs too.
+        let verified = match &self.nodes[i].core {
+            Some(core) if self.rng.chance(0.5) => {
+                node_core::precheck(&core.roster().roster, &input)
+            }
+            _ => Verified::default(),
         };
         let text = trace::input(&input);
         let store_fault = self.active() && !self.quiet && self.rng.chance(self.cfg.store_faults);
         let now = self.now();
-        let step = self.nodes[i].step(input, now, &mut self.rng, store_fault)?;
+        let step = self.nodes[i].step(input, &verified, now, &mut self.rng, store_fault)?;
         self.stats.steps += 1;
         if store_fault {
             self.stats.store_faults += 1;
@@ -422,6 +450,26 @@ impl World {
                     self.tickets.remove(&ticket);
                 }
                 Output::RosterAdopted(_) | Output::StaffChanged(_) => {}
+                // Done off the store thread, a moment later: other steps may come in between.
+                Output::Work(work) if step.committed => {
+                    // Mostly at once; now and then late, as on a loaded machine.
+                    let after = if self.rng.chance(0.8) {
+                        self.rng.between(0, 30)
+                    } else {
+                        self.rng.between(30, 10_000)
+                    };
+                    let incarnation = self.nodes[i].incarnation;
+                    self.schedule(
+                        after,
+                        Event::Work {
+                            node: i,
+                            incarnation,
+                            origin: origin.map(|o| (o, expect)),
+                            work: Box::new(work),
+                        },
+                    );
+                }
+                Output::Work(_) => {}
             }
         }
         Ok(reply)
@@ -530,9 +578,38 @@ impl World {
                     Origin::Rogue(e) => e,
                     Origin::Node { .. } => Expect::Anything,
                 };
-                self.step(j, Input::Peer { from, message }, expect)?
+                self.step(j, Input::Peer { from, message }, expect, Some(origin))?
             }
         };
+        self.reply(to, origin, reply);
+        Ok(())
+    }
+
+    /// The answer of a work's step at node `i`, routed as the reply to the message that asked.
+    fn work_done(
+        &mut self,
+        i: usize,
+        incarnation: u64,
+        origin: Option<(Origin, Expect)>,
+        work: Work,
+    ) -> Check {
+        let n = &self.nodes[i];
+        if !n.is_up() || n.incarnation != incarnation {
+            let id = n.inst.id.clone();
+            self.note(format!("{id} restarted since: lost its work in progress"));
+            return Ok(());
+        }
+        let input = n.crypto().run(work, &mut self.rng);
+        let expect = origin.map_or(Expect::Anything, |(_, e)| e);
+        let reply = self.step(i, input, expect, origin.map(|(o, _)| o))?;
+        if let Some((origin, _)) = origin {
+            self.reply(Party::Node(i), origin, reply);
+        }
+        Ok(())
+    }
+
+    /// Sends a node's reply back through the network to the node whose message it answers.
+    fn reply(&mut self, to: Party, origin: Origin, reply: Option<PeerReply>) {
         if let (
             Some(reply),
             Origin::Node {
@@ -555,7 +632,6 @@ impl World {
                 );
             }
         }
-        Ok(())
     }
 
     fn answer(&mut self, node: usize, incarnation: u64, send: u64, reply: PeerReply) -> Check {
@@ -582,7 +658,12 @@ impl World {
             .get_mut(&send)
             .expect("an answer follows a send")
             .settled = true;
-        self.step(node, Input::Delivered { token, reply }, Expect::Anything)?;
+        self.step(
+            node,
+            Input::Delivered { token, reply },
+            Expect::Anything,
+            None,
+        )?;
         Ok(())
     }
 
@@ -606,6 +687,7 @@ impl World {
                 request,
             },
             Expect::Anything,
+            None,
         )?;
         Ok(())
     }

@@ -52,3 +52,16 @@ fn a_responder_that_forgets_its_replies_is_caught() {
     // Deciding a retry afresh discloses a second time.
     assert_eq!(v.invariant, Invariant::ExchangedOnce, "{v}");
 }
+
+#[test]
+fn a_responder_that_releases_a_stale_seal_is_caught() {
+    let v = caught(
+        Mutants {
+            responder_releases_stale_seal: true,
+            ..Mutants::default()
+        },
+        20,
+    );
+    // A consent revoked while the summary was sealed: the sealed summary still left.
+    assert_eq!(v.invariant, Invariant::RevocationWins, "{v}");
+}
