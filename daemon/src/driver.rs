@@ -6,7 +6,7 @@
 use crate::node::Node;
 use crate::transport::{self, Admission};
 use anyhow::anyhow;
-use node_core::{Input, Output, Verified, Work};
+use node_core::{Input, Output, Verified};
 use protocol_spec::exchange::{Refusal, RefusalCode};
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::keys::PublicKey;
@@ -222,15 +222,16 @@ impl Node {
     // ---------------------------------------------------------------- requests
 
     /// Runs a step of the core. The signatures its input carries are checked first, here and
-    /// not on the store thread; a grant's sealing, handed out by the step, is done here too and
-    /// its result stepped in (at most a few times: the grant can change in between).
+    /// not on the store thread; work whose result is the reply to a peer (sealing a grant,
+    /// cosigning a checkpoint) is done here too and its result stepped in (at most a few times:
+    /// a grant can change in between).
     async fn step(self: &Arc<Self>, input: Input) -> anyhow::Result<Vec<Output>> {
         let verified = node_core::precheck(&self.roster().roster, &input);
         let mut outputs = self.store.step(input, verified).await?;
         for _ in 0..3 {
             let Some(i) = outputs
                 .iter()
-                .position(|o| matches!(o, Output::Work(Work::Seal(_))))
+                .position(|o| matches!(o, Output::Work(w) if w.answers_peer()))
             else {
                 return Ok(outputs);
             };
@@ -253,6 +254,7 @@ impl Node {
             PeerMessage::Summary(_)
             | PeerMessage::CaseHistory { .. }
             | PeerMessage::Roster(_)
+            | PeerMessage::AddCheckpoint(_)
             | PeerMessage::ChangeNotice { .. } => {
                 let purpose = match &msg {
                     PeerMessage::Summary(r) => Some(r.request.purpose.clone()),
@@ -272,9 +274,9 @@ impl Node {
                     }
                 };
                 // Nothing was recorded (the store stopped): the sender is to send again.
-                let reply = reply.unwrap_or(PeerReply::Refusal(Refusal {
+                let reply = crate::log::bounded(reply.unwrap_or(PeerReply::Refusal(Refusal {
                     code: RefusalCode::Unavailable,
-                }));
+                })));
                 if let Some(purpose) = purpose {
                     // Judged and committed: the uniform delay below is not the node's work.
                     let latency = arrived.elapsed();
@@ -291,8 +293,7 @@ impl Node {
                 }
                 reply
             }
-            PeerMessage::AddCheckpoint(_)
-            | PeerMessage::LogTile(_)
+            PeerMessage::LogTile(_)
             | PeerMessage::ProveInclusion { .. }
             | PeerMessage::ReceiptProof(_) => crate::log::answer_peer(self, key, msg).await,
         }

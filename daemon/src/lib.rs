@@ -155,7 +155,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
     .map_err(|e| store_error(&config.data_dir, e))?;
     let roster = core.roster().clone();
     let staff_keys = core.staff_keys();
-    let crypto = core.crypto();
+    let crypto = core.crypto().with_witness(&config.witness_key);
     let origin = log::origin(&roster.roster.federation, &config.institution);
     let log_state = log_state::LogState::load(&conn, origin)?;
     let log_size = log_state.size();
@@ -182,7 +182,6 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
             crypto,
             signing: config.signing_key,
             log: config.log_key,
-            witness: config.witness_key,
         },
         roster,
         staff_keys,

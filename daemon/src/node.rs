@@ -20,13 +20,13 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The node's keys the driver itself uses: TLS identity, log and witness signatures.
+/// The node's keys the driver itself uses: TLS identity, log signatures, and the work the
+/// core hands out (sealing, opening, cosigning).
 pub(crate) struct DriverKeys {
     /// Sealing and opening summaries, done on the driver's threads (never the store thread).
     pub(crate) crypto: node_core::Crypto,
     pub(crate) signing: SigningKey,
     pub(crate) log: SigningKey,
-    pub(crate) witness: SigningKey,
 }
 
 pub(crate) struct Node {
@@ -39,7 +39,6 @@ pub(crate) struct Node {
     pub(crate) crypto: node_core::Crypto,
     pub(crate) signing: SigningKey,
     pub(crate) log_key: SigningKey,
-    pub(crate) witness_key: SigningKey,
     /// The roster in force, as the core last adopted it: for admission and the log.
     pub(crate) roster: RwLock<Arc<SignedRoster>>,
     /// Active staff keys and their roles: admission, and the role named in the log.
@@ -88,7 +87,6 @@ impl Node {
             crypto: keys.crypto,
             signing: keys.signing,
             log_key: keys.log,
-            witness_key: keys.witness,
             roster: RwLock::new(Arc::new(roster)),
             staff_keys: RwLock::new(staff_keys.into_iter().collect()),
             store,

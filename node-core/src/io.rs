@@ -137,7 +137,7 @@ impl Input {
             Input::Staff { ticket, .. } => Origin::Staff(*ticket),
             Input::Delivered { token, .. } | Input::Unreachable { token } => Origin::Answer(*token),
             Input::Tick => Origin::Tick,
-            Input::Done(Done::Sealed { .. }) => Origin::Peer,
+            Input::Done(Done::Sealed { .. } | Done::Cosigned { .. }) => Origin::Peer,
             Input::Done(Done::Opened { ticket, .. }) => Origin::Staff(*ticket),
         }
     }

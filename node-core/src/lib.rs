@@ -38,6 +38,8 @@ mod state;
 mod stats;
 mod step;
 pub mod store;
+pub mod vkeys;
+pub mod witness;
 mod work;
 
 pub use io::{

@@ -49,6 +49,8 @@ pub struct Mutants {
     /// The responder releases a disclosure sealed off the store thread without judging the
     /// request again on the state committed meanwhile.
     pub responder_releases_stale_seal: bool,
+    /// The witness judges every checkpoint as if it had cosigned nothing before.
+    pub witness_forgets_its_state: bool,
 }
 
 /// The node's state machine. Durable state is in the store; this holds caches of it (roster,

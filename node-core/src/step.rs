@@ -50,6 +50,14 @@ impl Core {
                 let answer = responder::answer(self, tx, env, &from, request, Some(d))?;
                 Ok(vec![answer.into()])
             }
+            Input::Done(Done::Cosigned { line }) => Ok(vec![Output::PeerReply(match line {
+                Some(line) => PeerReply::Cosigned(line),
+                None => PeerReply::WitnessRefused {
+                    status: 500,
+                    latest: None,
+                    reason: "this node holds no witness key".into(),
+                },
+            })]),
             Input::Done(Done::Opened {
                 ticket,
                 summary_id,
@@ -155,6 +163,9 @@ impl Core {
             }
             PeerMessage::CaseHistory { case_id, events } => {
                 return cases::receive_history(self, tx, env, &from, case_id, events);
+            }
+            PeerMessage::AddCheckpoint(body) => {
+                return Ok(vec![crate::witness::add_checkpoint(self, tx, env, &body)?]);
             }
             PeerMessage::ChangeNotice { case_id } => {
                 notices::receive(self, tx, env, &from, &case_id)?

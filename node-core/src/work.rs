@@ -9,6 +9,7 @@ use protocol_spec::ids::{StaffId, SummaryId};
 use protocol_spec::keys::{EncryptionKey, PublicKey, Signature, SigningKey, sha256};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::Roster;
+use protocol_spec::tlog::cosignature;
 use std::collections::HashSet;
 
 /// Signatures found valid before the step. The core looks a signature up here and verifies it
@@ -82,6 +83,20 @@ pub enum Work {
     Seal(Box<SealJob>),
     /// Open a stored summary for the staff member waiting on `ticket`.
     Open(Box<OpenJob>),
+    /// Cosign a peer's checkpoint, its witness state already durable (transparency-log.md §6).
+    Cosign {
+        /// The checkpoint body, the witness key's name and the cosignature's time.
+        body: String,
+        name: String,
+        time: u64,
+    },
+}
+
+impl Work {
+    /// Whether the work's result is the reply to the peer message that asked for it.
+    pub fn answers_peer(&self) -> bool {
+        matches!(self, Work::Seal(_) | Work::Cosign { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,12 +135,15 @@ pub enum Done {
         sealed_digest: [u8; 32],
         summary: Result<Summary, String>,
     },
+    /// The cosignature line, or none when this node holds no witness key.
+    Cosigned { line: Option<String> },
 }
 
 /// The node's private keys as the work needs them; the driver holds one beside the store
 /// thread's core.
 pub struct Crypto {
     signing: SigningKey,
+    witness: Option<SigningKey>,
     /// The current encryption key first, then those a rotation replaced.
     encryption: Vec<EncryptionKey>,
 }
@@ -134,11 +152,18 @@ impl Crypto {
     pub(crate) fn new(signing: &SigningKey, encryption: &[&EncryptionKey]) -> Crypto {
         Crypto {
             signing: SigningKey::from_seed(*signing.seed()),
+            witness: None,
             encryption: encryption
                 .iter()
                 .map(|k| EncryptionKey::from_secret(*k.secret()))
                 .collect(),
         }
+    }
+
+    /// With the witness key, which the core does not hold, for cosigning.
+    pub fn with_witness(mut self, key: &SigningKey) -> Crypto {
+        self.witness = Some(SigningKey::from_seed(*key.seed()));
+        self
     }
 
     /// Does `work`; the answer is the input of the core's next step.
@@ -187,6 +212,12 @@ impl Crypto {
                     summary,
                 })
             }
+            Work::Cosign { body, name, time } => Input::Done(Done::Cosigned {
+                line: self
+                    .witness
+                    .as_ref()
+                    .map(|k| cosignature::cosign(&body, &name, k, time).line()),
+            }),
         }
     }
 }

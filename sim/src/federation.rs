@@ -197,7 +197,17 @@ impl Federation {
             .map(|i| SigningKey::from_seed(sha256(&[b"authority", &run_seed.to_le_bytes(), &[i]])))
             .collect();
         let mut members: Vec<Member> = founders.iter().map(Institution::member).collect();
-        members.push(rogue.member());
+        // Each founder's log is witnessed by the next two founders; the misbehaving member's by
+        // the first two, whom it offers a forked log.
+        let n = founders.len();
+        for (i, m) in members.iter_mut().enumerate() {
+            m.witnesses = (1..=2).map(|k| founders[(i + k) % n].id.clone()).collect();
+            m.witness_quorum = 1;
+        }
+        let mut rogue_member = rogue.member();
+        rogue_member.witnesses = founders[..2].iter().map(|f| f.id.clone()).collect();
+        rogue_member.witness_quorum = 1;
+        members.push(rogue_member);
         let first = sign(
             Roster {
                 federation: FEDERATION.into(),

@@ -28,6 +28,8 @@ pub enum Invariant {
     ExchangedOnce,
     /// 4. Once the network heals and outboxes drain, every participant holds the same case.
     Converged,
+    /// 5. No node signs two inconsistent checkpoints; no witness cosigns a fork.
+    Witnessed,
     /// 6. An unconcerned requester gets identical reply bytes whatever the responder holds.
     NoOracle,
     /// A case history forged by the misbehaving member was accepted.
@@ -43,6 +45,7 @@ impl fmt::Display for Invariant {
             Invariant::RevocationWins => "invariant 2: revocation wins",
             Invariant::ExchangedOnce => "invariant 3: acknowledged exchanges are logged, once",
             Invariant::Converged => "invariant 4: participants converge",
+            Invariant::Witnessed => "invariant 5: no checkpoint fork signed or cosigned",
             Invariant::NoOracle => "invariant 6: unconcerned requesters get identical bytes",
             Invariant::ForgedHistory => "forged case history accepted",
             Invariant::Harness => "simulator failure",

@@ -22,6 +22,7 @@ mod report;
 pub mod rng;
 mod rogue;
 pub mod trace;
+mod witnessing;
 mod workload;
 mod world;
 

@@ -98,7 +98,8 @@ impl SimNode {
         )?;
         core.mutants = mutants;
         self.log_size = node_core::store::log_size(&self.conn)?;
-        self.crypto = Some(core.crypto());
+        let witness = protocol_spec::keys::SigningKey::from_seed(self.inst.seed("witness"));
+        self.crypto = Some(core.crypto().with_witness(&witness));
         self.core = Some(core);
         self.joined = true;
         Ok(())
@@ -257,6 +258,15 @@ impl SimNode {
         let case = Rc::new(case);
         cache.insert(case_id, (len, tail, case.clone()));
         Ok(case)
+    }
+
+    /// The committed log's entries from index `from` on.
+    pub fn log_entries_from(&self, from: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT entry FROM log_entries WHERE idx >= ?1 ORDER BY idx")?;
+        let rows = st.query_map([from as i64], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn outbox_len(&self) -> anyhow::Result<u64> {

@@ -28,6 +28,10 @@ pub struct Stats {
     pub refused: u64,
     pub received: u64,
     pub withdrawn: u64,
+    /// Witness rounds, cosignatures obtained, checkpoints of a forked log offered.
+    pub witness_rounds: u64,
+    pub cosignatures: u64,
+    pub forks_offered: u64,
 }
 
 impl Stats {
@@ -52,6 +56,9 @@ impl Stats {
         self.refused += o.refused;
         self.received += o.received;
         self.withdrawn += o.withdrawn;
+        self.witness_rounds += o.witness_rounds;
+        self.cosignatures += o.cosignatures;
+        self.forks_offered += o.forks_offered;
     }
 }
 
@@ -59,7 +66,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} events, {} steps, {:.1} h simulated; faults: {} drops, {} dups, {} cut off, {} partitions, {} crashes, {} store faults, {} late answers; misbehaving: {} messages, {} malformed; exchanges: {} granted, {} refused, {} received, {} withdrawn",
+            "{} events, {} steps, {:.1} h simulated; faults: {} drops, {} dups, {} cut off, {} partitions, {} crashes, {} store faults, {} late answers; misbehaving: {} messages, {} malformed; exchanges: {} granted, {} refused, {} received, {} withdrawn; witnessing: {} rounds, {} cosignatures, {} forked checkpoints offered",
             self.events,
             self.steps,
             self.sim_ms as f64 / 3_600_000.0,
@@ -76,6 +83,9 @@ impl fmt::Display for Stats {
             self.refused,
             self.received,
             self.withdrawn,
+            self.witness_rounds,
+            self.cosignatures,
+            self.forks_offered,
         )
     }
 }

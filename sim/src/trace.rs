@@ -68,6 +68,9 @@ pub fn input(i: &Input) -> String {
             short(request.request.request_id),
             if disclosure.is_some() { "ok" } else { "failed" }
         ),
+        Input::Done(Done::Cosigned { line }) => {
+            format!("cosigned: {}", if line.is_some() { "ok" } else { "no key" })
+        }
         Input::Done(Done::Opened {
             ticket, summary, ..
         }) => format!(
@@ -92,6 +95,12 @@ pub fn output(o: &Output) -> String {
         Output::ServeLog { ticket, .. } => format!("staff #{ticket} log request for the driver"),
         Output::Work(Work::Seal(job)) => {
             format!("seal a grant of {}", short(job.request.request.request_id))
+        }
+        Output::Work(Work::Cosign { body, .. }) => {
+            format!(
+                "cosign {}",
+                body.lines().take(2).collect::<Vec<_>>().join(" ")
+            )
         }
         Output::Work(Work::Open(job)) => format!("staff #{} open a summary", job.ticket),
     }

@@ -11,6 +11,7 @@ use crate::report::{Report, Stats, Violation};
 use crate::rng::SimRng;
 use crate::rogue::Rogue;
 use crate::trace::{self, Trace};
+use crate::witnessing::Witnessing;
 use node_core::{Done, Input, Output, Ticket, Token, Verified, Work};
 use protocol_spec::entry::LogEntry;
 use protocol_spec::exchange::SignedSummaryRequest;
@@ -31,6 +32,8 @@ pub(crate) enum Event {
     Rogue,
     Fault,
     RosterChange,
+    /// Nodes offer their checkpoints to their witnesses.
+    Checkpoint,
     Restart(usize),
     Heal(Party, Party),
     /// A peer message reaches `to`.
@@ -74,6 +77,13 @@ pub(crate) enum Origin {
     },
     /// The misbehaving member, with what its message's answer must be.
     Rogue(Expect),
+    /// A checkpoint of `owner`'s log offered to `witness`.
+    Witnessing {
+        owner: Party,
+        witness: usize,
+        size: u64,
+        root: protocol_spec::tlog::Hash,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -130,6 +140,7 @@ pub(crate) struct World {
     pub stats: Stats,
     pub trace: Trace,
     checker: Checker,
+    pub(crate) witnessing: Witnessing,
 }
 
 impl World {
@@ -165,6 +176,7 @@ impl World {
             joiner_started: false,
             stats: Stats::default(),
             checker: Checker::default(),
+            witnessing: Witnessing::default(),
         })
     }
 
@@ -230,6 +242,7 @@ impl World {
         if self.cfg.roster_change {
             self.schedule(self.cfg.duration_ms * 2 / 5, Event::RosterChange);
         }
+        self.schedule(5_000, Event::Checkpoint);
         while let Some(((at, _), ev)) = self.queue.pop_first() {
             if at >= self.cfg.duration_ms || self.stats.events >= self.cfg.max_events {
                 self.queue.insert((at, 0), ev);
@@ -247,6 +260,9 @@ impl World {
         self.stats.net = self.net.stats;
         self.stats.rogue_messages = self.rogue.messages;
         self.stats.malformed = self.rogue.malformed;
+        self.stats.witness_rounds = self.witnessing.rounds;
+        self.stats.cosignatures = self.witnessing.cosignatures;
+        self.stats.forks_offered = self.witnessing.forks_offered;
         Ok(())
     }
 
@@ -334,7 +350,16 @@ impl World {
                 self.schedule(next, Event::Fault);
             }
             Event::RosterChange if self.active() => self.roster_change()?,
-            Event::Staff | Event::Rogue | Event::Fault | Event::RosterChange => {}
+            Event::Checkpoint if self.active() => {
+                self.witness_round()?;
+                let next = self.rng.between(3_000, 12_000);
+                self.schedule(next, Event::Checkpoint);
+            }
+            Event::Staff
+            | Event::Rogue
+            | Event::Fault
+            | Event::RosterChange
+            | Event::Checkpoint => {}
             Event::Restart(i) => {
                 if !self.nodes[i].is_up() {
                     self.restart(i)?;
@@ -576,13 +601,12 @@ impl World {
                 }
                 let expect = match origin {
                     Origin::Rogue(e) => e,
-                    Origin::Node { .. } => Expect::Anything,
+                    Origin::Node { .. } | Origin::Witnessing { .. } => Expect::Anything,
                 };
                 self.step(j, Input::Peer { from, message }, expect, Some(origin))?
             }
         };
-        self.reply(to, origin, reply);
-        Ok(())
+        self.reply(to, origin, reply)
     }
 
     /// The answer of a work's step at node `i`, routed as the reply to the message that asked.
@@ -602,36 +626,50 @@ impl World {
         let input = n.crypto().run(work, &mut self.rng);
         let expect = origin.map_or(Expect::Anything, |(_, e)| e);
         let reply = self.step(i, input, expect, origin.map(|(o, _)| o))?;
-        if let Some((origin, _)) = origin {
-            self.reply(Party::Node(i), origin, reply);
+        match origin {
+            Some((origin, _)) => self.reply(Party::Node(i), origin, reply),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Sends a node's reply back through the network to the node whose message it answers.
-    fn reply(&mut self, to: Party, origin: Origin, reply: Option<PeerReply>) {
-        if let (
-            Some(reply),
+    fn reply(&mut self, to: Party, origin: Origin, reply: Option<PeerReply>) -> Check {
+        let Some(reply) = reply else {
+            return Ok(());
+        };
+        match origin {
             Origin::Node {
                 node,
                 incarnation,
                 send,
-            },
-        ) = (reply, origin)
-        {
-            for delay in self.net.fate(&mut self.rng, to, Party::Node(node)) {
-                let reply = reply.clone();
-                self.schedule(
-                    delay,
-                    Event::Answer {
-                        node,
-                        incarnation,
-                        send,
-                        reply,
-                    },
-                );
+            } => {
+                for delay in self.net.fate(&mut self.rng, to, Party::Node(node)) {
+                    let reply = reply.clone();
+                    self.schedule(
+                        delay,
+                        Event::Answer {
+                            node,
+                            incarnation,
+                            send,
+                            reply,
+                        },
+                    );
+                }
             }
+            // The log's owner learns the answer if the network carries it back; once is enough.
+            Origin::Witnessing {
+                owner,
+                witness,
+                size,
+                root,
+            } => {
+                if !self.net.fate(&mut self.rng, to, owner).is_empty() {
+                    self.witness_answered(owner, witness, (size, root), &reply)?;
+                }
+            }
+            Origin::Rogue(_) => {}
         }
+        Ok(())
     }
 
     fn answer(&mut self, node: usize, incarnation: u64, send: u64, reply: PeerReply) -> Check {

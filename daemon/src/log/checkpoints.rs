@@ -3,10 +3,10 @@
 //! it signs anything new after a start, the node asks its witnesses what they cosigned, so a
 //! lost or rolled-back store halts the log instead of starting a new one (§7.4).
 
-use super::vkeys::witness_vkey;
 use crate::log_state::{HALTED_KEY, Standing, db_int, from_db};
 use crate::node::Node;
 use anyhow::{anyhow, bail};
+use node_core::vkeys::witness_vkey;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::tlog::cosignature;

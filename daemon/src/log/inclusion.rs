@@ -2,11 +2,11 @@
 //! the two logs once the receipt is durable.
 
 use super::checkpoints::{sign_checkpoint, signed_covering};
-use super::vkeys::log_vkey;
 use super::witness::check_against_cosigned;
 use crate::log_state::db_int;
 use crate::node::Node;
 use anyhow::{Context, anyhow, bail};
+use node_core::vkeys::log_vkey;
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::Roster;

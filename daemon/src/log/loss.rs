@@ -9,10 +9,10 @@
 //! checkpoints that follow, and goes on under the new key.
 
 use super::checkpoints::confirm_with_witnesses;
-use super::vkeys::origin;
 use crate::log_state::{HALTED_KEY, Standing};
 use crate::node::Node;
 use anyhow::{Context, anyhow, bail};
+use node_core::vkeys::origin;
 use protocol_spec::entry::{LogEntry, LogLoss};
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::tlog::note::{self, Note, SIG_ED25519, VerifierKey};

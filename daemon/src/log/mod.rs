@@ -7,12 +7,12 @@ pub mod loss;
 mod peer;
 mod reasons;
 mod tiles;
-mod vkeys;
 mod witness;
 
 pub(crate) use checkpoints::{checkpoint_and_witness, sign_checkpoint};
 pub(crate) use inclusion::exchange_inclusion_proofs;
+pub(crate) use node_core::vkeys::origin;
+pub use node_core::vkeys::{log_vkey, witness_vkey};
 pub(crate) use peer::answer_peer;
+pub(crate) use peer::bounded;
 pub(crate) use tiles::tile;
-pub(crate) use vkeys::origin;
-pub use vkeys::{log_vkey, witness_vkey};

@@ -1,11 +1,10 @@
-//! Log messages from peers: add-checkpoint to this node as a witness, tiles, inclusion proofs
-//! and receipt proofs. Every refusal is bounded (protocol.md §8), whatever it quotes.
+//! Log messages from peers: tiles, inclusion proofs and receipt proofs (add-checkpoint to this
+//! node as a witness is the core's). Every refusal is bounded (protocol.md §8), whatever it quotes.
 
 use super::inclusion::prove_inclusion;
 use super::inclusion::receive_inclusion;
 use super::reasons::{MAX_REASON_LEN, bounded_reason};
 use super::tiles::tile;
-use super::witness::witness_add_checkpoint;
 use crate::node::Node;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -25,7 +24,6 @@ pub(crate) async fn answer_peer(
     message: PeerMessage,
 ) -> PeerReply {
     let reply = match message {
-        PeerMessage::AddCheckpoint(body) => witness_add_checkpoint(node, body).await,
         // Entries carry salted person commitments; an AVS number has about 10^9 values, so
         // entries are for this node's own auditors only. Peers get checkpoints and hashes.
         PeerMessage::LogTile(path)
@@ -57,7 +55,12 @@ pub(crate) async fn answer_peer(
             node_core::peer_message_name(&other)
         )),
     };
-    // Witness refusals quote the checkpoint's parts too.
+    bounded(reply)
+}
+
+/// A reply whose reason quotes outside input, cut to [`MAX_REASON_LEN`]: a witness refusal
+/// quotes the checkpoint's parts.
+pub(crate) fn bounded(reply: PeerReply) -> PeerReply {
     match reply {
         PeerReply::WitnessRefused {
             status,

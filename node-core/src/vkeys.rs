@@ -6,7 +6,7 @@ use protocol_spec::roster::Roster;
 use protocol_spec::tlog::note::{SIG_COSIGNATURE, SIG_ED25519, VerifierKey};
 
 /// The checkpoint origin (and log key name) of a member's log.
-pub(crate) fn origin(federation: &str, institution: &InstitutionId) -> String {
+pub fn origin(federation: &str, institution: &InstitutionId) -> String {
     format!("{federation}.passerelle/{institution}")
 }
 
