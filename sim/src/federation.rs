@@ -108,6 +108,8 @@ pub struct Institution {
     pub name: String,
     pub sector: Sector,
     run_seed: u64,
+    /// How many times its signing and encryption keys were rotated.
+    pub generation: u32,
 }
 
 impl Institution {
@@ -117,6 +119,7 @@ impl Institution {
             name: name.into(),
             sector: sector.parse().expect("sector"),
             run_seed,
+            generation: 0,
         }
     }
 
@@ -131,17 +134,29 @@ impl Institution {
         ])
     }
 
+    /// The seed of a rotated key (signing, encryption) in its `generation`.
+    fn rotated(&self, label: &str, generation: u32) -> [u8; 32] {
+        match generation {
+            0 => self.seed(label),
+            g => self.seed(&format!("{label} {g}")),
+        }
+    }
+
     pub fn signing(&self) -> SigningKey {
-        SigningKey::from_seed(self.seed("signing"))
+        SigningKey::from_seed(self.rotated("signing", self.generation))
     }
 
     pub fn secrets(&self) -> Secrets {
         Secrets {
             signing: self.signing(),
-            encryption: EncryptionKey::from_secret(self.seed("encryption")),
+            encryption: EncryptionKey::from_secret(self.rotated("encryption", self.generation)),
             log: SigningKey::from_seed(self.seed("log")).public(),
             witness: SigningKey::from_seed(self.seed("witness")).public(),
-            former_encryption: vec![],
+            // Summaries sealed to a replaced key still open.
+            former_encryption: (0..self.generation)
+                .rev()
+                .map(|g| EncryptionKey::from_secret(self.rotated("encryption", g)))
+                .collect(),
         }
     }
 
@@ -244,13 +259,13 @@ impl Federation {
         }
     }
 
-    /// The next roster version, with the joiner added, signed by two of the three authorities.
-    pub fn with_joiner(&self, issued_at: u64) -> SignedRoster {
-        let mut r = self.first.roster.clone();
-        r.version += 1;
-        r.issued_at = issued_at;
-        r.members.push(self.joiner.member());
-        sign(r, &self.authorities)
+    /// The roster version after `base` with `change` made, signed by two of the three
+    /// authorities.
+    pub fn next(&self, mut base: Roster, change: impl FnOnce(&mut Roster)) -> SignedRoster {
+        base.version += 1;
+        base.issued_at += 60;
+        change(&mut base);
+        sign(base, &self.authorities)
     }
 
     pub fn purposes() -> Vec<Purpose> {

@@ -620,7 +620,10 @@ pub fn converged(nodes: &[SimNode], rogue: &InstitutionId) -> Check {
         }
         // ...and everyone they count in holds the case and still counts itself in.
         for (id, by) in listed.into_iter().filter(|(id, _)| *id != rogue) {
-            let Some(i) = find(nodes, id) else { continue };
+            // A member that left the federation keeps the case as it was when it left.
+            let Some(i) = find(nodes, id).filter(|i| nodes[*i].joined) else {
+                continue;
+            };
             let by = &nodes[by].inst.id;
             match held.get(&i) {
                 None => {
@@ -649,7 +652,10 @@ pub fn converged(nodes: &[SimNode], rogue: &InstitutionId) -> Check {
             .iter()
             .filter(|(id, p)| **p == Participation::Removed && *id != rogue);
         for (id, _) in removed {
-            let Some(i) = find(nodes, id) else { continue };
+            // A member that left the federation keeps the case as it was when it left.
+            let Some(i) = find(nodes, id).filter(|i| nodes[*i].joined) else {
+                continue;
+            };
             let knows = held
                 .get(&i)
                 .is_some_and(|c| c.participants.get(id) == Some(&Participation::Removed));

@@ -16,6 +16,7 @@ mod attacks;
 mod config;
 pub mod federation;
 pub mod invariants;
+mod membership;
 pub mod network;
 pub mod node;
 mod report;

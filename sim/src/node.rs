@@ -46,8 +46,11 @@ pub struct SimNode {
     pub workers: Vec<Worker>,
     /// Persons in this institution's records.
     pub persons: Vec<Avs>,
-    /// Started at least once (the joiner starts only once it is in the roster).
+    /// Started at least once (the joiner starts only once it is in the roster), and still a
+    /// member.
     pub joined: bool,
+    /// Removed from the federation: stopped for good.
+    pub removed: bool,
     /// Decoded cases, so a case is decoded again only once its history grew.
     cases: RefCell<BTreeMap<CaseId, Cached>>,
 }
@@ -78,6 +81,7 @@ impl SimNode {
             workers: Vec::new(),
             persons: Vec::new(),
             joined: false,
+            removed: false,
             cases: RefCell::new(BTreeMap::new()),
         })
     }

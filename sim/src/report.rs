@@ -66,7 +66,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} events, {} steps, {:.1} h simulated; faults: {} drops, {} dups, {} cut off, {} partitions, {} crashes, {} store faults, {} late answers; misbehaving: {} messages, {} malformed; exchanges: {} granted, {} refused, {} received, {} withdrawn; witnessing: {} rounds, {} cosignatures, {} forked checkpoints offered",
+            "{} events, {} steps, {:.1} h simulated; faults: {} drops, {} dups, {} cut off, {} partitions, {} crashes, {} store faults, {} late answers; misbehaving: {} messages, {} malformed; exchanges: {} granted, {} refused, {} received, {} withdrawn; witnessing: {} rounds, {} cosignatures, {} forked checkpoints offered; {} roster versions installed",
             self.events,
             self.steps,
             self.sim_ms as f64 / 3_600_000.0,
@@ -86,6 +86,7 @@ impl fmt::Display for Stats {
             self.witness_rounds,
             self.cosignatures,
             self.forks_offered,
+            self.roster_changes,
         )
     }
 }

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::federation::{BASE_TIME, Federation};
 use crate::invariants::{self, Check, Checker, Failure, Invariant, fail};
+use crate::membership::Membership;
 use crate::network::{Network, Party};
 use crate::node::{Credential, SimNode, Worker};
 use crate::report::{Report, Stats, Violation};
@@ -136,11 +137,11 @@ pub(crate) struct World {
     phase: Phase,
     /// Setting up: no injected store faults.
     quiet: bool,
-    joiner_started: bool,
     pub stats: Stats,
     pub trace: Trace,
     checker: Checker,
     pub(crate) witnessing: Witnessing,
+    pub(crate) membership: Membership,
 }
 
 impl World {
@@ -151,10 +152,8 @@ impl World {
         for inst in &fed.founders {
             nodes.push(SimNode::new(inst.clone(), fed.first.clone())?);
         }
-        nodes.push(SimNode::new(
-            fed.joiner.clone(),
-            fed.with_joiner(BASE_TIME),
-        )?);
+        // Configured with the roster that adds it, when the steering group issues that.
+        nodes.push(SimNode::new(fed.joiner.clone(), fed.first.clone())?);
         let rogue = Rogue::new(fed.rogue.clone());
         Ok(World {
             net: Network::new(cfg.net),
@@ -173,10 +172,10 @@ impl World {
             next_ticket: 0,
             phase: Phase::Active,
             quiet: false,
-            joiner_started: false,
             stats: Stats::default(),
             checker: Checker::default(),
             witnessing: Witnessing::default(),
+            membership: Membership::default(),
         })
     }
 
@@ -361,7 +360,8 @@ impl World {
             | Event::RosterChange
             | Event::Checkpoint => {}
             Event::Restart(i) => {
-                if !self.nodes[i].is_up() {
+                // A node that left the federation stays stopped.
+                if !self.nodes[i].is_up() && !self.nodes[i].removed {
                     self.restart(i)?;
                 }
             }
@@ -769,14 +769,17 @@ impl World {
             (StaffReply::Error(e), StaffKind::Install) if e.kind == StaffErrorKind::Internal => {
                 self.schedule(5_000, Event::RosterChange);
             }
-            (StaffReply::RosterInstalled { .. }, _) => self.stats.roster_changes += 1,
+            (StaffReply::RosterInstalled { .. }, _) => {
+                self.stats.roster_changes += 1;
+                self.roster_installed();
+            }
             _ => {}
         }
         Ok(())
     }
 
     /// Starts node `i` for the first time: records imported, two case workers issued.
-    fn set_up(&mut self, i: usize) -> Check {
+    pub(crate) fn set_up(&mut self, i: usize) -> Check {
         self.quiet = true;
         let now = self.now();
         self.nodes[i].start(now, self.cfg.mutants)?;
@@ -823,7 +826,7 @@ impl World {
         self.staff(i, admin, request, kind)
     }
 
-    fn crash(&mut self, i: usize) {
+    pub(crate) fn crash(&mut self, i: usize) {
         self.nodes[i].crash();
         self.tickets.retain(|_, (n, _)| *n != i);
         self.stats.crashes += 1;
@@ -831,7 +834,7 @@ impl World {
         self.note(format!("{id} crashed"));
     }
 
-    fn restart(&mut self, i: usize) -> Check {
+    pub(crate) fn restart(&mut self, i: usize) -> Check {
         let now = self.now();
         self.nodes[i].start(now, self.cfg.mutants)?;
         let id = self.nodes[i].inst.id.clone();
@@ -884,29 +887,6 @@ impl World {
 
     /// The steering group adds a member: one administrator installs the new roster, which the
     /// outboxes carry to everyone; the new member's node starts with it.
-    fn roster_change(&mut self) -> Check {
-        let founders: Vec<usize> = (0..self.fed.founders.len())
-            .filter(|i| self.nodes[*i].is_up())
-            .collect();
-        let Some(&i) = self.rng.pick(&founders) else {
-            self.schedule(5_000, Event::RosterChange);
-            return Ok(());
-        };
-        let next = self.fed.with_joiner(BASE_TIME);
-        let admin = self.nodes[i].admin;
-        self.staff(
-            i,
-            admin,
-            StaffRequest::InstallRoster(next),
-            StaffKind::Install,
-        )?;
-        if !self.joiner_started {
-            self.joiner_started = true;
-            self.set_up(self.nodes.len() - 1)?;
-        }
-        Ok(())
-    }
-
     /// What the logs say happened, for the report.
     fn count_outcomes(&mut self) -> Check {
         for n in self.nodes.iter().filter(|n| n.joined) {
