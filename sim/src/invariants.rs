@@ -1,6 +1,7 @@
-//! The invariants of issue 6, checked on the nodes' committed state while the federation runs
+//! The simulator's invariants, checked on the nodes' committed state while the federation runs
 //! and once it has settled. Each check names the invariant it guards; a failure ends the run.
-//! (Invariant 5, on checkpoints and witnesses, waits for witnessing to move into the core.)
+//! Invariant 5, on checkpoints and witnesses, is checked by the witness rounds
+//! (`crate::witnessing`).
 
 use crate::node::SimNode;
 use protocol_spec::case::{CaseStatus, CoordinatedCase, Participation};

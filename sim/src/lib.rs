@@ -2,7 +2,9 @@
 //! `node-core` the daemon drives) in one thread, under simulated time, with one seeded random
 //! generator, through a network that delays, drops, duplicates, reorders and partitions,
 //! through crashes that lose whatever was not committed and store commits that fail, while case
-//! workers work and a misbehaving member probes, replays and forges. The invariants of the
+//! workers work, the membership changes (a member joins, rotates its keys, leaves), nodes offer
+//! their checkpoints to their witnesses, and a misbehaving member probes, replays, forges and
+//! forks its log. The invariants of the
 //! exchange (see [`invariants`]) are checked on the nodes' committed state throughout; a run is
 //! reproducible from its seed, and a failing one reports the seed, the invariant and the trace
 //! that led there.

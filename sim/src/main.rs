@@ -39,6 +39,8 @@ enum Mutant {
     ResponderIgnoresRevocation,
     RequesterSkipsRecheck,
     ResponderForgetsReplies,
+    ResponderReleasesStaleSeal,
+    WitnessForgetsItsState,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,10 @@ fn main() -> ExitCode {
                 }
                 Mutant::RequesterSkipsRecheck => cfg.mutants.requester_skips_recheck = true,
                 Mutant::ResponderForgetsReplies => cfg.mutants.responder_forgets_replies = true,
+                Mutant::ResponderReleasesStaleSeal => {
+                    cfg.mutants.responder_releases_stale_seal = true
+                }
+                Mutant::WitnessForgetsItsState => cfg.mutants.witness_forgets_its_state = true,
             }
         }
         if args.calm {
