@@ -103,3 +103,169 @@ fn noise_vectors() {
         assert_eq!(got, want, "noise s={s} t={t}");
     }
 }
+
+fn hex32(v: &Value) -> [u8; 32] {
+    hex::decode(v.as_str().expect("hex string"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes")
+}
+
+/// spec/statistics.md §8: the round id, each person's hash input and element, every hop
+/// before shuffling, the dashboard's counts and published figures, and the three signed
+/// messages.
+#[test]
+fn psi_vectors() {
+    use protocol_spec::avs::Avs;
+    use protocol_spec::ids::InstitutionId;
+    use protocol_spec::keys::SigningKey;
+    use protocol_spec::stats::psi::{
+        BlindedSet, Overlap, PsiOutcome, PsiRound, PsiSet, RoundSecret, SetSize, SignedPsiOutcome,
+        SignedPsiSet, SignedPsiStart, blind, encode_person, exponentiate, overlap_counts,
+        person_input,
+    };
+
+    let f = file();
+    let v = &f["psi"];
+    let round: PsiRound = serde_json::from_value(v["round"].clone()).expect("round");
+    round.check().expect("well-formed round");
+    assert_eq!(hex::encode(round.id()), v["round_id"].as_str().unwrap());
+    let dashboard = SigningKey::from_seed(hex32(&v["dashboard_signing_key_seed"]));
+
+    let start: SignedPsiStart = serde_json::from_value(v["start"]["signed"].clone()).unwrap();
+    assert_eq!(start.round, round);
+    assert_eq!(
+        hex::encode(round.signing_input()),
+        v["start"]["signing_input"].as_str().unwrap()
+    );
+    assert_eq!(round.clone().sign(&dashboard), start);
+    start.verify(&dashboard.public()).expect("start verifies");
+
+    let sectors = v["sectors"].as_array().expect("sectors");
+    assert_eq!(sectors.len(), round.participants.len());
+    let secret_of = |who: &InstitutionId| -> RoundSecret {
+        let s = sectors
+            .iter()
+            .find(|s| s["institution"].as_str() == Some(who.as_str()))
+            .expect("holder is a sector");
+        RoundSecret::from_bytes(hex32(&s["secret"])).expect("canonical secret")
+    };
+    let mut finals = Vec::new();
+    for (sector, origin) in sectors.iter().zip(&round.participants) {
+        assert_eq!(sector["institution"].as_str(), Some(origin.as_str()));
+        let persons: Vec<Avs> = serde_json::from_value(sector["persons"].clone()).unwrap();
+        let inputs: Vec<String> = serde_json::from_value(sector["person_inputs"].clone()).unwrap();
+        let elements: BlindedSet = serde_json::from_value(sector["elements"].clone()).unwrap();
+        for ((avs, input), element) in persons.iter().zip(&inputs).zip(&elements.elements) {
+            assert_eq!(
+                &hex::encode(&*person_input(&round.federation, round.month, avs)),
+                input
+            );
+            assert_eq!(
+                encode_person(&round.federation, round.month, avs)
+                    .compress()
+                    .as_bytes(),
+                element
+            );
+        }
+        let mut current = elements;
+        for (h, hop) in sector["hops"].as_array().unwrap().iter().enumerate() {
+            let h = h as u8 + 1;
+            assert_eq!(hop["hop"].as_u64(), Some(u64::from(h)));
+            let holder: InstitutionId = serde_json::from_value(hop["holder"].clone()).unwrap();
+            assert_eq!(round.sender(origin, h).unwrap(), &holder);
+            let want: BlindedSet = serde_json::from_value(hop["elements"].clone()).unwrap();
+            let secret = secret_of(&holder);
+            current = exponentiate(&secret, &current, if h == 1 { 0 } else { 2 }).unwrap();
+            assert_eq!(current, want, "{origin} hop {h}");
+            if h == 1 {
+                // The first hop proper shuffles: the same elements in another order.
+                let mut rng = SeededRng::new([h; 32]);
+                let shuffled = blind(
+                    &secret,
+                    &round.federation,
+                    round.month,
+                    &persons,
+                    round.min_size(),
+                    &mut rng,
+                )
+                .unwrap();
+                let mut a = shuffled.elements.clone();
+                let mut b = want.elements.clone();
+                a.sort();
+                b.sort();
+                assert_eq!(a, b);
+            }
+        }
+        finals.push((origin.clone(), current));
+    }
+
+    let counts = overlap_counts(&round, &finals).expect("final sets pass the checks");
+    let c = &v["counts"];
+    assert_eq!(counts.several, c["several"].as_u64().unwrap());
+    assert_eq!(
+        counts.by_count,
+        serde_json::from_value::<Vec<u64>>(c["by_count"].clone()).unwrap()
+    );
+    assert_eq!(
+        counts.pairs,
+        serde_json::from_value::<Vec<u64>>(c["pairs"].clone()).unwrap()
+    );
+    assert_eq!(
+        counts.sizes,
+        serde_json::from_value::<Vec<u64>>(c["sizes"].clone()).unwrap()
+    );
+    let published: Overlap = serde_json::from_value(v["overlap"].clone()).unwrap();
+    assert_eq!(
+        counts.publish(&round.participants, round.threshold),
+        published
+    );
+
+    // The first sector's hop-1 message, unshuffled, signed by its node key.
+    let m = &v["set_message"];
+    let signed: SignedPsiSet = serde_json::from_value(m["signed"].clone()).unwrap();
+    let orp = &round.participants[0];
+    let key = SigningKey::from_seed(hex32(&sectors[0]["signing_key_seed"]));
+    assert_eq!(
+        hex::encode(signed.set.signing_input()),
+        m["signing_input"].as_str().unwrap()
+    );
+    assert_eq!(hex::encode(signed.digest()), m["digest"].as_str().unwrap());
+    let rebuilt = PsiSet {
+        round: round.id(),
+        origin: orp.clone(),
+        hop: 1,
+        sender: orp.clone(),
+        set: serde_json::from_value(sectors[0]["hops"][0]["elements"].clone()).unwrap(),
+    }
+    .sign(&key);
+    assert_eq!(rebuilt, signed);
+    signed
+        .verify(&round, &round.participants[1], &key.public())
+        .expect("set message verifies at the next hop");
+    let wire = postcard::to_stdvec(&signed).unwrap();
+    assert_eq!(postcard::from_bytes::<SignedPsiSet>(&wire).unwrap(), signed);
+
+    let o = &v["outcome"];
+    let outcome: SignedPsiOutcome = serde_json::from_value(o["signed"].clone()).unwrap();
+    assert_eq!(
+        hex::encode(outcome.outcome.signing_input()),
+        o["signing_input"].as_str().unwrap()
+    );
+    let rebuilt = PsiOutcome {
+        round: round.id(),
+        sizes: finals
+            .iter()
+            .map(|(origin, set)| SetSize {
+                origin: origin.clone(),
+                size: set.len() as u64,
+            })
+            .collect(),
+        overlap: Some(published),
+    }
+    .sign(&dashboard);
+    assert_eq!(rebuilt, outcome);
+    outcome
+        .verify(&round, &dashboard.public())
+        .expect("outcome verifies");
+}

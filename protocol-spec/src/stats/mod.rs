@@ -1,12 +1,14 @@
 //! Monthly statistics (spec/statistics.md): the roster's declaration of measures and grid
 //! fields, placements, and the sector report computed from exact counts with small-count
-//! suppression and, where the steering group set a budget, calibrated noise. Pure functions:
+//! suppression and, where the steering group set a budget, calibrated noise; and the private
+//! set intersection that counts persons followed by several sectors. Pure functions:
 //! the node gathers the counts inside a store transaction and lends the random source.
 
 pub mod config;
 pub mod month;
 pub mod noise;
 pub mod placements;
+pub mod psi;
 pub mod report;
 pub mod suppress;
 #[cfg(test)]

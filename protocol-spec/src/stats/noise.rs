@@ -7,7 +7,7 @@
 use crate::seal::CryptoRng;
 
 /// A uniform integer in `[0, m)`, `m > 0`, by rejection (no modulo bias).
-fn uniform<R: CryptoRng + ?Sized>(rng: &mut R, m: u64) -> u64 {
+pub(crate) fn uniform<R: CryptoRng + ?Sized>(rng: &mut R, m: u64) -> u64 {
     let zone = u64::MAX - (u64::MAX % m);
     loop {
         let x = rng.next_u64();
