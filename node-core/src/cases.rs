@@ -340,9 +340,8 @@ pub(crate) fn receive_history(
     // it is out of the case (it was removed, or a concurrent change voided its invitation),
     // so its view converges. Both are judged on the offered history alone.
     let told_out = offered.is_out(&core.me);
-    if !offered.participants.contains_key(&sender)
-        || !(offered.audience().any(|i| i == &core.me) || told_out)
-    {
+    let counted_in_by_sender = offered.audience().any(|i| i == &core.me);
+    if !offered.participants.contains_key(&sender) || !(counted_in_by_sender || told_out) {
         return Ok(vec![Output::PeerReply(not_concerned())]);
     }
     let sender_counts_itself_in = offered.audience().any(|i| i == &sender);
@@ -367,7 +366,43 @@ pub(crate) fn receive_history(
     };
     let out_of_case = case.is_out(&core.me);
     if !(case.audience().any(|i| i == &core.me) || told_out && out_of_case) {
-        return Ok(vec![Output::PeerReply(not_concerned())]);
+        let mut out = vec![Output::PeerReply(not_concerned())];
+        // The sender counts this node in, but this node holds the event that took it out: the
+        // sender lacks it, and without it the two never converge (its author may have left the
+        // federation, or pushed it only to institutions since out of the case). It goes back
+        // with the sender's own events, so the sender is addressed by what it gets, and
+        // nothing newer than those or than this node's exit (spec §6.4 step 3).
+        if let Some(exit) = case
+            .exit_key(&core.me)
+            .filter(|_| out_of_case && counted_in_by_sender && sender_counts_itself_in)
+            && load_case(tx.db, &case_id)?.is_some()
+        {
+            let latest = events[1..]
+                .iter()
+                .map(protocol_spec::case::order_key)
+                .max()
+                .unwrap_or((0, [0; 16]));
+            let answer = case.history_until(exit.max(latest));
+            let item = Item::CaseHistoryAnswer {
+                case_id,
+                events: answer.clone(),
+            };
+            let token = outbox::enqueue(tx, env, &sender, &item, None)?;
+            out.extend(outbox::send_with(
+                core,
+                tx,
+                env,
+                token,
+                &sender,
+                |_, _, _| {
+                    Ok(Some(PeerMessage::CaseHistory {
+                        case_id,
+                        events: answer,
+                    }))
+                },
+            )?);
+        }
+        return Ok(out);
     }
     for ev in &new_events {
         entries::case_event(tx, env, &case, ev)?;

@@ -30,6 +30,12 @@ fn send_now(
             cases::history_until_message(tx, token, case_id, *until)
         }
         Item::ChangeNotice { case_id } => Ok(Some(notices::message(case_id))),
+        Item::CaseHistoryAnswer { case_id, events } => {
+            Ok(Some(protocol_spec::peer::PeerMessage::CaseHistory {
+                case_id: *case_id,
+                events: events.clone(),
+            }))
+        }
         Item::Summary { request_id } => {
             requester::message_for(core, tx, env, token, request_id, staff)
         }
@@ -126,7 +132,9 @@ pub(crate) fn delivered(
     match &row.item {
         Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
         // Sent once: whatever the answer but `unavailable`, it is settled.
-        Item::CaseHistoryBack { .. } | Item::CaseHistoryBackUntil { .. } => {
+        Item::CaseHistoryBack { .. }
+        | Item::CaseHistoryBackUntil { .. }
+        | Item::CaseHistoryAnswer { .. } => {
             if !matches!(&reply, PeerReply::Refusal(r) if r.code == RefusalCode::Unavailable) {
                 remove(tx, token)?;
             }

@@ -46,6 +46,14 @@ pub(crate) enum Item {
     ChangeNotice {
         case_id: CaseId,
     },
+    /// The answer of a node out of the case to a sender that counts it in (spec §6.4 step 3):
+    /// the sender's own events and this node's events up to its exit, which the sender lacks.
+    /// Carried in the item: this node does not store a case's events after leaving it, and the
+    /// item is gone once delivered.
+    CaseHistoryAnswer {
+        case_id: CaseId,
+        events: Vec<protocol_spec::case::SignedCaseEvent>,
+    },
 }
 
 impl Item {
@@ -58,7 +66,9 @@ impl Item {
             Item::CaseHistoryBack { case_id } | Item::CaseHistoryBackUntil { case_id, .. } => {
                 Some(format!("case-back:{case_id}"))
             }
-            Item::Summary { .. } | Item::LegacySummary { .. } => None,
+            Item::Summary { .. } | Item::LegacySummary { .. } | Item::CaseHistoryAnswer { .. } => {
+                None
+            }
         }
     }
 }

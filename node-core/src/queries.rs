@@ -338,7 +338,8 @@ pub(crate) fn queue(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
                 ("change-notice", Some(case_id.to_string()))
             }
             crate::outbox::Item::CaseHistoryBack { case_id }
-            | crate::outbox::Item::CaseHistoryBackUntil { case_id, .. } => {
+            | crate::outbox::Item::CaseHistoryBackUntil { case_id, .. }
+            | crate::outbox::Item::CaseHistoryAnswer { case_id, .. } => {
                 ("case-history", Some(case_id.to_string()))
             }
         };

@@ -1,7 +1,9 @@
 //! The federation's membership over a run, as the steering group changes it: the joiner is
 //! added, then a founder's signing and encryption keys are rotated (its node restarts on the new
-//! keys, as `node rotate-keys --activate` does), then the joiner is removed (its node stops).
-//! Each change is a new roster version installed at one node, which propagates it.
+//! keys, as `node rotate-keys --activate` does), then the joiner leaves: it stops taking new
+//! work, waits until its outbox is empty (what it changed in its cases reached the others, as
+//! README "Operations" asks of a member that leaves), then the roster removes it and its node
+//! stops. Each change is a new roster version installed at one node, which propagates it.
 
 use crate::invariants::{Check, Failure};
 use crate::world::{Event, StaffKind, World};
@@ -44,7 +46,11 @@ impl World {
                 let Some(&change) = CHANGES.get(self.membership.made) else {
                     return Ok(());
                 };
-                let next = self.make(change, i)?;
+                let Some(next) = self.make(change, i)? else {
+                    // Not ready yet: asked again a moment later.
+                    self.schedule(5_000, Event::RosterChange);
+                    return Ok(());
+                };
                 self.membership.made += 1;
                 self.membership.issued = Some(next.clone());
                 self.membership.installing = Some(next.clone());
@@ -68,8 +74,9 @@ impl World {
         }
     }
 
-    /// The roster of `change`, signed, with what the change does to the nodes concerned.
-    fn make(&mut self, change: Change, installer: usize) -> Result<SignedRoster, Failure> {
+    /// The roster of `change`, signed, with what the change does to the nodes concerned; `None`
+    /// while the change must wait.
+    fn make(&mut self, change: Change, installer: usize) -> Result<Option<SignedRoster>, Failure> {
         let base = self
             .membership
             .issued
@@ -85,7 +92,7 @@ impl World {
                 self.nodes[joiner].configured = next.clone();
                 self.note("steering group: the joiner is added".into());
                 self.set_up(joiner)?;
-                Ok(next)
+                Ok(Some(next))
             }
             Change::RotateKeys => {
                 // Any founder but the one installing, so the new roster reaches it by propagation.
@@ -114,10 +121,20 @@ impl World {
                     self.crash(k);
                     self.restart(k)?;
                 }
-                Ok(next)
+                Ok(Some(next))
             }
             Change::RemoveJoiner => {
                 let id = self.nodes[joiner].inst.id.clone();
+                if !self.nodes[joiner].departing {
+                    self.nodes[joiner].departing = true;
+                    self.note(format!(
+                        "{id} is leaving: no new work; its outbox drains first"
+                    ));
+                    return Ok(None);
+                }
+                if !self.nodes[joiner].is_up() || self.nodes[joiner].outbox_len()? > 0 {
+                    return Ok(None);
+                }
                 let next = self.fed.next(base, |r| {
                     r.retire_signing_key(&id);
                     r.retire_log_key(&id);
@@ -129,7 +146,7 @@ impl World {
                 }
                 self.nodes[joiner].removed = true;
                 self.nodes[joiner].joined = false;
-                Ok(next)
+                Ok(Some(next))
             }
         }
     }

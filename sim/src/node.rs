@@ -49,6 +49,8 @@ pub struct SimNode {
     /// Started at least once (the joiner starts only once it is in the roster), and still a
     /// member.
     pub joined: bool,
+    /// Leaving the federation: its staff take no new work while its outbox drains.
+    pub departing: bool,
     /// Removed from the federation: stopped for good.
     pub removed: bool,
     /// Decoded cases, so a case is decoded again only once its history grew.
@@ -81,6 +83,7 @@ impl SimNode {
             workers: Vec::new(),
             persons: Vec::new(),
             joined: false,
+            departing: false,
             removed: false,
             cases: RefCell::new(BTreeMap::new()),
         })

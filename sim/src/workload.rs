@@ -36,7 +36,10 @@ enum Action {
 impl World {
     pub(crate) fn staff_action(&mut self) -> Check {
         let ready: Vec<usize> = (0..self.nodes.len())
-            .filter(|i| self.nodes[*i].is_up() && !self.nodes[*i].active_workers().is_empty())
+            .filter(|i| {
+                let n = &self.nodes[*i];
+                n.is_up() && !n.departing && !n.active_workers().is_empty()
+            })
             .collect();
         let Some(&i) = self.rng.pick(&ready) else {
             return Ok(());

@@ -412,3 +412,63 @@ async fn a_narrowed_consent_replaces_the_old_one_in_one_step() {
     assert_eq!(show(&s, "ne.oai", case).await.consents.len(), 2);
     s.stop().await;
 }
+
+/// A removal that reached only the removed institution, the lead's node lost since with the
+/// copy it queued for the others: they learn it from the removed institution itself, which
+/// answers their next push with its history up to its removal (spec §6.4 step 3). Found by the
+/// simulator, where the lead was a member that left the federation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_only_the_removed_institution_got_reaches_the_others_through_it() {
+    let mut s = Setup::new().await;
+    let case = s
+        .case("ne.oai", shared_person(), &["ne.orp", "ne.sas"])
+        .await;
+    // ne.orp is down while the lead removes ne.sas; then the lead's node is lost.
+    s.fed.node_mut("ne.orp").crash().await;
+    change(
+        &s,
+        "ne.oai",
+        StaffRequest::CaseRemove {
+            case_id: case,
+            institution: s.id("ne.sas"),
+        },
+    )
+    .await
+    .unwrap();
+    let at_sas = show(&s, "ne.sas", case).await;
+    assert_eq!(
+        participation(&at_sas, &s, "ne.sas"),
+        Some(Participation::Removed)
+    );
+    s.fed.node_mut("ne.oai").crash().await;
+    s.fed.node_mut("ne.orp").start().await.unwrap();
+    let at_orp = show(&s, "ne.orp", case).await;
+    assert_eq!(
+        participation(&at_orp, &s, "ne.sas"),
+        Some(Participation::Accepted),
+        "ne.orp never got the removal"
+    );
+    // ne.orp changes the case on its older view; its push reaches ne.sas, which answers
+    // not-concerned and sends back what ne.orp lacks.
+    let (from, until) = valid_now();
+    call(
+        &s.node("ne.orp").worker,
+        StaffRequest::ConsentRecord(protocol_spec::staff::ConsentDraft {
+            case_id: case,
+            participants: vec![s.id("ne.orp"), s.id("ne.sas")],
+            purposes: vec![ASSESS.parse().unwrap()],
+            categories: vec![Employment],
+            valid_from: from,
+            valid_until: until,
+            form_digest: None,
+        }),
+    )
+    .await
+    .expect("the consent is recorded at ne.orp");
+    let learnt = eventually(20, || async {
+        participation(&show(&s, "ne.orp", case).await, &s, "ne.sas") == Some(Participation::Removed)
+    })
+    .await;
+    assert!(learnt, "ne.orp learns from ne.sas that ne.sas was removed");
+    s.stop().await;
+}
