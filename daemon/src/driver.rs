@@ -231,7 +231,8 @@ impl Node {
             PeerMessage::Summary(_)
             | PeerMessage::CaseHistory { .. }
             | PeerMessage::Roster(_)
-            | PeerMessage::ChangeNotice { .. } => {
+            | PeerMessage::ChangeNotice { .. }
+            | PeerMessage::StatsReport(_) => {
                 let purpose = match &msg {
                     PeerMessage::Summary(r) => Some(r.request.purpose.clone()),
                     _ => None,

@@ -4,7 +4,7 @@ use crate::io::{Env, Fault, Input, Origin, Output, Ticket, peer_message_name};
 use crate::state::Core;
 use crate::store::StoreProblem;
 use crate::store::Tx;
-use crate::{cases, delivery, notices, responder, retention, roster, staff};
+use crate::{cases, delivery, notices, responder, retention, roster, staff, stats};
 use anyhow::anyhow;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -121,6 +121,7 @@ impl Core {
             PeerMessage::ChangeNotice { case_id } => {
                 notices::receive(self, tx, env, &from, &case_id)?
             }
+            PeerMessage::StatsReport(signed) => stats::receive(self, tx, env, &from, *signed)?,
             PeerMessage::Roster(r) => {
                 let mut out =
                     roster::offered(self, tx, env, std::sync::Arc::unwrap_or_clone(r), &from)?;

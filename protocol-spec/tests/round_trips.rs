@@ -609,13 +609,15 @@ fn stats_config() -> impl Strategy<Value = StatisticsConfig> {
         vec(measure, 0..3),
         vec(grid, 0..3),
         proptest::option::of(privacy),
+        proptest::option::of(institution()),
     )
         .prop_map(
-            |(threshold, measures, grid_fields, privacy)| StatisticsConfig {
+            |(threshold, measures, grid_fields, privacy, dashboard)| StatisticsConfig {
                 threshold,
                 measures,
                 grid_fields,
                 privacy,
+                dashboard,
             },
         )
 }
