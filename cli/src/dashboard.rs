@@ -24,11 +24,17 @@ pub fn places_used(m: &MeasureFigures, month: protocol_spec::stats::Month) -> Op
         .map(|d| d as f64 / f64::from(month.days()))
 }
 
+/// Whether a sector takes part in a measure: it budgeted places or had participants. The
+/// other rows are zeros, left out of the text and the page (the CSV keeps them).
+pub fn involved(m: &MeasureFigures) -> bool {
+    m.places_budgeted > 0 || m.participants != Cell::Count(0)
+}
+
 fn month_rows(d: &Dashboard, mo: &DashboardMonth) -> Vec<[String; 8]> {
     let k = d.threshold;
     let mut rows = Vec::new();
     for r in &mo.reports {
-        for m in &r.report.measures {
+        for m in r.report.measures.iter().filter(|m| involved(m)) {
             rows.push([
                 mo.month.to_string(),
                 m.measure.to_string(),

@@ -218,71 +218,86 @@ fn outcomes_chart(d: &Dashboard, mo: &DashboardMonth) -> String {
     hbars(&groups, "exits by outcome")
 }
 
-/// The federation's total of one figure in a month: none when a report hides its part, or
-/// when no sector reported.
-fn month_total(mo: &DashboardMonth, figure: impl Fn(&ReceivedReport) -> Cell) -> Option<u64> {
-    if mo.reports.is_empty() {
-        return None;
+/// One month's bar of one figure: each sector's shown figure stacked in its colour, and
+/// whether some sector's figure is suppressed (the bar is then a lower bound, marked `+`).
+fn stack(d: &Dashboard, mo: &DashboardMonth, figure: Figure) -> Stack {
+    let mut parts = Vec::new();
+    let mut hidden = false;
+    for r in &mo.reports {
+        match figure(r) {
+            Cell::Count(n) => parts.push((n, colour(d, &r.institution))),
+            _ => hidden = true,
+        }
     }
-    mo.reports.iter().map(|r| figure(r).count()).sum()
+    (parts, hidden)
 }
 
 /// One of a report's figures.
 type Figure = fn(&ReceivedReport) -> Cell;
 
+/// A stacked bar: each sector's shown part with its colour, and whether a part is hidden.
+type Stack = (Vec<(u64, &'static str)>, bool);
+
 fn flows_chart(d: &Dashboard) -> String {
     let months: Vec<&DashboardMonth> = d.months.iter().rev().take(12).rev().collect();
     let series: [(&str, &str, Figure); 2] = [
-        ("entries", "#3b6fb6", |r| r.report.all_measures.entries),
-        ("exits", "#d9822b", |r| r.report.all_measures.exits_total),
+        ("entries", "1", |r| r.report.all_measures.entries),
+        ("exits", "0.5", |r| r.report.all_measures.exits_total),
     ];
-    let values: Vec<[Option<u64>; 2]> = months
+    let bars: Vec<Vec<Stack>> = months
         .iter()
-        .map(|m| [month_total(m, series[0].2), month_total(m, series[1].2)])
+        .map(|m| series.iter().map(|s| stack(d, m, s.2)).collect())
         .collect();
-    let max = values
+    let max = bars
         .iter()
-        .flat_map(|v| v.iter().flatten())
-        .copied()
+        .flatten()
+        .map(|(parts, _)| parts.iter().map(|p| p.0).sum::<u64>())
         .max()
         .unwrap_or(0)
         .max(1) as f64;
     let (base, height, slot) = (230.0, 190.0, 84.0);
     let mut s = format!(
-        "<svg width=\"{:.0}\" height=\"290\" role=\"img\" aria-label=\"entries and exits per month\">",
-        60.0 + slot * months.len().max(1) as f64
+        "<svg width=\"{:.0}\" height=\"310\" role=\"img\" aria-label=\"entries and exits per month\">",
+        (60.0 + slot * months.len().max(1) as f64).max(900.0)
     );
     let _ = write!(
         s,
         "<line x1=\"40\" y1=\"{base}\" x2=\"{:.0}\" y2=\"{base}\" stroke=\"#556\"/>",
         40.0 + slot * months.len() as f64
     );
-    for (i, (m, v)) in months.iter().zip(&values).enumerate() {
+    for (i, (m, month_bars)) in months.iter().zip(&bars).enumerate() {
         let x0 = 48.0 + slot * i as f64;
-        for (j, (name, fill, _)) in series.iter().enumerate() {
+        for (j, ((name, opacity, _), (parts, hidden))) in series.iter().zip(month_bars).enumerate()
+        {
             let x = x0 + 30.0 * j as f64;
-            match v[j] {
-                Some(n) => {
-                    let h = n as f64 / max * height;
-                    let _ = write!(
-                        s,
-                        "<rect x=\"{x:.0}\" y=\"{:.1}\" width=\"26\" height=\"{h:.1}\" fill=\"{fill}\"><title>{} {name}: {n}</title></rect><text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text>",
-                        base - h,
-                        m.month,
-                        x + 13.0,
-                        base - h - 4.0
-                    );
-                }
-                None => {
-                    let _ = write!(
-                        s,
-                        "<text class=\"absent\" x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{}</text>",
-                        x + 13.0,
-                        base - 4.0,
-                        if m.reports.is_empty() { "–" } else { "x" }
-                    );
-                }
+            if m.reports.is_empty() {
+                let _ = write!(
+                    s,
+                    "<text class=\"absent\" x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\">–</text>",
+                    x + 13.0,
+                    base - 4.0
+                );
+                continue;
             }
+            let mut y = base;
+            for (n, fill) in parts {
+                let h = *n as f64 / max * height;
+                y -= h;
+                let _ = write!(
+                    s,
+                    "<rect x=\"{x:.0}\" y=\"{y:.1}\" width=\"26\" height=\"{h:.1}\" fill=\"{fill}\" fill-opacity=\"{opacity}\"/>"
+                );
+            }
+            let total: u64 = parts.iter().map(|p| p.0).sum();
+            let _ = write!(
+                s,
+                "<text{} x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"middle\"><title>{} {name}</title>{total}{}</text>",
+                if *hidden { " class=\"absent\"" } else { "" },
+                x + 13.0,
+                y - 4.0,
+                m.month,
+                if *hidden { "+" } else { "" }
+            );
         }
         let _ = write!(
             s,
@@ -292,11 +307,27 @@ fn flows_chart(d: &Dashboard) -> String {
             m.month
         );
     }
-    let _ = write!(
-        s,
-        "<rect x=\"40\" y=\"262\" width=\"12\" height=\"12\" fill=\"#3b6fb6\"/><text x=\"58\" y=\"273\">entries</text>\
-         <rect x=\"130\" y=\"262\" width=\"12\" height=\"12\" fill=\"#d9822b\"/><text x=\"148\" y=\"273\">exits</text>\
-         <text x=\"210\" y=\"273\">x: a sector's figure is suppressed, so the month's total is not shown; –: no report</text>"
+    // Legend: the sectors' colours, then how to read a bar.
+    let mut sectors: Vec<&ReceivedReport> = Vec::new();
+    for r in months.iter().flat_map(|m| &m.reports) {
+        if !sectors.iter().any(|x| x.institution == r.institution) {
+            sectors.push(r);
+        }
+    }
+    sectors.sort_by(|a, b| a.institution.cmp(&b.institution));
+    for (i, r) in sectors.iter().enumerate() {
+        let x = 40.0 + 230.0 * i as f64;
+        let _ = write!(
+            s,
+            "<rect x=\"{x:.0}\" y=\"258\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{:.0}\" y=\"269\">{}</text>",
+            colour(d, &r.institution),
+            x + 18.0,
+            esc(&sector_label(r))
+        );
+    }
+    s.push_str(
+        "<text x=\"40\" y=\"295\">Per month: entries (left, solid) and exits (right, light), stacked by sector. \
+         n+: a sector's figure is suppressed and not drawn, so the total is at least n; –: no report.</text>",
     );
     s.push_str("</svg>");
     s
@@ -309,7 +340,12 @@ fn figures_table(d: &Dashboard, mo: &DashboardMonth) -> String {
     );
     for measure in &d.measures {
         for r in &mo.reports {
-            let Some(m) = r.report.measures.iter().find(|m| m.measure == measure.id) else {
+            let Some(m) = r
+                .report
+                .measures
+                .iter()
+                .find(|m| m.measure == measure.id && crate::dashboard::involved(m))
+            else {
                 continue;
             };
             let _ = write!(
