@@ -207,6 +207,37 @@ async fn three_sectors_report_to_the_dashboard_which_shows_who_is_missing() {
         atelier.participants
     );
 
+    // A retry of a delivery the dashboard holds is accepted again and kept once.
+    let db = node_core::store::open(&s.node("ne.orp").dir.join("data/node.db")).unwrap();
+    let first: Vec<u8> = db
+        .query_row(
+            "SELECT signed FROM stats_sent WHERE month = ?1 AND sequence = 1",
+            [MONTH],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let first: protocol_spec::stats::SignedStatsReport = postcard::from_bytes(&first).unwrap();
+    let retry = PeerMessage::StatsReport(Box::new(first));
+    let reply: PeerReply = daemon::transport::request(&conn, &retry).await.unwrap();
+    assert_eq!(reply, PeerReply::Accepted);
+    // Deliveries arriving out of order: 5, then 4. Both are kept; 5 stays the one shown.
+    let report = shown_after.report.clone();
+    for sequence in [5, 4] {
+        let signed = protocol_spec::stats::SignedStatsReport::sign(report.clone(), sequence, &key);
+        let reply: PeerReply =
+            daemon::transport::request(&conn, &PeerMessage::StatsReport(Box::new(signed)))
+                .await
+                .unwrap();
+        assert_eq!(reply, PeerReply::Accepted);
+    }
+    let d = dashboard(&cii).await;
+    let latest = november(&d)
+        .reports
+        .iter()
+        .find(|r| r.institution.as_str() == "ne.orp")
+        .unwrap();
+    assert_eq!(latest.sequence, 5);
+
     // Both sides logged every delivery by the same digest, and nothing of the forgeries.
     let sent_digests: Vec<[u8; 32]> = log_entries(s.node("ne.orp"))
         .into_iter()
@@ -223,7 +254,8 @@ async fn three_sectors_report_to_the_dashboard_which_shows_who_is_missing() {
             _ => None,
         })
         .collect();
-    assert_eq!(received.len(), 4, "{received:?}");
+    // ne.oai, ne.sas, and ne.orp's 1, 2, 5 and 4: the retry is not logged again.
+    assert_eq!(received.len(), 6, "{received:?}");
     assert!(received.contains(&("ne.orp".into(), 1, sent.digest)));
     assert!(received.contains(&("ne.orp".into(), 2, corrected.digest)));
     assert!(received.contains(&("ne.sas".into(), 1, queued.digest)));
