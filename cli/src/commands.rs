@@ -58,7 +58,8 @@ pub enum Command {
     /// Institution administrator: import the institution's own records (CSV or JSON).
     #[command(subcommand)]
     Records(RecordsCmd),
-    /// Coordinator or administrator: the sector's monthly statistics, which name no person.
+    /// Coordinator or administrator: the sector's monthly statistics, which name no person;
+    /// sending them to the dashboard member, and the dashboard there.
     #[command(subcommand)]
     Stats(StatsCmd),
     /// Case worker: coordinated cases.

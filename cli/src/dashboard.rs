@@ -163,17 +163,33 @@ pub fn csv(d: &Dashboard) -> String {
     out
 }
 
+/// Creates `dir` only its owner may enter (0700, whatever the umask), or checks that an
+/// existing one is so: an existing directory is never made private behind its owner's back.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => anyhow::bail!("{} exists and is not a directory", dir.display()),
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => anyhow::bail!(
+            "{} may be read by others; the dashboard goes into a private directory: give a new path, or `chmod 700` it",
+            dir.display()
+        ),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", dir.display()))
+        }
+    }
+}
+
 /// Writes `dashboard.html`, `dashboard.csv` and `dashboard.json` into `dir` (created 0700,
 /// files 0600: figures for coordinators only); returns their paths.
 pub fn write(dir: &Path, d: &Dashboard) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", dir.display()))?;
-    }
+    private_dir(dir)?;
     let files = [
         ("dashboard.html", crate::dashboard_html::render(d)),
         ("dashboard.csv", csv(d)),
@@ -186,4 +202,29 @@ pub fn write(dir: &Path, d: &Dashboard) -> anyhow::Result<Vec<PathBuf>> {
         out.push(path);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_directory_is_private_and_an_open_one_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("new/dashboard");
+        super::private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        super::private_dir(&dir).unwrap();
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = super::private_dir(&open).unwrap_err().to_string();
+        assert!(e.contains("may be read by others"), "{e}");
+        assert_eq!(
+            std::fs::metadata(&open).unwrap().permissions().mode() & 0o777,
+            0o755,
+            "left as it was"
+        );
+    }
 }
