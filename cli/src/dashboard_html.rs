@@ -258,7 +258,7 @@ fn flows_chart(d: &Dashboard) -> String {
     let (base, height, slot) = (230.0, 190.0, 84.0);
     let mut s = format!(
         "<svg width=\"{:.0}\" height=\"310\" role=\"img\" aria-label=\"entries and exits per month\">",
-        (60.0 + slot * months.len().max(1) as f64).max(900.0)
+        (60.0 + slot * months.len().max(1) as f64).max(1100.0)
     );
     let _ = write!(
         s,

@@ -331,20 +331,23 @@ async fn walkthrough(
     dashboard(n, fed, dashboard_dir).await
 }
 
-/// Step 9: every sector signs and sends its reports of 2026 to the dashboard member, except
-/// ne.oai, late with December; the dashboard shows the year and who has not reported.
+/// Step 9: every sector signs and sends its reports of January to November 2026 to the
+/// dashboard member, except ne.oai, late with November; the dashboard shows the year so far
+/// and who has not reported.
 async fn dashboard(n: &mut Narrator, fed: &ExampleFederation, out: &Path) -> anyhow::Result<()> {
     use protocol_spec::stats::Month;
-    n.say("\n9. Coordination dashboard: each sector's node signs its monthly reports of 2026 and sends");
-    n.say("   them to the dashboard member ne.cii, which verifies each signature and logs its digest;");
-    n.say("   ne.oai has not sent December yet.");
+    n.say(
+        "\n9. Coordination dashboard: each sector's node signs its monthly reports of January to",
+    );
+    n.say("   November 2026 and sends them to the dashboard member ne.cii, which verifies each");
+    n.say("   signature and logs its digest; ne.oai has not sent November yet.");
     let now = Month::of_instant(now());
     let mut sent = 0;
     for id in ["ne.orp", "ne.oai", "ne.sas"] {
         let admin = &fed.node(id).admin;
-        for m in 1..=12 {
+        for m in 1..=11 {
             let month = Month::new(2026, m)?;
-            if month > now || (id == "ne.oai" && m == 12) {
+            if month > now || (id == "ne.oai" && m == 11) {
                 continue;
             }
             match call(
@@ -365,8 +368,8 @@ async fn dashboard(n: &mut Narrator, fed: &ExampleFederation, out: &Path) -> any
     let StaffReply::Dashboard(d) = call(
         &fed.node("ne.cii").admin,
         StaffRequest::StatsDashboard {
-            months: 12,
-            until: Some(Month::new(2026, 12)?.min(now)),
+            months: 11,
+            until: Some(Month::new(2026, 11)?.min(now)),
         },
     )
     .await?
