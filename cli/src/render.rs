@@ -438,7 +438,7 @@ pub fn human(reply: &StaffReply) -> String {
             } else {
                 let _ = writeln!(
                     out,
-                    "queued for the dashboard member {}: not reached now, sent again until it accepts (see `passerelle queue`)",
+                    "queued for the dashboard member {}: not accepted yet (unreachable, or see the last problem in `passerelle queue`); it is sent again until accepted",
                     s.dashboard
                 );
             }
