@@ -58,7 +58,8 @@ pub enum Command {
     /// Institution administrator: import the institution's own records (CSV or JSON).
     #[command(subcommand)]
     Records(RecordsCmd),
-    /// Coordinator or administrator: the sector's monthly statistics, which name no person.
+    /// Coordinator or administrator: the sector's monthly statistics, which name no person;
+    /// sending them to the dashboard member, and the dashboard there.
     #[command(subcommand)]
     Stats(StatsCmd),
     /// Case worker: coordinated cases.
@@ -234,10 +235,10 @@ pub enum FederationCmd {
         #[arg(long, value_delimiter = ',', required = true)]
         values: Vec<String>,
     },
-    /// Set the statistics' suppression threshold and privacy budget.
+    /// Set the statistics' suppression threshold, privacy budget and dashboard member.
     ///
     /// Example: `passerelle federation statistics --roster steering/roster.toml --threshold 5
-    /// --epsilon-per-release 0.5 --epsilon-per-month 1`
+    /// --epsilon-per-release 0.5 --epsilon-per-month 1 --dashboard ne.cii`
     Statistics {
         #[arg(long, help = ROSTER_HELP)]
         roster: PathBuf,
@@ -250,6 +251,11 @@ pub enum FederationCmd {
         /// Epsilon all releases of one month may spend together.
         #[arg(long, requires = "epsilon_per_release", value_parser = values::epsilon)]
         epsilon_per_month: Option<u32>,
+        /// The member that keeps the coordination dashboard, which every other member sends
+        /// its signed monthly reports to, e.g. ne.cii; a member of the roster. Unchanged if
+        /// not given.
+        #[arg(long)]
+        dashboard: Option<InstitutionId>,
     },
     /// Set which members cosign a member's log checkpoints, and how many make a quorum.
     Witnesses {
@@ -489,6 +495,38 @@ pub enum StatsCmd {
         /// The month, YYYY-MM (by UTC date for case activity), e.g. 2026-11.
         #[arg(long)]
         month: protocol_spec::stats::Month,
+    },
+    /// Compute the month's report as `stats report` does, sign it with this node's key and
+    /// send it to the federation's dashboard member named in the roster. If the dashboard is
+    /// offline the report stays queued (`passerelle queue`) and is sent again until accepted.
+    /// A month already sent is sent again only with --correction: the dashboard then shows
+    /// the correction in its place. Each send is a release (under a privacy budget, it spends).
+    ///
+    /// Example: `passerelle stats send --month 2026-11`
+    Send {
+        /// The month, YYYY-MM, e.g. 2026-11.
+        #[arg(long)]
+        month: protocol_spec::stats::Month,
+        /// Replace the month's earlier delivery with a newly computed report.
+        #[arg(long)]
+        correction: bool,
+    },
+    /// At the dashboard member: the sectors' reports per month, measure and sector, and the
+    /// members that have not reported; writes dashboard.html (self-contained, charts as inline
+    /// SVG), dashboard.csv and dashboard.json into DIR (created private, 0700).
+    ///
+    /// Example: `passerelle stats dashboard --out dashboard/ --months 12`
+    Dashboard {
+        /// Directory to write dashboard.html, dashboard.csv and dashboard.json into.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many months to show, 1 to 36.
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u8).range(1..=36))]
+        months: u8,
+        /// The last month shown, YYYY-MM; default: the latest month a report was received
+        /// for, or the month before the current one if later.
+        #[arg(long)]
+        until: Option<protocol_spec::stats::Month>,
     },
 }
 
@@ -1114,6 +1152,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             StaffRequest::ImportPlacements(records::read_placements(file)?)
         }
         Command::Stats(StatsCmd::Report { month }) => StaffRequest::StatsReport { month: *month },
+        Command::Stats(StatsCmd::Send { month, correction }) => StaffRequest::StatsSend {
+            month: *month,
+            correction: *correction,
+        },
+        Command::Stats(StatsCmd::Dashboard { out, months, until }) => {
+            let reply = staff_call(
+                &cli,
+                StaffRequest::StatsDashboard {
+                    months: *months,
+                    until: *until,
+                },
+            )
+            .await?;
+            let StaffReply::Dashboard(d) = &reply else {
+                return show(&cli, &reply);
+            };
+            let files = crate::dashboard::write(out, d)?;
+            if cli.json {
+                output::document(
+                    "dashboard",
+                    serde_json::json!({ "files": files, "dashboard": d }),
+                )?;
+            } else {
+                let mut text = crate::dashboard::text(d);
+                for f in &files {
+                    text.push_str(&format!("wrote {}\n", f.display()));
+                }
+                output::text(&text)?;
+            }
+            return Ok(Status::Done);
+        }
         Command::Case(c) => match c {
             CaseCmd::Open { person, invite } => StaffRequest::CaseOpen {
                 person: person.clone(),
@@ -1475,10 +1544,21 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             threshold,
             epsilon_per_release,
             epsilon_per_month,
+            dashboard,
         } => {
             let r = federation::edit(roster, now(), |r| {
+                if let Some(d) = dashboard
+                    && r.member(d).is_none()
+                {
+                    bail!(
+                        "{d} is not a member of the roster; add it first (`federation add-member`)"
+                    );
+                }
                 let stats = r.statistics.get_or_insert_with(Default::default);
                 stats.threshold = *threshold;
+                if let Some(d) = dashboard {
+                    stats.dashboard = Some(d.clone());
+                }
                 stats.privacy = match (epsilon_per_release, epsilon_per_month) {
                     (Some(e), Some(m)) => Some(protocol_spec::stats::PrivacyBudget {
                         epsilon_per_release_milli: *e,

@@ -71,8 +71,9 @@ pub async fn run(keep: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     };
     n.say("Passerelle demo: an example federation of three institutions on loopback\n");
     n.say("1. Steering group creates federation `ne-cii` (3 authority keys, 2 must sign),");
-    n.say("   adds the three institutions and the exchange policy, and signs the roster (2 of 3).");
-    let spec = ExampleSpec::load()?;
+    n.say("   adds the three institutions, the coordination dashboard ne.cii and the exchange");
+    n.say("   policy, and signs the roster (2 of 3).");
+    let spec = ExampleSpec::load()?.with_dashboard()?;
     let mut fed = ExampleFederation::create(&dir, &spec).await?;
     for node in &fed.nodes {
         n.say(&format!(
@@ -80,7 +81,12 @@ pub async fn run(keep: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
             node.id, node.admin.node_address
         ));
     }
-    let result = walkthrough(&mut n, &fed, &spec, &examples).await;
+    // The dashboard outlives the demo's temporary directory, so it can be opened afterwards.
+    let dashboard_dir = match &keep {
+        Some(d) => d.join("dashboard"),
+        None => std::env::temp_dir().join("passerelle-demo-dashboard"),
+    };
+    let result = walkthrough(&mut n, &fed, &spec, &examples, &dashboard_dir).await;
     fed.stop().await;
     result?;
     if json {
@@ -104,6 +110,7 @@ async fn walkthrough(
     fed: &ExampleFederation,
     spec: &ExampleSpec,
     examples: &Path,
+    dashboard_dir: &Path,
 ) -> anyhow::Result<()> {
     let (orp, oai, sas) = (fed.node("ne.orp"), fed.node("ne.oai"), fed.node("ne.sas"));
     n.say("\n2. Administrators import their institution's own records from examples/records.");
@@ -321,5 +328,66 @@ async fn walkthrough(
             m.place_days_budgeted
         ));
     }
+    dashboard(n, fed, dashboard_dir).await
+}
+
+/// Step 9: every sector signs and sends its reports of January to November 2026 to the
+/// dashboard member, except ne.oai, late with November; the dashboard shows the year so far
+/// and who has not reported.
+async fn dashboard(n: &mut Narrator, fed: &ExampleFederation, out: &Path) -> anyhow::Result<()> {
+    use protocol_spec::stats::Month;
+    n.say(
+        "\n9. Coordination dashboard: each sector's node signs its monthly reports of January to",
+    );
+    n.say("   November 2026 and sends them to the dashboard member ne.cii, which verifies each");
+    n.say("   signature and logs its digest; ne.oai has not sent November yet.");
+    let now = Month::of_instant(now());
+    let mut sent = 0;
+    for id in ["ne.orp", "ne.oai", "ne.sas"] {
+        let admin = &fed.node(id).admin;
+        for m in 1..=11 {
+            let month = Month::new(2026, m)?;
+            if month > now || (id == "ne.oai" && m == 11) {
+                continue;
+            }
+            match call(
+                admin,
+                StaffRequest::StatsSend {
+                    month,
+                    correction: false,
+                },
+            )
+            .await?
+            {
+                StaffReply::StatsSent(s) if s.delivered => sent += 1,
+                other => bail!("{id}'s report of {month} was not delivered: {other:?}"),
+            }
+        }
+    }
+    n.say(&format!("   {sent} signed reports delivered"));
+    let StaffReply::Dashboard(d) = call(
+        &fed.node("ne.cii").admin,
+        StaffRequest::StatsDashboard {
+            months: 11,
+            until: Some(Month::new(2026, 11)?.min(now)),
+        },
+    )
+    .await?
+    else {
+        bail!("no dashboard");
+    };
+    let files = crate::dashboard::write(out, &d)?;
+    // The last two months, as `passerelle stats dashboard` prints them.
+    let mut excerpt = (*d).clone();
+    excerpt.months = d.months.iter().rev().take(2).rev().cloned().collect();
+    for line in crate::dashboard::text(&excerpt).lines() {
+        n.say(format!("   {line}").trim_end());
+    }
+    n.steps
+        .push(serde_json::json!({ "step": "dashboard", "files": files }));
+    n.say(&format!(
+        "   dashboard written: {} (open it in a browser; also dashboard.csv and dashboard.json)",
+        files[0].display()
+    ));
     Ok(())
 }

@@ -32,6 +32,10 @@ pub struct ExampleSpec {
     /// Measures, grid fields and threshold of the monthly statistics, signed into the roster.
     #[serde(default)]
     pub statistics: Option<protocol_spec::stats::StatisticsConfig>,
+    /// The coordination group's dashboard member, which the other members send their signed
+    /// monthly reports to; a member only in [`ExampleSpec::with_dashboard`]'s federation.
+    #[serde(default)]
+    pub dashboard: Option<InstitutionSpec>,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -41,6 +45,7 @@ pub struct InstitutionSpec {
     pub name: String,
     pub sector: Sector,
     /// Record files, relative to the examples directory.
+    #[serde(default)]
     pub records: Vec<PathBuf>,
     /// Placements file, relative to the examples directory.
     #[serde(default)]
@@ -61,6 +66,22 @@ impl ExampleSpec {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("{} is invalid", path.display()))
+    }
+
+    /// The example with its dashboard member added to the federation and named in the
+    /// roster's statistics declaration (`passerelle demo`, the dashboard tests).
+    pub fn with_dashboard(mut self) -> anyhow::Result<ExampleSpec> {
+        let d = self
+            .dashboard
+            .take()
+            .context("examples/federation.toml has no [dashboard] member")?;
+        let stats = self
+            .statistics
+            .as_mut()
+            .context("examples/federation.toml declares no statistics")?;
+        stats.dashboard = Some(d.id.clone());
+        self.institution.push(d);
+        Ok(self)
     }
 }
 
@@ -297,7 +318,7 @@ impl ExampleFederation {
     ) -> anyhow::Result<Vec<(InstitutionId, u64, u64)>> {
         let examples = examples_dir()?;
         let mut out = Vec::new();
-        for s in &spec.institution {
+        for s in spec.institution.iter().filter(|s| !s.records.is_empty()) {
             let paths: Vec<PathBuf> = s.records.iter().map(|f| examples.join(f)).collect();
             let set = crate::records::read_records(&paths)?;
             match call(

@@ -7,6 +7,8 @@ pub mod bench;
 pub mod client;
 pub mod commands;
 pub mod credential;
+pub mod dashboard;
+pub mod dashboard_html;
 pub mod dates;
 pub mod demo;
 pub mod docs;

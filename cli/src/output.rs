@@ -57,6 +57,7 @@ impl Status {
         match reply {
             StaffReply::Summary(SummaryOutcome::Refused { .. }) => Status::Refused,
             StaffReply::Summary(SummaryOutcome::Queued) => Status::Queued,
+            StaffReply::StatsSent(s) if !s.delivered => Status::Queued,
             _ => Status::Done,
         }
     }

@@ -424,6 +424,26 @@ pub fn human(reply: &StaffReply) -> String {
             let _ = writeln!(out, "imported {placements} placement(s)");
         }
         StaffReply::Report(r) => out.push_str(&crate::stats::report(r)),
+        StaffReply::StatsSent(s) => {
+            let _ = writeln!(
+                out,
+                "{} signed as delivery {}{} (sha256 {})",
+                s.month,
+                s.sequence,
+                if s.sequence > 1 { ", a correction" } else { "" },
+                hex::encode(s.digest)
+            );
+            if s.delivered {
+                let _ = writeln!(out, "delivered to the dashboard member {}", s.dashboard);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "queued for the dashboard member {}: not accepted yet (unreachable, or see the last problem in `passerelle queue`); it is sent again until accepted",
+                    s.dashboard
+                );
+            }
+        }
+        StaffReply::Dashboard(d) => out.push_str(&crate::dashboard::text(d)),
     }
     out
 }

@@ -255,7 +255,8 @@ impl Node {
             | PeerMessage::CaseHistory { .. }
             | PeerMessage::Roster(_)
             | PeerMessage::AddCheckpoint(_)
-            | PeerMessage::ChangeNotice { .. } => {
+            | PeerMessage::ChangeNotice { .. }
+            | PeerMessage::StatsReport(_) => {
                 let purpose = match &msg {
                     PeerMessage::Summary(r) => Some(r.request.purpose.clone()),
                     _ => None,

@@ -64,6 +64,17 @@ fuzz_target!(|body: &[u8]| {
             }
         }
         PeerMessage::ProveInclusion { .. } | PeerMessage::ChangeNotice { .. } => {}
+        PeerMessage::StatsReport(signed) => {
+            let _ = signed.digest();
+            // As the dashboard member would, with the report's own institution as the sender.
+            let sender = &signed.report.institution;
+            let _ = protocol_spec::stats::delivery::verify_delivery(
+                &v.roster.roster,
+                sender,
+                sender,
+                signed,
+            );
+        }
         PeerMessage::ReceiptProof(proof) => {
             if let Ok((cp, _)) = open_checkpoint(&proof.checkpoint, &v.log_key) {
                 let _ = verify_inclusion(

@@ -6,7 +6,7 @@ use crate::io::{Env, Fault, Output, Token};
 use crate::outbox::{self, Item, Row, load, note_problem, remove};
 use crate::state::Core;
 use crate::store::Tx;
-use crate::{cases, notices, requester, roster};
+use crate::{cases, notices, requester, roster, stats};
 use protocol_spec::exchange::RefusalCode;
 use protocol_spec::ids::{InstitutionId, StaffId};
 use protocol_spec::peer::PeerReply;
@@ -36,6 +36,7 @@ fn send_now(
                 events: events.clone(),
             }))
         }
+        Item::StatsReport { month } => stats::delivery_message(tx, *month),
         Item::Summary { request_id } => {
             requester::message_for(core, tx, env, token, request_id, staff)
         }
@@ -143,6 +144,7 @@ pub(crate) fn delivered(
         Item::CaseHistory { .. }
         | Item::Roster
         | Item::ChangeNotice { .. }
+        | Item::StatsReport { .. }
         | Item::LegacySummary { .. } => {
             let accepted = matches!(reply, PeerReply::Accepted);
             if accepted && matches!(row.item, Item::CaseHistory { .. }) {

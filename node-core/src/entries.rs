@@ -258,6 +258,37 @@ pub(crate) fn records_imported(
     append(tx, e)
 }
 
+pub(crate) fn stats_sent(
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    signed: &protocol_spec::stats::SignedStatsReport,
+    dashboard: &protocol_spec::ids::InstitutionId,
+) -> anyhow::Result<()> {
+    let e = entry::StatsSent {
+        time: env.now,
+        month: signed.report.month,
+        sequence: u64::from(signed.sequence),
+        dashboard: dashboard.clone(),
+        digest: signed.digest(),
+    };
+    append(tx, e)
+}
+
+pub(crate) fn stats_received(
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    signed: &protocol_spec::stats::SignedStatsReport,
+) -> anyhow::Result<()> {
+    let e = entry::StatsReceived {
+        time: env.now,
+        institution: signed.report.institution.clone(),
+        month: signed.report.month,
+        sequence: u64::from(signed.sequence),
+        digest: signed.digest(),
+    };
+    append(tx, e)
+}
+
 pub(crate) fn roster(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,

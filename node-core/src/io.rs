@@ -172,6 +172,7 @@ pub fn peer_message_name(m: &PeerMessage) -> &'static str {
         PeerMessage::ProveInclusion { .. } => "inclusion proof request",
         PeerMessage::ReceiptProof(_) => "receipt proof",
         PeerMessage::ChangeNotice { .. } => "change notice",
+        PeerMessage::StatsReport(_) => "statistics report",
     }
 }
 

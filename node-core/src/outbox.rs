@@ -54,6 +54,11 @@ pub(crate) enum Item {
         case_id: CaseId,
         events: Vec<protocol_spec::case::SignedCaseEvent>,
     },
+    /// This node's latest signed report of a month, to the statistics dashboard member: a
+    /// correction queued while an earlier delivery waits rides on it (spec/statistics.md §8).
+    StatsReport {
+        month: protocol_spec::stats::Month,
+    },
 }
 
 impl Item {
@@ -66,6 +71,7 @@ impl Item {
             Item::CaseHistoryBack { case_id } | Item::CaseHistoryBackUntil { case_id, .. } => {
                 Some(format!("case-back:{case_id}"))
             }
+            Item::StatsReport { month } => Some(format!("stats:{month}")),
             Item::Summary { .. } | Item::LegacySummary { .. } | Item::CaseHistoryAnswer { .. } => {
                 None
             }

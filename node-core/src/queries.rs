@@ -334,6 +334,7 @@ pub(crate) fn queue(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
                 ("summary-request", Some(case_id.to_string()))
             }
             crate::outbox::Item::Roster => ("roster", None),
+            crate::outbox::Item::StatsReport { month } => ("stats-report", Some(month.to_string())),
             crate::outbox::Item::ChangeNotice { case_id } => {
                 ("change-notice", Some(case_id.to_string()))
             }

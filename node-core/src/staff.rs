@@ -96,6 +96,12 @@ pub(crate) fn dispatch(
         R::ImportRecords(set) => reply(ticket, import_records(core, tx, env, who, set)?),
         R::ImportPlacements(set) => reply(ticket, stats::import_placements(core, tx, set)?),
         R::StatsReport { month } => reply(ticket, stats::report(core, tx, env, who, month)?),
+        R::StatsSend { month, correction } => {
+            stats::send(core, tx, env, ticket, who, month, correction)
+        }
+        R::StatsDashboard { months, until } => {
+            reply(ticket, stats::dashboard(core, tx, env, months, until)?)
+        }
         R::InstallRoster(r) => {
             let (version, mut out) = roster::adopt(core, tx, env, r)?;
             out.push(Output::StaffReply {

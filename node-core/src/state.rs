@@ -98,6 +98,13 @@ pub(crate) enum Reply {
     Opened(CaseId),
     Updated,
     Consent(ConsentId),
+    /// A signed monthly report queued for the dashboard member.
+    StatsSent {
+        month: protocol_spec::stats::Month,
+        sequence: u32,
+        dashboard: InstitutionId,
+        digest: [u8; 32],
+    },
 }
 
 impl Core {
@@ -140,13 +147,28 @@ impl Core {
 impl PendingDeliveries {
     pub(crate) fn reply(&self) -> StaffReply {
         let delivered = self.done.clone();
-        match self.reply {
-            Reply::Opened(case_id) => StaffReply::CaseOpened { case_id, delivered },
-            Reply::Updated => StaffReply::CaseUpdated { delivered },
-            Reply::Consent(consent_id) => StaffReply::ConsentRecorded {
-                consent_id,
+        match &self.reply {
+            Reply::Opened(case_id) => StaffReply::CaseOpened {
+                case_id: *case_id,
                 delivered,
             },
+            Reply::Updated => StaffReply::CaseUpdated { delivered },
+            Reply::Consent(consent_id) => StaffReply::ConsentRecorded {
+                consent_id: *consent_id,
+                delivered,
+            },
+            Reply::StatsSent {
+                month,
+                sequence,
+                dashboard,
+                digest,
+            } => StaffReply::StatsSent(protocol_spec::staff::StatsSent {
+                month: *month,
+                sequence: *sequence,
+                dashboard: dashboard.clone(),
+                digest: *digest,
+                delivered: delivered.iter().any(|d| d.delivered),
+            }),
         }
     }
 }

@@ -20,7 +20,10 @@ use protocol_spec::stats::report::{
 use protocol_spec::stats::{ExitOutcome, Month, PlacementSet, StatisticsConfig};
 use std::collections::{BTreeMap, BTreeSet};
 
-fn config(core: &Core) -> Result<&StatisticsConfig, Fault> {
+mod delivery;
+pub(crate) use delivery::{dashboard, delivery_message, receive, send};
+
+pub(crate) fn config(core: &Core) -> Result<&StatisticsConfig, Fault> {
     core.roster.roster.statistics.as_deref().ok_or_else(|| {
         bad("the federation's roster declares no statistics (measures, grid fields, threshold); ask the steering group")
     })
@@ -91,6 +94,20 @@ pub(crate) fn report(
     who: &StaffMember,
     month: Month,
 ) -> Result<StaffReply, Fault> {
+    Ok(StaffReply::Report(Box::new(compute(
+        core, tx, env, who, month,
+    )?)))
+}
+
+/// The month's report, its privacy cost recorded in the ledger: what `StatsReport` returns
+/// and `StatsSend` signs.
+pub(crate) fn compute(
+    core: &Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    who: &StaffMember,
+    month: Month,
+) -> Result<protocol_spec::stats::StatsReport, Fault> {
     let cfg = config(core)?;
     if month.instants().0 > env.now {
         return Err(bad(format!(
@@ -124,7 +141,7 @@ pub(crate) fn report(
             rusqlite::params![month.to_string(), env.now as i64, p.epsilon_milli, who.role.as_str()],
         )?;
     }
-    Ok(StaffReply::Report(Box::new(report)))
+    Ok(report)
 }
 
 /// The month's exact counts (spec/statistics.md §4).

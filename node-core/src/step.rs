@@ -5,7 +5,7 @@ use crate::state::Core;
 use crate::store::StoreProblem;
 use crate::store::Tx;
 use crate::work::{Done, Work};
-use crate::{cases, delivery, notices, queries, responder, retention, roster, staff};
+use crate::{cases, delivery, notices, queries, responder, retention, roster, staff, stats};
 use anyhow::anyhow;
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -170,6 +170,7 @@ impl Core {
             PeerMessage::ChangeNotice { case_id } => {
                 notices::receive(self, tx, env, &from, &case_id)?
             }
+            PeerMessage::StatsReport(signed) => stats::receive(self, tx, env, &from, *signed)?,
             PeerMessage::Roster(r) => {
                 let mut out =
                     roster::offered(self, tx, env, std::sync::Arc::unwrap_or_clone(r), &from)?;

@@ -52,6 +52,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/006_retention.sql")),
         M::up(include_str!("migrations/007_notices.sql")),
         M::up(include_str!("migrations/008_statistics.sql")),
+        M::up(include_str!("migrations/009_stats_delivery.sql")),
     ])
 }
 

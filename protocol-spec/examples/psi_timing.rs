@@ -1,4 +1,4 @@
-//! Time to blind and to reblind a set of 10,000 persons (spec/statistics.md §8.9):
+//! Time to blind and to reblind a set of 10,000 persons (spec/statistics.md §10.9):
 //! `cargo run --release -p protocol-spec --example psi_timing [elements]`. Prints the times;
 //! asserts nothing about them.
 

@@ -173,7 +173,9 @@ fn access(logged_by: &str, index: usize, e: &LogEntry) -> Access {
         | LogEntry::WitnessEvidence(_)
         | LogEntry::Staff(_)
         | LogEntry::RecordsImported(_)
-        | LogEntry::LogLoss(_) => {}
+        | LogEntry::LogLoss(_)
+        | LogEntry::StatsSent(_)
+        | LogEntry::StatsReceived(_) => {}
     }
     a
 }

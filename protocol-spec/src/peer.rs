@@ -37,6 +37,9 @@ pub enum PeerMessage {
     ChangeNotice {
         case_id: CaseId,
     },
+    /// A sector's signed monthly report, to the roster's statistics dashboard member
+    /// (spec/statistics.md §8).
+    StatsReport(Box<crate::stats::SignedStatsReport>),
 }
 
 impl PeerMessage {

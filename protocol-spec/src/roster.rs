@@ -379,6 +379,13 @@ impl Roster {
         }
         if let Some(s) = &self.statistics {
             s.check().map_err(RosterError::Malformed)?;
+            if let Some(d) = &s.dashboard
+                && self.member(d).is_none()
+            {
+                return bad(format!(
+                    "the statistics dashboard {d} is not a member of the roster"
+                ));
+            }
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use crate::ids::{CaseId, ConsentId, InstitutionId, Purpose, RequestId, Role, Sta
 use crate::keys::PublicKey;
 use crate::records::RecordSet;
 use crate::roster::SignedRoster;
-use crate::stats::{Month, PlacementSet, StatsReport};
+use crate::stats::{Dashboard, Month, PlacementSet, StatsReport};
 use serde::{Deserialize, Serialize};
 
 pub const STAFF_ALPN: &[u8] = b"passerelle-staff/1";
@@ -129,6 +129,20 @@ pub enum StaffRequest {
     StatsReport {
         month: Month,
     },
+    /// Statistics (coordinator or admin): computes the month's report as `StatsReport` does,
+    /// signs it and queues it for the roster's dashboard member (spec/statistics.md §8); a
+    /// month already sent is sent again only as a correction.
+    StatsSend {
+        month: Month,
+        correction: bool,
+    },
+    /// Statistics (coordinator or admin), at the dashboard member: the reports received for
+    /// the `months` months up to `until` (default: the latest month with a report, or the
+    /// month before the current one if later), and the members still missing.
+    StatsDashboard {
+        months: u8,
+        until: Option<Month>,
+    },
 }
 
 impl StaffRequest {
@@ -182,6 +196,8 @@ impl StaffRequest {
             ConsentReplace { .. } => "consent-replace",
             ImportPlacements(_) => "import-placements",
             StatsReport { .. } => "stats-report",
+            StatsSend { .. } => "stats-send",
+            StatsDashboard { .. } => "stats-dashboard",
         }
     }
 
@@ -217,7 +233,9 @@ impl StaffRequest {
             | CaseNotify { .. }
             | ConsentReplace { .. } => Some(Role::CaseWorker),
             LogCheckpoint | LogTile { .. } | Roster | WitnessEvidence => Some(Role::Auditor),
-            StatsReport { .. } => Some(Role::Coordinator),
+            StatsReport { .. } | StatsSend { .. } | StatsDashboard { .. } => {
+                Some(Role::Coordinator)
+            }
         }
     }
 
@@ -290,6 +308,20 @@ pub enum StaffReply {
         placements: u64,
     },
     Report(Box<StatsReport>),
+    /// A report was signed and queued for the dashboard member; `delivered` once it accepted.
+    StatsSent(StatsSent),
+    Dashboard(Box<Dashboard>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsSent {
+    pub month: Month,
+    pub sequence: u32,
+    pub dashboard: InstitutionId,
+    /// SHA-256 of the delivery's signing input, as both nodes' logs name it.
+    #[serde(with = "crate::ids::hex32")]
+    pub digest: [u8; 32],
+    pub delivered: bool,
 }
 
 /// Two signed checkpoints of a peer's log that cannot both be honest.
@@ -348,9 +380,10 @@ impl RequestState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueItem {
     pub recipient: InstitutionId,
-    /// `case-history`, `summary-request` or `roster`.
+    /// `case-history`, `summary-request`, `roster`, `change-notice` or `stats-report`.
     pub kind: String,
-    /// The case or request it is about, hex; none for a roster.
+    /// The case or request it is about, hex; the month of a statistics report; none for a
+    /// roster.
     pub subject: Option<String>,
     pub staff: Option<StaffId>,
     pub since: u64,

@@ -408,6 +408,97 @@ fn inclusion_proof_() -> impl Strategy<Value = InclusionProof> {
     )
 }
 
+fn month() -> impl Strategy<Value = Month> {
+    (1900u16..=9999, 1u8..=12).prop_map(|(y, m)| Month::new(y, m).unwrap())
+}
+
+/// A report as a node builds it from counts, over a small declaration with a privacy budget
+/// or without.
+fn stats_report_() -> impl Strategy<Value = protocol_spec::stats::StatsReport> {
+    use protocol_spec::stats::report::{
+        MeasureCounts, MonthCounts, ProfileCounts, ReportHeader, build_report, next_release,
+    };
+    (
+        (institution(), month(), any::<u64>(), any::<u64>()),
+        (0u64..200, 0u64..50, any::<[u64; 5]>(), 0u64..9000),
+        (0u64..500, vec(0u64..30, 16), vec(0u64..40, 3)),
+        any::<bool>(),
+        any::<[u8; 32]>(),
+    )
+        .prop_map(
+            |(
+                (institution, month, roster_version, computed_at),
+                m,
+                (followed, refused, values),
+                noisy,
+                seed,
+            )| {
+                let config = StatisticsConfig {
+                    threshold: 5,
+                    measures: vec![Measure {
+                        id: "atelier-bois".parse().unwrap(),
+                        name: "Atelier bois".into(),
+                        provider: "Caritas".into(),
+                        places: vec![],
+                        cost_per_place_month: 185_000,
+                    }],
+                    grid_fields: vec![GridField {
+                        category: Category::Employment,
+                        field: "mobility".into(),
+                        values: vec!["none".into(), "car".into(), "bus".into()],
+                    }],
+                    privacy: noisy.then_some(PrivacyBudget {
+                        epsilon_per_release_milli: 500,
+                        epsilon_per_month_milli: 1000,
+                    }),
+                    dashboard: None,
+                };
+                let counts = MonthCounts {
+                    measures: vec![MeasureCounts {
+                        participants: m.0,
+                        entries: m.1,
+                        exits: m.2.map(|e| e % 20),
+                        place_days: m.3,
+                    }],
+                    persons_followed: followed,
+                    persons_in_cases: followed / 2,
+                    granted: followed / 3,
+                    refused,
+                    profiles: vec![ProfileCounts {
+                        values,
+                        not_recorded: 4,
+                    }],
+                };
+                let header = ReportHeader {
+                    federation: "ne-cii".into(),
+                    institution,
+                    sector: "employment".parse().unwrap(),
+                    month,
+                    roster_version,
+                    computed_at,
+                };
+                let privacy = next_release(&config, month, 0).unwrap();
+                build_report(
+                    header,
+                    &config,
+                    &counts,
+                    privacy,
+                    &mut protocol_spec::seal::SeededRng::new(seed),
+                )
+            },
+        )
+}
+
+fn signed_stats_report() -> impl Strategy<Value = protocol_spec::stats::SignedStatsReport> {
+    (stats_report_(), 1u32..100, any::<[u8; 32]>()).prop_map(|(report, sequence, seed)| {
+        protocol_spec::stats::SignedStatsReport::sign(
+            report,
+            sequence,
+            &protocol_spec::keys::SigningKey::from_seed(seed),
+        )
+    })
+}
+
 fn peer_message() -> impl Strategy<Value = PeerMessage> {
     prop_oneof![
         signed_summary_request().prop_map(PeerMessage::Summary),
@@ -425,6 +516,7 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
         any::<[u8; 16]>().prop_map(|id| PeerMessage::ChangeNotice {
             case_id: CaseId(id)
         }),
+        signed_stats_report().prop_map(|s| PeerMessage::StatsReport(Box::new(s))),
     ]
 }
 
@@ -549,6 +641,9 @@ fn staff_request() -> impl Strategy<Value = StaffRequest> {
         (1900u16..=9999, 1u8..=12).prop_map(|(y, m)| R::StatsReport {
             month: Month::new(y, m).unwrap()
         }),
+        (month(), any::<bool>()).prop_map(|(month, correction)| R::StatsSend { month, correction }),
+        (any::<u8>(), proptest::option::of(month()))
+            .prop_map(|(months, until)| R::StatsDashboard { months, until }),
     ]
 }
 
@@ -609,13 +704,15 @@ fn stats_config() -> impl Strategy<Value = StatisticsConfig> {
         vec(measure, 0..3),
         vec(grid, 0..3),
         proptest::option::of(privacy),
+        proptest::option::of(institution()),
     )
         .prop_map(
-            |(threshold, measures, grid_fields, privacy)| StatisticsConfig {
+            |(threshold, measures, grid_fields, privacy, dashboard)| StatisticsConfig {
                 threshold,
                 measures,
                 grid_fields,
                 privacy,
+                dashboard,
             },
         )
 }
@@ -827,6 +924,66 @@ fn staff_reply() -> impl Strategy<Value = StaffReply> {
         signed_roster_().prop_map(R::Roster),
         vec(evidence, 0..3).prop_map(R::Evidence),
         (error_kind, text()).prop_map(|(kind, message)| R::Error(StaffError { kind, message })),
+        stats_report_().prop_map(|r| R::Report(Box::new(r))),
+        (month(), any::<u32>(), institution(), hash(), any::<bool>()).prop_map(
+            |(month, sequence, dashboard, digest, delivered)| R::StatsSent(
+                protocol_spec::staff::StatsSent {
+                    month,
+                    sequence,
+                    dashboard,
+                    digest,
+                    delivered,
+                }
+            )
+        ),
+        (
+            text(),
+            institution(),
+            any::<u64>(),
+            vec(
+                (month(), vec(signed_stats_report(), 0..2), institutions()),
+                0..3
+            )
+        )
+            .prop_map(|(federation, dashboard, generated_at, months)| {
+                use protocol_spec::stats::dashboard::*;
+                R::Dashboard(Box::new(Dashboard {
+                    federation,
+                    dashboard,
+                    threshold: 5,
+                    generated_at,
+                    measures: vec![DashboardMeasure {
+                        id: "atelier-bois".parse().unwrap(),
+                        name: "Atelier bois".into(),
+                        provider: "Caritas".into(),
+                    }],
+                    months: months
+                        .into_iter()
+                        .map(|(month, signed, missing)| DashboardMonth {
+                            month,
+                            reports: signed
+                                .into_iter()
+                                .map(|s| ReceivedReport {
+                                    institution: s.report.institution.clone(),
+                                    name: "Office".into(),
+                                    sequence: s.sequence,
+                                    received_at: generated_at,
+                                    digest: s.digest(),
+                                    report: s.report,
+                                })
+                                .collect(),
+                            missing: missing
+                                .into_iter()
+                                .map(|institution| ExpectedMember {
+                                    institution,
+                                    name: "Service".into(),
+                                    sector: "social-aid".parse().unwrap(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }))
+            }),
     ]
 }
 

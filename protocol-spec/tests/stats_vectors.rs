@@ -104,6 +104,70 @@ fn noise_vectors() {
     }
 }
 
+/// `statistics.json delivery`: a signed delivery of reports[0] (spec/statistics.md §8), the
+/// roster declaration naming its dashboard, and the peer message carrying it.
+#[test]
+fn delivery_vector() {
+    use protocol_spec::keys::SigningKey;
+    use protocol_spec::peer::PeerMessage;
+    use protocol_spec::stats::SignedStatsReport;
+    use protocol_spec::stats::delivery::STATS_DELIVERY_CONTEXT;
+    let f = file();
+    let v = &f["delivery"];
+    let config: StatisticsConfig = serde_json::from_value(v["config"].clone()).expect("config");
+    config.check().expect("well-formed config");
+    assert_eq!(
+        config.dashboard.as_ref().map(|d| d.as_str()),
+        Some("ne.cii")
+    );
+    assert_eq!(
+        hex::encode(postcard::to_stdvec(&config).expect("encodes")),
+        v["config_postcard"].as_str().expect("config_postcard")
+    );
+    let case = f["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .find(|c| c["name"] == v["report_case"])
+        .expect("the report case");
+    let report: StatsReport = serde_json::from_value(case["report"].clone()).expect("report");
+    let seed: [u8; 32] = hex::decode(v["key_seed"].as_str().expect("seed"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let key = SigningKey::from_seed(seed);
+    assert_eq!(
+        serde_json::to_value(key.public()).expect("key"),
+        v["public_key"]
+    );
+    let sequence = v["sequence"].as_u64().expect("sequence") as u32;
+    let signed = SignedStatsReport::sign(report, sequence, &key);
+    let input = signed.signing_input();
+    assert!(input.starts_with(STATS_DELIVERY_CONTEXT));
+    assert_eq!(
+        hex::encode(&input),
+        v["signing_input"].as_str().expect("input")
+    );
+    assert_eq!(
+        hex::encode(signed.signature.0),
+        v["signature"].as_str().expect("signature")
+    );
+    assert_eq!(
+        hex::encode(signed.digest()),
+        v["digest"].as_str().expect("digest")
+    );
+    assert!(key.public().verify(&input, &signed.signature));
+    let message = PeerMessage::StatsReport(Box::new(signed));
+    let bytes = postcard::to_stdvec(&message).expect("encodes");
+    assert_eq!(
+        hex::encode(&bytes),
+        v["peer_message"].as_str().expect("message")
+    );
+    assert_eq!(bytes[0], 8, "StatsReport is PeerMessage variant 8");
+    let back: PeerMessage = postcard::from_bytes(&bytes).expect("decodes");
+    assert_eq!(back, message);
+}
+
 fn hex32(v: &Value) -> [u8; 32] {
     hex::decode(v.as_str().expect("hex string"))
         .expect("hex")
@@ -111,7 +175,7 @@ fn hex32(v: &Value) -> [u8; 32] {
         .expect("32 bytes")
 }
 
-/// spec/statistics.md §8: the round id, each person's hash input and element, every hop
+/// spec/statistics.md §10: the round id, each person's hash input and element, every hop
 /// before shuffling, the dashboard's counts and published figures, and the three signed
 /// messages.
 #[test]

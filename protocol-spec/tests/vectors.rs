@@ -873,6 +873,11 @@ fn peer_message_samples() -> Vec<PeerMessage> {
         PeerMessage::ProveInclusion { index: 0 },
         PeerMessage::ReceiptProof(inclusion_proof()),
         PeerMessage::ChangeNotice { case_id: CASE_ID },
+        PeerMessage::StatsReport(Box::new(protocol_spec::stats::SignedStatsReport::sign(
+            stats_report(),
+            1,
+            &signing(STAFF_SEED),
+        ))),
     ];
     for m in &all {
         match m {
@@ -883,7 +888,8 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             | PeerMessage::LogTile(_)
             | PeerMessage::ProveInclusion { .. }
             | PeerMessage::ReceiptProof(_)
-            | PeerMessage::ChangeNotice { .. } => {}
+            | PeerMessage::ChangeNotice { .. }
+            | PeerMessage::StatsReport(_) => {}
         }
     }
     all
@@ -1026,6 +1032,14 @@ fn staff_request_samples() -> Vec<StaffRequest> {
         StatsReport {
             month: "2026-11".parse().expect("month"),
         },
+        StatsSend {
+            month: "2026-11".parse().expect("month"),
+            correction: false,
+        },
+        StatsDashboard {
+            months: 12,
+            until: None,
+        },
     ];
     for r in &all {
         match r {
@@ -1057,6 +1071,8 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             | SummaryRequest { .. }
             | SummaryList
             | SummaryOpen { .. }
+            | StatsSend { .. }
+            | StatsDashboard { .. }
             | LogCheckpoint
             | LogTile { .. }
             | Roster
@@ -1151,6 +1167,21 @@ fn staff_reply_samples() -> Vec<StaffReply> {
         }]),
         PlacementsImported { placements: 3 },
         Report(Box::new(stats_report())),
+        StatsSent(protocol_spec::staff::StatsSent {
+            month: "2026-11".parse().expect("month"),
+            sequence: 1,
+            dashboard: inst(OAI.id),
+            digest: [7; 32],
+            delivered: true,
+        }),
+        Dashboard(Box::new(protocol_spec::stats::Dashboard {
+            federation: "ne-cii".into(),
+            dashboard: inst(OAI.id),
+            threshold: 5,
+            generated_at: T0,
+            measures: vec![],
+            months: vec![],
+        })),
     ];
     for r in &all {
         match r {
@@ -1176,7 +1207,9 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             | Requests(_)
             | Queue(_)
             | PlacementsImported { .. }
-            | Report(_) => {}
+            | Report(_)
+            | StatsSent(_)
+            | Dashboard(_) => {}
         }
     }
     all
@@ -1196,6 +1229,7 @@ fn stats_report() -> protocol_spec::stats::StatsReport {
         }],
         grid_fields: vec![],
         privacy: None,
+        dashboard: None,
     };
     let counts = MonthCounts {
         measures: vec![MeasureCounts {

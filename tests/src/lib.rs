@@ -66,6 +66,21 @@ impl Setup {
         Setup { dir, fed }
     }
 
+    /// The three institutions and the dashboard member `ne.cii`, records imported.
+    pub async fn with_dashboard() -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = ExampleSpec::load()
+            .and_then(ExampleSpec::with_dashboard)
+            .expect("examples/federation.toml with its dashboard");
+        let fed = ExampleFederation::create(dir.path(), &spec)
+            .await
+            .expect("federation starts");
+        fed.import_records(&spec)
+            .await
+            .expect("example records import");
+        Setup { dir, fed }
+    }
+
     pub fn node(&self, id: &str) -> &NodeHandle {
         self.fed.node(id)
     }

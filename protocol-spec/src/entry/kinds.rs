@@ -8,6 +8,7 @@ use super::values::{
 use crate::category::Category;
 use crate::exchange::RefusalCode;
 use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, Role, StaffId};
+use crate::stats::Month;
 
 macro_rules! kinds {
     ($(
@@ -226,6 +227,21 @@ kinds! {
         witness: InstitutionId = "witness",
         former_key: [u8; 32] = "former-key",
     }
+    /// This sector's signed monthly report was queued for the dashboard member
+    /// (spec/statistics.md §8); no figure, only the delivery's digest.
+    StatsSent = "stats-sent" {
+        month: Month = "month",
+        sequence: u64 = "sequence",
+        dashboard: InstitutionId = "dashboard",
+        digest: [u8; 32] = "digest",
+    }
+    /// The dashboard member verified and kept a sector's signed monthly report.
+    StatsReceived = "stats-received" {
+        institution: InstitutionId = "institution",
+        month: Month = "month",
+        sequence: u64 = "sequence",
+        digest: [u8; 32] = "digest",
+    }
 }
 
 impl LogEntry {
@@ -244,7 +260,9 @@ impl LogEntry {
             | LogEntry::WitnessEvidence(_)
             | LogEntry::Staff(_)
             | LogEntry::RecordsImported(_)
-            | LogEntry::LogLoss(_) => None,
+            | LogEntry::LogLoss(_)
+            | LogEntry::StatsSent(_)
+            | LogEntry::StatsReceived(_) => None,
         }
     }
 

@@ -12,7 +12,8 @@ mod values;
 
 pub use kinds::{
     CaseEvent, Disclosure, LogEntry, LogLoss, Receipt, RecordsImported, Refusal, RefusedByPeer,
-    RequestWithdrawn, Roster, Staff, SummaryOpened, SummaryPurged, WitnessEvidence,
+    RequestWithdrawn, Roster, Staff, StatsReceived, StatsSent, SummaryOpened, SummaryPurged,
+    WitnessEvidence,
 };
 use lines::Lines;
 pub use lines::{ENTRY_HEADER, EntryError, MAX_ENTRY_LEN};

@@ -473,6 +473,30 @@ fn entry() -> impl Strategy<Value = LogEntry> {
                 .into()
             }
         ),
+        (t, 1900u16..=9999, 1u8..=12, any::<u64>(), institution(), d).prop_map(
+            |(time, year, month, sequence, dashboard, digest)| {
+                StatsSent {
+                    time,
+                    month: crate::stats::Month::new(year, month).unwrap(),
+                    sequence,
+                    dashboard,
+                    digest,
+                }
+                .into()
+            }
+        ),
+        (t, institution(), 1900u16..=9999, 1u8..=12, any::<u64>(), d).prop_map(
+            |(time, institution, year, month, sequence, digest)| {
+                StatsReceived {
+                    time,
+                    institution,
+                    month: crate::stats::Month::new(year, month).unwrap(),
+                    sequence,
+                    digest,
+                }
+                .into()
+            }
+        ),
     ]
 }
 

@@ -7,6 +7,7 @@ use crate::case::DeclineReason;
 use crate::category::Category;
 use crate::exchange::RefusalCode;
 use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, Role, StaffId};
+use crate::stats::Month;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use std::fmt;
@@ -70,7 +71,11 @@ by_display!(
     InstitutionId => crate::ids::is_institution_id, None;
     Purpose => crate::ids::is_token_bytes, None;
     StaffId => crate::ids::is_token_bytes, None;
-    Role => |t| Role::ALL.iter().any(|r| r.as_str().as_bytes() == t), None
+    Role => |t| Role::ALL.iter().any(|r| r.as_str().as_bytes() == t), None;
+    Month => |t| std::str::from_utf8(t)
+        .ok()
+        .and_then(|s| s.parse::<Month>().ok())
+        .is_some_and(|m| m.to_string().as_bytes() == t), Some(7)
 );
 
 /// `len` lowercase hex digits: the one text form of a byte string of `len / 2` bytes.

@@ -4,7 +4,7 @@
 //! budget. Every node reads the same declaration, so the indicators are the federation's.
 
 use crate::category::Category;
-use crate::ids::{IdError, Sector};
+use crate::ids::{IdError, InstitutionId, Sector};
 use crate::records::valid_field_name;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeSet;
@@ -123,6 +123,9 @@ pub struct StatisticsConfig {
     pub grid_fields: Vec<GridField>,
     /// Noise and budget, if the steering group set one; none: exact figures, suppressed only.
     pub privacy: Option<PrivacyBudget>,
+    /// The member that keeps the coordination dashboard: every other member sends it its
+    /// signed monthly reports (spec/statistics.md §8). Must be a member of the roster.
+    pub dashboard: Option<InstitutionId>,
 }
 
 impl Default for StatisticsConfig {
@@ -132,6 +135,7 @@ impl Default for StatisticsConfig {
             measures: vec![],
             grid_fields: vec![],
             privacy: None,
+            dashboard: None,
         }
     }
 }

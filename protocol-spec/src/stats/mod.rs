@@ -5,6 +5,8 @@
 //! the node gathers the counts inside a store transaction and lends the random source.
 
 pub mod config;
+pub mod dashboard;
+pub mod delivery;
 pub mod month;
 pub mod noise;
 pub mod placements;
@@ -15,6 +17,8 @@ pub mod suppress;
 mod tests;
 
 pub use config::{GridField, Measure, MeasureId, PrivacyBudget, SectorPlaces, StatisticsConfig};
+pub use dashboard::Dashboard;
+pub use delivery::SignedStatsReport;
 pub use month::Month;
 pub use placements::{ExitOutcome, Placement, PlacementSet};
 pub use report::{Cell, MonthCounts, StatsReport};

@@ -1,4 +1,4 @@
-//! Persons followed by several sectors (spec/statistics.md §8): a multi-party private set
+//! Persons followed by several sectors (spec/statistics.md §10): a multi-party private set
 //! intersection cardinality round over ristretto255 (RFC 9496). Each sector maps the persons
 //! it follows to group elements and blinds them with a secret scalar drawn for the round; every
 //! set then travels round the ring of sectors, each multiplying every element by its own secret
@@ -46,7 +46,7 @@ pub const MAX_ATTEMPTS: u8 = 3;
 /// A round expires at most this long after its start is accepted.
 pub const MAX_ROUND_SECONDS: u64 = 7 * 86_400;
 
-/// SHA-256 naming a round (spec §8.3).
+/// SHA-256 naming a round (spec §10.3).
 pub type RoundId = [u8; 32];
 
 /// Why a round, a message or a set is refused. Messages name positions, institutions and
@@ -210,7 +210,7 @@ impl BlindedSet {
     }
 }
 
-/// The checks every receiver makes (spec §8.5), in this order: the size (`min..=MAX_SET`),
+/// The checks every receiver makes (spec §10.5), in this order: the size (`min..=MAX_SET`),
 /// then each element in turn: a canonical encoding, not the identity, not seen before.
 pub fn check_set(set: &BlindedSet, min: usize) -> Result<Vec<RistrettoPoint>, PsiError> {
     let size = set.len();
@@ -307,7 +307,7 @@ pub fn reblind<R: CryptoRng + ?Sized>(
     Ok(out)
 }
 
-/// A round: who takes part, in which ring order, for which month (spec §8.3).
+/// A round: who takes part, in which ring order, for which month (spec §10.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PsiRound {
     pub federation: String,
@@ -471,7 +471,7 @@ impl SignedPsiSet {
         sha256(&[&self.set.signing_input()])
     }
 
-    /// The envelope checks of a receiver `me` (spec §8.5): this round, a hop in range, the
+    /// The envelope checks of a receiver `me` (spec §10.5): this round, a hop in range, the
     /// expected sender and recipient, the sender's signature. The elements are checked by
     /// [`reblind`] or [`overlap`].
     pub fn verify(
@@ -508,7 +508,7 @@ impl SignedPsiSet {
     }
 }
 
-/// Exact figures, known to the dashboard only and never stored (spec §8.6).
+/// Exact figures, known to the dashboard only and never stored (spec §10.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverlapCounts {
     /// Set sizes in ring order (padding included).
@@ -569,7 +569,7 @@ impl OverlapCounts {
         v
     }
 
-    /// The figures hidden before complementary suppression (spec §8.6): every zero, and a
+    /// The figures hidden before complementary suppression (spec §10.6): every zero, and a
     /// pair's figure that leaves fewer than `k` elements of either set outside it. A shown
     /// zero would tell each sector that none of its persons is followed by the other, a pair
     /// equal to a set's size that all of them are.
@@ -672,7 +672,7 @@ pub fn overlap(
     Ok(overlap_counts(round, sets)?.publish(&round.participants, round.threshold))
 }
 
-/// The set size a sector's signed report implies (spec §8.6): its `persons_followed`, raised
+/// The set size a sector's signed report implies (spec §10.6): its `persons_followed`, raised
 /// to `k` by padding; `None` where the report cannot say (a withheld figure, or noise).
 pub fn size_from_report(persons_followed: Cell, noisy: bool, threshold: u32) -> Option<u64> {
     if noisy {

@@ -1,4 +1,4 @@
-//! The monthly report of one sector's node (spec/statistics.md §5 to §8): the figures laid out
+//! The monthly report of one sector's node (spec/statistics.md §5 to §7): the figures laid out
 //! with the linear relations they publish, calibrated noise when the roster sets a privacy
 //! budget, then small-count suppression; and the report's canonical encoding.
 

@@ -28,6 +28,7 @@ fn config(privacy: Option<PrivacyBudget>) -> StatisticsConfig {
             values: vec!["none".into(), "licence".into(), "car".into()],
         }],
         privacy,
+        dashboard: None,
     }
 }
 
@@ -249,4 +250,82 @@ proptest! {
             }
         }
     }
+}
+
+/// A roster of ne.orp (employment, signing key seed 10) and a dashboard member ne.cii.
+fn delivery_roster() -> crate::roster::Roster {
+    use crate::keys::SigningKey;
+    let a = SigningKey::from_seed([1; 32]);
+    let mut r = crate::roster::tests::sample(&[&a], 1);
+    let mut cii = r.members[0].clone();
+    cii.id = "ne.cii".parse().unwrap();
+    cii.name = "Coordination CII".into();
+    cii.sector = "coordination".parse().unwrap();
+    cii.address = "127.0.0.1:7109".into();
+    cii.signing_key = SigningKey::from_seed([40; 32]).public();
+    cii.encryption_key = crate::keys::PublicKey([41; 32]);
+    cii.log_key = crate::keys::PublicKey([42; 32]);
+    cii.witness_key = crate::keys::PublicKey([43; 32]);
+    r.members.push(cii);
+    let mut stats = config(None);
+    stats.dashboard = Some("ne.cii".parse().unwrap());
+    r.statistics = Some(Box::new(stats));
+    r
+}
+
+fn delivered(sequence: u32) -> super::SignedStatsReport {
+    let r = build_report(
+        header(),
+        &config(None),
+        &counts(),
+        None,
+        &mut SeededRng::new([1; 32]),
+    );
+    super::SignedStatsReport::sign(r, sequence, &crate::keys::SigningKey::from_seed([10; 32]))
+}
+
+#[test]
+fn a_delivery_verifies_only_from_its_member_to_the_dashboard_unaltered() {
+    use super::delivery::verify_delivery;
+    let roster = delivery_roster();
+    roster.check_well_formed().unwrap();
+    let (orp, cii) = (
+        "ne.orp".parse().unwrap(),
+        "ne.cii".parse::<crate::ids::InstitutionId>().unwrap(),
+    );
+    let signed = delivered(1);
+    assert_eq!(verify_delivery(&roster, &cii, &orp, &signed), Ok(()));
+    // A changed figure breaks the signature.
+    let mut tampered = signed.clone();
+    tampered.report.measures[0].entries = Cell::Count(10);
+    let e = verify_delivery(&roster, &cii, &orp, &tampered).unwrap_err();
+    assert!(e.contains("signature does not verify"), "{e}");
+    // So does a relabelled sequence: a correction cannot be passed off as the original.
+    let mut relabelled = delivered(2);
+    relabelled.sequence = 1;
+    assert!(verify_delivery(&roster, &cii, &orp, &relabelled).is_err());
+    // Only the dashboard member keeps reports, and only from the member the report names.
+    let e = verify_delivery(&roster, &orp, &orp, &signed).unwrap_err();
+    assert!(
+        e.contains("not the federation's statistics dashboard"),
+        "{e}"
+    );
+    let e = verify_delivery(&roster, &cii, &cii, &signed).unwrap_err();
+    assert!(e.contains("sent by ne.cii"), "{e}");
+    // The threshold the report was suppressed under must be the roster's.
+    let mut stricter = roster.clone();
+    stricter.statistics.as_mut().unwrap().threshold = 10;
+    let e = verify_delivery(&stricter, &cii, &orp, &signed).unwrap_err();
+    assert!(e.contains("threshold 5"), "{e}");
+    // The digest names the delivery, sequence included.
+    assert_ne!(delivered(1).digest(), delivered(2).digest());
+    assert!(delivered(2).is_correction());
+}
+
+#[test]
+fn the_dashboard_must_be_a_member_of_the_roster() {
+    let mut roster = delivery_roster();
+    roster.statistics.as_mut().unwrap().dashboard = Some("ne.nobody".parse().unwrap());
+    let e = roster.check_well_formed().unwrap_err().to_string();
+    assert!(e.contains("dashboard ne.nobody is not a member"), "{e}");
 }
