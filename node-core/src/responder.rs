@@ -109,24 +109,8 @@ pub(crate) fn answer(
         && let Some(d) = sealed.clone()
     {
         let case = load_case(tx.db, &r.case_id)?.expect("sealed for a case held here");
-        let entry = entries::disclosure(env, &d.header, &case.person, &d.sealed.digest());
-        let leaf_hash = protocol_spec::tlog::leaf_hash(&entry);
-        let leaf_index = tx.log(entry)?;
-        let reply = PeerReply::Disclosure {
-            disclosure: d,
-            leaf_index,
-            leaf_hash,
-        };
-        tx.db.execute(
-            "INSERT OR REPLACE INTO seen_requests (request_id, requester, seen_at, request, reply) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![
-                r.request_id.0.to_vec(),
-                r.requester.as_str(),
-                env.now as i64,
-                postcard::to_stdvec(&same_request(r))?,
-                postcard::to_stdvec(&reply)?
-            ],
-        )?;
+        let reply = release(tx, env, &case.person, d)?;
+        keep_answer(tx, env, r, &reply)?;
         return Ok(reply.into());
     }
     let case = load_case(tx.db, &r.case_id)?;
@@ -175,29 +159,50 @@ pub(crate) fn answer(
                     })));
                 }
             };
-            let entry = entries::disclosure(env, &d.header, &case.person, &d.sealed.digest());
-            let leaf_hash = protocol_spec::tlog::leaf_hash(&entry);
-            let leaf_index = tx.log(entry)?;
-            PeerReply::Disclosure {
-                disclosure: d,
-                leaf_index,
-                leaf_hash,
-            }
+            release(tx, env, &case.person, d)?
         }
     };
+    // Reached only when the id has no earlier answer.
+    keep_answer(tx, env, r, &reply)?;
+    Ok(reply.into())
+}
+
+/// The disclosure's log entry, and the reply that carries it with its leaf.
+fn release(
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    person: &Avs,
+    d: Box<Disclosure>,
+) -> Result<PeerReply, Fault> {
+    let entry = entries::disclosure(env, &d.header, person, &d.sealed.digest());
+    let leaf_hash = protocol_spec::tlog::leaf_hash(&entry);
+    let leaf_index = tx.log(entry)?;
+    Ok(PeerReply::Disclosure {
+        disclosure: d,
+        leaf_index,
+        leaf_hash,
+    })
+}
+
+/// Keeps the answer to a decided request, for its retries (spec §7.3). REPLACE matters only to
+/// the mutant that forgets answers, which must then show as a second disclosure.
+fn keep_answer(
+    tx: &mut Tx<'_>,
+    env: &Env<'_>,
+    r: &SummaryRequest,
+    reply: &PeerReply,
+) -> Result<(), Fault> {
     tx.db.execute(
-        // Reached only when the id has no earlier answer (REPLACE matters only to the mutant
-        // that forgets answers, which must then show as a second disclosure).
         "INSERT OR REPLACE INTO seen_requests (request_id, requester, seen_at, request, reply) VALUES (?1, ?2, ?3, ?4, ?5)",
         rusqlite::params![
             r.request_id.0.to_vec(),
             r.requester.as_str(),
             env.now as i64,
             postcard::to_stdvec(&same_request(r))?,
-            postcard::to_stdvec(&reply)?
+            postcard::to_stdvec(reply)?
         ],
     )?;
-    Ok(reply.into())
+    Ok(())
 }
 
 /// Whether a disclosure sealed for an earlier step still says what this grant says: only the

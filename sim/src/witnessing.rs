@@ -5,6 +5,7 @@
 //! checkpoints its log cannot both match, and no witness cosigns two checkpoints of a log that
 //! are not both on one history.
 
+use crate::federation::Institution;
 use crate::invariants::{Check, Invariant, fail};
 use crate::network::Party;
 use crate::world::{Event, Origin, World};
@@ -18,6 +19,17 @@ use std::collections::BTreeMap;
 
 /// Entries the misbehaving member's two logs share before they part.
 const SHARED: usize = 4;
+
+/// A checkpoint of `inst`'s log, signed with its log key as its driver signs one.
+fn signed_checkpoint(federation: &str, inst: &Institution, size: u64, root: Hash) -> String {
+    let o = origin(federation, &inst.id);
+    let cp = Checkpoint {
+        origin: o.clone(),
+        size,
+        root,
+    };
+    sign_checkpoint(&cp, &o, &SigningKey::from_seed(inst.seed("log")))
+}
 
 #[derive(Default)]
 pub(crate) struct Witnessing {
@@ -78,22 +90,12 @@ impl World {
             .or_default()
             .push((size, root));
         let inst = &self.nodes[i].inst;
-        let log_key = SigningKey::from_seed(inst.seed("log"));
         let from = inst.signing().public();
         let roster = self.nodes[i].core().roster().roster.clone();
         let Some(me) = roster.member(&inst.id) else {
             return Ok(());
         };
-        let o = origin(&roster.federation, &inst.id);
-        let note = sign_checkpoint(
-            &Checkpoint {
-                origin: o.clone(),
-                size,
-                root,
-            },
-            &o,
-            &log_key,
-        );
+        let note = signed_checkpoint(&roster.federation, inst, size, root);
         let tree = self.witnessing.trees[&i].clone();
         for w in me.witnesses.clone() {
             if let Some(Party::Node(j)) = self.party_of(&w) {
@@ -123,16 +125,7 @@ impl World {
         let Some(me) = roster.member(&inst.id) else {
             return Ok(());
         };
-        let o = origin(&roster.federation, &inst.id);
-        let note = sign_checkpoint(
-            &Checkpoint {
-                origin: o.clone(),
-                size,
-                root,
-            },
-            &o,
-            &SigningKey::from_seed(inst.seed("log")),
-        );
+        let note = signed_checkpoint(&roster.federation, inst, size, root);
         let Some(w) = self.rng.pick(&me.witnesses).cloned() else {
             return Ok(());
         };

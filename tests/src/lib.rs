@@ -7,12 +7,13 @@
 pub mod disk;
 
 use anyhow::bail;
+use cli::credential::Credential;
 pub use cli::harness::{ExampleFederation, ExampleSpec, NodeHandle, call};
 use protocol_spec::avs::Avs;
 use protocol_spec::category::Category;
 use protocol_spec::exchange::SummaryRequest;
 use protocol_spec::ids::RequestId;
-use protocol_spec::ids::{CaseId, ConsentId, InstitutionId};
+use protocol_spec::ids::{CaseId, ConsentId, InstitutionId, Role};
 use protocol_spec::keys::SigningKey;
 use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
 use protocol_spec::staff::{ConsentDraft, StaffReply, StaffRequest, SummaryOutcome};
@@ -79,6 +80,30 @@ impl Setup {
             .await
             .expect("example records import");
         Setup { dir, fed }
+    }
+
+    /// A coordinator credential at `node` (key from `seed`), registered by its administrator.
+    pub async fn coordinator(&self, node: &str, seed: u8) -> Credential {
+        let admin = &self.node(node).admin;
+        let cred = Credential::new(
+            "coordinator-1".parse().expect("staff id"),
+            admin.institution.clone(),
+            Role::Coordinator,
+            admin.node_address.clone(),
+            admin.node_key,
+            SigningKey::from_seed([seed; 32]),
+        );
+        call(
+            admin,
+            StaffRequest::StaffIssue {
+                staff: cred.staff.clone(),
+                role: Role::Coordinator,
+                key: cred.key.public(),
+            },
+        )
+        .await
+        .expect("coordinator issued");
+        cred
     }
 
     pub fn node(&self, id: &str) -> &NodeHandle {

@@ -423,6 +423,14 @@ async fn a_removal_only_the_removed_institution_got_reaches_the_others_through_i
     let case = s
         .case("ne.oai", shared_person(), &["ne.orp", "ne.sas"])
         .await;
+    // Nothing of the case is still queued anywhere: a relay ne.sas queued for ne.orp would
+    // carry the removal too, once sent.
+    for n in ["ne.oai", "ne.orp", "ne.sas"] {
+        assert!(
+            eventually(20, || async { outbox_len(s.node(n)).await == 0 }).await,
+            "{n}'s outbox drains"
+        );
+    }
     // ne.orp is down while the lead removes ne.sas; then the lead's node is lost.
     s.fed.node_mut("ne.orp").crash().await;
     change(

@@ -7,8 +7,6 @@
 
 use cli::credential::Credential;
 use protocol_spec::entry::LogEntry;
-use protocol_spec::ids::Role;
-use protocol_spec::keys::SigningKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::staff::{StaffReply, StaffRequest, StatsSent};
 use protocol_spec::stats::Dashboard;
@@ -17,29 +15,6 @@ use std::path::{Path, PathBuf};
 use tests::*;
 
 const MONTH: &str = "2026-11";
-
-async fn coordinator(s: &Setup, node: &str) -> Credential {
-    let admin = &s.node(node).admin;
-    let cred = Credential::new(
-        "coordinator-1".parse().unwrap(),
-        admin.institution.clone(),
-        Role::Coordinator,
-        admin.node_address.clone(),
-        admin.node_key,
-        SigningKey::from_seed([78; 32]),
-    );
-    call(
-        admin,
-        StaffRequest::StaffIssue {
-            staff: cred.staff.clone(),
-            role: Role::Coordinator,
-            key: cred.key.public(),
-        },
-    )
-    .await
-    .unwrap();
-    cred
-}
 
 async fn send(cred: &Credential, correction: bool) -> anyhow::Result<StatsSent> {
     let month = MONTH.parse().unwrap();
@@ -91,8 +66,8 @@ async fn three_sectors_report_to_the_dashboard_which_shows_who_is_missing() {
     let mut s = Setup::with_dashboard().await;
     let spec = ExampleSpec::load().unwrap();
     s.fed.import_placements(&spec).await.unwrap();
-    let cii = coordinator(&s, "ne.cii").await;
-    let orp = coordinator(&s, "ne.orp").await;
+    let cii = s.coordinator("ne.cii", 78).await;
+    let orp = s.coordinator("ne.orp", 78).await;
 
     // Nothing received yet: the three sectors are missing, never the dashboard itself.
     let d = dashboard(&cii).await;

@@ -4,8 +4,6 @@
 //! exhaust.
 
 use cli::credential::Credential;
-use protocol_spec::ids::Role;
-use protocol_spec::keys::SigningKey;
 use protocol_spec::staff::{StaffReply, StaffRequest};
 use protocol_spec::stats::report::Cell;
 use protocol_spec::stats::{Month, PrivacyBudget, StatsReport};
@@ -13,30 +11,6 @@ use std::collections::BTreeSet;
 use tests::*;
 
 const MONTH: &str = "2026-11";
-
-/// A coordinator credential at `node`, registered by its administrator.
-async fn coordinator(s: &Setup, node: &str) -> Credential {
-    let admin = &s.node(node).admin;
-    let cred = Credential::new(
-        "coordinator-1".parse().unwrap(),
-        admin.institution.clone(),
-        Role::Coordinator,
-        admin.node_address.clone(),
-        admin.node_key,
-        SigningKey::from_seed([77; 32]),
-    );
-    call(
-        admin,
-        StaffRequest::StaffIssue {
-            staff: cred.staff.clone(),
-            role: Role::Coordinator,
-            key: cred.key.public(),
-        },
-    )
-    .await
-    .unwrap();
-    cred
-}
 
 async fn report(cred: &Credential) -> anyhow::Result<StatsReport> {
     let month: Month = MONTH.parse().unwrap();
@@ -69,7 +43,7 @@ async fn a_coordinator_reads_the_month_with_small_counts_suppressed() {
     let spec = ExampleSpec::load().unwrap();
     let imported = s.fed.import_placements(&spec).await.unwrap();
     assert_eq!(imported[0].1, 78, "ne.orp's placements");
-    let coord = coordinator(&s, "ne.orp").await;
+    let coord = s.coordinator("ne.orp", 77).await;
     let r = report(&coord).await.unwrap();
     assert_eq!(r.month.to_string(), MONTH);
     assert_eq!(r.sector.as_str(), "employment");
@@ -231,7 +205,7 @@ async fn under_a_privacy_budget_releases_exhaust_it_and_are_refused() {
     call(&s.node("ne.orp").admin, StaffRequest::InstallRoster(v2))
         .await
         .unwrap();
-    let coord = coordinator(&s, "ne.orp").await;
+    let coord = s.coordinator("ne.orp", 77).await;
     let first = report(&coord).await.unwrap();
     let p = first.privacy.expect("the release states its privacy");
     assert_eq!(
