@@ -138,7 +138,9 @@ impl Input {
             Input::Delivered { token, .. } | Input::Unreachable { token } => Origin::Answer(*token),
             Input::Tick => Origin::Tick,
             Input::Done(Done::Sealed { .. } | Done::Cosigned { .. }) => Origin::Peer,
-            Input::Done(Done::Opened { ticket, .. }) => Origin::Staff(*ticket),
+            Input::Done(Done::Opened { ticket, .. } | Done::RequestSigned { ticket, .. }) => {
+                Origin::Staff(*ticket)
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::io::{Env, Fault, Output, Ticket, Token, bad};
 use crate::outbox::{self, Item, Row};
 use crate::state::Core;
 use crate::store::Tx;
+use crate::work::{SignJob, Work};
 use protocol_spec::case::{CaseStatus, CoordinatedCase};
 use protocol_spec::category::Category;
 use protocol_spec::exchange::{
@@ -24,6 +25,8 @@ use rusqlite::OptionalExtension;
 /// delivery makes it due at once).
 const CASE_CHANGE_WAIT: u64 = 5;
 
+/// A case worker's request: checked and composed here; its signature is handed out
+/// ([`crate::work::Work::Sign`]) and [`signed`] records and sends it.
 #[allow(clippy::too_many_arguments)] // the staff request's fields
 pub(crate) fn request(
     core: &mut Core,
@@ -36,13 +39,39 @@ pub(crate) fn request(
     purpose: Purpose,
     categories: Vec<Category>,
 ) -> Result<Vec<Output>, Fault> {
-    let (token, send) = queue(core, tx, env, who, case_id, from, purpose, categories)?;
+    let request = compose(core, tx, env, case_id, from, purpose, categories)?;
+    Ok(vec![Output::Work(Work::Sign(Box::new(SignJob {
+        ticket,
+        staff: who.staff.clone(),
+        request,
+    })))])
+}
+
+/// The request signed off the store thread: checked again on the state committed by then,
+/// its identity fixed durably and queued; the case worker waits for its outcome.
+pub(crate) fn signed(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    staff: &StaffId,
+    signed: SignedSummaryRequest,
+) -> Result<Vec<Output>, Fault> {
+    let Some(who) = core.staff.values().find(|m| &m.staff == staff).cloned() else {
+        return Err(Fault::Refused(
+            StaffErrorKind::Forbidden,
+            "this staff credential was revoked".into(),
+        ));
+    };
+    check(core, tx, env, &signed.request)?;
+    let (token, send) = write(core, tx, env, &who, signed)?;
     core.waiting.insert(token, ticket);
     Ok(send.into_iter().collect())
 }
 
 /// A request made for `who` without a staff member waiting on it (an accepted referral's
-/// summary): its outcome is in `passerelle summary requests`.
+/// summary): its outcome is in `passerelle summary requests`. Signed in the step that makes
+/// it, so it is durable with the acceptance that asks for it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record(
     core: &mut Core,
@@ -54,33 +83,51 @@ pub(crate) fn record(
     purpose: Purpose,
     categories: Vec<Category>,
 ) -> Result<Vec<Output>, Fault> {
-    let (_, send) = queue(core, tx, env, who, case_id, from, purpose, categories)?;
+    let request = compose(core, tx, env, case_id, from, purpose, categories)?;
+    let signed = request.sign(&core.keys.signing);
+    let (_, send) = write(core, tx, env, who, signed)?;
     Ok(send.into_iter().collect())
 }
 
-/// Checks a new request, fixes its identity durably and queues it.
-#[allow(clippy::too_many_arguments)]
-fn queue(
-    core: &mut Core,
-    tx: &mut Tx<'_>,
+/// A new request to `from`, with a fresh identity, checked against this node's own state.
+fn compose(
+    core: &Core,
+    tx: &Tx<'_>,
     env: &mut Env<'_>,
-    who: &crate::state::StaffMember,
     case_id: CaseId,
     from: InstitutionId,
     purpose: Purpose,
     mut categories: Vec<Category>,
-) -> Result<(Token, Option<Output>), Fault> {
+) -> Result<SummaryRequest, Fault> {
     categories.sort();
     categories.dedup();
-    if categories.is_empty() {
+    let request = SummaryRequest {
+        request_id: RequestId(env.bytes()),
+        requester: core.me.clone(),
+        responder: from,
+        case_id,
+        purpose,
+        categories,
+        issued_at: env.now,
+    };
+    check(core, tx, env, &request)?;
+    Ok(request)
+}
+
+/// What the case worker must be told before anything is recorded: the request is malformed,
+/// or this node's own state does not allow it.
+fn check(core: &Core, tx: &Tx<'_>, env: &Env<'_>, request: &SummaryRequest) -> Result<(), Fault> {
+    let from = &request.responder;
+    if request.categories.is_empty() {
         return Err(bad("name at least one category"));
     }
-    if core.roster.roster.member(&from).is_none() {
+    if core.roster.roster.member(from).is_none() {
         return Err(bad(format!("{from} is not a federation member")));
     }
-    if from == core.me {
+    if *from == core.me {
         return Err(bad("a summary is requested from another institution"));
     }
+    let case_id = request.case_id;
     let case = load_case(tx.db, &case_id)?
         .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
     if !case.is_participant(&core.me) {
@@ -88,27 +135,31 @@ fn queue(
             "this institution does not participate in the case (accept the invitation first)",
         ));
     }
-    let request = SummaryRequest {
-        request_id: RequestId(env.bytes()),
-        requester: core.me.clone(),
-        responder: from.clone(),
-        case_id,
-        purpose,
-        categories,
-        issued_at: env.now,
-    };
-    if let Some(code) = obstacle(&core.roster.roster, &request, Some(&case), env.now) {
+    if let Some(code) = obstacle(&core.roster.roster, request, Some(&case), env.now) {
         return Err(bad(format!(
             "not sent: this node has recorded that the case does not allow it any more ({}: {})",
             code.as_str(),
             code.explain()
         )));
     }
+    Ok(())
+}
+
+/// Fixes the request's identity durably and queues it.
+fn write(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    who: &crate::state::StaffMember,
+    signed: SignedSummaryRequest,
+) -> Result<(Token, Option<Output>), Fault> {
+    let request = &signed.request;
+    let from = request.responder.clone();
     tx.db.prepare_cached("INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)")?
         .execute(
         rusqlite::params![
             request.request_id.0.to_vec(),
-            case_id.0.to_vec(),
+            request.case_id.0.to_vec(),
             from.as_str(),
             request.purpose.as_str(),
             protocol_spec::entry::categories_text(&request.categories),
@@ -116,13 +167,10 @@ fn queue(
             env.now as i64
         ],
     )?;
-    let signed = request.sign(&core.keys.signing);
     keep_version(tx, &signed)?;
-    let item = Item::Summary {
-        request_id: signed.request.request_id,
-    };
-    let token = outbox::enqueue(tx, env, &from, &item, Some(&who.staff))?;
     let request_id = signed.request.request_id;
+    let item = Item::Summary { request_id };
+    let token = outbox::enqueue(tx, env, &from, &item, Some(&who.staff))?;
     let send = outbox::send_with(core, tx, env, token, &from, |core, tx, env| {
         message_for(core, tx, env, token, &request_id, Some(&who.staff))
     })?;

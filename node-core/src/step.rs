@@ -58,6 +58,11 @@ impl Core {
                     reason: "this node holds no witness key".into(),
                 },
             })]),
+            Input::Done(Done::RequestSigned {
+                ticket,
+                staff,
+                signed,
+            }) => crate::requester::signed(self, tx, env, ticket, &staff, signed),
             Input::Done(Done::Opened {
                 ticket,
                 summary_id,

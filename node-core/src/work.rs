@@ -4,7 +4,9 @@
 //! [`Done`] back in), and the second step judges again on the state committed by then.
 
 use crate::io::{HpkeRng, Input, Random, Ticket};
-use protocol_spec::exchange::{Disclosure, DisclosureHeader, SignedSummaryRequest, Summary};
+use protocol_spec::exchange::{
+    Disclosure, DisclosureHeader, SignedSummaryRequest, Summary, SummaryRequest,
+};
 use protocol_spec::ids::{StaffId, SummaryId};
 use protocol_spec::keys::{EncryptionKey, PublicKey, Signature, SigningKey, sha256};
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -83,6 +85,8 @@ pub enum Work {
     Seal(Box<SealJob>),
     /// Open a stored summary for the staff member waiting on `ticket`.
     Open(Box<OpenJob>),
+    /// Sign a case worker's summary request before it is recorded and sent (spec §7.2).
+    Sign(Box<SignJob>),
     /// Cosign a peer's checkpoint, its witness state already durable (transparency-log.md §6).
     Cosign {
         /// The checkpoint body, the witness key's name and the cosignature's time.
@@ -107,6 +111,14 @@ pub struct SealJob {
     pub header: DisclosureHeader,
     pub summary: Summary,
     pub recipient_key: PublicKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignJob {
+    /// The case worker waiting for the outcome, in whose name the second step records it.
+    pub ticket: Ticket,
+    pub staff: StaffId,
+    pub request: SummaryRequest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +149,11 @@ pub enum Done {
     },
     /// The cosignature line, or none when this node holds no witness key.
     Cosigned { line: Option<String> },
+    RequestSigned {
+        ticket: Ticket,
+        staff: StaffId,
+        signed: SignedSummaryRequest,
+    },
 }
 
 /// The node's private keys as the work needs them; the driver holds one beside the store
@@ -210,6 +227,18 @@ impl Crypto {
                     staff: job.staff,
                     sealed_digest: d.sealed.digest(),
                     summary,
+                })
+            }
+            Work::Sign(job) => {
+                let SignJob {
+                    ticket,
+                    staff,
+                    request,
+                } = *job;
+                Input::Done(Done::RequestSigned {
+                    ticket,
+                    staff,
+                    signed: request.sign(&self.signing),
                 })
             }
             Work::Cosign { body, name, time } => Input::Done(Done::Cosigned {

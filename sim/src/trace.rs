@@ -68,6 +68,10 @@ pub fn input(i: &Input) -> String {
             short(request.request.request_id),
             if disclosure.is_some() { "ok" } else { "failed" }
         ),
+        Input::Done(Done::RequestSigned { ticket, signed, .. }) => format!(
+            "staff #{ticket} request {} signed",
+            short(signed.request.request_id)
+        ),
         Input::Done(Done::Cosigned { line }) => {
             format!("cosigned: {}", if line.is_some() { "ok" } else { "no key" })
         }
@@ -102,6 +106,11 @@ pub fn output(o: &Output) -> String {
                 body.lines().take(2).collect::<Vec<_>>().join(" ")
             )
         }
+        Output::Work(Work::Sign(job)) => format!(
+            "staff #{} sign request {}",
+            job.ticket,
+            short(job.request.request_id)
+        ),
         Output::Work(Work::Open(job)) => format!("staff #{} open a summary", job.ticket),
     }
 }
