@@ -305,6 +305,15 @@ pub(crate) fn history_back_message(
     })
 }
 
+/// The latest event of a pushed history after its opening, in canonical order (spec §9).
+fn latest_key(events: &[SignedCaseEvent]) -> (u64, [u8; 16]) {
+    events[1..]
+        .iter()
+        .map(protocol_spec::case::order_key)
+        .max()
+        .unwrap_or((0, [0; 16]))
+}
+
 /// Merges a history pushed by a peer. Whether this node is concerned is judged on the offered
 /// history first, and every answer that could depend on what it holds is the same uniform
 /// `not-concerned` refusal, so the answer does not tell an outsider whether the case exists.
@@ -377,29 +386,13 @@ pub(crate) fn receive_history(
             .filter(|_| out_of_case && counted_in_by_sender && sender_counts_itself_in)
             && load_case(tx.db, &case_id)?.is_some()
         {
-            let latest = events[1..]
-                .iter()
-                .map(protocol_spec::case::order_key)
-                .max()
-                .unwrap_or((0, [0; 16]));
-            let answer = case.history_until(exit.max(latest));
             let item = Item::CaseHistoryAnswer {
                 case_id,
-                events: answer.clone(),
+                events: case.history_until(exit.max(latest_key(&events))),
             };
             let token = outbox::enqueue(tx, env, &sender, &item, None)?;
-            out.extend(outbox::send_with(
-                core,
-                tx,
-                env,
-                token,
-                &sender,
-                |_, _, _| {
-                    Ok(Some(PeerMessage::CaseHistory {
-                        case_id,
-                        events: answer,
-                    }))
-                },
+            out.extend(crate::delivery::send_now(
+                core, tx, env, token, &sender, &item, None,
             )?);
         }
         return Ok(out);
@@ -429,12 +422,7 @@ pub(crate) fn receive_history(
             // Out of the case here: it gets what makes its view converge (every event up to
             // the latest it holds, which include whatever voided its return), and nothing
             // newer than that or than its exit.
-            let held = events[1..]
-                .iter()
-                .map(protocol_spec::case::order_key)
-                .max()
-                .unwrap_or((0, [0; 16]));
-            held.max(case.exit_key(&sender).unwrap_or((0, [0; 16])))
+            latest_key(&events).max(case.exit_key(&sender).unwrap_or((0, [0; 16])))
         });
         let item = match until {
             None => Item::CaseHistory { case_id },

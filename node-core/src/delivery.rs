@@ -13,7 +13,7 @@ use protocol_spec::peer::PeerReply;
 
 /// Builds what an item carries now and hands it to the driver, unless it is already in flight
 /// (then it is sent again once answered).
-fn send_now(
+pub(crate) fn send_now(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,

@@ -56,23 +56,20 @@ pub struct Setup {
 impl Setup {
     /// Three nodes with the example records imported.
     pub async fn new() -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let spec = ExampleSpec::load().expect("examples/federation.toml");
-        let fed = ExampleFederation::create(dir.path(), &spec)
-            .await
-            .expect("federation starts");
-        fed.import_records(&spec)
-            .await
-            .expect("example records import");
-        Setup { dir, fed }
+        Setup::of(ExampleSpec::load().expect("examples/federation.toml")).await
     }
 
     /// The three institutions and the dashboard member `ne.cii`, records imported.
     pub async fn with_dashboard() -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
         let spec = ExampleSpec::load()
             .and_then(ExampleSpec::with_dashboard)
             .expect("examples/federation.toml with its dashboard");
+        Setup::of(spec).await
+    }
+
+    /// The federation `spec` describes, started, with its records imported.
+    async fn of(spec: ExampleSpec) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
         let fed = ExampleFederation::create(dir.path(), &spec)
             .await
             .expect("federation starts");
