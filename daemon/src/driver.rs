@@ -488,12 +488,13 @@ impl Node {
                 Output::StaffChanged(keys) => {
                     *self.staff_keys.write().unwrap() = keys.into_iter().collect();
                 }
-                // Opening a summary for a staff member: done here, its result stepped in.
+                // Opening a summary, signing a staff action or a queued request: done here,
+                // its result stepped in (its signatures checked before, as for any input).
                 Output::Work(work) => {
                     let node = self.clone();
                     self.tasks.spawn(async move {
                         let done = node.crypto.run(work, &mut crate::clock::OsRandom);
-                        match node.store.step(done, Verified::default()).await {
+                        match node.step(done).await {
                             Ok(outputs) => {
                                 node.carry_out(outputs);
                             }

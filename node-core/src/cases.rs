@@ -7,11 +7,12 @@ use crate::outbox::{self, Item};
 use crate::requester;
 use crate::state::{Core, Reply};
 use crate::store::Tx;
+use crate::work::{SignJob, Then, Unsigned, Work};
 use protocol_spec::avs::Avs;
-use protocol_spec::case::{CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
+use protocol_spec::case::{CaseError, CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
 use protocol_spec::exchange::{Refusal, RefusalCode};
-use protocol_spec::ids::{CaseId, EventId, InstitutionId};
-use protocol_spec::keys::PublicKey;
+use protocol_spec::ids::{CaseId, EventId, InstitutionId, StaffId};
+use protocol_spec::keys::{PublicKey, Signature, SignatureCheck};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::staff::StaffErrorKind;
 use rusqlite::OptionalExtension;
@@ -43,37 +44,87 @@ fn save_case(db: &rusqlite::Connection, case: &CoordinatedCase) -> anyhow::Resul
     Ok(())
 }
 
-/// A new event by this node; its time comes after every event of `case` (Lamport time, so
-/// every node orders it after what this node had seen, spec §6.3).
-fn event(
-    core: &Core,
-    env: &mut Env<'_>,
-    staff: &protocol_spec::ids::StaffId,
-    case: Option<&CoordinatedCase>,
-    case_id: CaseId,
-    kind: CaseEventKind,
-) -> SignedCaseEvent {
-    CaseEvent {
-        event_id: EventId(env.bytes()),
-        case_id,
-        author: core.me.clone(),
-        staff: staff.clone(),
-        at: case.map_or(env.now, |c| c.next_time(env.now)),
-        kind,
+/// How often the second step of a staff action composes its events again when the case
+/// changed while they were signed, before the staff member is asked to try again.
+const SIGN_ATTEMPTS: u8 = 3;
+
+/// Lets the dry run of [`compose`] judge whether events are allowed before they are signed.
+/// Nothing judged with it is kept: the second step applies the signed events with the real
+/// check.
+struct DryRun;
+
+impl SignatureCheck for DryRun {
+    fn holds(&self, _: &PublicKey, _: &[u8], _: &Signature) -> bool {
+        true
     }
-    .sign(&core.keys.signing)
 }
 
-pub(crate) fn open(
-    core: &mut Core,
-    tx: &mut Tx<'_>,
+/// The events `kinds` make, by this node, on `case` (a new case when `None`, the first kind
+/// opening it), each allowed after the one before on the committed state. Their times come
+/// after every event of the case (Lamport time, so every node orders them after what this
+/// node had seen, spec §6.3). Not yet signed.
+fn compose(
+    core: &Core,
     env: &mut Env<'_>,
-    ticket: Ticket,
-    who: &crate::state::StaffMember,
-    person: Avs,
-    invite: Vec<InstitutionId>,
-) -> Result<Vec<Output>, Fault> {
-    for i in &invite {
+    staff: &StaffId,
+    case: Option<&CoordinatedCase>,
+    case_id: CaseId,
+    kinds: Vec<CaseEventKind>,
+) -> Result<Vec<CaseEvent>, Fault> {
+    let key = core.keys.signing.public();
+    let mut dry = case.cloned();
+    let mut events = Vec::new();
+    for kind in kinds {
+        let event = CaseEvent {
+            event_id: EventId(env.bytes()),
+            case_id,
+            author: core.me.clone(),
+            staff: staff.clone(),
+            at: dry.as_ref().map_or(env.now, |c| c.next_time(env.now)),
+            kind,
+        };
+        let unsigned = SignedCaseEvent {
+            event: event.clone(),
+            signature: Signature([0; 64]),
+        };
+        match &mut dry {
+            None => {
+                dry = Some(
+                    CoordinatedCase::open_checked(unsigned, &key, &DryRun)
+                        .map_err(|e| bad(e.to_string()))?,
+                );
+            }
+            Some(c) => {
+                c.apply_checked(unsigned, &key, &DryRun)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// Hands the events of a staff action out to be signed ([`Work::Sign`]); [`signed`] records
+/// and distributes them.
+fn to_sign(ticket: Ticket, staff: &StaffId, events: Vec<CaseEvent>, attempt: u8) -> Vec<Output> {
+    vec![Output::Work(Work::Sign(Box::new(SignJob {
+        then: Then::Staff {
+            ticket,
+            staff: staff.clone(),
+        },
+        what: Unsigned::CaseEvents { events, attempt },
+    })))]
+}
+
+/// What a new case needs: members to invite other than this institution, and the person in
+/// this institution's records.
+fn check_opening(
+    core: &Core,
+    tx: &Tx<'_>,
+    person: &Avs,
+    invite: &[InstitutionId],
+) -> Result<(), Fault> {
+    for i in invite {
         if core.roster.roster.member(i).is_none() {
             return Err(bad(format!("{i} is not a federation member")));
         }
@@ -90,33 +141,29 @@ pub(crate) fn open(
             "no person with this social insurance number in this institution's records",
         ));
     }
+    Ok(())
+}
+
+pub(crate) fn open(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    who: &crate::state::StaffMember,
+    person: Avs,
+    invite: Vec<InstitutionId>,
+) -> Result<Vec<Output>, Fault> {
+    check_opening(core, tx, &person, &invite)?;
     let case_id = CaseId(env.bytes());
-    let key = core.keys.signing.public();
-    let opening = event(
-        core,
-        env,
-        &who.staff,
-        None,
-        case_id,
-        CaseEventKind::Opened { person },
-    );
-    let mut case = CoordinatedCase::open(opening, &key).map_err(|e| Fault::Local(e.into()))?;
-    for i in invite {
-        let ev = event(
-            core,
-            env,
-            &who.staff,
-            Some(&case),
-            case_id,
-            CaseEventKind::Invited { institution: i },
-        );
-        case.apply(ev, &key).map_err(|e| bad(e.to_string()))?;
-    }
-    for ev in &case.history {
-        entries::case_event(tx, env, &case, ev)?;
-    }
-    save_case(tx.db, &case)?;
-    distribute(core, tx, env, &case, ticket, Reply::Opened(case_id))
+    let kinds = std::iter::once(CaseEventKind::Opened { person })
+        .chain(
+            invite
+                .into_iter()
+                .map(|institution| CaseEventKind::Invited { institution }),
+        )
+        .collect();
+    let events = compose(core, env, &who.staff, None, case_id, kinds)?;
+    Ok(to_sign(ticket, &who.staff, events, 0))
 }
 
 pub(crate) fn change(
@@ -128,16 +175,12 @@ pub(crate) fn change(
     case_id: CaseId,
     kind: CaseEventKind,
 ) -> Result<Vec<Output>, Fault> {
-    let reply = match &kind {
-        CaseEventKind::ConsentRecorded(c) => Reply::Consent(c.consent_id),
-        _ => Reply::Updated,
-    };
-    changes(core, tx, env, ticket, who, case_id, vec![kind], reply)
+    changes(core, tx, env, ticket, who, case_id, vec![kind])
 }
 
-/// Several events by this node in one step, each after the one before, distributed once: a
-/// consent replaced is the new consent recorded and the old one revoked, both or neither.
-#[allow(clippy::too_many_arguments)]
+/// Several events by this node, each after the one before, recorded and distributed at once: a
+/// consent replaced is the new consent recorded and the old one revoked, both or neither. An
+/// accepted referral brings the referrer's summary (see [`signed`]).
 pub(crate) fn changes(
     core: &mut Core,
     tx: &mut Tx<'_>,
@@ -146,43 +189,103 @@ pub(crate) fn changes(
     who: &crate::state::StaffMember,
     case_id: CaseId,
     kinds: Vec<CaseEventKind>,
-    reply: Reply,
 ) -> Result<Vec<Output>, Fault> {
-    let key = core.keys.signing.public();
-    let mut case = load_case(tx.db, &case_id)?
+    let case = load_case(tx.db, &case_id)?
         .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
-    for kind in kinds {
-        let ev = event(core, env, &who.staff, Some(&case), case_id, kind);
-        case.apply(ev.clone(), &key)
-            .map_err(|e| bad(e.to_string()))?;
-        entries::case_event(tx, env, &case, &ev)?;
-    }
-    save_case(tx.db, &case)?;
-    distribute(core, tx, env, &case, ticket, reply)
+    let events = compose(core, env, &who.staff, Some(&case), case_id, kinds)?;
+    Ok(to_sign(ticket, &who.staff, events, 0))
 }
 
-/// Accepts an invitation; an accepted referral brings the referrer's summary at once: the
-/// request is queued as if the staff member had made it, and leaves once the referrer holds
-/// the acceptance (spec §6.6, §9).
-pub(crate) fn accept(
+/// The events of a staff action, signed off the store thread: applied to the case as committed
+/// by now, logged, stored and distributed. When the case changed meanwhile so that they no
+/// longer follow its latest event, or are no longer allowed, they are composed again (and the
+/// staff member told if the change is not allowed any more).
+pub(crate) fn signed(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     ticket: Ticket,
-    who: &crate::state::StaffMember,
-    case_id: CaseId,
+    staff: &StaffId,
+    events: Vec<SignedCaseEvent>,
+    attempt: u8,
 ) -> Result<Vec<Output>, Fault> {
-    let mut out = change(core, tx, env, ticket, who, case_id, CaseEventKind::Accepted)?;
-    let case = load_case(tx.db, &case_id)?
-        .ok_or_else(|| Fault::Local(anyhow::anyhow!("an accepted case is gone")))?;
-    if let Some(r) = case.referral_of(&core.me).cloned()
+    let Some(who) = core.staff.values().find(|m| &m.staff == staff).cloned() else {
+        return Err(Fault::Refused(
+            StaffErrorKind::Forbidden,
+            "this staff credential was revoked".into(),
+        ));
+    };
+    let Some(first) = events.first() else {
+        return Err(Fault::Local(anyhow::anyhow!(
+            "a staff action with no event"
+        )));
+    };
+    let case_id = first.event.case_id;
+    let opening = match &first.event.kind {
+        CaseEventKind::Opened { person } => Some(person.clone()),
+        _ => None,
+    };
+    let stored = match &opening {
+        Some(person) => {
+            let invited: Vec<InstitutionId> = events[1..]
+                .iter()
+                .filter_map(|e| match &e.event.kind {
+                    CaseEventKind::Invited { institution } => Some(institution.clone()),
+                    _ => None,
+                })
+                .collect();
+            check_opening(core, tx, person, &invited)?;
+            None
+        }
+        None => Some(
+            load_case(tx.db, &case_id)?
+                .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?,
+        ),
+    };
+    let key = core.keys.signing.public();
+    let case = match apply_all(stored.clone(), &events, &key, env.verified) {
+        Ok(case) => case,
+        Err(e) if attempt + 1 >= SIGN_ATTEMPTS => {
+            return Err(bad(format!(
+                "the case kept changing while this change was recorded ({e}); nothing was done, try again"
+            )));
+        }
+        Err(_) => {
+            let kinds = events.into_iter().map(|e| e.event.kind).collect();
+            let events = compose(core, env, staff, stored.as_ref(), case_id, kinds)?;
+            return Ok(to_sign(ticket, staff, events, attempt + 1));
+        }
+    };
+    for ev in &events {
+        entries::case_event(tx, env, &case, ev)?;
+    }
+    save_case(tx.db, &case)?;
+    let reply = if opening.is_some() {
+        Reply::Opened(case_id)
+    } else if let Some(c) = events.iter().find_map(|e| match &e.event.kind {
+        CaseEventKind::ConsentRecorded(c) => Some(c),
+        _ => None,
+    }) {
+        Reply::Consent(c.consent_id)
+    } else {
+        Reply::Updated
+    };
+    let mut out = distribute(core, tx, env, &case, ticket, reply)?;
+    // An accepted referral brings the referrer's summary at once: the request is recorded as
+    // if the staff member had made it, and leaves once the referrer holds the acceptance
+    // (spec §6.6, §9).
+    let accepted = events
+        .iter()
+        .any(|e| matches!(e.event.kind, CaseEventKind::Accepted));
+    if accepted
+        && let Some(r) = case.referral_of(&core.me).cloned()
         && core.roster.roster.member(&r.by).is_some()
     {
         out.extend(requester::record(
             core,
             tx,
             env,
-            who,
+            &who,
             case_id,
             r.by,
             r.purpose,
@@ -190,6 +293,29 @@ pub(crate) fn accept(
         )?);
     }
     Ok(out)
+}
+
+/// `events` applied in order to `stored`, or opening a new case when `None`.
+fn apply_all(
+    stored: Option<CoordinatedCase>,
+    events: &[SignedCaseEvent],
+    key: &PublicKey,
+    check: &dyn SignatureCheck,
+) -> Result<CoordinatedCase, CaseError> {
+    let (mut case, rest) = match stored {
+        Some(case) => (case, events),
+        None => {
+            let (first, rest) = events.split_first().ok_or(CaseError::NotOpening)?;
+            (
+                CoordinatedCase::open_checked(first.clone(), key, check)?,
+                rest,
+            )
+        }
+    };
+    for ev in rest {
+        case.apply_checked(ev.clone(), key, check)?;
+    }
+    Ok(case)
 }
 
 /// Queues the case history for every other institution in the case and hands the sends to
@@ -344,7 +470,8 @@ pub(crate) fn receive_history(
     let key_of = |id: &InstitutionId| roster.case_event_keys(id);
     // Judged on the offered history alone first: whether this node is addressed, and whether
     // the sender ever took part, must not depend on what this node holds.
-    let offered = CoordinatedCase::replay(&events, key_of).map_err(|e| refused(e.to_string()))?;
+    let offered = CoordinatedCase::replay_checked(&events, key_of, env.verified)
+        .map_err(|e| refused(e.to_string()))?;
     // Addressed to this node: it is in the audience, or the history names it and tells it that
     // it is out of the case (it was removed, or a concurrent change voided its invitation),
     // so its view converges. Both are judged on the offered history alone.
@@ -358,7 +485,7 @@ pub(crate) fn receive_history(
         Some(mut case) => {
             let known: std::collections::HashSet<EventId> =
                 case.history.iter().map(|e| e.event.event_id).collect();
-            case.merge(&events, key_of)
+            case.merge_checked(&events, key_of, env.verified)
                 .map_err(|e| refused(e.to_string()))?;
             let new = case
                 .history

@@ -3,13 +3,13 @@
 //! whoever waits for it (the requester's staff member, a case change awaiting its peers).
 
 use crate::io::{Env, Fault, Output, Token};
-use crate::outbox::{self, Item, Row, load, note_problem, remove};
+use crate::outbox::{self, Carry, Item, Row, load, note_problem, remove};
 use crate::state::Core;
 use crate::store::Tx;
 use crate::{cases, notices, requester, roster, stats};
 use protocol_spec::exchange::RefusalCode;
 use protocol_spec::ids::{InstitutionId, StaffId};
-use protocol_spec::peer::PeerReply;
+use protocol_spec::peer::{PeerMessage, PeerReply};
 
 /// Builds what an item carries now and hands it to the driver, unless it is already in flight
 /// (then it is sent again once answered).
@@ -22,29 +22,32 @@ pub(crate) fn send_now(
     item: &Item,
     staff: Option<&StaffId>,
 ) -> Result<Option<Output>, Fault> {
-    outbox::send_with(core, tx, env, token, to, |core, tx, env| match item {
-        Item::CaseHistory { case_id } => cases::history_message(tx, token, case_id, to),
-        Item::Roster => Ok(Some(roster::message(core))),
-        Item::CaseHistoryBack { case_id } => cases::history_back_message(tx, token, case_id, to),
-        Item::CaseHistoryBackUntil { case_id, until } => {
-            cases::history_until_message(tx, token, case_id, *until)
-        }
-        Item::ChangeNotice { case_id } => Ok(Some(notices::message(case_id))),
-        Item::CaseHistoryAnswer { case_id, events } => {
-            Ok(Some(protocol_spec::peer::PeerMessage::CaseHistory {
+    outbox::send_with(core, tx, env, token, to, |core, tx, env| {
+        let message = match item {
+            Item::Summary { request_id } => {
+                return requester::message_for(core, tx, env, token, request_id, staff);
+            }
+            Item::CaseHistory { case_id } => cases::history_message(tx, token, case_id, to)?,
+            Item::Roster => Some(roster::message(core)),
+            Item::CaseHistoryBack { case_id } => {
+                cases::history_back_message(tx, token, case_id, to)?
+            }
+            Item::CaseHistoryBackUntil { case_id, until } => {
+                cases::history_until_message(tx, token, case_id, *until)?
+            }
+            Item::ChangeNotice { case_id } => Some(notices::message(case_id)),
+            Item::CaseHistoryAnswer { case_id, events } => Some(PeerMessage::CaseHistory {
                 case_id: *case_id,
                 events: events.clone(),
-            }))
-        }
-        Item::StatsReport { month } => stats::delivery_message(tx, *month),
-        Item::Summary { request_id } => {
-            requester::message_for(core, tx, env, token, request_id, staff)
-        }
-        Item::LegacySummary { .. } => {
-            tracing::warn!("a summary request queued by an earlier version is not sent");
-            outbox::remove(tx, token)?;
-            Ok(None)
-        }
+            }),
+            Item::StatsReport { month } => stats::delivery_message(tx, *month)?,
+            Item::LegacySummary { .. } => {
+                tracing::warn!("a summary request queued by an earlier version is not sent");
+                outbox::remove(tx, token)?;
+                None
+            }
+        };
+        Ok(message.map(Carry::Message))
     })
 }
 

@@ -1,7 +1,7 @@
 //! What a step of the core takes and gives: its [`Input`], the [`Env`] the world lends it (the
 //! time and a random source), its [`Output`]s, and the [`Fault`] that rolls it back.
 
-use crate::work::{Done, Verified, Work};
+use crate::work::{Done, Then, Verified, Work};
 use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -138,9 +138,17 @@ impl Input {
             Input::Delivered { token, .. } | Input::Unreachable { token } => Origin::Answer(*token),
             Input::Tick => Origin::Tick,
             Input::Done(Done::Sealed { .. } | Done::Cosigned { .. }) => Origin::Peer,
-            Input::Done(Done::Opened { ticket, .. } | Done::RequestSigned { ticket, .. }) => {
-                Origin::Staff(*ticket)
-            }
+            Input::Done(
+                Done::Opened { ticket, .. }
+                | Done::Signed {
+                    then: Then::Staff { ticket, .. },
+                    ..
+                },
+            ) => Origin::Staff(*ticket),
+            Input::Done(Done::Signed {
+                then: Then::Queued { token },
+                ..
+            }) => Origin::Answer(*token),
         }
     }
 }

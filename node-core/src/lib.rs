@@ -12,8 +12,9 @@
 //! The flow of one summary request (spec §7):
 //! 1. `Staff(SummaryRequest)` at the requester: the rule is checked on the requester's own
 //!    state and the request composed; output `Work(Sign)`, which the driver signs off the
-//!    store thread. `Done(RequestSigned)`: the checks again, the signed request and its
-//!    outbox item are written; output `Send`.
+//!    store thread. `Done(Signed)`: the checks again, the signed request and its outbox item
+//!    are written; output `Send`. A staff member's case action and monthly report take the
+//!    same two steps; a queued request re-signed as it leaves takes them from the outbox.
 //! 2. `Peer(Summary)` at the responder, its signature checked before the step ([`precheck`]):
 //!    authentication, idempotent retry, freshness, the rule; output `Work(Seal)`, which the
 //!    driver does off the store thread. `Done(Sealed)`: the same checks and the rule again on
@@ -51,4 +52,6 @@ pub use io::{
 pub use state::Mutants;
 pub use state::{BootstrapAdmin, Core, Secrets};
 pub use store::{StoreProblem, Tx};
-pub use work::{Crypto, Done, OpenJob, SealJob, SignJob, Verified, Work, precheck};
+pub use work::{
+    Crypto, Done, OpenJob, SealJob, SignJob, Signed, Then, Unsigned, Verified, Work, precheck,
+};

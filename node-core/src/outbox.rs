@@ -6,6 +6,7 @@
 use crate::io::{Env, Fault, Output, Token};
 use crate::state::{Core, InFlight};
 use crate::store::Tx;
+use crate::work::{SignJob, Work};
 use protocol_spec::ids::{CaseId, InstitutionId, RequestId, StaffId};
 use protocol_spec::peer::PeerMessage;
 use rusqlite::OptionalExtension;
@@ -193,16 +194,30 @@ fn reschedule(tx: &Tx<'_>, env: &Env<'_>, token: Token) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What an item carries when it leaves: its message, or first a signature (a summary request
+/// signed again with a fresh time, spec §7.6), made off the store thread; the item is sent
+/// once it comes back.
+pub(crate) enum Carry {
+    Message(PeerMessage),
+    Sign(Box<SignJob>),
+}
+
+impl From<PeerMessage> for Carry {
+    fn from(m: PeerMessage) -> Carry {
+        Carry::Message(m)
+    }
+}
+
 /// Hands an item to the driver with what it carries now, as `message` builds it (`None`: the
 /// item was settled instead and nothing leaves), unless it is already in flight (then it is
 /// sent again once answered).
-pub(crate) fn send_with<'t, 'e>(
+pub(crate) fn send_with<'t, 'e, M: Into<Carry>>(
     core: &mut Core,
     tx: &mut Tx<'t>,
     env: &mut Env<'e>,
     token: Token,
     to: &InstitutionId,
-    message: impl FnOnce(&mut Core, &mut Tx<'t>, &mut Env<'e>) -> Result<Option<PeerMessage>, Fault>,
+    message: impl FnOnce(&mut Core, &mut Tx<'t>, &mut Env<'e>) -> Result<Option<M>, Fault>,
 ) -> Result<Option<Output>, Fault> {
     if let Some(f) = core.in_flight.get_mut(&token)
         && env.now.saturating_sub(f.since) < crate::state::IN_FLIGHT_TIMEOUT
@@ -210,8 +225,20 @@ pub(crate) fn send_with<'t, 'e>(
         f.stale = true;
         return Ok(None);
     }
-    let Some(message) = message(core, tx, env)? else {
-        return Ok(None);
+    let message = match message(core, tx, env)?.map(Into::into) {
+        None => return Ok(None),
+        Some(Carry::Message(m)) => m,
+        Some(Carry::Sign(job)) => {
+            // Held like a send until the signature is back, so a tick does not ask twice.
+            core.in_flight.insert(
+                token,
+                InFlight {
+                    since: env.now,
+                    stale: false,
+                },
+            );
+            return Ok(Some(Output::Work(Work::Sign(job))));
+        }
     };
     let (attempts, queued_at): (i64, i64) = tx.db.query_row(
         "SELECT attempts, created_at FROM outbox WHERE id = ?1",

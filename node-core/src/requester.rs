@@ -6,10 +6,10 @@
 use crate::cases::load_case;
 use crate::entries;
 use crate::io::{Env, Fault, Output, Ticket, Token, bad};
-use crate::outbox::{self, Item, Row};
+use crate::outbox::{self, Carry, Item, Row};
 use crate::state::Core;
 use crate::store::Tx;
-use crate::work::{SignJob, Work};
+use crate::work::{SignJob, Then, Unsigned, Work};
 use protocol_spec::case::{CaseStatus, CoordinatedCase};
 use protocol_spec::category::Category;
 use protocol_spec::exchange::{
@@ -41,9 +41,11 @@ pub(crate) fn request(
 ) -> Result<Vec<Output>, Fault> {
     let request = compose(core, tx, env, case_id, from, purpose, categories)?;
     Ok(vec![Output::Work(Work::Sign(Box::new(SignJob {
-        ticket,
-        staff: who.staff.clone(),
-        request,
+        then: Then::Staff {
+            ticket,
+            staff: who.staff.clone(),
+        },
+        what: Unsigned::Request(request),
     })))])
 }
 
@@ -64,14 +66,15 @@ pub(crate) fn signed(
         ));
     };
     check(core, tx, env, &signed.request)?;
-    let (token, send) = write(core, tx, env, &who, signed)?;
+    let (token, send) = write(core, tx, env, &who, &signed.request, Some(&signed))?;
     core.waiting.insert(token, ticket);
     Ok(send.into_iter().collect())
 }
 
 /// A request made for `who` without a staff member waiting on it (an accepted referral's
-/// summary): its outcome is in `passerelle summary requests`. Signed in the step that makes
-/// it, so it is durable with the acceptance that asks for it.
+/// summary): its outcome is in `passerelle summary requests`. Recorded in the step that makes
+/// it, so it is durable with the acceptance that asks for it, and signed as it first leaves
+/// ([`message_for`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record(
     core: &mut Core,
@@ -84,8 +87,7 @@ pub(crate) fn record(
     categories: Vec<Category>,
 ) -> Result<Vec<Output>, Fault> {
     let request = compose(core, tx, env, case_id, from, purpose, categories)?;
-    let signed = request.sign(&core.keys.signing);
-    let (_, send) = write(core, tx, env, who, signed)?;
+    let (_, send) = write(core, tx, env, who, &request, None)?;
     Ok(send.into_iter().collect())
 }
 
@@ -145,15 +147,16 @@ fn check(core: &Core, tx: &Tx<'_>, env: &Env<'_>, request: &SummaryRequest) -> R
     Ok(())
 }
 
-/// Fixes the request's identity durably and queues it.
+/// Fixes the request's identity durably, with its signed version if it has one yet, and
+/// queues it.
 fn write(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     who: &crate::state::StaffMember,
-    signed: SignedSummaryRequest,
+    request: &SummaryRequest,
+    signed: Option<&SignedSummaryRequest>,
 ) -> Result<(Token, Option<Output>), Fault> {
-    let request = &signed.request;
     let from = request.responder.clone();
     tx.db.prepare_cached("INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)")?
         .execute(
@@ -167,8 +170,10 @@ fn write(
             env.now as i64
         ],
     )?;
-    keep_version(tx, &signed)?;
-    let request_id = signed.request.request_id;
+    if let Some(signed) = signed {
+        keep_version(tx, signed)?;
+    }
+    let request_id = request.request_id;
     let item = Item::Summary { request_id };
     let token = outbox::enqueue(tx, env, &from, &item, Some(&who.staff))?;
     let send = outbox::send_with(core, tx, env, token, &from, |core, tx, env| {
@@ -286,7 +291,9 @@ fn recheck(
     )
 }
 
-/// The message to send for a queued request, or `None` if it was withdrawn.
+/// What a queued request carries as it leaves: its latest signed version, or first a new
+/// signature when it has none yet or its signing time is older than half the freshness window;
+/// `None` if it was withdrawn or held back.
 pub(crate) fn message_for(
     core: &mut Core,
     tx: &mut Tx<'_>,
@@ -294,14 +301,8 @@ pub(crate) fn message_for(
     token: Token,
     request_id: &RequestId,
     staff: Option<&StaffId>,
-) -> Result<Option<PeerMessage>, Fault> {
-    let state: Option<(String, i64)> = tx
-        .db
-        .prepare_cached("SELECT state, created_at FROM requests WHERE request_id = ?1")?
-        .query_row([request_id.0.to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (Some((state, created_at)), Some(mut signed)) = (state, latest_version(tx, request_id)?)
-    else {
+) -> Result<Option<Carry>, Fault> {
+    let Some((state, created_at, draft)) = recorded(core, tx, request_id)? else {
         tracing::error!("an outbox item names a request this node has no record of");
         outbox::remove(tx, token)?;
         return Ok(None);
@@ -310,24 +311,95 @@ pub(crate) fn message_for(
         outbox::remove(tx, token)?;
         return Ok(None);
     }
-    if let Some(reason) = recheck(core, tx, env, &signed.request, staff, created_at as u64)? {
+    let latest = latest_version(tx, request_id)?;
+    let request = latest.as_ref().map_or(draft, |v| v.request.clone());
+    if let Some(reason) = recheck(core, tx, env, &request, staff, created_at)? {
         withdraw(core, tx, env, token, request_id, &reason)?;
         return Ok(None);
     }
-    if outbox::case_change_waits(tx, &signed.request.responder, &signed.request.case_id)? {
+    if outbox::case_change_waits(tx, &request.responder, &request.case_id)? {
         outbox::postpone(tx, env, token, CASE_CHANGE_WAIT)?;
         return Ok(None);
     }
-    // Same identity, fresh signing time: the responder judges freshness on every version.
-    if env.now.saturating_sub(signed.request.issued_at) > MAX_CLOCK_SKEW / 2 {
-        signed = SummaryRequest {
-            issued_at: env.now,
-            ..signed.request
+    match latest {
+        Some(signed) if env.now.saturating_sub(signed.request.issued_at) <= MAX_CLOCK_SKEW / 2 => {
+            Ok(Some(PeerMessage::Summary(signed).into()))
         }
-        .sign(&core.keys.signing);
-        keep_version(tx, &signed)?;
+        // Same identity, fresh signing time: the responder judges freshness on every version.
+        _ => Ok(Some(Carry::Sign(Box::new(SignJob {
+            then: Then::Queued { token },
+            what: Unsigned::Request(SummaryRequest {
+                issued_at: env.now,
+                ..request
+            }),
+        })))),
     }
-    Ok(Some(PeerMessage::Summary(signed)))
+}
+
+/// The request's state, when it was made, and the request as recorded (its signing time that
+/// of its recording).
+fn recorded(
+    core: &Core,
+    tx: &Tx<'_>,
+    request_id: &RequestId,
+) -> Result<Option<(String, u64, SummaryRequest)>, Fault> {
+    type Row = (String, i64, Vec<u8>, String, String, String);
+    let row: Option<Row> = tx
+        .db
+        .prepare_cached(
+            "SELECT state, created_at, case_id, responder, purpose, categories FROM requests WHERE request_id = ?1",
+        )?
+        .query_row([request_id.0.to_vec()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
+        .optional()?;
+    let Some((state, created_at, case_id, responder, purpose, categories)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| anyhow::anyhow!("the store is corrupt: a request's {what}");
+    let created_at = u64::try_from(created_at).map_err(|_| corrupt("time"))?;
+    let request = SummaryRequest {
+        request_id: *request_id,
+        requester: core.me.clone(),
+        responder: responder.parse().map_err(|_| corrupt("responder"))?,
+        case_id: CaseId(case_id.try_into().map_err(|_| corrupt("case"))?),
+        purpose: purpose.parse().map_err(|_| corrupt("purpose"))?,
+        categories: Category::parse_list(&categories).map_err(|_| corrupt("categories"))?,
+        issued_at: created_at,
+    };
+    Ok(Some((state, created_at, request)))
+}
+
+/// A queued request signed off the store thread: kept as its latest version and sent, unless
+/// it was settled meanwhile. The send checks it again on the state committed by then.
+pub(crate) fn queued_signed(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    signed: SignedSummaryRequest,
+) -> Result<Vec<Output>, Fault> {
+    core.in_flight.remove(&token);
+    let Some(row) = outbox::load(tx, token)? else {
+        return Ok(Vec::new());
+    };
+    if !matches!(&row.item, Item::Summary { request_id } if *request_id == signed.request.request_id)
+    {
+        return Err(Fault::Local(anyhow::anyhow!(
+            "a signed request came back for an outbox item that carries something else"
+        )));
+    }
+    keep_version(tx, &signed)?;
+    let send = crate::delivery::send_now(
+        core,
+        tx,
+        env,
+        token,
+        &row.recipient,
+        &row.item,
+        row.staff.as_ref(),
+    )?;
+    Ok(send.into_iter().collect())
 }
 
 fn settle(

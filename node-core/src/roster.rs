@@ -52,7 +52,7 @@ pub(crate) fn adopt(
     offered: SignedRoster,
 ) -> Result<(u64, Vec<Output>), Fault> {
     offered
-        .verify_successor(&core.roster.roster)
+        .verify_successor_checked(&core.roster.roster, env.verified)
         .map_err(|e| bad(e.to_string()))?;
     let Some(mine) = offered.roster.member(&core.me) else {
         return Err(Fault::Refused(

@@ -121,7 +121,9 @@ pub(crate) fn dispatch(
             let kind = CaseEventKind::Invited { institution };
             cases::change(core, tx, env, ticket, who, case_id, kind)
         }
-        R::CaseAccept { case_id } => cases::accept(core, tx, env, ticket, who, case_id),
+        R::CaseAccept { case_id } => {
+            cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Accepted)
+        }
         R::CaseLeave { case_id } => {
             cases::change(core, tx, env, ticket, who, case_id, CaseEventKind::Left)
         }
@@ -173,14 +175,13 @@ pub(crate) fn dispatch(
         }
         R::ConsentReplace { replaces, draft } => {
             let consent = consent_from(env, who, &draft);
-            let reply = crate::state::Reply::Consent(consent.consent_id);
             let kinds = vec![
                 CaseEventKind::ConsentRecorded(consent),
                 CaseEventKind::ConsentRevoked {
                     consent_id: replaces,
                 },
             ];
-            cases::changes(core, tx, env, ticket, who, draft.case_id, kinds, reply)
+            cases::changes(core, tx, env, ticket, who, draft.case_id, kinds)
         }
         R::ConsentRevoke {
             case_id,

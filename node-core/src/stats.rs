@@ -21,7 +21,7 @@ use protocol_spec::stats::{ExitOutcome, Month, PlacementSet, StatisticsConfig};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod delivery;
-pub(crate) use delivery::{dashboard, delivery_message, receive, send};
+pub(crate) use delivery::{dashboard, delivery_message, receive, send, signed};
 
 pub(crate) fn config(core: &Core) -> Result<&StatisticsConfig, Fault> {
     core.roster.roster.statistics.as_deref().ok_or_else(|| {

@@ -4,7 +4,7 @@ use crate::io::{Env, Fault, Input, Origin, Output, Ticket, peer_message_name};
 use crate::state::Core;
 use crate::store::StoreProblem;
 use crate::store::Tx;
-use crate::work::{Done, Work};
+use crate::work::{Done, Signed, Then, Work};
 use crate::{cases, delivery, notices, queries, responder, retention, roster, staff, stats};
 use anyhow::anyhow;
 use protocol_spec::keys::PublicKey;
@@ -58,11 +58,23 @@ impl Core {
                     reason: "this node holds no witness key".into(),
                 },
             })]),
-            Input::Done(Done::RequestSigned {
-                ticket,
-                staff,
-                signed,
-            }) => crate::requester::signed(self, tx, env, ticket, &staff, signed),
+            Input::Done(Done::Signed { then, signed }) => match (then, signed) {
+                (Then::Staff { ticket, staff }, Signed::Request(signed)) => {
+                    crate::requester::signed(self, tx, env, ticket, &staff, signed)
+                }
+                (Then::Queued { token }, Signed::Request(signed)) => {
+                    crate::requester::queued_signed(self, tx, env, token, signed)
+                }
+                (Then::Staff { ticket, staff }, Signed::CaseEvents { events, attempt }) => {
+                    cases::signed(self, tx, env, ticket, &staff, events, attempt)
+                }
+                (Then::Staff { ticket, staff }, Signed::Report(signed)) => {
+                    stats::signed(self, tx, env, ticket, &staff, *signed)
+                }
+                (Then::Queued { .. }, _) => Err(Fault::Local(anyhow!(
+                    "only a queued summary request is signed for the outbox"
+                ))),
+            },
             Input::Done(Done::Opened {
                 ticket,
                 summary_id,

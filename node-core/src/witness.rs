@@ -7,7 +7,7 @@ use crate::io::{Env, Fault, Output};
 use crate::state::Core;
 use crate::store::Tx;
 use crate::vkeys::{log_vkey, origin, witness_vkey};
-use crate::work::Work;
+use crate::work::{CheckedKey, Work};
 use anyhow::anyhow;
 use protocol_spec::entry::{LogEntry, Text, WitnessEvidence};
 use protocol_spec::peer::PeerReply;
@@ -17,29 +17,35 @@ use protocol_spec::tlog::witness::{self, AddCheckpoint, WitnessRefusal, WitnessS
 use rusqlite::{Connection, OptionalExtension};
 
 /// The checkpoint this node last cosigned for `origin` (its witness state) and that note, if
-/// the log's key in the roster in force, `log_key`, signed it. A note that key does not verify
-/// was signed with a key the steering group has since replaced: the log restarted under its new
-/// key and is followed from the empty tree (transparency-log.md §7.5).
+/// the log's key in the roster in force, `log_key`, signed it. A note signed with a key the
+/// steering group has since replaced means the log restarted under its new key, and is followed
+/// from the empty tree (transparency-log.md §7.5). The key the note was verified under is kept
+/// with it, so this compares keys instead of verifying again.
 pub fn cosigned(
     db: &Connection,
     origin: &str,
     log_key: Option<&VerifierKey>,
 ) -> anyhow::Result<Option<(WitnessState, String)>> {
-    let row: Option<(i64, Vec<u8>, String)> = db
+    type Row = (i64, Vec<u8>, String, Option<Vec<u8>>);
+    let row: Option<Row> = db
         .query_row(
-            "SELECT size, root, note FROM witness_state WHERE origin = ?1",
+            "SELECT size, root, note, log_key FROM witness_state WHERE origin = ?1",
             [origin],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let Some((size, root, note)) = row else {
+    let Some((size, root, note, verified_under)) = row else {
         return Ok(None);
     };
     let Some(key) = log_key else {
         return Ok(None);
     };
-    let signed =
-        Note::parse(&note).is_ok_and(|n| note::verify_note(&n, std::slice::from_ref(key)).is_ok());
+    let signed = match verified_under {
+        Some(k) => key.name == origin && k == key.key.0,
+        // Kept by an earlier version, without its key.
+        None => Note::parse(&note)
+            .is_ok_and(|n| note::verify_note(&n, std::slice::from_ref(key)).is_ok()),
+    };
     if !signed {
         return Ok(None);
     }
@@ -132,7 +138,11 @@ pub(crate) fn add_checkpoint(
     } else {
         state
     };
-    match witness::decide(state, log_key.as_ref(), &req) {
+    let checked = log_key.as_ref().map(|key| CheckedKey {
+        key,
+        verified: env.verified,
+    });
+    match witness::decide(state, checked.as_ref(), &req) {
         // No log of a Passerelle member grows that far; the store could not keep it.
         Ok((cp, _)) if i64::try_from(cp.size).is_err() => Ok(refused(&WitnessRefusal::Malformed(
             "checkpoint size beyond 2^63 - 1",
@@ -143,10 +153,11 @@ pub(crate) fn add_checkpoint(
                     "this node has no witness key in the roster"
                 )));
             };
+            let verified_under = log_key.as_ref().map(|k| k.key.0.to_vec());
             tx.db.execute(
-                "INSERT INTO witness_state (origin, size, root, note) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note",
-                rusqlite::params![o, cp.size as i64, cp.root.to_vec(), req.checkpoint],
+                "INSERT INTO witness_state (origin, size, root, note, log_key) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, log_key = excluded.log_key",
+                rusqlite::params![o, cp.size as i64, cp.root.to_vec(), req.checkpoint, verified_under],
             )?;
             Ok(Output::Work(Work::Cosign {
                 body: cp.body(),

@@ -1,8 +1,11 @@
 //! The node core's responder against the decision vectors of `protocol-spec/vectors/core.json`:
 //! each vector's case history is put in a fresh store of ne.orp, the vector's request arrives
-//! as a peer message, and the core's answer and log entry must be the vector's outcome.
+//! as a peer message, and the core's answer and log entry must be the vector's outcome. Also the
+//! signatures checked before a step, off the store thread.
 
-use node_core::{BootstrapAdmin, Core, Env, Input, Output, Random, Secrets, Tx, Verified, Work};
+use node_core::{
+    BootstrapAdmin, Core, Env, Fault, Input, Output, Random, Secrets, Tx, Verified, Work, precheck,
+};
 use protocol_spec::case::SignedCaseEvent;
 use protocol_spec::entry::{LogEntry, Person};
 use protocol_spec::exchange::{RefusalCode, SignedSummaryRequest, SummaryRequest};
@@ -58,25 +61,35 @@ fn step(core: &mut Core, db: &mut rusqlite::Connection, now: u64, input: Input) 
 }
 
 fn one_step(core: &mut Core, db: &mut rusqlite::Connection, now: u64, input: Input) -> Vec<Output> {
+    try_step(core, db, now, input, &Verified::default())
+        .unwrap_or_else(|f| panic!("step failed: {f:?}"))
+}
+
+/// One step with the signatures `verified` vouches for; committed only if it succeeds.
+fn try_step(
+    core: &mut Core,
+    db: &mut rusqlite::Connection,
+    now: u64,
+    input: Input,
+    verified: &Verified,
+) -> Result<Vec<Output>, Fault> {
     let size = node_core::store::log_size(db).unwrap();
     let mut txn = db.transaction().unwrap();
     let sp = txn.savepoint().unwrap();
     let mut pending = Vec::new();
     let mut random = Counter(0);
-    let verified = Verified::default();
     let mut env = Env {
         now,
         random: &mut random,
-        verified: &verified,
+        verified,
     };
     let outputs = {
         let mut tx = Tx::new(&sp, &mut pending, size);
-        core.handle(&mut tx, &mut env, input)
-            .unwrap_or_else(|f| panic!("step failed: {f:?}"))
+        core.handle(&mut tx, &mut env, input)?
     };
     sp.commit().unwrap();
     txn.commit().unwrap();
-    outputs
+    Ok(outputs)
 }
 
 /// ne.orp's core on a fresh store holding the vectors' case with `history`.
@@ -260,4 +273,54 @@ fn a_revocation_committed_while_the_summary_is_sealed_wins() {
         !kinds.iter().any(|k| k == "disclosure"),
         "nothing disclosed: {kinds:?}"
     );
+}
+
+/// A pushed case history is verified before its step, every event under its author's key, so
+/// the store thread only looks the signatures up. An event whose signature was tampered with is
+/// not vouched for: the core verifies it itself and refuses the push, keeping nothing.
+#[test]
+fn a_pushed_history_is_checked_before_its_step_and_a_tampered_event_is_still_refused() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let oai = SigningKey::from_seed(seed(&v, "ed25519", "seed", "ne.oai signing"));
+    let push = |events: Vec<SignedCaseEvent>| Input::Peer {
+        from: oai.public(),
+        message: PeerMessage::CaseHistory {
+            case_id: history[0].event.case_id,
+            events,
+        },
+    };
+    let now = history.iter().map(|e| e.event.at).max().unwrap() + 60;
+
+    let verified = precheck(&roster.roster, &push(history.clone()));
+    assert_eq!(verified.len(), history.len(), "every event checked before");
+    let (mut core, mut db) = responder(&v, &roster, &history[..2]);
+    let outputs = try_step(&mut core, &mut db, now, push(history.clone()), &verified).unwrap();
+    assert!(
+        matches!(
+            outputs.first(),
+            Some(Output::PeerReply(PeerReply::Accepted))
+        ),
+        "the history is taken: {outputs:?}"
+    );
+
+    let mut tampered = history.clone();
+    tampered.last_mut().unwrap().signature.0[5] ^= 1;
+    let verified = precheck(&roster.roster, &push(tampered.clone()));
+    assert_eq!(
+        verified.len(),
+        history.len() - 1,
+        "the tampered event is not vouched for"
+    );
+    let (mut core, mut db) = responder(&v, &roster, &history[..2]);
+    let refused = try_step(&mut core, &mut db, now, push(tampered), &verified);
+    let Err(Fault::Refused(_, reason)) = refused else {
+        panic!("the push must be refused, got {refused:?}")
+    };
+    assert!(reason.contains("signature"), "{reason}");
+    let stored: Vec<u8> = db
+        .query_row("SELECT history FROM cases", [], |r| r.get(0))
+        .unwrap();
+    let stored: Vec<SignedCaseEvent> = postcard::from_bytes(&stored).unwrap();
+    assert_eq!(stored.len(), 2, "nothing of the push kept");
 }

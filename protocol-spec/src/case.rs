@@ -4,7 +4,7 @@
 use crate::avs::Avs;
 use crate::category::Category;
 use crate::ids::{CaseId, ConsentId, EventId, InstitutionId, Purpose, StaffId};
-use crate::keys::{PublicKey, Signature, SigningKey};
+use crate::keys::{PublicKey, Signature, SignatureCheck, SigningKey, Strict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -211,7 +211,12 @@ impl CaseEvent {
 
 impl SignedCaseEvent {
     pub fn verify(&self, author_key: &PublicKey) -> bool {
-        author_key.verify(&self.event.signing_input(), &self.signature)
+        self.holds(author_key, &Strict)
+    }
+
+    /// Whether the signature holds under `author_key`, as `check` judges it.
+    pub fn holds(&self, author_key: &PublicKey, check: &dyn SignatureCheck) -> bool {
+        check.holds(author_key, &self.event.signing_input(), &self.signature)
     }
 }
 
@@ -299,10 +304,19 @@ pub struct CoordinatedCase {
 impl CoordinatedCase {
     /// Starts a case from its signed opening event.
     pub fn open(ev: SignedCaseEvent, author_key: &PublicKey) -> Result<Self, CaseError> {
+        Self::open_checked(ev, author_key, &Strict)
+    }
+
+    /// [`Self::open`], its signature judged by `check`.
+    pub fn open_checked(
+        ev: SignedCaseEvent,
+        author_key: &PublicKey,
+        check: &dyn SignatureCheck,
+    ) -> Result<Self, CaseError> {
         let CaseEventKind::Opened { person } = &ev.event.kind else {
             return Err(CaseError::NotOpening);
         };
-        if !ev.verify(author_key) {
+        if !ev.holds(author_key, check) {
             return Err(CaseError::BadSignature(ev.event.author.clone()));
         }
         let mut participants = BTreeMap::new();
@@ -543,10 +557,20 @@ impl CoordinatedCase {
         ev: SignedCaseEvent,
         author_key: &PublicKey,
     ) -> Result<bool, CaseError> {
+        self.apply_checked(ev, author_key, &Strict)
+    }
+
+    /// [`Self::apply`], the signature judged by `check`.
+    pub fn apply_checked(
+        &mut self,
+        ev: SignedCaseEvent,
+        author_key: &PublicKey,
+        check: &dyn SignatureCheck,
+    ) -> Result<bool, CaseError> {
         if self.knows_event(&ev.event.event_id) {
             return Ok(false);
         }
-        if !ev.verify(author_key) {
+        if !ev.holds(author_key, check) {
             return Err(CaseError::BadSignature(ev.event.author.clone()));
         }
         if self.history.len() >= MAX_CASE_EVENTS {
@@ -673,6 +697,15 @@ impl CoordinatedCase {
         history: &[SignedCaseEvent],
         keys_of: impl Fn(&InstitutionId) -> Vec<PublicKey>,
     ) -> Result<Self, CaseError> {
+        Self::replay_checked(history, keys_of, &Strict)
+    }
+
+    /// [`Self::replay`], signatures judged by `check`.
+    pub fn replay_checked(
+        history: &[SignedCaseEvent],
+        keys_of: impl Fn(&InstitutionId) -> Vec<PublicKey>,
+        check: &dyn SignatureCheck,
+    ) -> Result<Self, CaseError> {
         if history.len() > MAX_CASE_EVENTS {
             return Err(CaseError::TooLong);
         }
@@ -681,7 +714,7 @@ impl CoordinatedCase {
             return Err(CaseError::NotOpening);
         }
         for ev in history {
-            verify_with(ev, first.event.case_id, &keys_of)?;
+            verify_with(ev, first.event.case_id, &keys_of, check)?;
         }
         Self::fold(first.clone(), rest.to_vec())
     }
@@ -700,6 +733,16 @@ impl CoordinatedCase {
         history: &[SignedCaseEvent],
         keys_of: impl Fn(&InstitutionId) -> Vec<PublicKey>,
     ) -> Result<usize, CaseError> {
+        self.merge_checked(history, keys_of, &Strict)
+    }
+
+    /// [`Self::merge`], signatures judged by `check`.
+    pub fn merge_checked(
+        &mut self,
+        history: &[SignedCaseEvent],
+        keys_of: impl Fn(&InstitutionId) -> Vec<PublicKey>,
+        check: &dyn SignatureCheck,
+    ) -> Result<usize, CaseError> {
         if history.len() > MAX_CASE_EVENTS {
             return Err(CaseError::TooLong);
         }
@@ -713,7 +756,7 @@ impl CoordinatedCase {
             if self.knows_event(id) || new.iter().any(|n| &n.event.event_id == id) {
                 continue;
             }
-            verify_with(ev, self.case_id, &keys_of)?;
+            verify_with(ev, self.case_id, &keys_of, check)?;
             new.push(ev.clone());
         }
         if new.is_empty() {
@@ -740,6 +783,7 @@ fn verify_with(
     ev: &SignedCaseEvent,
     case_id: CaseId,
     keys_of: &impl Fn(&InstitutionId) -> Vec<PublicKey>,
+    check: &dyn SignatureCheck,
 ) -> Result<(), CaseError> {
     if ev.event.case_id != case_id {
         return Err(CaseError::WrongCase);
@@ -750,7 +794,7 @@ fn verify_with(
     if keys.is_empty() {
         return Err(CaseError::UnknownAuthor(ev.event.author.clone()));
     }
-    if !keys.iter().any(|k| ev.verify(k)) {
+    if !keys.iter().any(|k| ev.holds(k, check)) {
         return Err(CaseError::BadSignature(ev.event.author.clone()));
     }
     Ok(())

@@ -57,6 +57,21 @@ impl PublicKey {
     }
 }
 
+/// How a signature is judged. [`Strict`] verifies now (spec §1.2); a node may answer from the
+/// signatures it already verified on another thread, and verify only what it has not seen.
+pub trait SignatureCheck {
+    fn holds(&self, key: &PublicKey, message: &[u8], signature: &Signature) -> bool;
+}
+
+/// Strict Ed25519 verification, now.
+pub struct Strict;
+
+impl SignatureCheck for Strict {
+    fn holds(&self, key: &PublicKey, message: &[u8], signature: &Signature) -> bool {
+        key.verify(message, signature)
+    }
+}
+
 // Human-readable formats (TOML, JSON) carry base64 text; postcard carries the raw 32 bytes.
 impl Serialize for PublicKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

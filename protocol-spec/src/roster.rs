@@ -3,7 +3,7 @@
 
 use crate::category::Category;
 use crate::ids::{InstitutionId, Purpose, Sector};
-use crate::keys::{PublicKey, Signature, SigningKey};
+use crate::keys::{PublicKey, Signature, SignatureCheck, SigningKey, Strict};
 use crate::stats::StatisticsConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -418,6 +418,15 @@ impl SignedRoster {
     /// listed keys must have signed. A signature by a listed key that fails is an error even if
     /// the threshold is met otherwise, so a corrupted file is never silently accepted.
     pub fn verify(&self, trusted: &Authorities) -> Result<(), RosterError> {
+        self.verify_checked(trusted, &Strict)
+    }
+
+    /// [`Self::verify`], the authorities' signatures judged by `check`.
+    pub fn verify_checked(
+        &self,
+        trusted: &Authorities,
+        check: &dyn SignatureCheck,
+    ) -> Result<(), RosterError> {
         trusted.check().map_err(RosterError::UnusableAuthorities)?;
         self.roster.check_well_formed()?;
         let input = self.roster.signing_input();
@@ -426,7 +435,7 @@ impl SignedRoster {
             if !trusted.keys.iter().any(|a| a.key == s.authority) {
                 continue; // unknown keys are ignored, like signed-note verifiers do
             }
-            if !s.authority.verify(&input, &s.signature) {
+            if !check.holds(&s.authority, &input, &s.signature) {
                 return Err(RosterError::BadSignature(s.authority));
             }
             valid.insert(s.authority);
@@ -443,6 +452,15 @@ impl SignedRoster {
     /// Accepts `self` as the successor of `current`: same federation, strictly newer version,
     /// signed by the threshold of the authorities named in `current`.
     pub fn verify_successor(&self, current: &Roster) -> Result<(), RosterError> {
+        self.verify_successor_checked(current, &Strict)
+    }
+
+    /// [`Self::verify_successor`], the authorities' signatures judged by `check`.
+    pub fn verify_successor_checked(
+        &self,
+        current: &Roster,
+        check: &dyn SignatureCheck,
+    ) -> Result<(), RosterError> {
         if self.roster.federation != current.federation {
             return Err(RosterError::WrongFederation {
                 offered: self.roster.federation.clone(),
@@ -455,7 +473,7 @@ impl SignedRoster {
                 current: current.version,
             });
         }
-        self.verify(&current.authorities)
+        self.verify_checked(&current.authorities, check)
     }
 
     /// SHA-256 of the signing input: how logs and status output name a roster version.

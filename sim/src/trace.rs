@@ -1,7 +1,7 @@
 //! The trace of a run: one line per event, the last few kept for the report of a failing seed,
 //! every line printed as it happens when a seed is replayed.
 
-use node_core::{Done, Input, Output, Work};
+use node_core::{Done, Input, Output, Signed, Then, Unsigned, Work};
 use protocol_spec::case::{CaseEvent, CaseEventKind};
 use protocol_spec::entry::categories_text;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -68,10 +68,16 @@ pub fn input(i: &Input) -> String {
             short(request.request.request_id),
             if disclosure.is_some() { "ok" } else { "failed" }
         ),
-        Input::Done(Done::RequestSigned { ticket, signed, .. }) => format!(
-            "staff #{ticket} request {} signed",
-            short(signed.request.request_id)
-        ),
+        Input::Done(Done::Signed { then, signed }) => {
+            let what = match signed {
+                Signed::Request(r) => format!("request {}", short(r.request.request_id)),
+                Signed::CaseEvents { events, attempt } => {
+                    format!("{} case events (attempt {attempt})", events.len())
+                }
+                Signed::Report(r) => format!("report of {}", r.report.month),
+            };
+            format!("{} {what} signed", then_text(then))
+        }
         Input::Done(Done::Cosigned { line }) => {
             format!("cosigned: {}", if line.is_some() { "ok" } else { "no key" })
         }
@@ -81,6 +87,14 @@ pub fn input(i: &Input) -> String {
             "staff #{ticket} summary opened: {}",
             if summary.is_ok() { "ok" } else { "failed" }
         ),
+    }
+}
+
+/// Who a signature is for.
+fn then_text(then: &Then) -> String {
+    match then {
+        Then::Staff { ticket, .. } => format!("staff #{ticket}"),
+        Then::Queued { token } => format!("item {token}"),
     }
 }
 
@@ -106,11 +120,14 @@ pub fn output(o: &Output) -> String {
                 body.lines().take(2).collect::<Vec<_>>().join(" ")
             )
         }
-        Output::Work(Work::Sign(job)) => format!(
-            "staff #{} sign request {}",
-            job.ticket,
-            short(job.request.request_id)
-        ),
+        Output::Work(Work::Sign(job)) => {
+            let what = match &job.what {
+                Unsigned::Request(r) => format!("request {}", short(r.request_id)),
+                Unsigned::CaseEvents { events, .. } => format!("{} case events", events.len()),
+                Unsigned::Report { report, .. } => format!("report of {}", report.month),
+            };
+            format!("{} sign {what}", then_text(&job.then))
+        }
         Output::Work(Work::Open(job)) => format!("staff #{} open a summary", job.ticket),
     }
 }

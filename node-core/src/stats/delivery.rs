@@ -9,20 +9,21 @@ use crate::io::{Env, Fault, Output, Ticket, bad};
 use crate::outbox::{self, Item};
 use crate::state::{Core, Reply, StaffMember};
 use crate::store::Tx;
-use protocol_spec::ids::InstitutionId;
+use crate::work::{SignJob, Then, Unsigned, Work};
+use protocol_spec::ids::{InstitutionId, StaffId};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
-use protocol_spec::staff::StaffReply;
+use protocol_spec::staff::{StaffErrorKind, StaffReply};
 use protocol_spec::stats::Month;
 use protocol_spec::stats::dashboard::{
     Dashboard, DashboardMeasure, DashboardMonth, ExpectedMember, MAX_DASHBOARD_MONTHS,
     ReceivedReport,
 };
-use protocol_spec::stats::delivery::{SignedStatsReport, verify_delivery};
+use protocol_spec::stats::delivery::{SignedStatsReport, verify_delivery_checked};
 use rusqlite::OptionalExtension;
 
-/// Signs the month's report and queues it for the dashboard member; the staff member is
-/// answered once the dashboard accepted it or was found unreachable (it stays queued then).
+/// Computes the month's report and hands it out to be signed ([`Work::Sign`]); [`signed`]
+/// records and queues it for the dashboard member.
 pub(crate) fn send(
     core: &mut Core,
     tx: &mut Tx<'_>,
@@ -32,6 +33,28 @@ pub(crate) fn send(
     month: Month,
     correction: bool,
 ) -> Result<Vec<Output>, Fault> {
+    let (_, sequence) = next_delivery(core, tx, month, correction)?;
+    let report = super::compute(core, tx, env, who, month)?;
+    Ok(vec![Output::Work(Work::Sign(Box::new(SignJob {
+        then: Then::Staff {
+            ticket,
+            staff: who.staff.clone(),
+        },
+        what: Unsigned::Report {
+            report: Box::new(report),
+            sequence,
+        },
+    })))])
+}
+
+/// The dashboard member, and the sequence number the month's next delivery takes: 1 for the
+/// first, one more for each correction.
+fn next_delivery(
+    core: &Core,
+    tx: &Tx<'_>,
+    month: Month,
+    correction: bool,
+) -> Result<(InstitutionId, u32), Fault> {
     let dashboard = config(core)?.dashboard.clone().ok_or_else(|| {
         bad("the roster names no statistics dashboard member; the steering group sets one with `passerelle federation statistics --dashboard`")
     })?;
@@ -46,21 +69,40 @@ pub(crate) fn send(
         |r| r.get(0),
     )?;
     match (last, correction) {
-        (Some(n), false) => {
-            return Err(bad(format!(
-                "{month} was already sent to {dashboard} (delivery {n}); to replace it, send it again with --correction"
-            )));
-        }
-        (None, true) => {
-            return Err(bad(format!(
-                "{month} was never sent; a correction replaces a delivery, so send it without --correction first"
-            )));
-        }
-        _ => {}
+        (Some(n), false) => Err(bad(format!(
+            "{month} was already sent to {dashboard} (delivery {n}); to replace it, send it again with --correction"
+        ))),
+        (None, true) => Err(bad(format!(
+            "{month} was never sent; a correction replaces a delivery, so send it without --correction first"
+        ))),
+        _ => Ok((dashboard, last.map_or(1, |n| n + 1))),
     }
-    let sequence = last.map_or(1, |n| n + 1);
-    let report = super::compute(core, tx, env, who, month)?;
-    let signed = SignedStatsReport::sign(report, sequence, &core.keys.signing);
+}
+
+/// The report signed off the store thread: recorded, logged and queued, unless another delivery
+/// of the month was recorded meanwhile. The staff member is answered once the dashboard
+/// accepted it or was found unreachable (it stays queued then).
+pub(crate) fn signed(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    staff: &StaffId,
+    signed: SignedStatsReport,
+) -> Result<Vec<Output>, Fault> {
+    if !core.staff.values().any(|m| &m.staff == staff) {
+        return Err(Fault::Refused(
+            StaffErrorKind::Forbidden,
+            "this staff credential was revoked".into(),
+        ));
+    }
+    let month = signed.report.month;
+    let (dashboard, sequence) = next_delivery(core, tx, month, signed.sequence > 1)?;
+    if sequence != signed.sequence {
+        return Err(bad(format!(
+            "another delivery of {month} was recorded meanwhile; nothing was sent"
+        )));
+    }
     let digest = signed.digest();
     tx.db.execute(
         "INSERT INTO stats_sent (month, sequence, signed, digest, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -125,8 +167,14 @@ pub(crate) fn receive(
     signed: SignedStatsReport,
 ) -> Result<PeerReply, Fault> {
     let sender = core.sender(from)?;
-    verify_delivery(&core.roster.roster, &core.me, &sender, &signed)
-        .map_err(|reason| bad(format!("statistics report rejected: {reason}")))?;
+    verify_delivery_checked(
+        &core.roster.roster,
+        &core.me,
+        &sender,
+        &signed,
+        env.verified,
+    )
+    .map_err(|reason| bad(format!("statistics report rejected: {reason}")))?;
     let digest = signed.digest();
     let month = signed.report.month.to_string();
     let kept: Option<Vec<u8>> = tx

@@ -4,7 +4,7 @@
 
 use super::report::StatsReport;
 use crate::ids::InstitutionId;
-use crate::keys::{Signature, SigningKey, sha256};
+use crate::keys::{Signature, SignatureCheck, SigningKey, Strict, sha256};
 use crate::roster::Roster;
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,17 @@ pub fn verify_delivery(
     sender: &InstitutionId,
     signed: &SignedStatsReport,
 ) -> Result<(), String> {
+    verify_delivery_checked(roster, me, sender, signed, &Strict)
+}
+
+/// [`verify_delivery`], the report's signature judged by `check`.
+pub fn verify_delivery_checked(
+    roster: &Roster,
+    me: &InstitutionId,
+    sender: &InstitutionId,
+    signed: &SignedStatsReport,
+    check: &dyn SignatureCheck,
+) -> Result<(), String> {
     let stats = roster
         .statistics
         .as_deref()
@@ -103,10 +114,11 @@ pub fn verify_delivery(
     if signed.sequence == 0 {
         return Err("a delivery's sequence starts at 1".into());
     }
-    if !member
-        .signing_key
-        .verify(&signed.signing_input(), &signed.signature)
-    {
+    if !check.holds(
+        &member.signing_key,
+        &signed.signing_input(),
+        &signed.signature,
+    ) {
         return Err(format!(
             "the report's signature does not verify under {sender}'s signing key"
         ));

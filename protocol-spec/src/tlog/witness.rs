@@ -4,7 +4,7 @@
 
 use super::checkpoint::{Checkpoint, parse_decimal, parse_hash};
 use super::merkle::{EMPTY_ROOT, Hash, ProofError, verify_consistency};
-use super::note::{Note, NoteError, VerifierKey, verify_note};
+use super::note::{Note, NoteError, NoteVerifier, verify_note};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
@@ -157,9 +157,9 @@ impl From<&Checkpoint> for WitnessState {
 /// checkpoint, whose (size, root) is the new state to persist (see
 /// `WitnessState::from`), and its note; the caller persists atomically with this check,
 /// then cosigns the checkpoint body.
-pub fn decide(
+pub fn decide<V: NoteVerifier>(
     state: WitnessState,
-    log_key: Option<&VerifierKey>,
+    log_key: Option<&V>,
     req: &AddCheckpoint,
 ) -> Result<(Checkpoint, Note), WitnessRefusal> {
     let note = Note::parse(&req.checkpoint)
@@ -167,7 +167,7 @@ pub fn decide(
     let cp = Checkpoint::parse(&note.text)
         .map_err(|_| WitnessRefusal::Malformed("note text is not a checkpoint"))?;
     let key = log_key
-        .filter(|k| k.name == cp.origin)
+        .filter(|k| k.name() == cp.origin)
         .ok_or(WitnessRefusal::UnknownOrigin)?;
     verify_note(&note, std::slice::from_ref(key)).map_err(WitnessRefusal::Signature)?;
     if req.old_size > cp.size {
@@ -198,7 +198,7 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::keys::SigningKey;
-    use crate::tlog::note::SIG_ED25519;
+    use crate::tlog::note::{SIG_ED25519, VerifierKey};
     use crate::tlog::{Tree, leaf_hash, sign_checkpoint};
 
     const ORIGIN: &str = "example.org/log";
