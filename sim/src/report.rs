@@ -32,6 +32,8 @@ pub struct Stats {
     pub witness_rounds: u64,
     pub cosignatures: u64,
     pub forks_offered: u64,
+    /// Staff case actions composed again because their case changed while they were signed.
+    pub recomposed: u64,
 }
 
 impl Stats {
@@ -59,6 +61,7 @@ impl Stats {
         self.witness_rounds += o.witness_rounds;
         self.cosignatures += o.cosignatures;
         self.forks_offered += o.forks_offered;
+        self.recomposed += o.recomposed;
     }
 }
 
@@ -66,7 +69,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} events, {} steps, {:.1} h simulated; faults: {} drops, {} dups, {} cut off, {} partitions, {} crashes, {} store faults, {} late answers; misbehaving: {} messages, {} malformed; exchanges: {} granted, {} refused, {} received, {} withdrawn; witnessing: {} rounds, {} cosignatures, {} forked checkpoints offered; {} roster versions installed",
+            "{} events, {} steps, {:.1} h simulated; faults: {} drops, {} dups, {} cut off, {} partitions, {} crashes, {} store faults, {} late answers; misbehaving: {} messages, {} malformed; exchanges: {} granted, {} refused, {} received, {} withdrawn; {} case actions composed again after a concurrent change; witnessing: {} rounds, {} cosignatures, {} forked checkpoints offered; {} roster versions installed",
             self.events,
             self.steps,
             self.sim_ms as f64 / 3_600_000.0,
@@ -83,6 +86,7 @@ impl fmt::Display for Stats {
             self.refused,
             self.received,
             self.withdrawn,
+            self.recomposed,
             self.witness_rounds,
             self.cosignatures,
             self.forks_offered,

@@ -13,7 +13,7 @@ use crate::rng::SimRng;
 use crate::rogue::Rogue;
 use crate::trace::{self, Trace};
 use crate::witnessing::Witnessing;
-use node_core::{Done, Input, Output, Ticket, Token, Verified, Work};
+use node_core::{Done, Input, Output, Signed, Ticket, Token, Verified, Work};
 use protocol_spec::entry::LogEntry;
 use protocol_spec::exchange::SignedSummaryRequest;
 use protocol_spec::ids::{InstitutionId, Role};
@@ -430,6 +430,13 @@ impl World {
             }
             _ => Verified::default(),
         };
+        if let Input::Done(Done::Signed {
+            signed: Signed::CaseEvents { attempt: 1.., .. },
+            ..
+        }) = &input
+        {
+            self.stats.recomposed += 1;
+        }
         let text = trace::input(&input);
         let store_fault = self.active() && !self.quiet && self.rng.chance(self.cfg.store_faults);
         let now = self.now();
