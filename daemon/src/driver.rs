@@ -210,7 +210,7 @@ impl Node {
         });
     }
 
-    fn member_id(&self, key: &PublicKey) -> Option<InstitutionId> {
+    pub(crate) fn member_id(&self, key: &PublicKey) -> Option<InstitutionId> {
         self.roster
             .read()
             .unwrap()
@@ -296,6 +296,8 @@ impl Node {
             }
             PeerMessage::LogTile(_)
             | PeerMessage::ProveInclusion { .. }
+            | PeerMessage::ProveInclusions { .. }
+            | PeerMessage::ReceiptProofs(_)
             | PeerMessage::ReceiptProof(_) => crate::log::answer_peer(self, key, msg).await,
         }
     }
@@ -460,13 +462,15 @@ impl Node {
                     disclosure_leaf,
                     receipt_leaf,
                 } => {
-                    self.tasks.spawn(crate::log::exchange_inclusion_proofs(
-                        self.clone(),
+                    crate::log::receipt_logged(
+                        self,
                         peer,
-                        request_digest,
-                        disclosure_leaf,
-                        receipt_leaf,
-                    ));
+                        crate::log::Receipt {
+                            request_digest,
+                            source_leaf: disclosure_leaf,
+                            receipt_leaf,
+                        },
+                    );
                 }
                 Output::RosterAdopted(roster) => {
                     let version = roster.roster.version;

@@ -60,6 +60,8 @@ pub(crate) struct Node {
     /// with what it cosigned: the inclusion proofs of many exchanges come under one checkpoint,
     /// which is then checked once.
     pub(crate) checked_checkpoints: Mutex<HashMap<InstitutionId, String>>,
+    /// Per responder, the receipts whose inclusion proofs wait to be exchanged in one batch.
+    pub(crate) receipts_to_prove: Mutex<HashMap<InstitutionId, crate::log::Waiting>>,
     pub(crate) shutdown: CancellationToken,
     /// Metrics and what the health endpoint reads.
     pub(crate) watch: Watch,
@@ -99,6 +101,7 @@ impl Node {
             tasks: TaskTracker::new(),
             witnessing: tokio::sync::Mutex::new(()),
             checked_checkpoints: Mutex::new(HashMap::new()),
+            receipts_to_prove: Mutex::new(HashMap::new()),
             shutdown,
             watch,
         }

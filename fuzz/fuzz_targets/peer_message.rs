@@ -8,6 +8,7 @@ use fuzz::vectors::{key_of, public_of, vectors};
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::case::{CoordinatedCase, SignedCaseEvent};
 use protocol_spec::peer::PeerMessage;
+use protocol_spec::tlog::note::VerifierKey;
 use protocol_spec::tlog::witness::{AddCheckpoint, WitnessState, decide};
 use protocol_spec::tlog::{open_checkpoint, tiles, verify_inclusion};
 use protocol_spec::wire::decode_body;
@@ -63,7 +64,9 @@ fuzz_target!(|body: &[u8]| {
                 assert_eq!(&tile.path(), path);
             }
         }
-        PeerMessage::ProveInclusion { .. } | PeerMessage::ChangeNotice { .. } => {}
+        PeerMessage::ProveInclusion { .. }
+        | PeerMessage::ProveInclusions { .. }
+        | PeerMessage::ChangeNotice { .. } => {}
         PeerMessage::StatsReport(signed) => {
             let _ = signed.digest();
             // As the dashboard member would, with the report's own institution as the sender.
@@ -75,16 +78,23 @@ fuzz_target!(|body: &[u8]| {
                 signed,
             );
         }
-        PeerMessage::ReceiptProof(proof) => {
-            if let Ok((cp, _)) = open_checkpoint(&proof.checkpoint, &v.log_key) {
-                let _ = verify_inclusion(
-                    &proof.leaf_hash,
-                    proof.leaf_index,
-                    cp.size,
-                    &proof.proof,
-                    &cp.root,
-                );
+        PeerMessage::ReceiptProof(proof) => receipt_proof(proof, &v.log_key),
+        PeerMessage::ReceiptProofs(proofs) => {
+            for proof in (**proofs).clone().into_proofs() {
+                receipt_proof(&proof, &v.log_key);
             }
         }
     }
 });
+
+fn receipt_proof(proof: &protocol_spec::peer::InclusionProof, log_key: &VerifierKey) {
+    if let Ok((cp, _)) = open_checkpoint(&proof.checkpoint, log_key) {
+        let _ = verify_inclusion(
+            &proof.leaf_hash,
+            proof.leaf_index,
+            cp.size,
+            &proof.proof,
+            &cp.root,
+        );
+    }
+}

@@ -54,6 +54,14 @@ fuzz_target!(|body: &[u8]| {
                 let _ = verify_inclusion(&leaf, 0, cp.size, proof, &cp.root);
             }
         }
+        PeerReply::Inclusions { checkpoint, proofs } => {
+            if let Ok((cp, _)) = open_checkpoint(checkpoint, &v.log_key) {
+                let leaf = protocol_spec::tlog::leaf_hash(b"\x00");
+                for (i, path) in proofs.iter().enumerate() {
+                    let _ = verify_inclusion(&leaf, i as u64, cp.size, &path.0, &cp.root);
+                }
+            }
+        }
         PeerReply::Refusal(_)
         | PeerReply::Accepted
         | PeerReply::Rejected { .. }

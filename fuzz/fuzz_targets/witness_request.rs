@@ -6,6 +6,7 @@
 use fuzz::vectors::vectors;
 use libfuzzer_sys::fuzz_target;
 use protocol_spec::tlog::merkle::{Tree, leaf_hash};
+use protocol_spec::tlog::note::VerifierKey;
 use protocol_spec::tlog::witness::{AddCheckpoint, WitnessState, decide};
 
 fuzz_target!(|bytes: &[u8]| {
@@ -36,5 +37,5 @@ fuzz_target!(|bytes: &[u8]| {
             assert_eq!(note.text, cp.body());
         }
     }
-    assert!(decide(WitnessState::default(), None, &request).is_err());
+    assert!(decide(WitnessState::default(), None::<&VerifierKey>, &request).is_err());
 });

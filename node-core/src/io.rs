@@ -183,6 +183,8 @@ pub fn peer_message_name(m: &PeerMessage) -> &'static str {
         PeerMessage::ReceiptProof(_) => "receipt proof",
         PeerMessage::ChangeNotice { .. } => "change notice",
         PeerMessage::StatsReport(_) => "statistics report",
+        PeerMessage::ProveInclusions { .. } => "inclusion proofs request",
+        PeerMessage::ReceiptProofs(_) => "receipt proofs",
     }
 }
 
@@ -193,6 +195,7 @@ pub fn reply_name(r: &PeerReply) -> &'static str {
         PeerReply::WitnessRefused { .. } => "witness refusal",
         PeerReply::LogData(_) => "log data",
         PeerReply::Inclusion { .. } => "inclusion proof",
+        PeerReply::Inclusions { .. } => "inclusion proofs",
         PeerReply::Refusal(_) => "refusal",
         PeerReply::Accepted => "accepted",
         PeerReply::Rejected { .. } => "rejected",

@@ -40,7 +40,18 @@ pub enum PeerMessage {
     /// A sector's signed monthly report, to the roster's statistics dashboard member
     /// (spec/statistics.md §8).
     StatsReport(Box<crate::stats::SignedStatsReport>),
+    /// Asks for inclusion proofs of leaves `indices` of the receiver's log, all under one
+    /// checkpoint it signs: the bilateral recording of many exchanges at once (at most
+    /// [`MAX_PROOFS`] leaves; transparency-log.md §8).
+    ProveInclusions {
+        indices: Vec<u64>,
+    },
+    /// The sender's proofs that it logged receipts, all under one checkpoint of its log.
+    ReceiptProofs(Box<ReceiptProofs>),
 }
+
+/// The most leaves one `ProveInclusions` or `ReceiptProofs` names.
+pub const MAX_PROOFS: usize = 256;
 
 impl PeerMessage {
     /// Whether the message may travel as a sequence of frames (spec §3.1): only a roster,
@@ -63,6 +74,42 @@ pub struct InclusionProof {
     pub checkpoint: String,
     #[serde(with = "crate::ids::hex32::list")]
     pub proof: Vec<[u8; 32]>,
+}
+
+/// Proofs of several receipt leaves of the sender's log under one signed checkpoint note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptProofs {
+    pub checkpoint: String,
+    pub leaves: Vec<LeafProof>,
+}
+
+/// One leaf of a [`ReceiptProofs`]: what an [`InclusionProof`] holds but the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeafProof {
+    #[serde(with = "crate::ids::hex32")]
+    pub request_digest: [u8; 32],
+    pub leaf_index: u64,
+    #[serde(with = "crate::ids::hex32")]
+    pub leaf_hash: [u8; 32],
+    #[serde(with = "crate::ids::hex32::list")]
+    pub proof: Vec<[u8; 32]>,
+}
+
+impl ReceiptProofs {
+    /// Each leaf as an [`InclusionProof`] under the shared checkpoint.
+    pub fn into_proofs(self) -> Vec<InclusionProof> {
+        let checkpoint = self.checkpoint;
+        self.leaves
+            .into_iter()
+            .map(|l| InclusionProof {
+                request_digest: l.request_digest,
+                leaf_index: l.leaf_index,
+                leaf_hash: l.leaf_hash,
+                checkpoint: checkpoint.clone(),
+                proof: l.proof,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,4 +147,15 @@ pub enum PeerReply {
         #[serde(with = "crate::ids::hex32::list")]
         proof: Vec<[u8; 32]>,
     },
+    /// A signed checkpoint note and the inclusion proof of each asked leaf under it, in the
+    /// order asked.
+    Inclusions {
+        checkpoint: String,
+        proofs: Vec<InclusionPath>,
+    },
 }
+
+/// An RFC 6962 inclusion proof: the hashes from a leaf up to the root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InclusionPath(#[serde(with = "crate::ids::hex32::list")] pub Vec<[u8; 32]>);

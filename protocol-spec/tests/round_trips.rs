@@ -19,7 +19,9 @@ use protocol_spec::ids::{
     CaseId, ConsentId, EventId, InstitutionId, Purpose, RequestId, Role, StaffId, SummaryId,
 };
 use protocol_spec::keys::{PublicKey, Signature};
-use protocol_spec::peer::{InclusionProof, PeerMessage, PeerReply};
+use protocol_spec::peer::{
+    InclusionPath, InclusionProof, LeafProof, PeerMessage, PeerReply, ReceiptProofs,
+};
 use protocol_spec::records::{Person, RecordField, RecordSet};
 use protocol_spec::roster::{
     Authorities, Authority, FormerKey, FormerLogKey, Member, PolicyRule, Retention, Roster,
@@ -517,6 +519,21 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
             case_id: CaseId(id)
         }),
         signed_stats_report().prop_map(|s| PeerMessage::StatsReport(Box::new(s))),
+        vec(any::<u64>(), 0..4).prop_map(|indices| PeerMessage::ProveInclusions { indices }),
+        (text(), vec(inclusion_proof_(), 0..3)).prop_map(|(checkpoint, proofs)| {
+            PeerMessage::ReceiptProofs(Box::new(ReceiptProofs {
+                checkpoint,
+                leaves: proofs
+                    .into_iter()
+                    .map(|p| LeafProof {
+                        request_digest: p.request_digest,
+                        leaf_index: p.leaf_index,
+                        leaf_hash: p.leaf_hash,
+                        proof: p.proof,
+                    })
+                    .collect(),
+            }))
+        }),
     ]
 }
 
@@ -543,6 +560,12 @@ fn peer_reply() -> impl Strategy<Value = PeerReply> {
         vec(any::<u8>(), 0..64).prop_map(PeerReply::LogData),
         (text(), vec(hash(), 0..4))
             .prop_map(|(checkpoint, proof)| PeerReply::Inclusion { checkpoint, proof }),
+        (text(), vec(vec(hash(), 0..4), 0..3)).prop_map(|(checkpoint, proofs)| {
+            PeerReply::Inclusions {
+                checkpoint,
+                proofs: proofs.into_iter().map(InclusionPath).collect(),
+            }
+        }),
     ]
 }
 

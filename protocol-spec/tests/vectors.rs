@@ -31,7 +31,9 @@ use protocol_spec::ids::{
     CaseId, ConsentId, EventId, InstitutionId, Purpose, RequestId, Role, StaffId, SummaryId,
 };
 use protocol_spec::keys::{self, EncryptionKey, PublicKey, Signature, SigningKey, sha256};
-use protocol_spec::peer::{InclusionProof, PeerMessage, PeerReply};
+use protocol_spec::peer::{
+    InclusionPath, InclusionProof, LeafProof, PeerMessage, PeerReply, ReceiptProofs,
+};
 use protocol_spec::records::RecordSet;
 use protocol_spec::roster::{
     Authorities, Authority, Member, PolicyRule, Retention, Roster, SignedRoster,
@@ -878,6 +880,13 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             1,
             &signing(STAFF_SEED),
         ))),
+        PeerMessage::ProveInclusions {
+            indices: vec![3, 5],
+        },
+        PeerMessage::ReceiptProofs(Box::new(ReceiptProofs {
+            checkpoint: String::new(),
+            leaves: vec![],
+        })),
     ];
     for m in &all {
         match m {
@@ -889,7 +898,9 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             | PeerMessage::ProveInclusion { .. }
             | PeerMessage::ReceiptProof(_)
             | PeerMessage::ChangeNotice { .. }
-            | PeerMessage::StatsReport(_) => {}
+            | PeerMessage::StatsReport(_)
+            | PeerMessage::ProveInclusions { .. }
+            | PeerMessage::ReceiptProofs(_) => {}
         }
     }
     all
@@ -918,6 +929,10 @@ fn peer_reply_samples() -> Vec<PeerReply> {
             checkpoint: String::new(),
             proof: vec![],
         },
+        PeerReply::Inclusions {
+            checkpoint: String::new(),
+            proofs: vec![],
+        },
     ];
     for r in &all {
         match r {
@@ -928,7 +943,8 @@ fn peer_reply_samples() -> Vec<PeerReply> {
             | PeerReply::Cosigned(_)
             | PeerReply::WitnessRefused { .. }
             | PeerReply::LogData(_)
-            | PeerReply::Inclusion { .. } => {}
+            | PeerReply::Inclusion { .. }
+            | PeerReply::Inclusions { .. } => {}
         }
     }
     all
@@ -1915,6 +1931,8 @@ fn printed_names_are_the_json_names() {
 fn text_forms_write_bytes_as_strings() {
     fn no_number_lists(path: &str, v: &Value) {
         match v {
+            // Leaf indices are numbers, not bytes.
+            Value::Array(_) if path.ends_with(".indices") => {}
             Value::Array(items) => {
                 assert!(
                     !items.iter().any(Value::is_number),
@@ -1946,13 +1964,26 @@ fn text_forms_write_bytes_as_strings() {
         ..inclusion_proof()
     };
     let mut peer = peer_message_samples();
-    peer.push(PeerMessage::ReceiptProof(proof));
+    peer.push(PeerMessage::ReceiptProof(proof.clone()));
+    peer.push(PeerMessage::ReceiptProofs(Box::new(ReceiptProofs {
+        checkpoint: proof.checkpoint,
+        leaves: vec![LeafProof {
+            request_digest: proof.request_digest,
+            leaf_index: proof.leaf_index,
+            leaf_hash: proof.leaf_hash,
+            proof: proof.proof,
+        }],
+    })));
     check(peer);
     let mut replies = peer_reply_samples();
     replies.push(PeerReply::LogData(vec![1, 2, 3]));
     replies.push(PeerReply::Inclusion {
         checkpoint: String::new(),
         proof: vec![[5; 32]],
+    });
+    replies.push(PeerReply::Inclusions {
+        checkpoint: String::new(),
+        proofs: vec![InclusionPath(vec![[5; 32]]), InclusionPath(vec![])],
     });
     check(replies);
     check(staff_request_samples());

@@ -5,7 +5,9 @@
 
 use protocol_spec::ids::Role;
 use protocol_spec::keys::SigningKey;
-use protocol_spec::peer::{InclusionProof, PeerMessage, PeerReply};
+use protocol_spec::peer::{
+    InclusionProof, LeafProof, MAX_PROOFS, PeerMessage, PeerReply, ReceiptProofs,
+};
 use protocol_spec::staff::{StaffReply, StaffRequest};
 use protocol_spec::tlog::note::Note;
 use protocol_spec::tlog::{Checkpoint, Hash, Tree, leaf_hash, sign_checkpoint};
@@ -362,5 +364,98 @@ async fn a_node_restored_from_an_older_copy_halts_until_the_newest_copy_is_back(
     let again = checkpoint(&s.node("ne.orp").auditor, StaffRequest::LogCheckpoint).await;
     assert_eq!(again, second);
     assert_eq!(status(&s, "ne.orp").await.log_halted, None);
+    s.stop().await;
+}
+
+/// Bilateral recording in batches (transparency-log.md §8): many leaves are proven under one
+/// checkpoint, and a batch of receipt proofs is kept whole or not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inclusion_proofs_travel_in_batches_kept_all_or_none() {
+    let s = Setup::new().await;
+    let origin = "ne-cii.passerelle/ne.oai";
+    let key = log_key(&s, "ne.oai");
+    grow(&s, "ne.oai", 3, 20).await;
+    grow(&s, "ne.orp", 3, 21).await;
+    let conn = s
+        .raw_peer(&s.node("ne.oai").signing_key().unwrap(), "ne.orp")
+        .await
+        .unwrap();
+    let ask = |m: PeerMessage| {
+        let conn = conn.clone();
+        async move {
+            let r: PeerReply = daemon::transport::request(&conn, &m).await.unwrap();
+            r
+        }
+    };
+
+    // Two of ne.orp's leaves, proven under one checkpoint it signs.
+    let r = ask(PeerMessage::ProveInclusions {
+        indices: vec![0, 2],
+    })
+    .await;
+    let PeerReply::Inclusions { checkpoint, proofs } = r else {
+        panic!("inclusion proofs expected, got {r:?}")
+    };
+    let cp = Checkpoint::parse(&Note::parse(&checkpoint).unwrap().text).unwrap();
+    let orp = tree_of(&s, "ne.orp");
+    for (index, path) in [0u64, 2].into_iter().zip(&proofs) {
+        protocol_spec::tlog::verify_inclusion(
+            &orp.leaf(index).unwrap(),
+            index,
+            cp.size,
+            &path.0,
+            &cp.root,
+        )
+        .unwrap();
+    }
+    let r = ask(PeerMessage::ProveInclusions {
+        indices: vec![0; MAX_PROOFS + 1],
+    })
+    .await;
+    assert!(
+        matches!(&r, PeerReply::Rejected { reason } if reason.contains("1 to 256 leaves")),
+        "{r:?}"
+    );
+
+    // ne.oai's receipt proofs: one of two does not verify, so neither is kept.
+    let oai = tree_of(&s, "ne.oai");
+    let size = oai.size();
+    let batch = |tamper: bool| {
+        let proofs: Vec<InclusionProof> = [size - 2, size - 1]
+            .into_iter()
+            .map(|i| receipt_proof(origin, &key, &oai, size, i))
+            .collect();
+        let mut leaves: Vec<LeafProof> = proofs
+            .iter()
+            .map(|p| LeafProof {
+                request_digest: p.request_digest,
+                leaf_index: p.leaf_index,
+                leaf_hash: p.leaf_hash,
+                proof: p.proof.clone(),
+            })
+            .collect();
+        if tamper {
+            leaves[1].leaf_hash[0] ^= 1;
+        }
+        PeerMessage::ReceiptProofs(Box::new(ReceiptProofs {
+            checkpoint: proofs[0].checkpoint.clone(),
+            leaves,
+        }))
+    };
+    let r = ask(batch(true)).await;
+    assert!(
+        matches!(&r, PeerReply::Rejected { reason } if reason.contains("proof 1")),
+        "{r:?}"
+    );
+    let kept = |s: &Setup| {
+        count(
+            s,
+            "ne.orp",
+            "SELECT COUNT(*) FROM peer_inclusion WHERE peer = 'ne.oai'",
+        )
+    };
+    assert_eq!(kept(&s), 0, "nothing of a refused batch is kept");
+    assert_eq!(ask(batch(false)).await, PeerReply::Accepted);
+    assert_eq!(kept(&s), 2, "both proofs of the batch are kept");
     s.stop().await;
 }

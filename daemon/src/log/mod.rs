@@ -10,7 +10,7 @@ mod tiles;
 mod witness;
 
 pub(crate) use checkpoints::{checkpoint_and_witness, sign_checkpoint};
-pub(crate) use inclusion::exchange_inclusion_proofs;
+pub(crate) use inclusion::{Receipt, Waiting, receipt_logged};
 pub(crate) use node_core::vkeys::origin;
 pub use node_core::vkeys::{log_vkey, witness_vkey};
 pub(crate) use peer::answer_peer;
