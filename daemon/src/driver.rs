@@ -6,7 +6,7 @@
 use crate::node::Node;
 use crate::transport::{self, Admission};
 use anyhow::anyhow;
-use node_core::{Input, Output, Verified};
+use node_core::{Input, Output};
 use protocol_spec::exchange::{Refusal, RefusalCode};
 use protocol_spec::ids::InstitutionId;
 use protocol_spec::keys::PublicKey;
@@ -227,7 +227,7 @@ impl Node {
     /// a grant can change in between).
     async fn step(self: &Arc<Self>, input: Input) -> anyhow::Result<Vec<Output>> {
         let verified = node_core::precheck(&self.roster().roster, &input);
-        let mut outputs = self.store.step(input, verified).await?;
+        let mut outputs = self.store.step(input, verified.clone()).await?;
         for _ in 0..3 {
             let Some(i) = outputs
                 .iter()
@@ -239,7 +239,8 @@ impl Node {
                 unreachable!("found above")
             };
             let done = self.crypto.run(work, &mut crate::clock::OsRandom);
-            outputs.extend(self.store.step(done, Verified::default()).await?);
+            // The same request comes back with its work: its signature was checked above.
+            outputs.extend(self.store.step(done, verified.clone()).await?);
         }
         Err(anyhow!("the grant kept changing while it was sealed"))
     }

@@ -110,7 +110,8 @@ impl NoteVerifier for CheckedKey<'_> {
 }
 
 /// Checks the signatures `input` carries under the keys of `roster` (the roster the driver holds,
-/// which may be older or newer than the core's): a summary request's, a disclosure's in a peer's
+/// which may be older or newer than the core's): a summary request's (also when its sealing
+/// comes back), a disclosure's in a peer's
 /// answer, a pushed case history's, a roster's authorities', a checkpoint's, a statistics
 /// report's, and this node's own case events just signed. Pure; the driver runs it on its own
 /// threads.
@@ -167,10 +168,14 @@ pub fn precheck(roster: &Roster, input: &Input) -> Verified {
                 verified.check(&m.signing_key, &signed.signing_input(), &signed.signature);
             }
         }
+        // The request again when its sealing comes back (the second step judges it again).
         Input::Peer {
             from,
             message: PeerMessage::Summary(req),
-        } => {
+        }
+        | Input::Done(Done::Sealed {
+            from, request: req, ..
+        }) => {
             if let Some(m) = roster.member_by_key(from) {
                 verified.check(&m.signing_key, &req.request.signing_input(), &req.signature);
             }
