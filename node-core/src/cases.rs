@@ -1,13 +1,14 @@
 //! Coordinated cases at this node: the staff commands that change them, the histories peers
 //! push, and their distribution to every institution in the case (spec §6).
 
+use crate::case_store::{load_case, save_case};
 use crate::entries;
 use crate::io::{Env, Fault, Output, Ticket, Token, bad};
+use crate::jobs::{SignJob, Then, Unsigned, Work};
 use crate::outbox::{self, Item};
 use crate::requester;
 use crate::state::{Core, Reply};
 use crate::store::Tx;
-use crate::work::{SignJob, Then, Unsigned, Work};
 use protocol_spec::avs::Avs;
 use protocol_spec::case::{CaseError, CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
 use protocol_spec::exchange::{Refusal, RefusalCode};
@@ -15,34 +16,6 @@ use protocol_spec::ids::{CaseId, EventId, InstitutionId, StaffId};
 use protocol_spec::keys::{PublicKey, Signature, SignatureCheck};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::staff::StaffErrorKind;
-use rusqlite::OptionalExtension;
-
-pub fn load_case(
-    db: &rusqlite::Connection,
-    case_id: &CaseId,
-) -> anyhow::Result<Option<CoordinatedCase>> {
-    let h: Option<Vec<u8>> = db
-        .prepare_cached("SELECT history FROM cases WHERE case_id = ?1")?
-        .query_row([case_id.0.to_vec()], |r| r.get(0))
-        .optional()?;
-    match h {
-        None => Ok(None),
-        Some(h) => Ok(Some(CoordinatedCase::restore(postcard::from_bytes(&h)?)?)),
-    }
-}
-
-fn save_case(db: &rusqlite::Connection, case: &CoordinatedCase) -> anyhow::Result<()> {
-    db.prepare_cached(
-        "INSERT INTO cases (case_id, person, history) VALUES (?1, ?2, ?3)
-         ON CONFLICT(case_id) DO UPDATE SET history = excluded.history",
-    )?
-    .execute(rusqlite::params![
-        case.case_id.0.to_vec(),
-        case.person.digits(),
-        postcard::to_stdvec(&case.history)?
-    ])?;
-    Ok(())
-}
 
 /// How often the second step of a staff action composes its events again when the case
 /// changed while they were signed, before the staff member is asked to try again.
@@ -270,7 +243,7 @@ pub(crate) fn signed(
     } else {
         Reply::Updated
     };
-    let mut out = distribute(core, tx, env, &case, ticket, reply)?;
+    let out = distribute(core, tx, env, &case, ticket, reply)?;
     // An accepted referral brings the referrer's summary at once: the request is recorded as
     // if the staff member had made it, and leaves once the referrer holds the acceptance
     // (spec §6.6, §9).
@@ -281,16 +254,7 @@ pub(crate) fn signed(
         && let Some(r) = case.referral_of(&core.me).cloned()
         && core.roster.roster.member(&r.by).is_some()
     {
-        out.extend(requester::record(
-            core,
-            tx,
-            env,
-            &who,
-            case_id,
-            r.by,
-            r.purpose,
-            r.categories,
-        )?);
+        requester::record(core, tx, env, &who, case_id, r.by, r.purpose, r.categories)?;
     }
     Ok(out)
 }
@@ -345,13 +309,7 @@ fn distribute(
         let item = Item::CaseHistory {
             case_id: case.case_id,
         };
-        let token = outbox::enqueue(tx, env, &to, &item, None)?;
-        let case_id = &case.case_id;
-        if let Some(send) = outbox::send_with(core, tx, env, token, &to, |_, tx, _| {
-            history_message(tx, token, case_id, &to)
-        })? {
-            out.push(send);
-        }
+        let token = outbox::enqueue(core, tx, env, &to, &item, None)?;
         awaiting.push((token, to));
     }
     core.await_deliveries(ticket, awaiting, reply, &mut out);
@@ -502,7 +460,7 @@ pub(crate) fn receive_history(
     };
     let out_of_case = case.is_out(&core.me);
     if !(case.audience().any(|i| i == &core.me) || told_out && out_of_case) {
-        let mut out = vec![Output::PeerReply(not_concerned())];
+        let out = vec![Output::PeerReply(not_concerned())];
         // The sender counts this node in, but this node holds the event that took it out: the
         // sender lacks it, and without it the two never converge (its author may have left the
         // federation, or pushed it only to institutions since out of the case). It goes back
@@ -517,10 +475,7 @@ pub(crate) fn receive_history(
                 case_id,
                 events: case.history_until(exit.max(latest_key(&events))),
             };
-            let token = outbox::enqueue(tx, env, &sender, &item, None)?;
-            out.extend(crate::delivery::send_now(
-                core, tx, env, token, &sender, &item, None,
-            )?);
+            outbox::enqueue(core, tx, env, &sender, &item, None)?;
         }
         return Ok(out);
     }
@@ -531,7 +486,7 @@ pub(crate) fn receive_history(
     if !new_events.is_empty() {
         save_case(tx.db, &case)?;
     }
-    let mut out = vec![Output::PeerReply(PeerReply::Accepted)];
+    let out = vec![Output::PeerReply(PeerReply::Accepted)];
     // The sender lacks events this node holds, and counts itself in the case or is counted in
     // here (its leaving, say, was voided by an earlier closing it had not seen): they go back
     // to it, so the two converge.
@@ -555,18 +510,7 @@ pub(crate) fn receive_history(
             None => Item::CaseHistory { case_id },
             Some(until) => Item::CaseHistoryBackUntil { case_id, until },
         };
-        let token = outbox::enqueue(tx, env, &sender, &item, None)?;
-        out.extend(outbox::send_with(
-            core,
-            tx,
-            env,
-            token,
-            &sender,
-            |_, tx, _| match until {
-                None => history_message(tx, token, &case_id, &sender),
-                Some(until) => history_until_message(tx, token, &case_id, until),
-            },
-        )?);
+        outbox::enqueue(core, tx, env, &sender, &item, None)?;
     }
     if !new_events.is_empty() {
         if out_of_case {
@@ -581,10 +525,7 @@ pub(crate) fn receive_history(
             .collect();
         for to in others {
             let item = Item::CaseHistory { case_id };
-            let token = outbox::enqueue(tx, env, &to, &item, None)?;
-            out.extend(outbox::send_with(core, tx, env, token, &to, |_, tx, _| {
-                history_message(tx, token, &case_id, &to)
-            })?);
+            outbox::enqueue(core, tx, env, &to, &item, None)?;
         }
     }
     Ok(out)

@@ -11,6 +11,32 @@ use protocol_spec::exchange::RefusalCode;
 use protocol_spec::ids::{InstitutionId, StaffId};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 
+/// Sends the items the step queued ([`outbox::enqueue`], [`outbox::send_soon`]), with what
+/// they carry as it ends.
+pub(crate) fn send_queued(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+) -> Result<Vec<Output>, Fault> {
+    let mut out = Vec::new();
+    for token in std::mem::take(&mut core.to_send) {
+        // Settled within the step (a request withdrawn, say): nothing to send.
+        let Some(row) = load(tx, token)? else {
+            continue;
+        };
+        out.extend(send_now(
+            core,
+            tx,
+            env,
+            token,
+            &row.recipient,
+            &row.item,
+            row.staff.as_ref(),
+        )?);
+    }
+    Ok(out)
+}
+
 /// Builds what an item carries now and hands it to the driver, unless it is already in flight
 /// (then it is sent again once answered).
 pub(crate) fn send_now(

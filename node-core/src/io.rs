@@ -1,17 +1,14 @@
 //! What a step of the core takes and gives: its [`Input`], the [`Env`] the world lends it (the
 //! time and a random source), its [`Output`]s, and the [`Fault`] that rolls it back.
 
-use crate::work::{Done, Then, Verified, Work};
+use crate::jobs::{Done, Then, Work};
+pub use crate::jobs::{Ticket, Token};
+use crate::verified::Verified;
 use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::{StaffErrorKind, StaffReply, StaffRequest};
-
-/// A staff request waiting for its reply; chosen by the driver.
-pub type Ticket = u64;
-/// An outbox item handed to the driver for sending: its row id.
-pub type Token = i64;
 
 /// A source of randomness. The daemon draws from the operating system; the simulator from a
 /// seeded generator, so a run is reproducible from its seed.

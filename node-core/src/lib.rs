@@ -25,10 +25,12 @@
 //!    `ReceiptLogged`. `Unreachable` instead leaves the item queued for `Tick` to retry.
 #![forbid(unsafe_code)]
 
-pub mod cases;
+pub mod case_store;
+mod cases;
 mod delivery;
 mod entries;
 mod io;
+mod jobs;
 mod notices;
 mod outbox;
 mod queries;
@@ -41,6 +43,7 @@ mod state;
 mod stats;
 mod step;
 pub mod store;
+mod verified;
 pub mod vkeys;
 pub mod witness;
 mod work;
@@ -48,10 +51,10 @@ mod work;
 pub use io::{
     Env, Fault, Input, Origin, Output, Random, Ticket, Token, peer_message_name, reply_name,
 };
+pub use jobs::{Done, OpenJob, SealJob, SignJob, Signed, Then, Unsigned, Work};
 #[cfg(feature = "mutants")]
 pub use state::Mutants;
 pub use state::{BootstrapAdmin, Core, Secrets};
 pub use store::{StoreProblem, Tx};
-pub use work::{
-    Crypto, Done, OpenJob, SealJob, SignJob, Signed, Then, Unsigned, Verified, Work, precheck,
-};
+pub use verified::Verified;
+pub use work::{Crypto, precheck};

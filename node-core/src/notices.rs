@@ -2,7 +2,7 @@
 //! tells the others that a newer summary is available from it. The notice carries the case id
 //! only; whoever wants the newer summary requests it, under the rule, as any other.
 
-use crate::cases::load_case;
+use crate::case_store::load_case;
 use crate::io::{Env, Fault, Output, Ticket, bad};
 use crate::outbox::{self, Item};
 use crate::state::{Core, Reply, StaffMember};
@@ -43,12 +43,7 @@ pub(crate) fn send(
     let mut awaiting = Vec::new();
     for to in targets {
         let item = Item::ChangeNotice { case_id };
-        let token = outbox::enqueue(tx, env, &to, &item, None)?;
-        if let Some(send) = outbox::send_with(core, tx, env, token, &to, |_, _, _| {
-            Ok(Some(message(&case_id)))
-        })? {
-            out.push(send);
-        }
+        let token = outbox::enqueue(core, tx, env, &to, &item, None)?;
         awaiting.push((token, to));
     }
     core.await_deliveries(ticket, awaiting, Reply::Updated, &mut out);

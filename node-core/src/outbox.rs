@@ -4,9 +4,9 @@
 //! request re-checked against the requester's own state, spec §7.6).
 
 use crate::io::{Env, Fault, Output, Token};
+use crate::jobs::{SignJob, Work};
 use crate::state::{Core, InFlight};
 use crate::store::Tx;
-use crate::work::{SignJob, Work};
 use protocol_spec::ids::{CaseId, InstitutionId, RequestId, StaffId};
 use protocol_spec::peer::PeerMessage;
 use rusqlite::OptionalExtension;
@@ -90,7 +90,29 @@ pub(crate) struct Row {
     pub(crate) staff: Option<StaffId>,
 }
 
+/// Queues `item` for `to` durably; it is sent as the step ends, with what it carries then
+/// (`delivery::send_queued`).
 pub(crate) fn enqueue(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    to: &InstitutionId,
+    item: &Item,
+    staff: Option<&StaffId>,
+) -> anyhow::Result<Token> {
+    let token = insert(tx, env, to, item, staff)?;
+    send_soon(core, token);
+    Ok(token)
+}
+
+/// Sends a queued item again as the step ends.
+pub(crate) fn send_soon(core: &mut Core, token: Token) {
+    if !core.to_send.contains(&token) {
+        core.to_send.push(token);
+    }
+}
+
+fn insert(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     to: &InstitutionId,

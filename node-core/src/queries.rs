@@ -1,13 +1,13 @@
 //! Staff requests that read the node's state (and opening a summary, which logs the opening
 //! before revealing the content).
 
-use crate::cases::load_case;
+use crate::case_store::load_case;
 use crate::entries;
 use crate::io::{Env, Fault, Output, Ticket, bad};
+use crate::jobs::{OpenJob, Work};
 use crate::requester::received_info;
 use crate::state::{Core, StaffMember};
 use crate::store::Tx;
-use crate::work::{OpenJob, Work};
 use protocol_spec::case::{CoordinatedCase, Participation};
 use protocol_spec::exchange::{Disclosure, Summary};
 use protocol_spec::ids::{CaseId, InstitutionId, RequestId, StaffId, SummaryId};
@@ -166,7 +166,7 @@ pub(crate) fn summary_list(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
 
 /// The opening is logged, in the same transaction, before the content is revealed.
 /// The first step of opening a stored summary: it must exist and not be purged; the opening
-/// itself is handed out ([`crate::work::Work::Open`]).
+/// itself is handed out ([`crate::jobs::Work::Open`]).
 pub(crate) fn summary_open(
     tx: &mut Tx<'_>,
     ticket: Ticket,

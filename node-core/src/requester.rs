@@ -3,13 +3,13 @@
 //! every send (revocation wins: nothing is asked under a consent this node knows revoked), and
 //! the answer is judged against that state again before anything is kept.
 
-use crate::cases::load_case;
+use crate::case_store::load_case;
 use crate::entries;
 use crate::io::{Env, Fault, Output, Ticket, Token, bad};
+use crate::jobs::{SignJob, Then, Unsigned, Work};
 use crate::outbox::{self, Carry, Item, Row};
 use crate::state::Core;
 use crate::store::Tx;
-use crate::work::{SignJob, Then, Unsigned, Work};
 use protocol_spec::case::{CaseStatus, CoordinatedCase};
 use protocol_spec::category::Category;
 use protocol_spec::exchange::{
@@ -26,7 +26,7 @@ use rusqlite::OptionalExtension;
 const CASE_CHANGE_WAIT: u64 = 5;
 
 /// A case worker's request: checked and composed here; its signature is handed out
-/// ([`crate::work::Work::Sign`]) and [`signed`] records and sends it.
+/// ([`crate::jobs::Work::Sign`]) and [`signed`] records and sends it.
 #[allow(clippy::too_many_arguments)] // the staff request's fields
 pub(crate) fn request(
     core: &mut Core,
@@ -66,9 +66,9 @@ pub(crate) fn signed(
         ));
     };
     check(core, tx, env, &signed.request)?;
-    let (token, send) = write(core, tx, env, &who, &signed.request, Some(&signed))?;
+    let token = write(core, tx, env, &who, &signed.request, Some(&signed))?;
     core.waiting.insert(token, ticket);
-    Ok(send.into_iter().collect())
+    Ok(Vec::new())
 }
 
 /// A request made for `who` without a staff member waiting on it (an accepted referral's
@@ -85,10 +85,10 @@ pub(crate) fn record(
     from: InstitutionId,
     purpose: Purpose,
     categories: Vec<Category>,
-) -> Result<Vec<Output>, Fault> {
+) -> Result<(), Fault> {
     let request = compose(core, tx, env, case_id, from, purpose, categories)?;
-    let (_, send) = write(core, tx, env, who, &request, None)?;
-    Ok(send.into_iter().collect())
+    write(core, tx, env, who, &request, None)?;
+    Ok(())
 }
 
 /// A new request to `from`, with a fresh identity, checked against this node's own state.
@@ -156,7 +156,7 @@ fn write(
     who: &crate::state::StaffMember,
     request: &SummaryRequest,
     signed: Option<&SignedSummaryRequest>,
-) -> Result<(Token, Option<Output>), Fault> {
+) -> Result<Token, Fault> {
     let from = request.responder.clone();
     tx.db.prepare_cached("INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)")?
         .execute(
@@ -175,11 +175,14 @@ fn write(
     }
     let request_id = request.request_id;
     let item = Item::Summary { request_id };
-    let token = outbox::enqueue(tx, env, &from, &item, Some(&who.staff))?;
-    let send = outbox::send_with(core, tx, env, token, &from, |core, tx, env| {
-        message_for(core, tx, env, token, &request_id, Some(&who.staff))
-    })?;
-    Ok((token, send))
+    Ok(outbox::enqueue(
+        core,
+        tx,
+        env,
+        &from,
+        &item,
+        Some(&who.staff),
+    )?)
 }
 
 fn keep_version(tx: &Tx<'_>, signed: &SignedSummaryRequest) -> anyhow::Result<()> {
@@ -375,7 +378,6 @@ fn recorded(
 pub(crate) fn queued_signed(
     core: &mut Core,
     tx: &mut Tx<'_>,
-    env: &mut Env<'_>,
     token: Token,
     signed: SignedSummaryRequest,
 ) -> Result<Vec<Output>, Fault> {
@@ -390,16 +392,8 @@ pub(crate) fn queued_signed(
         )));
     }
     keep_version(tx, &signed)?;
-    let send = crate::delivery::send_now(
-        core,
-        tx,
-        env,
-        token,
-        &row.recipient,
-        &row.item,
-        row.staff.as_ref(),
-    )?;
-    Ok(send.into_iter().collect())
+    outbox::send_soon(core, token);
+    Ok(Vec::new())
 }
 
 fn settle(

@@ -3,16 +3,16 @@
 //! sealed disclosure. The decision, its log entry and the reply kept for retries are written in
 //! the step's transaction, so the reply leaves only once all three are durable.
 //!
-//! A grant takes two steps: the first hands the sealing out ([`crate::work::Work::Seal`]), off the store
+//! A grant takes two steps: the first hands the sealing out ([`crate::jobs::Work::Seal`]), off the store
 //! thread; the second, given the sealed disclosure, judges the request again on the state
 //! committed by then, and only if the same grant still holds logs and releases it.
 
-use crate::cases::load_case;
+use crate::case_store::load_case;
 use crate::entries;
 use crate::io::{Env, Fault};
+use crate::jobs::SealJob;
 use crate::state::Core;
 use crate::store::Tx;
-use crate::work::SealJob;
 use protocol_spec::avs::Avs;
 use protocol_spec::exchange::{
     Disclosure, DisclosureHeader, MAX_CLOCK_SKEW, Refusal, RefusalCode, SignedSummaryRequest,

@@ -4,7 +4,7 @@
 //! header, signature and sealed digest, so the exchange's signed records stay verifiable, and
 //! is logged.
 
-use crate::cases::load_case;
+use crate::case_store::load_case;
 use crate::entries;
 use crate::io::{Env, Fault, bad};
 use crate::state::Core;
@@ -194,7 +194,7 @@ mod tests {
         let sp = txn.savepoint().unwrap();
         let mut pending = Vec::new();
         let mut random = Zero;
-        let verified = crate::work::Verified::default();
+        let verified = crate::verified::Verified::default();
         let mut env = Env {
             now,
             random: &mut random,

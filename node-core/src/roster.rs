@@ -29,11 +29,8 @@ pub(crate) fn offered(
             return Ok(Vec::new());
         }
         if let Some(m) = current.roster.member_by_key(from).map(|m| m.id.clone()) {
-            let token = outbox::enqueue(tx, env, &m, &Item::Roster, None)?;
-            let send = outbox::send_with(core, tx, env, token, &m, |core, _, _| {
-                Ok(Some(message(core)))
-            })?;
-            return Ok(send.into_iter().collect());
+            outbox::enqueue(core, tx, env, &m, &Item::Roster, None)?;
+            return Ok(Vec::new());
         }
         return Ok(Vec::new());
     }
@@ -89,26 +86,15 @@ pub(crate) fn adopt(
         .filter(|m| m.id != core.me)
         .map(|m| m.id.clone())
         .collect();
-    let mut tokens = Vec::new();
+    // Sent as the step ends, carrying the roster then in force: this one.
     for id in &others {
-        tokens.push((
-            outbox::enqueue(tx, env, id, &Item::Roster, None)?,
-            id.clone(),
-        ));
+        outbox::enqueue(core, tx, env, id, &Item::Roster, None)?;
     }
     outbox::all_due(tx, env)?;
     // Everything fallible is done: the new roster is in force from here.
     core.roster = std::sync::Arc::new(offered);
     // Its retention periods may differ: look for summaries past them at the next tick.
     core.next_retention_scan = 0;
-    let mut out = vec![Output::RosterAdopted(core.roster.clone())];
-    for (token, id) in tokens {
-        if let Some(send) = outbox::send_with(core, tx, env, token, &id, |core, _, _| {
-            Ok(Some(message(core)))
-        })? {
-            out.push(send);
-        }
-    }
     tracing::info!(version, "roster adopted");
-    Ok((version, out))
+    Ok((version, vec![Output::RosterAdopted(core.roster.clone())]))
 }

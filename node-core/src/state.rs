@@ -62,6 +62,8 @@ pub struct Core {
     pub(crate) staff: HashMap<PublicKey, StaffMember>,
     /// Outbox items handed to the driver and not yet answered.
     pub(crate) in_flight: HashMap<Token, InFlight>,
+    /// Outbox items queued (or to be sent again) in the current step: sent once it ends.
+    pub(crate) to_send: Vec<Token>,
     /// A staff member waiting for the outcome of the summary request sent as `Token`.
     pub(crate) waiting: HashMap<Token, Ticket>,
     /// Staff members waiting for case-history deliveries.
@@ -219,6 +221,7 @@ impl Core {
             roster: std::sync::Arc::new(roster),
             staff,
             in_flight: HashMap::new(),
+            to_send: Vec::new(),
             waiting: HashMap::new(),
             deliveries: Vec::new(),
             store_problem: None,

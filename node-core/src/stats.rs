@@ -3,7 +3,7 @@
 //! ledger. Noise and suppression are protocol-spec's pure functions; the random source is the
 //! step's.
 
-use crate::cases::load_case;
+use crate::case_store::load_case;
 use crate::io::{Env, Fault, HpkeRng, bad};
 use crate::state::{Core, StaffMember};
 use crate::store::Tx;

@@ -1,10 +1,10 @@
 //! One step of the core: the input routed to its handler, and the answer when a step fails.
 
 use crate::io::{Env, Fault, Input, Origin, Output, Ticket, peer_message_name};
+use crate::jobs::{Done, Signed, Then, Work};
 use crate::state::Core;
 use crate::store::StoreProblem;
 use crate::store::Tx;
-use crate::work::{Done, Signed, Then, Work};
 use crate::{cases, delivery, notices, queries, responder, retention, roster, staff, stats};
 use anyhow::anyhow;
 use protocol_spec::keys::PublicKey;
@@ -13,8 +13,20 @@ use protocol_spec::staff::{StaffError, StaffErrorKind, StaffReply, StaffRequest}
 
 impl Core {
     /// Runs one step. On `Err` the caller rolls the transaction back and answers with
-    /// [`Core::failed`].
+    /// [`Core::failed`]. What the step queued in the outbox is sent as it ends.
     pub fn handle(
+        &mut self,
+        tx: &mut Tx<'_>,
+        env: &mut Env<'_>,
+        input: Input,
+    ) -> Result<Vec<Output>, Fault> {
+        self.to_send.clear();
+        let mut outputs = self.route(tx, env, input)?;
+        outputs.extend(delivery::send_queued(self, tx, env)?);
+        Ok(outputs)
+    }
+
+    fn route(
         &mut self,
         tx: &mut Tx<'_>,
         env: &mut Env<'_>,
@@ -63,7 +75,7 @@ impl Core {
                     crate::requester::signed(self, tx, env, ticket, &staff, signed)
                 }
                 (Then::Queued { token }, Signed::Request(signed)) => {
-                    crate::requester::queued_signed(self, tx, env, token, signed)
+                    crate::requester::queued_signed(self, tx, token, signed)
                 }
                 (Then::Staff { ticket, staff }, Signed::CaseEvents { events, attempt }) => {
                     cases::signed(self, tx, env, ticket, &staff, events, attempt)

@@ -4,10 +4,11 @@
 //! signed off the store thread ([`Work::Cosign`]), once the state is durable.
 
 use crate::io::{Env, Fault, Output};
+use crate::jobs::Work;
 use crate::state::Core;
 use crate::store::Tx;
+use crate::verified::CheckedKey;
 use crate::vkeys::{log_vkey, origin, witness_vkey};
-use crate::work::{CheckedKey, Work};
 use anyhow::anyhow;
 use protocol_spec::entry::{LogEntry, Text, WitnessEvidence};
 use protocol_spec::peer::PeerReply;

@@ -4,7 +4,7 @@
 
 use crate::federation::Institution;
 use crate::rng::SimRng;
-use node_core::cases::load_case;
+use node_core::case_store::load_case;
 use node_core::{Core, Crypto, Env, Fault, Input, Mutants, Output, Tx, Verified};
 use protocol_spec::avs::Avs;
 use protocol_spec::case::CoordinatedCase;

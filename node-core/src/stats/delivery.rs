@@ -6,10 +6,10 @@
 use super::config;
 use crate::entries;
 use crate::io::{Env, Fault, Output, Ticket, bad};
+use crate::jobs::{SignJob, Then, Unsigned, Work};
 use crate::outbox::{self, Item};
 use crate::state::{Core, Reply, StaffMember};
 use crate::store::Tx;
-use crate::work::{SignJob, Then, Unsigned, Work};
 use protocol_spec::ids::{InstitutionId, StaffId};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
@@ -115,14 +115,15 @@ pub(crate) fn signed(
         ],
     )?;
     entries::stats_sent(tx, env, &signed, &dashboard)?;
-    let token = outbox::enqueue(tx, env, &dashboard, &Item::StatsReport { month }, None)?;
+    let token = outbox::enqueue(
+        core,
+        tx,
+        env,
+        &dashboard,
+        &Item::StatsReport { month },
+        None,
+    )?;
     let mut out = Vec::new();
-    let message = PeerMessage::StatsReport(Box::new(signed));
-    if let Some(send) = outbox::send_with(core, tx, env, token, &dashboard, |_, _, _| {
-        Ok(Some(message))
-    })? {
-        out.push(send);
-    }
     let reply = Reply::StatsSent {
         month,
         sequence,
