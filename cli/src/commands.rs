@@ -1027,7 +1027,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
         }
         Command::Completions { shell } => {
             let mut script = Vec::new();
-            crate::docs::completions(*shell, &mut script);
+            crate::docs::completions(
+                <Cli as clap::CommandFactory>::command(),
+                *shell,
+                &mut script,
+            );
             let script = String::from_utf8(script)?;
             if cli.json {
                 output::document(
@@ -1040,7 +1044,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             return Ok(Status::Done);
         }
         Command::Man { out } => {
-            let pages = crate::docs::write_man_pages(out)?;
+            let pages =
+                crate::docs::write_man_pages(<Cli as clap::CommandFactory>::command(), out)?;
             if cli.json {
                 output::document(
                     "man-pages",
@@ -1619,7 +1624,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
                 outln!("no members yet: add them with `passerelle federation add-member`")?;
                 return Ok(());
             }
-            output::text(&render::table(
+            output::text(&crate::table::table(
                 ["MEMBER", "SECTOR", "NAME", "ADDRESS"],
                 r.roster.members.iter().map(|m| {
                     [
@@ -1632,13 +1637,13 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             ))?;
             if !r.roster.policy.is_empty() {
                 outln!("\nexchange policy: the sector may receive the categories for the purpose")?;
-                output::text(&render::table(
+                output::text(&crate::table::table(
                     ["SECTOR", "PURPOSE", "CATEGORIES"],
                     r.roster.policy.iter().map(|p| {
                         [
                             p.sector.to_string(),
                             p.purpose.to_string(),
-                            render::joined(p.categories.iter().map(|c| c.as_str())),
+                            crate::table::joined(p.categories.iter().map(|c| c.as_str())),
                         ]
                     }),
                 ))?;

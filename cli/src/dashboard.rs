@@ -1,34 +1,13 @@
 //! `passerelle stats dashboard`: the dashboard member's view of every sector's monthly
 //! reports, as text, and the files it writes (HTML, CSV, JSON) into a private directory.
 
-use crate::render::table;
+use crate::dashboard_figures::{involved, places_used, status};
+use crate::table::table;
 use protocol_spec::stats::Dashboard;
-use protocol_spec::stats::dashboard::{DashboardMonth, ReceivedReport};
-use protocol_spec::stats::report::{Cell, MeasureFigures};
+use protocol_spec::stats::dashboard::DashboardMonth;
+use protocol_spec::stats::report::Cell;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-
-/// Whether a delivery is the month's first or a correction.
-pub fn status(r: &ReceivedReport) -> String {
-    if r.sequence > 1 {
-        format!("correction {}", r.sequence - 1)
-    } else {
-        "reported".into()
-    }
-}
-
-/// Average places occupied over the month: place-days used over the month's days.
-pub fn places_used(m: &MeasureFigures, month: protocol_spec::stats::Month) -> Option<f64> {
-    m.place_days_used
-        .count()
-        .map(|d| d as f64 / f64::from(month.days()))
-}
-
-/// Whether a sector takes part in a measure: it budgeted places or had participants. The
-/// other rows are zeros, left out of the text and the page (the CSV keeps them).
-pub fn involved(m: &MeasureFigures) -> bool {
-    m.places_budgeted > 0 || m.participants != Cell::Count(0)
-}
 
 fn month_rows(d: &Dashboard, mo: &DashboardMonth) -> Vec<[String; 8]> {
     let k = d.threshold;
@@ -206,6 +185,7 @@ pub fn write(dir: &Path, d: &Dashboard) -> anyhow::Result<Vec<PathBuf>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::dashboard_figures::fixture::dashboard;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -226,5 +206,21 @@ mod tests {
             0o755,
             "left as it was"
         );
+    }
+
+    #[test]
+    fn csv_rows_name_the_correction_and_the_missing_member() {
+        let csv = super::csv(&dashboard());
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0].split(',').count(), 19);
+        assert!(
+            lines[1].starts_with("2026-11,ne.orp,employment,correction,2,atelier-bois,20,x,"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(lines[3], "2026-11,ne.sas,social-aid,missing,,,,,,,,,,,,,,,");
+        assert!(lines.iter().all(|l| l.split(',').count() == 19));
+        let text = super::text(&dashboard());
+        assert!(text.contains("missing: ne.sas (social-aid)"), "{text}");
     }
 }

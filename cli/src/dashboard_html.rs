@@ -3,7 +3,7 @@
 //! without network, and must not tell a third party who reads it). A pure function of the
 //! dashboard's data; every label from the roster or a report is escaped.
 
-use crate::dashboard::{places_used, status};
+use crate::dashboard_figures::{places_used, status};
 use protocol_spec::stats::Dashboard;
 use protocol_spec::stats::ExitOutcome;
 use protocol_spec::stats::dashboard::{DashboardMonth, ReceivedReport};
@@ -344,7 +344,7 @@ fn figures_table(d: &Dashboard, mo: &DashboardMonth) -> String {
                 .report
                 .measures
                 .iter()
-                .find(|m| m.measure == measure.id && crate::dashboard::involved(m))
+                .find(|m| m.measure == measure.id && crate::dashboard_figures::involved(m))
             else {
                 continue;
             };
@@ -468,55 +468,7 @@ pub fn render(d: &Dashboard) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol_spec::stats::StatsReport;
-    use protocol_spec::stats::dashboard::{DashboardMeasure, ExpectedMember};
-    use protocol_spec::stats::report::Cell;
-
-    /// The first report of the statistics vectors (ne.orp, 2026-11), received as delivery 2,
-    /// with ne.sas missing; the measure names are the roster's, here with markup in them.
-    fn dashboard() -> Dashboard {
-        let file: serde_json::Value =
-            serde_json::from_str(include_str!("../../protocol-spec/vectors/statistics.json"))
-                .unwrap();
-        let mut report: StatsReport =
-            serde_json::from_value(file["reports"][0]["report"].clone()).unwrap();
-        report.measures[0].place_days_used = Cell::Count(450);
-        let month = report.month;
-        Dashboard {
-            federation: "ne-cii".into(),
-            dashboard: "ne.cii".parse().unwrap(),
-            threshold: 5,
-            generated_at: 1_796_000_000,
-            measures: vec![
-                DashboardMeasure {
-                    id: "atelier-bois".parse().unwrap(),
-                    name: "Atelier <b>bois</b> & \"co\"".into(),
-                    provider: "Caritas".into(),
-                },
-                DashboardMeasure {
-                    id: "stage-pratique".parse().unwrap(),
-                    name: "Stage pratique".into(),
-                    provider: "ORP".into(),
-                },
-            ],
-            months: vec![DashboardMonth {
-                month,
-                reports: vec![ReceivedReport {
-                    institution: "ne.orp".parse().unwrap(),
-                    name: "Office régional de placement".into(),
-                    sequence: 2,
-                    received_at: 1_796_000_000,
-                    digest: [1; 32],
-                    report,
-                }],
-                missing: vec![ExpectedMember {
-                    institution: "ne.sas".parse().unwrap(),
-                    name: "Service <social>".into(),
-                    sector: "social-aid".parse().unwrap(),
-                }],
-            }],
-        }
-    }
+    use crate::dashboard_figures::fixture::dashboard;
 
     #[test]
     fn labels_from_the_roster_are_escaped() {
@@ -554,21 +506,5 @@ mod tests {
         // The correction and the missing sector are named.
         assert!(page.contains("ne.orp (correction 1)"));
         assert!(page.contains("social-aid"));
-    }
-
-    #[test]
-    fn csv_rows_name_the_correction_and_the_missing_member() {
-        let csv = crate::dashboard::csv(&dashboard());
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0].split(',').count(), 19);
-        assert!(
-            lines[1].starts_with("2026-11,ne.orp,employment,correction,2,atelier-bois,20,x,"),
-            "{}",
-            lines[1]
-        );
-        assert_eq!(lines[3], "2026-11,ne.sas,social-aid,missing,,,,,,,,,,,,,,,");
-        assert!(lines.iter().all(|l| l.split(',').count() == 19));
-        let text = crate::dashboard::text(&dashboard());
-        assert!(text.contains("missing: ne.sas (social-aid)"), "{text}");
     }
 }

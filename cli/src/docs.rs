@@ -22,19 +22,14 @@ const TOP_EXTRA: &[(&str, &str)] = &[(
   PASSERELLE_LOG_FORMAT  `text` (default) or `json`: one JSON object per line",
 )];
 
-/// `passerelle`'s full command tree, as the pages and completions describe it.
-pub fn passerelle() -> clap::Command {
-    crate::commands::Cli::command()
-}
-
 /// `passerelled`'s command line.
 pub fn passerelled() -> clap::Command {
     daemon::args::Args::command()
 }
 
-/// Writes the completion script for `shell` (bash, zsh, fish, elvish, powershell).
-pub fn completions(shell: Shell, out: &mut dyn Write) {
-    let mut cmd = passerelle();
+/// Writes the completion script of `passerelle`, the command tree `cmd`, for `shell` (bash,
+/// zsh, fish, elvish, powershell).
+pub fn completions(mut cmd: clap::Command, shell: Shell, out: &mut dyn Write) {
     clap_complete::generate(shell, &mut cmd, "passerelle", out);
 }
 
@@ -44,10 +39,10 @@ pub struct Page {
     pub roff: Vec<u8>,
 }
 
-/// Every page: `passerelle(1)`, one per command and subcommand (`passerelle-case-open(1)`),
-/// and `passerelled(1)`.
-pub fn man_pages() -> anyhow::Result<Vec<Page>> {
-    let mut cmd = passerelle().disable_help_subcommand(true);
+/// Every page: `passerelle(1)` from its command tree `passerelle`, one per command and
+/// subcommand (`passerelle-case-open(1)`), and `passerelled(1)`.
+pub fn man_pages(passerelle: clap::Command) -> anyhow::Result<Vec<Page>> {
+    let mut cmd = passerelle.disable_help_subcommand(true);
     cmd.build();
     let mut pages = Vec::new();
     collect(&cmd, &mut pages)?;
@@ -148,10 +143,10 @@ fn after_help_sections(roff: &mut Roff, text: &str) {
 }
 
 /// Writes every page into `dir` (created if missing); returns their paths.
-pub fn write_man_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write_man_pages(passerelle: clap::Command, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Vec::new();
-    for p in man_pages()? {
+    for p in man_pages(passerelle)? {
         let path = dir.join(&p.file_name);
         std::fs::write(&path, &p.roff)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -1,6 +1,6 @@
 //! The text form of a sector's monthly report (`passerelle stats report`).
 
-use crate::render::table;
+use crate::table::table;
 use protocol_spec::stats::StatsReport;
 use protocol_spec::stats::report::Cell;
 use std::fmt::Write;

@@ -53,7 +53,7 @@ fn completions_name_every_command() {
     let names = top_level();
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         let mut script = Vec::new();
-        cli::docs::completions(shell, &mut script);
+        cli::docs::completions(cli::commands::Cli::command(), shell, &mut script);
         let script = String::from_utf8(script).unwrap();
         for n in &names {
             assert!(
@@ -64,7 +64,7 @@ fn completions_name_every_command() {
     }
     // Nested commands and closed values are completed too.
     let mut bash = Vec::new();
-    cli::docs::completions(Shell::Bash, &mut bash);
+    cli::docs::completions(cli::commands::Cli::command(), Shell::Bash, &mut bash);
     let bash = String::from_utf8(bash).unwrap();
     for word in [
         "new-version",

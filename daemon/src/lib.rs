@@ -16,6 +16,7 @@ pub mod observability;
 mod service;
 mod store;
 pub mod transport;
+mod watch;
 
 use anyhow::Context;
 use config::NodeConfig;
@@ -189,7 +190,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         log,
         endpoint,
         shutdown.clone(),
-        observability::Watch::new(metrics, loop_ping, clock::now()),
+        watch::Watch::new(metrics, loop_ping, clock::now()),
     ));
     if let Err(e) = log::loss::before_serving(&node, &marks).await {
         node.endpoint.close(0u32.into(), b"node not started");

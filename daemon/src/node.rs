@@ -3,9 +3,9 @@
 //! serves requests with them, and the log ([`crate::log`]) signs, serves and witnesses with them.
 
 use crate::log_state::LogState;
-use crate::observability::Watch;
 use crate::store::Store;
 use crate::transport;
+use crate::watch::Watch;
 use anyhow::{Context, anyhow};
 use node_core::Ticket;
 use protocol_spec::ids::{InstitutionId, Role};

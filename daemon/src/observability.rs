@@ -9,7 +9,7 @@
 //! Health bodies are a small JSON [`Health`] document. The server is a task of the node's
 //! tracker, so it is joined at shutdown like the rest.
 
-use crate::metrics::{Gauges, Metrics, StoreGauges};
+use crate::metrics::{Gauges, StoreGauges};
 use crate::node::Node;
 use crate::store::Store;
 use anyhow::{Context, anyhow, bail};
@@ -20,7 +20,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -66,50 +65,6 @@ impl Health {
             ok: checks.iter().all(|c| c.ok),
             checks,
         }
-    }
-}
-
-/// What the driver keeps for the endpoint: the node's metrics, a line to the run loop, and
-/// when the log was last checkpointed and cosigned.
-pub(crate) struct Watch {
-    pub(crate) metrics: Arc<Metrics>,
-    /// The run loop answers each sender it receives: `/livez`'s proof that it turns.
-    pub(crate) loop_ping: mpsc::Sender<oneshot::Sender<()>>,
-    started_at: u64,
-    /// Unix seconds of the last witnessing round that left a checkpoint covering the whole
-    /// log, 0 before the first.
-    checkpointed_at: AtomicU64,
-    /// Unix seconds of the last cosignature received, 0 before the first.
-    cosigned_at: AtomicU64,
-}
-
-impl Watch {
-    pub(crate) fn new(
-        metrics: Arc<Metrics>,
-        loop_ping: mpsc::Sender<oneshot::Sender<()>>,
-        now: u64,
-    ) -> Watch {
-        Watch {
-            metrics,
-            loop_ping,
-            started_at: now,
-            checkpointed_at: AtomicU64::new(0),
-            cosigned_at: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn checkpointed(&self, now: u64) {
-        self.checkpointed_at.store(now, Ordering::Relaxed);
-    }
-
-    pub(crate) fn cosigned(&self, now: u64) {
-        self.cosigned_at.store(now, Ordering::Relaxed);
-    }
-
-    /// Seconds since `at`, or since the node started when it never happened.
-    fn age(&self, at: &AtomicU64, now: u64) -> u64 {
-        let at = at.load(Ordering::Relaxed).max(self.started_at);
-        now.saturating_sub(at)
     }
 }
 
@@ -369,8 +324,8 @@ async fn gauges(node: &Arc<Node>) -> Gauges {
         g.log_entries = log.size();
         g.log_halted = log.halted().is_some();
     }
-    g.checkpoint_age = node.watch.age(&node.watch.checkpointed_at, now);
-    g.cosignature_age = node.watch.age(&node.watch.cosigned_at, now);
+    g.checkpoint_age = node.watch.checkpoint_age(now);
+    g.cosignature_age = node.watch.cosignature_age(now);
     g.store_problem = node.store.problem().is_some();
     g
 }

@@ -21,6 +21,7 @@ pub mod invariants;
 mod membership;
 pub mod network;
 pub mod node;
+mod progress;
 mod report;
 pub mod rng;
 mod rogue;

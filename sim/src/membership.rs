@@ -20,16 +20,6 @@ enum Change {
 
 const CHANGES: [Change; 3] = [Change::AddJoiner, Change::RotateKeys, Change::RemoveJoiner];
 
-#[derive(Default)]
-pub(crate) struct Membership {
-    /// The newest roster the steering group issued.
-    issued: Option<SignedRoster>,
-    /// How many changes were made.
-    made: usize,
-    /// The roster of the change being installed, until a node accepts it.
-    installing: Option<SignedRoster>,
-}
-
 impl World {
     /// Makes the next change (or installs the one in progress again) at an up founder.
     pub(crate) fn roster_change(&mut self) -> Check {

@@ -15,7 +15,6 @@ use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::tlog::note::Note;
 use protocol_spec::tlog::witness::AddCheckpoint;
 use protocol_spec::tlog::{Checkpoint, Hash, Tree, cosignature, leaf_hash, sign_checkpoint};
-use std::collections::BTreeMap;
 
 /// Entries the misbehaving member's two logs share before they part.
 const SHARED: usize = 4;
@@ -29,23 +28,6 @@ fn signed_checkpoint(federation: &str, inst: &Institution, size: u64, root: Hash
         root,
     };
     sign_checkpoint(&cp, &o, &SigningKey::from_seed(inst.seed("log")))
-}
-
-#[derive(Default)]
-pub(crate) struct Witnessing {
-    /// Each honest node's log as committed, extended as it grows.
-    trees: BTreeMap<usize, Tree>,
-    /// The checkpoints each honest node signed: (size, root).
-    signed: BTreeMap<usize, Vec<(u64, Hash)>>,
-    /// What a log's owner believes a witness last cosigned: (owner, witness) -> size.
-    known: BTreeMap<(Party, usize), u64>,
-    /// The checkpoints each witness cosigned, per log owner.
-    cosigned: BTreeMap<(usize, Party), Vec<(u64, Hash)>>,
-    /// The misbehaving member's two logs, equal for [`SHARED`] entries, then apart.
-    forks: Option<[Tree; 2]>,
-    pub rounds: u64,
-    pub cosignatures: u64,
-    pub forks_offered: u64,
 }
 
 impl World {

@@ -5,14 +5,13 @@
 use crate::config::Config;
 use crate::federation::{BASE_TIME, Federation};
 use crate::invariants::{self, Check, Checker, Failure, Invariant, fail};
-use crate::membership::Membership;
 use crate::network::{Network, Party};
 use crate::node::{Credential, SimNode, Worker};
+use crate::progress::{Membership, Witnessing};
 use crate::report::{Report, Stats, Violation};
 use crate::rng::SimRng;
 use crate::rogue::Rogue;
 use crate::trace::{self, Trace};
-use crate::witnessing::Witnessing;
 use node_core::{Done, Input, Output, Signed, Ticket, Token, Verified, Work};
 use protocol_spec::entry::LogEntry;
 use protocol_spec::exchange::SignedSummaryRequest;

@@ -310,7 +310,7 @@ fn browser_renders(html: &Path, d: &Dashboard) {
         .find(|r| r.institution.as_str() == "ne.orp")
         .unwrap();
     let atelier = &orp.report.measures[0];
-    let used = cli::dashboard::places_used(atelier, mo.month).expect("shown");
+    let used = cli::dashboard_figures::places_used(atelier, mo.month).expect("shown");
     let label = format!("{used:.1} of 20 places");
     assert!(dom.contains(&label), "no `{label}` in the rendered page");
     assert!(dom.contains("<svg"), "charts are inline SVG");

@@ -501,6 +501,18 @@ async fn the_json_log_of_an_exchange_has_its_decisions_and_nothing_personal() {
     )
     .await
     .unwrap();
+    // The inclusion proofs of the grant are exchanged in the background, under a checkpoint
+    // signed for them: wait until the requester keeps the responder's.
+    let db = node_core::store::open(&s.node("ne.oai").dir.join("data/node.db")).unwrap();
+    for _ in 0..100 {
+        let n: i64 = db
+            .query_row("SELECT COUNT(*) FROM peer_inclusion", [], |r| r.get(0))
+            .unwrap();
+        if n > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     s.stop().await;
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).expect("UTF-8");

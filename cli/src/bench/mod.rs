@@ -80,7 +80,7 @@ where
 }
 
 pub fn print_rows(rows: &[Row]) -> anyhow::Result<()> {
-    crate::output::text(&crate::render::table(
+    crate::output::text(&crate::table::table(
         ["measurement", "ops", "conc", "seconds", "ops/second"],
         rows.iter().map(|r| {
             [
@@ -273,7 +273,7 @@ fn print_report(r: &Report) -> anyhow::Result<()> {
             r.quinn_handshakes.operations, r.quinn_handshakes.seconds
         ),
     ]);
-    crate::output::text(&crate::render::table(["floor", "cost", "per exchange"], t))?;
+    crate::output::text(&crate::table::table(["floor", "cost", "per exchange"], t))?;
     crate::outln!()?;
 
     print_exchanges(&r.exchanges)?;
@@ -335,7 +335,7 @@ fn print_exchanges(rows: &[exchange::ExchangeRow]) -> anyhow::Result<()> {
         "CPU / floor",
         "/ ceiling",
     ];
-    crate::output::text(&crate::render::table(
+    crate::output::text(&crate::table::table(
         header,
         rows.iter().map(|e| {
             [

@@ -241,7 +241,7 @@ async fn idle_peers(
 
 pub fn print(rows: &[RosterRow], idle: Option<&IdlePeers>) -> anyhow::Result<()> {
     let opt = |v: Option<f64>, prec: usize| v.map_or("-".into(), |v| format!("{v:.prec$}"));
-    crate::output::text(&crate::render::table(
+    crate::output::text(&crate::table::table(
         [
             "roster members",
             "roster KiB",

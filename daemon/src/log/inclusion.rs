@@ -50,7 +50,11 @@ pub(crate) fn receipt_logged(node: &Arc<Node>, source: InstitutionId, receipt: R
     }
     let node = node.clone();
     node.tasks.clone().spawn(async move {
-        tokio::time::sleep(BATCH_WAIT).await;
+        tokio::select! {
+            _ = tokio::time::sleep(BATCH_WAIT) => {}
+            // Best effort: a node that stops leaves them to the audit's reconciliation.
+            _ = node.shutdown.cancelled() => return,
+        }
         loop {
             let batch: Vec<Receipt> = {
                 let mut waiting = node.receipts_to_prove.lock().unwrap();
