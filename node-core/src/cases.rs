@@ -182,12 +182,7 @@ pub(crate) fn signed(
     events: Vec<SignedCaseEvent>,
     attempt: u8,
 ) -> Result<Vec<Output>, Fault> {
-    let Some(who) = core.staff.values().find(|m| &m.staff == staff).cloned() else {
-        return Err(Fault::Refused(
-            StaffErrorKind::Forbidden,
-            "this staff credential was revoked".into(),
-        ));
-    };
+    let who = core.signer(staff)?;
     let Some(first) = events.first() else {
         return Err(Fault::Local(anyhow::anyhow!(
             "a staff action with no event"

@@ -18,12 +18,28 @@ pub(crate) fn send_queued(
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
 ) -> Result<Vec<Output>, Fault> {
+    let queued = std::mem::take(&mut core.to_send);
+    send(core, tx, env, queued)
+}
+
+/// Sends the items `tokens` with what they carry now. One settled meanwhile (a request
+/// withdrawn, say) is skipped; one for a member the roster no longer lists is given up.
+fn send(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    tokens: Vec<Token>,
+) -> Result<Vec<Output>, Fault> {
     let mut out = Vec::new();
-    for token in std::mem::take(&mut core.to_send) {
-        // Settled within the step (a request withdrawn, say): nothing to send.
+    for token in tokens {
         let Some(row) = load(tx, token)? else {
             continue;
         };
+        if core.roster.roster.member(&row.recipient).is_none() {
+            // Nothing may be sent to a member the roster no longer lists.
+            out.extend(give_up(core, tx, env, &row, "recipient-removed")?);
+            continue;
+        }
         out.extend(send_now(
             core,
             tx,
@@ -90,36 +106,16 @@ pub(crate) fn tick(
         let rows = st.query_map([env.now as i64], |r| r.get(0))?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut out = Vec::new();
-    for token in due {
-        if core
-            .in_flight
-            .get(&token)
-            .is_some_and(|f| env.now.saturating_sub(f.since) < crate::state::IN_FLIGHT_TIMEOUT)
-        {
-            continue;
-        }
-        let Some(row) = load(tx, token)? else {
-            continue;
-        };
-        if core.roster.roster.member(&row.recipient).is_none() {
-            // Nothing may be sent to a member the roster no longer lists.
-            out.extend(give_up(core, tx, env, &row, "recipient-removed")?);
-            continue;
-        }
-        if let Some(send) = send_now(
-            core,
-            tx,
-            env,
-            token,
-            &row.recipient,
-            &row.item,
-            row.staff.as_ref(),
-        )? {
-            out.push(send);
-        }
-    }
-    Ok(out)
+    // Those in flight are sent again once answered (or once their flight timed out).
+    let due =
+        due.into_iter()
+            .filter(|token| {
+                !core.in_flight.get(token).is_some_and(|f| {
+                    env.now.saturating_sub(f.since) < crate::state::IN_FLIGHT_TIMEOUT
+                })
+            })
+            .collect();
+    send(core, tx, env, due)
 }
 
 /// Removes an item that will never be delivered, and tells whoever waits for it.

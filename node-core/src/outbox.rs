@@ -90,8 +90,8 @@ pub(crate) struct Row {
     pub(crate) staff: Option<StaffId>,
 }
 
-/// Queues `item` for `to` durably; it is sent as the step ends, with what it carries then
-/// (`delivery::send_queued`).
+/// Queues `item` for `to` durably (an item with a topic rides on the one queued already); it
+/// is sent as the step ends, with what it carries then (`delivery::send_queued`).
 pub(crate) fn enqueue(
     core: &mut Core,
     tx: &mut Tx<'_>,
@@ -112,9 +112,10 @@ pub(crate) fn send_soon(core: &mut Core, token: Token) {
     }
 }
 
+/// The item's row: the one of its topic made due now, or a new one.
 fn insert(
     tx: &mut Tx<'_>,
-    env: &mut Env<'_>,
+    env: &Env<'_>,
     to: &InstitutionId,
     item: &Item,
     staff: Option<&StaffId>,

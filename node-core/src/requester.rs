@@ -59,12 +59,7 @@ pub(crate) fn signed(
     staff: &StaffId,
     signed: SignedSummaryRequest,
 ) -> Result<Vec<Output>, Fault> {
-    let Some(who) = core.staff.values().find(|m| &m.staff == staff).cloned() else {
-        return Err(Fault::Refused(
-            StaffErrorKind::Forbidden,
-            "this staff credential was revoked".into(),
-        ));
-    };
+    let who = core.signer(staff)?;
     check(core, tx, env, &signed.request)?;
     let token = write(core, tx, env, &who, &signed.request, Some(&signed))?;
     core.waiting.insert(token, ticket);

@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow, bail};
 use protocol_spec::ids::{CaseId, ConsentId, InstitutionId, Role, StaffId};
 use protocol_spec::keys::{EncryptionKey, PublicKey, SigningKey};
 use protocol_spec::roster::SignedRoster;
-use protocol_spec::staff::{Delivery, StaffReply};
+use protocol_spec::staff::{Delivery, StaffErrorKind, StaffReply};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 
@@ -110,6 +110,21 @@ pub(crate) enum Reply {
 }
 
 impl Core {
+    /// The staff member a statement signed off the store thread is recorded for, unless their
+    /// credential was revoked while it was signed.
+    pub(crate) fn signer(&self, staff: &StaffId) -> Result<StaffMember, Fault> {
+        self.staff
+            .values()
+            .find(|m| &m.staff == staff)
+            .cloned()
+            .ok_or_else(|| {
+                Fault::Refused(
+                    StaffErrorKind::Forbidden,
+                    "this staff credential was revoked".into(),
+                )
+            })
+    }
+
     /// The member a peer message came from, by the key the transport authenticated; a key the
     /// roster in force no longer lists is refused.
     pub(crate) fn sender(&self, from: &PublicKey) -> Result<InstitutionId, Fault> {

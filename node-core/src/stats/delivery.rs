@@ -13,7 +13,7 @@ use crate::store::Tx;
 use protocol_spec::ids::{InstitutionId, StaffId};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
-use protocol_spec::staff::{StaffErrorKind, StaffReply};
+use protocol_spec::staff::StaffReply;
 use protocol_spec::stats::Month;
 use protocol_spec::stats::dashboard::{
     Dashboard, DashboardMeasure, DashboardMonth, ExpectedMember, MAX_DASHBOARD_MONTHS,
@@ -90,12 +90,7 @@ pub(crate) fn signed(
     staff: &StaffId,
     signed: SignedStatsReport,
 ) -> Result<Vec<Output>, Fault> {
-    if !core.staff.values().any(|m| &m.staff == staff) {
-        return Err(Fault::Refused(
-            StaffErrorKind::Forbidden,
-            "this staff credential was revoked".into(),
-        ));
-    }
+    core.signer(staff)?;
     let month = signed.report.month;
     let (dashboard, sequence) = next_delivery(core, tx, month, signed.sequence > 1)?;
     if sequence != signed.sequence {
