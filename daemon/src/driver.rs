@@ -78,7 +78,7 @@ impl Admission for NodeAdmission {
 fn spans_frames_refused(frames: usize, allowed: bool) -> Result<(), String> {
     if frames > 1 && !allowed {
         return Err(format!(
-            "message of {frames} frames: only a roster or an import may span frames"
+            "message of {frames} frames: only a roster, an overlap set or an import may span frames"
         ));
     }
     Ok(())

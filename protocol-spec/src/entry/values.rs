@@ -421,6 +421,46 @@ words!(
     }
 );
 
+words!(
+    /// Which end of a set message a `psi-set` entry records (statistics.md §10.7).
+    PsiDirection {
+        Sent = "sent",
+        Received = "received",
+    }
+);
+
+words!(
+    /// How a node's part in an overlap round ended (statistics.md §10.7).
+    PsiEndReason {
+        Complete = "complete",
+        Expired = "expired",
+        Stopped = "stopped",
+    }
+);
+
+/// A non-empty list of institution ids joined by `,` (a round's participants, in ring order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Institutions(pub Vec<InstitutionId>);
+
+impl Value for Institutions {
+    fn encode(&self) -> String {
+        self.0
+            .iter()
+            .map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("an empty list of institutions".into());
+        }
+        text.split(',')
+            .map(|t| InstitutionId::decode(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Institutions)
+    }
+}
+
 /// The `detail` of a `case-event` entry: which change the event made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseDetail {
