@@ -112,6 +112,7 @@ pub fn text(d: &Dashboard) -> String {
             }
         );
     }
+    out.push_str(&crate::overlap::dashboard_text(d));
     out
 }
 
@@ -186,13 +187,15 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Writes `dashboard.html`, `dashboard.csv` and `dashboard.json` into `dir` (created 0700,
-/// files 0600: figures for coordinators only); returns their paths.
+/// Writes `dashboard.html`, `dashboard.csv`, `dashboard-overlap.csv` (the persons followed by
+/// several sectors) and `dashboard.json` into `dir` (created 0700, files 0600: figures for
+/// coordinators only); returns their paths.
 pub fn write(dir: &Path, d: &Dashboard) -> anyhow::Result<Vec<PathBuf>> {
     private_dir(dir)?;
     let files = [
         ("dashboard.html", crate::dashboard_html::render(d)),
         ("dashboard.csv", csv(d)),
+        ("dashboard-overlap.csv", crate::overlap::csv(d)),
         ("dashboard.json", serde_json::to_string_pretty(d)? + "\n"),
     ];
     let mut out = Vec::new();

@@ -238,7 +238,12 @@ impl Node {
             let Output::Work(work) = outputs.remove(i) else {
                 unreachable!("found above")
             };
-            let done = self.crypto.run(work, &mut crate::clock::OsRandom);
+            // Reblinding a set of a million elements takes most of a minute: off the runtime.
+            let node = self.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                node.crypto.run(work, &mut crate::clock::OsRandom)
+            })
+            .await?;
             outputs.extend(self.store.step(done, Verified::default()).await?);
         }
         Err(anyhow!("the grant kept changing while it was sealed"))
@@ -256,7 +261,10 @@ impl Node {
             | PeerMessage::Roster(_)
             | PeerMessage::AddCheckpoint(_)
             | PeerMessage::ChangeNotice { .. }
-            | PeerMessage::StatsReport(_) => {
+            | PeerMessage::StatsReport(_)
+            | PeerMessage::PsiStart(_)
+            | PeerMessage::PsiSet(_)
+            | PeerMessage::PsiOutcome(_) => {
                 let purpose = match &msg {
                     PeerMessage::Summary(r) => Some(r.request.purpose.clone()),
                     _ => None,
@@ -492,7 +500,16 @@ impl Node {
                 Output::Work(work) => {
                     let node = self.clone();
                     self.tasks.spawn(async move {
-                        let done = node.crypto.run(work, &mut crate::clock::OsRandom);
+                        // Blinding or counting a round's sets can take seconds: off the runtime.
+                        let worker = node.clone();
+                        let Ok(done) = tokio::task::spawn_blocking(move || {
+                            worker.crypto.run(work, &mut crate::clock::OsRandom)
+                        })
+                        .await
+                        else {
+                            tracing::error!("work failed");
+                            return;
+                        };
                         match node.store.step(done, Verified::default()).await {
                             Ok(outputs) => {
                                 node.carry_out(outputs);

@@ -37,6 +37,9 @@ pub(crate) fn send_now(
             }))
         }
         Item::StatsReport { month } => stats::delivery_message(tx, *month),
+        Item::PsiStart(_) | Item::PsiSet(_) | Item::PsiOutcome(_) => {
+            Ok(Some(stats::psi::message(item)))
+        }
         Item::Summary { request_id } => {
             requester::message_for(core, tx, env, token, request_id, staff)
         }
@@ -130,6 +133,9 @@ pub(crate) fn delivered(
         // Already settled: a duplicate or late answer.
         return Ok(Vec::new());
     };
+    if stats::psi::start_answered(tx, env, &row, &reply)? {
+        return Ok(Vec::new());
+    }
     match &row.item {
         Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
         // Sent once: whatever the answer but `unavailable`, it is settled.
@@ -145,6 +151,9 @@ pub(crate) fn delivered(
         | Item::Roster
         | Item::ChangeNotice { .. }
         | Item::StatsReport { .. }
+        | Item::PsiStart(_)
+        | Item::PsiSet(_)
+        | Item::PsiOutcome(_)
         | Item::LegacySummary { .. } => {
             let accepted = matches!(reply, PeerReply::Accepted);
             if accepted && matches!(row.item, Item::CaseHistory { .. }) {

@@ -141,6 +141,10 @@ impl Input {
             Input::Done(Done::Opened { ticket, .. } | Done::RequestSigned { ticket, .. }) => {
                 Origin::Staff(*ticket)
             }
+            Input::Done(Done::Psi(d)) => match **d {
+                crate::stats::psi::PsiDone::Reblinded(_) => Origin::Peer,
+                _ => Origin::Tick,
+            },
         }
     }
 }
@@ -175,6 +179,9 @@ pub fn peer_message_name(m: &PeerMessage) -> &'static str {
         PeerMessage::ReceiptProof(_) => "receipt proof",
         PeerMessage::ChangeNotice { .. } => "change notice",
         PeerMessage::StatsReport(_) => "statistics report",
+        PeerMessage::PsiStart(_) => "overlap round start",
+        PeerMessage::PsiSet(_) => "overlap set",
+        PeerMessage::PsiOutcome(_) => "overlap outcome",
     }
 }
 

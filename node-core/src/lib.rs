@@ -50,5 +50,6 @@ pub use io::{
 #[cfg(feature = "mutants")]
 pub use state::Mutants;
 pub use state::{BootstrapAdmin, Core, Secrets};
+pub use stats::psi::{BlindJob, Checked, CountJob, Hop, PsiDone, ReblindJob, Secret};
 pub use store::{StoreProblem, Tx};
 pub use work::{Crypto, Done, OpenJob, SealJob, SignJob, Verified, Work, precheck};

@@ -53,6 +53,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/007_notices.sql")),
         M::up(include_str!("migrations/008_statistics.sql")),
         M::up(include_str!("migrations/009_stats_delivery.sql")),
+        M::up(include_str!("migrations/010_psi.sql")),
     ])
 }
 

@@ -94,12 +94,18 @@ pub enum Work {
         name: String,
         time: u64,
     },
+    /// Blind this sector's own set, hop 1 of an overlap round (spec/statistics.md §10.3).
+    Blind(Box<crate::stats::psi::BlindJob>),
+    /// Check a received set message and carry it one hop on (spec/statistics.md §10.5).
+    Reblind(Box<crate::stats::psi::ReblindJob>),
+    /// Count the final sets and sign the outcome, at the dashboard member (§10.6).
+    Count(Box<crate::stats::psi::CountJob>),
 }
 
 impl Work {
     /// Whether the work's result is the reply to the peer message that asked for it.
     pub fn answers_peer(&self) -> bool {
-        matches!(self, Work::Seal(_) | Work::Cosign { .. })
+        matches!(self, Work::Seal(_) | Work::Cosign { .. } | Work::Reblind(_))
     }
 }
 
@@ -154,6 +160,8 @@ pub enum Done {
         staff: StaffId,
         signed: SignedSummaryRequest,
     },
+    /// The result of an overlap round's job.
+    Psi(Box<crate::stats::psi::PsiDone>),
 }
 
 /// The node's private keys as the work needs them; the driver holds one beside the store
@@ -247,6 +255,9 @@ impl Crypto {
                     .as_ref()
                     .map(|k| cosignature::cosign(&body, &name, k, time).line()),
             }),
+            Work::Blind(job) => crate::stats::psi::run_blind(&self.signing, *job, random),
+            Work::Reblind(job) => crate::stats::psi::run_reblind(&self.signing, *job, random),
+            Work::Count(job) => crate::stats::psi::run_count(&self.signing, *job),
         }
     }
 }

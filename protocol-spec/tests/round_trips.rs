@@ -517,9 +517,9 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
             case_id: CaseId(id)
         }),
         signed_stats_report().prop_map(|s| PeerMessage::StatsReport(Box::new(s))),
-        (psi_round(), signature()).prop_map(|(round, signature)| PeerMessage::PsiStart(
-            Box::new(protocol_spec::stats::psi::SignedPsiStart { round, signature })
-        )),
+        (psi_round(), signature()).prop_map(|(round, signature)| PeerMessage::PsiStart(Box::new(
+            protocol_spec::stats::psi::SignedPsiStart { round, signature }
+        ))),
         (
             hash(),
             institution(),
@@ -576,7 +576,16 @@ fn psi_round() -> impl Strategy<Value = protocol_spec::stats::psi::PsiRound> {
         any::<u64>(),
     )
         .prop_map(
-            |(federation, month, roster_version, attempt, dashboard, participants, threshold, expires_at)| {
+            |(
+                federation,
+                month,
+                roster_version,
+                attempt,
+                dashboard,
+                participants,
+                threshold,
+                expires_at,
+            )| {
                 protocol_spec::stats::psi::PsiRound {
                     federation,
                     month,
@@ -606,18 +615,22 @@ fn overlap() -> impl Strategy<Value = protocol_spec::stats::psi::Overlap> {
         vec((any::<u8>(), psi_cell()), 0..3),
         vec((institution(), institution(), psi_cell()), 0..3),
     )
-        .prop_map(|(several, by_count, pairs)| protocol_spec::stats::psi::Overlap {
-            several,
-            by_count,
-            pairs: pairs
-                .into_iter()
-                .map(|(first, second, persons)| protocol_spec::stats::psi::PairOverlap {
-                    first,
-                    second,
-                    persons,
-                })
-                .collect(),
-        })
+        .prop_map(
+            |(several, by_count, pairs)| protocol_spec::stats::psi::Overlap {
+                several,
+                by_count,
+                pairs: pairs
+                    .into_iter()
+                    .map(
+                        |(first, second, persons)| protocol_spec::stats::psi::PairOverlap {
+                            first,
+                            second,
+                            persons,
+                        },
+                    )
+                    .collect(),
+            },
+        )
 }
 
 fn peer_reply() -> impl Strategy<Value = PeerReply> {
@@ -1109,23 +1122,22 @@ fn staff_reply() -> impl Strategy<Value = StaffReply> {
                     rounds: rounds
                         .into_iter()
                         .enumerate()
-                        .map(
-                            |(i, (round, participants, at, state, problem, overlap))| {
-                                OverlapRound {
-                                    month,
-                                    attempt: i as u8,
-                                    round,
-                                    participants: participants.clone(),
-                                    started_at: at,
-                                    expires_at: at / 2,
-                                    state,
-                                    sets_received: participants.len() as u32,
-                                    problem,
-                                    sizes: vec![],
-                                    overlap,
-                                }
-                            },
-                        )
+                        .map(|(i, (round, participants, at, state, problem, overlap))| {
+                            OverlapRound {
+                                month,
+                                attempt: i as u8,
+                                round,
+                                participants: participants.clone(),
+                                threshold: 5,
+                                started_at: at,
+                                expires_at: at / 2,
+                                state,
+                                sets_received: participants.len() as u32,
+                                problem,
+                                sizes: vec![],
+                                overlap,
+                            }
+                        })
                         .collect(),
                 }))
             }),

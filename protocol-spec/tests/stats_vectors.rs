@@ -337,9 +337,24 @@ fn psi_vectors() {
     // index first; only the set message may span frames.
     use protocol_spec::peer::PeerMessage;
     let carried = [
-        (PeerMessage::PsiStart(Box::new(start)), &v["start"], 9u8, false),
-        (PeerMessage::PsiSet(Box::new(signed)), &v["set_message"], 10, true),
-        (PeerMessage::PsiOutcome(Box::new(outcome)), &v["outcome"], 11, false),
+        (
+            PeerMessage::PsiStart(Box::new(start)),
+            &v["start"],
+            9u8,
+            false,
+        ),
+        (
+            PeerMessage::PsiSet(Box::new(signed)),
+            &v["set_message"],
+            10,
+            true,
+        ),
+        (
+            PeerMessage::PsiOutcome(Box::new(outcome)),
+            &v["outcome"],
+            11,
+            false,
+        ),
     ];
     for (message, vector, index, spans) in carried {
         let bytes = postcard::to_stdvec(&message).expect("encodes");
@@ -350,6 +365,9 @@ fn psi_vectors() {
         );
         assert_eq!(bytes[0], index);
         assert_eq!(message.may_span_frames(), spans);
-        assert_eq!(postcard::from_bytes::<PeerMessage>(&bytes).unwrap(), message);
+        assert_eq!(
+            postcard::from_bytes::<PeerMessage>(&bytes).unwrap(),
+            message
+        );
     }
 }

@@ -503,20 +503,22 @@ fn entry() -> impl Strategy<Value = LogEntry> {
             1900u16..=9999,
             1u8..=12,
             any::<u64>(),
-            prop::collection::vec(institution(), 1..5),
+            prop::collection::vec(institution(), 0..5),
             text()
         )
-            .prop_map(|(time, round, year, month, attempt, participants, reason)| {
-                PsiRound {
-                    time,
-                    round,
-                    month: crate::stats::Month::new(year, month).unwrap(),
-                    attempt,
-                    participants: Institutions(participants),
-                    reason,
+            .prop_map(
+                |(time, round, year, month, attempt, participants, reason)| {
+                    PsiRound {
+                        time,
+                        round,
+                        month: crate::stats::Month::new(year, month).unwrap(),
+                        attempt,
+                        participants: Institutions(participants),
+                        reason,
+                    }
+                    .into()
                 }
-                .into()
-            }),
+            ),
         (
             t,
             d,
@@ -527,19 +529,21 @@ fn entry() -> impl Strategy<Value = LogEntry> {
             any::<u64>(),
             d
         )
-            .prop_map(|(time, round, origin, hop, direction, peer, size, digest)| {
-                PsiSet {
-                    time,
-                    round,
-                    origin,
-                    hop,
-                    direction,
-                    peer,
-                    size,
-                    digest,
+            .prop_map(
+                |(time, round, origin, hop, direction, peer, size, digest)| {
+                    PsiSet {
+                        time,
+                        round,
+                        origin,
+                        hop,
+                        direction,
+                        peer,
+                        size,
+                        digest,
+                    }
+                    .into()
                 }
-                .into()
-            }),
+            ),
         (t, d, institution(), any::<u64>(), institution(), text()).prop_map(
             |(time, round, origin, hop, peer, reason)| {
                 PsiRefused {

@@ -438,12 +438,16 @@ words!(
     }
 );
 
-/// A non-empty list of institution ids joined by `,` (a round's participants, in ring order).
+/// A list of institution ids joined by `,` (a round's participants, in ring order), or `-`
+/// for none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Institutions(pub Vec<InstitutionId>);
 
 impl Value for Institutions {
     fn encode(&self) -> String {
+        if self.0.is_empty() {
+            return "-".into();
+        }
         self.0
             .iter()
             .map(|i| i.as_str())
@@ -451,8 +455,8 @@ impl Value for Institutions {
             .join(",")
     }
     fn decode(text: &str) -> Result<Self, String> {
-        if text.is_empty() {
-            return Err("an empty list of institutions".into());
+        if text == "-" {
+            return Ok(Institutions(Vec::new()));
         }
         text.split(',')
             .map(|t| InstitutionId::decode(t))

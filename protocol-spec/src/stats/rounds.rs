@@ -71,6 +71,8 @@ pub struct OverlapRound {
     pub round: RoundId,
     /// The ring, in roster order.
     pub participants: Vec<InstitutionId>,
+    /// The suppression threshold `k` of the round: a suppressed figure shows as `<k`.
+    pub threshold: u32,
     /// Unix seconds, the dashboard's clock.
     pub started_at: u64,
     pub expires_at: u64,
