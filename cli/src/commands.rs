@@ -511,9 +511,11 @@ pub enum StatsCmd {
         #[arg(long)]
         correction: bool,
     },
-    /// At the dashboard member: the sectors' reports per month, measure and sector, and the
-    /// members that have not reported; writes dashboard.html (self-contained, charts as inline
-    /// SVG), dashboard.csv and dashboard.json into DIR (created private, 0700).
+    /// At the dashboard member: the sectors' reports per month, measure and sector, the
+    /// members that have not reported, and the persons followed by several sectors where a
+    /// round published them (`stats overlap`); writes dashboard.html (self-contained, charts
+    /// as inline SVG), dashboard.csv, dashboard-overlap.csv and dashboard.json into DIR
+    /// (created private, 0700).
     ///
     /// Example: `passerelle stats dashboard --out dashboard/ --months 12`
     Dashboard {
@@ -527,6 +529,26 @@ pub enum StatsCmd {
         /// for, or the month before the current one if later.
         #[arg(long)]
         until: Option<protocol_spec::stats::Month>,
+    },
+    /// At the dashboard member: count the persons followed by several sectors in a month
+    /// that has ended, by a private set intersection round among every other member: each
+    /// sector blinds its persons followed with a secret of its own, the sets go round the
+    /// ring, and this node compares only the fully blinded sets. No node learns whom another
+    /// follows; the dashboard publishes the counts (in two sectors or more, by number of
+    /// sectors, per pair) with small counts suppressed as <k. The first call starts the
+    /// month's round; later calls show where it stands. An attempt that did not complete (a
+    /// sector refused, was unreachable until the round expired, or restarted during it) is
+    /// followed by the next with --again, three attempts a month at most. Send the month's
+    /// reports first: each set's size is checked against its sector's report.
+    ///
+    /// Example: `passerelle stats overlap --month 2026-11`
+    Overlap {
+        /// The month, YYYY-MM, e.g. 2026-11; it must have ended.
+        #[arg(long)]
+        month: protocol_spec::stats::Month,
+        /// Start the next attempt when the latest one did not complete.
+        #[arg(long)]
+        again: bool,
     },
 }
 
@@ -1160,6 +1182,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Stats(StatsCmd::Send { month, correction }) => StaffRequest::StatsSend {
             month: *month,
             correction: *correction,
+        },
+        Command::Stats(StatsCmd::Overlap { month, again }) => StaffRequest::StatsOverlap {
+            month: *month,
+            again: *again,
         },
         Command::Stats(StatsCmd::Dashboard { out, months, until }) => {
             let reply = staff_call(

@@ -91,6 +91,7 @@ pub fn text(d: &Dashboard) -> String {
             }
         );
     }
+    out.push_str(&crate::overlap::dashboard_text(d));
     out
 }
 
@@ -165,13 +166,15 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Writes `dashboard.html`, `dashboard.csv` and `dashboard.json` into `dir` (created 0700,
-/// files 0600: figures for coordinators only); returns their paths.
+/// Writes `dashboard.html`, `dashboard.csv`, `dashboard-overlap.csv` (the persons followed by
+/// several sectors) and `dashboard.json` into `dir` (created 0700, files 0600: figures for
+/// coordinators only); returns their paths.
 pub fn write(dir: &Path, d: &Dashboard) -> anyhow::Result<Vec<PathBuf>> {
     private_dir(dir)?;
     let files = [
         ("dashboard.html", crate::dashboard_html::render(d)),
         ("dashboard.csv", csv(d)),
+        ("dashboard-overlap.csv", crate::overlap::csv(d)),
         ("dashboard.json", serde_json::to_string_pretty(d)? + "\n"),
     ];
     let mut out = Vec::new();
@@ -186,6 +189,7 @@ pub fn write(dir: &Path, d: &Dashboard) -> anyhow::Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use crate::dashboard_figures::fixture::dashboard;
+    use protocol_spec::stats::report::Cell;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -222,5 +226,43 @@ mod tests {
         assert!(lines.iter().all(|l| l.split(',').count() == 19));
         let text = super::text(&dashboard());
         assert!(text.contains("missing: ne.sas (social-aid)"), "{text}");
+    }
+
+    #[test]
+    fn the_published_overlap_is_charted_with_suppressed_figures_absent() {
+        let mut d = dashboard();
+        assert!(crate::dashboard_html::render(&d).contains("No overlap published"));
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../../protocol-spec/vectors/statistics.json"))
+                .unwrap();
+        let overlap: protocol_spec::stats::psi::Overlap =
+            serde_json::from_value(file["psi"]["overlap"].clone()).unwrap();
+        d.months[0].overlap = Some(protocol_spec::stats::PublishedOverlap {
+            attempt: 1,
+            round: [9; 32],
+            published_at: 1_796_000_000,
+            overlap: overlap.clone(),
+        });
+        let page = crate::dashboard_html::render(&d);
+        assert!(page.contains("Overlap between sectors, 2026-11"), "{page}");
+        assert!(page.contains("aria-label=\"Overlap between sectors\""));
+        assert_eq!(page.matches("<svg").count(), 4, "the overlap chart too");
+        for p in &overlap.pairs {
+            assert!(page.contains(&format!("{} and {}", p.first, p.second)));
+        }
+        let shown = |c: Cell| match c {
+            Cell::Count(n) => n.to_string(),
+            Cell::Small => "&lt;5: suppressed".into(),
+            Cell::Withheld => "x: withheld".into(),
+        };
+        assert!(page.contains(&shown(overlap.several)));
+        let csv = crate::overlap::csv(&d);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines.len(),
+            2 + overlap.by_count.len() + overlap.pairs.len()
+        );
+        assert!(lines[1].starts_with("2026-11,1,several,,,,"), "{csv}");
+        assert!(super::text(&d).contains("persons followed by several sectors"));
     }
 }

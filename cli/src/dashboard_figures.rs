@@ -77,6 +77,7 @@ pub(crate) mod fixture {
                     name: "Service <social>".into(),
                     sector: "social-aid".parse().unwrap(),
                 }],
+                overlap: None,
             }],
         }
     }

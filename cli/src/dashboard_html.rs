@@ -404,6 +404,54 @@ fn reports_table(d: &Dashboard) -> String {
     s
 }
 
+/// The persons followed by several sectors, as the round published them (statistics.md
+/// §10.6): the total and by number of sectors, then each pair; a suppressed figure is drawn
+/// absent with its `<k` or `x`.
+fn overlap_chart(d: &Dashboard, o: &protocol_spec::stats::psi::Overlap) -> String {
+    let k = d.threshold;
+    let bar = |series: String, colour: &'static str, cell: Cell| Bar {
+        series,
+        colour,
+        value: cell.count().map(|n| n as f64),
+        budget: None,
+        shown: match cell {
+            Cell::Count(n) => n.to_string(),
+            Cell::Small => format!("<{k}: suppressed"),
+            Cell::Withheld => "x: withheld".to_string(),
+        },
+    };
+    let mut counts = vec![bar("2 sectors or more".into(), PALETTE[0], o.several)];
+    for (m, cell) in &o.by_count {
+        counts.push(bar(format!("exactly {m} sectors"), PALETTE[1], *cell));
+    }
+    let pairs = o
+        .pairs
+        .iter()
+        .map(|p| {
+            bar(
+                format!("{} and {}", p.first, p.second),
+                colour(d, &p.first),
+                p.persons,
+            )
+        })
+        .collect();
+    hbars(
+        &[
+            ("Persons by number of sectors".to_string(), counts),
+            (
+                "Persons followed by both sectors of a pair".to_string(),
+                pairs,
+            ),
+        ],
+        "Overlap between sectors",
+    )
+}
+
+/// The latest month with a published overlap.
+fn latest_overlap(d: &Dashboard) -> Option<&DashboardMonth> {
+    d.months.iter().rev().find(|m| m.overlap.is_some())
+}
+
 /// The whole page.
 pub fn render(d: &Dashboard) -> String {
     let k = d.threshold;
@@ -454,6 +502,19 @@ pub fn render(d: &Dashboard) -> String {
         }
         None => s.push_str(
             "<h2>No report received</h2><p>No sector has sent a report for these months yet.</p>",
+        ),
+    }
+    match latest_overlap(d).and_then(|m| m.overlap.as_ref().map(|o| (m.month, o))) {
+        Some((month, o)) => {
+            let _ = write!(
+                s,
+                "<h2>Overlap between sectors, {month}</h2><p>Persons followed by several sectors, counted by a private set intersection round (attempt {}): each sector blinded its persons with a secret of its own, and no node learned whom another follows. Zeros and counts under {k} are suppressed (<b>&lt;{k}</b>), as is a pair's count close to a sector's whole set.</p>{}",
+                o.attempt,
+                overlap_chart(d, &o.overlap)
+            );
+        }
+        None => s.push_str(
+            "<h2>Overlap between sectors</h2><p>No overlap published for these months yet (<code>passerelle stats overlap</code>).</p>",
         ),
     }
     let _ = write!(

@@ -17,6 +17,7 @@ pub mod federation;
 pub mod files;
 pub mod harness;
 pub mod output;
+pub mod overlap;
 pub mod records;
 pub mod render;
 pub mod rotation;

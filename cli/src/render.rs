@@ -416,6 +416,7 @@ pub fn human(reply: &StaffReply) -> String {
             }
         }
         StaffReply::Dashboard(d) => out.push_str(&crate::dashboard::text(d)),
+        StaffReply::Overlap(o) => out.push_str(&crate::overlap::text(o)),
     }
     out
 }

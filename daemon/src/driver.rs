@@ -78,7 +78,7 @@ impl Admission for NodeAdmission {
 fn spans_frames_refused(frames: usize, allowed: bool) -> Result<(), String> {
     if frames > 1 && !allowed {
         return Err(format!(
-            "message of {frames} frames: only a roster or an import may span frames"
+            "message of {frames} frames: only a roster, an overlap set or an import may span frames"
         ));
     }
     Ok(())
@@ -238,7 +238,16 @@ impl Node {
             let Output::Work(work) = outputs.remove(i) else {
                 unreachable!("found above")
             };
-            let done = self.crypto.run(work, &mut crate::clock::OsRandom);
+            // Reblinding a set of a million elements takes most of a minute: off the runtime.
+            let done = if work.is_long() {
+                let node = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    node.crypto.run(work, &mut crate::clock::OsRandom)
+                })
+                .await?
+            } else {
+                self.crypto.run(work, &mut crate::clock::OsRandom)
+            };
             // The same request comes back with its work: its signature was checked above.
             outputs.extend(self.store.step(done, verified.clone()).await?);
         }
@@ -257,7 +266,10 @@ impl Node {
             | PeerMessage::Roster(_)
             | PeerMessage::AddCheckpoint(_)
             | PeerMessage::ChangeNotice { .. }
-            | PeerMessage::StatsReport(_) => {
+            | PeerMessage::StatsReport(_)
+            | PeerMessage::PsiStart(_)
+            | PeerMessage::PsiSet(_)
+            | PeerMessage::PsiOutcome(_) => {
                 let purpose = match &msg {
                     PeerMessage::Summary(r) => Some(r.request.purpose.clone()),
                     _ => None,
@@ -498,7 +510,21 @@ impl Node {
                 Output::Work(work) => {
                     let node = self.clone();
                     self.tasks.spawn(async move {
-                        let done = node.crypto.run(work, &mut crate::clock::OsRandom);
+                        // Blinding or counting a round's sets can take seconds: off the runtime.
+                        let done = if work.is_long() {
+                            let worker = node.clone();
+                            let Ok(done) = tokio::task::spawn_blocking(move || {
+                                worker.crypto.run(work, &mut crate::clock::OsRandom)
+                            })
+                            .await
+                            else {
+                                tracing::error!("work failed");
+                                return;
+                            };
+                            done
+                        } else {
+                            node.crypto.run(work, &mut crate::clock::OsRandom)
+                        };
                         match node.step(done).await {
                             Ok(outputs) => {
                                 node.carry_out(outputs);

@@ -175,7 +175,11 @@ impl Node {
         msg: &PeerMessage,
     ) -> anyhow::Result<PeerReply> {
         let conn = self.connect_peer(id).await?;
-        match transport::request(&conn, msg).await {
+        let limit = match msg {
+            PeerMessage::PsiSet(_) => transport::PSI_SET_TIMEOUT,
+            _ => transport::PEER_TIMEOUT,
+        };
+        match transport::request_waiting(&conn, msg, limit).await {
             Ok(r) => Ok(r),
             Err(transport::FrameError::Timeout) if conn.close_reason().is_none() => {
                 let mut outbound = self.outbound.lock().await;
@@ -183,17 +187,14 @@ impl Node {
                     outbound.remove(id);
                     tracing::info!(peer = %id, direction = "outbound", reason = "no answer in time", "peer connection given up");
                 }
-                Err(anyhow!(
-                    "{id} did not answer within {} s",
-                    transport::PEER_TIMEOUT.as_secs()
-                ))
+                Err(anyhow!("{id} did not answer within {} s", limit.as_secs()))
             }
             Err(first) => {
                 tracing::info!(peer = %id, direction = "outbound", reason = %first, "peer connection closed; retrying on a new one");
                 conn.close(0u32.into(), b"retrying");
                 self.outbound.lock().await.remove(id);
                 let conn = self.connect_peer(id).await.context(first.to_string())?;
-                Ok(transport::request(&conn, msg).await?)
+                Ok(transport::request_waiting(&conn, msg, limit).await?)
             }
         }
     }

@@ -83,6 +83,9 @@ pub(crate) fn send_now(
                 events: events.clone(),
             }),
             Item::StatsReport { month } => stats::delivery_message(tx, *month)?,
+            Item::PsiStart(_) | Item::PsiSet(_) | Item::PsiOutcome(_) => {
+                Some(stats::psi::message(item))
+            }
             Item::LegacySummary { .. } => {
                 tracing::warn!("a summary request queued by an earlier version is not sent");
                 outbox::remove(tx, token)?;
@@ -155,6 +158,9 @@ pub(crate) fn delivered(
         // Already settled: a duplicate or late answer.
         return Ok(Vec::new());
     };
+    if stats::psi::start_answered(tx, env, &row, &reply)? {
+        return Ok(Vec::new());
+    }
     match &row.item {
         Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
         // Sent once: whatever the answer but `unavailable`, it is settled.
@@ -170,6 +176,9 @@ pub(crate) fn delivered(
         | Item::Roster
         | Item::ChangeNotice { .. }
         | Item::StatsReport { .. }
+        | Item::PsiStart(_)
+        | Item::PsiSet(_)
+        | Item::PsiOutcome(_)
         | Item::LegacySummary { .. } => {
             let accepted = matches!(reply, PeerReply::Accepted);
             if accepted && matches!(row.item, Item::CaseHistory { .. }) {

@@ -3,18 +3,14 @@
 
 use crate::jobs::{Done, Then, Work};
 pub use crate::jobs::{Ticket, Token};
+pub(crate) use crate::random::HpkeRng;
+pub use crate::random::Random;
 use crate::verified::Verified;
 use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::{StaffErrorKind, StaffReply, StaffRequest};
-
-/// A source of randomness. The daemon draws from the operating system; the simulator from a
-/// seeded generator, so a run is reproducible from its seed.
-pub trait Random {
-    fn fill(&mut self, dst: &mut [u8]);
-}
 
 /// What the world gives a step besides its input: the time, randomness, and the signatures
 /// the driver checked before the step.
@@ -32,28 +28,6 @@ impl Env<'_> {
         b
     }
 }
-
-/// HPKE takes its randomness through rand_core; this lends it the step's source.
-pub(crate) struct HpkeRng<'a>(pub &'a mut dyn Random);
-
-impl protocol_spec::seal::hpke_rng::TryRng for HpkeRng<'_> {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.0.fill(&mut b);
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.0.fill(&mut b);
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.fill(dst);
-        Ok(())
-    }
-}
-impl protocol_spec::seal::hpke_rng::TryCryptoRng for HpkeRng<'_> {}
 
 #[derive(Debug)]
 pub enum Input {
@@ -146,6 +120,10 @@ impl Input {
                 then: Then::Queued { token },
                 ..
             }) => Origin::Answer(*token),
+            Input::Done(Done::Psi(d)) => match **d {
+                crate::stats::psi::jobs::PsiDone::Reblinded(_) => Origin::Peer,
+                _ => Origin::Tick,
+            },
         }
     }
 }
@@ -182,6 +160,9 @@ pub fn peer_message_name(m: &PeerMessage) -> &'static str {
         PeerMessage::StatsReport(_) => "statistics report",
         PeerMessage::ProveInclusions { .. } => "inclusion proofs request",
         PeerMessage::ReceiptProofs(_) => "receipt proofs",
+        PeerMessage::PsiStart(_) => "overlap round start",
+        PeerMessage::PsiSet(_) => "overlap set",
+        PeerMessage::PsiOutcome(_) => "overlap outcome",
     }
 }
 

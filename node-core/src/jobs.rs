@@ -33,12 +33,24 @@ pub enum Work {
         name: String,
         time: u64,
     },
+    /// Blind this sector's own set, hop 1 of an overlap round (spec/statistics.md §10.3).
+    Blind(Box<crate::stats::psi::jobs::BlindJob>),
+    /// Check a received set message and carry it one hop on (spec/statistics.md §10.5).
+    Reblind(Box<crate::stats::psi::jobs::ReblindJob>),
+    /// Count the final sets and sign the outcome, at the dashboard member (§10.6).
+    Count(Box<crate::stats::psi::jobs::CountJob>),
 }
 
 impl Work {
     /// Whether the work's result is the reply to the peer message that asked for it.
     pub fn answers_peer(&self) -> bool {
-        matches!(self, Work::Seal(_) | Work::Cosign { .. })
+        matches!(self, Work::Seal(_) | Work::Cosign { .. } | Work::Reblind(_))
+    }
+
+    /// Whether the work can take seconds (an overlap round's sets of up to a million
+    /// elements): the driver runs it where it holds up nothing else.
+    pub fn is_long(&self) -> bool {
+        matches!(self, Work::Blind(_) | Work::Reblind(_) | Work::Count(_))
     }
 }
 
@@ -127,4 +139,6 @@ pub enum Done {
         then: Then,
         signed: Signed,
     },
+    /// The result of an overlap round's job.
+    Psi(Box<crate::stats::psi::jobs::PsiDone>),
 }

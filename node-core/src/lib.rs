@@ -34,6 +34,7 @@ mod jobs;
 mod notices;
 mod outbox;
 mod queries;
+mod random;
 mod requester;
 mod responder;
 mod retention;
@@ -55,6 +56,7 @@ pub use jobs::{Done, OpenJob, SealJob, SignJob, Signed, Then, Unsigned, Work};
 #[cfg(feature = "mutants")]
 pub use state::Mutants;
 pub use state::{BootstrapAdmin, Core, Secrets};
+pub use stats::psi::{BlindJob, Checked, CountJob, Hop, PsiDone, ReblindJob, Secret};
 pub use store::{StoreProblem, Tx};
 pub use verified::Verified;
 pub use work::{Crypto, precheck};

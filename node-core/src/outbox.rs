@@ -60,6 +60,12 @@ pub(crate) enum Item {
     StatsReport {
         month: protocol_spec::stats::Month,
     },
+    /// An overlap round's messages (spec/statistics.md §10.4), carried in the item: the
+    /// start and the outcome to each participant, a set to its next hop. Dropped at the
+    /// round's expiry if still queued (§10.7).
+    PsiStart(Box<protocol_spec::stats::psi::SignedPsiStart>),
+    PsiSet(Box<protocol_spec::stats::psi::SignedPsiSet>),
+    PsiOutcome(Box<protocol_spec::stats::psi::SignedPsiOutcome>),
 }
 
 impl Item {
@@ -73,6 +79,15 @@ impl Item {
                 Some(format!("case-back:{case_id}"))
             }
             Item::StatsReport { month } => Some(format!("stats:{month}")),
+            // `psi:<round id>:…`: the round's expiry drops them by this prefix.
+            Item::PsiStart(s) => Some(format!("psi:{}:start", hex::encode(s.round.id()))),
+            Item::PsiSet(s) => Some(format!(
+                "psi:{}:set:{}:{}",
+                hex::encode(s.set.round),
+                s.set.origin,
+                s.set.hop
+            )),
+            Item::PsiOutcome(s) => Some(format!("psi:{}:outcome", hex::encode(s.outcome.round))),
             Item::Summary { .. } | Item::LegacySummary { .. } | Item::CaseHistoryAnswer { .. } => {
                 None
             }

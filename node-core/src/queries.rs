@@ -334,6 +334,19 @@ pub(crate) fn queue(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
                 ("summary-request", Some(case_id.to_string()))
             }
             crate::outbox::Item::Roster => ("roster", None),
+            crate::outbox::Item::PsiStart(s) => ("psi-start", Some(hex::encode(s.round.id()))),
+            crate::outbox::Item::PsiSet(s) => (
+                "psi-set",
+                Some(format!(
+                    "{} {} hop {}",
+                    hex::encode(s.set.round),
+                    s.set.origin,
+                    s.set.hop
+                )),
+            ),
+            crate::outbox::Item::PsiOutcome(s) => {
+                ("psi-outcome", Some(hex::encode(s.outcome.round)))
+            }
             crate::outbox::Item::StatsReport { month } => ("stats-report", Some(month.to_string())),
             crate::outbox::Item::ChangeNotice { case_id } => {
                 ("change-notice", Some(case_id.to_string()))

@@ -100,7 +100,12 @@ pub(crate) fn dispatch(
             stats::send(core, tx, env, ticket, who, month, correction)
         }
         R::StatsDashboard { months, until } => {
-            reply(ticket, stats::dashboard(core, tx, env, months, until)?)
+            let mut d = stats::dashboard(core, tx, env, months, until)?;
+            stats::psi::attach_overlaps(tx, &mut d)?;
+            reply(ticket, d)
+        }
+        R::StatsOverlap { month, again } => {
+            stats::psi::overlap_request(core, tx, env, ticket, month, again)
         }
         R::InstallRoster(r) => {
             let (version, mut out) = roster::adopt(core, tx, env, r)?;

@@ -73,6 +73,9 @@ pub struct Core {
     pub(crate) store_problem: Option<StoreProblem>,
     /// When to look for summaries past their retention next (at the first tick after a start).
     pub(crate) next_retention_scan: u64,
+    /// This node's secrets of the overlap rounds it takes part in: never stored, lost with
+    /// the process (spec/statistics.md §10.2).
+    pub(crate) psi_secrets: crate::stats::psi::jobs::Secrets,
     #[cfg(feature = "mutants")]
     pub mutants: Mutants,
 }
@@ -241,6 +244,7 @@ impl Core {
             deliveries: Vec::new(),
             store_problem: None,
             next_retention_scan: 0,
+            psi_secrets: Default::default(),
             #[cfg(feature = "mutants")]
             mutants: Mutants::default(),
         })

@@ -21,6 +21,7 @@ use protocol_spec::stats::{ExitOutcome, Month, PlacementSet, StatisticsConfig};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod delivery;
+pub(crate) mod psi;
 pub(crate) use delivery::{dashboard, delivery_message, receive, send, signed};
 
 pub(crate) fn config(core: &Core) -> Result<&StatisticsConfig, Fault> {
@@ -125,7 +126,7 @@ pub(crate) fn compute(
     )?;
     let privacy = next_release(cfg, month, u32::try_from(spent).unwrap_or(u32::MAX))
         .map_err(|e| bad(e.to_string()))?;
-    let counts = gather(core, tx, cfg, month)?;
+    let (counts, _) = gather(core, tx, cfg, month)?;
     let header = ReportHeader {
         federation: roster.federation.clone(),
         institution: core.me.clone(),
@@ -144,13 +145,23 @@ pub(crate) fn compute(
     Ok(report)
 }
 
-/// The month's exact counts (spec/statistics.md §4).
+/// The persons this institution followed in `month`, as 13 digits: the set its report counts
+/// as `persons_followed`, and its input to the overlap round (spec/statistics.md §10.1).
+pub(crate) fn persons_followed(
+    core: &Core,
+    tx: &Tx<'_>,
+    month: Month,
+) -> Result<BTreeSet<String>, Fault> {
+    Ok(gather(core, tx, config(core)?, month)?.1)
+}
+
+/// The month's exact counts (spec/statistics.md §4), and the persons followed.
 fn gather(
     core: &Core,
     tx: &Tx<'_>,
     cfg: &StatisticsConfig,
     month: Month,
-) -> anyhow::Result<MonthCounts> {
+) -> anyhow::Result<(MonthCounts, BTreeSet<String>)> {
     let (first, last) = (month.first_day(), month.last_day());
     let index: BTreeMap<&str, usize> = cfg
         .measures
@@ -310,7 +321,7 @@ fn gather(
         }
         counts.profiles.push(p);
     }
-    Ok(counts)
+    Ok((counts, followed))
 }
 
 /// Whether `me` took part in the case (opened or accepted it, until it left, was removed or

@@ -45,6 +45,7 @@ impl Core {
             Input::Unreachable { token } => delivery::unreachable(self, tx, token),
             Input::Tick => {
                 retention::tick(self, tx, env)?;
+                stats::psi::tick(self, tx, env)?;
                 delivery::tick(self, tx, env)
             }
             Input::Done(Done::Sealed {
@@ -105,6 +106,7 @@ impl Core {
                 )?;
                 Ok(vec![Output::StaffReply { ticket, reply }])
             }
+            Input::Done(Done::Psi(done)) => stats::psi::done(self, tx, env, *done),
         }
     }
 
@@ -200,6 +202,11 @@ impl Core {
                 notices::receive(self, tx, env, &from, &case_id)?
             }
             PeerMessage::StatsReport(signed) => stats::receive(self, tx, env, &from, *signed)?,
+            PeerMessage::PsiStart(s) => {
+                return stats::psi::receive_start(self, tx, env, &from, *s);
+            }
+            PeerMessage::PsiSet(s) => return stats::psi::receive_set(self, tx, env, &from, *s),
+            PeerMessage::PsiOutcome(s) => stats::psi::receive_outcome(self, tx, env, &from, *s)?,
             PeerMessage::Roster(r) => {
                 let mut out =
                     roster::offered(self, tx, env, std::sync::Arc::unwrap_or_clone(r), &from)?;

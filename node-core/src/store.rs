@@ -54,6 +54,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/008_statistics.sql")),
         M::up(include_str!("migrations/009_stats_delivery.sql")),
         M::up(include_str!("migrations/010_witness_key.sql")),
+        M::up(include_str!("migrations/011_psi.sql")),
     ])
 }
 

@@ -197,6 +197,22 @@ impl Crypto {
                     .as_ref()
                     .map(|k| cosignature::cosign(&body, &name, k, time).line()),
             }),
+            Work::Blind(job) => psi(crate::stats::psi::jobs::run_blind(
+                &self.signing,
+                *job,
+                random,
+            )),
+            Work::Reblind(job) => psi(crate::stats::psi::jobs::run_reblind(
+                &self.signing,
+                *job,
+                random,
+            )),
+            Work::Count(job) => psi(crate::stats::psi::jobs::run_count(&self.signing, *job)),
         }
     }
+}
+
+/// An overlap round's result, as the core's next input.
+fn psi(done: crate::stats::psi::jobs::PsiDone) -> Input {
+    Input::Done(Done::Psi(Box::new(done)))
 }

@@ -175,7 +175,12 @@ fn access(logged_by: &str, index: usize, e: &LogEntry) -> Access {
         | LogEntry::RecordsImported(_)
         | LogEntry::LogLoss(_)
         | LogEntry::StatsSent(_)
-        | LogEntry::StatsReceived(_) => {}
+        | LogEntry::StatsReceived(_)
+        | LogEntry::PsiRound(_)
+        | LogEntry::PsiSet(_)
+        | LogEntry::PsiRefused(_)
+        | LogEntry::PsiOutcome(_)
+        | LogEntry::PsiEnd(_) => {}
     }
     a
 }

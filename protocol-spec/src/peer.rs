@@ -48,16 +48,25 @@ pub enum PeerMessage {
     },
     /// The sender's proofs that it logged receipts, all under one checkpoint of its log.
     ReceiptProofs(Box<ReceiptProofs>),
+    /// The dashboard member's signed call to a round counting the persons followed by several
+    /// sectors, to every participant (spec/statistics.md §10.3).
+    PsiStart(Box<crate::stats::psi::SignedPsiStart>),
+    /// One set of a round at one hop, to the next participant of the ring or, after the last
+    /// hop, to the dashboard member (spec/statistics.md §10.4). It may span frames.
+    PsiSet(Box<crate::stats::psi::SignedPsiSet>),
+    /// The dashboard member's signed outcome of a round, to every participant.
+    PsiOutcome(Box<crate::stats::psi::SignedPsiOutcome>),
 }
 
 /// The most leaves one `ProveInclusions` or `ReceiptProofs` names.
 pub const MAX_PROOFS: usize = 256;
 
 impl PeerMessage {
-    /// Whether the message may travel as a sequence of frames (spec §3.1): only a roster,
-    /// which outgrows one frame at a few thousand members.
+    /// Whether the message may travel as a sequence of frames (spec §3.1): a roster, which
+    /// outgrows one frame at a few thousand members, and a set of an overlap round (up to a
+    /// million elements of 32 bytes).
     pub fn may_span_frames(&self) -> bool {
-        matches!(self, PeerMessage::Roster(_))
+        matches!(self, PeerMessage::Roster(_) | PeerMessage::PsiSet(_))
     }
 }
 

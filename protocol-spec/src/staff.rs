@@ -143,6 +143,14 @@ pub enum StaffRequest {
         months: u8,
         until: Option<Month>,
     },
+    /// Statistics (coordinator or admin), at the dashboard member: the rounds counting the
+    /// persons followed by several sectors in `month` (spec/statistics.md §10). Starts the
+    /// first round of the month when there is none; with `again`, starts the next attempt
+    /// when the latest did not complete (at most three a month); otherwise only reports.
+    StatsOverlap {
+        month: Month,
+        again: bool,
+    },
 }
 
 impl StaffRequest {
@@ -198,6 +206,7 @@ impl StaffRequest {
             StatsReport { .. } => "stats-report",
             StatsSend { .. } => "stats-send",
             StatsDashboard { .. } => "stats-dashboard",
+            StatsOverlap { .. } => "stats-overlap",
         }
     }
 
@@ -233,7 +242,7 @@ impl StaffRequest {
             | CaseNotify { .. }
             | ConsentReplace { .. } => Some(Role::CaseWorker),
             LogCheckpoint | LogTile { .. } | Roster | WitnessEvidence => Some(Role::Auditor),
-            StatsReport { .. } | StatsSend { .. } | StatsDashboard { .. } => {
+            StatsReport { .. } | StatsSend { .. } | StatsDashboard { .. } | StatsOverlap { .. } => {
                 Some(Role::Coordinator)
             }
         }
@@ -311,6 +320,8 @@ pub enum StaffReply {
     /// A report was signed and queued for the dashboard member; `delivered` once it accepted.
     StatsSent(StatsSent),
     Dashboard(Box<Dashboard>),
+    /// The rounds of a month counting the persons followed by several sectors.
+    Overlap(Box<crate::stats::OverlapRounds>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -534,7 +534,120 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
                     .collect(),
             }))
         }),
+        (psi_round(), signature()).prop_map(|(round, signature)| PeerMessage::PsiStart(Box::new(
+            protocol_spec::stats::psi::SignedPsiStart { round, signature }
+        ))),
+        (
+            hash(),
+            institution(),
+            any::<u8>(),
+            institution(),
+            vec(hash(), 0..4),
+            signature()
+        )
+            .prop_map(|(round, origin, hop, sender, elements, signature)| {
+                use protocol_spec::stats::psi::*;
+                PeerMessage::PsiSet(Box::new(SignedPsiSet {
+                    set: PsiSet {
+                        round,
+                        origin,
+                        hop,
+                        sender,
+                        set: BlindedSet { elements },
+                    },
+                    signature,
+                }))
+            }),
+        (
+            hash(),
+            vec((institution(), any::<u64>()), 0..3),
+            proptest::option::of(overlap()),
+            signature()
+        )
+            .prop_map(|(round, sizes, overlap, signature)| {
+                use protocol_spec::stats::psi::{PsiOutcome, SetSize, SignedPsiOutcome};
+                PeerMessage::PsiOutcome(Box::new(SignedPsiOutcome {
+                    outcome: PsiOutcome {
+                        round,
+                        sizes: sizes
+                            .into_iter()
+                            .map(|(origin, size)| SetSize { origin, size })
+                            .collect(),
+                        overlap,
+                    },
+                    signature,
+                }))
+            }),
     ]
+}
+
+fn psi_round() -> impl Strategy<Value = protocol_spec::stats::psi::PsiRound> {
+    (
+        text(),
+        month(),
+        any::<u64>(),
+        any::<u8>(),
+        institution(),
+        institutions(),
+        any::<u32>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(
+                federation,
+                month,
+                roster_version,
+                attempt,
+                dashboard,
+                participants,
+                threshold,
+                expires_at,
+            )| {
+                protocol_spec::stats::psi::PsiRound {
+                    federation,
+                    month,
+                    roster_version,
+                    attempt,
+                    dashboard,
+                    participants,
+                    threshold,
+                    expires_at,
+                }
+            },
+        )
+}
+
+fn psi_cell() -> impl Strategy<Value = protocol_spec::stats::Cell> {
+    use protocol_spec::stats::Cell;
+    prop_oneof![
+        any::<u64>().prop_map(Cell::Count),
+        Just(Cell::Small),
+        Just(Cell::Withheld)
+    ]
+}
+
+fn overlap() -> impl Strategy<Value = protocol_spec::stats::psi::Overlap> {
+    (
+        psi_cell(),
+        vec((any::<u8>(), psi_cell()), 0..3),
+        vec((institution(), institution(), psi_cell()), 0..3),
+    )
+        .prop_map(
+            |(several, by_count, pairs)| protocol_spec::stats::psi::Overlap {
+                several,
+                by_count,
+                pairs: pairs
+                    .into_iter()
+                    .map(
+                        |(first, second, persons)| protocol_spec::stats::psi::PairOverlap {
+                            first,
+                            second,
+                            persons,
+                        },
+                    )
+                    .collect(),
+            },
+        )
 }
 
 fn peer_reply() -> impl Strategy<Value = PeerReply> {
@@ -667,6 +780,7 @@ fn staff_request() -> impl Strategy<Value = StaffRequest> {
         (month(), any::<bool>()).prop_map(|(month, correction)| R::StatsSend { month, correction }),
         (any::<u8>(), proptest::option::of(month()))
             .prop_map(|(months, until)| R::StatsDashboard { months, until }),
+        (month(), any::<bool>()).prop_map(|(month, again)| R::StatsOverlap { month, again }),
     ]
 }
 
@@ -1003,6 +1117,49 @@ fn staff_reply() -> impl Strategy<Value = StaffReply> {
                                     sector: "social-aid".parse().unwrap(),
                                 })
                                 .collect(),
+                            overlap: None,
+                        })
+                        .collect(),
+                }))
+            }),
+        (
+            month(),
+            proptest::option::of(0u8..3),
+            vec(
+                (
+                    hash(),
+                    institutions(),
+                    any::<u64>(),
+                    proptest::sample::select(protocol_spec::stats::RoundState::ALL.to_vec()),
+                    proptest::option::of(text()),
+                    proptest::option::of(overlap())
+                ),
+                0..3
+            )
+        )
+            .prop_map(|(month, started, rounds)| {
+                use protocol_spec::stats::{OverlapRound, OverlapRounds};
+                R::Overlap(Box::new(OverlapRounds {
+                    month,
+                    started,
+                    rounds: rounds
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (round, participants, at, state, problem, overlap))| {
+                            OverlapRound {
+                                month,
+                                attempt: i as u8,
+                                round,
+                                participants: participants.clone(),
+                                threshold: 5,
+                                started_at: at,
+                                expires_at: at / 2,
+                                state,
+                                sets_received: participants.len() as u32,
+                                problem,
+                                sizes: vec![],
+                                overlap,
+                            }
                         })
                         .collect(),
                 }))

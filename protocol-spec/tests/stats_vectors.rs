@@ -332,4 +332,42 @@ fn psi_vectors() {
     outcome
         .verify(&round, &dashboard.public())
         .expect("outcome verifies");
+
+    // Carriage (protocol.md §8): each message as the peer message that carries it, its enum
+    // index first; only the set message may span frames.
+    use protocol_spec::peer::PeerMessage;
+    let carried = [
+        (
+            PeerMessage::PsiStart(Box::new(start)),
+            &v["start"],
+            11u8,
+            false,
+        ),
+        (
+            PeerMessage::PsiSet(Box::new(signed)),
+            &v["set_message"],
+            12,
+            true,
+        ),
+        (
+            PeerMessage::PsiOutcome(Box::new(outcome)),
+            &v["outcome"],
+            13,
+            false,
+        ),
+    ];
+    for (message, vector, index, spans) in carried {
+        let bytes = postcard::to_stdvec(&message).expect("encodes");
+        assert_eq!(
+            hex::encode(&bytes),
+            vector["peer_message"].as_str().expect("peer_message"),
+            "PeerMessage variant {index}"
+        );
+        assert_eq!(bytes[0], index);
+        assert_eq!(message.may_span_frames(), spans);
+        assert_eq!(
+            postcard::from_bytes::<PeerMessage>(&bytes).unwrap(),
+            message
+        );
+    }
 }

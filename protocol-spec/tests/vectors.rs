@@ -887,6 +887,25 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             checkpoint: String::new(),
             leaves: vec![],
         })),
+        PeerMessage::PsiStart(Box::new(psi_round().sign(&signing(STAFF_SEED)))),
+        PeerMessage::PsiSet(Box::new(
+            protocol_spec::stats::psi::PsiSet {
+                round: psi_round().id(),
+                origin: inst(ORP.id),
+                hop: 1,
+                sender: inst(ORP.id),
+                set: protocol_spec::stats::psi::BlindedSet { elements: vec![] },
+            }
+            .sign(&signing(STAFF_SEED)),
+        )),
+        PeerMessage::PsiOutcome(Box::new(
+            protocol_spec::stats::psi::PsiOutcome {
+                round: psi_round().id(),
+                sizes: vec![],
+                overlap: None,
+            }
+            .sign(&signing(STAFF_SEED)),
+        )),
     ];
     for m in &all {
         match m {
@@ -901,9 +920,24 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             | PeerMessage::StatsReport(_)
             | PeerMessage::ProveInclusions { .. }
             | PeerMessage::ReceiptProofs(_) => {}
+            PeerMessage::PsiStart(_) | PeerMessage::PsiSet(_) | PeerMessage::PsiOutcome(_) => {}
         }
     }
     all
+}
+
+/// A round of the example's three sectors, for samples.
+fn psi_round() -> protocol_spec::stats::psi::PsiRound {
+    protocol_spec::stats::psi::PsiRound {
+        federation: "ne-cii".into(),
+        month: "2026-11".parse().expect("month"),
+        roster_version: 1,
+        attempt: 0,
+        dashboard: inst("ne.cii"),
+        participants: vec![inst(ORP.id), inst(OAI.id)],
+        threshold: 5,
+        expires_at: T0,
+    }
 }
 
 fn peer_reply_samples() -> Vec<PeerReply> {
@@ -1056,6 +1090,10 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             months: 12,
             until: None,
         },
+        StatsOverlap {
+            month: "2026-11".parse().expect("month"),
+            again: false,
+        },
     ];
     for r in &all {
         match r {
@@ -1089,6 +1127,7 @@ fn staff_request_samples() -> Vec<StaffRequest> {
             | SummaryOpen { .. }
             | StatsSend { .. }
             | StatsDashboard { .. }
+            | StatsOverlap { .. }
             | LogCheckpoint
             | LogTile { .. }
             | Roster
@@ -1198,6 +1237,11 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             measures: vec![],
             months: vec![],
         })),
+        Overlap(Box::new(protocol_spec::stats::OverlapRounds {
+            month: "2026-11".parse().expect("month"),
+            started: None,
+            rounds: vec![],
+        })),
     ];
     for r in &all {
         match r {
@@ -1225,7 +1269,8 @@ fn staff_reply_samples() -> Vec<StaffReply> {
             | PlacementsImported { .. }
             | Report(_)
             | StatsSent(_)
-            | Dashboard(_) => {}
+            | Dashboard(_)
+            | Overlap(_) => {}
         }
     }
     all

@@ -87,6 +87,18 @@ pub fn input(i: &Input) -> String {
             "staff #{ticket} summary opened: {}",
             if summary.is_ok() { "ok" } else { "failed" }
         ),
+        Input::Done(Done::Psi(d)) => match &**d {
+            node_core::PsiDone::Blinded { round, .. } => {
+                format!("overlap set blinded ({})", short(hex::encode(round)))
+            }
+            node_core::PsiDone::Reblinded(c) => format!(
+                "overlap set of {} hop {} checked",
+                c.received.set.origin, c.received.set.hop
+            ),
+            node_core::PsiDone::Counted { round, .. } => {
+                format!("overlap counted ({})", short(hex::encode(round)))
+            }
+        },
     }
 }
 
@@ -129,6 +141,12 @@ pub fn output(o: &Output) -> String {
             format!("{} sign {what}", then_text(&job.then))
         }
         Output::Work(Work::Open(job)) => format!("staff #{} open a summary", job.ticket),
+        Output::Work(Work::Blind(_)) => "blind this sector's overlap set".into(),
+        Output::Work(Work::Reblind(job)) => format!(
+            "check the overlap set of {} hop {}",
+            job.received.set.origin, job.received.set.hop
+        ),
+        Output::Work(Work::Count(_)) => "count the overlap round's final sets".into(),
     }
 }
 

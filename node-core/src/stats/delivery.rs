@@ -309,6 +309,7 @@ pub(crate) fn dashboard(
             month,
             reports,
             missing,
+            overlap: None,
         });
     }
     Ok(StaffReply::Dashboard(Box::new(Dashboard {

@@ -3,7 +3,8 @@
 
 use super::lines::{EntryError, Lines};
 use super::values::{
-    CaseDetail, Person, PurgeReason, SourceLeaf, StaffAction, Text, Value, WithdrawalReason,
+    CaseDetail, Institutions, Person, PsiDirection, PsiEndReason, PurgeReason, SourceLeaf,
+    StaffAction, Text, Value, WithdrawalReason,
 };
 use crate::category::Category;
 use crate::exchange::RefusalCode;
@@ -242,6 +243,45 @@ kinds! {
         sequence: u64 = "sequence",
         digest: [u8; 32] = "digest",
     }
+    /// A round counting the persons followed by several sectors (spec/statistics.md §10.7):
+    /// started by the dashboard member, joined (`reason` `-`) or refused by a participant.
+    PsiRound = "psi-round" {
+        round: [u8; 32] = "round",
+        month: Month = "month",
+        attempt: u64 = "attempt",
+        participants: Institutions = "participants",
+        reason: Text = "reason",
+    }
+    /// One end of a set message of a round: its size and digest, never an element.
+    PsiSet = "psi-set" {
+        round: [u8; 32] = "round",
+        origin: InstitutionId = "origin",
+        hop: u64 = "hop",
+        direction: PsiDirection = "direction",
+        peer: InstitutionId = "peer",
+        size: u64 = "size",
+        digest: [u8; 32] = "digest",
+    }
+    /// A receiver refused a set message (spec/statistics.md §10.5).
+    PsiRefused = "psi-refused" {
+        round: [u8; 32] = "round",
+        origin: InstitutionId = "origin",
+        hop: u64 = "hop",
+        peer: InstitutionId = "peer",
+        reason: Text = "reason",
+    }
+    /// The dashboard member sent a round's outcome, or a participant received it; `sizes`
+    /// says how the sizes compared.
+    PsiOutcome = "psi-outcome" {
+        round: [u8; 32] = "round",
+        digest: [u8; 32] = "digest",
+        sizes: Text = "sizes",
+    }
+    /// A node's part in a round ended and its secret was wiped.
+    PsiEnd = "psi-end" {
+        round: [u8; 32] = "round",
+        reason: PsiEndReason = "reason",
+    }
 }
 
 impl LogEntry {
@@ -262,7 +302,12 @@ impl LogEntry {
             | LogEntry::RecordsImported(_)
             | LogEntry::LogLoss(_)
             | LogEntry::StatsSent(_)
-            | LogEntry::StatsReceived(_) => None,
+            | LogEntry::StatsReceived(_)
+            | LogEntry::PsiRound(_)
+            | LogEntry::PsiSet(_)
+            | LogEntry::PsiRefused(_)
+            | LogEntry::PsiOutcome(_)
+            | LogEntry::PsiEnd(_) => None,
         }
     }
 

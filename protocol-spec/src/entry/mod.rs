@@ -11,15 +11,15 @@ mod lines;
 mod values;
 
 pub use kinds::{
-    CaseEvent, Disclosure, LogEntry, LogLoss, Receipt, RecordsImported, Refusal, RefusedByPeer,
-    RequestWithdrawn, Roster, Staff, StatsReceived, StatsSent, SummaryOpened, SummaryPurged,
-    WitnessEvidence,
+    CaseEvent, Disclosure, LogEntry, LogLoss, PsiEnd, PsiOutcome, PsiRefused, PsiRound, PsiSet,
+    Receipt, RecordsImported, Refusal, RefusedByPeer, RequestWithdrawn, Roster, Staff,
+    StatsReceived, StatsSent, SummaryOpened, SummaryPurged, WitnessEvidence,
 };
 use lines::Lines;
 pub use lines::{ENTRY_HEADER, EntryError, MAX_ENTRY_LEN};
 pub use values::{
-    CaseDetail, Person, PurgeReason, SourceLeaf, StaffAction, Text, Value, WithdrawalReason,
-    categories_text,
+    CaseDetail, Institutions, Person, PsiDirection, PsiEndReason, PurgeReason, SourceLeaf,
+    StaffAction, Text, Value, WithdrawalReason, categories_text,
 };
 
 impl LogEntry {

@@ -497,6 +497,83 @@ fn entry() -> impl Strategy<Value = LogEntry> {
                 .into()
             }
         ),
+        (
+            t,
+            d,
+            1900u16..=9999,
+            1u8..=12,
+            any::<u64>(),
+            prop::collection::vec(institution(), 0..5),
+            text()
+        )
+            .prop_map(
+                |(time, round, year, month, attempt, participants, reason)| {
+                    PsiRound {
+                        time,
+                        round,
+                        month: crate::stats::Month::new(year, month).unwrap(),
+                        attempt,
+                        participants: Institutions(participants),
+                        reason,
+                    }
+                    .into()
+                }
+            ),
+        (
+            t,
+            d,
+            institution(),
+            any::<u64>(),
+            prop::sample::select(PsiDirection::ALL.to_vec()),
+            institution(),
+            any::<u64>(),
+            d
+        )
+            .prop_map(
+                |(time, round, origin, hop, direction, peer, size, digest)| {
+                    PsiSet {
+                        time,
+                        round,
+                        origin,
+                        hop,
+                        direction,
+                        peer,
+                        size,
+                        digest,
+                    }
+                    .into()
+                }
+            ),
+        (t, d, institution(), any::<u64>(), institution(), text()).prop_map(
+            |(time, round, origin, hop, peer, reason)| {
+                PsiRefused {
+                    time,
+                    round,
+                    origin,
+                    hop,
+                    peer,
+                    reason,
+                }
+                .into()
+            }
+        ),
+        (t, d, d, text()).prop_map(|(time, round, digest, sizes)| {
+            PsiOutcome {
+                time,
+                round,
+                digest,
+                sizes,
+            }
+            .into()
+        }),
+        (t, d, prop::sample::select(PsiEndReason::ALL.to_vec())).prop_map(
+            |(time, round, reason)| PsiEnd {
+                time,
+                round,
+                reason,
+            }
+            .into()
+        ),
     ]
 }
 

@@ -421,6 +421,50 @@ words!(
     }
 );
 
+words!(
+    /// Which end of a set message a `psi-set` entry records (statistics.md §10.7).
+    PsiDirection {
+        Sent = "sent",
+        Received = "received",
+    }
+);
+
+words!(
+    /// How a node's part in an overlap round ended (statistics.md §10.7).
+    PsiEndReason {
+        Complete = "complete",
+        Expired = "expired",
+        Stopped = "stopped",
+    }
+);
+
+/// A list of institution ids joined by `,` (a round's participants, in ring order), or `-`
+/// for none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Institutions(pub Vec<InstitutionId>);
+
+impl Value for Institutions {
+    fn encode(&self) -> String {
+        if self.0.is_empty() {
+            return "-".into();
+        }
+        self.0
+            .iter()
+            .map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        if text == "-" {
+            return Ok(Institutions(Vec::new()));
+        }
+        text.split(',')
+            .map(InstitutionId::decode)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Institutions)
+    }
+}
+
 /// The `detail` of a `case-event` entry: which change the event made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseDetail {

@@ -38,6 +38,9 @@ pub struct DashboardMonth {
     pub reports: Vec<ReceivedReport>,
     /// Members expected (§9) that sent nothing for this month yet.
     pub missing: Vec<ExpectedMember>,
+    /// The persons followed by several sectors, once a round of the month published them
+    /// (§10).
+    pub overlap: Option<super::rounds::PublishedOverlap>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ pub mod noise;
 pub mod placements;
 pub mod psi;
 pub mod report;
+pub mod rounds;
 pub mod suppress;
 #[cfg(test)]
 mod tests;
@@ -22,3 +23,4 @@ pub use delivery::SignedStatsReport;
 pub use month::Month;
 pub use placements::{ExitOutcome, Placement, PlacementSet};
 pub use report::{Cell, MonthCounts, StatsReport};
+pub use rounds::{OverlapRound, OverlapRounds, PublishedOverlap, RoundState};
