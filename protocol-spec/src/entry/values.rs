@@ -459,7 +459,7 @@ impl Value for Institutions {
             return Ok(Institutions(Vec::new()));
         }
         text.split(',')
-            .map(|t| InstitutionId::decode(t))
+            .map(InstitutionId::decode)
             .collect::<Result<Vec<_>, _>>()
             .map(Institutions)
     }
