@@ -515,8 +515,8 @@ fn a_sector_refuses_a_start_that_is_not_the_rosters_and_logs_why() {
 fn a_set_whose_size_differs_from_its_report_publishes_no_figure() {
     let persons: Vec<u64> = (1..=8).collect();
     let mut f = Federation::new(2, [&persons, &persons, &persons]);
-    for at in 0..3 {
-        let key = SigningKey::from_seed(seed(IDS[at], "admin")).public();
+    for (at, id) in IDS[..3].iter().enumerate() {
+        let key = SigningKey::from_seed(seed(id, "admin")).public();
         f.run(
             at,
             Input::Staff {
@@ -530,8 +530,7 @@ fn a_set_whose_size_differs_from_its_report_publishes_no_figure() {
         );
         assert!(
             matches!(f.replies.pop(), Some(StaffReply::StatsSent(s)) if s.delivered),
-            "{} reported",
-            IDS[at]
+            "{id} reported"
         );
     }
     // ne.orp follows a ninth person after it reported: its set no longer matches.
