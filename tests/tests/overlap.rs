@@ -10,6 +10,7 @@ use cli::credential::Credential;
 use protocol_spec::avs::Avs;
 use protocol_spec::entry::{LogEntry, PsiDirection};
 use protocol_spec::ids::InstitutionId;
+use protocol_spec::keys::sha256;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::records::{Person, RecordSet};
 use protocol_spec::staff::{StaffReply, StaffRequest};
@@ -395,6 +396,33 @@ async fn the_published_overlap_is_the_true_count_and_no_node_learns_whom_another
     }
     .sign(&orp_key);
     let conn = s.raw_peer(&orp_key, "ne.oai").await.unwrap();
+    // A set message larger than a frame travels as a sequence of frames and is judged: this
+    // one names no round ne.oai takes part in.
+    let large = PsiSet {
+        round: [7; 32],
+        origin: "ne.sas".parse().unwrap(),
+        hop: 2,
+        sender: "ne.orp".parse().unwrap(),
+        set: BlindedSet {
+            elements: (0..40_000u32)
+                .map(|i| sha256(&[&i.to_le_bytes()]))
+                .collect(),
+        },
+    }
+    .sign(&orp_key);
+    assert!(
+        postcard::to_stdvec(&large).unwrap().len() > protocol_spec::wire::MAX_FRAME_LEN,
+        "spans frames"
+    );
+    let reply: PeerReply = daemon::transport::request(&conn, &PeerMessage::PsiSet(Box::new(large)))
+        .await
+        .unwrap();
+    assert_eq!(
+        reply,
+        PeerReply::Rejected {
+            reason: "the message belongs to another round".into()
+        }
+    );
     let reply: PeerReply =
         daemon::transport::request(&conn, &PeerMessage::PsiSet(Box::new(forged)))
             .await
