@@ -331,6 +331,53 @@ async fn walkthrough(
     dashboard(n, fed, dashboard_dir).await
 }
 
+/// Step 9, once October has ended: the dashboard member counts the persons followed by
+/// several sectors in October by the private set intersection round, and waits for it.
+async fn overlap(
+    n: &mut Narrator,
+    fed: &ExampleFederation,
+    month: protocol_spec::stats::Month,
+    now: protocol_spec::stats::Month,
+) -> anyhow::Result<()> {
+    use protocol_spec::stats::RoundState;
+    if month >= now {
+        return Ok(());
+    }
+    n.say(&format!(
+        "   ne.cii counts the persons followed by several sectors in {month}: each sector blinds"
+    ));
+    n.say("   its persons with a secret of its own, the sets go round the ring, and ne.cii");
+    n.say("   compares only the fully blinded sets; no node learns whom another follows.");
+    let cii = &fed.node("ne.cii").admin;
+    let request = || StaffRequest::StatsOverlap {
+        month,
+        again: false,
+    };
+    call(cii, request()).await?;
+    for _ in 0..300 {
+        if let StaffReply::Overlap(o) = call(cii, request()).await?
+            && let Some(r) = o.rounds.last()
+            && r.state != RoundState::Running
+        {
+            match (&r.overlap, &r.problem) {
+                (Some(_), _) => n.say(&format!(
+                    "   round complete (attempt {}): the figures are on the dashboard",
+                    r.attempt
+                )),
+                (None, problem) => n.say(&format!(
+                    "   round {}: {}",
+                    r.state,
+                    problem.as_deref().unwrap_or("no figure published")
+                )),
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    n.say("   the round is still running; `passerelle stats overlap` shows where it stands");
+    Ok(())
+}
+
 /// Step 9: every sector signs and sends its reports of January to November 2026 to the
 /// dashboard member, except ne.oai, late with November; the dashboard shows the year so far
 /// and who has not reported.
@@ -365,6 +412,7 @@ async fn dashboard(n: &mut Narrator, fed: &ExampleFederation, out: &Path) -> any
         }
     }
     n.say(&format!("   {sent} signed reports delivered"));
+    overlap(n, fed, Month::new(2026, 10)?, now).await?;
     let StaffReply::Dashboard(d) = call(
         &fed.node("ne.cii").admin,
         StaffRequest::StatsDashboard {
@@ -386,7 +434,7 @@ async fn dashboard(n: &mut Narrator, fed: &ExampleFederation, out: &Path) -> any
     n.steps
         .push(serde_json::json!({ "step": "dashboard", "files": files }));
     n.say(&format!(
-        "   dashboard written: {} (open it in a browser; also dashboard.csv and dashboard.json)",
+        "   dashboard written: {} (open it in a browser; also dashboard.csv, dashboard-overlap.csv and dashboard.json)",
         files[0].display()
     ));
     Ok(())

@@ -345,6 +345,43 @@ where
     false
 }
 
+/// The DOM of an HTML file as Debian's chromium renders it, headless. Without chromium the
+/// test fails, saying how to install it, so that CI never skips it silently.
+pub fn chromium_dom(html: &std::path::Path) -> String {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect(
+            "chromium is needed to test the dashboard in a real browser: \
+             `sudo apt-get install -y --no-install-recommends chromium` (`.ci/run` installs it)",
+        );
+    let profile = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 DOM")
+}
+
 /// The node's outbox length, as its status reports it.
 pub async fn outbox_len(node: &NodeHandle) -> u64 {
     match call(&node.admin, StaffRequest::Status)

@@ -590,3 +590,7 @@ pub(crate) fn start_answered(
     outbox::remove(tx, row.token)?;
     Ok(true)
 }
+
+#[cfg(test)]
+#[path = "psi/tests.rs"]
+mod tests;

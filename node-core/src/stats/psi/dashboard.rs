@@ -27,6 +27,11 @@ use protocol_spec::stats::{
 };
 use rusqlite::OptionalExtension;
 
+/// How long a round runs: an hour short of the 7 days a participant accepts, so that a
+/// participant whose clock is ahead of this node's still takes part (spec/statistics.md
+/// §10.10).
+const ROUND_SECONDS: u64 = MAX_ROUND_SECONDS - 3600;
+
 /// `StatsOverlap`: starts the month's first round, or with `again` the next attempt after one
 /// that did not complete; answers with every attempt of the month.
 pub(crate) fn overlap_request(
@@ -89,7 +94,7 @@ pub(crate) fn overlap_request(
         dashboard: core.me.clone(),
         participants: super::ring(core, &core.me),
         threshold,
-        expires_at: env.now + MAX_ROUND_SECONDS,
+        expires_at: env.now + ROUND_SECONDS,
     };
     round
         .check()
