@@ -144,3 +144,78 @@ pub fn csv(d: &Dashboard) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol_spec::stats::psi::{PairOverlap, SetSize};
+    use protocol_spec::stats::report::Cell;
+    use protocol_spec::stats::{OverlapRound, RoundState};
+
+    fn round(attempt: u8, state: RoundState, overlap: Option<Overlap>) -> OverlapRound {
+        OverlapRound {
+            month: "2026-10".parse().unwrap(),
+            attempt,
+            round: [0xab; 32],
+            participants: vec!["ne.orp".parse().unwrap(), "ne.sas".parse().unwrap()],
+            threshold: 5,
+            started_at: 1_796_000_000,
+            expires_at: 1_796_600_000,
+            state,
+            sets_received: 2,
+            problem: (state == RoundState::Refused)
+                .then(|| "ne.sas refused the start: the rounds of 2026-10 are used up".into()),
+            sizes: vec![SetSize {
+                origin: "ne.orp".parse().unwrap(),
+                size: 39,
+            }],
+            overlap,
+        }
+    }
+
+    #[test]
+    fn each_attempt_its_state_and_the_figures_with_small_counts_suppressed() {
+        let overlap = Overlap {
+            several: Cell::Count(13),
+            by_count: vec![(2, Cell::Count(13))],
+            pairs: vec![PairOverlap {
+                first: "ne.orp".parse().unwrap(),
+                second: "ne.sas".parse().unwrap(),
+                persons: Cell::Small,
+            }],
+        };
+        let o = OverlapRounds {
+            month: "2026-10".parse().unwrap(),
+            started: None,
+            rounds: vec![
+                round(0, RoundState::Refused, None),
+                round(1, RoundState::Complete, Some(overlap)),
+            ],
+        };
+        let shown = text(&o);
+        assert!(shown.contains("2026-10 attempt 0  refused"), "{shown}");
+        assert!(
+            shown.contains("the rounds of 2026-10 are used up"),
+            "{shown}"
+        );
+        assert!(shown.contains("2026-10 attempt 1  complete"), "{shown}");
+        assert!(shown.contains("final sets 2/2"), "{shown}");
+        assert!(
+            shown.contains("set sizes (padded to 5): ne.orp 39"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("persons followed by 2 sectors or more  13"),
+            "{shown}"
+        );
+        assert!(shown.contains("by ne.orp and ne.sas"), "{shown}");
+        assert!(shown.contains("<5"), "{shown}");
+        assert!(!shown.contains("--again"), "the latest completed: {shown}");
+        // A failed latest attempt says how to start the next.
+        let failed = OverlapRounds {
+            rounds: vec![round(0, RoundState::Expired, None)],
+            ..o
+        };
+        assert!(text(&failed).contains("--month 2026-10 --again"));
+    }
+}

@@ -475,18 +475,28 @@ pub(crate) async fn read_frame<T: DeserializeOwned>(
 /// `MAX_MESSAGE_LEN` in memory, so only a few at a time (spec §3.1, §14.8).
 static LARGE_MESSAGES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
+/// How long a sequence of frames may take in all: a 32 MiB overlap set at 2.3 Mbit/s or more.
+pub const LARGE_MESSAGE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Reads one message, a frame or a sequence of frames of at most `max_len` payload bytes in
-/// all, within `limit`.
+/// all: each frame within `limit`, and a sequence within [`LARGE_MESSAGE_TIMEOUT`] in all.
 pub(crate) async fn read_message(
     recv: &mut quinn::RecvStream,
     limit: Duration,
     max_len: usize,
 ) -> Result<wire::Reassembly, FrameError> {
+    let whole = if max_len > wire::MAX_FRAME_LEN {
+        limit.max(LARGE_MESSAGE_TIMEOUT)
+    } else {
+        limit
+    };
     let read = async {
         let mut message = wire::Reassembly::new(max_len);
         let mut permit = None;
         loop {
-            let body = read_body(recv).await?;
+            let body = tokio::time::timeout(limit, read_body(recv))
+                .await
+                .map_err(|_| FrameError::Timeout)??;
             if message.push(&body)? {
                 return Ok(message);
             }
@@ -500,7 +510,7 @@ pub(crate) async fn read_message(
             }
         }
     };
-    tokio::time::timeout(limit, read)
+    tokio::time::timeout(whole, read)
         .await
         .map_err(|_| FrameError::Timeout)?
 }

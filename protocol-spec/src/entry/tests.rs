@@ -577,7 +577,45 @@ fn entry() -> impl Strategy<Value = LogEntry> {
     ]
 }
 
+/// The kinds of protocol.md §11 and their keys after `time`, from its table, in order.
+fn spec_kinds() -> Vec<(String, Vec<String>)> {
+    let spec = include_str!("../../spec/protocol.md");
+    let section = &spec[spec.find("## 11. Log entries").expect("§11")..];
+    let section = &section[..section.find("\n## 12.").expect("§12 follows")];
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with("| kind |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let kind = cells[1].trim_matches('`').to_string();
+            let keys = cells[cells.len() - 2].trim_matches('`');
+            (kind, keys.split(' ').map(String::from).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn the_kinds_are_those_of_the_spec_in_its_order() {
+    let kinds: Vec<String> = spec_kinds().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, LogEntry::KINDS);
+}
+
 proptest! {
+    #[test]
+    fn every_entry_has_the_keys_the_spec_lists_for_its_kind(e in entry()) {
+        let text = String::from_utf8(e.to_bytes()).unwrap();
+        let keys: Vec<String> = text
+            .lines()
+            .skip(3)
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        let spec = spec_kinds();
+        let (_, want) = spec.iter().find(|(k, _)| k == e.kind()).expect("kind in the spec");
+        prop_assert_eq!(&keys, want);
+    }
+
     #[test]
     fn every_entry_round_trips_byte_for_byte(e in entry()) {
         let bytes = e.to_bytes();
