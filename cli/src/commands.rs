@@ -536,17 +536,18 @@ pub enum StatsCmd {
     /// ring, and this node compares only the fully blinded sets. No node learns whom another
     /// follows; the dashboard publishes the counts (in two sectors or more, by number of
     /// sectors, per pair) with small counts suppressed as <k. The first call starts the
-    /// month's round; later calls show where it stands. An attempt that did not complete (a
-    /// sector refused, was unreachable until the round expired, or restarted during it) is
-    /// followed by the next with --again, three attempts a month at most. Send the month's
-    /// reports first: each set's size is checked against its sector's report.
+    /// month's round; later calls show where it stands. An attempt that published no figure (a
+    /// sector refused, was unreachable until the round expired, restarted during it, or its
+    /// set's size differed from its report) is followed by the next with --again, three
+    /// attempts a month at most. Send the month's reports first: each set's size is checked
+    /// against its sector's report.
     ///
     /// Example: `passerelle stats overlap --month 2026-11`
     Overlap {
         /// The month, YYYY-MM, e.g. 2026-11; it must have ended.
         #[arg(long)]
         month: protocol_spec::stats::Month,
-        /// Start the next attempt when the latest one did not complete.
+        /// Start the next attempt when the latest one published no figure.
         #[arg(long)]
         again: bool,
     },

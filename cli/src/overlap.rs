@@ -5,7 +5,7 @@
 use crate::table::table;
 use protocol_spec::stats::dashboard::DashboardMonth;
 use protocol_spec::stats::psi::Overlap;
-use protocol_spec::stats::{Dashboard, OverlapRounds};
+use protocol_spec::stats::{Dashboard, OverlapRounds, RoundState};
 use std::fmt::Write;
 
 /// The published figures, one row each: the total, by number of sectors, by pair.
@@ -74,11 +74,11 @@ pub fn text(o: &OverlapRounds) -> String {
     }
     if o.rounds
         .last()
-        .is_some_and(|r| !matches!(r.state.as_str(), "running" | "complete"))
+        .is_some_and(|r| r.state != RoundState::Running && r.overlap.is_none())
     {
         let _ = writeln!(
             out,
-            "the latest attempt did not complete: `passerelle stats overlap --month {} --again` starts the next one (3 attempts a month at most)",
+            "the latest attempt published no figure: `passerelle stats overlap --month {} --again` starts the next one (3 attempts a month at most)",
             o.month
         );
     }
@@ -148,9 +148,9 @@ pub fn csv(d: &Dashboard) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol_spec::stats::OverlapRound;
     use protocol_spec::stats::psi::{PairOverlap, SetSize};
     use protocol_spec::stats::report::Cell;
-    use protocol_spec::stats::{OverlapRound, RoundState};
 
     fn round(attempt: u8, state: RoundState, overlap: Option<Overlap>) -> OverlapRound {
         OverlapRound {

@@ -33,7 +33,7 @@ use rusqlite::OptionalExtension;
 const ROUND_SECONDS: u64 = MAX_ROUND_SECONDS - 3600;
 
 /// `StatsOverlap`: starts the month's first round, or with `again` the next attempt after one
-/// that did not complete; answers with every attempt of the month.
+/// that published no figure; answers with every attempt of the month.
 pub(crate) fn overlap_request(
     core: &mut Core,
     tx: &mut Tx<'_>,
@@ -57,16 +57,17 @@ pub(crate) fn overlap_request(
     let rounds = rounds_of_month(tx, &text, Role::Dashboard)?;
     let attempt = match rounds.last() {
         None => 0,
-        Some(last) if last.state == "complete" => {
+        Some(last) if published(last)? => {
             if again {
                 return Err(bad(format!(
-                    "the round of {text} completed (attempt {}); a month's round runs again only when it did not complete",
+                    "the round of {text} completed (attempt {}); a month's round runs again only when it published no figure",
                     last.round.attempt
                 )));
             }
             return reply(tx, ticket, month, None, Vec::new());
         }
-        // Running, or ended without figures: reported; `again` starts the next attempt.
+        // Running, or ended without figures (refused, expired, abandoned, or a size that
+        // differed from a report): reported; `again` starts the next attempt.
         Some(_) if !again => return reply(tx, ticket, month, None, Vec::new()),
         Some(last) => {
             if last.round.attempt + 1 >= MAX_ATTEMPTS {
@@ -108,6 +109,15 @@ pub(crate) fn overlap_request(
         send(core, tx, env, &p, Item::PsiStart(Box::new(start.clone())))?;
     }
     reply(tx, ticket, month, Some(attempt), out)
+}
+
+/// Whether an attempt published figures: then the month's round is done.
+fn published(r: &RoundRow) -> anyhow::Result<bool> {
+    let Some(bytes) = r.outcome.as_deref() else {
+        return Ok(false);
+    };
+    let o: SignedPsiOutcome = postcard::from_bytes(bytes)?;
+    Ok(o.outcome.overlap.is_some())
 }
 
 fn reply(

@@ -560,4 +560,6 @@ fn a_set_whose_size_differs_from_its_report_publishes_no_figure() {
             .any(|e| matches!(e, LogEntry::PsiOutcome(p) if p.sizes.as_str() == "ne.orp=differs"))
     );
     assert_eq!(f.count(DASHBOARD, "SELECT COUNT(*) FROM psi_final_sets"), 0);
+    // No figure was published: the next attempt may start.
+    assert_eq!(f.overlap(true).started, Some(1));
 }
