@@ -93,6 +93,8 @@ pub enum Unsigned {
         report: Box<StatsReport>,
         sequence: u32,
     },
+    /// The start of an overlap round, at the dashboard member (statistics.md §10.3).
+    RoundStart(Box<protocol_spec::stats::psi::PsiRound>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,7 @@ pub enum Signed {
         attempt: u8,
     },
     Report(Box<SignedStatsReport>),
+    RoundStart(Box<protocol_spec::stats::psi::SignedPsiStart>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -105,7 +105,7 @@ pub(crate) fn dispatch(
             reply(ticket, d)
         }
         R::StatsOverlap { month, again } => {
-            stats::psi::overlap_request(core, tx, env, ticket, month, again)
+            stats::psi::overlap_request(core, tx, env, ticket, &who.staff, month, again)
         }
         R::InstallRoster(r) => {
             let (version, mut out) = roster::adopt(core, tx, env, r)?;

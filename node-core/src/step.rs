@@ -84,6 +84,9 @@ impl Core {
                 (Then::Staff { ticket, staff }, Signed::Report(signed)) => {
                     stats::signed(self, tx, env, ticket, &staff, *signed)
                 }
+                (Then::Staff { ticket, staff }, Signed::RoundStart(start)) => {
+                    stats::psi::start_signed(self, tx, env, ticket, &staff, *start)
+                }
                 (Then::Queued { .. }, _) => Err(Fault::Local(anyhow!(
                     "only a queued summary request is signed for the outbox"
                 ))),

@@ -68,6 +68,30 @@ pub fn precheck(roster: &Roster, input: &Input) -> Verified {
         }
         Input::Peer {
             from,
+            message: PeerMessage::PsiStart(start),
+        } => {
+            if let Some(m) = roster.member_by_key(from) {
+                verified.check(
+                    &m.signing_key,
+                    &start.round.signing_input(),
+                    &start.signature,
+                );
+            }
+        }
+        Input::Peer {
+            from,
+            message: PeerMessage::PsiOutcome(outcome),
+        } => {
+            if let Some(m) = roster.member_by_key(from) {
+                verified.check(
+                    &m.signing_key,
+                    &outcome.outcome.signing_input(),
+                    &outcome.signature,
+                );
+            }
+        }
+        Input::Peer {
+            from,
             message: PeerMessage::StatsReport(signed),
         } => {
             if let Some(m) = roster.member_by_key(from) {
@@ -188,6 +212,7 @@ impl Crypto {
                     Unsigned::Report { report, sequence } => {
                         Signed::Report(Box::new(SignedStatsReport::sign(*report, sequence, key)))
                     }
+                    Unsigned::RoundStart(round) => Signed::RoundStart(Box::new(round.sign(key))),
                 };
                 Input::Done(Done::Signed { then, signed })
             }

@@ -75,6 +75,7 @@ pub fn input(i: &Input) -> String {
                     format!("{} case events (attempt {attempt})", events.len())
                 }
                 Signed::Report(r) => format!("report of {}", r.report.month),
+                Signed::RoundStart(s) => format!("overlap round of {}", s.round.month),
             };
             format!("{} {what} signed", then_text(then))
         }
@@ -137,6 +138,7 @@ pub fn output(o: &Output) -> String {
                 Unsigned::Request(r) => format!("request {}", short(r.request_id)),
                 Unsigned::CaseEvents { events, .. } => format!("{} case events", events.len()),
                 Unsigned::Report { report, .. } => format!("report of {}", report.month),
+                Unsigned::RoundStart(round) => format!("overlap round of {}", round.month),
             };
             format!("{} sign {what}", then_text(&job.then))
         }

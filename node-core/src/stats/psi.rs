@@ -12,7 +12,7 @@ mod dashboard;
 pub(crate) mod jobs;
 mod participant;
 
-pub(crate) use dashboard::{attach_overlaps, counted, overlap_request};
+pub(crate) use dashboard::{attach_overlaps, counted, overlap_request, start_signed};
 pub use jobs::{BlindJob, Checked, CountJob, Hop, PsiDone, ReblindJob, Secret};
 pub(crate) use participant::{blinded, receive_outcome, receive_start};
 

@@ -10,17 +10,17 @@ use super::{
     send, set_state,
 };
 use crate::io::{Env, Fault, Output, Ticket, bad};
-use crate::jobs::Work;
+use crate::jobs::{SignJob, Then, Unsigned, Work};
 use crate::outbox::Item;
 use crate::state::Core;
 use crate::store::Tx;
 use protocol_spec::entry::PsiEndReason;
-use protocol_spec::ids::InstitutionId;
+use protocol_spec::ids::{InstitutionId, StaffId};
 use protocol_spec::keys::sha256;
 use protocol_spec::staff::StaffReply;
 use protocol_spec::stats::psi::{
     BlindedSet, MAX_ATTEMPTS, MAX_ROUND_SECONDS, PsiRound, RoundId, SignedPsiOutcome, SignedPsiSet,
-    size_from_report,
+    SignedPsiStart, size_from_report,
 };
 use protocol_spec::stats::{
     Month, OverlapRound, OverlapRounds, PublishedOverlap, RoundState, SignedStatsReport,
@@ -33,12 +33,14 @@ use rusqlite::OptionalExtension;
 const ROUND_SECONDS: u64 = MAX_ROUND_SECONDS - 3600;
 
 /// `StatsOverlap`: starts the month's first round, or with `again` the next attempt after one
-/// that published no figure; answers with every attempt of the month.
+/// that published no figure (its start is signed off the store thread, then [`start_signed`]
+/// records and sends it); answers with every attempt of the month.
 pub(crate) fn overlap_request(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     ticket: Ticket,
+    staff: &StaffId,
     month: Month,
     again: bool,
 ) -> Result<Vec<Output>, Fault> {
@@ -100,8 +102,37 @@ pub(crate) fn overlap_request(
     round
         .check()
         .map_err(|e| bad(format!("no round can be started: {e}")))?;
-    // A start is a few hundred bytes: signed here, as a monthly report is.
-    let start = round.sign(&core.keys.signing);
+    Ok(vec![Output::Work(Work::Sign(Box::new(SignJob {
+        then: Then::Staff {
+            ticket,
+            staff: staff.clone(),
+        },
+        what: Unsigned::RoundStart(Box::new(round)),
+    })))])
+}
+
+/// A round's start signed off the store thread: recorded, logged and sent to every
+/// participant, unless another round took its attempt meanwhile.
+pub(crate) fn start_signed(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    ticket: Ticket,
+    staff: &StaffId,
+    start: SignedPsiStart,
+) -> Result<Vec<Output>, Fault> {
+    core.signer(staff)?;
+    let month = start.round.month;
+    let attempt = start.round.attempt;
+    let text = month.to_string();
+    if rounds_of_month(tx, &text, Role::Dashboard)?
+        .iter()
+        .any(|r| r.round.attempt >= attempt)
+    {
+        return Err(bad(format!(
+            "another round of {text} was started meanwhile; nothing was sent"
+        )));
+    }
     insert_round(tx, env, &start, Role::Dashboard)?;
     log_round(tx, env, &start.round, None)?;
     let out = Vec::new();

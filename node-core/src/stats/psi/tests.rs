@@ -259,6 +259,20 @@ impl Federation {
     }
 
     /// Runs `input` at `at` and everything it causes, to quiescence.
+    /// One step at node `at`, and the steps of the work it handed out, done at once; what
+    /// leaves the node is returned, not delivered.
+    fn step_done(&mut self, at: usize, input: Input) -> Vec<Output> {
+        let mut outputs = self.step(at, input);
+        while let Some(i) = outputs.iter().position(|o| matches!(o, Output::Work(_))) {
+            let Output::Work(work) = outputs.remove(i) else {
+                unreachable!("found above")
+            };
+            let done = self.nodes[at].core.crypto().run(work, &mut self.random);
+            outputs.extend(self.step(at, done));
+        }
+        outputs
+    }
+
     fn run(&mut self, at: usize, input: Input) {
         let mut events = VecDeque::from([(at, input)]);
         while let Some((at, input)) = events.pop_front() {
@@ -384,7 +398,7 @@ fn a_sector_that_restarted_stops_and_the_round_expires_without_figures() {
     // The start reaches the sectors, but nothing else moves: each queued set is dropped by
     // the test, as if the network were down after the start.
     let key = SigningKey::from_seed(seed("ne.cii", "admin")).public();
-    let outputs = f.step(
+    let outputs = f.step_done(
         DASHBOARD,
         Input::Staff {
             ticket: 1,
