@@ -78,6 +78,26 @@ fuzz_target!(|body: &[u8]| {
                 signed,
             );
         }
+        PeerMessage::PsiStart(start) => {
+            // The checks a participant makes before it takes part (statistics.md §10.3).
+            if start.round.check().is_ok() {
+                let _ = start.round.id();
+                for p in &start.round.participants {
+                    let _ = start.round.position(p);
+                }
+            }
+            if let Some(m) = v.roster.roster.member(&start.round.dashboard) {
+                let _ = start.verify(&m.signing_key);
+            }
+        }
+        PeerMessage::PsiSet(set) => {
+            // Every element decoded and checked as a receiver does (§10.5).
+            let _ = set.digest();
+            let _ = protocol_spec::stats::psi::check_set(&set.set.set, 2);
+        }
+        PeerMessage::PsiOutcome(outcome) => {
+            let _ = outcome.outcome.signing_input();
+        }
         PeerMessage::ReceiptProof(proof) => receipt_proof(proof, &v.log_key),
         PeerMessage::ReceiptProofs(proofs) => {
             for proof in (**proofs).clone().into_proofs() {
