@@ -567,13 +567,7 @@ pub async fn request_waiting<Q: Serialize, A: DeserializeOwned>(
     message: &Q,
     limit: Duration,
 ) -> Result<A, FrameError> {
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    write_frame(&mut send, message).await?;
-    let reply = read_message(&mut recv, limit, wire::MAX_FRAME_LEN).await?;
-    Ok(reply.decode()?)
+    request_limited(conn, message, limit, wire::MAX_FRAME_LEN).await
 }
 
 /// How long a sender waits for the answer to an overlap set message: the receiver checks and
@@ -586,13 +580,23 @@ pub async fn request_within<Q: Serialize, A: DeserializeOwned>(
     message: &Q,
     limit: Duration,
 ) -> Result<A, FrameError> {
+    // The staff client's own node may answer with a message larger than a frame (a roster).
+    request_limited(conn, message, limit, wire::MAX_MESSAGE_LEN).await
+}
+
+/// One request, and its reply of at most `max_len` bytes within `limit`.
+async fn request_limited<Q: Serialize, A: DeserializeOwned>(
+    conn: &quinn::Connection,
+    message: &Q,
+    limit: Duration,
+    max_len: usize,
+) -> Result<A, FrameError> {
     let (mut send, mut recv) = conn
         .open_bi()
         .await
         .map_err(|e| FrameError::Stream(e.to_string()))?;
     write_frame(&mut send, message).await?;
-    // The staff client's own node may answer with a message larger than a frame (a roster).
-    let reply = read_message(&mut recv, limit, wire::MAX_MESSAGE_LEN).await?;
+    let reply = read_message(&mut recv, limit, max_len).await?;
     Ok(reply.decode()?)
 }
 

@@ -345,10 +345,10 @@ where
     false
 }
 
-/// The DOM of an HTML file as Debian's chromium renders it, headless. Without chromium the
-/// test fails, saying how to install it, so that CI never skips it silently.
-pub fn chromium_dom(html: &std::path::Path) -> String {
-    let chromium = ["chromium", "chromium-browser"]
+/// Debian's chromium, to test the dashboard in a real browser. Without it the test fails,
+/// saying how to install it, so that CI never skips it silently.
+pub fn chromium() -> &'static str {
+    ["chromium", "chromium-browser"]
         .into_iter()
         .find(|c| {
             std::process::Command::new(c)
@@ -359,18 +359,23 @@ pub fn chromium_dom(html: &std::path::Path) -> String {
         .expect(
             "chromium is needed to test the dashboard in a real browser: \
              `sudo apt-get install -y --no-install-recommends chromium` (`.ci/run` installs it)",
-        );
+        )
+}
+
+/// Runs Debian's chromium headless on an HTML file with `extra` arguments (`--dump-dom`,
+/// `--screenshot=…`), in a profile of its own; fails the test if chromium does.
+pub fn chromium_on(html: &std::path::Path, extra: &[String]) -> std::process::Output {
     let profile = tempfile::tempdir().expect("tempdir");
-    let out = std::process::Command::new(chromium)
+    let out = std::process::Command::new(chromium())
         .args([
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
             "--no-first-run",
             "--disable-dev-shm-usage",
-            "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
         .arg(format!("file://{}", html.display()))
         .output()
         .expect("chromium runs");
@@ -379,6 +384,12 @@ pub fn chromium_dom(html: &std::path::Path) -> String {
         "chromium failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// The DOM of an HTML file as Debian's chromium renders it, headless.
+pub fn chromium_dom(html: &std::path::Path) -> String {
+    let out = chromium_on(html, &["--dump-dom".to_string()]);
     String::from_utf8(out.stdout).expect("UTF-8 DOM")
 }
 

@@ -259,47 +259,11 @@ async fn three_sectors_report_to_the_dashboard_which_shows_who_is_missing() {
 }
 
 /// Renders the dashboard in Debian's chromium, headless: the DOM holds the figures, and a
-/// screenshot is kept as a test artefact. Without chromium the test fails, saying how to
-/// install it, so that CI never skips it silently.
+/// screenshot is kept as a test artefact.
 fn browser_renders(html: &Path, d: &Dashboard) {
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| {
-            std::process::Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect(
-            "chromium is needed to test the dashboard in a real browser: \
-             `sudo apt-get install -y --no-install-recommends chromium` (`.ci/run` installs it)",
-        );
     let page = std::fs::read_to_string(html).unwrap();
     assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("<script"));
-    let url = format!("file://{}", html.display());
-    let profile = tempfile::tempdir().unwrap();
-    let headless = |extra: &[String]| {
-        let out = std::process::Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-dev-shm-usage",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(&url)
-            .output()
-            .expect("chromium runs");
-        assert!(
-            out.status.success(),
-            "chromium failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
-    let dom = String::from_utf8(headless(&["--dump-dom".to_string()]).stdout).unwrap();
+    let dom = tests::chromium_dom(html);
     assert!(dom.contains("Coordination dashboard: ne-cii"), "{dom}");
     // The example's figures: ne.orp's places used of its 20 in the woodwork workshop, and the
     // month's entries as the sectors reported them.
@@ -317,10 +281,13 @@ fn browser_renders(html: &Path, d: &Dashboard) {
     assert!(dom.contains("Atelier bois (Caritas Neuchâtel)"));
     let shot = artefacts().join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
-    headless(&[
-        format!("--screenshot={}", shot.display()),
-        "--window-size=1280,2000".to_string(),
-    ]);
+    tests::chromium_on(
+        html,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2000".to_string(),
+        ],
+    );
     let png = std::fs::read(&shot).expect("the screenshot was written");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,

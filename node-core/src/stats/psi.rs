@@ -363,7 +363,7 @@ pub(crate) fn receive_set(
     let Some(row) = load_round(tx, &s.round)?.filter(|r| r.round.expires_at > env.now) else {
         return refuse(tx, env, &m, &peer, PsiError::WrongRound.to_string());
     };
-    if let Err(e) = envelope(&row.round, &core.me, &m) {
+    if let Err(e) = m.check_route(&row.round, &core.me) {
         return refuse(tx, env, &m, &peer, e.to_string());
     }
     if peer != s.sender {
@@ -419,29 +419,6 @@ pub(crate) fn receive_set(
         sender_key,
         hop,
     })))])
-}
-
-/// Hop, sender and recipient (spec/statistics.md §10.5 step 2, but the signature).
-fn envelope(round: &PsiRound, me: &InstitutionId, m: &SignedPsiSet) -> Result<(), PsiError> {
-    let s = &m.set;
-    let expected = round.sender(&s.origin, s.hop)?;
-    if *expected != s.sender {
-        return Err(PsiError::WrongSender {
-            origin: s.origin.clone(),
-            hop: s.hop,
-            expected: expected.clone(),
-            sender: s.sender.clone(),
-        });
-    }
-    let recipient = round.recipient(&s.origin, s.hop)?;
-    if recipient != me {
-        return Err(PsiError::WrongRecipient {
-            origin: s.origin.clone(),
-            hop: s.hop,
-            expected: recipient.clone(),
-        });
-    }
-    Ok(())
 }
 
 fn received_digest(tx: &Tx<'_>, m: &SignedPsiSet) -> anyhow::Result<Option<Vec<u8>>> {

@@ -466,6 +466,30 @@ pub struct SignedPsiSet {
 }
 
 impl SignedPsiSet {
+    /// The hop, its sender and its recipient are the ones the ring names (§10.5 step 2, but
+    /// the signature).
+    pub fn check_route(&self, round: &PsiRound, me: &InstitutionId) -> Result<(), PsiError> {
+        let s = &self.set;
+        let expected = round.sender(&s.origin, s.hop)?;
+        if *expected != s.sender {
+            return Err(PsiError::WrongSender {
+                origin: s.origin.clone(),
+                hop: s.hop,
+                expected: expected.clone(),
+                sender: s.sender.clone(),
+            });
+        }
+        let recipient = round.recipient(&s.origin, s.hop)?;
+        if recipient != me {
+            return Err(PsiError::WrongRecipient {
+                origin: s.origin.clone(),
+                hop: s.hop,
+                expected: recipient.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// SHA-256 of the signing input: how both ends log the message.
     pub fn digest(&self) -> [u8; 32] {
         sha256(&[&self.set.signing_input()])
@@ -484,23 +508,7 @@ impl SignedPsiSet {
         if s.round != round.id() {
             return Err(PsiError::WrongRound);
         }
-        let expected = round.sender(&s.origin, s.hop)?;
-        if *expected != s.sender {
-            return Err(PsiError::WrongSender {
-                origin: s.origin.clone(),
-                hop: s.hop,
-                expected: expected.clone(),
-                sender: s.sender.clone(),
-            });
-        }
-        let recipient = round.recipient(&s.origin, s.hop)?;
-        if recipient != me {
-            return Err(PsiError::WrongRecipient {
-                origin: s.origin.clone(),
-                hop: s.hop,
-                expected: recipient.clone(),
-            });
-        }
+        self.check_route(round, me)?;
         if !sender_key.verify(&s.signing_input(), &self.signature) {
             return Err(PsiError::BadSignature(s.sender.clone()));
         }
