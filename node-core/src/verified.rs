@@ -38,6 +38,19 @@ impl Verified {
         self.0.is_empty()
     }
 
+    /// A signature by the member whose key the transport authenticated as `from`.
+    pub(crate) fn check_sender(
+        &mut self,
+        roster: &Roster,
+        from: &PublicKey,
+        message: &[u8],
+        signature: &Signature,
+    ) {
+        if let Some(m) = roster.member_by_key(from) {
+            self.check(&m.signing_key, message, signature);
+        }
+    }
+
     /// A case event, under the first of its author's current and former keys it verifies with.
     pub(crate) fn check_event(&mut self, roster: &Roster, ev: &SignedCaseEvent) {
         let input = ev.event.signing_input();

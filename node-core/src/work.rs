@@ -66,38 +66,19 @@ pub fn precheck(roster: &Roster, input: &Input) -> Verified {
                 verified.check_note(&key, &note);
             }
         }
+        // Signed by the member the transport authenticated.
         Input::Peer {
             from,
             message: PeerMessage::PsiStart(start),
-        } => {
-            if let Some(m) = roster.member_by_key(from) {
-                verified.check(
-                    &m.signing_key,
-                    &start.round.signing_input(),
-                    &start.signature,
-                );
-            }
-        }
+        } => verified.check_sender(roster, from, &start.round.signing_input(), &start.signature),
         Input::Peer {
             from,
-            message: PeerMessage::PsiOutcome(outcome),
-        } => {
-            if let Some(m) = roster.member_by_key(from) {
-                verified.check(
-                    &m.signing_key,
-                    &outcome.outcome.signing_input(),
-                    &outcome.signature,
-                );
-            }
-        }
+            message: PeerMessage::PsiOutcome(o),
+        } => verified.check_sender(roster, from, &o.outcome.signing_input(), &o.signature),
         Input::Peer {
             from,
             message: PeerMessage::StatsReport(signed),
-        } => {
-            if let Some(m) = roster.member_by_key(from) {
-                verified.check(&m.signing_key, &signed.signing_input(), &signed.signature);
-            }
-        }
+        } => verified.check_sender(roster, from, &signed.signing_input(), &signed.signature),
         // The request again when its sealing comes back (the second step judges it again).
         Input::Peer {
             from,
@@ -105,11 +86,7 @@ pub fn precheck(roster: &Roster, input: &Input) -> Verified {
         }
         | Input::Done(Done::Sealed {
             from, request: req, ..
-        }) => {
-            if let Some(m) = roster.member_by_key(from) {
-                verified.check(&m.signing_key, &req.request.signing_input(), &req.signature);
-            }
-        }
+        }) => verified.check_sender(roster, from, &req.request.signing_input(), &req.signature),
         Input::Delivered {
             reply: PeerReply::Disclosure { disclosure: d, .. },
             ..
