@@ -238,20 +238,24 @@ impl Node {
             let Output::Work(work) = outputs.remove(i) else {
                 unreachable!("found above")
             };
-            // Reblinding a set of a million elements takes most of a minute: off the runtime.
-            let done = if work.is_long() {
-                let node = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    node.crypto.run(work, &mut crate::clock::OsRandom)
-                })
-                .await?
-            } else {
-                self.crypto.run(work, &mut crate::clock::OsRandom)
-            };
+            let done = self.work(work).await?;
             // The same request comes back with its work: its signature was checked above.
             outputs.extend(self.store.step(done, verified.clone()).await?);
         }
         Err(anyhow!("the grant kept changing while it was sealed"))
+    }
+
+    /// Does work the core handed out; what takes seconds (an overlap round's sets of up to a
+    /// million elements) on a blocking thread, off the runtime.
+    async fn work(self: &Arc<Self>, work: node_core::Work) -> anyhow::Result<Input> {
+        if !work.is_long() {
+            return Ok(self.crypto.run(work, &mut crate::clock::OsRandom));
+        }
+        let node = self.clone();
+        Ok(
+            tokio::task::spawn_blocking(move || node.crypto.run(work, &mut crate::clock::OsRandom))
+                .await?,
+        )
     }
 
     async fn handle_peer(
@@ -510,20 +514,9 @@ impl Node {
                 Output::Work(work) => {
                     let node = self.clone();
                     self.tasks.spawn(async move {
-                        // Blinding or counting a round's sets can take seconds: off the runtime.
-                        let done = if work.is_long() {
-                            let worker = node.clone();
-                            let Ok(done) = tokio::task::spawn_blocking(move || {
-                                worker.crypto.run(work, &mut crate::clock::OsRandom)
-                            })
-                            .await
-                            else {
-                                tracing::error!("work failed");
-                                return;
-                            };
-                            done
-                        } else {
-                            node.crypto.run(work, &mut crate::clock::OsRandom)
+                        let Ok(done) = node.work(work).await else {
+                            tracing::error!("work failed");
+                            return;
                         };
                         match node.step(done).await {
                             Ok(outputs) => {
