@@ -7,6 +7,7 @@ pub mod backup;
 pub mod clock;
 pub mod config;
 mod driver;
+mod durable;
 pub mod log;
 mod log_state;
 pub mod logging;

@@ -37,7 +37,10 @@ pub(crate) struct Waiting {
 }
 
 /// A receipt is durable: its proofs go with the next batch to `source`. One task per responder
-/// exchanges the batches, at most [`MAX_PROOFS`] receipts each, until none waits.
+/// exchanges the batches, at most [`MAX_PROOFS`] receipts each, until none waits. Each batch
+/// gathers for [`BATCH_WAIT`] unless it is full: sent as soon as the last one was answered, a
+/// batch held only the few receipts logged during one round trip, and each paid a checkpoint
+/// signature, a verification and two writes of its own.
 pub(crate) fn receipt_logged(node: &Arc<Node>, source: InstitutionId, receipt: Receipt) {
     let start = {
         let mut waiting = node.receipts_to_prove.lock().unwrap();
@@ -50,12 +53,20 @@ pub(crate) fn receipt_logged(node: &Arc<Node>, source: InstitutionId, receipt: R
     }
     let node = node.clone();
     node.tasks.clone().spawn(async move {
-        tokio::select! {
-            _ = tokio::time::sleep(BATCH_WAIT) => {}
-            // Best effort: a node that stops leaves them to the audit's reconciliation.
-            _ = node.shutdown.cancelled() => return,
-        }
         loop {
+            let full = node
+                .receipts_to_prove
+                .lock()
+                .unwrap()
+                .get(&source)
+                .is_some_and(|w| w.receipts.len() >= MAX_PROOFS);
+            if !full {
+                tokio::select! {
+                    _ = tokio::time::sleep(BATCH_WAIT) => {}
+                    // Best effort: a node that stops leaves them to the audit's reconciliation.
+                    _ = node.shutdown.cancelled() => return,
+                }
+            }
             let batch: Vec<Receipt> = {
                 let mut waiting = node.receipts_to_prove.lock().unwrap();
                 let Some(w) = waiting.get_mut(&source) else {
