@@ -32,9 +32,10 @@ enum Job {
 }
 
 /// The write-ahead log is copied back into the database when it reaches this many pages (about
-/// 80 MB; SQLite's default is 1,000): measured with `passerelle bench exchange`, the node
-/// does about a tenth more exchanges per second, and a single exchange meets a checkpoint
-/// twenty times less often.
+/// 80 MB; SQLite's default is 1,000), so a page many commits wrote is copied back once.
+/// Measured with `passerelle bench exchange` against 1,000 pages: about 8% more exchanges per
+/// second at 32 in flight and p99 3.2 ms instead of 4.4 ms at one in flight; the rarer
+/// checkpoint takes longer, which p99 at 32 in flight shows (32 ms instead of 26 ms).
 const WAL_CHECKPOINT_PAGES: i64 = 20_000;
 
 /// Why a batch was not made durable: the storage problem, when the disk is what failed.
