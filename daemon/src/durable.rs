@@ -118,8 +118,8 @@ impl Durability {
         }
     }
 
-    /// Releases `batch` once it is durable. `alone`: no other job was queued with it, so the
-    /// store thread has nothing better to do than wait for the disk.
+    /// Releases `batch` once it is durable. `alone`: no job waits for the store thread, which
+    /// then has nothing better to do than wait for the disk.
     pub(crate) fn finished(&mut self, batch: Finished, alone: bool) {
         let idle = self.released.load(Ordering::Acquire) == self.sent;
         match &self.queue {
@@ -133,19 +133,15 @@ impl Durability {
             _ => self.syncing.lock().unwrap().finish(vec![batch]),
         }
     }
+}
 
-    /// Releases what is pending and ends the sync thread.
-    pub(crate) fn stop(&mut self) {
+/// Releases what is pending and ends the sync thread.
+impl Drop for Durability {
+    fn drop(&mut self) {
         self.queue = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-impl Drop for Durability {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -238,7 +234,7 @@ mod tests {
             *entries.lock().unwrap(),
             [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
         );
-        d.stop();
+        drop(d);
     }
 
     /// With nothing pending, a lone commit is synced on the caller's thread before it returns,
@@ -262,7 +258,7 @@ mod tests {
         d.finished(batch(false, "read", &released), false);
         assert_eq!(order.try_recv().unwrap(), "read");
         assert_eq!(count.load(Ordering::SeqCst), 1, "a read needs no sync");
-        d.stop();
+        drop(d);
     }
 
     /// The write-ahead log of a store on disk is what is synced; a store in memory has none.

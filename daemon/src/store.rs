@@ -3,9 +3,9 @@
 //! transaction, each job in its own savepoint so one failing job does not undo the others. A
 //! job's outputs are released only once its commit is durable (`durable.rs`: one sync of the
 //! write-ahead log for every commit written meanwhile): nothing is acknowledged or sent before
-//! it is durable. When the disk fails (full, read-only, an I/O
-//! error), whoever waits is told so plainly, the node's status reports it until a write
-//! succeeds again, and the thread goes on serving.
+//! it is durable. When the disk fails (full, read-only, an I/O error), whoever waits is told
+//! so plainly, the node's status reports it until a write succeeds again, and the thread goes
+//! on serving.
 
 use crate::clock::{OsRandom, now};
 use crate::durable::{Durability, Finished, OnCommit, Release, wal_sync};
@@ -215,7 +215,6 @@ fn run(
     if let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
         tracing::warn!(error = %e, "the store keeps syncing each commit itself");
     }
-    // Fewer, larger checkpoints: a page written by many commits is copied back once.
     if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES) {
         tracing::warn!(error = %e, "the store checkpoints at SQLite's default size");
     }
@@ -417,21 +416,20 @@ fn run(
                 }
             }
         }
-        let committed = failure.is_none();
+        let kept = failure.is_none();
         // With more work waiting, the disk syncs this batch while the thread goes on.
         waiting = rx.try_recv().ok();
-        let alone = waiting.is_none();
         durable.finished(
             Finished {
-                wrote: committed && wrote,
-                entries: if committed { entries } else { Vec::new() },
+                wrote: kept && wrote,
+                entries: if kept { entries } else { Vec::new() },
                 releases,
                 began,
             },
-            alone,
+            waiting.is_none(),
         );
     }
-    durable.stop();
+    // Dropping `durable` releases what waits for a sync and ends the sync thread.
 }
 
 #[cfg(test)]

@@ -66,7 +66,8 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     let mut conn = Connection::open(path)
         .with_context(|| format!("cannot open node store {}", path.display()))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a commit is on disk when it returns, which is what acknowledgement promises.
+    // FULL: a commit is on disk when it returns, which is what acknowledgement promises. A
+    // driver that syncs the write-ahead log itself before acknowledging may lower it.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // A purged summary's bytes are overwritten, not only unlinked (spec §7.10).
