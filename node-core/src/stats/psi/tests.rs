@@ -290,18 +290,7 @@ impl Federation {
     }
 
     fn overlap_reply(&mut self, again: bool) -> StaffReply {
-        let key = SigningKey::from_seed(seed("ne.cii", "admin")).public();
-        self.run(
-            DASHBOARD,
-            Input::Staff {
-                ticket: 1,
-                key,
-                request: StaffRequest::StatsOverlap {
-                    month: MONTH.parse().unwrap(),
-                    again,
-                },
-            },
-        );
+        self.run(DASHBOARD, overlap_request(again));
         self.replies.pop().expect("a staff reply")
     }
 
@@ -323,6 +312,18 @@ impl Federation {
 
 fn participants() -> Vec<InstitutionId> {
     IDS[..3].iter().map(|i| i.parse().unwrap()).collect()
+}
+
+/// The dashboard's administrator asks for the month's overlap round.
+fn overlap_request(again: bool) -> Input {
+    Input::Staff {
+        ticket: 1,
+        key: SigningKey::from_seed(seed("ne.cii", "admin")).public(),
+        request: StaffRequest::StatsOverlap {
+            month: MONTH.parse().unwrap(),
+            again,
+        },
+    }
 }
 
 #[test]
@@ -397,18 +398,7 @@ fn a_sector_that_restarted_stops_and_the_round_expires_without_figures() {
     let mut f = Federation::new(2, [&orp, &orp, &orp]);
     // The start reaches the sectors, but nothing else moves: each queued set is dropped by
     // the test, as if the network were down after the start.
-    let key = SigningKey::from_seed(seed("ne.cii", "admin")).public();
-    let outputs = f.step_done(
-        DASHBOARD,
-        Input::Staff {
-            ticket: 1,
-            key,
-            request: StaffRequest::StatsOverlap {
-                month: MONTH.parse().unwrap(),
-                again: false,
-            },
-        },
-    );
+    let outputs = f.step_done(DASHBOARD, overlap_request(false));
     let mut starts = 0;
     for o in outputs {
         if let Output::Send {
