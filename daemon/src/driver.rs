@@ -221,13 +221,16 @@ impl Node {
 
     // ---------------------------------------------------------------- requests
 
-    /// Runs a step of the core. The signatures its input carries are checked first, here and
-    /// not on the store thread; work whose result is the reply to a peer (sealing a grant,
-    /// cosigning a checkpoint) is done here too and its result stepped in (at most a few times:
-    /// a grant can change in between).
+    /// Runs a step of the core. The signatures its input carries are checked first, and a case
+    /// worker's summary request is signed ahead, here and not on the store thread; work whose
+    /// result is the reply to a peer (sealing a grant, cosigning a checkpoint) is done here too
+    /// and its result stepped in (at most a few times: a grant can change in between).
     async fn step(self: &Arc<Self>, input: Input) -> anyhow::Result<Vec<Output>> {
         let verified = node_core::precheck(&self.roster().roster, &input);
-        let mut outputs = self.store.step(input, verified.clone()).await?;
+        let presigned =
+            self.crypto
+                .presign(&input, crate::clock::now(), &mut crate::clock::OsRandom);
+        let mut outputs = self.store.step(input, verified.clone(), presigned).await?;
         for _ in 0..3 {
             let Some(i) = outputs
                 .iter()
@@ -240,7 +243,7 @@ impl Node {
             };
             let done = self.work(work).await?;
             // The same request comes back with its work: its signature was checked above.
-            outputs.extend(self.store.step(done, verified.clone()).await?);
+            outputs.extend(self.store.step(done, verified.clone(), None).await?);
         }
         Err(anyhow!("the grant kept changing while it was sealed"))
     }

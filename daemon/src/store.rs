@@ -11,6 +11,7 @@ use crate::clock::{OsRandom, now};
 use crate::durable::{Durability, Finished, OnCommit, Release, wal_sync};
 use crate::metrics::Metrics;
 use node_core::{Core, Env, Fault, Input, Output, StoreProblem, Tx, Verified};
+use protocol_spec::exchange::SignedSummaryRequest;
 use rusqlite::{Connection, Savepoint};
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
@@ -25,6 +26,7 @@ enum Job {
     Step {
         input: Box<Input>,
         verified: Verified,
+        presigned: Option<Box<SignedSummaryRequest>>,
         done: oneshot::Sender<Vec<Output>>,
     },
     Write(WriteJob),
@@ -108,18 +110,20 @@ impl Store {
         *self.problem.lock().unwrap()
     }
 
-    /// Runs one step of the core, with the signatures checked before it; returns its outputs
-    /// once they are durable.
+    /// Runs one step of the core, with the signatures checked before it and the summary request
+    /// signed ahead for it, if any; returns its outputs once they are durable.
     pub(crate) async fn step(
         &self,
         input: Input,
         verified: Verified,
+        presigned: Option<SignedSummaryRequest>,
     ) -> anyhow::Result<Vec<Output>> {
         let (done, rx) = oneshot::channel();
         self.jobs
             .send(Job::Step {
                 input: Box::new(input),
                 verified,
+                presigned: presigned.map(Box::new),
                 done,
             })
             .map_err(|_| anyhow::anyhow!("the store has stopped"))?;
@@ -267,6 +271,7 @@ fn run(
                         Job::Step {
                             input,
                             verified,
+                            presigned,
                             done,
                         } => {
                             let origin = input.origin();
@@ -275,6 +280,7 @@ fn run(
                                 now: now(),
                                 random: &mut random,
                                 verified: &verified,
+                                presigned: presigned.as_deref(),
                             };
                             match core.handle(&mut t, &mut env, *input) {
                                 Ok(outputs) => (

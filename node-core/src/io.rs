@@ -6,19 +6,24 @@ pub use crate::jobs::{Ticket, Token};
 pub(crate) use crate::random::HpkeRng;
 pub use crate::random::Random;
 use crate::verified::Verified;
+use protocol_spec::exchange::SignedSummaryRequest;
 use protocol_spec::ids::{InstitutionId, Role};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::{StaffErrorKind, StaffReply, StaffRequest};
 
-/// What the world gives a step besides its input: the time, randomness, and the signatures
-/// the driver checked before the step.
+/// What the world gives a step besides its input: the time, randomness, and what the driver
+/// did before the step on its own threads: the signatures it checked, and a case worker's
+/// summary request it composed and signed ([`crate::Crypto::presign`]).
 pub struct Env<'a> {
     /// Unix seconds.
     pub now: u64,
     pub random: &'a mut dyn Random,
     pub verified: &'a Verified,
+    /// Used by the step only when it is the request the staff input asks for, signed lately;
+    /// otherwise the step hands the signing out as [`Work::Sign`].
+    pub presigned: Option<&'a SignedSummaryRequest>,
 }
 
 impl Env<'_> {

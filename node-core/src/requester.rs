@@ -25,8 +25,13 @@ use rusqlite::OptionalExtension;
 /// delivery makes it due at once).
 const CASE_CHANGE_WAIT: u64 = 5;
 
-/// A case worker's request: checked and composed here; its signature is handed out
-/// ([`crate::jobs::Work::Sign`]) and [`signed`] records and sends it.
+/// How old a request the driver signed ahead of the step may be, in seconds: older, it is
+/// signed again between two steps, so the signing time stays the time it was asked.
+const PRESIGNED_MAX_AGE: u64 = 5;
+
+/// A case worker's request: checked and composed here. Signed ahead by the driver
+/// ([`crate::Crypto::presign`]), it is recorded and sent in this step; otherwise its signature
+/// is handed out ([`crate::jobs::Work::Sign`]) and [`signed`] records and sends it.
 #[allow(clippy::too_many_arguments)] // the staff request's fields
 pub(crate) fn request(
     core: &mut Core,
@@ -39,6 +44,27 @@ pub(crate) fn request(
     purpose: Purpose,
     categories: Vec<Category>,
 ) -> Result<Vec<Output>, Fault> {
+    let fits = |s: &&SignedSummaryRequest| {
+        let r = &s.request;
+        r.issued_at <= env.now
+            && env.now - r.issued_at <= PRESIGNED_MAX_AGE
+            && *r
+                == ask(
+                    &core.me,
+                    r.request_id,
+                    r.issued_at,
+                    case_id,
+                    from.clone(),
+                    purpose.clone(),
+                    categories.clone(),
+                )
+    };
+    if let Some(signed) = env.presigned.filter(fits).cloned() {
+        check(core, tx, env, &signed.request)?;
+        let token = write(core, tx, env, who, &signed.request, Some(&signed))?;
+        core.waiting.insert(token, ticket);
+        return Ok(Vec::new());
+    }
     let request = compose(core, tx, env, case_id, from, purpose, categories)?;
     Ok(vec![Output::Work(Work::Sign(Box::new(SignJob {
         then: Then::Staff {
@@ -94,21 +120,38 @@ fn compose(
     case_id: CaseId,
     from: InstitutionId,
     purpose: Purpose,
-    mut categories: Vec<Category>,
+    categories: Vec<Category>,
 ) -> Result<SummaryRequest, Fault> {
+    let request_id = RequestId(env.bytes());
+    let request = ask(
+        &core.me, request_id, env.now, case_id, from, purpose, categories,
+    );
+    check(core, tx, env, &request)?;
+    Ok(request)
+}
+
+/// The request a case worker asks `from` for, not yet checked: the step and the driver that
+/// signs it ahead compose it alike.
+pub(crate) fn ask(
+    me: &InstitutionId,
+    request_id: RequestId,
+    issued_at: u64,
+    case_id: CaseId,
+    from: InstitutionId,
+    purpose: Purpose,
+    mut categories: Vec<Category>,
+) -> SummaryRequest {
     categories.sort();
     categories.dedup();
-    let request = SummaryRequest {
-        request_id: RequestId(env.bytes()),
-        requester: core.me.clone(),
+    SummaryRequest {
+        request_id,
+        requester: me.clone(),
         responder: from,
         case_id,
         purpose,
         categories,
-        issued_at: env.now,
-    };
-    check(core, tx, env, &request)?;
-    Ok(request)
+        issued_at,
+    }
 }
 
 /// What the case worker must be told before anything is recorded: the request is malformed,

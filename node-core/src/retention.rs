@@ -199,6 +199,7 @@ mod tests {
             now,
             random: &mut random,
             verified: &verified,
+            presigned: None,
         };
         let out = {
             let mut tx = Tx::new(&sp, &mut pending, size);

@@ -283,7 +283,7 @@ impl Core {
         let encryption: Vec<_> = std::iter::once(&self.keys.encryption)
             .chain(&self.keys.former_encryption)
             .collect();
-        crate::work::Crypto::new(&self.keys.signing, &encryption)
+        crate::work::Crypto::new(&self.me, &self.keys.signing, &encryption)
     }
 
     /// The active staff keys with their roles: the driver admits them and names the role (never

@@ -6,10 +6,12 @@
 use crate::io::{HpkeRng, Input, Random};
 use crate::jobs::{Done, SealJob, SignJob, Signed, Unsigned, Work};
 use crate::verified::Verified;
-use protocol_spec::exchange::Disclosure;
+use protocol_spec::exchange::{Disclosure, SignedSummaryRequest};
+use protocol_spec::ids::{InstitutionId, RequestId};
 use protocol_spec::keys::{EncryptionKey, SigningKey};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::Roster;
+use protocol_spec::staff::StaffRequest;
 use protocol_spec::stats::delivery::SignedStatsReport;
 use protocol_spec::tlog::cosignature;
 use protocol_spec::tlog::note::Note;
@@ -107,6 +109,8 @@ pub fn precheck(roster: &Roster, input: &Input) -> Verified {
 /// The node's private keys as the work needs them; the driver holds one beside the store
 /// thread's core.
 pub struct Crypto {
+    /// This node, the requester of the summary requests it signs ahead.
+    me: InstitutionId,
     signing: SigningKey,
     witness: Option<SigningKey>,
     /// The current encryption key first, then those a rotation replaced.
@@ -114,8 +118,13 @@ pub struct Crypto {
 }
 
 impl Crypto {
-    pub(crate) fn new(signing: &SigningKey, encryption: &[&EncryptionKey]) -> Crypto {
+    pub(crate) fn new(
+        me: &InstitutionId,
+        signing: &SigningKey,
+        encryption: &[&EncryptionKey],
+    ) -> Crypto {
         Crypto {
+            me: me.clone(),
             signing: SigningKey::from_seed(*signing.seed()),
             witness: None,
             encryption: encryption
@@ -129,6 +138,43 @@ impl Crypto {
     pub fn with_witness(mut self, key: &SigningKey) -> Crypto {
         self.witness = Some(SigningKey::from_seed(*key.seed()));
         self
+    }
+
+    /// A case worker's summary request composed and signed ahead of its step, on the driver's
+    /// threads, so that the step checks and records it at once instead of handing its signing
+    /// out between two steps; `None` for any other input. A request the step does not take
+    /// (refused, or not the one asked) is dropped: it was neither recorded nor sent.
+    pub fn presign(
+        &self,
+        input: &Input,
+        now: u64,
+        random: &mut dyn Random,
+    ) -> Option<SignedSummaryRequest> {
+        let Input::Staff {
+            request:
+                StaffRequest::SummaryRequest {
+                    case_id,
+                    from,
+                    purpose,
+                    categories,
+                },
+            ..
+        } = input
+        else {
+            return None;
+        };
+        let mut id = [0u8; 16];
+        random.fill(&mut id);
+        let request = crate::requester::ask(
+            &self.me,
+            RequestId(id),
+            now,
+            *case_id,
+            from.clone(),
+            purpose.clone(),
+            categories.clone(),
+        );
+        Some(request.sign(&self.signing))
     }
 
     /// Does `work`; the answer is the input of the core's next step.

@@ -8,6 +8,7 @@ use node_core::case_store::load_case;
 use node_core::{Core, Crypto, Env, Fault, Input, Mutants, Output, Tx, Verified};
 use protocol_spec::avs::Avs;
 use protocol_spec::case::CoordinatedCase;
+use protocol_spec::exchange::SignedSummaryRequest;
 use protocol_spec::ids::{CaseId, StaffId};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::roster::SignedRoster;
@@ -132,6 +133,7 @@ impl SimNode {
         &mut self,
         input: Input,
         verified: &Verified,
+        presigned: Option<&SignedSummaryRequest>,
         now: u64,
         rng: &mut SimRng,
         store_fault: bool,
@@ -152,6 +154,7 @@ impl SimNode {
                 now,
                 random: rng,
                 verified,
+                presigned,
             };
             let r = {
                 let mut tx = Tx::new(&sp, &mut pending, *log_size);

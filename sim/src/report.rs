@@ -34,6 +34,8 @@ pub struct Stats {
     pub forks_offered: u64,
     /// Staff case actions composed again because their case changed while they were signed.
     pub recomposed: u64,
+    /// Summary requests signed ahead of their step, as the daemon signs them.
+    pub presigned: u64,
 }
 
 impl Stats {
@@ -62,6 +64,7 @@ impl Stats {
         self.cosignatures += o.cosignatures;
         self.forks_offered += o.forks_offered;
         self.recomposed += o.recomposed;
+        self.presigned += o.presigned;
     }
 }
 
@@ -69,7 +72,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} events, {} steps, {:.1} h simulated; faults: {} drops, {} dups, {} cut off, {} partitions, {} crashes, {} store faults, {} late answers; misbehaving: {} messages, {} malformed; exchanges: {} granted, {} refused, {} received, {} withdrawn; {} case actions composed again after a concurrent change; witnessing: {} rounds, {} cosignatures, {} forked checkpoints offered; {} roster versions installed",
+            "{} events, {} steps, {:.1} h simulated; faults: {} drops, {} dups, {} cut off, {} partitions, {} crashes, {} store faults, {} late answers; misbehaving: {} messages, {} malformed; exchanges: {} granted, {} refused, {} received, {} withdrawn; {} case actions composed again after a concurrent change, {} summary requests signed ahead; witnessing: {} rounds, {} cosignatures, {} forked checkpoints offered; {} roster versions installed",
             self.events,
             self.steps,
             self.sim_ms as f64 / 3_600_000.0,
@@ -87,6 +90,7 @@ impl fmt::Display for Stats {
             self.received,
             self.withdrawn,
             self.recomposed,
+            self.presigned,
             self.witness_rounds,
             self.cosignatures,
             self.forks_offered,

@@ -439,7 +439,24 @@ impl World {
         let text = trace::input(&input);
         let store_fault = self.active() && !self.quiet && self.rng.chance(self.cfg.store_faults);
         let now = self.now();
-        let step = self.nodes[i].step(input, &verified, now, &mut self.rng, store_fault)?;
+        // A case worker's request signed ahead, as the daemon does; or not, so the step hands
+        // its signing out.
+        let presigned = if self.nodes[i].core.is_some() && self.rng.chance(0.5) {
+            self.nodes[i].crypto().presign(&input, now, &mut self.rng)
+        } else {
+            None
+        };
+        if presigned.is_some() {
+            self.stats.presigned += 1;
+        }
+        let step = self.nodes[i].step(
+            input,
+            &verified,
+            presigned.as_ref(),
+            now,
+            &mut self.rng,
+            store_fault,
+        )?;
         self.stats.steps += 1;
         if store_fault {
             self.stats.store_faults += 1;

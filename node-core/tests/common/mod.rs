@@ -4,6 +4,7 @@
 
 use node_core::{BootstrapAdmin, Core, Env, Fault, Input, Output, Random, Secrets, Tx, Verified};
 use protocol_spec::case::SignedCaseEvent;
+use protocol_spec::exchange::SignedSummaryRequest;
 use protocol_spec::keys::{EncryptionKey, PublicKey, SigningKey};
 use protocol_spec::roster::SignedRoster;
 use serde_json::Value;
@@ -72,6 +73,18 @@ pub fn try_step(
     input: Input,
     verified: &Verified,
 ) -> Result<Vec<Output>, Fault> {
+    try_step_presigned(core, db, now, input, verified, None)
+}
+
+/// One step given a summary request the driver signed ahead; committed only if it succeeds.
+pub fn try_step_presigned(
+    core: &mut Core,
+    db: &mut rusqlite::Connection,
+    now: u64,
+    input: Input,
+    verified: &Verified,
+    presigned: Option<&SignedSummaryRequest>,
+) -> Result<Vec<Output>, Fault> {
     let size = node_core::store::log_size(db).unwrap();
     let mut txn = db.transaction().unwrap();
     let sp = txn.savepoint().unwrap();
@@ -81,6 +94,7 @@ pub fn try_step(
         now,
         random: &mut random,
         verified,
+        presigned,
     };
     let outputs = {
         let mut tx = Tx::new(&sp, &mut pending, size);

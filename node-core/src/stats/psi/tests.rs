@@ -186,6 +186,7 @@ impl Federation {
             now: self.now,
             random: &mut self.random,
             verified: &verified,
+            presigned: None,
         };
         let result = {
             let mut tx = Tx::new(&sp, &mut pending, size);
