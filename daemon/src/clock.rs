@@ -10,6 +10,14 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Unix time in milliseconds.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// `N` bytes of operating-system randomness.
 pub fn random<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];

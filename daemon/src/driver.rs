@@ -227,9 +227,11 @@ impl Node {
     /// and its result stepped in (at most a few times: a grant can change in between).
     async fn step(self: &Arc<Self>, input: Input) -> anyhow::Result<Vec<Output>> {
         let verified = node_core::precheck(&self.roster().roster, &input);
-        let presigned =
-            self.crypto
-                .presign(&input, crate::clock::now(), &mut crate::clock::OsRandom);
+        let presigned = self.crypto.presign(
+            &input,
+            crate::clock::now_millis(),
+            &mut crate::clock::OsRandom,
+        );
         let mut outputs = self.store.step(input, verified.clone(), presigned).await?;
         for _ in 0..3 {
             let Some(i) = outputs

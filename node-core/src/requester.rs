@@ -15,7 +15,9 @@ use protocol_spec::category::Category;
 use protocol_spec::exchange::{
     Disclosure, MAX_CLOCK_SKEW, RefusalCode, SignedSummaryRequest, SummaryRequest,
 };
-use protocol_spec::ids::{CaseId, InstitutionId, Purpose, RequestId, StaffId, SummaryId};
+use protocol_spec::ids::{
+    CaseId, InstitutionId, Purpose, RequestId, StaffId, SummaryId, time_ordered,
+};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::rule;
 use protocol_spec::staff::{ReceivedSummary, StaffErrorKind, StaffReply, SummaryOutcome};
@@ -122,7 +124,8 @@ fn compose(
     purpose: Purpose,
     categories: Vec<Category>,
 ) -> Result<SummaryRequest, Fault> {
-    let request_id = RequestId(env.bytes());
+    // Ordered by the second only: the milliseconds would count what this node drew.
+    let request_id = RequestId(time_ordered(env.now * 1000, env.bytes()));
     let request = ask(
         &core.me, request_id, env.now, case_id, from, purpose, categories,
     );
@@ -562,7 +565,7 @@ pub(crate) fn answered(
                 return withdraw_answered(core, tx, env, token, request_id, reason, Some(&req));
             }
             let person = case.map(|c| c.person);
-            let summary_id = SummaryId(env.bytes());
+            let summary_id = SummaryId(time_ordered(core.next_millis(env.now), env.bytes()));
             tx.db.prepare_cached("INSERT INTO summaries (summary_id, case_id, source, request, disclosure, requested_by, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
         .execute(
                 rusqlite::params![

@@ -76,6 +76,8 @@ pub struct Core {
     /// This node's secrets of the overlap rounds it takes part in: never stored, lost with
     /// the process (spec/statistics.md §10.2).
     pub(crate) psi_secrets: crate::stats::psi::jobs::Secrets,
+    /// The time part of the last local id this node drew ([`Core::next_millis`]).
+    last_millis: u64,
     #[cfg(feature = "mutants")]
     pub mutants: Mutants,
 }
@@ -245,6 +247,7 @@ impl Core {
             store_problem: None,
             next_retention_scan: 0,
             psi_secrets: Default::default(),
+            last_millis: 0,
             #[cfg(feature = "mutants")]
             mutants: Mutants::default(),
         })
@@ -268,6 +271,14 @@ impl Core {
     /// (disk full, read-only) is reported by `Status` until a write succeeds again.
     pub fn set_store_problem(&mut self, problem: Option<StoreProblem>) {
         self.store_problem = problem;
+    }
+
+    /// The time part of a local id drawn now (`now` in Unix seconds): later than the last one
+    /// drawn, so the ids this node keeps sort as they were drawn (a store keyed by them
+    /// appends). Only for ids no peer sees: within a second it counts what was drawn.
+    pub(crate) fn next_millis(&mut self, now: u64) -> u64 {
+        self.last_millis = (now * 1000).max(self.last_millis + 1);
+        self.last_millis
     }
 
     pub fn store_problem(&self) -> Option<StoreProblem> {

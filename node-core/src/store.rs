@@ -55,6 +55,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/009_stats_delivery.sql")),
         M::up(include_str!("migrations/010_witness_key.sql")),
         M::up(include_str!("migrations/011_psi.sql")),
+        M::up(include_str!("migrations/012_ordered_keys.sql")),
     ])
 }
 
@@ -179,4 +180,53 @@ pub fn log_size(db: &Connection) -> anyhow::Result<u64> {
         .prepare_cached("SELECT COUNT(*) FROM log_entries")?
         .query_row([], |r| r.get(0))?;
     Ok(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store of the version before ordered keys keeps its request versions (the latest still
+    /// the latest) and its peers' proofs when it is migrated.
+    #[test]
+    fn ordered_keys_keep_what_a_store_held() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 11).unwrap();
+        for (digest, signed) in [([2u8; 32], b"first"), ([1u8; 32], b"later")] {
+            conn.execute(
+                "INSERT INTO request_versions (digest, request_id, signed) VALUES (?1, ?2, ?3)",
+                rusqlite::params![digest.to_vec(), [7u8; 16].to_vec(), signed.to_vec()],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO peer_inclusion VALUES ('ne.orp', ?1, 5, ?2, 'checkpoint', ?3)",
+            rusqlite::params![[3u8; 32].to_vec(), [4u8; 32].to_vec(), [5u8; 64].to_vec()],
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let latest: Vec<u8> = conn
+            .query_row(
+                "SELECT signed FROM request_versions WHERE request_id = ?1 ORDER BY rowid DESC LIMIT 1",
+                [[7u8; 16].to_vec()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(latest, b"later");
+        let again = conn
+            .execute(
+                "INSERT OR IGNORE INTO request_versions (digest, request_id, signed) VALUES (?1, ?2, x'00')",
+                rusqlite::params![[2u8; 32].to_vec(), [7u8; 16].to_vec()],
+            )
+            .unwrap();
+        assert_eq!(again, 0, "a version is kept once");
+        let proof: (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT leaf_index, request_digest FROM peer_inclusion WHERE peer = 'ne.orp'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(proof, (5, [3u8; 32].to_vec()));
+    }
 }

@@ -7,7 +7,7 @@ use crate::io::{HpkeRng, Input, Random};
 use crate::jobs::{Done, SealJob, SignJob, Signed, Unsigned, Work};
 use crate::verified::Verified;
 use protocol_spec::exchange::{Disclosure, SignedSummaryRequest};
-use protocol_spec::ids::{InstitutionId, RequestId};
+use protocol_spec::ids::{InstitutionId, RequestId, time_ordered};
 use protocol_spec::keys::{EncryptionKey, SigningKey};
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::Roster;
@@ -144,10 +144,11 @@ impl Crypto {
     /// threads, so that the step checks and records it at once instead of handing its signing
     /// out between two steps; `None` for any other input. A request the step does not take
     /// (refused, or not the one asked) is dropped: it was neither recorded nor sent.
+    /// `millis` is the time in Unix milliseconds: the request's id begins with it.
     pub fn presign(
         &self,
         input: &Input,
-        now: u64,
+        millis: u64,
         random: &mut dyn Random,
     ) -> Option<SignedSummaryRequest> {
         let Input::Staff {
@@ -163,12 +164,12 @@ impl Crypto {
         else {
             return None;
         };
-        let mut id = [0u8; 16];
-        random.fill(&mut id);
+        let mut bytes = [0u8; 10];
+        random.fill(&mut bytes);
         let request = crate::requester::ask(
             &self.me,
-            RequestId(id),
-            now,
+            RequestId(time_ordered(millis, bytes)),
+            millis / 1000,
             *case_id,
             from.clone(),
             purpose.clone(),

@@ -70,11 +70,11 @@ impl Setup {
         }
     }
 
-    /// The request signed ahead for `request` at `at`, as the driver signs it.
+    /// The request signed ahead for `request` at `at` (Unix seconds), as the driver signs it.
     fn presign(&self, request: StaffRequest, at: u64) -> SignedSummaryRequest {
         self.core
             .crypto()
-            .presign(&self.input(request), at, &mut Counter(50))
+            .presign(&self.input(request), at * 1000 + 250, &mut Counter(50))
             .expect("a summary request is signed ahead")
     }
 
@@ -114,6 +114,12 @@ fn a_request_signed_ahead_is_recorded_and_sent_in_one_step() {
         panic!("the request sent at once, got {out:?}")
     };
     assert_eq!(sent, &signed, "the very request signed ahead leaves");
+    assert_eq!(
+        sent.request.request_id.0[..6],
+        ((NOW - 1) * 1000 + 250).to_be_bytes()[2..],
+        "its id begins with the time it was signed, in milliseconds"
+    );
+    assert_eq!(sent.request.issued_at, NOW - 1);
     assert_eq!(to.as_str(), "ne.oai");
     assert_eq!(s.requests(), 1, "its identity is durable before it leaves");
     assert!(

@@ -221,6 +221,16 @@ macro_rules! hex_id {
     };
 }
 
+/// A fresh id that sorts by when it was drawn: `millis` (Unix milliseconds, its low 48 bits)
+/// big-endian, then 10 random bytes (spec §7.1). A store keyed by such ids appends to the end of
+/// its index instead of writing a page at random; the random part keeps them unique.
+pub fn time_ordered(millis: u64, random: [u8; 10]) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    id[6..].copy_from_slice(&random);
+    id
+}
+
 hex_id!(
     /// Coordinated case identifier, drawn at random by the opening node.
     CaseId,
@@ -298,6 +308,15 @@ impl FromStr for Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_ordered_ids_sort_by_time_whatever_their_random_part() {
+        let early = time_ordered(1_797_000_000_250, [0xff; 10]);
+        let late = time_ordered(1_797_000_000_251, [0; 10]);
+        assert!(early < late);
+        assert_eq!(early[..6], 1_797_000_000_250u64.to_be_bytes()[2..]);
+        assert_eq!(early[6..], [0xff; 10]);
+    }
 
     #[test]
     fn institution_ids() {

@@ -442,7 +442,10 @@ impl World {
         // A case worker's request signed ahead, as the daemon does; or not, so the step hands
         // its signing out.
         let presigned = if self.nodes[i].core.is_some() && self.rng.chance(0.5) {
-            self.nodes[i].crypto().presign(&input, now, &mut self.rng)
+            let millis = now * 1000 + self.now_ms % 1000;
+            self.nodes[i]
+                .crypto()
+                .presign(&input, millis, &mut self.rng)
         } else {
             None
         };
