@@ -3,21 +3,21 @@
 //! the log entries it appends as [`Tx`] pending leaves.
 
 use anyhow::Context;
-use rusqlite::{Connection, Savepoint};
+use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;
 
 /// What a step sees: its savepoint, and the log entries it appends, which become leaves of the
 /// node's transparency log in the same commit.
 pub struct Tx<'a> {
-    pub db: &'a Savepoint<'a>,
+    pub db: &'a Connection,
     pending: &'a mut Vec<Vec<u8>>,
     next_index: u64,
 }
 
 impl<'a> Tx<'a> {
     /// `next_index` is the index the first entry appended in this savepoint takes.
-    pub fn new(db: &'a Savepoint<'a>, pending: &'a mut Vec<Vec<u8>>, next_index: u64) -> Self {
+    pub fn new(db: &'a Connection, pending: &'a mut Vec<Vec<u8>>, next_index: u64) -> Self {
         Tx {
             db,
             pending,
