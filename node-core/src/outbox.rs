@@ -278,11 +278,10 @@ pub(crate) fn send_with<'t, 'e, M: Into<Carry>>(
             return Ok(Some(Output::Work(Work::Sign(job))));
         }
     };
-    let (attempts, queued_at): (i64, i64) = tx.db.query_row(
-        "SELECT attempts, created_at FROM outbox WHERE id = ?1",
-        [token],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (attempts, queued_at): (i64, i64) = tx
+        .db
+        .prepare_cached("SELECT attempts, created_at FROM outbox WHERE id = ?1")?
+        .query_row([token], |r| Ok((r.get(0)?, r.get(1)?)))?;
     // The next attempt is scheduled as the item leaves: an answer that never comes is retried.
     reschedule(tx, env, token)?;
     core.in_flight.insert(

@@ -192,9 +192,9 @@ fn keep_answer(
     r: &SummaryRequest,
     reply: &PeerReply,
 ) -> Result<(), Fault> {
-    tx.db.execute(
+    tx.db.prepare_cached(
         "INSERT OR REPLACE INTO seen_requests (request_id, requester, seen_at, request, reply) VALUES (?1, ?2, ?3, ?4, ?5)",
-        rusqlite::params![
+    )?.execute(rusqlite::params![
             r.request_id.0.to_vec(),
             r.requester.as_str(),
             env.now as i64,

@@ -29,11 +29,10 @@ pub fn cosigned(
 ) -> anyhow::Result<Option<(WitnessState, String)>> {
     type Row = (i64, Vec<u8>, String, Option<Vec<u8>>);
     let row: Option<Row> = db
-        .query_row(
-            "SELECT size, root, note, log_key FROM witness_state WHERE origin = ?1",
-            [origin],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .prepare_cached("SELECT size, root, note, log_key FROM witness_state WHERE origin = ?1")?
+        .query_row([origin], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     let Some((size, root, note, verified_under)) = row else {
         return Ok(None);
@@ -155,10 +154,10 @@ pub(crate) fn add_checkpoint(
                 )));
             };
             let verified_under = log_key.as_ref().map(|k| k.key.0.to_vec());
-            tx.db.execute(
+            tx.db.prepare_cached(
                 "INSERT INTO witness_state (origin, size, root, note, log_key) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, log_key = excluded.log_key",
-                rusqlite::params![o, cp.size as i64, cp.root.to_vec(), req.checkpoint, verified_under],
+            )?.execute(rusqlite::params![o, cp.size as i64, cp.root.to_vec(), req.checkpoint, verified_under],
             )?;
             Ok(Output::Work(Work::Cosign {
                 body: cp.body(),

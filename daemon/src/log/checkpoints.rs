@@ -101,11 +101,12 @@ pub(crate) async fn sign_checkpoint(node: &Arc<Node>) -> anyhow::Result<(u64, St
     node.store
         .write(move |tx| {
             // A note of this size signed with a replaced key gives way to this one.
-            tx.db.execute(
-                "INSERT INTO checkpoints (size, root, note) VALUES (?1, ?2, ?3)
+            tx.db
+                .prepare_cached(
+                    "INSERT INTO checkpoints (size, root, note) VALUES (?1, ?2, ?3)
                  ON CONFLICT(size) DO UPDATE SET note = excluded.note",
-                rusqlite::params![row, root.to_vec(), n2],
-            )?;
+                )?
+                .execute(rusqlite::params![row, root.to_vec(), n2])?;
             Ok(())
         })
         .await?;
@@ -180,11 +181,12 @@ async fn offer(node: &Arc<Node>, w: &InstitutionId, size: u64, note: &Note) -> O
                 let recorded = node
                     .store
                     .write(move |tx| {
-                        tx.db.execute(
-                            "INSERT INTO witness_progress (witness, size) VALUES (?1, ?2)
+                        tx.db
+                            .prepare_cached(
+                                "INSERT INTO witness_progress (witness, size) VALUES (?1, ?2)
                              ON CONFLICT(witness) DO UPDATE SET size = excluded.size",
-                            rusqlite::params![wname, db_int(row, "log size")?],
-                        )?;
+                            )?
+                            .execute(rusqlite::params![wname, db_int(row, "log size")?])?;
                         Ok(())
                     })
                     .await;
