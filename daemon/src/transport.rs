@@ -14,6 +14,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -498,6 +499,7 @@ pub(crate) async fn read_message(
                 .await
                 .map_err(|_| FrameError::Timeout)??;
             if message.push(&body)? {
+                note_end(recv);
                 return Ok(message);
             }
             if permit.is_none() {
@@ -513,6 +515,16 @@ pub(crate) async fn read_message(
     tokio::time::timeout(whole, read)
         .await
         .map_err(|_| FrameError::Timeout)?
+}
+
+/// Takes note of the stream's end when it came with the message, as a sender's end comes with
+/// its last frame; nothing is waited for. A stream dropped before its end was read asks the peer
+/// to stop sending (a STOP_SENDING frame, a packet of its own each way for a stream that is
+/// already complete).
+fn note_end(recv: &mut quinn::RecvStream) {
+    let mut probe = [0u8; 1];
+    let read = std::pin::pin!(recv.read(&mut probe));
+    let _ = read.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
 }
 
 /// Reads one frame's body (version and payload), refusing an oversized length first.
@@ -822,5 +834,46 @@ mod tests {
             "the revoked key was checked"
         );
         accept.abort();
+    }
+
+    /// A request and its reply each end with their last frame; neither side asks the other to
+    /// stop sending a stream it read whole, which would cost a packet each way per request.
+    #[tokio::test]
+    async fn a_stream_read_whole_is_not_stopped() {
+        let (server_key, client_key) = (
+            SigningKey::from_seed([1; 32]),
+            SigningKey::from_seed([2; 32]),
+        );
+        let server = quinn::Endpoint::server(
+            server_config(&server_key, &[], toggle(&client_key), &[ALPN]).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let serve = tokio::spawn(async move {
+            let conn = server.accept().await.unwrap().await.unwrap();
+            for _ in 0..8 {
+                let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+                let asked: String = read_frame(&mut recv).await.unwrap();
+                drop(recv);
+                write_frame(&mut send, &format!("{asked}, answered"))
+                    .await
+                    .unwrap();
+            }
+            conn.closed().await;
+            conn.stats().frame_tx.stop_sending
+        });
+        let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+        let config = client_config(&client_key, server_key.public(), ALPN).unwrap();
+        let conn = connect(&endpoint, config, addr).await.unwrap();
+        for i in 0..8 {
+            let reply: String = request(&conn, &format!("request {i}")).await.unwrap();
+            assert_eq!(reply, format!("request {i}, answered"));
+        }
+        // Whatever the client had to send about the streams has left before it closes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(conn.stats().frame_tx.stop_sending, 0, "client");
+        conn.close(0u32.into(), b"done");
+        assert_eq!(serve.await.unwrap(), 0, "server");
     }
 }
