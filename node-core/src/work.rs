@@ -1,7 +1,8 @@
 //! Cryptography kept off the store thread: the store thread does only what must be serial, the
-//! durable write. Signatures an input carries are checked before its step ([`precheck`]);
-//! sealing, opening and signing happen between two steps ([`Work`] out, [`Done`] back in, done
-//! by [`Crypto`]), and the second step judges again on the state committed by then.
+//! durable write. Signatures an input carries are checked before its step ([`precheck`]), and a
+//! case worker's summary request is signed before its step ([`Crypto::presign`]); sealing,
+//! opening and other signing happen between two steps ([`Work`] out, [`Done`] back in, done by
+//! [`Crypto`]), and the second step judges again on the state committed by then.
 
 use crate::io::{HpkeRng, Input, Random};
 use crate::jobs::{Done, SealJob, SignJob, Signed, Unsigned, Work};
