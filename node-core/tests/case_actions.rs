@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use node_core::{Done, Fault, Input, Output, Signed, Unsigned, Verified, Work};
 use protocol_spec::case::{CaseEvent, CaseEventKind, SignedCaseEvent};
-use protocol_spec::ids::{ConsentId, EventId, Role};
+use protocol_spec::ids::{ConsentId, EventId};
 use protocol_spec::keys::{PublicKey, SigningKey};
 use protocol_spec::peer::PeerMessage;
 use protocol_spec::staff::{StaffReply, StaffRequest};
@@ -27,27 +27,7 @@ struct Setup {
 /// ne.orp holding the case up to the consent, with a case worker.
 fn setup() -> Setup {
     let v = core_json();
-    let (roster, history) = federation(&v);
-    let (mut core, mut db) = responder(&v, &roster, &history[..4]);
-    let worker = SigningKey::from_seed([0x31; 32]).public();
-    let out = one_step(
-        &mut core,
-        &mut db,
-        NOW,
-        Input::Staff {
-            ticket: 1,
-            key: PublicKey([9; 32]),
-            request: StaffRequest::StaffIssue {
-                staff: "carla".parse().unwrap(),
-                role: Role::CaseWorker,
-                key: worker,
-            },
-        },
-    );
-    assert!(
-        matches!(out.as_slice(), [.., Output::StaffReply { .. }]),
-        "{out:?}"
-    );
+    let (core, db, history, worker) = responder_with_worker(&v, NOW);
     let oai = SigningKey::from_seed(seed(&v, "ed25519", "seed", "ne.oai signing"));
     Setup {
         core,

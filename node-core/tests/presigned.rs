@@ -10,8 +10,8 @@ use common::*;
 use node_core::{Fault, Input, Output, Verified, Work};
 use protocol_spec::category::Category;
 use protocol_spec::exchange::SignedSummaryRequest;
-use protocol_spec::ids::Role;
-use protocol_spec::keys::{PublicKey, SigningKey};
+use protocol_spec::ids::CaseId;
+use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::PeerMessage;
 use protocol_spec::staff::StaffRequest;
 
@@ -22,42 +22,34 @@ struct Setup {
     core: node_core::Core,
     db: rusqlite::Connection,
     worker: PublicKey,
+    case_id: CaseId,
     ask: StaffRequest,
+}
+
+/// The case worker's request to `from` for `categories`, for the vectors' consented purpose.
+fn summary_request(case_id: CaseId, from: &str, categories: Vec<Category>) -> StaffRequest {
+    StaffRequest::SummaryRequest {
+        case_id,
+        from: from.parse().unwrap(),
+        purpose: "coordinated-assessment".parse().unwrap(),
+        categories,
+    }
 }
 
 /// ne.orp holding the case up to the consent, with a case worker who asks ne.oai for what the
 /// consent covers.
 fn setup() -> Setup {
     let v = core_json();
-    let (roster, history) = federation(&v);
-    let (mut core, mut db) = responder(&v, &roster, &history[..4]);
-    let worker = SigningKey::from_seed([0x31; 32]).public();
-    one_step(
-        &mut core,
-        &mut db,
-        NOW,
-        Input::Staff {
-            ticket: 1,
-            key: PublicKey([9; 32]),
-            request: StaffRequest::StaffIssue {
-                staff: "carla".parse().unwrap(),
-                role: Role::CaseWorker,
-                key: worker,
-            },
-        },
-    );
-    let ask = StaffRequest::SummaryRequest {
-        case_id: history[0].event.case_id,
-        from: "ne.oai".parse().unwrap(),
-        purpose: "coordinated-assessment".parse().unwrap(),
-        // Unsorted, with a duplicate: the step sorts them, and so does the signing ahead.
-        categories: vec![Category::Measures, Category::Employment, Category::Measures],
-    };
+    let (core, db, history, worker) = responder_with_worker(&v, NOW);
+    let case_id = history[0].event.case_id;
+    // Unsorted, with a duplicate: the step sorts them, and so does the signing ahead.
+    let categories = vec![Category::Measures, Category::Employment, Category::Measures];
     Setup {
         core,
         db,
         worker,
-        ask,
+        case_id,
+        ask: summary_request(case_id, "ne.oai", categories),
     }
 }
 
@@ -134,21 +126,7 @@ fn a_request_signed_ahead_is_recorded_and_sent_in_one_step() {
 #[test]
 fn a_request_signed_ahead_that_is_not_the_one_asked_is_signed_again() {
     let mut s = setup();
-    let StaffRequest::SummaryRequest {
-        case_id,
-        from,
-        purpose,
-        ..
-    } = s.ask.clone()
-    else {
-        unreachable!()
-    };
-    let other = StaffRequest::SummaryRequest {
-        case_id,
-        from,
-        purpose,
-        categories: vec![Category::Employment],
-    };
+    let other = summary_request(s.case_id, "ne.oai", vec![Category::Employment]);
     for (signed, why) in [
         (s.presign(other, NOW), "other categories"),
         (s.presign(s.ask.clone(), NOW - 6), "signed too long ago"),
@@ -168,22 +146,8 @@ fn a_request_signed_ahead_that_is_not_the_one_asked_is_signed_again() {
 #[test]
 fn a_request_signed_ahead_that_this_node_does_not_allow_is_refused() {
     let mut s = setup();
-    let StaffRequest::SummaryRequest {
-        case_id,
-        purpose,
-        categories,
-        ..
-    } = s.ask.clone()
-    else {
-        unreachable!()
-    };
     // A summary is asked of another institution, not of this one.
-    s.ask = StaffRequest::SummaryRequest {
-        case_id,
-        from: "ne.orp".parse().unwrap(),
-        purpose,
-        categories,
-    };
+    s.ask = summary_request(s.case_id, "ne.orp", vec![Category::Employment]);
     let signed = s.presign(s.ask.clone(), NOW);
     let input = s.input(s.ask.clone());
     let refused = try_step_presigned(

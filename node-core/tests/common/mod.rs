@@ -151,6 +151,36 @@ pub fn responder(
     (core, db)
 }
 
+/// ne.orp holding the vectors' case up to the consent, with carla, a case worker issued at
+/// `now`: its core, its store, the case's whole history and carla's key.
+pub fn responder_with_worker(
+    v: &Value,
+    now: u64,
+) -> (Core, rusqlite::Connection, Vec<SignedCaseEvent>, PublicKey) {
+    let (roster, history) = federation(v);
+    let (mut core, mut db) = responder(v, &roster, &history[..4]);
+    let worker = SigningKey::from_seed([0x31; 32]).public();
+    let out = one_step(
+        &mut core,
+        &mut db,
+        now,
+        Input::Staff {
+            ticket: 1,
+            key: PublicKey([9; 32]),
+            request: protocol_spec::staff::StaffRequest::StaffIssue {
+                staff: "carla".parse().unwrap(),
+                role: protocol_spec::ids::Role::CaseWorker,
+                key: worker,
+            },
+        },
+    );
+    assert!(
+        matches!(out.as_slice(), [.., Output::StaffReply { .. }]),
+        "{out:?}"
+    );
+    (core, db, history, worker)
+}
+
 /// The vectors' roster and case history.
 pub fn federation(v: &Value) -> (SignedRoster, Vec<SignedCaseEvent>) {
     let roster = postcard::from_bytes(&hex_bytes(&v["roster"]["signed_postcard"])).expect("roster");
