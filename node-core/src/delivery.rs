@@ -22,8 +22,15 @@ pub(crate) fn send_queued(
     send(core, tx, env, queued)
 }
 
+/// How many roster messages may be in flight at once. Adopting a roster offers it to every
+/// other member (spec §5.4): in a federation of 10,000, each send holds a connection attempt
+/// and the roster's encoding (1.8 MiB), so the rest wait in the outbox and leave one by one as
+/// these are answered or found unreachable. Other messages never wait for them.
+pub const ROSTERS_IN_FLIGHT: usize = 32;
+
 /// Sends the items `tokens` with what they carry now. One settled meanwhile (a request
-/// withdrawn, say) is skipped; one for a member the roster no longer lists is given up.
+/// withdrawn, say) is skipped; one for a member the roster no longer lists is given up; a
+/// roster waits while [`ROSTERS_IN_FLIGHT`] are in flight.
 fn send(
     core: &mut Core,
     tx: &mut Tx<'_>,
@@ -40,7 +47,11 @@ fn send(
             out.extend(give_up(core, tx, env, &row, "recipient-removed")?);
             continue;
         }
-        out.extend(send_now(
+        let roster = matches!(row.item, Item::Roster);
+        if roster && !core.rosters_in_flight.contains(&token) && roster_slots(core, env) == 0 {
+            continue;
+        }
+        let sent = send_now(
             core,
             tx,
             env,
@@ -48,9 +59,53 @@ fn send(
             &row.recipient,
             &row.item,
             row.staff.as_ref(),
-        )?);
+        )?;
+        if roster && sent.is_some() {
+            core.rosters_in_flight.insert(token);
+        }
+        out.extend(sent);
     }
     Ok(out)
+}
+
+/// Free places for roster messages; one whose flight timed out no longer holds its place.
+fn roster_slots(core: &mut Core, env: &Env<'_>) -> usize {
+    let in_flight = &core.in_flight;
+    core.rosters_in_flight.retain(|t| {
+        in_flight
+            .get(t)
+            .is_some_and(|f| env.now.saturating_sub(f.since) < crate::state::IN_FLIGHT_TIMEOUT)
+    });
+    ROSTERS_IN_FLIGHT.saturating_sub(core.rosters_in_flight.len())
+}
+
+/// Sends the roster items that are due, as many as there are free places, oldest first.
+pub(crate) fn send_due_rosters(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+) -> Result<Vec<Output>, Fault> {
+    let slots = roster_slots(core, env);
+    if slots == 0 {
+        return Ok(Vec::new());
+    }
+    // Those in flight may be due again already (their retry is scheduled as they leave).
+    let due: Vec<Token> = {
+        let mut st = tx.db.prepare_cached(
+            "SELECT id FROM outbox WHERE topic = 'roster' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?2",
+        )?;
+        let rows = st.query_map(
+            rusqlite::params![env.now as i64, (slots + ROSTERS_IN_FLIGHT) as i64],
+            |r| r.get(0),
+        )?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let due = due
+        .into_iter()
+        .filter(|t| !core.rosters_in_flight.contains(t))
+        .take(slots)
+        .collect();
+    send(core, tx, env, due)
 }
 
 /// Builds what an item carries now and hands it to the driver, unless it is already in flight
@@ -104,7 +159,7 @@ pub(crate) fn tick(
 ) -> Result<Vec<Output>, Fault> {
     let due: Vec<Token> = {
         let mut st = tx.db.prepare_cached(
-            "SELECT id FROM outbox WHERE next_attempt <= ?1 ORDER BY next_attempt, id LIMIT 64",
+            "SELECT id FROM outbox WHERE next_attempt <= ?1 AND topic IS NOT 'roster' ORDER BY next_attempt, id LIMIT 64",
         )?;
         let rows = st.query_map([env.now as i64], |r| r.get(0))?;
         rows.collect::<Result<_, _>>()?
@@ -118,7 +173,9 @@ pub(crate) fn tick(
                 })
             })
             .collect();
-    send(core, tx, env, due)
+    let mut out = send(core, tx, env, due)?;
+    out.extend(send_due_rosters(core, tx, env)?);
+    Ok(out)
 }
 
 /// Removes an item that will never be delivered, and tells whoever waits for it.
@@ -142,6 +199,21 @@ fn give_up(
 }
 
 pub(crate) fn delivered(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+    reply: PeerReply,
+) -> Result<Vec<Output>, Fault> {
+    let roster = core.rosters_in_flight.remove(&token);
+    let mut out = settle_delivered(core, tx, env, token, reply)?;
+    if roster {
+        out.extend(send_due_rosters(core, tx, env)?);
+    }
+    Ok(out)
+}
+
+fn settle_delivered(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
@@ -231,6 +303,20 @@ fn bounded(text: &str) -> String {
 }
 
 pub(crate) fn unreachable(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    token: Token,
+) -> Result<Vec<Output>, Fault> {
+    let roster = core.rosters_in_flight.remove(&token);
+    let mut out = settle_unreachable(core, tx, token)?;
+    if roster {
+        out.extend(send_due_rosters(core, tx, env)?);
+    }
+    Ok(out)
+}
+
+fn settle_unreachable(
     core: &mut Core,
     tx: &mut Tx<'_>,
     token: Token,

@@ -49,6 +49,7 @@ pub mod vkeys;
 pub mod witness;
 mod work;
 
+pub use delivery::ROSTERS_IN_FLIGHT;
 pub use io::{
     Env, Fault, Input, Origin, Output, Random, Ticket, Token, peer_message_name, reply_name,
 };

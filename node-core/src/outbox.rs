@@ -120,6 +120,13 @@ pub(crate) fn enqueue(
     Ok(token)
 }
 
+/// What a queued item carries changed: if it is in flight, it is sent again once answered.
+pub(crate) fn carries_anew(core: &mut Core, token: Token) {
+    if let Some(f) = core.in_flight.get_mut(&token) {
+        f.stale = true;
+    }
+}
+
 /// Sends a queued item again as the step ends.
 pub(crate) fn send_soon(core: &mut Core, token: Token) {
     if !core.to_send.contains(&token) {
@@ -127,8 +134,9 @@ pub(crate) fn send_soon(core: &mut Core, token: Token) {
     }
 }
 
-/// The item's row: the one of its topic made due now, or a new one.
-fn insert(
+/// The item's row: the one of its topic made due now, or a new one. It leaves at the next
+/// send of due items, not as the step ends.
+pub(crate) fn insert(
     tx: &mut Tx<'_>,
     env: &Env<'_>,
     to: &InstitutionId,

@@ -86,15 +86,21 @@ pub(crate) fn adopt(
         .filter(|m| m.id != core.me)
         .map(|m| m.id.clone())
         .collect();
-    // Sent as the step ends, carrying the roster then in force: this one.
+    // Due now, carrying the roster in force when each leaves: this one, or a later one.
     for id in &others {
-        outbox::enqueue(core, tx, env, id, &Item::Roster, None)?;
+        let token = outbox::insert(tx, env, id, &Item::Roster, None)?;
+        outbox::carries_anew(core, token);
     }
     outbox::all_due(tx, env)?;
-    // Everything fallible is done: the new roster is in force from here.
+    // The new roster is in force from here (should the step still fail, its writes are rolled
+    // back and the core reads its state again from the store).
     core.roster = std::sync::Arc::new(offered);
+    // The driver takes the roster first: the sends look their recipients up in it.
+    let mut out = vec![Output::RosterAdopted(core.roster.clone())];
+    // The first of them leave as the step ends, the others as those are answered.
+    out.extend(crate::delivery::send_due_rosters(core, tx, env)?);
     // Its retention periods may differ: look for summaries past them at the next tick.
     core.next_retention_scan = 0;
     tracing::info!(version, "roster adopted");
-    Ok((version, vec![Output::RosterAdopted(core.roster.clone())]))
+    Ok((version, out))
 }

@@ -62,6 +62,8 @@ pub struct Core {
     pub(crate) staff: HashMap<PublicKey, StaffMember>,
     /// Outbox items handed to the driver and not yet answered.
     pub(crate) in_flight: HashMap<Token, InFlight>,
+    /// Those of them that carry the roster, at most [`crate::delivery::ROSTERS_IN_FLIGHT`].
+    pub(crate) rosters_in_flight: std::collections::BTreeSet<Token>,
     /// Outbox items queued (or to be sent again) in the current step: sent once it ends.
     pub(crate) to_send: Vec<Token>,
     /// A staff member waiting for the outcome of the summary request sent as `Token`.
@@ -241,6 +243,7 @@ impl Core {
             roster: std::sync::Arc::new(roster),
             staff,
             in_flight: HashMap::new(),
+            rosters_in_flight: Default::default(),
             to_send: Vec::new(),
             waiting: HashMap::new(),
             deliveries: Vec::new(),
@@ -262,6 +265,7 @@ impl Core {
         self.roster = postcard::from_bytes(&bytes).context("stored roster is corrupt")?;
         self.staff = active_staff(db)?;
         self.in_flight.clear();
+        self.rosters_in_flight.clear();
         self.waiting.clear();
         self.deliveries.clear();
         Ok(())

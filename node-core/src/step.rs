@@ -42,7 +42,7 @@ impl Core {
             // `delivered` takes the item out of flight itself: it needs to know whether what
             // the item carries changed while it was in flight.
             Input::Delivered { token, reply } => delivery::delivered(self, tx, env, token, reply),
-            Input::Unreachable { token } => delivery::unreachable(self, tx, token),
+            Input::Unreachable { token } => delivery::unreachable(self, tx, env, token),
             Input::Tick => {
                 retention::tick(self, tx, env)?;
                 stats::psi::tick(self, tx, env)?;

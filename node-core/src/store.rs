@@ -56,6 +56,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/010_witness_key.sql")),
         M::up(include_str!("migrations/011_psi.sql")),
         M::up(include_str!("migrations/012_ordered_keys.sql")),
+        M::up(include_str!("migrations/013_outbox_due.sql")),
     ])
 }
 

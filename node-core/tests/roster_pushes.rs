@@ -1,0 +1,251 @@
+//! A node adopting a roster offers it to every other member (spec §5.4). In a federation of
+//! thousands, each offer holds a connection attempt and the roster's encoding, so only
+//! `ROSTERS_IN_FLIGHT` are in flight at once: the others leave one by one as those are answered
+//! or found unreachable, every member is offered it in the end, and other messages never wait.
+
+mod common;
+
+use common::*;
+use node_core::{Core, Input, Output, ROSTERS_IN_FLIGHT, Token};
+use protocol_spec::category::Category;
+use protocol_spec::ids::InstitutionId;
+use protocol_spec::keys::{EncryptionKey, SigningKey};
+use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::roster::{Member, SignedRoster};
+use protocol_spec::staff::StaffRequest;
+use std::collections::BTreeSet;
+
+/// Between the vectors' consent and its revocation by ne.oai.
+const NOW: u64 = 1_797_000_000;
+const ADDED: usize = 100;
+
+/// The vectors' roster, `later` versions on, with `ADDED` more members.
+fn larger_roster(v: &serde_json::Value, later: u64) -> SignedRoster {
+    let (current, _) = federation(v);
+    let mut roster = current.roster.clone();
+    roster.version += later;
+    roster.issued_at = NOW;
+    for i in 0..ADDED as u8 {
+        // Keys of their own: a seed of sevens but for what the key is for and whose it is.
+        let seed = |what: u8| {
+            let mut seed = [7; 32];
+            seed[..2].copy_from_slice(&[what, i]);
+            seed
+        };
+        let key = |what: u8| SigningKey::from_seed(seed(what)).public();
+        roster.members.push(Member {
+            id: format!("ne.m{i}").parse().unwrap(),
+            name: format!("Member {i}"),
+            sector: "social-aid".parse().unwrap(),
+            address: "192.0.2.1:4433".into(),
+            signing_key: key(1),
+            encryption_key: EncryptionKey::from_secret(seed(4)).public(),
+            log_key: key(2),
+            witness_key: key(3),
+            witnesses: vec![],
+            witness_quorum: 0,
+        });
+    }
+    roster.check_well_formed().expect("well-formed");
+    let a1 = SigningKey::from_seed(seed(v, "ed25519", "seed", "authority-1"));
+    let a3 = SigningKey::from_seed(seed(v, "ed25519", "seed", "authority-3"));
+    SignedRoster::sign(roster, &[&a1, &a3])
+}
+
+/// The roster offers among `outputs`: token, recipient and the version offered.
+fn offers(outputs: &[Output]) -> Vec<(Token, InstitutionId, u64)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                token,
+                to,
+                message: PeerMessage::Roster(r),
+                ..
+            } => Some((*token, to.clone(), r.roster.version)),
+            _ => None,
+        })
+        .collect()
+}
+
+struct Setup {
+    core: Core,
+    db: rusqlite::Connection,
+    in_flight: Vec<(Token, InstitutionId, u64)>,
+    offered: BTreeSet<(InstitutionId, u64)>,
+    now: u64,
+}
+
+impl Setup {
+    /// ne.orp with a case worker, after its administrator installed the larger roster.
+    fn installed() -> (
+        Setup,
+        protocol_spec::keys::PublicKey,
+        protocol_spec::ids::CaseId,
+    ) {
+        let v = core_json();
+        let (mut core, mut db, history, worker) = responder_with_worker(&v, NOW);
+        let out = step(
+            &mut core,
+            &mut db,
+            NOW,
+            Input::Staff {
+                ticket: 2,
+                key: protocol_spec::keys::PublicKey([9; 32]),
+                request: StaffRequest::InstallRoster(larger_roster(&v, 1)),
+            },
+        );
+        let first = out
+            .iter()
+            .position(|o| matches!(o, Output::Send { .. }))
+            .expect("offers");
+        let adopted = out
+            .iter()
+            .position(|o| matches!(o, Output::RosterAdopted(_)))
+            .expect("adopted");
+        assert!(
+            adopted < first,
+            "the driver must hold the roster its offers are addressed by"
+        );
+        let in_flight = offers(&out);
+        let offered = in_flight
+            .iter()
+            .map(|(_, to, v)| (to.clone(), *v))
+            .collect();
+        let s = Setup {
+            core,
+            db,
+            in_flight,
+            offered,
+            now: NOW,
+        };
+        (s, worker, history[0].event.case_id)
+    }
+
+    fn step(&mut self, input: Input) -> Vec<(Token, InstitutionId, u64)> {
+        let out = step(&mut self.core, &mut self.db, self.now, input);
+        let new = offers(&out);
+        for (token, to, version) in &new {
+            assert!(
+                !self.in_flight.iter().any(|(t, ..)| t == token),
+                "an offer in flight was handed out again"
+            );
+            self.in_flight.push((*token, to.clone(), *version));
+            self.offered.insert((to.clone(), *version));
+        }
+        new
+    }
+
+    fn answer(&mut self, i: usize, reply: Option<PeerReply>) -> Vec<(Token, InstitutionId, u64)> {
+        let (token, ..) = self.in_flight.remove(i);
+        self.step(match reply {
+            Some(reply) => Input::Delivered { token, reply },
+            None => Input::Unreachable { token },
+        })
+    }
+}
+
+#[test]
+fn a_roster_is_offered_a_few_members_at_a_time_and_to_every_one_in_the_end() {
+    let (mut s, _, _) = Setup::installed();
+    let others = ADDED + 2;
+    assert_eq!(s.in_flight.len(), ROSTERS_IN_FLIGHT);
+    // An answer, or a member found unreachable, lets exactly one more offer leave.
+    assert_eq!(s.answer(0, Some(PeerReply::Accepted)).len(), 1);
+    let unreachable = (s.in_flight[3].1.clone(), 1 + s.in_flight[3].2);
+    assert_eq!(s.answer(3, None).len(), 1);
+    assert_eq!(s.in_flight.len(), ROSTERS_IN_FLIGHT);
+    // A tick sends nothing more while the offers in flight fill their places.
+    assert!(s.step(Input::Tick).is_empty());
+    // Every member is offered the roster once earlier offers are answered.
+    while !s.in_flight.is_empty() {
+        s.answer(0, Some(PeerReply::Accepted));
+        assert!(s.in_flight.len() <= ROSTERS_IN_FLIGHT);
+    }
+    assert_eq!(
+        s.offered.len(),
+        others,
+        "every other member is offered it, once"
+    );
+    // Those accepted are settled; the one found unreachable is offered again later.
+    s.now += 3_600;
+    let again: Vec<_> = s
+        .step(Input::Tick)
+        .into_iter()
+        .map(|(_, to, v)| (to, v + 1))
+        .collect();
+    assert_eq!(again, vec![unreachable]);
+}
+
+#[test]
+fn offers_left_unanswered_give_their_places_back_after_their_flight_times_out() {
+    let (mut s, _, _) = Setup::installed();
+    // The driver lost them (no answer, no failure): they are sent again, a place each.
+    s.in_flight.clear();
+    s.now += 61;
+    let again = s.step(Input::Tick);
+    assert_eq!(again.len(), ROSTERS_IN_FLIGHT);
+}
+
+#[test]
+fn a_summary_request_leaves_at_once_while_the_roster_offers_wait() {
+    let (mut s, worker, case_id) = Setup::installed();
+    assert_eq!(s.in_flight.len(), ROSTERS_IN_FLIGHT);
+    let out = step(
+        &mut s.core,
+        &mut s.db,
+        s.now,
+        Input::Staff {
+            ticket: 3,
+            key: worker,
+            request: StaffRequest::SummaryRequest {
+                case_id,
+                from: "ne.oai".parse().unwrap(),
+                purpose: "coordinated-assessment".parse().unwrap(),
+                categories: vec![Category::Employment],
+            },
+        },
+    );
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                message: PeerMessage::Summary(_),
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    assert!(offers(&out).is_empty());
+}
+
+#[test]
+fn a_roster_adopted_while_the_last_is_being_offered_reaches_every_member_too() {
+    let (mut s, _, _) = Setup::installed();
+    let v = core_json();
+    let first = s.in_flight[0].2;
+    let newer = s.step(Input::Staff {
+        ticket: 4,
+        key: protocol_spec::keys::PublicKey([9; 32]),
+        request: StaffRequest::InstallRoster(larger_roster(&v, 2)),
+    });
+    assert!(
+        newer.is_empty(),
+        "the places are taken by the offers in flight"
+    );
+    // Each answer to an offer of the older roster lets the newer one leave.
+    while !s.in_flight.is_empty() {
+        s.answer(0, Some(PeerReply::Accepted));
+    }
+    let newest: BTreeSet<_> = s
+        .offered
+        .iter()
+        .filter(|(_, v)| *v == first + 1)
+        .map(|(to, _)| to.clone())
+        .collect();
+    assert_eq!(
+        newest.len(),
+        ADDED + 2,
+        "every member is offered the newer roster"
+    );
+}
