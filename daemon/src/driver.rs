@@ -273,6 +273,7 @@ impl Node {
             PeerMessage::Summary(_)
             | PeerMessage::CaseHistory { .. }
             | PeerMessage::Roster(_)
+            | PeerMessage::RosterVersion { .. }
             | PeerMessage::AddCheckpoint(_)
             | PeerMessage::ChangeNotice { .. }
             | PeerMessage::StatsReport(_)

@@ -66,7 +66,8 @@ fuzz_target!(|body: &[u8]| {
         }
         PeerMessage::ProveInclusion { .. }
         | PeerMessage::ProveInclusions { .. }
-        | PeerMessage::ChangeNotice { .. } => {}
+        | PeerMessage::ChangeNotice { .. }
+        | PeerMessage::RosterVersion { .. } => {}
         PeerMessage::StatsReport(signed) => {
             let _ = signed.digest();
             // As the dashboard member would, with the report's own institution as the sender.

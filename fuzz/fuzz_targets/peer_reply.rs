@@ -65,6 +65,7 @@ fuzz_target!(|body: &[u8]| {
         PeerReply::Refusal(_)
         | PeerReply::Accepted
         | PeerReply::Rejected { .. }
-        | PeerReply::WitnessRefused { .. } => {}
+        | PeerReply::WitnessRefused { .. }
+        | PeerReply::RosterWanted => {}
     }
 });

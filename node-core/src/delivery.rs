@@ -125,7 +125,7 @@ pub(crate) fn send_now(
                 return requester::message_for(core, tx, env, token, request_id, staff);
             }
             Item::CaseHistory { case_id } => cases::history_message(tx, token, case_id, to)?,
-            Item::Roster => Some(roster::message(core)),
+            Item::Roster => Some(roster::message(core, token)),
             Item::CaseHistoryBack { case_id } => {
                 cases::history_back_message(tx, token, case_id, to)?
             }
@@ -233,6 +233,16 @@ fn settle_delivered(
     if stats::psi::start_answered(tx, env, &row, &reply)? {
         return Ok(Vec::new());
     }
+    if let Item::Roster = row.item {
+        let whole = core.rosters_wanted.remove(&token);
+        // The peer holds an older roster than the version offered, or does not know version
+        // offers (a node of an earlier release rejects what it cannot read): the roster itself
+        // follows at once, in the place this offer leaves.
+        if !whole && matches!(reply, PeerReply::RosterWanted | PeerReply::Rejected { .. }) {
+            core.rosters_wanted.insert(token);
+            return send(core, tx, env, vec![token]);
+        }
+    }
     match &row.item {
         Item::Summary { request_id } => requester::answered(core, tx, env, &row, request_id, reply),
         // Sent once: whatever the answer but `unavailable`, it is settled.
@@ -309,6 +319,8 @@ pub(crate) fn unreachable(
     token: Token,
 ) -> Result<Vec<Output>, Fault> {
     let roster = core.rosters_in_flight.remove(&token);
+    // Its version is offered first again: the peer may have taken the roster from another.
+    core.rosters_wanted.remove(&token);
     let mut out = settle_unreachable(core, tx, token)?;
     if roster {
         out.extend(send_due_rosters(core, tx, env)?);

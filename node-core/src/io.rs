@@ -168,6 +168,7 @@ pub fn peer_message_name(m: &PeerMessage) -> &'static str {
         PeerMessage::PsiStart(_) => "overlap round start",
         PeerMessage::PsiSet(_) => "overlap set",
         PeerMessage::PsiOutcome(_) => "overlap outcome",
+        PeerMessage::RosterVersion { .. } => "roster version",
     }
 }
 
@@ -182,5 +183,6 @@ pub fn reply_name(r: &PeerReply) -> &'static str {
         PeerReply::Refusal(_) => "refusal",
         PeerReply::Accepted => "accepted",
         PeerReply::Rejected { .. } => "rejected",
+        PeerReply::RosterWanted => "roster wanted",
     }
 }

@@ -4,11 +4,12 @@
 //! member through the outbox, which retries members that are offline.
 
 use crate::entries;
+use crate::io::Token;
 use crate::io::{Env, Fault, Output, bad};
 use crate::outbox::{self, Item};
 use crate::state::Core;
 use crate::store::Tx;
-use protocol_spec::peer::PeerMessage;
+use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::StaffErrorKind;
 
@@ -37,9 +38,43 @@ pub(crate) fn offered(
     adopt(core, tx, env, offered).map(|(_, out)| out)
 }
 
-/// What a queued [`Item::Roster`] carries: the roster in force when it is sent.
-pub(crate) fn message(core: &Core) -> PeerMessage {
-    PeerMessage::Roster(core.roster.clone())
+/// What a queued [`Item::Roster`] carries: the version of the roster in force when it is sent,
+/// or the roster itself once its recipient asked for it.
+pub(crate) fn message(core: &mut Core, token: Token) -> PeerMessage {
+    if core.rosters_wanted.contains(&token) {
+        return PeerMessage::Roster(core.roster.clone());
+    }
+    PeerMessage::RosterVersion {
+        version: core.roster.roster.version,
+        digest: core.roster_digest(),
+    }
+}
+
+/// A member offers the version of the roster it holds: the receiver asks for the roster if
+/// it is newer than its own, and offers its own back if that one is newer.
+pub(crate) fn version_offered(
+    core: &mut Core,
+    tx: &mut Tx<'_>,
+    env: &mut Env<'_>,
+    version: u64,
+    digest: [u8; 32],
+    from: &protocol_spec::keys::PublicKey,
+) -> Result<PeerReply, Fault> {
+    if version > core.roster.roster.version {
+        return Ok(PeerReply::RosterWanted);
+    }
+    if version < core.roster.roster.version {
+        let member = core.sender(from)?;
+        outbox::enqueue(core, tx, env, &member, &Item::Roster, None)?;
+    } else if digest != core.roster_digest() {
+        // Two rosters of one version: the authorities signed both. Neither node adopts the
+        // other's, so offering it back would go on forever; an administrator must look.
+        tracing::warn!(
+            version,
+            "a member holds another roster of the version in force here"
+        );
+    }
+    Ok(PeerReply::Accepted)
 }
 
 pub(crate) fn adopt(

@@ -64,6 +64,11 @@ pub struct Core {
     pub(crate) in_flight: HashMap<Token, InFlight>,
     /// Those of them that carry the roster, at most [`crate::delivery::ROSTERS_IN_FLIGHT`].
     pub(crate) rosters_in_flight: std::collections::BTreeSet<Token>,
+    /// Roster items whose recipient asked for the roster itself after its version was offered.
+    pub(crate) rosters_wanted: std::collections::BTreeSet<Token>,
+    /// The digest of the roster it was computed for: a roster of 10,000 members takes about
+    /// a millisecond to hash, and each member is offered its version.
+    roster_digest: Option<(std::sync::Arc<SignedRoster>, [u8; 32])>,
     /// Outbox items queued (or to be sent again) in the current step: sent once it ends.
     pub(crate) to_send: Vec<Token>,
     /// A staff member waiting for the outcome of the summary request sent as `Token`.
@@ -130,6 +135,18 @@ impl Core {
                     "this staff credential was revoked".into(),
                 )
             })
+    }
+
+    /// The digest of the roster in force (spec §5.2).
+    pub(crate) fn roster_digest(&mut self) -> [u8; 32] {
+        match &self.roster_digest {
+            Some((r, d)) if std::sync::Arc::ptr_eq(r, &self.roster) => *d,
+            _ => {
+                let d = self.roster.digest();
+                self.roster_digest = Some((self.roster.clone(), d));
+                d
+            }
+        }
     }
 
     /// The member a peer message came from, by the key the transport authenticated; a key the
@@ -244,6 +261,8 @@ impl Core {
             staff,
             in_flight: HashMap::new(),
             rosters_in_flight: Default::default(),
+            rosters_wanted: Default::default(),
+            roster_digest: None,
             to_send: Vec::new(),
             waiting: HashMap::new(),
             deliveries: Vec::new(),
@@ -266,6 +285,7 @@ impl Core {
         self.staff = active_staff(db)?;
         self.in_flight.clear();
         self.rosters_in_flight.clear();
+        self.rosters_wanted.clear();
         self.waiting.clear();
         self.deliveries.clear();
         Ok(())

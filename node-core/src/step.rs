@@ -210,6 +210,9 @@ impl Core {
             }
             PeerMessage::PsiSet(s) => return stats::psi::receive_set(self, tx, env, &from, *s),
             PeerMessage::PsiOutcome(s) => stats::psi::receive_outcome(self, tx, env, &from, *s)?,
+            PeerMessage::RosterVersion { version, digest } => {
+                roster::version_offered(self, tx, env, version, digest, &from)?
+            }
             PeerMessage::Roster(r) => {
                 let mut out =
                     roster::offered(self, tx, env, std::sync::Arc::unwrap_or_clone(r), &from)?;

@@ -1,7 +1,8 @@
-//! A node adopting a roster offers it to every other member (spec §5.4). In a federation of
-//! thousands, each offer holds a connection attempt and the roster's encoding, so only
-//! `ROSTERS_IN_FLIGHT` are in flight at once: the others leave one by one as those are answered
-//! or found unreachable, every member is offered it in the end, and other messages never wait.
+//! A node adopting a roster offers it to every other member (spec §5.4): by its version first,
+//! the roster itself only to a member that asks for it. In a federation of thousands, each
+//! offer holds a connection attempt, so only `ROSTERS_IN_FLIGHT` are in flight at once: the
+//! others leave one by one as those are answered or found unreachable, every member is offered
+//! it in the end, and other messages never wait.
 
 mod common;
 
@@ -52,7 +53,8 @@ fn larger_roster(v: &serde_json::Value, later: u64) -> SignedRoster {
     SignedRoster::sign(roster, &[&a1, &a3])
 }
 
-/// The roster offers among `outputs`: token, recipient and the version offered.
+/// The roster offers among `outputs`: token, recipient and the version offered, whether by
+/// its version alone or whole.
 fn offers(outputs: &[Output]) -> Vec<(Token, InstitutionId, u64)> {
     outputs
         .iter()
@@ -60,9 +62,30 @@ fn offers(outputs: &[Output]) -> Vec<(Token, InstitutionId, u64)> {
             Output::Send {
                 token,
                 to,
+                message: PeerMessage::RosterVersion { version, .. },
+                ..
+            } => Some((*token, to.clone(), *version)),
+            Output::Send {
+                token,
+                to,
                 message: PeerMessage::Roster(r),
                 ..
             } => Some((*token, to.clone(), r.roster.version)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The rosters sent whole among `outputs`: recipient and version.
+fn whole(outputs: &[Output]) -> Vec<(InstitutionId, u64)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                to,
+                message: PeerMessage::Roster(r),
+                ..
+            } => Some((to.clone(), r.roster.version)),
             _ => None,
         })
         .collect()
@@ -107,6 +130,10 @@ impl Setup {
             adopted < first,
             "the driver must hold the roster its offers are addressed by"
         );
+        assert!(
+            whole(&out).is_empty(),
+            "a roster is offered by its version first"
+        );
         let in_flight = offers(&out);
         let offered = in_flight
             .iter()
@@ -123,6 +150,11 @@ impl Setup {
     }
 
     fn step(&mut self, input: Input) -> Vec<(Token, InstitutionId, u64)> {
+        offers(&self.run(input))
+    }
+
+    /// One step; the offers it hands out are in flight from then on.
+    fn run(&mut self, input: Input) -> Vec<Output> {
         let out = step(&mut self.core, &mut self.db, self.now, input);
         let new = offers(&out);
         for (token, to, version) in &new {
@@ -133,7 +165,7 @@ impl Setup {
             self.in_flight.push((*token, to.clone(), *version));
             self.offered.insert((to.clone(), *version));
         }
-        new
+        out
     }
 
     fn answer(&mut self, i: usize, reply: Option<PeerReply>) -> Vec<(Token, InstitutionId, u64)> {
@@ -248,4 +280,93 @@ fn a_roster_adopted_while_the_last_is_being_offered_reaches_every_member_too() {
         ADDED + 2,
         "every member is offered the newer roster"
     );
+}
+
+#[test]
+fn a_member_holding_an_older_roster_gets_the_roster_itself_in_the_place_of_the_offer() {
+    let (mut s, _, _) = Setup::installed();
+    let (token, to, version) = s.in_flight.remove(0);
+    let out = s.run(Input::Delivered {
+        token,
+        reply: PeerReply::RosterWanted,
+    });
+    assert_eq!(whole(&out), vec![(to, version)]);
+    assert_eq!(
+        s.in_flight.len(),
+        ROSTERS_IN_FLIGHT,
+        "it took the place it left"
+    );
+    // Once the roster is accepted, the place goes to the next offer, by version again.
+    let i = s.in_flight.iter().position(|(t, ..)| *t == token).unwrap();
+    s.in_flight.remove(i);
+    let out = s.run(Input::Delivered {
+        token,
+        reply: PeerReply::Accepted,
+    });
+    assert_eq!(offers(&out).len(), 1);
+    assert!(whole(&out).is_empty());
+    // A node of an earlier release rejects the offer it cannot read: it gets the roster too.
+    let (token, to, version) = s.in_flight.remove(0);
+    let rejected = || PeerReply::Rejected {
+        reason: "malformed frame".into(),
+    };
+    let out = s.run(Input::Delivered {
+        token,
+        reply: rejected(),
+    });
+    assert_eq!(whole(&out), vec![(to, version)]);
+    // The roster itself rejected is not sent again at once: it waits for its next attempt.
+    let i = s.in_flight.iter().position(|(t, ..)| *t == token).unwrap();
+    s.in_flight.remove(i);
+    let out = s.run(Input::Delivered {
+        token,
+        reply: rejected(),
+    });
+    assert!(whole(&out).is_empty());
+    assert!(offers(&out).iter().all(|(t, ..)| *t != token));
+}
+
+#[test]
+fn a_member_asks_for_the_roster_only_when_the_version_offered_is_newer() {
+    let v = core_json();
+    let (mut core, mut db, _, _) = responder_with_worker(&v, NOW);
+    let (roster, _) = federation(&v);
+    let oai: InstitutionId = "ne.oai".parse().unwrap();
+    let from = roster.roster.member(&oai).unwrap().signing_key;
+    let current = roster.roster.version;
+    let mut offer = |version: u64, digest: [u8; 32]| {
+        step(
+            &mut core,
+            &mut db,
+            NOW,
+            Input::Peer {
+                from,
+                message: PeerMessage::RosterVersion { version, digest },
+            },
+        )
+    };
+    let out = offer(current + 1, [7; 32]);
+    assert!(
+        matches!(out.as_slice(), [Output::PeerReply(PeerReply::RosterWanted)]),
+        "{out:?}"
+    );
+    let out = offer(current, roster.digest());
+    assert!(
+        matches!(out.as_slice(), [Output::PeerReply(PeerReply::Accepted)]),
+        "{out:?}"
+    );
+    // Another roster of the same version: nothing offered back, which would never end.
+    let out = offer(current, [7; 32]);
+    assert!(
+        matches!(out.as_slice(), [Output::PeerReply(PeerReply::Accepted)]),
+        "{out:?}"
+    );
+    // An older one: the member missed ours, which is offered back to it.
+    let out = offer(current - 1, [7; 32]);
+    assert!(matches!(
+        out.first(),
+        Some(Output::PeerReply(PeerReply::Accepted))
+    ));
+    let back: Vec<_> = offers(&out).into_iter().map(|(_, to, v)| (to, v)).collect();
+    assert_eq!(back, vec![(oai, current)]);
 }

@@ -56,6 +56,13 @@ pub enum PeerMessage {
     PsiSet(Box<crate::stats::psi::SignedPsiSet>),
     /// The dashboard member's signed outcome of a round, to every participant.
     PsiOutcome(Box<crate::stats::psi::SignedPsiOutcome>),
+    /// Which roster the sender holds, offered before the roster itself: a receiver that holds
+    /// it already (or a newer one) does not take 1.8 MiB for nothing (spec §5.4).
+    RosterVersion {
+        version: u64,
+        #[serde(with = "crate::ids::hex32")]
+        digest: [u8; 32],
+    },
 }
 
 /// The most leaves one `ProveInclusions` or `ReceiptProofs` names.
@@ -162,6 +169,8 @@ pub enum PeerReply {
         checkpoint: String,
         proofs: Vec<InclusionPath>,
     },
+    /// The receiver holds an older roster than the one offered by version: send it.
+    RosterWanted,
 }
 
 /// An RFC 6962 inclusion proof: the hashes from a leaf up to the root.

@@ -725,6 +725,17 @@ fn frames() -> Vec<(&'static str, FrameMessage)> {
             FrameMessage::Reply(PeerReply::Accepted),
         ),
         (
+            "peer_message_roster_version",
+            FrameMessage::Peer(PeerMessage::RosterVersion {
+                version: signed_roster().roster.version,
+                digest: signed_roster().digest(),
+            }),
+        ),
+        (
+            "peer_reply_roster_wanted",
+            FrameMessage::Reply(PeerReply::RosterWanted),
+        ),
+        (
             "staff_request_summary_request",
             FrameMessage::Staff(StaffRequest::SummaryRequest {
                 case_id: CASE_ID,
@@ -906,6 +917,10 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             }
             .sign(&signing(STAFF_SEED)),
         )),
+        PeerMessage::RosterVersion {
+            version: 1,
+            digest: signed_roster().digest(),
+        },
     ];
     for m in &all {
         match m {
@@ -921,6 +936,7 @@ fn peer_message_samples() -> Vec<PeerMessage> {
             | PeerMessage::ProveInclusions { .. }
             | PeerMessage::ReceiptProofs(_) => {}
             PeerMessage::PsiStart(_) | PeerMessage::PsiSet(_) | PeerMessage::PsiOutcome(_) => {}
+            PeerMessage::RosterVersion { .. } => {}
         }
     }
     all
@@ -967,6 +983,7 @@ fn peer_reply_samples() -> Vec<PeerReply> {
             checkpoint: String::new(),
             proofs: vec![],
         },
+        PeerReply::RosterWanted,
     ];
     for r in &all {
         match r {
@@ -978,7 +995,8 @@ fn peer_reply_samples() -> Vec<PeerReply> {
             | PeerReply::WitnessRefused { .. }
             | PeerReply::LogData(_)
             | PeerReply::Inclusion { .. }
-            | PeerReply::Inclusions { .. } => {}
+            | PeerReply::Inclusions { .. }
+            | PeerReply::RosterWanted => {}
         }
     }
     all
