@@ -49,6 +49,9 @@ pub(crate) struct Node {
     /// Inbound peer connections by key, closed when the key leaves the roster.
     pub(crate) inbound: Mutex<HashMap<PublicKey, Vec<quinn::Connection>>>,
     pub(crate) outbound: tokio::sync::Mutex<HashMap<InstitutionId, quinn::Connection>>,
+    /// The roster last sent whole and its wire form, encoded once for all its sends: 1.8 MiB at
+    /// 10,000 members, with up to `ROSTERS_IN_FLIGHT` sends at once.
+    roster_wire: Mutex<Option<(Arc<SignedRoster>, bytes::Bytes)>>,
     /// Staff requests waiting for the core's reply.
     pub(crate) tickets: Mutex<HashMap<Ticket, oneshot::Sender<StaffReply>>>,
     pub(crate) next_ticket: AtomicU64,
@@ -96,6 +99,7 @@ impl Node {
             endpoint,
             inbound: Mutex::new(HashMap::new()),
             outbound: tokio::sync::Mutex::new(HashMap::new()),
+            roster_wire: Mutex::new(None),
             tickets: Mutex::new(HashMap::new()),
             next_ticket: AtomicU64::new(1),
             tasks: TaskTracker::new(),
@@ -179,7 +183,8 @@ impl Node {
             PeerMessage::PsiSet(_) => transport::PSI_SET_TIMEOUT,
             _ => transport::PEER_TIMEOUT,
         };
-        match transport::request_waiting(&conn, msg, limit).await {
+        let wire = self.shared_wire(msg)?;
+        match ask(&conn, msg, wire.as_ref(), limit).await {
             Ok(r) => Ok(r),
             Err(transport::FrameError::Timeout) if conn.close_reason().is_none() => {
                 let mut outbound = self.outbound.lock().await;
@@ -194,8 +199,37 @@ impl Node {
                 conn.close(0u32.into(), b"retrying");
                 self.outbound.lock().await.remove(id);
                 let conn = self.connect_peer(id).await.context(first.to_string())?;
-                Ok(transport::request_waiting(&conn, msg, limit).await?)
+                Ok(ask(&conn, msg, wire.as_ref(), limit).await?)
             }
         }
+    }
+
+    /// The wire form of `msg` if it is a roster, encoded once for all the sends of that roster.
+    fn shared_wire(&self, msg: &PeerMessage) -> anyhow::Result<Option<bytes::Bytes>> {
+        let PeerMessage::Roster(roster) = msg else {
+            return Ok(None);
+        };
+        let mut held = self.roster_wire.lock().unwrap();
+        if let Some((r, wire)) = &*held
+            && Arc::ptr_eq(r, roster)
+        {
+            return Ok(Some(wire.clone()));
+        }
+        let wire = bytes::Bytes::from(protocol_spec::wire::encode_message(msg)?);
+        *held = Some((roster.clone(), wire.clone()));
+        Ok(Some(wire))
+    }
+}
+
+/// One message and its reply: sent from its shared wire form if it has one.
+async fn ask(
+    conn: &quinn::Connection,
+    msg: &PeerMessage,
+    wire: Option<&bytes::Bytes>,
+    limit: std::time::Duration,
+) -> Result<PeerReply, transport::FrameError> {
+    match wire {
+        Some(bytes) => transport::request_encoded(conn, bytes.clone(), limit).await,
+        None => transport::request_waiting(conn, msg, limit).await,
     }
 }

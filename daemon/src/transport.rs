@@ -612,6 +612,26 @@ async fn request_limited<Q: Serialize, A: DeserializeOwned>(
     Ok(reply.decode()?)
 }
 
+/// Like [`request_waiting`], for a message already encoded: its bytes are shared with the
+/// stream, not copied (a roster sent whole to many members at once).
+pub async fn request_encoded<A: DeserializeOwned>(
+    conn: &quinn::Connection,
+    encoded: bytes::Bytes,
+    limit: Duration,
+) -> Result<A, FrameError> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.write_chunk(encoded)
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.finish()
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    let reply = read_message(&mut recv, limit, wire::MAX_FRAME_LEN).await?;
+    Ok(reply.decode()?)
+}
+
 /// Like [`request`], but sends raw frame bytes (tests use it to send malformed frames).
 pub async fn request_raw(conn: &quinn::Connection, bytes: &[u8]) -> Result<Vec<u8>, FrameError> {
     let (mut send, mut recv) = conn

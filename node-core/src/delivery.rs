@@ -22,16 +22,18 @@ pub(crate) fn send_queued(
     send(core, tx, env, queued)
 }
 
-/// How many roster messages may be in flight at once. Adopting a roster offers it to every
-/// other member (spec §5.4): in a federation of 10,000, each send holds a connection attempt
-/// and the roster's encoding (1.8 MiB), so the rest wait in the outbox and leave one by one as
-/// these are answered or found unreachable. Other messages never wait for them.
-pub const ROSTERS_IN_FLIGHT: usize = 32;
+/// How many roster offers may be in flight at once. Adopting a roster offers it to every other
+/// member (spec §5.4): in a federation of 10,000, each offer holds a connection attempt (about
+/// 33 KiB, for up to 5 s when the member is unreachable), so the rest wait in the outbox and
+/// leave one by one as these are answered or found unreachable. Other messages never wait for
+/// them. The roster itself, when sent, is encoded once for all its sends (the driver's part).
+pub const ROSTERS_IN_FLIGHT: usize = 256;
 
 /// Sends the items `tokens` with what they carry now. One settled meanwhile (a request
 /// withdrawn, say) is skipped; one for a member the roster no longer lists is given up; a
-/// roster waits while [`ROSTERS_IN_FLIGHT`] are in flight.
-fn send(
+/// roster offer waits while [`ROSTERS_IN_FLIGHT`] are in flight, unless its recipient was heard
+/// from lately.
+pub(crate) fn send(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
@@ -48,7 +50,11 @@ fn send(
             continue;
         }
         let roster = matches!(row.item, Item::Roster);
-        if roster && !core.rosters_in_flight.contains(&token) && roster_slots(core, env) == 0 {
+        if roster
+            && !core.rosters_in_flight.contains(&token)
+            && !roster::heard_lately(core, &row.recipient, env.now)
+            && roster_slots(core, env) == 0
+        {
             continue;
         }
         let sent = send_now(
@@ -230,6 +236,9 @@ fn settle_delivered(
         // Already settled: a duplicate or late answer.
         return Ok(Vec::new());
     };
+    if !matches!(row.item, Item::Roster) {
+        core.heard_from(&row.recipient, env.now);
+    }
     if stats::psi::start_answered(tx, env, &row, &reply)? {
         return Ok(Vec::new());
     }

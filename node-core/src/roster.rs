@@ -9,9 +9,11 @@ use crate::io::{Env, Fault, Output, bad};
 use crate::outbox::{self, Item};
 use crate::state::Core;
 use crate::store::Tx;
+use protocol_spec::ids::InstitutionId;
 use protocol_spec::peer::{PeerMessage, PeerReply};
 use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::StaffErrorKind;
+use rusqlite::OptionalExtension;
 
 /// A roster offered by a peer. An older one means the peer missed a newer roster: it gets ours.
 pub(crate) fn offered(
@@ -36,6 +38,52 @@ pub(crate) fn offered(
         return Ok(Vec::new());
     }
     adopt(core, tx, env, offered).map(|(_, out)| out)
+}
+
+/// How long a member that was heard from counts as likely reachable.
+pub(crate) const HEARD_LATELY: u64 = 3_600;
+
+/// Whether `member` was heard from lately.
+pub(crate) fn heard_lately(core: &Core, member: &InstitutionId, now: u64) -> bool {
+    core.heard
+        .get(member)
+        .is_some_and(|t| now.saturating_sub(*t) < HEARD_LATELY)
+}
+
+/// The roster items of the members heard from lately, which leave at once whatever the
+/// offers in flight; the others are due a second later. Offers to unreachable members hold
+/// their places until the connection attempt gives up, and the members this node works with
+/// should not wait behind them.
+fn heard_from_first(
+    core: &Core,
+    tx: &mut Tx<'_>,
+    env: &Env<'_>,
+    offers: usize,
+) -> anyhow::Result<Vec<Token>> {
+    let lately: Vec<&InstitutionId> = core
+        .heard
+        .keys()
+        .filter(|id| heard_lately(core, id, env.now))
+        .collect();
+    if lately.is_empty() {
+        return Ok(Vec::new());
+    }
+    if lately.len() < offers {
+        tx.db
+            .prepare_cached("UPDATE outbox SET next_attempt = ?1 WHERE topic = 'roster'")?
+            .execute([env.now as i64 + 1])?;
+    }
+    let mut item = tx.db.prepare_cached(
+        "UPDATE outbox SET next_attempt = ?2 WHERE recipient = ?1 AND topic = 'roster' RETURNING id",
+    )?;
+    let mut tokens = Vec::with_capacity(lately.len());
+    for id in lately {
+        let token: Option<Token> = item
+            .query_row(rusqlite::params![id.as_str(), env.now as i64], |r| r.get(0))
+            .optional()?;
+        tokens.extend(token);
+    }
+    Ok(tokens)
 }
 
 /// What a queued [`Item::Roster`] carries: the version of the roster in force when it is sent,
@@ -127,12 +175,17 @@ pub(crate) fn adopt(
         outbox::carries_anew(core, token);
     }
     outbox::all_due(tx, env)?;
+    let first = heard_from_first(core, tx, env, others.len())?;
     // The new roster is in force from here (should the step still fail, its writes are rolled
     // back and the core reads its state again from the store).
     core.roster = std::sync::Arc::new(offered);
+    let roster = core.roster.clone();
+    core.heard
+        .retain(|id, _| roster.roster.member(id).is_some());
     // The driver takes the roster first: the sends look their recipients up in it.
     let mut out = vec![Output::RosterAdopted(core.roster.clone())];
     // The first of them leave as the step ends, the others as those are answered.
+    out.extend(crate::delivery::send(core, tx, env, first)?);
     out.extend(crate::delivery::send_due_rosters(core, tx, env)?);
     // Its retention periods may differ: look for summaries past them at the next tick.
     core.next_retention_scan = 0;

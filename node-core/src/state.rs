@@ -64,6 +64,10 @@ pub struct Core {
     pub(crate) in_flight: HashMap<Token, InFlight>,
     /// Those of them that carry the roster, at most [`crate::delivery::ROSTERS_IN_FLIGHT`].
     pub(crate) rosters_in_flight: std::collections::BTreeSet<Token>,
+    /// When each member was last heard from (a message or an answer, roster offers aside): a
+    /// new roster is offered first to those this node works with, who are likely reachable.
+    /// Ordered, so that offers leave in the same order in every run of a seed.
+    pub(crate) heard: std::collections::BTreeMap<InstitutionId, u64>,
     /// Roster items whose recipient asked for the roster itself after its version was offered.
     pub(crate) rosters_wanted: std::collections::BTreeSet<Token>,
     /// The digest of the roster it was computed for: a roster of 10,000 members takes about
@@ -135,6 +139,16 @@ impl Core {
                     "this staff credential was revoked".into(),
                 )
             })
+    }
+
+    /// Notes that `member` was heard from at `now`.
+    pub(crate) fn heard_from(&mut self, member: &InstitutionId, now: u64) {
+        match self.heard.get_mut(member) {
+            Some(t) => *t = now,
+            None => {
+                self.heard.insert(member.clone(), now);
+            }
+        }
     }
 
     /// The digest of the roster in force (spec §5.2).
@@ -262,6 +276,7 @@ impl Core {
             in_flight: HashMap::new(),
             rosters_in_flight: Default::default(),
             rosters_wanted: Default::default(),
+            heard: Default::default(),
             roster_digest: None,
             to_send: Vec::new(),
             waiting: HashMap::new(),

@@ -189,6 +189,15 @@ impl Core {
         from: PublicKey,
         message: PeerMessage,
     ) -> Result<Vec<Output>, Fault> {
+        // Roster offers come from every member that adopts a roster: they say nothing of whom
+        // this node works with.
+        let offer = matches!(
+            message,
+            PeerMessage::Roster(_) | PeerMessage::RosterVersion { .. }
+        );
+        if !offer && let Some(m) = self.roster.clone().roster.member_by_key(&from) {
+            self.heard_from(&m.id, env.now);
+        }
         let reply = match message {
             PeerMessage::Summary(req) => {
                 return Ok(vec![

@@ -18,23 +18,24 @@ use std::collections::BTreeSet;
 
 /// Between the vectors' consent and its revocation by ne.oai.
 const NOW: u64 = 1_797_000_000;
-const ADDED: usize = 100;
+const ADDED: usize = 300;
 
-/// The vectors' roster, `later` versions on, with `ADDED` more members.
+/// The vectors' roster, `later` versions on, with `ADDED` more members listed first.
 fn larger_roster(v: &serde_json::Value, later: u64) -> SignedRoster {
     let (current, _) = federation(v);
     let mut roster = current.roster.clone();
     roster.version += later;
     roster.issued_at = NOW;
-    for i in 0..ADDED as u8 {
+    let added = (0..ADDED as u16).map(|i| {
         // Keys of their own: a seed of sevens but for what the key is for and whose it is.
         let seed = |what: u8| {
             let mut seed = [7; 32];
-            seed[..2].copy_from_slice(&[what, i]);
+            seed[0] = what;
+            seed[1..3].copy_from_slice(&i.to_be_bytes());
             seed
         };
         let key = |what: u8| SigningKey::from_seed(seed(what)).public();
-        roster.members.push(Member {
+        Member {
             id: format!("ne.m{i}").parse().unwrap(),
             name: format!("Member {i}"),
             sector: "social-aid".parse().unwrap(),
@@ -45,8 +46,9 @@ fn larger_roster(v: &serde_json::Value, later: u64) -> SignedRoster {
             witness_key: key(3),
             witnesses: vec![],
             witness_quorum: 0,
-        });
-    }
+        }
+    });
+    roster.members.splice(0..0, added);
     roster.check_well_formed().expect("well-formed");
     let a1 = SigningKey::from_seed(seed(v, "ed25519", "seed", "authority-1"));
     let a3 = SigningKey::from_seed(seed(v, "ed25519", "seed", "authority-3"));
@@ -91,6 +93,13 @@ fn whole(outputs: &[Output]) -> Vec<(InstitutionId, u64)> {
         .collect()
 }
 
+/// A message a member sends in the course of its work (roster offers do not count).
+fn notice() -> PeerMessage {
+    PeerMessage::ChangeNotice {
+        case_id: protocol_spec::ids::CaseId([3; 16]),
+    }
+}
+
 struct Setup {
     core: Core,
     db: rusqlite::Connection,
@@ -106,8 +115,29 @@ impl Setup {
         protocol_spec::keys::PublicKey,
         protocol_spec::ids::CaseId,
     ) {
+        Setup::installed_after_hearing(&[])
+    }
+
+    /// The same, `heard` having each sent ne.orp a message just before.
+    fn installed_after_hearing(
+        heard: &[&str],
+    ) -> (
+        Setup,
+        protocol_spec::keys::PublicKey,
+        protocol_spec::ids::CaseId,
+    ) {
         let v = core_json();
         let (mut core, mut db, history, worker) = responder_with_worker(&v, NOW);
+        let (roster, _) = federation(&v);
+        for id in heard {
+            let from = roster
+                .roster
+                .member(&id.parse().unwrap())
+                .unwrap()
+                .signing_key;
+            let message = notice();
+            step(&mut core, &mut db, NOW, Input::Peer { from, message });
+        }
         let out = step(
             &mut core,
             &mut db,
@@ -369,4 +399,74 @@ fn a_member_asks_for_the_roster_only_when_the_version_offered_is_newer() {
     ));
     let back: Vec<_> = offers(&out).into_iter().map(|(_, to, v)| (to, v)).collect();
     assert_eq!(back, vec![(oai, current)]);
+}
+
+#[test]
+fn members_heard_from_lately_are_offered_a_new_roster_first() {
+    // ne.sas is listed after 300 members the node never heard from; ne.oai too.
+    let (mut s, _, _) = Setup::installed_after_hearing(&["ne.sas"]);
+    let first: Vec<_> = s.in_flight.iter().map(|(_, to, _)| to.as_str()).collect();
+    assert_eq!(first, vec!["ne.sas"]);
+    // The others a second later, as many as there are places, in the order they are listed.
+    s.now += 1;
+    let next = s.step(Input::Tick);
+    assert_eq!(next.len(), ROSTERS_IN_FLIGHT - 1);
+    assert!(
+        next.iter()
+            .all(|(_, to, _)| to.as_str().starts_with("ne.m"))
+    );
+}
+
+#[test]
+fn a_member_heard_from_lately_is_offered_a_new_roster_while_the_places_are_taken() {
+    // The places are taken by offers to members never heard from, unreachable say.
+    let (mut s, _, _) = Setup::installed();
+    assert_eq!(s.in_flight.len(), ROSTERS_IN_FLIGHT);
+    let v = core_json();
+    let (roster, _) = federation(&v);
+    let sas: InstitutionId = "ne.sas".parse().unwrap();
+    let from = roster.roster.member(&sas).unwrap().signing_key;
+    s.run(Input::Peer {
+        from,
+        message: notice(),
+    });
+    let newer = s.step(Input::Staff {
+        ticket: 4,
+        key: protocol_spec::keys::PublicKey([9; 32]),
+        request: StaffRequest::InstallRoster(larger_roster(&v, 2)),
+    });
+    let to: Vec<_> = newer.iter().map(|(_, to, _)| to.clone()).collect();
+    assert_eq!(to, vec![sas]);
+}
+
+#[test]
+fn roster_offers_received_do_not_count_as_being_heard_from() {
+    // Every member that adopts a roster offers it to every other: being offered one says
+    // nothing of whom this node works with.
+    let v = core_json();
+    let (mut core, mut db, _, _) = responder_with_worker(&v, NOW);
+    let (roster, _) = federation(&v);
+    let from = roster
+        .roster
+        .member(&"ne.sas".parse().unwrap())
+        .unwrap()
+        .signing_key;
+    let message = PeerMessage::RosterVersion {
+        version: roster.roster.version,
+        digest: roster.digest(),
+    };
+    step(&mut core, &mut db, NOW, Input::Peer { from, message });
+    let out = step(
+        &mut core,
+        &mut db,
+        NOW,
+        Input::Staff {
+            ticket: 2,
+            key: protocol_spec::keys::PublicKey([9; 32]),
+            request: StaffRequest::InstallRoster(larger_roster(&v, 1)),
+        },
+    );
+    let to: Vec<_> = offers(&out).into_iter().map(|(_, to, _)| to).collect();
+    assert_eq!(to.len(), ROSTERS_IN_FLIGHT);
+    assert!(to.iter().all(|id| id.as_str().starts_with("ne.m")));
 }

@@ -14,6 +14,7 @@ pub mod entry;
 pub mod exchange;
 pub mod ids;
 pub mod keys;
+mod member_index;
 pub mod peer;
 pub mod records;
 pub mod roster;

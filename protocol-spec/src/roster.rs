@@ -187,12 +187,14 @@ impl Roster {
         out
     }
 
+    /// The first member listed with `id`. Indexed in rosters of thousands (`member_index`).
     pub fn member(&self, id: &InstitutionId) -> Option<&Member> {
-        self.members.iter().find(|m| &m.id == id)
+        crate::member_index::by_id(&self.members, id)
     }
 
+    /// The first member listed with signing key `key`.
     pub fn member_by_key(&self, key: &PublicKey) -> Option<&Member> {
-        self.members.iter().find(|m| &m.signing_key == key)
+        crate::member_index::by_key(&self.members, key)
     }
 
     /// Every key under which `id`'s case events verify: its current signing key, if it is a
