@@ -451,19 +451,6 @@ pub enum FrameError {
     Timeout,
 }
 
-pub(crate) async fn write_frame<T: Serialize>(
-    send: &mut quinn::SendStream,
-    message: &T,
-) -> Result<(), FrameError> {
-    let bytes = wire::encode_message(message)?;
-    send.write_all(&bytes)
-        .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    send.finish()
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    Ok(())
-}
-
 /// Reads one reply that fits a frame, refusing an oversized length before reading the body.
 pub(crate) async fn read_frame<T: DeserializeOwned>(
     recv: &mut quinn::RecvStream,
@@ -564,12 +551,26 @@ pub async fn request<Q: Serialize, A: DeserializeOwned>(
     conn: &quinn::Connection,
     message: &Q,
 ) -> Result<A, FrameError> {
-    let (mut send, mut recv) = conn
+    let mut recv = send_on_new_stream(conn, wire::encode_message(message)?.into()).await?;
+    read_frame(&mut recv).await
+}
+
+/// Opens a bidirectional stream, sends `encoded` on it and ends its sending side; the reply
+/// comes on the stream returned. The bytes are handed to the stream, not copied.
+async fn send_on_new_stream(
+    conn: &quinn::Connection,
+    encoded: bytes::Bytes,
+) -> Result<quinn::RecvStream, FrameError> {
+    let (mut send, recv) = conn
         .open_bi()
         .await
         .map_err(|e| FrameError::Stream(e.to_string()))?;
-    write_frame(&mut send, message).await?;
-    read_frame(&mut recv).await
+    send.write_chunk(encoded)
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.finish()
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    Ok(recv)
 }
 
 /// Like [`request`], waiting up to `limit` for the one-frame reply: a receiver that checks
@@ -603,11 +604,7 @@ async fn request_limited<Q: Serialize, A: DeserializeOwned>(
     limit: Duration,
     max_len: usize,
 ) -> Result<A, FrameError> {
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    write_frame(&mut send, message).await?;
+    let mut recv = send_on_new_stream(conn, wire::encode_message(message)?.into()).await?;
     let reply = read_message(&mut recv, limit, max_len).await?;
     Ok(reply.decode()?)
 }
@@ -619,30 +616,14 @@ pub async fn request_encoded<A: DeserializeOwned>(
     encoded: bytes::Bytes,
     limit: Duration,
 ) -> Result<A, FrameError> {
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    send.write_chunk(encoded)
-        .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    send.finish()
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    let mut recv = send_on_new_stream(conn, encoded).await?;
     let reply = read_message(&mut recv, limit, wire::MAX_FRAME_LEN).await?;
     Ok(reply.decode()?)
 }
 
 /// Like [`request`], but sends raw frame bytes (tests use it to send malformed frames).
 pub async fn request_raw(conn: &quinn::Connection, bytes: &[u8]) -> Result<Vec<u8>, FrameError> {
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    send.write_all(bytes)
-        .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    send.finish()
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    let mut recv = send_on_new_stream(conn, bytes::Bytes::copy_from_slice(bytes)).await?;
     read_frame_bytes(&mut recv).await
 }
 
@@ -876,9 +857,9 @@ mod tests {
                 let (mut send, mut recv) = conn.accept_bi().await.unwrap();
                 let asked: String = read_frame(&mut recv).await.unwrap();
                 drop(recv);
-                write_frame(&mut send, &format!("{asked}, answered"))
-                    .await
-                    .unwrap();
+                let answer = wire::encode_message(&format!("{asked}, answered")).unwrap();
+                send.write_all(&answer).await.unwrap();
+                send.finish().unwrap();
             }
             conn.closed().await;
             conn.stats().frame_tx.stop_sending

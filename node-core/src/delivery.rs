@@ -211,8 +211,21 @@ pub(crate) fn delivered(
     token: Token,
     reply: PeerReply,
 ) -> Result<Vec<Output>, Fault> {
+    landed(core, tx, env, token, |core, tx, env| {
+        settle_delivered(core, tx, env, token, reply)
+    })
+}
+
+/// Settles a send that ended, answered or not; a roster offer leaves its place to the next.
+fn landed<'t, 'e>(
+    core: &mut Core,
+    tx: &mut Tx<'t>,
+    env: &mut Env<'e>,
+    token: Token,
+    settle: impl FnOnce(&mut Core, &mut Tx<'t>, &mut Env<'e>) -> Result<Vec<Output>, Fault>,
+) -> Result<Vec<Output>, Fault> {
     let roster = core.rosters_in_flight.remove(&token);
-    let mut out = settle_delivered(core, tx, env, token, reply)?;
+    let mut out = settle(core, tx, env)?;
     if roster {
         out.extend(send_due_rosters(core, tx, env)?);
     }
@@ -327,14 +340,11 @@ pub(crate) fn unreachable(
     env: &mut Env<'_>,
     token: Token,
 ) -> Result<Vec<Output>, Fault> {
-    let roster = core.rosters_in_flight.remove(&token);
     // Its version is offered first again: the peer may have taken the roster from another.
     core.rosters_wanted.remove(&token);
-    let mut out = settle_unreachable(core, tx, token)?;
-    if roster {
-        out.extend(send_due_rosters(core, tx, env)?);
-    }
-    Ok(out)
+    landed(core, tx, env, token, |core, tx, _| {
+        settle_unreachable(core, tx, token)
+    })
 }
 
 fn settle_unreachable(

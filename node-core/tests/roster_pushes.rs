@@ -93,6 +93,20 @@ fn whole(outputs: &[Output]) -> Vec<(InstitutionId, u64)> {
         .collect()
 }
 
+/// ne.orp's administrator installs `roster`.
+fn install(core: &mut Core, db: &mut rusqlite::Connection, roster: SignedRoster) -> Vec<Output> {
+    step(
+        core,
+        db,
+        NOW,
+        Input::Staff {
+            ticket: 2,
+            key: protocol_spec::keys::PublicKey([9; 32]),
+            request: StaffRequest::InstallRoster(roster),
+        },
+    )
+}
+
 /// A message a member sends in the course of its work (roster offers do not count).
 fn notice() -> PeerMessage {
     PeerMessage::ChangeNotice {
@@ -138,16 +152,7 @@ impl Setup {
             let message = notice();
             step(&mut core, &mut db, NOW, Input::Peer { from, message });
         }
-        let out = step(
-            &mut core,
-            &mut db,
-            NOW,
-            Input::Staff {
-                ticket: 2,
-                key: protocol_spec::keys::PublicKey([9; 32]),
-                request: StaffRequest::InstallRoster(larger_roster(&v, 1)),
-            },
-        );
+        let out = install(&mut core, &mut db, larger_roster(&v, 1));
         let first = out
             .iter()
             .position(|o| matches!(o, Output::Send { .. }))
@@ -456,16 +461,7 @@ fn roster_offers_received_do_not_count_as_being_heard_from() {
         digest: roster.digest(),
     };
     step(&mut core, &mut db, NOW, Input::Peer { from, message });
-    let out = step(
-        &mut core,
-        &mut db,
-        NOW,
-        Input::Staff {
-            ticket: 2,
-            key: protocol_spec::keys::PublicKey([9; 32]),
-            request: StaffRequest::InstallRoster(larger_roster(&v, 1)),
-        },
-    );
+    let out = install(&mut core, &mut db, larger_roster(&v, 1));
     let to: Vec<_> = offers(&out).into_iter().map(|(_, to, _)| to).collect();
     assert_eq!(to.len(), ROSTERS_IN_FLIGHT);
     assert!(to.iter().all(|id| id.as_str().starts_with("ne.m")));

@@ -68,23 +68,30 @@ fn hint(members: &[Member], f: impl FnOnce(&Index) -> Option<usize>) -> Option<u
 }
 
 pub(crate) fn by_id<'m>(members: &'m [Member], id: &InstitutionId) -> Option<&'m Member> {
-    if members.len() >= SMALL
-        && let Some(m) = hint(members, |i| i.by_id.get(id).copied()).and_then(|p| members.get(p))
-        && &m.id == id
-    {
-        return Some(m);
-    }
-    members.iter().find(|m| &m.id == id)
+    find(members, |i| i.by_id.get(id).copied(), |m| &m.id == id)
 }
 
 pub(crate) fn by_key<'m>(members: &'m [Member], key: &PublicKey) -> Option<&'m Member> {
+    find(
+        members,
+        |i| i.by_key.get(key).copied(),
+        |m| &m.signing_key == key,
+    )
+}
+
+/// The first member that `is`: where the index says, if it is there, else by a scan.
+fn find(
+    members: &[Member],
+    position: impl FnOnce(&Index) -> Option<usize>,
+    is: impl Fn(&Member) -> bool,
+) -> Option<&Member> {
     if members.len() >= SMALL
-        && let Some(m) = hint(members, |i| i.by_key.get(key).copied()).and_then(|p| members.get(p))
-        && &m.signing_key == key
+        && let Some(m) = hint(members, position).and_then(|p| members.get(p))
+        && is(m)
     {
         return Some(m);
     }
-    members.iter().find(|m| &m.signing_key == key)
+    members.iter().find(|m| is(m))
 }
 
 #[cfg(test)]
