@@ -1,7 +1,8 @@
 //! Roster adoption (spec §5): a newer roster signed by the threshold of the current one's
 //! authorities, that still lists this node with the keys it holds. Steps run one at a time on
-//! the store, so the version only ever grows; the adopted roster is pushed to every other
-//! member through the outbox, which retries members that are offline.
+//! the store, so the version only ever grows; the adopted roster is offered to every other
+//! member through the outbox, by its version first (§5.4), a bounded number at a time, and
+//! again to members that were offline.
 
 use crate::entries;
 use crate::io::Token;
@@ -15,7 +16,8 @@ use protocol_spec::roster::SignedRoster;
 use protocol_spec::staff::StaffErrorKind;
 use rusqlite::OptionalExtension;
 
-/// A roster offered by a peer. An older one means the peer missed a newer roster: it gets ours.
+/// A roster offered by a peer. An older one means the peer missed a newer roster: it gets ours
+/// (by version first).
 pub(crate) fn offered(
     core: &mut Core,
     tx: &mut Tx<'_>,
@@ -23,17 +25,16 @@ pub(crate) fn offered(
     offered: SignedRoster,
     from: &protocol_spec::keys::PublicKey,
 ) -> Result<Vec<Output>, Fault> {
-    let current = &core.roster;
-    if offered.roster.federation == current.roster.federation
-        && offered.roster.version <= current.roster.version
+    let version = offered.roster.version;
+    if offered.roster.federation == core.roster.roster.federation
+        && version <= core.roster.roster.version
     {
-        if offered.roster.version == current.roster.version && offered.digest() == current.digest()
-        {
-            return Ok(Vec::new());
-        }
-        if let Some(m) = current.roster.member_by_key(from).map(|m| m.id.clone()) {
-            outbox::enqueue(core, tx, env, &m, &Item::Roster, None)?;
-            return Ok(Vec::new());
+        if version < core.roster.roster.version {
+            if let Some(m) = core.roster.roster.member_by_key(from).map(|m| m.id.clone()) {
+                outbox::enqueue(core, tx, env, &m, &Item::Roster, None)?;
+            }
+        } else if offered.digest() != core.roster_digest() {
+            warn_same_version(version);
         }
         return Ok(Vec::new());
     }
@@ -115,14 +116,18 @@ pub(crate) fn version_offered(
         let member = core.sender(from)?;
         outbox::enqueue(core, tx, env, &member, &Item::Roster, None)?;
     } else if digest != core.roster_digest() {
-        // Two rosters of one version: the authorities signed both. Neither node adopts the
-        // other's, so offering it back would go on forever; an administrator must look.
-        tracing::warn!(
-            version,
-            "a member holds another roster of the version in force here"
-        );
+        warn_same_version(version);
     }
     Ok(PeerReply::Accepted)
+}
+
+/// Two rosters of one version: the authorities signed both. Neither node adopts the other's,
+/// so offering it back would go on forever; an administrator must look.
+fn warn_same_version(version: u64) {
+    tracing::warn!(
+        version,
+        "a member holds another roster of the version in force here"
+    );
 }
 
 pub(crate) fn adopt(

@@ -466,3 +466,37 @@ fn roster_offers_received_do_not_count_as_being_heard_from() {
     assert_eq!(to.len(), ROSTERS_IN_FLIGHT);
     assert!(to.iter().all(|id| id.as_str().starts_with("ne.m")));
 }
+
+#[test]
+fn a_roster_sent_whole_that_is_not_newer_gets_ours_back_only_if_older() {
+    let v = core_json();
+    let (mut core, mut db, _, _) = responder_with_worker(&v, NOW);
+    let (roster, _) = federation(&v);
+    let oai: InstitutionId = "ne.oai".parse().unwrap();
+    let from = roster.roster.member(&oai).unwrap().signing_key;
+    let a1 = SigningKey::from_seed(seed(&v, "ed25519", "seed", "authority-1"));
+    let a3 = SigningKey::from_seed(seed(&v, "ed25519", "seed", "authority-3"));
+    let mut send = |version: u64, issued_at: u64| {
+        let mut r = roster.roster.clone();
+        r.version = version;
+        r.issued_at = issued_at;
+        let message = PeerMessage::Roster(SignedRoster::sign(r, &[&a1, &a3]).into());
+        step(&mut core, &mut db, NOW, Input::Peer { from, message })
+    };
+    // Another roster of the version in force: accepted, nothing offered back, which would
+    // never end.
+    let out = send(roster.roster.version, roster.roster.issued_at + 1);
+    assert!(
+        matches!(out.as_slice(), [Output::PeerReply(PeerReply::Accepted)]),
+        "{out:?}"
+    );
+    // An older one: ours is offered back, by its version.
+    let out = send(roster.roster.version - 1, roster.roster.issued_at);
+    assert!(matches!(
+        out.first(),
+        Some(Output::PeerReply(PeerReply::Accepted))
+    ));
+    let back: Vec<_> = offers(&out).into_iter().map(|(_, to, v)| (to, v)).collect();
+    assert_eq!(back, vec![(oai, roster.roster.version)]);
+    assert!(whole(&out).is_empty());
+}
