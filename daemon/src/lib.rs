@@ -1,6 +1,7 @@
 //! Passerelle node daemon: the drivers around the node core (`node_core`): QUIC transport,
 //! the SQLite store thread, the clock, and the run loop.
-#![forbid(unsafe_code)]
+// One call into the C allocator, in `memory`, is the only unsafe code.
+#![deny(unsafe_code)]
 
 pub mod args;
 pub mod backup;
@@ -11,6 +12,7 @@ mod durable;
 pub mod log;
 mod log_state;
 pub mod logging;
+mod memory;
 pub mod metrics;
 mod node;
 pub mod observability;
@@ -215,6 +217,12 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         node.tasks
             .spawn(observability::serve(node.clone(), listener));
     }
+
+    let n = node.clone();
+    node.tasks.spawn(async move {
+        let open = || n.endpoint.open_connections();
+        memory::reclaim(open, n.shutdown.clone(), memory::give_back).await
+    });
 
     let n = node.clone();
     let task = tokio::spawn(async move {

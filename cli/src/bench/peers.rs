@@ -215,8 +215,7 @@ async fn idle_peers(
         c.close(0u32.into(), b"bench");
     }
     endpoint.wait_idle().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let closed = process_rss_kib(pid)?;
+    let closed = settled_rss_kib(pid).await?;
 
     // Restart the responder, then time every peer reconnecting.
     let exe = super::exchange::daemon_binary()?;
@@ -240,6 +239,27 @@ async fn idle_peers(
         raw_handshakes_s,
         reconnect_over_raw: reconnect_s / raw_handshakes_s,
     })
+}
+
+/// The node's lowest resident memory from when connections closed until it has not fallen for
+/// 3 s, at least 10 s and at most 30 s: a closed connection is freed once it has drained (three
+/// probe timeouts, seconds after a handshake that waited on a busy node), and the node gives
+/// the memory back within a second of that.
+async fn settled_rss_kib(pid: u32) -> anyhow::Result<f64> {
+    let mut lowest = process_rss_kib(pid)?;
+    let mut since = Instant::now();
+    let start = Instant::now();
+    while (start.elapsed() < Duration::from_secs(10) || since.elapsed() < Duration::from_secs(3))
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = process_rss_kib(pid)?;
+        if now < lowest {
+            lowest = now;
+            since = Instant::now();
+        }
+    }
+    Ok(lowest)
 }
 
 pub fn print(rows: &[RosterRow], idle: Option<&IdlePeers>) -> anyhow::Result<()> {
