@@ -75,19 +75,31 @@ pub fn open(path: &Path) -> anyhow::Result<Connection> {
     // A purged summary's bytes are overwritten, not only unlinked (spec §7.10).
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // Every statement of the core is prepared once per connection, not parsed at each use.
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    prepare_once(&conn)?;
     migrations()
         .to_latest(&mut conn)
         .with_context(|| format!("cannot migrate node store {}", path.display()))?;
     Ok(conn)
 }
 
+/// Every statement of the core is prepared once per connection, not parsed at each use; and
+/// planned once: SQLite otherwise plans a statement again whenever the values bound to it
+/// could change its plan (a value compared with a partial index's condition, a limit), which
+/// is a whole parse per use.
+fn prepare_once(conn: &Connection) -> anyhow::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
 /// An in-memory store for the simulator: it outlives the node that uses it, as a disk does,
 /// and a commit is what survives a simulated crash.
 pub fn open_in_memory() -> anyhow::Result<Connection> {
     let mut conn = Connection::open_in_memory()?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    prepare_once(&conn)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     migrations()
@@ -186,6 +198,42 @@ pub fn log_size(db: &Connection) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A statement whose values could match a partial index's condition (`topic = 'roster'`)
+    /// or set a limit is planned once, not again each time other values are bound: that was
+    /// a parse of the whole statement per use.
+    #[test]
+    fn statements_are_planned_once_whatever_their_values() {
+        let conn = open_in_memory().unwrap();
+        let queries: [(&str, [rusqlite::types::Value; 2]); 2] = [
+            (
+                "SELECT EXISTS(SELECT 1 FROM outbox WHERE recipient = ?1 AND topic = ?2)",
+                ["ne.orp".to_string().into(), "case:1".to_string().into()],
+            ),
+            (
+                "SELECT id FROM outbox WHERE topic = 'roster' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?2",
+                [5i64.into(), 10i64.into()],
+            ),
+        ];
+        for (sql, first) in queries {
+            for round in 0..4i64 {
+                let mut values = first.clone();
+                values[1] = match &first[1] {
+                    rusqlite::types::Value::Text(t) => format!("{t}{round}").into(),
+                    _ => (10 + round).into(),
+                };
+                let mut stmt = conn.prepare_cached(sql).unwrap();
+                let mut rows = stmt.query(rusqlite::params_from_iter(values)).unwrap();
+                while rows.next().unwrap().is_some() {}
+            }
+            let stmt = conn.prepare_cached(sql).unwrap();
+            assert_eq!(
+                stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{sql}"
+            );
+        }
+    }
 
     /// A store of the version before ordered keys keeps its request versions (the latest still
     /// the latest) and its peers' proofs when it is migrated.
