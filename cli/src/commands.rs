@@ -779,7 +779,8 @@ pub enum BenchCmd {
     /// Full exchanges through the requester's node between two node processes, at
     /// concurrency 1 and the one given, against the crypto floor.
     Exchange {
-        /// How many summary requests to make.
+        /// How many summary requests to make at the concurrency given (and at most 500 at
+        /// concurrency 1).
         #[arg(long, default_value_t = 2000)]
         requests: usize,
         /// How many requests are in flight at once.

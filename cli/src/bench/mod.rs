@@ -179,12 +179,7 @@ pub async fn run(opts: BenchOptions, json: bool) -> anyhow::Result<()> {
     let measured = async {
         let mut exchanges = Vec::new();
         for &c in &opts.concurrencies {
-            // At one request at a time the run would take long; fewer samples suffice.
-            let n = if c == 1 {
-                opts.requests.min(500)
-            } else {
-                opts.requests
-            };
+            let n = requests_at(opts.requests, c);
             exchanges.push(exchange::measure(&pair, n, c, &crypto).await?);
         }
         progress("roster sweep, idle peer connections, reconnection");
@@ -294,6 +289,16 @@ fn print_report(r: &Report) -> anyhow::Result<()> {
 }
 
 /// `passerelle bench exchange`: full exchanges only, at one concurrency and at 1.
+/// Exchanges made at `concurrency`: at one request at a time, at most 500 (a second or so here);
+/// the run would take long, and fewer samples suffice.
+fn requests_at(requests: usize, concurrency: usize) -> usize {
+    if concurrency == 1 {
+        requests.min(500)
+    } else {
+        requests
+    }
+}
+
 pub async fn exchanges(requests: usize, concurrency: usize, json: bool) -> anyhow::Result<()> {
     if requests == 0 || concurrency == 0 {
         anyhow::bail!("--requests and --concurrency must be at least 1");
@@ -305,7 +310,7 @@ pub async fn exchanges(requests: usize, concurrency: usize, json: bool) -> anyho
     let mut rows = Vec::new();
     let mut result = Ok(());
     for c in [1, concurrency] {
-        match exchange::measure(&pair, requests, c, &crypto).await {
+        match exchange::measure(&pair, requests_at(requests, c), c, &crypto).await {
             Ok(r) => rows.push(r),
             Err(e) => {
                 result = Err(e);
