@@ -205,25 +205,22 @@ mod tests {
     #[test]
     fn statements_are_planned_once_whatever_their_values() {
         let conn = open_in_memory().unwrap();
-        let queries: [(&str, [rusqlite::types::Value; 2]); 2] = [
+        // Each statement with the values of one use: the second value differs at each use.
+        type Values = fn(i64) -> [rusqlite::types::Value; 2];
+        let queries: [(&str, Values); 2] = [
             (
                 "SELECT EXISTS(SELECT 1 FROM outbox WHERE recipient = ?1 AND topic = ?2)",
-                ["ne.orp".to_string().into(), "case:1".to_string().into()],
+                |n| ["ne.orp".to_string().into(), format!("case:{n}").into()],
             ),
             (
                 "SELECT id FROM outbox WHERE topic = 'roster' AND next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?2",
-                [5i64.into(), 10i64.into()],
+                |n| [5i64.into(), (10 + n).into()],
             ),
         ];
-        for (sql, first) in queries {
-            for round in 0..4i64 {
-                let mut values = first.clone();
-                values[1] = match &first[1] {
-                    rusqlite::types::Value::Text(t) => format!("{t}{round}").into(),
-                    _ => (10 + round).into(),
-                };
+        for (sql, values) in queries {
+            for n in 0..4 {
                 let mut stmt = conn.prepare_cached(sql).unwrap();
-                let mut rows = stmt.query(rusqlite::params_from_iter(values)).unwrap();
+                let mut rows = stmt.query(rusqlite::params_from_iter(values(n))).unwrap();
                 while rows.next().unwrap().is_some() {}
             }
             let stmt = conn.prepare_cached(sql).unwrap();

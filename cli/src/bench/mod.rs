@@ -288,7 +288,6 @@ fn print_report(r: &Report) -> anyhow::Result<()> {
     )
 }
 
-/// `passerelle bench exchange`: full exchanges only, at one concurrency and at 1.
 /// Exchanges made at `concurrency`: at one request at a time, at most 500 (a second or so here);
 /// the run would take long, and fewer samples suffice.
 fn requests_at(requests: usize, concurrency: usize) -> usize {
@@ -299,6 +298,7 @@ fn requests_at(requests: usize, concurrency: usize) -> usize {
     }
 }
 
+/// `passerelle bench exchange`: full exchanges only, at one concurrency and at 1.
 pub async fn exchanges(requests: usize, concurrency: usize, json: bool) -> anyhow::Result<()> {
     if requests == 0 || concurrency == 0 {
         anyhow::bail!("--requests and --concurrency must be at least 1");
