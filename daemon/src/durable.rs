@@ -152,9 +152,7 @@ pub(crate) fn wal_sync(db: Option<PathBuf>) -> SyncFn {
     let Some(db) = db.filter(|p| !p.as_os_str().is_empty()) else {
         return Box::new(|| Ok(()));
     };
-    let mut path = db.into_os_string();
-    path.push("-wal");
-    let path = PathBuf::from(path);
+    let path = crate::wal::path_of(&db);
     let mut open: Option<File> = None;
     Box::new(move || {
         if open.is_none() {

@@ -19,6 +19,7 @@ pub mod observability;
 mod service;
 mod store;
 pub mod transport;
+mod wal;
 mod watch;
 
 use anyhow::Context;
@@ -88,7 +89,7 @@ fn open_private_store(dir: &std::path::Path) -> anyhow::Result<rusqlite::Connect
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot make data directory {} private", dir.display()))?;
     }
-    let conn = node_core::store::open(&dir.join("node.db"))?;
+    let conn = wal::open_laid_out(&dir.join("node.db"), node_core::store::open)?;
     #[cfg(unix)]
     for name in ["node.db", "node.db-wal", "node.db-shm"] {
         use std::os::unix::fs::PermissionsExt;

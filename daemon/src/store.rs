@@ -33,13 +33,6 @@ enum Job {
     Stop,
 }
 
-/// The write-ahead log is copied back into the database when it reaches this many pages (about
-/// 80 MB; SQLite's default is 1,000), so a page many commits wrote is copied back once.
-/// Measured with `passerelle bench exchange` against 1,000 pages: about 8% more exchanges per
-/// second at 32 in flight and p99 3.2 ms instead of 4.4 ms at one in flight; the rarer
-/// checkpoint takes longer, which p99 at 32 in flight shows (32 ms instead of 26 ms).
-const WAL_CHECKPOINT_PAGES: i64 = 20_000;
-
 /// Why a batch was not made durable: the storage problem, when the disk is what failed.
 #[derive(Debug, Clone, Copy)]
 struct NotCommitted(Option<StoreProblem>);
@@ -265,7 +258,7 @@ fn run(
     if let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
         tracing::warn!(error = %e, "the store keeps syncing each commit itself");
     }
-    if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES) {
+    if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", crate::wal::CHECKPOINT_PAGES) {
         tracing::warn!(error = %e, "the store checkpoints at SQLite's default size");
     }
     let mut durable = Durability::start(
