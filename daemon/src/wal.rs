@@ -6,9 +6,9 @@
 //! inode and allocation bitmaps on ext4): three or four device requests where a sync of blocks
 //! already there takes two (the pages and the cache flush). On the virtual machines nodes run
 //! on, each request costs tens of microseconds of CPU. A long-running node overwrites after its
-//! first checkpoint; a node lays out the whole log as zeros at its first start, so it does from
-//! its first commit, and has SQLite keep the file when it closes
-//! (`SQLITE_FCNTL_PERSIST_WAL`), so a restart does not lay it out again.
+//! first checkpoint; a node lays out the whole log as zeros when it starts, so it does from
+//! its first commit. SQLite deletes the log when the node stops cleanly, so a stopped node's
+//! data directory holds its database alone, as before.
 //!
 //! Zeros are never read as commits: SQLite reads a log whose header is zeros as empty, and
 //! stops reading at the first frame whose checksum does not follow from the one before.
@@ -39,6 +39,10 @@ const HEADER_BYTES: u64 = 32;
 pub(crate) const LAID_OUT_BYTES: u64 =
     HEADER_BYTES + (CHECKPOINT_PAGES as u64 + SLACK_PAGES) * FRAME_BYTES;
 
+/// A log is laid out only on a file system with this many times its size available: on a
+/// smaller disk the space is kept for the records, and the log grows as it is written.
+const ROOM_FACTOR: u64 = 8;
+
 /// The write-ahead log of the store at `db`.
 pub(crate) fn path_of(db: &Path) -> PathBuf {
     let mut path = db.as_os_str().to_owned();
@@ -46,9 +50,8 @@ pub(crate) fn path_of(db: &Path) -> PathBuf {
     PathBuf::from(path)
 }
 
-/// Opens the store at `db` with `open`, its write-ahead log laid out if it had none, and kept
-/// when the connection closes. A log that cannot be laid out (a disk too small for it) only
-/// costs speed: the store opens without.
+/// Opens the store at `db` with `open`, its write-ahead log laid out if it had none. A log
+/// that cannot be laid out only costs speed: the store opens without.
 pub(crate) fn open_laid_out(
     db: &Path,
     open: impl Fn(&Path) -> anyhow::Result<Connection>,
@@ -61,19 +64,29 @@ pub(crate) fn open_laid_out(
             tracing::warn!(error = %format!("{e:#}"), "the store's write-ahead log grows as it is written");
         }
     }
-    let conn = open(db)?;
-    keep(&conn)?;
-    Ok(conn)
+    open(db)
 }
 
-/// Lays out the write-ahead log of the store at `db` if it has none; returns whether it did.
+/// Lays out the write-ahead log of the store at `db` if it has none and its file system has
+/// room; returns whether it did.
+pub(crate) fn lay_out(db: &Path) -> anyhow::Result<bool> {
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let fs = rustix::fs::statvfs(dir)
+        .with_context(|| format!("cannot read the free space of {}", dir.display()))?;
+    lay_out_with(db, fs.f_bavail.saturating_mul(fs.f_frsize))
+}
+
+/// [`lay_out`] with `available` bytes free on the file system.
 /// Must run while no connection has the store open, on a store of at least one page. An existing log may hold commits not yet copied
 /// back into the database and is left as it is. The zeros are written to a file of their own
 /// and linked into place, so no log SQLite created meanwhile is ever overwritten; when they
 /// cannot be written (a disk too small), nothing is left behind.
-pub(crate) fn lay_out(db: &Path) -> anyhow::Result<bool> {
+fn lay_out_with(db: &Path, available: u64) -> anyhow::Result<bool> {
     let wal = path_of(db);
-    if wal.exists() {
+    if wal.exists() || available < LAID_OUT_BYTES.saturating_mul(ROOM_FACTOR) {
         return Ok(false);
     }
     let mut laying = wal.clone().into_os_string();
@@ -119,28 +132,6 @@ fn write_zeros(path: &Path, bytes: u64) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Has SQLite keep the write-ahead log file when the connection closes, rather than delete it.
-pub(crate) fn keep(conn: &Connection) -> anyhow::Result<()> {
-    let mut on: std::ffi::c_int = 1;
-    // SAFETY: `handle` is the open connection's own pointer, used on this thread while `conn`
-    // is borrowed; "main" is a NUL-terminated name; PERSIST_WAL reads and writes one int,
-    // which `on` is.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
-            (&raw mut on).cast(),
-        )
-    };
-    anyhow::ensure!(
-        rc == rusqlite::ffi::SQLITE_OK,
-        "SQLite refused to keep the write-ahead log (code {rc})"
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,10 +154,10 @@ mod tests {
         open_laid_out(db, create).unwrap()
     }
 
-    /// Commits overwrite the laid-out file without growing it, read back after a restart, and
-    /// the file outlives the connection, so the next start lays nothing out.
+    /// Commits overwrite the laid-out file without growing it and read back after a restart;
+    /// a clean close leaves the database alone, and the next start lays the log out again.
     #[test]
-    fn commits_overwrite_the_laid_out_log_which_outlives_the_connection() {
+    fn commits_overwrite_the_laid_out_log() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("s.db");
         let wal = path_of(&db);
@@ -182,14 +173,13 @@ mod tests {
             "the commits wrote over the laid-out blocks"
         );
         drop(conn);
-        assert!(wal.exists(), "the log is kept when the connection closes");
-        assert!(!lay_out(&db).unwrap(), "a kept log is not laid out again");
+        assert!(!wal.exists(), "a clean close leaves the database alone");
         let conn = open(&db);
         assert_eq!(rows(&conn), 200);
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), LAID_OUT_BYTES);
         conn.execute("INSERT INTO t VALUES (x'00')", []).unwrap();
         drop(conn);
         assert_eq!(rows(&open(&db)), 201);
-        assert_eq!(std::fs::metadata(&wal).unwrap().len(), LAID_OUT_BYTES);
     }
 
     /// A log left by a crash holds commits the database does not: laying out leaves it
@@ -221,14 +211,30 @@ mod tests {
         );
     }
 
-    /// A log that cannot be laid out (its directory is gone) is an error that names it, and
+    /// On a file system with little room the log is not laid out, and the store still opens;
+    /// a log that cannot be laid out (its directory is gone) is an error that names it and
     /// leaves no file behind.
     #[test]
-    fn a_log_that_cannot_be_laid_out_leaves_nothing() {
+    fn a_log_is_laid_out_only_where_there_is_room() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("gone").join("s.db");
-        let e = lay_out(&db).unwrap_err();
+        let db = dir.path().join("s.db");
+        drop(create(&db).unwrap());
+        assert!(!lay_out_with(&db, LAID_OUT_BYTES * ROOM_FACTOR - 1).unwrap());
+        assert!(!path_of(&db).exists());
+        assert!(lay_out_with(&db, LAID_OUT_BYTES * ROOM_FACTOR).unwrap());
+        assert_eq!(
+            std::fs::metadata(path_of(&db)).unwrap().len(),
+            LAID_OUT_BYTES
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "the database and its log only: {names:?}");
+
+        let gone = dir.path().join("gone").join("s.db");
+        let e = lay_out_with(&gone, u64::MAX).unwrap_err();
         assert!(format!("{e:#}").contains("s.db-wal"), "{e:#}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(!dir.path().join("gone").exists());
     }
 }
