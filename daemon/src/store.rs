@@ -3,10 +3,9 @@
 //! transaction, each job in its own savepoint so one failing job does not undo the others.
 //! While the disk syncs the commit before, the transaction stays open for the jobs that
 //! arrive: on a slow disk one commit, each page it changed written once, instead of one per
-//! job that arrived alone. A
-//! job's outputs are released only once its commit is durable (`durable.rs`: one sync of the
-//! write-ahead log for every commit written meanwhile): nothing is acknowledged or sent before
-//! it is durable. When the disk fails (full, read-only, an I/O error), whoever waits is told
+//! job that arrived alone. A job's outputs are released only once its commit is durable
+//! (`durable.rs`: one sync of the write-ahead log for every commit written meanwhile): nothing
+//! is acknowledged or sent before it is durable. When the disk fails (full, read-only, an I/O error), whoever waits is told
 //! so plainly, the node's status reports it until a write succeeds again, and the thread goes
 //! on serving.
 
