@@ -5,9 +5,9 @@
 //! arrive: on a slow disk one commit, each page it changed written once, instead of one per
 //! job that arrived alone. A job's outputs are released only once its commit is durable
 //! (`durable.rs`: one sync of the write-ahead log for every commit written meanwhile): nothing
-//! is acknowledged or sent before it is durable. When the disk fails (full, read-only, an I/O error), whoever waits is told
-//! so plainly, the node's status reports it until a write succeeds again, and the thread goes
-//! on serving.
+//! is acknowledged or sent before it is durable. When the disk fails (full, read-only, an I/O
+//! error), whoever waits is told so plainly, the node's status reports it until a write
+//! succeeds again, and the thread goes on serving.
 
 use crate::clock::{OsRandom, now};
 use crate::durable::{Durability, Finished, OnCommit, Release, SyncFn, wal_sync};

@@ -7,8 +7,10 @@
 //! already there takes two (the pages and the cache flush). On the virtual machines nodes run
 //! on, each request costs tens of microseconds of CPU. A long-running node overwrites after its
 //! first checkpoint; a node lays out the whole log as zeros when it starts, so it does from
-//! its first commit. SQLite deletes the log when the node stops cleanly, so a stopped node's
-//! data directory holds its database alone, as before.
+//! its first commit (`passerelle bench exchange`, builds in turn: p50 at one in flight 1.78–2.00
+//! ms instead of 2.17–2.54, 4–8% more exchanges per second at 32 in flight). SQLite deletes
+//! the log when the node stops cleanly, so a stopped node's data directory holds its database
+//! alone, as before.
 //!
 //! Zeros are never read as commits: SQLite reads a log whose header is zeros as empty, and
 //! stops reading at the first frame whose checksum does not follow from the one before.
@@ -79,11 +81,11 @@ pub(crate) fn lay_out(db: &Path) -> anyhow::Result<bool> {
     lay_out_with(db, fs.f_bavail.saturating_mul(fs.f_frsize))
 }
 
-/// [`lay_out`] with `available` bytes free on the file system.
-/// Must run while no connection has the store open, on a store of at least one page. An existing log may hold commits not yet copied
-/// back into the database and is left as it is. The zeros are written to a file of their own
-/// and linked into place, so no log SQLite created meanwhile is ever overwritten; when they
-/// cannot be written (a disk too small), nothing is left behind.
+/// [`lay_out`] with `available` bytes free on the file system. Must run while no connection
+/// has the store open, on a store of at least one page. An existing log may hold commits not
+/// yet copied back into the database and is left as it is. The zeros are written to a file of
+/// their own and linked into place, so no log SQLite created meanwhile is ever overwritten;
+/// when they cannot be written (a disk too small), nothing is left behind.
 fn lay_out_with(db: &Path, available: u64) -> anyhow::Result<bool> {
     let wal = path_of(db);
     if wal.exists() || available < LAID_OUT_BYTES.saturating_mul(ROOM_FACTOR) {
