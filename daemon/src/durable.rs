@@ -88,13 +88,7 @@ pub(crate) struct Durability {
 }
 
 impl Durability {
-    /// `synced` is called after each sync, once what it made durable is released.
-    pub(crate) fn start(
-        sync: SyncFn,
-        on_commit: OnCommit,
-        metrics: Arc<Metrics>,
-        synced: Box<dyn Fn() + Send>,
-    ) -> Durability {
+    pub(crate) fn start(sync: SyncFn, on_commit: OnCommit, metrics: Arc<Metrics>) -> Durability {
         let syncing = Arc::new(Mutex::new(Syncing {
             sync,
             on_commit,
@@ -112,7 +106,6 @@ impl Durability {
                     let n = batches.len() as u64;
                     s.lock().unwrap().finish(batches);
                     r.fetch_add(n, Ordering::Release);
-                    synced();
                 }
             })
             .expect("spawning the store's sync thread");
@@ -123,11 +116,6 @@ impl Durability {
             released,
             thread: Some(thread),
         }
-    }
-
-    /// Whether the sync thread has batches it has not released yet.
-    pub(crate) fn syncing(&self) -> bool {
-        self.released.load(Ordering::Acquire) != self.sent
     }
 
     /// Releases `batch` once it is durable. `alone`: no job waits for the store thread, which
@@ -218,7 +206,6 @@ mod tests {
             sync,
             Box::new(move |x: &[Vec<u8>]| e.lock().unwrap().extend_from_slice(x)),
             Arc::new(Metrics::new()),
-            Box::new(|| {}),
         );
         let (released, order) = mpsc::channel();
         // Busy: handed to the sync thread, which waits on the disk.
@@ -261,7 +248,6 @@ mod tests {
             }),
             Box::new(|_: &[Vec<u8>]| {}),
             Arc::new(Metrics::new()),
-            Box::new(|| {}),
         );
         let (released, order) = mpsc::channel();
         d.finished(batch(true, "a", &released), true);

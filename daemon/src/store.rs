@@ -1,16 +1,14 @@
 //! The store thread. It owns the SQLite connection and the node core, runs the core's steps
 //! and the log's writes in order, and groups the jobs queued while it was busy into a single
-//! transaction, each job in its own savepoint so one failing job does not undo the others.
-//! While the disk syncs the commit before, the transaction stays open for the jobs that
-//! arrive: on a slow disk one commit, each page it changed written once, instead of one per
-//! job that arrived alone. A job's outputs are released only once its commit is durable
-//! (`durable.rs`: one sync of the write-ahead log for every commit written meanwhile): nothing
-//! is acknowledged or sent before it is durable. When the disk fails (full, read-only, an I/O
-//! error), whoever waits is told so plainly, the node's status reports it until a write
-//! succeeds again, and the thread goes on serving.
+//! transaction, each job in its own savepoint so one failing job does not undo the others. A
+//! job's outputs are released only once its commit is durable (`durable.rs`: one sync of the
+//! write-ahead log for every commit written meanwhile): nothing is acknowledged or sent before
+//! it is durable. When the disk fails (full, read-only, an I/O error), whoever waits is told
+//! so plainly, the node's status reports it until a write succeeds again, and the thread goes
+//! on serving.
 
 use crate::clock::{OsRandom, now};
-use crate::durable::{Durability, Finished, OnCommit, Release, SyncFn, wal_sync};
+use crate::durable::{Durability, Finished, OnCommit, Release, wal_sync};
 use crate::metrics::Metrics;
 use node_core::{Core, Env, Fault, Input, Output, StoreProblem, Tx, Verified};
 use protocol_spec::exchange::SignedSummaryRequest;
@@ -33,12 +31,7 @@ enum Job {
     },
     Write(WriteJob),
     Stop,
-    /// The sync thread finished a sync: a transaction held open for it may commit.
-    Synced,
 }
-
-/// At most this many jobs make one transaction.
-const BATCH_JOBS: usize = 256;
 
 /// Why a batch was not made durable: the storage problem, when the disk is what failed.
 #[derive(Debug, Clone, Copy)]
@@ -88,32 +81,15 @@ impl Store {
         on_commit: OnCommit,
         metrics: Arc<Metrics>,
     ) -> Store {
-        let sync = wal_sync(conn.path().map(std::path::PathBuf::from));
-        Store::start_syncing(conn, core, log_size, on_commit, metrics, sync)
-    }
-
-    /// [`Store::start`] with the commits made durable by `sync`.
-    fn start_syncing(
-        conn: Connection,
-        core: Core,
-        log_size: u64,
-        on_commit: OnCommit,
-        metrics: Arc<Metrics>,
-        sync: SyncFn,
-    ) -> Store {
         let (tx, rx) = mpsc::channel::<Job>();
         let problem = Arc::new(Mutex::new(None));
         let seen = Seen {
             problem: problem.clone(),
             metrics,
         };
-        let synced = tx.clone();
-        let synced: Box<dyn Fn() + Send> = Box::new(move || {
-            let _ = synced.send(Job::Synced);
-        });
         let thread = std::thread::Builder::new()
             .name("passerelle-store".into())
-            .spawn(move || run(conn, core, log_size, on_commit, seen, rx, sync, synced))
+            .spawn(move || run(conn, core, log_size, on_commit, seen, rx))
             .expect("spawning store thread");
         Store {
             jobs: tx,
@@ -194,14 +170,6 @@ impl Store {
     }
 }
 
-/// The sync thread holds a sender of the store thread's jobs, to tell it a sync is done: the
-/// channel then stays open, and the store thread ends on its stop job only.
-impl Drop for Store {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// What an I/O error of the store means for the disk under it. SQLite reports a write refused
 /// by a read-only file system, or a shared-memory file that cannot grow on a full disk, as a
 /// bare I/O error: a small file written in the data directory tells which.
@@ -278,12 +246,6 @@ struct Seen {
     metrics: Arc<Metrics>,
 }
 
-/// The next job already queued, if any; notices of syncs are not jobs.
-fn queued(rx: &mpsc::Receiver<Job>) -> Option<Job> {
-    rx.try_iter().find(|job| !matches!(job, Job::Synced))
-}
-
-#[allow(clippy::too_many_arguments)]
 fn run(
     conn: Connection,
     mut core: Core,
@@ -291,8 +253,6 @@ fn run(
     on_commit: OnCommit,
     seen: Seen,
     rx: mpsc::Receiver<Job>,
-    sync: SyncFn,
-    synced: Box<dyn Fn() + Send>,
 ) {
     // Durable once `durable` has synced the write-ahead log, not when SQLite returns.
     if let Err(e) = conn.pragma_update(None, "synchronous", "NORMAL") {
@@ -301,7 +261,11 @@ fn run(
     if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", crate::wal::CHECKPOINT_PAGES) {
         tracing::warn!(error = %e, "the store checkpoints at SQLite's default size");
     }
-    let mut durable = Durability::start(sync, on_commit, seen.metrics.clone(), synced);
+    let mut durable = Durability::start(
+        wal_sync(conn.path().map(std::path::PathBuf::from)),
+        on_commit,
+        seen.metrics.clone(),
+    );
     let mut size = log_size;
     let mut stopping = false;
     // A job that arrived while the last batch committed: it starts the next batch.
@@ -310,18 +274,12 @@ fn run(
         let first = match waiting.take() {
             Some(job) => job,
             None => match rx.recv() {
-                Ok(Job::Synced) => continue,
                 Ok(job) => job,
                 Err(_) => break,
             },
         };
-        let mut batch = std::collections::VecDeque::from([first]);
-        while batch.len() < BATCH_JOBS
-            && let Some(job) = queued(&rx)
-        {
-            batch.push_back(job);
-        }
-        let mut taken = batch.len();
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(255));
         let mut entries: Vec<Vec<u8>> = Vec::new();
         let mut settles: Vec<Settle> = Vec::new();
         // A storage problem a job met, and whether SQLite then cancelled the whole transaction:
@@ -333,24 +291,7 @@ fn run(
         let began = Instant::now();
         let committed = (|| -> rusqlite::Result<()> {
             let txn = Batch::begin(&conn)?;
-            loop {
-                let job = match batch.pop_front() {
-                    Some(job) => job,
-                    // The disk still syncs the commit before: jobs that arrive meanwhile join
-                    // this transaction, whose commit then takes one sync and writes each page
-                    // it changed once, instead of a commit of its own each.
-                    None if !stopping && taken < BATCH_JOBS && durable.syncing() => {
-                        match rx.recv() {
-                            Ok(Job::Synced) => continue,
-                            Ok(job) => {
-                                taken += 1;
-                                job
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    None => break,
-                };
+            for job in batch.drain(..) {
                 let mut pending = Vec::new();
                 txn.run("SAVEPOINT job")?;
                 let before = conn.total_changes();
@@ -362,7 +303,6 @@ fn run(
                             stopping = true;
                             (true, None, false)
                         }
-                        Job::Synced => (true, None, false),
                         Job::Write(f) => {
                             let (ok, done) = f(&mut t);
                             (ok, Some(Settle::Write { done, clean: false }), false)
@@ -524,7 +464,7 @@ fn run(
         }
         let kept = failure.is_none();
         // With more work waiting, the disk syncs this batch while the thread goes on.
-        waiting = queued(&rx);
+        waiting = rx.try_recv().ok();
         durable.finished(
             Finished {
                 wrote: kept && wrote,
@@ -727,99 +667,6 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert_eq!(meta_keys(&store).await, ["a"]);
-        store.stop();
-    }
-
-    /// While the disk syncs one commit, the jobs that arrive run in a transaction held open,
-    /// committed once that sync is done and made durable together by the next: not a commit
-    /// and its pages each.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn jobs_run_while_the_disk_syncs_join_one_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let conn = node_core::store::open(&path).unwrap();
-        let core = core(&conn);
-        let (go, wait) = mpsc::channel::<()>();
-        let syncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counted = syncs.clone();
-        let store = Arc::new(Store::start_syncing(
-            conn,
-            core,
-            0,
-            Box::new(|_| {}),
-            Arc::new(Metrics::new()),
-            Box::new(move || {
-                let _ = wait.recv();
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Ok(())
-            }),
-        ));
-        let observer = Connection::open(&path).unwrap();
-        let committed = |key: &str| -> bool {
-            observer
-                .query_row("SELECT COUNT(*) FROM meta WHERE key = ?1", [key], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .unwrap()
-                == 1
-        };
-        let (ran, runs) = mpsc::channel::<&'static str>();
-        let write = |key: &'static str| {
-            let (s, ran) = (store.clone(), ran.clone());
-            tokio::spawn(async move {
-                s.write(move |t| {
-                    t.db.execute("INSERT INTO meta VALUES (?1, x'01')", [key])?;
-                    ran.send(key).unwrap();
-                    Ok(())
-                })
-                .await
-            })
-        };
-        // h holds the store thread until a is queued: h's commit then goes to the sync thread,
-        // whose sync holds until `go`.
-        let (gate, held) = mpsc::channel::<()>();
-        let h = {
-            let (s, ran) = (store.clone(), ran.clone());
-            tokio::spawn(async move {
-                s.write(move |t| {
-                    t.db.execute("INSERT INTO meta VALUES ('h', x'01')", [])?;
-                    ran.send("h").unwrap();
-                    let _ = held.recv();
-                    Ok(())
-                })
-                .await
-            })
-        };
-        let within = std::time::Duration::from_secs(5);
-        assert_eq!(runs.recv_timeout(within).unwrap(), "h");
-        let a = write("a");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        gate.send(()).unwrap();
-        assert_eq!(runs.recv_timeout(within).unwrap(), "a");
-        let b = write("b");
-        assert_eq!(runs.recv_timeout(within).unwrap(), "b");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert!(committed("h"), "h's commit is written, its sync pending");
-        assert!(
-            !committed("a") && !committed("b"),
-            "a and b wait in one transaction for h's sync"
-        );
-        go.send(()).unwrap(); // h's sync; a and b commit together once it is done
-        h.await.unwrap().unwrap();
-        let deadline = std::time::Instant::now() + within;
-        while !committed("a") && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        assert!(committed("a") && committed("b"));
-        assert!(
-            !a.is_finished() && !b.is_finished(),
-            "not before their sync"
-        );
-        go.send(()).unwrap();
-        a.await.unwrap().unwrap();
-        b.await.unwrap().unwrap();
-        assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 2);
-        drop(go);
         store.stop();
     }
 
