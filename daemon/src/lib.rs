@@ -132,8 +132,13 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         .observability
         .map(|o| observability::bind(o.listen))
         .transpose()?;
-    let conn =
-        open_private_store(&config.data_dir).map_err(|e| store_error(&config.data_dir, e))?;
+    // Off the runtime: a first start lays out the write-ahead log (87 MB written and synced).
+    let data_dir = config.data_dir.clone();
+    let conn = tokio::task::spawn_blocking(move || {
+        open_private_store(&data_dir).map_err(|e| store_error(&data_dir, e))
+    })
+    .await
+    .context("the store could not be opened")??;
     // A restored store found behind its witnesses does not start until a newer copy is back
     // or the loss is declared (transparency-log.md §7.6).
     let marks = log::loss::Marks::read(&conn)?;
