@@ -15,6 +15,7 @@
 //! Zeros are never read as commits: SQLite reads a log whose header is zeros as empty, and
 //! stops reading at the first frame whose checksum does not follow from the one before.
 
+use crate::config::suffixed;
 use anyhow::Context;
 use rusqlite::Connection;
 use std::io::Write;
@@ -38,8 +39,7 @@ const FRAME_BYTES: u64 = 24 + PAGE_BYTES;
 const HEADER_BYTES: u64 = 32;
 
 /// The size of a laid-out log.
-pub(crate) const LAID_OUT_BYTES: u64 =
-    HEADER_BYTES + (CHECKPOINT_PAGES as u64 + SLACK_PAGES) * FRAME_BYTES;
+const LAID_OUT_BYTES: u64 = HEADER_BYTES + (CHECKPOINT_PAGES as u64 + SLACK_PAGES) * FRAME_BYTES;
 
 /// A log is laid out only on a file system with this many times its size available: on a
 /// smaller disk the space is kept for the records, and the log grows as it is written.
@@ -47,9 +47,15 @@ const ROOM_FACTOR: u64 = 8;
 
 /// The write-ahead log of the store at `db`.
 pub(crate) fn path_of(db: &Path) -> PathBuf {
-    let mut path = db.as_os_str().to_owned();
-    path.push("-wal");
-    PathBuf::from(path)
+    suffixed(db, "-wal")
+}
+
+/// The directory the store at `db` is in.
+fn dir_of(db: &Path) -> &Path {
+    match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
 }
 
 /// Opens the store at `db` with `open`, its write-ahead log laid out if it had none. A log
@@ -59,9 +65,11 @@ pub(crate) fn open_laid_out(
     open: impl Fn(&Path) -> anyhow::Result<Connection>,
 ) -> anyhow::Result<Connection> {
     if !path_of(db).exists() {
-        // SQLite deletes a log it finds beside an empty database: the store is created first,
-        // and closed, which checkpoints its log and deletes it.
-        drop(open(db)?);
+        // SQLite deletes a log it finds beside an empty database: a new store is created
+        // first, and closed, which checkpoints its log and deletes it.
+        if std::fs::metadata(db).map_or(true, |m| m.len() == 0) {
+            drop(open(db)?);
+        }
         if let Err(e) = lay_out(db) {
             tracing::warn!(error = %format!("{e:#}"), "the store's write-ahead log grows as it is written");
         }
@@ -72,10 +80,7 @@ pub(crate) fn open_laid_out(
 /// Lays out the write-ahead log of the store at `db` if it has none and its file system has
 /// room; returns whether it did.
 pub(crate) fn lay_out(db: &Path) -> anyhow::Result<bool> {
-    let dir = match db.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(db);
     let fs = rustix::fs::statvfs(dir)
         .with_context(|| format!("cannot read the free space of {}", dir.display()))?;
     lay_out_with(db, fs.f_bavail.saturating_mul(fs.f_frsize))
@@ -91,9 +96,7 @@ fn lay_out_with(db: &Path, available: u64) -> anyhow::Result<bool> {
     if wal.exists() || available < LAID_OUT_BYTES.saturating_mul(ROOM_FACTOR) {
         return Ok(false);
     }
-    let mut laying = wal.clone().into_os_string();
-    laying.push(".laying");
-    let laying = PathBuf::from(laying);
+    let laying = suffixed(&wal, ".laying");
     // A start interrupted while laying out left this file; it never held a commit.
     let _ = std::fs::remove_file(&laying);
     let written = write_zeros(&laying, LAID_OUT_BYTES).and_then(|()| {
@@ -110,11 +113,10 @@ fn lay_out_with(db: &Path, available: u64) -> anyhow::Result<bool> {
             wal.display()
         )
     })?;
-    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("cannot sync directory {}", dir.display()))?;
-    }
+    let dir = dir_of(db);
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))?;
     Ok(linked)
 }
 
