@@ -6,6 +6,7 @@ use protocol_spec::ids::CaseId;
 use rusqlite::OptionalExtension;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How many decoded cases a thread keeps, and how many stored bytes in all (a history may hold
 /// up to 1,024 events); past either, it starts again from none.
@@ -17,7 +18,7 @@ thread_local! {
     /// from here only when the store holds exactly those bytes now, so whatever was written,
     /// committed or rolled back since, what is served is what the store holds. Decoding a
     /// history was about a tenth of a store thread's time, read two or three times per exchange.
-    static DECODED: RefCell<Decoded<CoordinatedCase>> = RefCell::new(Decoded::default());
+    static DECODED: RefCell<Decoded<Arc<CoordinatedCase>>> = RefCell::new(Decoded::default());
 }
 
 /// Decoded values by case id, each with the stored bytes it came from, within the bounds above.
@@ -50,30 +51,41 @@ impl<T> Decoded<T> {
     }
 }
 
-/// The case `case_id` as this node holds it (its history was verified when stored).
+/// The case `case_id` as this node holds it (its history was verified when stored). Shared:
+/// an exchange reads its case several times, and a history may be long.
 pub fn load_case(
     db: &rusqlite::Connection,
     case_id: &CaseId,
-) -> anyhow::Result<Option<CoordinatedCase>> {
-    let h: Option<Vec<u8>> = db
-        .prepare_cached("SELECT history FROM cases WHERE case_id = ?1")?
-        .query_row([case_id.0.to_vec()], |r| r.get(0))
-        .optional()?;
-    let Some(h) = h else {
-        return Ok(None);
-    };
-    let known = DECODED.with_borrow(|d| {
-        d.cases
-            .get(case_id)
-            .filter(|(stored, _)| *stored == h)
-            .map(|(_, case)| case.clone())
-    });
-    if let Some(case) = known {
-        return Ok(Some(case));
+) -> anyhow::Result<Option<Arc<CoordinatedCase>>> {
+    enum Found {
+        Known(Arc<CoordinatedCase>),
+        Stored(Vec<u8>),
     }
-    let case = CoordinatedCase::restore(postcard::from_bytes(&h)?)?;
-    DECODED.with_borrow_mut(|d| d.keep(*case_id, h, case.clone()));
-    Ok(Some(case))
+    // The stored bytes are compared where SQLite holds them, and copied only to decode them.
+    let found = db
+        .prepare_cached("SELECT history FROM cases WHERE case_id = ?1")?
+        .query_row([case_id.0.to_vec()], |r| {
+            let h = r.get_ref(0)?.as_blob().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, e.into())
+            })?;
+            let known = DECODED.with_borrow(|d| {
+                d.cases
+                    .get(case_id)
+                    .filter(|(stored, _)| stored.as_slice() == h)
+                    .map(|(_, case)| case.clone())
+            });
+            Ok(known.map_or_else(|| Found::Stored(h.to_vec()), Found::Known))
+        })
+        .optional()?;
+    match found {
+        None => Ok(None),
+        Some(Found::Known(case)) => Ok(Some(case)),
+        Some(Found::Stored(h)) => {
+            let case = Arc::new(CoordinatedCase::restore(postcard::from_bytes(&h)?)?);
+            DECODED.with_borrow_mut(|d| d.keep(*case_id, h, case.clone()));
+            Ok(Some(case))
+        }
+    }
 }
 
 /// Stores the case's history, replacing the one held.

@@ -211,7 +211,7 @@ pub(crate) fn signed(
         ),
     };
     let key = core.keys.signing.public();
-    let case = match apply_all(stored.clone(), &events, &key, env.verified) {
+    let case = match apply_all(stored.as_deref().cloned(), &events, &key, env.verified) {
         Ok(case) => case,
         Err(e) if attempt + 1 >= SIGN_ATTEMPTS => {
             return Err(bad(format!(
@@ -220,7 +220,7 @@ pub(crate) fn signed(
         }
         Err(_) => {
             let kinds = events.into_iter().map(|e| e.event.kind).collect();
-            let events = compose(core, env, staff, stored.as_ref(), case_id, kinds)?;
+            let events = compose(core, env, staff, stored.as_deref(), case_id, kinds)?;
             return Ok(to_sign(ticket, staff, events, attempt + 1));
         }
     };
@@ -358,7 +358,10 @@ fn case_message(
     case_id: &CaseId,
     pick: impl FnOnce(CoordinatedCase) -> Option<Vec<SignedCaseEvent>>,
 ) -> Result<Option<PeerMessage>, Fault> {
-    match load_case(tx.db, case_id)?.and_then(pick) {
+    match load_case(tx.db, case_id)?
+        .map(std::sync::Arc::unwrap_or_clone)
+        .and_then(pick)
+    {
         Some(events) => Ok(Some(PeerMessage::CaseHistory {
             case_id: *case_id,
             events,
@@ -435,7 +438,8 @@ pub(crate) fn receive_history(
     }
     let sender_counts_itself_in = offered.audience().any(|i| i == &sender);
     let (case, new_events) = match load_case(tx.db, &case_id)? {
-        Some(mut case) => {
+        Some(case) => {
+            let mut case = std::sync::Arc::unwrap_or_clone(case);
             let known: std::collections::HashSet<EventId> =
                 case.history.iter().map(|e| e.event.event_id).collect();
             case.merge_checked(&events, key_of, env.verified)

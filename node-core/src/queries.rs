@@ -211,7 +211,7 @@ pub(crate) fn summary_opened(
             format!("the stored summary cannot be opened: {e}"),
         )
     })?;
-    let person = load_case(tx.db, &d.header.case_id)?.map(|c| c.person);
+    let person = load_case(tx.db, &d.header.case_id)?.map(|c| c.person.clone());
     entries::summary_opened(tx, env, &d.header, person.as_ref(), sealed_digest, staff)?;
     let info = received_info(*summary_id, &d, &by, at);
     Ok(StaffReply::Opened { info, summary })

@@ -330,7 +330,7 @@ fn recheck(
         ..r.clone()
     };
     Ok(
-        obstacle(&core.roster.roster, &fresh, case.as_ref(), env.now)
+        obstacle(&core.roster.roster, &fresh, case.as_deref(), env.now)
             .map(|code| code.as_str().to_string()),
     )
 }
@@ -491,7 +491,7 @@ fn withdraw_answered(
         None => latest_version(tx, request_id)?,
     };
     if let (Some(staff), Some(signed)) = (staff, version) {
-        let person = load_case(tx.db, &signed.request.case_id)?.map(|c| c.person);
+        let person = load_case(tx.db, &signed.request.case_id)?.map(|c| c.person.clone());
         entries::request_withdrawn(
             tx,
             env,
@@ -564,7 +564,7 @@ pub(crate) fn answered(
                 let reason = "consent-revoked-here";
                 return withdraw_answered(core, tx, env, token, request_id, reason, Some(&req));
             }
-            let person = case.map(|c| c.person);
+            let person = case.map(|c| c.person.clone());
             let summary_id = SummaryId(time_ordered(core.next_millis(env.now), env.bytes()));
             tx.db.prepare_cached("INSERT INTO summaries (summary_id, case_id, source, request, disclosure, requested_by, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
         .execute(
@@ -631,7 +631,7 @@ pub(crate) fn answered(
             let code = r.code;
             let req = latest_version(tx, request_id)?
                 .ok_or_else(|| Fault::Local(anyhow::anyhow!("request versions are missing")))?;
-            let person = load_case(tx.db, &req.request.case_id)?.map(|c| c.person);
+            let person = load_case(tx.db, &req.request.case_id)?.map(|c| c.person.clone());
             entries::refused_by_peer(
                 tx,
                 env,

@@ -76,7 +76,8 @@ pub(crate) fn answer(
         if let PeerReply::Disclosure { disclosure, .. } = &earlier {
             // Judged under the consent the disclosure names, not any other that covers it now.
             let consent = disclosure.header.consent_id;
-            let case = load_case(tx.db, &r.case_id)?.map(|mut c| {
+            let case = load_case(tx.db, &r.case_id)?.map(|c| {
+                let mut c = std::sync::Arc::unwrap_or_clone(c);
                 c.consents.retain(|(k, _)| k.consent_id == consent);
                 c
             });
@@ -115,15 +116,16 @@ pub(crate) fn answer(
     }
     let case = load_case(tx.db, &r.case_id)?;
     #[cfg(feature = "mutants")]
-    let case = case.map(|mut c| {
+    let case = case.map(|c| {
+        let mut c = std::sync::Arc::unwrap_or_clone(c);
         if core.mutants.responder_ignores_revocation {
             c.consents
                 .iter_mut()
                 .for_each(|(_, revoked)| *revoked = None);
         }
-        c
+        std::sync::Arc::new(c)
     });
-    let reply = match rule::decide(roster, &core.me, r, case.as_ref(), env.now) {
+    let reply = match rule::decide(roster, &core.me, r, case.as_deref(), env.now) {
         Err(code) => {
             let person = case
                 .as_ref()

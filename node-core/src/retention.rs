@@ -108,7 +108,7 @@ fn purge_stored(
             reason.as_str()
         ],
     )?;
-    let person = load_case(tx.db, &d.header.case_id)?.map(|c| c.person);
+    let person = load_case(tx.db, &d.header.case_id)?.map(|c| c.person.clone());
     entries::summary_purged(tx, env, &d.header, person.as_ref(), &digest, reason, staff)?;
     Ok(())
 }

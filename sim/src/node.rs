@@ -265,7 +265,7 @@ impl SimNode {
         }
         let case = load_case(&self.conn, &case_id)?
             .ok_or_else(|| anyhow::anyhow!("case {case_id} vanished"))?;
-        let case = Rc::new(case);
+        let case = Rc::new(std::sync::Arc::unwrap_or_clone(case));
         cache.insert(case_id, (len, tail, case.clone()));
         Ok(case)
     }
