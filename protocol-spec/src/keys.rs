@@ -48,13 +48,38 @@ impl FromStr for PublicKey {
 impl PublicKey {
     /// Checks an Ed25519 signature made over `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
-        match ed25519_dalek::VerifyingKey::from_bytes(&self.0) {
-            Ok(vk) => vk
+        match verifying_key(&self.0) {
+            Some(vk) => vk
                 .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
                 .is_ok(),
-            Err(_) => false,
+            None => false,
         }
     }
+}
+
+/// How many decoded keys a thread keeps; past that, it starts again from none.
+const DECODED_KEYS: usize = 1024;
+
+thread_local! {
+    /// Keys this thread decoded. Decoding a key (a point decompression) is about a tenth of a
+    /// verification, and a node verifies the same few members' and staff keys over and over.
+    static DECODED: std::cell::RefCell<std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> =
+        std::cell::RefCell::default();
+}
+
+/// The key `bytes` decode to, if they are a valid Ed25519 point; only valid keys are kept.
+fn verifying_key(bytes: &[u8; 32]) -> Option<ed25519_dalek::VerifyingKey> {
+    DECODED.with_borrow_mut(|keys| {
+        if let Some(k) = keys.get(bytes) {
+            return Some(*k);
+        }
+        let k = ed25519_dalek::VerifyingKey::from_bytes(bytes).ok()?;
+        if keys.len() >= DECODED_KEYS {
+            keys.clear();
+        }
+        keys.insert(*bytes, k);
+        Some(k)
+    })
 }
 
 /// How a signature is judged. [`Strict`] verifies now (spec §1.2); a node may answer from the
@@ -251,6 +276,31 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys kept decoded judge as keys decoded afresh: past the bound, after a wrong
+    /// signature, and for bytes that are no point at all, which are never kept.
+    #[test]
+    fn decoded_keys_verify_as_fresh_ones() {
+        let keys: Vec<SigningKey> = (0..DECODED_KEYS + 3)
+            .map(|i| SigningKey::from_seed(sha256(&[&i.to_be_bytes()])))
+            .collect();
+        for round in 0..2 {
+            for (i, k) in keys.iter().enumerate() {
+                let m = [round as u8, i as u8];
+                let sig = k.sign(&m);
+                assert!(k.public().verify(&m, &sig), "key {i}, round {round}");
+                assert!(!k.public().verify(&[9], &sig), "key {i}, round {round}");
+            }
+        }
+        // y = 2 is not on the curve.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        let sig = keys[0].sign(b"m");
+        for _ in 0..2 {
+            assert!(!PublicKey(not_a_point).verify(b"m", &sig));
+        }
+        assert!(DECODED.with_borrow(|k| !k.contains_key(&not_a_point)));
+    }
 
     #[test]
     fn key_files_round_trip_and_reject_garbage() {
