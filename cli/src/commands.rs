@@ -757,7 +757,8 @@ pub enum LogCmd {
 pub struct BenchArgs {
     #[command(subcommand)]
     pub command: Option<BenchCmd>,
-    /// Exchanges per concurrency level (500 at most at concurrency 1).
+    /// Exchanges per concurrency level (500 at most at concurrency 1); the roster sweep makes
+    /// four times as many at each size.
     #[arg(long, default_value_t = 2000)]
     pub requests: usize,
     /// Concurrency levels of the full exchanges, comma-separated.
