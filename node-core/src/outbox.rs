@@ -231,13 +231,14 @@ pub(crate) fn remove(tx: &Tx<'_>, token: Token) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The next attempt after `attempts` sends: 2 s, doubling, at most 300 s.
-fn reschedule(tx: &Tx<'_>, env: &Env<'_>, token: Token) -> anyhow::Result<()> {
-    tx.db.prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2 + MIN(300, 2 << MIN(attempts, 8)) WHERE id = ?1")?
-        .execute(
+/// Counts the attempt that leaves now and schedules the next after `attempts` sends: 2 s,
+/// doubling, at most 300 s. Returns this attempt's number and when the item was queued.
+fn reschedule(tx: &Tx<'_>, env: &Env<'_>, token: Token) -> anyhow::Result<(i64, i64)> {
+    Ok(tx.db.prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2 + MIN(300, 2 << MIN(attempts, 8)) WHERE id = ?1 RETURNING attempts, created_at")?
+        .query_row(
         rusqlite::params![token, env.now as i64],
-    )?;
-    Ok(())
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// What an item carries when it leaves: its message, or first a signature (a summary request
@@ -286,12 +287,8 @@ pub(crate) fn send_with<'t, 'e, M: Into<Carry>>(
             return Ok(Some(Output::Work(Work::Sign(job))));
         }
     };
-    let (attempts, queued_at): (i64, i64) = tx
-        .db
-        .prepare_cached("SELECT attempts, created_at FROM outbox WHERE id = ?1")?
-        .query_row([token], |r| Ok((r.get(0)?, r.get(1)?)))?;
     // The next attempt is scheduled as the item leaves: an answer that never comes is retried.
-    reschedule(tx, env, token)?;
+    let (attempt, queued_at) = reschedule(tx, env, token)?;
     core.in_flight.insert(
         token,
         InFlight {
@@ -303,7 +300,7 @@ pub(crate) fn send_with<'t, 'e, M: Into<Carry>>(
         token,
         to: to.clone(),
         message,
-        attempt: u32::try_from(attempts.saturating_add(1)).unwrap_or(u32::MAX),
+        attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
         queued_at: u64::try_from(queued_at).unwrap_or(0),
     }))
 }
