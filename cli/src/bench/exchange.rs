@@ -168,14 +168,19 @@ pub struct ExchangeRow {
     pub ratio_to_crypto_ceiling: f64,
 }
 
+impl ExchangeRow {
+    /// Sets the ratios to `floor`, the floor of the whole run, known once it is over.
+    pub fn rate(&mut self, floor: &super::floor::CryptoFloor) {
+        let cpu_s = (self.requester_cpu_ms + self.responder_cpu_ms) / 1e3;
+        self.cpu_over_crypto_floor = cpu_s / floor.exchange_s;
+        self.ratio_to_crypto_ceiling = self.row.per_second / floor.ceiling_per_s;
+    }
+}
+
 /// `total` granted exchanges through the requester's node, `concurrency` in flight, on one
 /// staff connection (a case worker's session).
-pub async fn measure(
-    pair: &Pair,
-    total: usize,
-    concurrency: usize,
-    floor: &super::floor::CryptoFloor,
-) -> anyhow::Result<ExchangeRow> {
+/// Its ratios are set by [`ExchangeRow::rate`].
+pub async fn measure(pair: &Pair, total: usize, concurrency: usize) -> anyhow::Result<ExchangeRow> {
     let worker = &pair.fed.node(pair.requester.as_str()).worker;
     let client = Arc::new(Client::connect(worker).await?);
     let (rq, rs) = (pair.pid(&pair.requester)?, pair.pid(&pair.responder)?);
@@ -201,15 +206,13 @@ pub async fn measure(
     let responder_cpu = process_cpu(rs)? - cpu_rs;
     client.close();
     let row = Row::new("full exchange", total, concurrency, took);
-    let per_exchange = (requester_cpu + responder_cpu) / total as f64;
-    let per_second = row.per_second;
     let samples = std::mem::take(&mut *latencies.lock().unwrap());
     Ok(ExchangeRow {
         row,
         latency: Latencies::of(samples),
         requester_cpu_ms: requester_cpu * 1e3 / total as f64,
         responder_cpu_ms: responder_cpu * 1e3 / total as f64,
-        cpu_over_crypto_floor: per_exchange / floor.exchange_s,
-        ratio_to_crypto_ceiling: per_second / floor.ceiling_per_s,
+        cpu_over_crypto_floor: 0.0,
+        ratio_to_crypto_ceiling: 0.0,
     })
 }

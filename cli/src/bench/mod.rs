@@ -156,7 +156,8 @@ pub async fn run(opts: BenchOptions, json: bool) -> anyhow::Result<()> {
         }
     };
     progress("crypto floor");
-    let crypto = floor::crypto(m.cores)?;
+    let mut rounds = floor::Rounds::default();
+    rounds.time()?;
     progress("durable commits");
     let (durable_commit, grouped_commits) = floor::commits(dir.path(), 400)?;
     progress("bare quinn round trips and handshakes");
@@ -180,16 +181,19 @@ pub async fn run(opts: BenchOptions, json: bool) -> anyhow::Result<()> {
         let mut exchanges = Vec::new();
         for &c in &opts.concurrencies {
             let n = requests_at(opts.requests, c);
-            exchanges.push(exchange::measure(&pair, n, c, &crypto).await?);
+            exchanges.push(exchange::measure(&pair, n, c).await?);
         }
         progress("roster sweep, idle peer connections, reconnection");
-        let (sweep, idle) =
-            peers::sweep(&mut pair, &opts, &crypto, quinn_handshakes.seconds).await?;
+        let (sweep, idle) = peers::sweep(&mut pair, &opts, quinn_handshakes.seconds).await?;
         anyhow::Ok((exchanges, sweep, idle))
     }
     .await;
     pair.stop().await;
-    let (exchanges, roster_sweep, idle_peers) = measured?;
+    let (mut exchanges, roster_sweep, idle_peers) = measured?;
+    progress("crypto floor again");
+    rounds.time()?;
+    let crypto = rounds.floor(m.cores);
+    exchanges.iter_mut().for_each(|e| e.rate(&crypto));
     progress("audit verify");
     let audit = audit::measure(opts.audit_entries)?;
     let report = Report {
@@ -304,13 +308,14 @@ pub async fn exchanges(requests: usize, concurrency: usize, json: bool) -> anyho
         anyhow::bail!("--requests and --concurrency must be at least 1");
     }
     let m = machine();
-    let crypto = floor::crypto(m.cores)?;
+    let mut rounds = floor::Rounds::default();
+    rounds.time()?;
     let dir = tempfile::tempdir()?;
     let mut pair = exchange::Pair::start(dir.path()).await?;
     let mut rows = Vec::new();
     let mut result = Ok(());
     for c in [1, concurrency] {
-        match exchange::measure(&pair, requests_at(requests, c), c, &crypto).await {
+        match exchange::measure(&pair, requests_at(requests, c), c).await {
             Ok(r) => rows.push(r),
             Err(e) => {
                 result = Err(e);
@@ -320,6 +325,9 @@ pub async fn exchanges(requests: usize, concurrency: usize, json: bool) -> anyho
     }
     pair.stop().await;
     result?;
+    rounds.time()?;
+    let crypto = rounds.floor(m.cores);
+    rows.iter_mut().for_each(|e| e.rate(&crypto));
     if json {
         return crate::output::document(
             "bench-exchange",

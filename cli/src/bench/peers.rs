@@ -2,7 +2,6 @@
 //! connection holds, and how fast peers reconnect after a node restarts.
 
 use super::exchange::{Pair, process_rss_kib};
-use super::floor::CryptoFloor;
 use super::{BenchOptions, Latencies};
 use crate::harness::call;
 use anyhow::{Context, bail};
@@ -143,7 +142,6 @@ async fn install(pair: &Pair, size: usize, keys: &[SigningKey]) -> anyhow::Resul
 pub async fn sweep(
     pair: &mut Pair,
     opts: &BenchOptions,
-    crypto: &CryptoFloor,
     raw_handshakes_s: f64,
 ) -> anyhow::Result<(Vec<RosterRow>, Option<IdlePeers>)> {
     let keys = keys(opts.peers);
@@ -174,7 +172,7 @@ pub async fn sweep(
                     super::exchange::warm_up(pair).await?;
                 }
                 let n = SWEEP_FACTOR * opts.requests;
-                let e = super::exchange::measure(pair, n, 32, crypto).await?;
+                let e = super::exchange::measure(pair, n, 32).await?;
                 let cpu = e.requester_cpu_ms + e.responder_cpu_ms;
                 row.exchanges_per_s = Some(e.row.per_second);
                 row.latency = Some(e.latency);
