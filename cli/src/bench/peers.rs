@@ -1,7 +1,7 @@
 //! Federation size: exchanges under rosters of thousands of members, the memory an idle peer
 //! connection holds, and how fast peers reconnect after a node restarts.
 
-use super::exchange::{Pair, process_rss_kib};
+use super::exchange::{Pair, process_cpu, process_rss_kib};
 use super::{BenchOptions, Latencies};
 use crate::harness::call;
 use anyhow::{Context, bail};
@@ -58,7 +58,28 @@ pub struct RosterRow {
     pub cpu_ms_per_exchange: Option<f64>,
     /// Over the same figure with the smallest roster of the sweep.
     pub cpu_over_smallest: Option<f64>,
+    /// Both nodes' CPU while idle just before the exchanges, in percent of one core: the
+    /// roster's propagation to its members, which the sweep's synthetic members never answer.
+    pub background_cpu_percent: Option<f64>,
+    /// `cpu_ms_per_exchange` less that background over the exchanges' time.
+    pub net_cpu_ms_per_exchange: Option<f64>,
+    /// Over the same figure with the smallest roster of the sweep.
+    pub net_over_smallest: Option<f64>,
     pub requester_rss_mib: f64,
+}
+
+/// How long the nodes' background CPU is read before the exchanges at each roster size.
+const BACKGROUND_WINDOW: Duration = Duration::from_secs(2);
+
+/// Both nodes' CPU over `BACKGROUND_WINDOW` while no exchange runs, in CPU seconds per second.
+async fn background_cpu(pair: &Pair) -> anyhow::Result<f64> {
+    let pids = [pair.pid(&pair.requester)?, pair.pid(&pair.responder)?];
+    let cpu = |pids: [u32; 2]| -> anyhow::Result<f64> {
+        Ok(process_cpu(pids[0])? + process_cpu(pids[1])?)
+    };
+    let (before, start) = (cpu(pids)?, Instant::now());
+    tokio::time::sleep(BACKGROUND_WINDOW).await;
+    Ok((cpu(pids)? - before) / start.elapsed().as_secs_f64())
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -157,6 +178,9 @@ pub async fn sweep(
             latency: None,
             cpu_ms_per_exchange: None,
             cpu_over_smallest: None,
+            background_cpu_percent: None,
+            net_cpu_ms_per_exchange: None,
+            net_over_smallest: None,
             requester_rss_mib: 0.0,
         };
         match install(pair, size, &keys).await {
@@ -171,17 +195,21 @@ pub async fn sweep(
                     idle = Some(idle_peers(pair, &keys, raw_handshakes_s).await?);
                     super::exchange::warm_up(pair).await?;
                 }
+                let background = background_cpu(pair).await?;
                 let n = SWEEP_FACTOR * opts.requests;
                 let e = super::exchange::measure(pair, n, 32).await?;
                 let cpu = e.requester_cpu_ms + e.responder_cpu_ms;
+                let net = cpu - background * e.row.seconds * 1e3 / n as f64;
                 row.exchanges_per_s = Some(e.row.per_second);
                 row.latency = Some(e.latency);
                 row.cpu_ms_per_exchange = Some(cpu);
-                row.cpu_over_smallest = rows
+                row.background_cpu_percent = Some(background * 100.0);
+                row.net_cpu_ms_per_exchange = Some(net);
+                let first = rows
                     .iter()
-                    .find_map(|r| r.cpu_ms_per_exchange)
-                    .map(|first| cpu / first)
-                    .or(Some(1.0));
+                    .find_map(|r| r.cpu_ms_per_exchange.zip(r.net_cpu_ms_per_exchange));
+                row.cpu_over_smallest = Some(first.map_or(1.0, |(c, _)| cpu / c));
+                row.net_over_smallest = Some(first.map_or(1.0, |(_, n)| net / n));
             }
             Err(e) => row.error = Some(format!("{e:#}")),
         }
@@ -277,6 +305,8 @@ pub fn print(rows: &[RosterRow], idle: Option<&IdlePeers>) -> anyhow::Result<()>
             "p99 ms",
             "CPU ms/exchange",
             "CPU / smallest",
+            "background CPU %",
+            "net / smallest",
             "requester RSS MiB",
             "problem",
         ],
@@ -289,6 +319,8 @@ pub fn print(rows: &[RosterRow], idle: Option<&IdlePeers>) -> anyhow::Result<()>
                 opt(r.latency.map(|l| l.p99_ms), 2),
                 opt(r.cpu_ms_per_exchange, 3),
                 opt(r.cpu_over_smallest, 2),
+                opt(r.background_cpu_percent, 1),
+                opt(r.net_over_smallest, 2),
                 format!("{:.0}", r.requester_rss_mib),
                 r.error.clone().unwrap_or_default(),
             ]
