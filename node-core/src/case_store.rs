@@ -17,7 +17,7 @@ thread_local! {
     /// Cases this thread decoded, with the stored bytes they were decoded from. A case is served
     /// from here only when the store holds exactly those bytes now, so whatever was written,
     /// committed or rolled back since, what is served is what the store holds. Decoding a
-    /// history was about a tenth of a store thread's time, read two or three times per exchange.
+    /// history was about a tenth of a store thread's time; an exchange reads its case five times.
     static DECODED: RefCell<Decoded<Arc<CoordinatedCase>>> = RefCell::new(Decoded::default());
 }
 
