@@ -73,13 +73,11 @@ const BACKGROUND_WINDOW: Duration = Duration::from_secs(2);
 
 /// Both nodes' CPU over `BACKGROUND_WINDOW` while no exchange runs, in CPU seconds per second.
 async fn background_cpu(pair: &Pair) -> anyhow::Result<f64> {
-    let pids = [pair.pid(&pair.requester)?, pair.pid(&pair.responder)?];
-    let cpu = |pids: [u32; 2]| -> anyhow::Result<f64> {
-        Ok(process_cpu(pids[0])? + process_cpu(pids[1])?)
-    };
-    let (before, start) = (cpu(pids)?, Instant::now());
+    let (rq, rs) = (pair.pid(&pair.requester)?, pair.pid(&pair.responder)?);
+    let cpu = || anyhow::Ok(process_cpu(rq)? + process_cpu(rs)?);
+    let (before, start) = (cpu()?, Instant::now());
     tokio::time::sleep(BACKGROUND_WINDOW).await;
-    Ok((cpu(pids)? - before) / start.elapsed().as_secs_f64())
+    Ok((cpu()? - before) / start.elapsed().as_secs_f64())
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
