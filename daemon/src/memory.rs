@@ -1,11 +1,11 @@
 //! Giving memory back to the system once connections have closed.
 //!
-//! A QUIC connection holds about 45 KiB while it lives. When a burst of them closes, glibc's
-//! allocator keeps what they freed in its arenas, among blocks that stay live, and returns only
-//! what lies at the top of a heap: a node that once served 1,000 peers would hold their memory
-//! for as long as it runs. So the node watches how many connections its endpoint holds, and
-//! once many have gone and none went during the last period, asks the allocator to return every
-//! whole free page (`malloc_trim`), on a blocking thread. The endpoint's count, not the
+//! A QUIC connection holds about 45 KiB while it lives. When a burst of them closes, the node's
+//! allocator (jemalloc, `passerelled`'s global allocator) keeps the pages they freed for its
+//! decay time, and lets that time pass only while the node allocates: an idle node that once
+//! served 1,000 peers would hold their memory. So the node watches how many connections its
+//! endpoint holds, and once many have gone and none went during the last period, asks the
+//! allocator to return every free page now (a purge of all arenas), on a blocking thread. The endpoint's count, not the
 //! closing, is what matters: a closed connection is freed only when it has drained, three
 //! probe timeouts later, which is seconds for one whose handshake waited on a busy node.
 
@@ -46,23 +46,34 @@ where
     }
 }
 
-/// Returns the allocator's whole free pages to the system.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// Returns the allocator's whole free pages to the system: jemalloc's arenas purged now, rather
+/// than after their decay time, which passes only while the node keeps allocating.
+#[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub(crate) fn give_back() {
     let started = std::time::Instant::now();
-    // SAFETY: `malloc_trim` has no preconditions; it takes the allocator's own locks, and only
-    // releases pages no allocation uses.
-    let released = unsafe { libc::malloc_trim(0) } == 1;
+    // `MALLCTL_ARENAS_ALL` (4096) names every arena.
+    let purge = c"arena.4096.purge";
+    // SAFETY: a purge reads and writes nothing through the null pointers; jemalloc takes its own
+    // locks, and only releases pages no allocation uses.
+    let status = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            purge.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
     tracing::debug!(
-        released,
+        status,
         took_us = started.elapsed().as_micros() as u64,
         "free memory given back to the system"
     );
 }
 
-/// Other allocators return memory themselves; there is nothing to ask.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+/// Other platforms keep their system allocator, which returns memory itself.
+#[cfg(not(target_os = "linux"))]
 pub(crate) fn give_back() {}
 
 #[cfg(test)]
@@ -157,8 +168,8 @@ mod tests {
         task.await.unwrap();
     }
 
-    /// Pages freed among live blocks go back to the system, which glibc alone does not do.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    /// Pages freed among live blocks go back to the system at once.
+    #[cfg(target_os = "linux")]
     #[test]
     fn freed_pages_among_live_blocks_go_back_to_the_system() {
         fn resident_kib() -> u64 {
