@@ -2,7 +2,7 @@
 //! and the log's writes in order, and groups the jobs queued while it was busy into a single
 //! transaction, each job in its own savepoint so one failing job does not undo the others. A
 //! job's outputs are released only once its commit is durable (`durable.rs`: one sync of the
-//! write-ahead log for every commit written meanwhile): nothing is acknowledged or sent before
+//! write-ahead log per batch, before the next begins): nothing is acknowledged or sent before
 //! it is durable. When the disk fails (full, read-only, an I/O error), whoever waits is told
 //! so plainly, the node's status reports it until a write succeeds again, and the thread goes
 //! on serving.
@@ -261,22 +261,16 @@ fn run(
     if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", crate::wal::CHECKPOINT_PAGES) {
         tracing::warn!(error = %e, "the store checkpoints at SQLite's default size");
     }
-    let mut durable = Durability::start(
+    let mut durable = Durability::new(
         wal_sync(conn.path().map(std::path::PathBuf::from)),
         on_commit,
         seen.metrics.clone(),
     );
     let mut size = log_size;
     let mut stopping = false;
-    // A job that arrived while the last batch committed: it starts the next batch.
-    let mut waiting: Option<Job> = None;
     while !stopping {
-        let first = match waiting.take() {
-            Some(job) => job,
-            None => match rx.recv() {
-                Ok(job) => job,
-                Err(_) => break,
-            },
+        let Ok(first) = rx.recv() else {
+            break;
         };
         let mut batch = vec![first];
         batch.extend(rx.try_iter().take(255));
@@ -463,19 +457,14 @@ fn run(
             }
         }
         let kept = failure.is_none();
-        // With more work waiting, the disk syncs this batch while the thread goes on.
-        waiting = rx.try_recv().ok();
-        durable.finished(
-            Finished {
-                wrote: kept && wrote,
-                entries: if kept { entries } else { Vec::new() },
-                releases,
-                began,
-            },
-            waiting.is_none(),
-        );
+        // Jobs that arrive while the disk syncs form the next batch.
+        durable.finished(Finished {
+            wrote: kept && wrote,
+            entries: if kept { entries } else { Vec::new() },
+            releases,
+            began,
+        });
     }
-    // Dropping `durable` releases what waits for a sync and ends the sync thread.
 }
 
 #[cfg(test)]
