@@ -245,7 +245,7 @@ fn stored_summary(
 pub(crate) fn request_list(tx: &Tx<'_>) -> Result<StaffReply, Fault> {
     let mut st = tx.db.prepare(
         "SELECT request_id, case_id, responder, purpose, categories, staff, state, outcome, summary_id, created_at, updated_at
-         FROM requests ORDER BY created_at DESC, rowid DESC LIMIT 1000",
+         FROM requests ORDER BY created_at DESC, request_id DESC LIMIT 1000",
     )?;
     let rows = st.query_map([], |r| {
         Ok((

@@ -250,7 +250,7 @@ fn version(
             rusqlite::params![d.to_vec(), request_id.0.to_vec()],
             |r| r.get(0),
         ),
-        None => tx.db.prepare_cached("SELECT signed FROM request_versions WHERE request_id = ?1 ORDER BY rowid DESC LIMIT 1")?
+        None => tx.db.prepare_cached("SELECT signed FROM request_versions WHERE rowid = (SELECT max(rowid) FROM request_versions WHERE request_id = ?1)")?
         .query_row(
             [request_id.0.to_vec()],
             |r| r.get(0),

@@ -57,6 +57,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/011_psi.sql")),
         M::up(include_str!("migrations/012_ordered_keys.sql")),
         M::up(include_str!("migrations/013_outbox_due.sql")),
+        M::up(include_str!("migrations/014_requests_by_key.sql")),
     ])
 }
 
@@ -253,7 +254,7 @@ mod tests {
         migrations().to_latest(&mut conn).unwrap();
         let latest: Vec<u8> = conn
             .query_row(
-                "SELECT signed FROM request_versions WHERE request_id = ?1 ORDER BY rowid DESC LIMIT 1",
+                "SELECT signed FROM request_versions WHERE rowid = (SELECT max(rowid) FROM request_versions WHERE request_id = ?1)",
                 [[7u8; 16].to_vec()],
                 |r| r.get(0),
             )
@@ -274,5 +275,80 @@ mod tests {
             )
             .unwrap();
         assert_eq!(proof, (5, [3u8; 32].to_vec()));
+    }
+
+    /// A store's requests survive their move to a table kept by id, every column of them.
+    #[test]
+    fn requests_kept_by_id_keep_what_a_store_held() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 13).unwrap();
+        let rows = [
+            ([1u8; 16], "pending", None::<&str>, None::<Vec<u8>>, 10i64),
+            (
+                [2u8; 16],
+                "received",
+                Some("granted"),
+                Some(vec![9u8; 16]),
+                20,
+            ),
+        ];
+        for (id, state, outcome, summary, at) in &rows {
+            conn.execute(
+                "INSERT INTO requests VALUES (?1, ?2, 'ne.oai', 'eligibility', 'income', 'alice', ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![id.to_vec(), [5u8; 16].to_vec(), state, outcome, summary, at, at + 1],
+            )
+            .unwrap();
+        }
+        migrations().to_latest(&mut conn).unwrap();
+        let mut st = conn
+            .prepare("SELECT request_id, state, outcome, summary_id, created_at, updated_at, case_id, staff FROM requests ORDER BY request_id")
+            .unwrap();
+        type Kept = (
+            Vec<u8>,
+            String,
+            Option<String>,
+            Option<Vec<u8>>,
+            i64,
+            i64,
+            Vec<u8>,
+            String,
+        );
+        let kept: Vec<Kept> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected: Vec<Kept> = rows
+            .iter()
+            .map(|(id, state, outcome, summary, at)| {
+                (
+                    id.to_vec(),
+                    state.to_string(),
+                    outcome.map(str::to_string),
+                    summary.clone(),
+                    *at,
+                    at + 1,
+                    vec![5u8; 16],
+                    "alice".to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(kept, expected);
+        let duplicate = conn.execute(
+            "INSERT INTO requests VALUES (?1, x'05', 'ne.oai', 'p', 'c', 'bob', 'pending', NULL, NULL, 1, 1)",
+            [[1u8; 16].to_vec()],
+        );
+        assert!(duplicate.is_err(), "an id is still kept once");
     }
 }
