@@ -5,8 +5,9 @@ use clap::Parser;
 use daemon::args::{Args, DEFAULT_LOG_FILTER};
 use tokio_util::sync::CancellationToken;
 
-/// jemalloc serves every allocation of the node, SQLite's included: glibc's spent 7% of the
-/// node's CPU under load, jemalloc about half as much (see `daemon::memory`).
+/// jemalloc serves every allocation of the node, SQLite's included: at 32 exchanges in flight,
+/// glibc's malloc and free took 7% of the nodes' CPU and jemalloc's take under 2% (giving memory
+/// back: `daemon::memory`).
 #[cfg(target_os = "linux")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -5,9 +5,10 @@
 //! decay time, and lets that time pass only while the node allocates: an idle node that once
 //! served 1,000 peers would hold their memory. So the node watches how many connections its
 //! endpoint holds, and once many have gone and none went during the last period, asks the
-//! allocator to return every free page now (a purge of all arenas), on a blocking thread. The endpoint's count, not the
-//! closing, is what matters: a closed connection is freed only when it has drained, three
-//! probe timeouts later, which is seconds for one whose handshake waited on a busy node.
+//! allocator to return every free page now (a purge of all arenas), on a blocking thread. The
+//! endpoint's count, not the closing, is what matters: a closed connection is freed only when it
+//! has drained, three probe timeouts later, which is seconds for one whose handshake waited on a
+//! busy node.
 
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
