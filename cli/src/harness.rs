@@ -173,6 +173,17 @@ impl NodeHandle {
     }
 }
 
+/// A node process still running when its handle goes (an error, a panic, an interrupted
+/// command) is killed, so that no node outlives the federation whose directory is removed.
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
 /// Where the example federation's nodes run.
 pub enum Launch {
     /// In this process, through `daemon::start` (tests, demo).

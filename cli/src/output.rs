@@ -26,9 +26,11 @@ Exit status:
   6  internal: the node failed locally
   7  pending: the outcome is not known yet; the node keeps working on it (check
      `passerelle summary requests` before asking again)
+  130  interrupted: `demo` or `bench` stopped on SIGINT or SIGTERM; the nodes it started
+     are stopped and its files removed
 With --json, stdout holds one JSON document whatever the outcome; an error is
 {\"error\": {\"kind\": KIND, \"message\": TEXT}} with KIND one of failed, usage, bad-request,
-forbidden, unreachable, peer, internal, pending.";
+forbidden, unreachable, peer, internal, pending, interrupted.";
 
 /// How a command that ran to its end turned out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,8 @@ pub enum ErrorKind {
     Internal,
     /// The outcome is not known yet; the node keeps working on it.
     Pending,
+    /// A command that starts nodes of its own was stopped by a signal, and cleaned up.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -92,6 +96,7 @@ impl ErrorKind {
             ErrorKind::Peer => "peer",
             ErrorKind::Internal => "internal",
             ErrorKind::Pending => "pending",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 
@@ -102,6 +107,8 @@ impl ErrorKind {
             ErrorKind::Unreachable | ErrorKind::Peer => 5,
             ErrorKind::Internal => 6,
             ErrorKind::Pending => 7,
+            // As a shell reports a command ended by SIGINT.
+            ErrorKind::Interrupted => 130,
         }
     }
 }
@@ -283,6 +290,8 @@ mod tests {
             ErrorKind::Unreachable,
             ErrorKind::Peer,
             ErrorKind::Internal,
+            ErrorKind::Pending,
+            ErrorKind::Interrupted,
         ];
         let statuses = [
             Status::Done,

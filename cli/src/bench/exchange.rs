@@ -29,6 +29,28 @@ pub fn process_cpu(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
+/// The whole machine's CPU time so far, busy and in all, in USER_HZ ticks, from the `cpu` line
+/// of `/proc/stat`. Idle and I/O wait count as not busy.
+pub fn machine_cpu() -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")
+        .context("reading the machine's CPU time (Linux /proc)")?;
+    cpu_ticks(&stat).context("unreadable /proc/stat")
+}
+
+/// Busy and total ticks of the `cpu` line of `/proc/stat` text (proc(5)).
+fn cpu_ticks(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal, then guest time, already counted in user.
+    let all: u64 = ticks.iter().take(8).sum();
+    let waiting = ticks.get(3)? + ticks.get(4).unwrap_or(&0);
+    Some((all - waiting, all))
+}
+
 /// Resident memory of a process, from `/proc/<pid>/status`, in KiB.
 pub fn process_rss_kib(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -166,6 +188,10 @@ pub struct ExchangeRow {
     pub cpu_over_crypto_floor: f64,
     /// Throughput over the crypto-only ceiling of this machine.
     pub ratio_to_crypto_ceiling: f64,
+    /// Share of the machine's CPU time busy while the exchanges ran (every process, the
+    /// benchmark's client included): below 1, exchanges waited on something other than the
+    /// CPU, such as the disk.
+    pub machine_busy: f64,
 }
 
 impl ExchangeRow {
@@ -185,6 +211,7 @@ pub async fn measure(pair: &Pair, total: usize, concurrency: usize) -> anyhow::R
     let client = Arc::new(Client::connect(worker).await?);
     let (rq, rs) = (pair.pid(&pair.requester)?, pair.pid(&pair.responder)?);
     let (cpu_rq, cpu_rs) = (process_cpu(rq)?, process_cpu(rs)?);
+    let machine_before = machine_cpu()?;
     let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total)));
     let request = pair.request()?;
     let lat = latencies.clone();
@@ -204,6 +231,9 @@ pub async fn measure(pair: &Pair, total: usize, concurrency: usize) -> anyhow::R
     .await?;
     let requester_cpu = process_cpu(rq)? - cpu_rq;
     let responder_cpu = process_cpu(rs)? - cpu_rs;
+    let machine_after = machine_cpu()?;
+    let machine_busy = (machine_after.0 - machine_before.0) as f64
+        / (machine_after.1 - machine_before.1).max(1) as f64;
     client.close();
     let row = Row::new("full exchange", total, concurrency, took);
     let samples = std::mem::take(&mut *latencies.lock().unwrap());
@@ -214,5 +244,24 @@ pub async fn measure(pair: &Pair, total: usize, concurrency: usize) -> anyhow::R
         responder_cpu_ms: responder_cpu * 1e3 / total as f64,
         cpu_over_crypto_floor: 0.0,
         ratio_to_crypto_ceiling: 0.0,
+        machine_busy,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_time_leaves_out_idle_and_io_wait_and_counts_guests_once() {
+        let stat = "cpu  100 5 20 300 40 3 2 10 7 0\ncpu0 50 2 10 150 20 1 1 5 3 0\nintr 12\n";
+        // All: 100+5+20+300+40+3+2+10 = 480; waiting: 300+40.
+        assert_eq!(cpu_ticks(stat), Some((140, 480)));
+        assert_eq!(cpu_ticks("cpu0 1 2 3 4\n"), None, "no machine line");
+        assert_eq!(
+            cpu_ticks("cpu  1 x 3 4\n"),
+            None,
+            "a field that is not a number"
+        );
+    }
 }

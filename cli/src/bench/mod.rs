@@ -347,6 +347,7 @@ fn print_exchanges(rows: &[exchange::ExchangeRow]) -> anyhow::Result<()> {
         "responder CPU ms",
         "CPU / floor",
         "/ ceiling",
+        "machine busy",
     ];
     crate::output::text(&crate::table::table(
         header,
@@ -360,6 +361,7 @@ fn print_exchanges(rows: &[exchange::ExchangeRow]) -> anyhow::Result<()> {
                 format!("{:.3}", e.responder_cpu_ms),
                 format!("{:.2}", e.cpu_over_crypto_floor),
                 format!("{:.2}", e.ratio_to_crypto_ceiling),
+                format!("{:.0}%", e.machine_busy * 100.0),
             ]
         }),
     ))

@@ -1,0 +1,98 @@
+//! A command that starts nodes of its own (`demo`, `bench`), stopped by a signal, stops its
+//! nodes, removes its temporary files and exits 130, with `--json` as one error document.
+
+use rustix::process::{Pid, Signal, kill_process};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether a node store has been created anywhere under `dir`.
+fn holds_a_store(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        if path.is_dir() {
+            holds_a_store(&path)
+        } else {
+            path.file_name().is_some_and(|n| n == "node.db")
+        }
+    })
+}
+
+/// Processes whose command line names `dir`.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle))
+        .collect()
+}
+
+/// Runs `passerelle --json ARGS` with its temporary files in a directory of its own, stops it
+/// with `signal` once a node store exists, and checks what it left.
+fn interrupted(args: &[&str], signal: Signal, name: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .arg("--json")
+        .args(args)
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !holds_a_store(tmp.path()) {
+        assert!(Instant::now() < deadline, "{args:?} created no node store");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = Pid::from_raw(child.id() as i32).unwrap();
+    kill_process(pid, signal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "interrupted", "{doc}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(message.contains(name), "{message}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{args:?} left {left:?}");
+    let running = processes_in(tmp.path());
+    assert!(running.is_empty(), "{args:?} left {running:?} running");
+}
+
+#[test]
+fn an_interrupted_demo_removes_its_federation() {
+    interrupted(&["demo"], Signal::INT, "SIGINT");
+}
+
+#[test]
+fn a_terminated_demo_removes_its_federation() {
+    interrupted(&["demo"], Signal::TERM, "SIGTERM");
+}
+
+/// The benchmark's nodes are processes of their own (`passerelled` beside `passerelle`, as
+/// `cargo test --workspace` and `cargo build` put it): none outlives the benchmark.
+#[test]
+fn a_terminated_benchmark_stops_its_node_processes() {
+    interrupted(
+        &[
+            "bench",
+            "exchange",
+            "--requests",
+            "1000000",
+            "--concurrency",
+            "4",
+        ],
+        Signal::TERM,
+        "SIGTERM",
+    );
+}
