@@ -13,7 +13,7 @@ use protocol_spec::keys::PublicKey;
 use protocol_spec::peer::{PEER_ALPN, PeerMessage, PeerReply};
 use protocol_spec::staff::*;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -142,6 +142,8 @@ impl Node {
     }
 
     async fn serve_streams(self: &Arc<Self>, conn: quinn::Connection, key: PublicKey, peer: bool) {
+        let in_flight = Arc::new(AtomicU32::new(0));
+        let mut allowed = transport::INITIAL_STREAMS;
         loop {
             let stream = tokio::select! {
                 s = conn.accept_bi() => s,
@@ -150,8 +152,19 @@ impl Node {
             let Ok((mut send, mut recv)) = stream else {
                 break;
             };
+            let serving = InFlight::count(&in_flight);
+            // A client using three quarters of the streams it may open gets twice as many, up
+            // to the most: idle connections keep the small allowance, and its memory
+            // (transport.rs). Not all of them: quinn counts a stream until both sides are done
+            // with it, a little longer than the node serves it.
+            if serving * 4 >= allowed * 3 && allowed < transport::MAX_STREAMS {
+                allowed = (allowed * 2).min(transport::MAX_STREAMS);
+                conn.set_max_concurrent_bi_streams(allowed.into());
+            }
             let node = self.clone();
+            let in_flight = in_flight.clone();
             self.tasks.spawn(async move {
+                let _serving = InFlight(in_flight);
                 let arrived = Instant::now();
                 let body = transport::read_message(
                     &mut recv,
@@ -590,5 +603,22 @@ impl Node {
             }
             _ => Err(anyhow!("not a log request")),
         }
+    }
+}
+
+/// One request a connection's client has open and the node still serves; counted off when its
+/// task ends, however it ends.
+struct InFlight(Arc<AtomicU32>);
+
+impl InFlight {
+    /// Counts one more request on `count`; returns how many are now open.
+    fn count(count: &AtomicU32) -> u32 {
+        count.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
