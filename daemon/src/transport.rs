@@ -859,10 +859,14 @@ mod tests {
         accept.abort();
     }
 
-    /// A request and its reply each end with their last frame; neither side asks the other to
-    /// stop sending a stream it read whole, which would cost a packet each way per request.
-    #[tokio::test]
-    async fn a_stream_read_whole_is_not_stopped() {
+    /// A server on loopback admitting one client key, and a client endpoint and configuration
+    /// with that key.
+    fn loopback() -> (
+        quinn::Endpoint,
+        std::net::SocketAddr,
+        quinn::Endpoint,
+        quinn::ClientConfig,
+    ) {
         let (server_key, client_key) = (
             SigningKey::from_seed([1; 32]),
             SigningKey::from_seed([2; 32]),
@@ -873,6 +877,16 @@ mod tests {
         )
         .unwrap();
         let addr = server.local_addr().unwrap();
+        let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+        let config = client_config(&client_key, server_key.public(), ALPN).unwrap();
+        (server, addr, endpoint, config)
+    }
+
+    /// A request and its reply each end with their last frame; neither side asks the other to
+    /// stop sending a stream it read whole, which would cost a packet each way per request.
+    #[tokio::test]
+    async fn a_stream_read_whole_is_not_stopped() {
+        let (server, addr, endpoint, config) = loopback();
         let serve = tokio::spawn(async move {
             let conn = server.accept().await.unwrap().await.unwrap();
             for _ in 0..8 {
@@ -886,8 +900,6 @@ mod tests {
             conn.closed().await;
             conn.stats().frame_tx.stop_sending
         });
-        let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
-        let config = client_config(&client_key, server_key.public(), ALPN).unwrap();
         let conn = connect(&endpoint, config, addr).await.unwrap();
         for i in 0..8 {
             let reply: String = request(&conn, &format!("request {i}")).await.unwrap();
@@ -906,23 +918,12 @@ mod tests {
     /// the node to read.
     #[tokio::test]
     async fn a_new_connection_carries_64_requests_and_16_mib_unread() {
-        let (server_key, client_key) = (
-            SigningKey::from_seed([1; 32]),
-            SigningKey::from_seed([2; 32]),
-        );
-        let server = quinn::Endpoint::server(
-            server_config(&server_key, &[], toggle(&client_key), &[ALPN]).unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .unwrap();
-        let addr = server.local_addr().unwrap();
+        let (server, addr, endpoint, config) = loopback();
         // Accepts the connection and never reads a stream.
         let serve = tokio::spawn(async move {
             let conn = server.accept().await.unwrap().await.unwrap();
             conn.closed().await;
         });
-        let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
-        let config = client_config(&client_key, server_key.public(), ALPN).unwrap();
         let conn = connect(&endpoint, config, addr).await.unwrap();
         let open = || tokio::time::timeout(Duration::from_millis(500), conn.open_bi());
         let mut streams = Vec::new();
