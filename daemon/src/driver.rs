@@ -152,19 +152,18 @@ impl Node {
             let Ok((mut send, mut recv)) = stream else {
                 break;
             };
-            let serving = InFlight::count(&in_flight);
+            let (serving, open) = InFlight::start(&in_flight);
             // A client using three quarters of the streams it may open gets twice as many, up
             // to the most: idle connections keep the small allowance, and its memory
             // (transport.rs). Not all of them: quinn counts a stream until both sides are done
             // with it, a little longer than the node serves it.
-            if serving * 4 >= allowed * 3 && allowed < transport::MAX_STREAMS {
+            if open * 4 >= allowed * 3 && allowed < transport::MAX_STREAMS {
                 allowed = (allowed * 2).min(transport::MAX_STREAMS);
                 conn.set_max_concurrent_bi_streams(allowed.into());
             }
             let node = self.clone();
-            let in_flight = in_flight.clone();
             self.tasks.spawn(async move {
-                let _serving = InFlight(in_flight);
+                let _serving = serving;
                 let arrived = Instant::now();
                 let body = transport::read_message(
                     &mut recv,
@@ -611,9 +610,11 @@ impl Node {
 struct InFlight(Arc<AtomicU32>);
 
 impl InFlight {
-    /// Counts one more request on `count`; returns how many are now open.
-    fn count(count: &AtomicU32) -> u32 {
-        count.fetch_add(1, Ordering::Relaxed) + 1
+    /// Counts one more request on `count`; returns it and how many are now open. Counted off
+    /// when dropped, even if its task never ran.
+    fn start(count: &Arc<AtomicU32>) -> (InFlight, u32) {
+        let open = count.fetch_add(1, Ordering::Relaxed) + 1;
+        (InFlight(count.clone()), open)
     }
 }
 
