@@ -238,6 +238,10 @@ fn keep_version(tx: &Tx<'_>, signed: &SignedSummaryRequest) -> anyhow::Result<()
     Ok(())
 }
 
+/// The latest signed version of a request (`?1`, its id): the last one written. Found through
+/// the id's index, without sorting.
+pub(crate) const LATEST_VERSION: &str = "SELECT signed FROM request_versions WHERE rowid = (SELECT max(rowid) FROM request_versions WHERE request_id = ?1)";
+
 /// A signed version of the request: the one with `digest`, else the latest.
 fn version(
     tx: &Tx<'_>,
@@ -245,16 +249,18 @@ fn version(
     digest: Option<&[u8; 32]>,
 ) -> anyhow::Result<Option<SignedSummaryRequest>> {
     let bytes: Option<Vec<u8>> = match digest {
-        Some(d) => tx.db.prepare_cached("SELECT signed FROM request_versions WHERE digest = ?1 AND request_id = ?2")?
-        .query_row(
-            rusqlite::params![d.to_vec(), request_id.0.to_vec()],
-            |r| r.get(0),
-        ),
-        None => tx.db.prepare_cached("SELECT signed FROM request_versions WHERE rowid = (SELECT max(rowid) FROM request_versions WHERE request_id = ?1)")?
-        .query_row(
-            [request_id.0.to_vec()],
-            |r| r.get(0),
-        ),
+        Some(d) => tx
+            .db
+            .prepare_cached(
+                "SELECT signed FROM request_versions WHERE digest = ?1 AND request_id = ?2",
+            )?
+            .query_row(rusqlite::params![d.to_vec(), request_id.0.to_vec()], |r| {
+                r.get(0)
+            }),
+        None => tx
+            .db
+            .prepare_cached(LATEST_VERSION)?
+            .query_row([request_id.0.to_vec()], |r| r.get(0)),
     }
     .optional()?;
     Ok(bytes.map(|b| postcard::from_bytes(&b)).transpose()?)

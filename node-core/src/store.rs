@@ -254,7 +254,7 @@ mod tests {
         migrations().to_latest(&mut conn).unwrap();
         let latest: Vec<u8> = conn
             .query_row(
-                "SELECT signed FROM request_versions WHERE rowid = (SELECT max(rowid) FROM request_versions WHERE request_id = ?1)",
+                crate::requester::LATEST_VERSION,
                 [[7u8; 16].to_vec()],
                 |r| r.get(0),
             )
