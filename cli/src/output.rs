@@ -27,7 +27,7 @@ Exit status:
   7  pending: the outcome is not known yet; the node keeps working on it (check
      `passerelle summary requests` before asking again)
   130  interrupted: `demo` or `bench` stopped on SIGINT or SIGTERM; the nodes it started
-     are stopped and its files removed
+     are stopped and its temporary files removed
 With --json, stdout holds one JSON document whatever the outcome; an error is
 {\"error\": {\"kind\": KIND, \"message\": TEXT}} with KIND one of failed, usage, bad-request,
 forbidden, unreachable, peer, internal, pending, interrupted.";

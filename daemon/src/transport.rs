@@ -288,8 +288,8 @@ impl ServerCertVerifier for PinnedServer {
 /// on every idle connection.
 pub const INITIAL_STREAMS: u32 = 64;
 
-/// Concurrent requests a connection may carry once it has used all it was allowed, in steps
-/// (the node's driver doubles the allowance). A case worker's session, or a node asking a peer
+/// Concurrent requests a connection may carry at most: the node's driver doubles a connection's
+/// allowance each time its client has three quarters of it open. A case worker's session, or a node asking a peer
 /// for all its case workers, has this many requests in flight on one connection. With 64 at
 /// most, the benchmark's 128 in flight were 64 (the rest waited for a stream), and the nodes'
 /// group commits smaller: 128 in flight, builds in turn, 4,693-4,845 exchanges/s instead of
@@ -913,7 +913,7 @@ mod tests {
     }
 
     /// A new connection carries 64 requests at once (the node's driver allows more to a
-    /// connection that uses them all), and whatever a peer sends on them that the node has not
+    /// connection that keeps three quarters of them open), and whatever a peer sends on them that the node has not
     /// read stays within 16 MiB: a 65th stream waits for a stream to end, and a 17th MiB for
     /// the node to read.
     #[tokio::test]
