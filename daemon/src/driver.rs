@@ -352,6 +352,12 @@ impl Node {
             PeerReply::Refusal(r) => r.code.as_str(),
             other => node_core::reply_name(other),
         };
+        self.watch
+            .metrics
+            .decision(side, code, latency.as_secs_f64());
+        if !self.request_line() {
+            return;
+        }
         let latency_ms = latency.as_millis() as u64;
         if code == "granted" {
             tracing::info!(
@@ -372,9 +378,6 @@ impl Node {
                 "summary request refused"
             );
         }
-        self.watch
-            .metrics
-            .decision(side, code, latency.as_secs_f64());
     }
 
     /// Serves a staff request, then logs and counts it: its kind, the member's role, the
@@ -393,13 +396,15 @@ impl Node {
         };
         let role = role.map_or("revoked", |r| r.as_str());
         let latency_ms = began.elapsed().as_millis() as u64;
-        tracing::info!(
-            request = kind,
-            role,
-            outcome,
-            latency_ms,
-            "staff request served"
-        );
+        if self.request_line() {
+            tracing::info!(
+                request = kind,
+                role,
+                outcome,
+                latency_ms,
+                "staff request served"
+            );
+        }
         self.watch.metrics.staff_request(kind, outcome);
         reply
     }
@@ -560,9 +565,24 @@ impl Node {
         reply
     }
 
-    /// Sends what is due in the outbox.
+    /// Whether a line about one request is logged now (crate::log_budget): always at `debug`.
+    fn request_line(&self) -> bool {
+        tracing::enabled!(tracing::Level::DEBUG)
+            || self.request_lines.lock().unwrap().admit(Instant::now())
+    }
+
+    /// Sends what is due in the outbox, and reports the request lines the log skipped.
     pub(crate) async fn tick(self: &Arc<Self>) {
         self.watch.metrics.upkeep();
+        let skipped = self.request_lines.lock().unwrap().report(Instant::now());
+        if let Some(s) = skipped {
+            tracing::info!(
+                skipped = s.lines,
+                seconds = s.over.as_secs(),
+                per_second = crate::log_budget::LINES_PER_SECOND,
+                "request lines skipped"
+            );
+        }
         if let Ok(outputs) = self.step(Input::Tick).await {
             self.carry_out(outputs);
         }

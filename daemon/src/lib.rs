@@ -10,6 +10,7 @@ pub mod config;
 mod driver;
 mod durable;
 pub mod log;
+pub mod log_budget;
 mod log_state;
 pub mod logging;
 mod memory;

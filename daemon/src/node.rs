@@ -2,6 +2,7 @@
 //! state, the limits and its connections, inbound and to peers. The driver ([`crate::driver`])
 //! serves requests with them, and the log ([`crate::log`]) signs, serves and witnesses with them.
 
+use crate::log_budget::LogBudget;
 use crate::log_state::LogState;
 use crate::store::Store;
 use crate::transport;
@@ -65,6 +66,8 @@ pub(crate) struct Node {
     pub(crate) checked_checkpoints: Mutex<HashMap<InstitutionId, String>>,
     /// Per responder, the receipts whose inclusion proofs wait to be exchanged in one batch.
     pub(crate) receipts_to_prove: Mutex<HashMap<InstitutionId, crate::log::Waiting>>,
+    /// How many lines about single requests may still be logged, and those skipped.
+    pub(crate) request_lines: Mutex<LogBudget>,
     pub(crate) shutdown: CancellationToken,
     /// Metrics and what the health endpoint reads.
     pub(crate) watch: Watch,
@@ -106,6 +109,7 @@ impl Node {
             witnessing: tokio::sync::Mutex::new(()),
             checked_checkpoints: Mutex::new(HashMap::new()),
             receipts_to_prove: Mutex::new(HashMap::new()),
+            request_lines: Mutex::new(LogBudget::new(std::time::Instant::now())),
             shutdown,
             watch,
         }

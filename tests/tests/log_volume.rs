@@ -1,0 +1,96 @@
+//! End-to-end: a node under a burst of requests logs a bounded number of lines about them, then
+//! one line counting those it skipped (daemon::log_budget), so that its log stays readable and
+//! under the journal's rate limit at any traffic.
+
+use daemon::log_budget::{BURST, LINES_PER_SECOND};
+use protocol_spec::staff::StaffRequest;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tests::*;
+
+/// The process's log, as JSON lines in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn events(&self) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).expect("UTF-8");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_requests_is_logged_up_to_the_budget_and_the_rest_counted() {
+    let captured = Captured::default();
+    // What a node logs by default.
+    let filter = tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn");
+    daemon::logging::install(
+        filter,
+        daemon::logging::Format::Json,
+        false,
+        captured.clone(),
+    )
+    .expect("the only subscriber of this process");
+    let s = Setup::new().await;
+    let worker = &s.node("ne.oai").worker;
+    let asked = 3 * BURST as usize;
+    let began = Instant::now();
+    for _ in 0..asked {
+        call(worker, StaffRequest::WhoAmI).await.expect("who-am-i");
+    }
+    let took = began.elapsed().as_secs_f64();
+
+    // Once no line was skipped for a second, the next outbox round reports the count.
+    let reported = eventually(10, || async {
+        captured
+            .events()
+            .iter()
+            .any(|e| e["fields"]["message"] == "request lines skipped")
+    })
+    .await;
+    let events = captured.events();
+    s.stop().await;
+    assert!(reported, "the skipped lines are reported");
+
+    let logged = events
+        .iter()
+        .filter(|e| {
+            e["fields"]["message"] == "staff request served" && e["fields"]["request"] == "who-am-i"
+        })
+        .count();
+    let skipped: u64 = events
+        .iter()
+        .filter(|e| e["fields"]["message"] == "request lines skipped")
+        .map(|e| e["fields"]["skipped"].as_u64().expect("a count"))
+        .sum();
+    // The setup's own requests took part of the burst before.
+    let most = (BURST + LINES_PER_SECOND * took).ceil() as usize;
+    assert!(
+        logged <= most && logged < asked,
+        "{logged} of {asked} requests logged in {took:.1} s, at most {most}"
+    );
+    assert_eq!(
+        logged as u64 + skipped,
+        asked as u64,
+        "every request is logged or counted"
+    );
+}
