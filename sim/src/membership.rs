@@ -23,8 +23,17 @@ const CHANGES: [Change; 3] = [Change::AddJoiner, Change::RotateKeys, Change::Rem
 impl World {
     /// Makes the next change (or installs the one in progress again) at an up founder.
     pub(crate) fn roster_change(&mut self) -> Check {
+        // A roster installed again goes to a founder that does not start on it. The founder
+        // whose keys it rotates does, and cannot pass it on: no peer admits its new key before
+        // the roster reaches them from another member.
+        let again = self
+            .membership
+            .installing
+            .as_ref()
+            .map(|r| r.roster.version);
         let founders: Vec<usize> = (0..self.fed.founders.len())
             .filter(|i| self.nodes[*i].is_up())
+            .filter(|i| again.is_none_or(|v| self.nodes[*i].configured.roster.version < v))
             .collect();
         let Some(&i) = self.rng.pick(&founders) else {
             self.schedule(5_000, Event::RosterChange);
