@@ -37,11 +37,11 @@ fn a_seed_replays_the_same_run() {
 /// command runs it (0.01 day), after the fix of what it found.
 #[test]
 fn seeds_that_once_failed_keep_every_invariant() {
-    // 100103: a key rotation's roster, installed again after a store fault, went to the founder
+    // 100103, 100168: a key rotation's roster, installed again after a store fault, went to the founder
     // whose keys it rotates. That node starts on it but cannot pass it on (no peer admits its
     // new key before the roster reaches them), so the roster never spread and its outbox never
     // drained.
-    for seed in [100103] {
+    for seed in [100103, 100168] {
         let mut cfg = sim::Config::new(seed);
         cfg.duration_ms = 864_000;
         if let Err(v) = sim::run(&cfg) {
