@@ -130,13 +130,15 @@ impl NodeHandle {
     }
 
     /// Starts the node as its own `passerelled` process, logging to `passerelled.log` in its
-    /// directory, and waits until it answers its administrator.
+    /// directory, and waits until it answers its administrator. Its input is a pipe this
+    /// process holds: when this process ends, even killed, the pipe closes and the node stops.
     pub async fn spawn(&mut self, exe: &Path) -> anyhow::Result<()> {
         let log = std::fs::File::create(self.dir.join("passerelled.log"))?;
         let child = std::process::Command::new(exe)
             .arg("--config")
             .arg(self.config_path())
-            .stdin(std::process::Stdio::null())
+            .arg("--exit-with-stdin")
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()

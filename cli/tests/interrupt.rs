@@ -96,3 +96,55 @@ fn a_terminated_benchmark_stops_its_node_processes() {
         "SIGTERM",
     );
 }
+
+/// Whether a store's write-ahead log is left anywhere under `dir`: a node that stopped cleanly
+/// removes it.
+fn holds_a_log(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        if path.is_dir() {
+            holds_a_log(&path)
+        } else {
+            path.file_name().is_some_and(|n| n == "node.db-wal")
+        }
+    })
+}
+
+/// A benchmark killed outright cannot clean up, but its nodes notice that their input (a pipe
+/// from it) closed and stop cleanly by themselves.
+#[test]
+fn a_killed_benchmark_leaves_no_node_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["bench", "exchange", "--requests", "1000000"])
+        .args(["--concurrency", "4"])
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while processes_in(tmp.path()).len() < 3 {
+        assert!(Instant::now() < deadline, "the benchmark started no nodes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let running = processes_in(tmp.path());
+        if running.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left {running:?} running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !holds_a_log(tmp.path()),
+        "a node did not close its store cleanly"
+    );
+}

@@ -39,7 +39,7 @@ Observability:
   health --config node.toml` asks /readyz.
 
 Exit status:
-  0  stopped by SIGTERM or SIGINT
+  0  stopped by SIGTERM or SIGINT (or, with --exit-with-stdin, by the end of its input)
   1  the node failed: it could not listen, open its store, or go on serving
   2  the command line, the configuration or a PASSERELLE_LOG* variable cannot be used
      (the reason is printed)"
@@ -49,4 +49,10 @@ pub struct Args {
     /// /etc/passerelle/node.toml. Relative paths in it are resolved against its directory.
     #[arg(long, short, value_name = "FILE")]
     pub config: PathBuf,
+    /// Stop, as on SIGTERM, once standard input is closed: for a program that starts the node
+    /// with a pipe as its input, so that the node stops when that program ends, even killed
+    /// (`passerelle demo` and `bench` start their nodes so). Not for a service manager, which
+    /// gives no input.
+    #[arg(long)]
+    pub exit_with_stdin: bool,
 }

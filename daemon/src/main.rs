@@ -44,6 +44,18 @@ fn main() -> std::process::ExitCode {
         let _ = tokio::signal::ctrl_c().await;
         s2.cancel();
     });
+    if args.exit_with_stdin {
+        // A thread of its own: a read of standard input cannot be cancelled, and the runtime's
+        // blocking pool would wait for it at shutdown.
+        let s3 = shutdown.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            s3.cancel();
+        });
+    }
     match rt.block_on(daemon::run(config, shutdown)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
