@@ -52,7 +52,14 @@ fn main() -> std::process::ExitCode {
             use std::io::Read;
             let mut buf = [0u8; 256];
             let mut stdin = std::io::stdin();
-            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Err(e) if e.kind() != std::io::ErrorKind::Interrupted => break,
+                    _ => {}
+                }
+            }
+            tracing::info!("standard input closed: stopping");
             s3.cancel();
         });
     }
