@@ -31,7 +31,8 @@ Environment:
                          stderr: the journal under systemd. It names no person, record
                          value or staff member. Lines about single requests are at most
                          10 a second after a burst of 100, the rest counted in a
-                         `request lines skipped` line; at `debug`, all are written.
+                         `request lines skipped` line; at `debug`, and for an
+                         administrator's requests, all are written.
 
 Observability:
   With an [observability] table in node.toml (listen = \"127.0.0.1:9464\"), the node serves

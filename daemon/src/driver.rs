@@ -394,9 +394,11 @@ impl Node {
             StaffReply::Summary(SummaryOutcome::Queued) => "queued",
             _ => "ok",
         };
+        // An administrator's requests change the node and are few: each is logged.
+        let admin = role == Some(protocol_spec::ids::Role::Admin);
         let role = role.map_or("revoked", |r| r.as_str());
         let latency_ms = began.elapsed().as_millis() as u64;
-        if self.request_line() {
+        if admin || self.request_line() {
             tracing::info!(
                 request = kind,
                 role,

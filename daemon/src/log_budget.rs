@@ -6,7 +6,8 @@
 //! exchanges per second a node can carry, that is millions of lines an hour, and the journal's
 //! default rate limit (10,000 lines per 30 s per service) would then drop lines without choosing,
 //! errors and warnings among them. A member sending requests could flood the log the same way.
-//! The figures of every request stay exact in `/metrics`; `PASSERELLE_LOG=debug` logs every line.
+//! The figures of every request stay exact in `/metrics`; `PASSERELLE_LOG=debug` logs every line,
+//! and an administrator's requests, few and each changing the node, are logged outside it.
 
 use std::time::{Duration, Instant};
 

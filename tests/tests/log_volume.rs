@@ -1,6 +1,6 @@
 //! End-to-end: a node under a burst of requests logs a bounded number of lines about them, then
 //! one line counting those it skipped (daemon::log_budget), so that its log stays readable and
-//! under the journal's rate limit at any traffic.
+//! under the journal's rate limit at any traffic; an administrator's requests are all logged.
 
 use daemon::log_budget::{BURST, LINES_PER_SECOND};
 use protocol_spec::staff::StaffRequest;
@@ -58,6 +58,10 @@ async fn a_burst_of_requests_is_logged_up_to_the_budget_and_the_rest_counted() {
         call(worker, StaffRequest::WhoAmI).await.expect("who-am-i");
     }
     let took = began.elapsed().as_secs_f64();
+    // An administrator's request is logged even with the budget spent.
+    call(&s.node("ne.oai").admin, StaffRequest::WhoAmI)
+        .await
+        .expect("who-am-i");
 
     // Once no line was skipped for a second, the next outbox round reports the count.
     let reported = eventually(10, || async {
@@ -71,12 +75,19 @@ async fn a_burst_of_requests_is_logged_up_to_the_budget_and_the_rest_counted() {
     s.stop().await;
     assert!(reported, "the skipped lines are reported");
 
-    let logged = events
-        .iter()
-        .filter(|e| {
-            e["fields"]["message"] == "staff request served" && e["fields"]["request"] == "who-am-i"
-        })
-        .count();
+    let served = |role: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                let f = &e["fields"];
+                f["message"] == "staff request served"
+                    && f["request"] == "who-am-i"
+                    && f["role"] == role
+            })
+            .count()
+    };
+    let logged = served("case-worker");
+    assert_eq!(served("admin"), 1, "the administrator's request is logged");
     let skipped: u64 = events
         .iter()
         .filter(|e| e["fields"]["message"] == "request lines skipped")
