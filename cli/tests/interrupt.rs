@@ -6,17 +6,17 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Whether a node store has been created anywhere under `dir`.
-fn holds_a_store(dir: &Path) -> bool {
+/// Whether a file named `name` is anywhere under `dir`.
+fn holds(dir: &Path, name: &str) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
     };
     entries.flatten().any(|e| {
         let path = e.path();
         if path.is_dir() {
-            holds_a_store(&path)
+            holds(&path, name)
         } else {
-            path.file_name().is_some_and(|n| n == "node.db")
+            path.file_name().is_some_and(|n| n == name)
         }
     })
 }
@@ -47,7 +47,8 @@ fn interrupted(args: &[&str], signal: Signal, name: &str) {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
-    while !holds_a_store(tmp.path()) {
+    // A node store exists.
+    while !holds(tmp.path(), "node.db") {
         assert!(Instant::now() < deadline, "{args:?} created no node store");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -97,22 +98,6 @@ fn a_terminated_benchmark_stops_its_node_processes() {
     );
 }
 
-/// Whether a store's write-ahead log is left anywhere under `dir`: a node that stopped cleanly
-/// removes it.
-fn holds_a_log(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|e| {
-        let path = e.path();
-        if path.is_dir() {
-            holds_a_log(&path)
-        } else {
-            path.file_name().is_some_and(|n| n == "node.db-wal")
-        }
-    })
-}
-
 /// A benchmark killed outright cannot clean up, but its nodes notice that their input (a pipe
 /// from it) closed and stop cleanly by themselves.
 #[test]
@@ -143,8 +128,9 @@ fn a_killed_benchmark_leaves_no_node_running() {
         assert!(Instant::now() < deadline, "left {running:?} running");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A node that stopped cleanly removed its store's write-ahead log.
     assert!(
-        !holds_a_log(tmp.path()),
+        !holds(tmp.path(), "node.db-wal"),
         "a node did not close its store cleanly"
     );
 }

@@ -4,6 +4,7 @@
 //! adversarial tests.
 #![forbid(unsafe_code)]
 
+pub mod captured_log;
 pub mod disk;
 
 use anyhow::bail;

@@ -4,52 +4,13 @@
 
 use daemon::log_budget::{BURST, LINES_PER_SECOND};
 use protocol_spec::staff::StaffRequest;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tests::*;
 
-/// The process's log, as JSON lines in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn events(&self) -> Vec<serde_json::Value> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).expect("UTF-8");
-        text.lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
-            .collect()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_requests_is_logged_up_to_the_budget_and_the_rest_counted() {
-    let captured = Captured::default();
     // What a node logs by default.
-    let filter = tracing_subscriber::EnvFilter::new("info,quinn=warn,rustls=warn");
-    daemon::logging::install(
-        filter,
-        daemon::logging::Format::Json,
-        false,
-        captured.clone(),
-    )
-    .expect("the only subscriber of this process");
+    let captured = tests::captured_log::CapturedLog::install("info,quinn=warn,rustls=warn");
     let s = Setup::new().await;
     let worker = &s.node("ne.oai").worker;
     let asked = 3 * BURST as usize;

@@ -9,7 +9,6 @@ use protocol_spec::ids::CaseId;
 use protocol_spec::staff::{StaffReply, StaffRequest, SummaryOutcome};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use tests::*;
 
 const ASSESS: &str = "coordinated-assessment";
@@ -448,40 +447,11 @@ fn personal_strings() -> Vec<String> {
     out
 }
 
-/// The process's log, as JSON lines in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_json_log_of_an_exchange_has_its_decisions_and_nothing_personal() {
-    let captured = Captured::default();
     // Debug for this project's crates; the QUIC and TLS libraries' debug output is theirs.
-    let filter =
-        tracing_subscriber::EnvFilter::new("debug,quinn=info,quinn_proto=info,rustls=info");
-    daemon::logging::install(
-        filter,
-        daemon::logging::Format::Json,
-        false,
-        captured.clone(),
-    )
-    .expect("the only subscriber of this process");
+    let captured =
+        tests::captured_log::CapturedLog::install("debug,quinn=info,quinn_proto=info,rustls=info");
     let s = Setup::new().await;
     let case = employment_case(&s).await;
     let refused = grant_and_refuse(&s, case).await;
@@ -515,14 +485,8 @@ async fn the_json_log_of_an_exchange_has_its_decisions_and_nothing_personal() {
     }
     s.stop().await;
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).expect("UTF-8");
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("not one JSON event per line ({e}): {l}"))
-        })
-        .collect();
+    let text = captured.text();
+    let events = captured.events();
     assert!(events.len() > 20, "{} events", events.len());
     let decided = |side: &str, code: &str| {
         events.iter().any(|e| {
