@@ -33,19 +33,24 @@ fn processes_in(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Runs `passerelle --json ARGS` with its temporary files in a directory of its own, stops it
-/// with `signal` once a node store exists, and checks what it left.
-fn interrupted(args: &[&str], signal: Signal, name: &str) {
-    let tmp = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+/// Starts `passerelle --json ARGS` with its temporary files in `tmp`.
+fn start(args: &[&str], tmp: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .arg("--json")
         .args(args)
-        .env("TMPDIR", tmp.path())
+        .env("TMPDIR", tmp)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `passerelle --json ARGS` with its temporary files in a directory of its own, stops it
+/// with `signal` once a node store exists, and checks what it left.
+fn interrupted(args: &[&str], signal: Signal, name: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let child = start(args, tmp.path());
     let deadline = Instant::now() + Duration::from_secs(300);
     // A node store exists.
     while !holds(tmp.path(), "node.db") {
@@ -80,22 +85,21 @@ fn a_terminated_demo_removes_its_federation() {
     interrupted(&["demo"], Signal::TERM, "SIGTERM");
 }
 
+/// A benchmark long enough to be stopped while it runs.
+const BENCH: [&str; 6] = [
+    "bench",
+    "exchange",
+    "--requests",
+    "1000000",
+    "--concurrency",
+    "4",
+];
+
 /// The benchmark's nodes are processes of their own (`passerelled` beside `passerelle`, as
 /// `cargo test --workspace` and `cargo build` put it): none outlives the benchmark.
 #[test]
 fn a_terminated_benchmark_stops_its_node_processes() {
-    interrupted(
-        &[
-            "bench",
-            "exchange",
-            "--requests",
-            "1000000",
-            "--concurrency",
-            "4",
-        ],
-        Signal::TERM,
-        "SIGTERM",
-    );
+    interrupted(&BENCH, Signal::TERM, "SIGTERM");
 }
 
 /// A benchmark killed outright cannot clean up, but its nodes notice that their input (a pipe
@@ -103,15 +107,7 @@ fn a_terminated_benchmark_stops_its_node_processes() {
 #[test]
 fn a_killed_benchmark_leaves_no_node_running() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
-        .args(["bench", "exchange", "--requests", "1000000"])
-        .args(["--concurrency", "4"])
-        .env("TMPDIR", tmp.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start(&BENCH, tmp.path());
     let deadline = Instant::now() + Duration::from_secs(300);
     while processes_in(tmp.path()).len() < 3 {
         assert!(Instant::now() < deadline, "the benchmark started no nodes");
