@@ -201,10 +201,35 @@ pub struct ExampleFederation {
     pub roster: PathBuf,
 }
 
-/// Finds a free UDP port on loopback for a node to listen on.
+/// The ports nodes of an example federation listen on: below Linux's ephemeral range (32768
+/// and up). A port taken from that range is free only until a socket bound to port 0 (a
+/// client's, in this process or another) is given it, which happened between a node's
+/// configuration and its start, or while it restarted.
+const NODE_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// Finds a free UDP port on loopback for a node to listen on, from a random place in
+/// [`NODE_PORTS`], never one this process handed out before.
 pub fn free_port() -> anyhow::Result<std::net::SocketAddr> {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
-    Ok(s.local_addr()?)
+    use std::hash::{BuildHasher, Hasher};
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let span = u64::from(NODE_PORTS.end - NODE_PORTS.start);
+    // Randomly seeded for each process: processes running side by side start apart.
+    let start = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let mut given = GIVEN.lock().unwrap();
+    for i in 0..span {
+        let port = NODE_PORTS.start + ((start.wrapping_add(i)) % span) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if let Ok(s) = std::net::UdpSocket::bind(("127.0.0.1", port)) {
+            given.insert(port);
+            return Ok(s.local_addr()?);
+        }
+    }
+    anyhow::bail!("no free UDP port on loopback from {NODE_PORTS:?}")
 }
 
 impl ExampleFederation {
@@ -444,4 +469,18 @@ pub async fn record_consent(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ports_are_distinct_and_outside_the_ephemeral_range() {
+        let ports: std::collections::BTreeSet<u16> = (0..300)
+            .map(|_| free_port().expect("a free port").port())
+            .collect();
+        assert_eq!(ports.len(), 300, "a port handed out twice");
+        assert!(ports.iter().all(|p| NODE_PORTS.contains(p)), "{ports:?}");
+    }
 }
