@@ -210,6 +210,17 @@ const NODE_PORTS: std::ops::Range<u16> = 20_000..32_768;
 /// Finds a free UDP port on loopback for a node to listen on, from a random place in
 /// [`NODE_PORTS`], never one this process handed out before.
 pub fn free_port() -> anyhow::Result<std::net::SocketAddr> {
+    free_from(|port| std::net::UdpSocket::bind(("127.0.0.1", port))?.local_addr())
+}
+
+/// A free TCP port on loopback, as [`free_port`]: for a node's observability endpoint.
+pub fn free_tcp_port() -> anyhow::Result<std::net::SocketAddr> {
+    free_from(|port| std::net::TcpListener::bind(("127.0.0.1", port))?.local_addr())
+}
+
+fn free_from(
+    bind: impl Fn(u16) -> std::io::Result<std::net::SocketAddr>,
+) -> anyhow::Result<std::net::SocketAddr> {
     use std::hash::{BuildHasher, Hasher};
     static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -224,12 +235,12 @@ pub fn free_port() -> anyhow::Result<std::net::SocketAddr> {
         if given.contains(&port) {
             continue;
         }
-        if let Ok(s) = std::net::UdpSocket::bind(("127.0.0.1", port)) {
+        if let Ok(addr) = bind(port) {
             given.insert(port);
-            return Ok(s.local_addr()?);
+            return Ok(addr);
         }
     }
-    anyhow::bail!("no free UDP port on loopback from {NODE_PORTS:?}")
+    anyhow::bail!("no free port on loopback from {NODE_PORTS:?}")
 }
 
 impl ExampleFederation {
@@ -478,7 +489,14 @@ mod tests {
     #[test]
     fn node_ports_are_distinct_and_outside_the_ephemeral_range() {
         let ports: std::collections::BTreeSet<u16> = (0..300)
-            .map(|_| free_port().expect("a free port").port())
+            .map(|i| {
+                let addr = if i % 2 == 0 {
+                    free_port()
+                } else {
+                    free_tcp_port()
+                };
+                addr.expect("a free port").port()
+            })
             .collect();
         assert_eq!(ports.len(), 300, "a port handed out twice");
         assert!(ports.iter().all(|p| NODE_PORTS.contains(p)), "{ports:?}");

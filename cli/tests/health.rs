@@ -22,10 +22,7 @@ async fn node_health_reports_readiness_with_an_exit_status() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("has no [observability] table"), "{r:?}");
 
-    let endpoint = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let endpoint = cli::harness::free_tcp_port().unwrap();
     let node = fed.node_mut("ne.orp");
     node.stop().await;
     let mut text = std::fs::read_to_string(&config).unwrap();

@@ -13,15 +13,9 @@ use tests::*;
 
 const ASSESS: &str = "coordinated-assessment";
 
-/// A free TCP port on loopback.
-fn free_tcp() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("address")
-}
-
 /// Adds an `[observability]` table to the node's config and restarts it; its address.
 async fn with_endpoint(s: &mut Setup, id: &str) -> SocketAddr {
-    let addr = free_tcp();
+    let addr = cli::harness::free_tcp_port().expect("a free TCP port");
     let node = s.fed.node_mut(id);
     node.stop().await;
     let path = node.config_path();
