@@ -573,10 +573,17 @@ impl Node {
             || self.request_lines.lock().unwrap().admit(Instant::now())
     }
 
-    /// Sends what is due in the outbox, and reports the request lines the log skipped.
-    pub(crate) async fn tick(self: &Arc<Self>) {
-        self.watch.metrics.upkeep();
-        let skipped = self.request_lines.lock().unwrap().report(Instant::now());
+    /// Logs how many request lines were skipped: when the report is due, or at once when the
+    /// node is `stopping`.
+    pub(crate) fn report_skipped_lines(&self, stopping: bool) {
+        let skipped = {
+            let mut budget = self.request_lines.lock().unwrap();
+            if stopping {
+                budget.take(Instant::now())
+            } else {
+                budget.report(Instant::now())
+            }
+        };
         if let Some(s) = skipped {
             tracing::info!(
                 skipped = s.lines,
@@ -585,6 +592,12 @@ impl Node {
                 "request lines skipped"
             );
         }
+    }
+
+    /// Sends what is due in the outbox, and reports the request lines the log skipped.
+    pub(crate) async fn tick(self: &Arc<Self>) {
+        self.watch.metrics.upkeep();
+        self.report_skipped_lines(false);
         if let Ok(outputs) = self.step(Input::Tick).await {
             self.carry_out(outputs);
         }

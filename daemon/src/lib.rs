@@ -274,6 +274,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         }
         let n2 = n.clone();
         let _ = tokio::task::spawn_blocking(move || n2.store.stop()).await;
+        n.report_skipped_lines(true);
         tracing::info!(institution = %n.me, "node stopped");
     });
     Ok(RunningNode { node, task })

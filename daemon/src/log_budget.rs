@@ -79,14 +79,17 @@ impl LogBudget {
         if !quiet && !due {
             return None;
         }
-        let report = Skipped {
-            lines: self.skipped,
-            over: now.saturating_duration_since(first),
-        };
-        self.skipped = 0;
-        self.first_skip = None;
+        self.take(now)
+    }
+
+    /// The lines skipped since the last report, whether or not it is due (the node stops).
+    pub(crate) fn take(&mut self, now: Instant) -> Option<Skipped> {
+        let first = self.first_skip.take()?;
         self.last_skip = None;
-        Some(report)
+        Some(Skipped {
+            lines: std::mem::take(&mut self.skipped),
+            over: now.saturating_duration_since(first),
+        })
     }
 }
 
@@ -127,6 +130,23 @@ mod tests {
             })
         );
         assert_eq!(b.report(t0 + 5_000 * MS), None, "the count starts again");
+    }
+
+    #[test]
+    fn a_stopping_node_takes_the_count_at_once() {
+        let t0 = Instant::now();
+        let mut b = LogBudget::new(t0);
+        assert_eq!(b.take(t0), None, "nothing skipped");
+        let logged = (0..150).filter(|_| b.admit(t0)).count();
+        assert_eq!(b.report(t0 + 10 * MS), None, "the burst goes on");
+        assert_eq!(
+            b.take(t0 + 10 * MS),
+            Some(Skipped {
+                lines: 150 - logged as u64,
+                over: 10 * MS
+            })
+        );
+        assert_eq!(b.take(t0 + 20 * MS), None);
     }
 
     #[test]
