@@ -52,8 +52,8 @@ pub struct Args {
     pub config: PathBuf,
     /// Stop, as on SIGTERM, once standard input is closed: for a program that starts the node
     /// with a pipe as its input, so that the node stops when that program ends, even killed
-    /// (`passerelle demo` and `bench` start their nodes so). Not for a service manager, which
-    /// gives no input.
+    /// (`passerelle bench` starts its nodes so). Not for a service manager, which gives no
+    /// input.
     #[arg(long)]
     pub exit_with_stdin: bool,
 }

@@ -289,11 +289,11 @@ impl ServerCertVerifier for PinnedServer {
 pub const INITIAL_STREAMS: u32 = 64;
 
 /// Concurrent requests a connection may carry at most: the node's driver doubles a connection's
-/// allowance each time its client has three quarters of it open. A case worker's session, or a node asking a peer
-/// for all its case workers, has this many requests in flight on one connection. With 64 at
-/// most, the benchmark's 128 in flight were 64 (the rest waited for a stream), and the nodes'
-/// group commits smaller: 128 in flight, builds in turn, 4,693-4,845 exchanges/s instead of
-/// 3,836-4,229.
+/// allowance each time its client has three quarters of it open. A case worker's session, or a
+/// node asking a peer for all its case workers, has this many requests in flight on one
+/// connection. With 64 at most, the benchmark's 128 in flight were 64 (the rest waited for a
+/// stream), and the nodes' group commits smaller: 128 in flight, builds in turn, 4,693-4,845
+/// exchanges/s instead of 3,836-4,229.
 pub const MAX_STREAMS: u32 = 256;
 
 /// Bytes a connection may have sent that the node has not read yet, all streams together:
@@ -913,9 +913,9 @@ mod tests {
     }
 
     /// A new connection carries 64 requests at once (the node's driver allows more to a
-    /// connection that keeps three quarters of them open), and whatever a peer sends on them that the node has not
-    /// read stays within 16 MiB: a 65th stream waits for a stream to end, and a 17th MiB for
-    /// the node to read.
+    /// connection that keeps three quarters of them open), and whatever a peer sends on them
+    /// that the node has not read stays within 16 MiB: a 65th stream waits for a stream to end,
+    /// and a 17th MiB for the node to read.
     #[tokio::test]
     async fn a_new_connection_carries_64_requests_and_16_mib_unread() {
         let (server, addr, endpoint, config) = loopback();
