@@ -28,9 +28,15 @@ const QUIET: Duration = Duration::from_secs(1);
 pub(crate) struct LogBudget {
     tokens: f64,
     refilled: Instant,
-    skipped: u64,
-    first_skip: Option<Instant>,
-    last_skip: Option<Instant>,
+    skipping: Option<Skipping>,
+}
+
+/// Lines skipped since the last report: how many, the first and the last.
+#[derive(Debug)]
+struct Skipping {
+    lines: u64,
+    first: Instant,
+    last: Instant,
 }
 
 /// Lines skipped, and over how long, for one report line.
@@ -45,9 +51,7 @@ impl LogBudget {
         LogBudget {
             tokens: BURST,
             refilled: now,
-            skipped: 0,
-            first_skip: None,
-            last_skip: None,
+            skipping: None,
         }
     }
 
@@ -64,18 +68,22 @@ impl LogBudget {
             self.tokens -= 1.0;
             return true;
         }
-        self.skipped += 1;
-        self.first_skip.get_or_insert(now);
-        self.last_skip = Some(now);
+        let skipping = self.skipping.get_or_insert(Skipping {
+            lines: 0,
+            first: now,
+            last: now,
+        });
+        skipping.lines += 1;
+        skipping.last = now;
         false
     }
 
     /// The lines skipped since the last report, once the burst that skipped them is over or
     /// [`REPORT_EVERY`] has passed since the first of them; the count starts again.
     pub(crate) fn report(&mut self, now: Instant) -> Option<Skipped> {
-        let (first, last) = (self.first_skip?, self.last_skip?);
-        let quiet = now.saturating_duration_since(last) >= QUIET;
-        let due = now.saturating_duration_since(first) >= REPORT_EVERY;
+        let skipping = self.skipping.as_ref()?;
+        let quiet = now.saturating_duration_since(skipping.last) >= QUIET;
+        let due = now.saturating_duration_since(skipping.first) >= REPORT_EVERY;
         if !quiet && !due {
             return None;
         }
@@ -84,11 +92,10 @@ impl LogBudget {
 
     /// The lines skipped since the last report, whether or not it is due (the node stops).
     pub(crate) fn take(&mut self, now: Instant) -> Option<Skipped> {
-        let first = self.first_skip.take()?;
-        self.last_skip = None;
+        let skipping = self.skipping.take()?;
         Some(Skipped {
-            lines: std::mem::take(&mut self.skipped),
-            over: now.saturating_duration_since(first),
+            lines: skipping.lines,
+            over: now.saturating_duration_since(skipping.first),
         })
     }
 }
