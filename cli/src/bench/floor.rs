@@ -18,6 +18,11 @@ pub const SEALS: u32 = 1;
 /// Digests per exchange: request and disclosure digests, the sealed summary's, the log leaves
 /// at both ends and their tree nodes.
 pub const HASHES: u32 = 12;
+/// The cryptography one exchange waits for in turn, its connections already open: the request's
+/// signature and its verification at the responder, the seal, and the disclosure's signature
+/// and its verification at the requester.
+pub const PATH_SIGNATURES: u32 = 2;
+pub const PATH_VERIFICATIONS: u32 = 2;
 /// The size of the example federation's granted summary, sealed in the floor.
 const SUMMARY_BYTES: usize = 2048;
 
@@ -32,6 +37,8 @@ pub struct CryptoFloor {
     pub exchange_s: f64,
     /// Exchanges per second this machine's cores could do if they did nothing else.
     pub ceiling_per_s: f64,
+    /// Seconds of the cryptography one exchange waits for in turn (`PATH_SIGNATURES`, …).
+    pub path_s: f64,
 }
 
 fn per_op(n: u32, mut f: impl FnMut(u32)) -> f64 {
@@ -115,6 +122,9 @@ impl Rounds {
             hash_s,
             exchange_s,
             ceiling_per_s: cores as f64 / exchange_s,
+            path_s: f64::from(PATH_SIGNATURES) * sign_s
+                + f64::from(PATH_VERIFICATIONS) * verify_s
+                + f64::from(SEALS) * seal_s,
         }
     }
 }

@@ -142,6 +142,10 @@ pub struct Report {
     pub exchanges: Vec<exchange::ExchangeRow>,
     /// Round trip p50/p99 bounds of the latency target: raw quinn plus two durable commits.
     pub latency_floor: Latencies,
+    /// What one exchange at one in flight waits for whatever the nodes do: two round trips
+    /// (the case worker's to its node, the node's to the responder), three durable commits
+    /// (the request, the disclosure, the receipt) and the cryptography done in turn.
+    pub path_floor: Latencies,
     pub roster_sweep: Vec<peers::RosterRow>,
     pub idle_peers: Option<peers::IdlePeers>,
     pub audit: audit::AuditFigures,
@@ -174,6 +178,10 @@ pub async fn run(opts: BenchOptions, json: bool) -> anyhow::Result<()> {
         p50_ms: quinn_round_trip.p50_ms + 2.0 * durable_commit.p50_ms,
         p99_ms: quinn_round_trip.p99_ms + 2.0 * durable_commit.p99_ms,
     };
+    let path_floor = |crypto_ms: f64| Latencies {
+        p50_ms: 2.0 * quinn_round_trip.p50_ms + 3.0 * durable_commit.p50_ms + crypto_ms,
+        p99_ms: 2.0 * quinn_round_trip.p99_ms + 3.0 * durable_commit.p99_ms + crypto_ms,
+    };
 
     progress("full exchanges between two node processes");
     let mut pair = exchange::Pair::start(&dir.path().join("federation")).await?;
@@ -194,6 +202,7 @@ pub async fn run(opts: BenchOptions, json: bool) -> anyhow::Result<()> {
     rounds.time()?;
     let crypto = rounds.floor(m.cores);
     exchanges.iter_mut().for_each(|e| e.rate(&crypto));
+    let path_floor = path_floor(crypto.path_s * 1e3);
     progress("audit verify");
     let audit = audit::measure(opts.audit_entries)?;
     let report = Report {
@@ -205,6 +214,7 @@ pub async fn run(opts: BenchOptions, json: bool) -> anyhow::Result<()> {
         quinn_handshakes,
         exchanges,
         latency_floor,
+        path_floor,
         roster_sweep,
         idle_peers,
         audit,
@@ -280,6 +290,18 @@ fn print_report(r: &Report) -> anyhow::Result<()> {
         "latency floor (quinn round trip + two durable commits): p50 {:.3} ms, p99 {:.3} ms\n",
         r.latency_floor.p50_ms,
         r.latency_floor.p99_ms
+    )?;
+    let alone = r.exchanges.iter().find(|e| e.row.concurrency == 1);
+    crate::outln!(
+        "path floor (two round trips + three durable commits + {:.3} ms of crypto in turn): p50 {:.3} ms, p99 {:.3} ms{}\n",
+        r.crypto_floor.path_s * 1e3,
+        r.path_floor.p50_ms,
+        r.path_floor.p99_ms,
+        alone.map_or(String::new(), |e| format!(
+            "; 1 in flight: p50 {:.2} ×, p99 {:.2} × this",
+            e.latency.p50_ms / r.path_floor.p50_ms,
+            e.latency.p99_ms / r.path_floor.p99_ms
+        ))
     )?;
     peers::print(&r.roster_sweep, r.idle_peers.as_ref())?;
     let a = &r.audit;
