@@ -10,7 +10,9 @@ use crate::requester;
 use crate::state::{Core, Reply};
 use crate::store::Tx;
 use protocol_spec::avs::Avs;
-use protocol_spec::case::{CaseError, CaseEvent, CaseEventKind, CoordinatedCase, SignedCaseEvent};
+use protocol_spec::case::{
+    CaseError, CaseEvent, CaseEventKind, CoordinatedCase, MAX_EVENT_AHEAD_S, SignedCaseEvent,
+};
 use protocol_spec::exchange::{Refusal, RefusalCode};
 use protocol_spec::ids::{CaseId, EventId, InstitutionId, StaffId};
 use protocol_spec::keys::{PublicKey, Signature, SignatureCheck};
@@ -249,7 +251,7 @@ pub(crate) fn signed(
         && let Some(r) = case.referral_of(&core.me).cloned()
         && core.roster.roster.member(&r.by).is_some()
     {
-        requester::record(core, tx, env, &who, case_id, r.by, r.purpose, r.categories)?;
+        requester::record_referred(core, tx, env, &who, &case, r.by, r.purpose, r.categories)?;
     }
     Ok(out)
 }
@@ -387,15 +389,6 @@ pub(crate) fn history_back_message(
     })
 }
 
-/// The latest event of a pushed history after its opening, in canonical order (spec §9).
-fn latest_key(events: &[SignedCaseEvent]) -> (u64, [u8; 16]) {
-    events[1..]
-        .iter()
-        .map(protocol_spec::case::order_key)
-        .max()
-        .unwrap_or((0, [0; 16]))
-}
-
 /// Merges a history pushed by a peer. Whether this node is concerned is judged on the offered
 /// history first, and every answer that could depend on what it holds is the same uniform
 /// `not-concerned` refusal, so the answer does not tell an outsider whether the case exists.
@@ -420,6 +413,16 @@ pub(crate) fn receive_history(
         return Err(refused(
             "case history does not start with this case's opening event".into(),
         ));
+    }
+    // Judged on the offered history and the clock alone, so the answer says nothing of what
+    // this node holds; rejected, not refused, so the sender sends again once the clock is near.
+    if events
+        .iter()
+        .any(|e| e.event.at > env.now.saturating_add(MAX_EVENT_AHEAD_S))
+    {
+        return Err(refused(format!(
+            "a case event is dated more than {MAX_EVENT_AHEAD_S} s after this node's clock"
+        )));
     }
     // Current and former keys: a history touched by a member since removed, or signed under a
     // key since replaced, stays verifiable (spec §6.3).
@@ -463,16 +466,18 @@ pub(crate) fn receive_history(
         // The sender counts this node in, but this node holds the event that took it out: the
         // sender lacks it, and without it the two never converge (its author may have left the
         // federation, or pushed it only to institutions since out of the case). It goes back
-        // with the sender's own events, so the sender is addressed by what it gets, and
-        // nothing newer than those or than this node's exit (spec §6.4 step 3).
-        if let Some(exit) = case
-            .exit_key(&core.me)
-            .filter(|_| out_of_case && counted_in_by_sender && sender_counts_itself_in)
+        // up to the first event that puts this node out in the sender's view too, so the
+        // sender is addressed by what it gets, and learns nothing later (spec §6.4 step 3).
+        if case.exit_key(&core.me).is_some()
+            && out_of_case
+            && counted_in_by_sender
+            && sender_counts_itself_in
+            && let Some(cut) = case.cut_to_put_out(&events, &core.me)
             && load_case(tx.db, &case_id)?.is_some()
         {
             let item = Item::CaseHistoryAnswer {
                 case_id,
-                events: case.history_until(exit.max(latest_key(&events))),
+                events: case.history_until(cut),
             };
             outbox::enqueue(core, tx, env, &sender, &item, None)?;
         }
@@ -499,17 +504,18 @@ pub(crate) fn receive_history(
             .iter()
             .any(|e| !offered_ids.contains(&e.event.event_id))
     {
-        let until = (!counted_in_here).then(|| {
-            // Out of the case here: it gets what makes its view converge (every event up to
-            // the latest it holds, which include whatever voided its return), and nothing
-            // newer than that or than its exit.
-            latest_key(&events).max(case.exit_key(&sender).unwrap_or((0, [0; 16])))
-        });
-        let item = match until {
-            None => Item::CaseHistory { case_id },
-            Some(until) => Item::CaseHistoryBackUntil { case_id, until },
+        // Out of the case here: it gets what makes its view converge, up to the first event
+        // that puts it out in its own view too (whatever took it out or voided its return),
+        // and nothing later, whatever time its own events claim.
+        let item = if counted_in_here {
+            Some(Item::CaseHistory { case_id })
+        } else {
+            case.cut_to_put_out(&events, &sender)
+                .map(|until| Item::CaseHistoryBackUntil { case_id, until })
         };
-        outbox::enqueue(core, tx, env, &sender, &item, None)?;
+        if let Some(item) = item {
+            outbox::enqueue(core, tx, env, &sender, &item, None)?;
+        }
     }
     if !new_events.is_empty() {
         if out_of_case {

@@ -94,23 +94,52 @@ pub(crate) fn signed(
     Ok(Vec::new())
 }
 
-/// A request made for `who` without a staff member waiting on it (an accepted referral's
-/// summary): its outcome is in `passerelle summary requests`. Recorded in the step that makes
-/// it, so it is durable with the acceptance that asks for it, and signed as it first leaves
-/// ([`message_for`]).
+/// The summary an accepted referral brings (spec §6.6), recorded for `who` without a staff
+/// member waiting on it: its outcome is in `passerelle summary requests`. Recorded in the step
+/// that makes it, so it is durable with the acceptance that asks for it, and signed as it first
+/// leaves ([`message_for`]). When this node's own state already does not allow it (the consent
+/// that covered it revoked, say), it is recorded failed, with why, and not sent: the acceptance
+/// stands, and the case worker sees why no summary came.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn record(
+pub(crate) fn record_referred(
     core: &mut Core,
     tx: &mut Tx<'_>,
     env: &mut Env<'_>,
     who: &crate::state::StaffMember,
-    case_id: CaseId,
+    case: &CoordinatedCase,
     from: InstitutionId,
     purpose: Purpose,
     categories: Vec<Category>,
 ) -> Result<(), Fault> {
-    let request = compose(core, tx, env, case_id, from, purpose, categories)?;
-    write(core, tx, env, who, &request, None)?;
+    let request_id = RequestId(time_ordered(env.now * 1000, env.bytes()));
+    let request = ask(
+        &core.me,
+        request_id,
+        env.now,
+        case.case_id,
+        from,
+        purpose,
+        categories,
+    );
+    match obstacle(&core.roster.roster, &request, Some(case), env.now) {
+        None => {
+            check(core, tx, env, &request)?;
+            write(core, tx, env, who, &request, None)?;
+        }
+        Some(code) => {
+            tx.db.prepare_cached("INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, outcome, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'failed', ?7, ?8, ?8)")?
+                .execute(rusqlite::params![
+                    request.request_id.0.to_vec(),
+                    request.case_id.0.to_vec(),
+                    request.responder.as_str(),
+                    request.purpose.as_str(),
+                    protocol_spec::entry::categories_text(&request.categories),
+                    who.staff.as_str(),
+                    code.as_str(),
+                    env.now as i64
+                ])?;
+        }
+    }
     Ok(())
 }
 

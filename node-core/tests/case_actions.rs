@@ -64,14 +64,16 @@ impl Setup {
         work.clone()
     }
 
-    /// ne.oai pushes the case with `events` after the consent.
+    /// ne.oai pushes the case with `events` after the consent. It lands when this node's clock
+    /// has reached their time: a history dated ahead of the clock is rejected (spec §6.4).
     fn push(&mut self, events: Vec<SignedCaseEvent>) {
         let mut all = self.history[..4].to_vec();
         all.extend(events);
+        let now = all.iter().map(|e| e.event.at).max().unwrap_or(NOW).max(NOW);
         one_step(
             &mut self.core,
             &mut self.db,
-            NOW,
+            now,
             Input::Peer {
                 from: self.oai.public(),
                 message: PeerMessage::CaseHistory {

@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 pub const CASE_EVENT_CONTEXT: &[u8] = b"passerelle/v1 case-event\n";
 /// A case history longer than this is refused: it bounds what one push can make a node verify.
 pub const MAX_CASE_EVENTS: usize = 1024;
+/// A received history with an event dated more than this many seconds after the receiver's
+/// clock is rejected (spec §6.4): case times only grow, so one event dated far ahead would hold
+/// back every later change, a revocation included. An hour covers the request freshness window
+/// (300 s) and the Lamport steps of a full history (one second per event at most).
+pub const MAX_EVENT_AHEAD_S: u64 = 3600;
 
 /// The person's consent as recorded by a case worker from the signed paper form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -394,6 +399,36 @@ impl CoordinatedCase {
                 .cloned(),
         );
         out
+    }
+
+    /// Where the history sent back to `institution` ends when it counts itself in the case
+    /// with the history `offered` while this state has it out (spec §6.4): at the first event
+    /// of this history, in canonical order, after which `offered` merged with this history up
+    /// to that event puts `institution` out too. It learns what takes it out and nothing
+    /// later. The cut follows from the events alone, never from the times `offered` claims:
+    /// its sender dates its own events as it likes, and a cut at its latest event would hand a
+    /// removed member every later event for one event of its own dated now. `None` when
+    /// `offered` lacks nothing that puts `institution` out.
+    pub fn cut_to_put_out(
+        &self,
+        offered: &[SignedCaseEvent],
+        institution: &InstitutionId,
+    ) -> Option<(u64, [u8; 16])> {
+        let (first, rest) = offered.split_first()?;
+        let held: std::collections::HashSet<&EventId> =
+            offered.iter().map(|e| &e.event.event_id).collect();
+        let mut merged = rest.to_vec();
+        for ev in &self.history[1..] {
+            if held.contains(&ev.event.event_id) {
+                continue;
+            }
+            merged.push(ev.clone());
+            let view = Self::fold(first.clone(), merged.clone()).ok()?;
+            if !view.audience().any(|i| i == institution) {
+                return Some(order_key(ev));
+            }
+        }
+        None
     }
 
     /// Where the event that took `institution` out of the case stands in canonical order,
@@ -1275,5 +1310,73 @@ mod tests {
             held.merge(&[history[0].clone(), forged], keys),
             Err(CaseError::BadSignature(inst("ne.oai")))
         );
+    }
+
+    /// ne.oai, removed at 4, invites ne.sas at 5 without knowing it, and ne.sas accepts:
+    /// ne.sas is out at the lead's node (the invitation was void), in at its own.
+    #[test]
+    fn the_history_sent_back_ends_at_what_puts_the_sender_out() {
+        let k: Vec<SigningKey> = (1..=4).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let names = ["ne.orp", "ne.oai", "ne.sas", "ne.smig"];
+        let keys = |id: &InstitutionId| {
+            names
+                .iter()
+                .position(|n| *n == id.as_str())
+                .map(|i| vec![k[i].public()])
+                .unwrap_or_default()
+        };
+        let invite = |who: &str| CaseEventKind::Invited {
+            institution: inst(who),
+        };
+        let person: Avs = "7569217076985".parse().unwrap();
+        let opened = ev("ne.orp", &k[0], 1, CaseEventKind::Opened { person });
+        let before = vec![
+            opened.clone(),
+            ev("ne.orp", &k[0], 2, invite("ne.oai")),
+            ev("ne.oai", &k[1], 3, CaseEventKind::Accepted),
+        ];
+        let removal = ev(
+            "ne.orp",
+            &k[0],
+            4,
+            CaseEventKind::Removed {
+                institution: inst("ne.oai"),
+            },
+        );
+        let void = [
+            ev("ne.oai", &k[1], 5, invite("ne.sas")),
+            ev("ne.sas", &k[2], 6, CaseEventKind::Accepted),
+        ];
+        let later = ev("ne.orp", &k[0], 7, invite("ne.smig"));
+        let mut lead = CoordinatedCase::replay(&before, keys).unwrap();
+        lead.merge(&[opened.clone(), removal.clone(), later.clone()], keys)
+            .unwrap();
+        // ne.sas's view, with an event of its own dated after everything the lead holds.
+        let own = ev(
+            "ne.sas",
+            &k[2],
+            9,
+            CaseEventKind::ConsentRevoked {
+                consent_id: ConsentId([7; 16]),
+            },
+        );
+        let offered = [before.as_slice(), &void, &[own]].concat();
+        assert!(
+            CoordinatedCase::replay(&offered, keys)
+                .unwrap()
+                .is_participant(&inst("ne.sas"))
+        );
+        lead.merge(&offered, keys).unwrap();
+        assert!(lead.is_out(&inst("ne.sas")));
+        let cut = lead.cut_to_put_out(&offered, &inst("ne.sas")).unwrap();
+        assert_eq!(cut, order_key(&removal), "the removal, and nothing later");
+        let sent = lead.history_until(cut);
+        assert!(!sent.contains(&later));
+        // With it, ne.sas's view puts it out too: the two agree.
+        let mut view = CoordinatedCase::replay(&offered, keys).unwrap();
+        view.merge(&sent, keys).unwrap();
+        assert!(view.is_out(&inst("ne.sas")));
+        // A sender that lacks nothing that puts it out is sent nothing.
+        assert_eq!(lead.cut_to_put_out(&lead.history, &inst("ne.sas")), None);
     }
 }

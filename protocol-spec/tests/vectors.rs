@@ -2405,6 +2405,53 @@ fn case_lifecycle_vectors() {
         told.last().map(|e| e.event.event_id),
         Some(EventId([0x58; 16]))
     );
+    // ne.sas, removed, offers what it held before its removal and its acceptance of the second
+    // invitation, dated a day after the last event: the history sent back to it ends at its
+    // removal, whatever time it gave its own event (§6.4, the cut).
+    let back = state.sub("sent_back");
+    back.note("note");
+    let own = back.sub("offered_event");
+    let acceptance = CaseEvent {
+        event_id: EventId([0x5b; 16]),
+        case_id: LIFECYCLE_CASE_ID,
+        author: inst(SAS.id),
+        staff: staff("carla"),
+        at: T0 + 4 * DAY + 60,
+        kind: CaseEventKind::Accepted,
+    };
+    own.json_eq("event", &acceptance);
+    assert_eq!(
+        seed_of(&own, "signer_seed").public(),
+        signing(SAS.signing).public()
+    );
+    own.hex_eq("signing_input", &acceptance.signing_input());
+    let signed = acceptance.sign(&signing(SAS.signing));
+    own.hex_eq("signature", &signed.signature.0);
+    own.hex_eq(
+        "signed_postcard",
+        &postcard::to_stdvec(&signed).expect("encodes"),
+    );
+    let held = back.u64("offered_events_of_the_history") as usize;
+    let offered = [&history[..held], &[signed]].concat();
+    assert!(
+        CoordinatedCase::replay(&offered, |id| r.case_event_keys(id))
+            .expect("replays")
+            .is_participant(&inst(SAS.id)),
+        "ne.sas counts itself in"
+    );
+    let mut merged = case.clone();
+    merged
+        .merge(&offered, |id| r.case_event_keys(id))
+        .expect("merges");
+    let cut = merged
+        .cut_to_put_out(&offered, &inst(SAS.id))
+        .expect("a cut");
+    back.hex_eq("cut_event_id", &cut.1);
+    assert_eq!(cut.1, [0x58; 16], "the removal");
+    assert_eq!(
+        back.u64("sent_events") as usize,
+        merged.history_until(cut).len()
+    );
 }
 
 #[test]

@@ -111,25 +111,32 @@ pub fn responder(
     roster: &SignedRoster,
     history: &[SignedCaseEvent],
 ) -> (Core, rusqlite::Connection) {
-    let orp = roster
-        .roster
-        .member(&"ne.orp".parse().unwrap())
-        .unwrap()
-        .clone();
+    node(v, roster, "ne.orp", history)
+}
+
+/// The core of the vectors' member `who` on a fresh store holding the vectors' case with
+/// `history` (none if empty).
+pub fn node(
+    v: &Value,
+    roster: &SignedRoster,
+    who: &str,
+    history: &[SignedCaseEvent],
+) -> (Core, rusqlite::Connection) {
+    let me = roster.roster.member(&who.parse().unwrap()).unwrap().clone();
     let db = node_core::store::open_in_memory().unwrap();
     let core = Core::load(
         &db,
-        "ne.orp".parse().unwrap(),
+        who.parse().unwrap(),
         Secrets {
-            signing: SigningKey::from_seed(seed(v, "ed25519", "seed", "ne.orp signing")),
+            signing: SigningKey::from_seed(seed(v, "ed25519", "seed", &format!("{who} signing"))),
             encryption: EncryptionKey::from_secret(seed(
                 v,
                 "x25519",
                 "secret",
-                "ne.orp encryption",
+                &format!("{who} encryption"),
             )),
-            log: orp.log_key,
-            witness: orp.witness_key,
+            log: me.log_key,
+            witness: me.witness_key,
             former_encryption: vec![],
         },
         roster.clone(),
@@ -140,14 +147,16 @@ pub fn responder(
         0,
     )
     .unwrap();
-    db.execute(
-        "INSERT INTO cases (case_id, person, history) VALUES (?1, '7569217076985', ?2)",
-        rusqlite::params![
-            history[0].event.case_id.0.to_vec(),
-            postcard::to_stdvec(&history.to_vec()).unwrap()
-        ],
-    )
-    .unwrap();
+    if let Some(first) = history.first() {
+        db.execute(
+            "INSERT INTO cases (case_id, person, history) VALUES (?1, '7569217076985', ?2)",
+            rusqlite::params![
+                first.event.case_id.0.to_vec(),
+                postcard::to_stdvec(&history.to_vec()).unwrap()
+            ],
+        )
+        .unwrap();
+    }
     (core, db)
 }
 

@@ -1,0 +1,360 @@
+//! What a member once named in a case can do with the histories it pushes, later: it cannot
+//! hold the case's changes back with an event dated far ahead, and once out of the case it
+//! learns nothing that happened after its exit, whatever its own events claim (spec §6.4). And
+//! an accepted referral stands when the summary it brings is no longer allowed (spec §6.6).
+
+mod common;
+
+use common::*;
+use node_core::{Fault, Input, Output, Verified};
+use protocol_spec::case::{CaseEvent, CaseEventKind, Consent, MAX_EVENT_AHEAD_S, SignedCaseEvent};
+use protocol_spec::category::Category;
+use protocol_spec::ids::{ConsentId, EventId, InstitutionId, Purpose};
+use protocol_spec::keys::{PublicKey, SigningKey};
+use protocol_spec::peer::{PeerMessage, PeerReply};
+use protocol_spec::staff::StaffRequest;
+
+/// After the vectors' consent (recorded at 1795306500).
+const NOW: u64 = 1_797_000_000;
+
+fn inst(s: &str) -> InstitutionId {
+    s.parse().unwrap()
+}
+
+fn signing(who: &str) -> SigningKey {
+    SigningKey::from_seed(seed(
+        &core_json(),
+        "ed25519",
+        "seed",
+        &format!("{who} signing"),
+    ))
+}
+
+fn event(
+    author: &str,
+    opening: &SignedCaseEvent,
+    id: u8,
+    at: u64,
+    kind: CaseEventKind,
+) -> SignedCaseEvent {
+    CaseEvent {
+        event_id: EventId([id; 16]),
+        case_id: opening.event.case_id,
+        author: inst(author),
+        staff: "mallory".parse().unwrap(),
+        at,
+        kind,
+    }
+    .sign(&signing(author))
+}
+
+/// Issues carla, a case worker, at `core`; her key.
+fn case_worker(core: &mut node_core::Core, db: &mut rusqlite::Connection) -> PublicKey {
+    let key = SigningKey::from_seed([0x31; 32]).public();
+    one_step(
+        core,
+        db,
+        NOW,
+        Input::Staff {
+            ticket: 1,
+            key: PublicKey([9; 32]),
+            request: StaffRequest::StaffIssue {
+                staff: "carla".parse().unwrap(),
+                role: protocol_spec::ids::Role::CaseWorker,
+                key,
+            },
+        },
+    );
+    key
+}
+
+/// A staff request run to its end, its signing work done in between.
+fn staff(
+    core: &mut node_core::Core,
+    db: &mut rusqlite::Connection,
+    now: u64,
+    key: PublicKey,
+    request: StaffRequest,
+) -> Result<Vec<Output>, Fault> {
+    let mut outputs = try_step(
+        core,
+        db,
+        now,
+        Input::Staff {
+            ticket: 7,
+            key,
+            request,
+        },
+        &Verified::default(),
+    )?;
+    while let Some(i) = outputs.iter().position(|o| matches!(o, Output::Work(_))) {
+        let Output::Work(work) = outputs.remove(i) else {
+            unreachable!("found above")
+        };
+        let done = core.crypto().run(work, &mut Counter(100));
+        outputs.extend(try_step(core, db, now, done, &Verified::default())?);
+    }
+    Ok(outputs)
+}
+
+fn push(
+    core: &mut node_core::Core,
+    db: &mut rusqlite::Connection,
+    now: u64,
+    from: &str,
+    events: Vec<SignedCaseEvent>,
+) -> Vec<Output> {
+    one_step(
+        core,
+        db,
+        now,
+        Input::Peer {
+            from: signing(from).public(),
+            message: PeerMessage::CaseHistory {
+                case_id: events[0].event.case_id,
+                events,
+            },
+        },
+    )
+}
+
+/// The case events `out` sends to `to`.
+fn sent_to(out: &[Output], to: &str) -> Vec<EventId> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                to: t,
+                message: PeerMessage::CaseHistory { events, .. },
+                ..
+            } if t == &inst(to) => Some(events.iter().map(|e| e.event.event_id)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn an_event_dated_far_ahead_is_rejected_and_the_consent_can_still_be_revoked() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let (mut core, mut db) = node(&v, &roster, "ne.orp", &history[..4]);
+    let carla = case_worker(&mut core, &mut db);
+    let opening = &history[0];
+    // ne.oai, a participant, pushes an event dated as late as can be: every later change
+    // would have to come after it.
+    let far = event(
+        "ne.oai",
+        opening,
+        0xff,
+        u64::MAX,
+        CaseEventKind::ConsentRevoked {
+            consent_id: ConsentId([0x77; 16]),
+        },
+    );
+    // Rejected, not refused: the sender sends it again, and an honest author's event dated a
+    // little ahead gets through once this node's clock is near.
+    let pushed = try_step(
+        &mut core,
+        &mut db,
+        NOW,
+        Input::Peer {
+            from: signing("ne.oai").public(),
+            message: PeerMessage::CaseHistory {
+                case_id: opening.event.case_id,
+                events: [&history[..4], &[far]].concat(),
+            },
+        },
+        &Verified::default(),
+    );
+    let Err(fault) = pushed else {
+        panic!("a history with an event dated far ahead was taken: {pushed:?}")
+    };
+    let reply = core.failed(node_core::Origin::Peer, &fault);
+    assert!(
+        matches!(reply.as_slice(), [Output::PeerReply(PeerReply::Rejected { reason })] if reason.contains("dated more than 3600 s after")),
+        "{reply:?}"
+    );
+    // Within the hour, it is taken (an author whose clock runs a little ahead).
+    let near = event(
+        "ne.oai",
+        opening,
+        0xfe,
+        NOW + MAX_EVENT_AHEAD_S,
+        CaseEventKind::ConsentRevoked {
+            consent_id: ConsentId([0x77; 16]),
+        },
+    );
+    let out = push(
+        &mut core,
+        &mut db,
+        NOW,
+        "ne.oai",
+        [&history[..4], &[near]].concat(),
+    );
+    assert!(
+        matches!(out.as_slice(), [Output::PeerReply(PeerReply::Accepted), ..]),
+        "{out:?}"
+    );
+    let revoked = staff(
+        &mut core,
+        &mut db,
+        NOW + 10,
+        carla,
+        StaffRequest::ConsentRevoke {
+            case_id: opening.event.case_id,
+            consent_id: ConsentId([0x33; 16]),
+        },
+    )
+    .expect("the consent is revoked");
+    // Recorded, and on its way to ne.oai.
+    let revocation = revoked.iter().any(|o| match o {
+        Output::Send {
+            message: PeerMessage::CaseHistory { events, .. },
+            ..
+        } => events.iter().any(|e| {
+            e.event.author == inst("ne.orp")
+                && matches!(e.event.kind, CaseEventKind::ConsentRevoked { consent_id } if consent_id == ConsentId([0x33; 16]))
+        }),
+        _ => false,
+    });
+    assert!(revocation, "{revoked:?}");
+}
+
+#[test]
+fn a_removed_member_pushing_an_event_dated_now_learns_its_removal_and_nothing_later() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let opening = &history[0];
+    let removed_at = NOW;
+    let removal = event(
+        "ne.orp",
+        opening,
+        0x51,
+        removed_at,
+        CaseEventKind::Removed {
+            institution: inst("ne.oai"),
+        },
+    );
+    // After the removal ne.sas is invited: ne.oai must not learn it.
+    let later = event(
+        "ne.orp",
+        opening,
+        0x52,
+        removed_at + 100,
+        CaseEventKind::Invited {
+            institution: inst("ne.sas"),
+        },
+    );
+    let held = [&history[..4], &[removal.clone(), later.clone()]].concat();
+    let (mut core, mut db) = node(&v, &roster, "ne.orp", &held);
+    // ne.oai pushes the history it holds, without its removal, and an event of its own dated
+    // well after everything ne.orp holds.
+    let own = event(
+        "ne.oai",
+        opening,
+        0x60,
+        removed_at + 10_000,
+        CaseEventKind::ConsentRevoked {
+            consent_id: ConsentId([0x77; 16]),
+        },
+    );
+    let out = push(
+        &mut core,
+        &mut db,
+        removed_at + 10_000,
+        "ne.oai",
+        [&history[..4], &[own]].concat(),
+    );
+    let sent = sent_to(&out, "ne.oai");
+    assert!(
+        sent.contains(&removal.event.event_id),
+        "ne.oai is sent its removal, so it converges: {out:?}"
+    );
+    assert!(
+        !sent.contains(&later.event.event_id),
+        "ne.oai was sent an event made after its removal"
+    );
+}
+
+#[test]
+fn a_referral_is_accepted_when_the_consent_that_covered_its_summary_was_revoked() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let opening = history[0].clone();
+    let t0 = opening.event.at;
+    let purpose: Purpose = "coordinated-assessment".parse().unwrap();
+    let consent = Consent {
+        consent_id: ConsentId([0x66; 16]),
+        case_id: opening.event.case_id,
+        participants: vec![inst("ne.orp"), inst("ne.sas")],
+        purposes: vec![purpose.clone()],
+        categories: vec![Category::Employment],
+        valid_from: t0,
+        valid_until: t0 + 100_000_000,
+        form_digest: None,
+        recorded_by: "alice".parse().unwrap(),
+        recorded_at: t0,
+    };
+    for revoked in [false, true] {
+        let mut held = vec![
+            opening.clone(),
+            event(
+                "ne.orp",
+                &opening,
+                0x51,
+                t0 + 60,
+                CaseEventKind::Referred {
+                    institution: inst("ne.sas"),
+                    purpose: purpose.clone(),
+                    categories: vec![Category::Employment],
+                },
+            ),
+            event(
+                "ne.orp",
+                &opening,
+                0x52,
+                t0 + 120,
+                CaseEventKind::ConsentRecorded(consent.clone()),
+            ),
+        ];
+        if revoked {
+            held.push(event(
+                "ne.orp",
+                &opening,
+                0x53,
+                t0 + 180,
+                CaseEventKind::ConsentRevoked {
+                    consent_id: consent.consent_id,
+                },
+            ));
+        }
+        let (mut core, mut db) = node(&v, &roster, "ne.sas", &held);
+        let carla = case_worker(&mut core, &mut db);
+        let accepted = staff(
+            &mut core,
+            &mut db,
+            NOW,
+            carla,
+            StaffRequest::CaseAccept {
+                case_id: opening.event.case_id,
+            },
+        );
+        assert!(
+            accepted.is_ok(),
+            "accepting the referral failed (consent revoked: {revoked}): {accepted:?}"
+        );
+        let (state, outcome): (String, Option<String>) = db
+            .query_row("SELECT state, outcome FROM requests", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("the referral's summary request is recorded");
+        if revoked {
+            assert_eq!(
+                (state.as_str(), outcome.as_deref()),
+                ("failed", Some("consent-revoked"))
+            );
+        } else {
+            assert_eq!(state, "pending");
+        }
+    }
+}
