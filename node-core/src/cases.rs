@@ -472,12 +472,12 @@ pub(crate) fn receive_history(
             && out_of_case
             && counted_in_by_sender
             && sender_counts_itself_in
-            && let Some(cut) = case.cut_to_put_out(&events, &core.me)
+            && let Some(back) = case.sent_back(&events, &core.me)
             && load_case(tx.db, &case_id)?.is_some()
         {
             let item = Item::CaseHistoryAnswer {
                 case_id,
-                events: case.history_until(cut),
+                events: back,
             };
             outbox::enqueue(core, tx, env, &sender, &item, None)?;
         }
@@ -510,8 +510,8 @@ pub(crate) fn receive_history(
         let item = if counted_in_here {
             Some(Item::CaseHistory { case_id })
         } else {
-            case.cut_to_put_out(&events, &sender)
-                .map(|until| Item::CaseHistoryBackUntil { case_id, until })
+            case.sent_back(&events, &sender)
+                .map(|events| Item::CaseHistoryAnswer { case_id, events })
         };
         if let Some(item) = item {
             outbox::enqueue(core, tx, env, &sender, &item, None)?;

@@ -36,9 +36,9 @@ pub(crate) enum Item {
     CaseHistoryBack {
         case_id: CaseId,
     },
-    /// As `CaseHistoryBack`, to an institution this node counts removed: only the events up
-    /// to `until` in canonical order (its removal, or the latest event it showed it holds,
-    /// whichever is later), so it learns nothing newer than what it already knew (spec §6.4).
+    /// As `CaseHistoryBack`, to an institution this node counts out: only the events up to
+    /// `until` in canonical order. Queued by earlier versions, which cut at the latest event
+    /// the institution showed it holds (a time it chose); delivered as queued.
     CaseHistoryBackUntil {
         case_id: CaseId,
         until: (u64, [u8; 16]),
@@ -47,10 +47,11 @@ pub(crate) enum Item {
     ChangeNotice {
         case_id: CaseId,
     },
-    /// The answer of a node out of the case to a sender that counts it in (spec §6.4 step 3):
-    /// the sender's own events and this node's events up to its exit, which the sender lacks.
-    /// Carried in the item: this node does not store a case's events after leaving it, and the
-    /// item is gone once delivered.
+    /// A history sent back once, to a sender that counts itself in the case while this node
+    /// counts it out (spec §6.4 step 5), or that counts this node in while it is out (step 3):
+    /// this node's events up to what puts the one counted out out in the sender's view too,
+    /// then the sender's own later events, which address it. Carried in the item, as it was
+    /// when queued: a node out of the case does not store its events afterwards.
     CaseHistoryAnswer {
         case_id: CaseId,
         events: Vec<protocol_spec::case::SignedCaseEvent>,
@@ -75,9 +76,9 @@ impl Item {
             Item::CaseHistory { case_id } => Some(format!("case:{case_id}")),
             Item::Roster => Some("roster".into()),
             Item::ChangeNotice { case_id } => Some(format!("notice:{case_id}")),
-            Item::CaseHistoryBack { case_id } | Item::CaseHistoryBackUntil { case_id, .. } => {
-                Some(format!("case-back:{case_id}"))
-            }
+            Item::CaseHistoryBack { case_id }
+            | Item::CaseHistoryBackUntil { case_id, .. }
+            | Item::CaseHistoryAnswer { case_id, .. } => Some(format!("case-back:{case_id}")),
             Item::StatsReport { month } => Some(format!("stats:{month}")),
             // `psi:<round id>:…`: the round's expiry drops them by this prefix.
             Item::PsiStart(s) => Some(format!("psi:{}:start", hex::encode(s.round.id()))),
@@ -88,9 +89,7 @@ impl Item {
                 s.set.hop
             )),
             Item::PsiOutcome(s) => Some(format!("psi:{}:outcome", hex::encode(s.outcome.round))),
-            Item::Summary { .. } | Item::LegacySummary { .. } | Item::CaseHistoryAnswer { .. } => {
-                None
-            }
+            Item::Summary { .. } | Item::LegacySummary { .. } => None,
         }
     }
 }
@@ -153,6 +152,18 @@ pub(crate) fn insert(
             tx.db
                 .prepare_cached("UPDATE outbox SET next_attempt = ?2 WHERE id = ?1")?
                 .execute(rusqlite::params![id, env.now as i64])?;
+            // A history sent back is replaced: the newer judgement of what its recipient lacks
+            // wins, and an answer carries its events. The others are built as they leave.
+            if matches!(
+                item,
+                Item::CaseHistoryBack { .. }
+                    | Item::CaseHistoryBackUntil { .. }
+                    | Item::CaseHistoryAnswer { .. }
+            ) {
+                tx.db
+                    .prepare_cached("UPDATE outbox SET message = ?2 WHERE id = ?1")?
+                    .execute(rusqlite::params![id, postcard::to_stdvec(item)?])?;
+            }
             return Ok(id);
         }
     }

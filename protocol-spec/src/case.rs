@@ -431,6 +431,29 @@ impl CoordinatedCase {
         None
     }
 
+    /// The history sent back to `institution` when it counts itself in the case with the
+    /// history `offered` while this state has it out (spec §6.4): this history up to the cut
+    /// ([`Self::cut_to_put_out`]), then the events of `offered` after it, which `institution`
+    /// holds already: they address the history to it (they name it), and tell it nothing.
+    /// `None` when there is no cut.
+    pub fn sent_back(
+        &self,
+        offered: &[SignedCaseEvent],
+        institution: &InstitutionId,
+    ) -> Option<Vec<SignedCaseEvent>> {
+        let cut = self.cut_to_put_out(offered, institution)?;
+        let mut events = self.history_until(cut);
+        let mut held: Vec<SignedCaseEvent> = offered[1..]
+            .iter()
+            .filter(|e| order_key(e) > cut)
+            .cloned()
+            .collect();
+        held.sort_by_key(order_key);
+        held.dedup_by(|a, b| a.event.event_id == b.event.event_id);
+        events.extend(held);
+        Some(events)
+    }
+
     /// Where the event that took `institution` out of the case stands in canonical order,
     /// while it is out (left, declined or removed).
     pub fn exit_key(&self, institution: &InstitutionId) -> Option<(u64, [u8; 16])> {
@@ -1370,9 +1393,16 @@ mod tests {
         assert!(lead.is_out(&inst("ne.sas")));
         let cut = lead.cut_to_put_out(&offered, &inst("ne.sas")).unwrap();
         assert_eq!(cut, order_key(&removal), "the removal, and nothing later");
-        let sent = lead.history_until(cut);
+        let sent = lead.sent_back(&offered, &inst("ne.sas")).unwrap();
+        assert!(sent.contains(&removal));
         assert!(!sent.contains(&later));
-        // With it, ne.sas's view puts it out too: the two agree.
+        // Addressed to ne.sas on its own (it names ne.sas, and tells it that it is out), and
+        // with it ne.sas's view puts it out too: the two agree.
+        assert!(
+            CoordinatedCase::replay(&sent, keys)
+                .unwrap()
+                .is_out(&inst("ne.sas"))
+        );
         let mut view = CoordinatedCase::replay(&offered, keys).unwrap();
         view.merge(&sent, keys).unwrap();
         assert!(view.is_out(&inst("ne.sas")));

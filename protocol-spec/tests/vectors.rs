@@ -2448,9 +2448,13 @@ fn case_lifecycle_vectors() {
         .expect("a cut");
     back.hex_eq("cut_event_id", &cut.1);
     assert_eq!(cut.1, [0x58; 16], "the removal");
-    assert_eq!(
-        back.u64("sent_events") as usize,
-        merged.history_until(cut).len()
+    let sent = merged.sent_back(&offered, &inst(SAS.id)).expect("sent");
+    assert_eq!(back.u64("sent_events") as usize, sent.len());
+    assert!(
+        CoordinatedCase::replay(&sent, |id| r.case_event_keys(id))
+            .expect("replays")
+            .is_out(&inst(SAS.id)),
+        "addressed to ne.sas alone, and telling it that it is out"
     );
 }
 
