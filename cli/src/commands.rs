@@ -342,10 +342,12 @@ pub enum NodeCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Put a backup in place as the node's store, the node stopped. At its next start the node
-    /// asks its witnesses before it serves: if they cosigned more than the backup holds, it does
-    /// not start, saying by how many entries it is behind, until a copy holding them is
-    /// restored or the loss is declared (`node declare-loss`) and the log given a new key.
+    /// Put a backup in place as the node's store, the node stopped: refused while it runs, with
+    /// or without --replace, and the node does not start while a restore works. At its next
+    /// start the node asks its witnesses before it serves: if they cosigned more than the backup
+    /// holds, it does not start, saying by how many entries it is behind, until a copy holding
+    /// them is restored or the loss is declared (`node declare-loss`) and the log given a new
+    /// key.
     Restore {
         /// The node's config file, e.g. /etc/passerelle/node.toml.
         #[arg(long)]

@@ -58,7 +58,11 @@ fn inspect(path: &Path) -> anyhow::Result<Snapshot> {
 /// Writes a consistent snapshot of the node's store to `out` (a new file, 0600), while the
 /// node runs or not.
 pub fn backup(config: &Path, out: &Path) -> anyhow::Result<Snapshot> {
-    let store = store_path(config)?;
+    snapshot(&store_path(config)?, out)
+}
+
+/// [`backup`] of the store at `store`.
+fn snapshot(store: &Path, out: &Path) -> anyhow::Result<Snapshot> {
     if !store.exists() {
         bail!("no node store at {}", store.display());
     }
@@ -80,7 +84,7 @@ pub fn backup(config: &Path, out: &Path) -> anyhow::Result<Snapshot> {
         .with_context(|| format!("cannot write in {}", parent.display()))?;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))?;
     let staged = tmp.path().join("node.db");
-    let db = Connection::open_with_flags(&store, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let db = Connection::open_with_flags(store, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("cannot open the node store {}", store.display()))?;
     db.busy_timeout(std::time::Duration::from_secs(10))?;
     db.execute("VACUUM INTO ?1", [staged.to_string_lossy()])
@@ -92,7 +96,8 @@ pub fn backup(config: &Path, out: &Path) -> anyhow::Result<Snapshot> {
     inspect(out)
 }
 
-/// Puts a backup in place as the node's store; the node must be stopped. An existing store is
+/// Puts a backup in place as the node's store; the node must be stopped (it holds the data
+/// directory's lock while it runs, see [`crate::lock`]). An existing store is
 /// refused unless `replace`, and is then moved aside (`node.db.replaced-<unix time>`), never
 /// deleted.
 pub fn restore(
@@ -101,9 +106,24 @@ pub fn restore(
     replace: bool,
     now: u64,
 ) -> anyhow::Result<(Snapshot, Option<PathBuf>)> {
+    let store = store_path(config)?;
+    let dir = store.parent().context("the store has no directory")?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    // Held until the restore is done: a node started meanwhile refuses to start.
+    let _stopped = crate::lock::for_stopped_node(dir, "restore")?;
+    restore_into(&store, from, replace, now)
+}
+
+/// [`restore`] to the store at `store`.
+fn restore_into(
+    store: &Path,
+    from: &Path,
+    replace: bool,
+    now: u64,
+) -> anyhow::Result<(Snapshot, Option<PathBuf>)> {
     // A damaged or foreign file is refused before anything is touched.
     inspect(from)?;
-    let store = store_path(config)?;
     let dir = store.parent().context("the store has no directory")?;
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -112,15 +132,6 @@ pub fn restore(
         if !replace {
             bail!(
                 "a node store exists at {}; stop the node and pass --replace to move it aside",
-                store.display()
-            );
-        }
-        // A running node holds its store open; moving it under the node would lose writes.
-        if let Ok(db) = Connection::open(&store)
-            && db.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;").is_err()
-        {
-            bail!(
-                "the node store {} is in use: stop the node first",
                 store.display()
             );
         }
@@ -142,8 +153,8 @@ pub fn restore(
         let db = Connection::open(&staged)?;
         crate::log::loss::set_meta(&db, crate::log::loss::RESTORED_KEY, &now.to_string())?;
     }
-    std::fs::rename(&staged, &store)?;
-    Ok((inspect(&store)?, moved))
+    std::fs::rename(&staged, store)?;
+    Ok((inspect(store)?, moved))
 }
 
 /// Declares lost the log entries that the node's witnesses cosigned beyond what its restored
@@ -154,13 +165,9 @@ pub fn declare_loss(config: &Path) -> anyhow::Result<crate::log::loss::Behind> {
     if !store.exists() {
         bail!("no node store at {}", store.display());
     }
+    let dir = store.parent().context("the store has no directory")?;
+    let _stopped = crate::lock::for_stopped_node(dir, "declare the loss")?;
     let db = Connection::open(&store)
         .with_context(|| format!("cannot open the node store {}", store.display()))?;
-    if db.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;").is_err() {
-        bail!(
-            "the node store {} is in use: stop the node first",
-            store.display()
-        );
-    }
     crate::log::loss::declare(&db)
 }
