@@ -355,7 +355,9 @@ pub enum NodeCmd {
         /// The backup file `node backup` wrote.
         #[arg(long)]
         from: PathBuf,
-        /// Move an existing store aside (node.db.replaced-<time>) instead of refusing.
+        /// Move an existing store aside instead of refusing: to node.db.replaced-<unix time>
+        /// (.1, .2… after it if that name is taken), its -wal and -shm files with it; no file
+        /// is ever overwritten.
         #[arg(long)]
         replace: bool,
     },

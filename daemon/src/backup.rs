@@ -5,7 +5,7 @@
 //! than the witnesses cosigned: the node finds out at its next start and halts its log
 //! (transparency-log.md §7.4) rather than fork it.
 
-use crate::config::ConfigFile;
+use crate::config::{ConfigFile, suffixed};
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags};
 use std::os::unix::fs::PermissionsExt;
@@ -98,8 +98,8 @@ fn snapshot(store: &Path, out: &Path) -> anyhow::Result<Snapshot> {
 
 /// Puts a backup in place as the node's store; the node must be stopped (it holds the data
 /// directory's lock while it runs, see [`crate::lock`]). An existing store is
-/// refused unless `replace`, and is then moved aside (`node.db.replaced-<unix time>`), never
-/// deleted.
+/// refused unless `replace`, and is then moved aside (`node.db.replaced-<unix time>`, see
+/// [`move_aside`]), never deleted.
 pub fn restore(
     config: &Path,
     from: &Path,
@@ -128,21 +128,14 @@ fn restore_into(
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     let mut moved = None;
-    if store.exists() {
+    if COMPANIONS.iter().any(|c| suffixed(store, c).exists()) {
         if !replace {
             bail!(
                 "a node store exists at {}; stop the node and pass --replace to move it aside",
                 store.display()
             );
         }
-        let aside = dir.join(format!("node.db.replaced-{now}"));
-        for suffix in ["", "-wal", "-shm"] {
-            let from = dir.join(format!("node.db{suffix}"));
-            if from.exists() {
-                std::fs::rename(&from, dir.join(format!("node.db.replaced-{now}{suffix}")))?;
-            }
-        }
-        moved = Some(aside);
+        moved = Some(move_aside(store, now)?);
     }
     let staged = dir.join(".node.db.restoring");
     std::fs::copy(from, &staged)
@@ -155,6 +148,59 @@ fn restore_into(
     }
     std::fs::rename(&staged, store)?;
     Ok((inspect(store)?, moved))
+}
+
+/// The store's file and the files SQLite keeps beside it: its write-ahead log holds commits
+/// not yet copied back into the file, so they go together, under one name.
+const COMPANIONS: [&str; 3] = ["", "-wal", "-shm"];
+
+/// Moves the store at `store` and its companions aside as `<store>.replaced-<now>`, or with
+/// `.1`, `.2`… after it when that name is taken (two restores in one second), and returns the
+/// new name. Nothing is ever overwritten: a name is free only if none of its companions
+/// exists, and each file is renamed with RENAME_NOREPLACE, so a file that appeared meanwhile
+/// fails the move instead of being replaced.
+fn move_aside(store: &Path, now: u64) -> anyhow::Result<PathBuf> {
+    let present: Vec<&str> = COMPANIONS
+        .into_iter()
+        .filter(|c| suffixed(store, c).exists())
+        .collect();
+    let Some((first, rest)) = present.split_first() else {
+        bail!("no node store at {} to move aside", store.display());
+    };
+    for n in 0..1000u32 {
+        let aside = match n {
+            0 => suffixed(store, &format!(".replaced-{now}")),
+            n => suffixed(store, &format!(".replaced-{now}.{n}")),
+        };
+        if COMPANIONS.iter().any(|c| suffixed(&aside, c).exists()) {
+            continue;
+        }
+        match rename_new(&suffixed(store, first), &suffixed(&aside, first)) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            r => r.with_context(|| format!("cannot move {} aside", store.display()))?,
+        }
+        for c in rest {
+            rename_new(&suffixed(store, c), &suffixed(&aside, c)).with_context(|| {
+                format!(
+                    "cannot move {} to {}",
+                    suffixed(store, c).display(),
+                    suffixed(&aside, c).display()
+                )
+            })?;
+        }
+        return Ok(aside);
+    }
+    bail!(
+        "cannot move {} aside: every name {}.replaced-{now}… is taken",
+        store.display(),
+        store.display()
+    )
+}
+
+/// Renames `from` to `to` only if `to` does not exist, atomically.
+fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(std::io::Error::from)
 }
 
 /// Declares lost the log entries that the node's witnesses cosigned beyond what its restored
@@ -171,3 +217,6 @@ pub fn declare_loss(config: &Path) -> anyhow::Result<crate::log::loss::Behind> {
         .with_context(|| format!("cannot open the node store {}", store.display()))?;
     crate::log::loss::declare(&db)
 }
+
+#[cfg(test)]
+mod tests;
