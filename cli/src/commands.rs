@@ -352,7 +352,8 @@ pub enum NodeCmd {
         /// The node's config file, e.g. /etc/passerelle/node.toml.
         #[arg(long)]
         config: PathBuf,
-        /// The backup file `node backup` wrote.
+        /// The backup file `node backup` wrote, or a store moved aside (read with the -wal
+        /// file beside it, if any).
         #[arg(long)]
         from: PathBuf,
         /// Move an existing store aside instead of refusing: to node.db.replaced-<unix time>

@@ -123,30 +123,55 @@ fn restore_into(
     now: u64,
 ) -> anyhow::Result<(Snapshot, Option<PathBuf>)> {
     // A damaged or foreign file is refused before anything is touched.
-    inspect(from)?;
+    let source = inspect(from)?;
     let dir = store.parent().context("the store has no directory")?;
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    let mut moved = None;
-    if COMPANIONS.iter().any(|c| suffixed(store, c).exists()) {
-        if !replace {
-            bail!(
-                "a node store exists at {}; stop the node and pass --replace to move it aside",
-                store.display()
-            );
-        }
-        moved = Some(move_aside(store, now)?);
+    let in_place = COMPANIONS.iter().any(|c| suffixed(store, c).exists());
+    if in_place && !replace {
+        bail!(
+            "a node store exists at {}; stop the node and pass --replace to move it aside",
+            store.display()
+        );
     }
-    let staged = dir.join(".node.db.restoring");
-    std::fs::copy(from, &staged)
-        .with_context(|| format!("cannot copy {} into {}", from.display(), dir.display()))?;
+    // The copy is made and checked in a private directory beside the store before the store in
+    // place is touched; a failure leaves that store as it was and removes the directory.
+    let tmp = tempfile::Builder::new()
+        .prefix(".passerelle-restore-")
+        .tempdir_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))?;
+    let staged = tmp.path().join("node.db");
+    // Read through SQLite, not copied as a file: a store moved aside may hold its newest
+    // commits in its write-ahead log (`-wal`), which a file copy leaves behind.
+    {
+        let db = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open {}", from.display()))?;
+        db.execute("VACUUM INTO ?1", [staged.to_string_lossy()])
+            .with_context(|| format!("cannot read {} whole", from.display()))?;
+    }
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+    let copied = inspect(&staged)?;
+    if copied.log_size != source.log_size {
+        bail!(
+            "the copy of {} holds a log of {} entries, the file {}: nothing was restored",
+            from.display(),
+            copied.log_size,
+            source.log_size
+        );
+    }
     // The next start asks the witnesses before serving (transparency-log.md §7.6).
     {
         let db = Connection::open(&staged)?;
         crate::log::loss::set_meta(&db, crate::log::loss::RESTORED_KEY, &now.to_string())?;
     }
-    std::fs::rename(&staged, store)?;
+    let moved = if in_place {
+        Some(move_aside(store, now)?)
+    } else {
+        None
+    };
+    std::fs::rename(&staged, store)
+        .with_context(|| format!("cannot put the restored store at {}", store.display()))?;
     Ok((inspect(store)?, moved))
 }
 

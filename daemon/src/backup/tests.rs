@@ -90,11 +90,27 @@ fn a_store_moved_aside_takes_its_write_ahead_log_under_the_same_name() {
         "the log beside its store"
     );
     assert!(
-        std::fs::metadata(suffixed(&store, "-wal")).map_or(true, |m| m.len() == 0),
-        "no old log beside the restored store"
+        !suffixed(&store, "-wal").exists(),
+        "no old log beside the restored store, which is one file"
     );
     assert_eq!(log_size(&aside), 4, "the store aside with its log is whole");
     assert_eq!(log_size(&store), 1);
+}
+
+#[test]
+fn a_restore_reads_the_source_with_its_write_ahead_log() {
+    let dir = tempfile::tempdir().unwrap();
+    // A store moved aside while its last commits were still in its write-ahead log.
+    let source = dir.path().join("node.db.replaced-1796526667");
+    crashed_store(&source, 37);
+    assert!(suffixed(&source, "-wal").exists());
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let store = data.join("node.db");
+
+    let (restored, _) = restore_into(&store, &source, false, 1).unwrap();
+    assert_eq!(restored.log_size, 37);
+    assert_eq!(log_size(&store), 37);
 }
 
 #[test]
@@ -113,6 +129,12 @@ fn a_backup_file_is_restored_whole() {
     assert_eq!(restored.log_size, 5);
     assert_eq!(log_size(&aside.unwrap()), 9);
     assert_eq!(log_size(&out), 5, "the backup is left as it was");
+    let beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("backup.db"))
+        .collect();
+    assert_eq!(beside, ["backup.db"], "a backup is one file");
     let left: Vec<_> = std::fs::read_dir(&data)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
