@@ -229,6 +229,28 @@ pub struct Verified {
     pub report: BundleReport,
     /// The losses the log declares (`log-loss` entries, transparency-log.md §7.6), as text.
     pub declared_losses: Vec<String>,
+    /// Whether the bundle's roster was checked against the federation's authority keys;
+    /// without, the keys it names are the bundle's own word.
+    pub roster_checked: bool,
+    /// Whether the log was checked consistent with a kept checkpoint.
+    pub kept_checked: bool,
+}
+
+/// What a verification without the federation's anchor rests on, said wherever logs are
+/// verified: a forged bundle can carry a roster naming its forger's keys.
+pub const ROSTER_UNCHECKED: &str = "roster not checked against the federation's key: the log \
+    key, witness keys and quorum come from the bundle's own roster.toml, taken on trust (pass \
+    --federation federation.toml to check it)";
+
+/// The trust the logs were verified under, as one line.
+pub fn trust(federation: Option<&Path>) -> String {
+    match federation {
+        Some(f) => format!(
+            "roster signatures checked against the federation's key ({})",
+            f.display()
+        ),
+        None => ROSTER_UNCHECKED.to_string(),
+    }
 }
 
 /// A `log-loss` entry (transparency-log.md §7.6), explained; other entries are passed over
@@ -377,6 +399,15 @@ fn verify_with(
     show_progress: bool,
     entry: &mut dyn FnMut(u64, &[u8]),
 ) -> anyhow::Result<Verified> {
+    // Said as such, not as its first file missing.
+    match std::fs::metadata(bundle) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("bundle {}: the directory does not exist", bundle.display())
+        }
+        Err(e) => bail!("bundle {}: cannot be read: {e}", bundle.display()),
+        Ok(m) if !m.is_dir() => bail!("bundle {}: not a directory", bundle.display()),
+        Ok(_) => {}
+    }
     let institution: InstitutionId = read_text(bundle, "institution", MAX_SMALL_FILE_LEN)?
         .trim()
         .parse()?;
@@ -471,6 +502,8 @@ fn verify_with(
         institution,
         declared_losses: losses,
         report,
+        roster_checked: federation.is_some(),
+        kept_checked: kept.is_some(),
     })
 }
 
@@ -491,7 +524,23 @@ pub fn print_report(v: &Verified, bundle: &Path) {
         None => println!("{}: no usable checkpoint", bundle.display()),
     }
     if v.report.ok() {
-        println!("  verified: log signature, witness quorum, every entry and tile, root");
+        let mut held = Vec::new();
+        if v.roster_checked {
+            held.push("roster signatures against the federation's key");
+        }
+        held.extend([
+            "log signature",
+            "witness quorum",
+            "every entry and tile",
+            "root",
+        ]);
+        if v.kept_checked {
+            held.push("consistency with the kept checkpoint");
+        }
+        println!("  verified: {}", held.join(", "));
+    }
+    if !v.roster_checked {
+        println!("  {ROSTER_UNCHECKED}");
     }
     for l in &v.declared_losses {
         println!("  NOTE {l}");
@@ -501,18 +550,28 @@ pub fn print_report(v: &Verified, bundle: &Path) {
     }
 }
 
-/// Verifies every bundle and bails out naming the first that fails: reports are built only
-/// from verified logs. The entries are parsed as the verifier reads them; reconciling and a
-/// person's report need them all, which `audit verify` alone does not keep.
-pub fn verified_views(bundles: &[PathBuf]) -> anyhow::Result<Vec<LogView>> {
+/// Verifies every bundle, each roster against `federation` when given, and bails out naming
+/// the first that fails: reports are built only from verified logs. The entries are parsed as
+/// the verifier reads them; reconciling and a person's report need them all, which `audit
+/// verify` alone does not keep.
+pub fn verified_views(
+    bundles: &[PathBuf],
+    federation: Option<&Path>,
+) -> anyhow::Result<Vec<LogView>> {
     let mut out = Vec::new();
     for b in bundles {
         let mut entries = Vec::new();
         let mut malformed = false;
-        let v = verify_with(b, None, None, false, &mut |_, e| match LogEntry::parse(e) {
-            Ok(e) => entries.push(e),
-            Err(_) => malformed = true,
-        })?;
+        let v = verify_with(
+            b,
+            None,
+            federation,
+            false,
+            &mut |_, e| match LogEntry::parse(e) {
+                Ok(e) => entries.push(e),
+                Err(_) => malformed = true,
+            },
+        )?;
         if !v.report.ok() {
             print_report(&v, b);
             bail!(
@@ -533,9 +592,25 @@ pub fn verified_views(bundles: &[PathBuf]) -> anyhow::Result<Vec<LogView>> {
     Ok(out)
 }
 
-pub fn reconcile(a: &Path, b: &Path, json: bool) -> anyhow::Result<bool> {
-    let views = verified_views(&[a.to_path_buf(), b.to_path_buf()])?;
+/// In JSON, stdout holds the one document: the trust goes to stderr, and only when the
+/// rosters were taken on trust.
+fn say_trust(federation: Option<&Path>, json: bool) {
+    if !json {
+        println!("{}", trust(federation));
+    } else if federation.is_none() {
+        eprintln!("note: {ROSTER_UNCHECKED}");
+    }
+}
+
+pub fn reconcile(
+    a: &Path,
+    b: &Path,
+    federation: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let views = verified_views(&[a.to_path_buf(), b.to_path_buf()], federation)?;
     let diffs = audit::reconcile(&views[0], &views[1]);
+    say_trust(federation, json);
     if json {
         println!("{}", serde_json::to_string_pretty(&diffs)?);
     } else if diffs.is_empty() {
@@ -554,9 +629,15 @@ pub fn reconcile(a: &Path, b: &Path, json: bool) -> anyhow::Result<bool> {
     Ok(diffs.is_empty())
 }
 
-pub fn person(avs: &Avs, bundles: &[PathBuf], json: bool) -> anyhow::Result<()> {
-    let views = verified_views(bundles)?;
+pub fn person(
+    avs: &Avs,
+    bundles: &[PathBuf],
+    federation: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let views = verified_views(bundles, federation)?;
     let report = audit::person_report(avs, &views);
+    say_trust(federation, json);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -582,9 +663,46 @@ pub fn person(avs: &Avs, bundles: &[PathBuf], json: bool) -> anyhow::Result<()> 
         line.push_str(&field("purpose", &a.purpose));
         line.push_str(&field("categories", &a.categories));
         line.push_str(&field("consent", &a.consent));
-        line.push_str(&field("outcome", &a.code));
+        line.push_str(&field("outcome", &a.code.as_deref().map(readable_detail)));
         line.push_str(&field("staff", &a.staff));
         println!("{}", line.trim_end());
     }
     Ok(())
+}
+
+/// A case change as staff read it: a recorded consent's validity in calendar days, as
+/// `case show` prints it, not the log's unix seconds. Anything else is shown as logged.
+fn readable_detail(detail: &str) -> String {
+    use protocol_spec::entry::{CaseDetail, Value};
+    match CaseDetail::decode(detail) {
+        Ok(CaseDetail::ConsentRecorded {
+            valid_from,
+            valid_until,
+            ..
+        }) => match detail.rsplit_once(' ') {
+            Some((head, _)) => format!(
+                "{head} {}",
+                crate::render::validity(valid_from, valid_until)
+            ),
+            None => detail.to_string(),
+        },
+        _ => detail.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_recorded_consent_reads_in_days() {
+        let logged = format!(
+            "consent-recorded {} coordinated-assessment employment 1795305600..1826841599",
+            "ab".repeat(16)
+        );
+        let shown = super::readable_detail(&logged);
+        assert!(
+            shown.ends_with(" employment 2026-11-22..2027-11-21"),
+            "{shown}"
+        );
+        assert_eq!(super::readable_detail("opened"), "opened");
+    }
 }

@@ -342,18 +342,23 @@ pub enum NodeCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Put a backup in place as the node's store, the node stopped. At its next start the node
-    /// asks its witnesses before it serves: if they cosigned more than the backup holds, it does
-    /// not start, saying by how many entries it is behind, until a copy holding them is
-    /// restored or the loss is declared (`node declare-loss`) and the log given a new key.
+    /// Put a backup in place as the node's store, the node stopped: refused while it runs, with
+    /// or without --replace, and the node does not start while a restore works. At its next
+    /// start the node asks its witnesses before it serves: if they cosigned more than the backup
+    /// holds, it does not start, saying by how many entries it is behind, until a copy holding
+    /// them is restored or the loss is declared (`node declare-loss`) and the log given a new
+    /// key.
     Restore {
         /// The node's config file, e.g. /etc/passerelle/node.toml.
         #[arg(long)]
         config: PathBuf,
-        /// The backup file `node backup` wrote.
+        /// The backup file `node backup` wrote, or a store moved aside (read with the -wal
+        /// file beside it, if any).
         #[arg(long)]
         from: PathBuf,
-        /// Move an existing store aside (node.db.replaced-<time>) instead of refusing.
+        /// Move an existing store aside instead of refusing: to node.db.replaced-<unix time>
+        /// (.1, .2… after it if that name is taken), its -wal and -shm files with it; no file
+        /// is ever overwritten.
         #[arg(long)]
         replace: bool,
     },
@@ -810,25 +815,34 @@ pub enum AuditCmd {
         #[arg(long)]
         allow_uncosigned: bool,
     },
-    /// Check a bundle offline: signatures, witness quorum, root, every entry; exit 0 only if all hold.
+    /// Check a bundle offline: signatures, witness quorum, root, every entry; exit 0 only if all
+    /// hold. Without --federation the keys come from the bundle's own roster, taken on trust,
+    /// and the output says so.
     Verify {
         /// The bundle directory `audit export` wrote.
         bundle: PathBuf,
         /// A checkpoint kept from an earlier audit: the log must be consistent with it.
         #[arg(long)]
         kept: Option<PathBuf>,
-        /// The federation anchor, to check the bundle's roster signatures too.
+        /// The federation anchor (federation.toml), to check the bundle's roster against the
+        /// steering group's keys; without it the roster is taken on trust.
         #[arg(long)]
         federation: Option<PathBuf>,
     },
-    /// Check that every disclosure in one log has its receipt in the other, and back.
+    /// Check that every disclosure in one log has its receipt in the other, and back. Both
+    /// bundles are verified first, under the trust `audit verify` states.
     Reconcile {
         /// One institution's bundle.
         a: PathBuf,
         /// The other institution's bundle.
         b: PathBuf,
+        /// The federation anchor (federation.toml), to check each bundle's roster against the
+        /// steering group's keys; without it each roster is taken on trust.
+        #[arg(long)]
+        federation: Option<PathBuf>,
     },
-    /// A person's access report from one or more bundles.
+    /// A person's access report from one or more bundles, each verified first, under the trust
+    /// `audit verify` states.
     Person {
         /// The person's social insurance number, 756.XXXX.XXXX.XX or 13 digits.
         #[arg(value_parser = values::avs())]
@@ -836,6 +850,10 @@ pub enum AuditCmd {
         /// Bundle directories to search, each verified first.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
+        /// The federation anchor (federation.toml), to check each bundle's roster against the
+        /// steering group's keys; without it each roster is taken on trust.
+        #[arg(long)]
+        federation: Option<PathBuf>,
     },
 }
 
@@ -1372,6 +1390,8 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
                         "ok": v.report.ok(),
                         "findings": v.report.findings,
                         "declared_losses": v.declared_losses,
+                        "roster_checked": v.roster_checked,
+                        "kept_checked": v.kept_checked,
                     }),
                 )?;
             } else {
@@ -1383,13 +1403,19 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
                 Status::Findings
             })
         }
-        AuditCmd::Reconcile { a, b } => Ok(if crate::audit::reconcile(a, b, cli.json)? {
-            Status::Done
-        } else {
-            Status::Findings
-        }),
-        AuditCmd::Person { avs, bundles } => {
-            crate::audit::person(avs, bundles, cli.json)?;
+        AuditCmd::Reconcile { a, b, federation } => Ok(
+            if crate::audit::reconcile(a, b, federation.as_deref(), cli.json)? {
+                Status::Done
+            } else {
+                Status::Findings
+            },
+        ),
+        AuditCmd::Person {
+            avs,
+            bundles,
+            federation,
+        } => {
+            crate::audit::person(avs, bundles, federation.as_deref(), cli.json)?;
             Ok(Status::Done)
         }
     }

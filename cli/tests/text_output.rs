@@ -175,5 +175,154 @@ async fn periods_are_dates_and_tables_align() {
     let r = run(d, &["federation", "show", "--roster", &roster]);
     assert_aligned(from(&r.stdout, "MEMBER"));
     assert_aligned(from(&r.stdout, "SECTOR"));
+
+    audit_says_what_it_checked(d, &fed, person.trim()).await;
     fed.stop().await;
+}
+
+/// Changes the first roster signature in a bundle, keeping it well-formed.
+fn alter_roster_signature(bundle: &Path) {
+    let path = bundle.join("roster.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.find("signature = \"").expect("a signature") + "signature = \"".len();
+    let old = &text[at..at + 1];
+    let new = if old == "a" { "b" } else { "a" };
+    std::fs::write(&path, format!("{}{new}{}", &text[..at], &text[at + 1..])).unwrap();
+}
+
+/// The auditor's commands on the logs of the exchanges above: what each checked, and under
+/// what trust, in words; consent periods as dates.
+async fn audit_says_what_it_checked(d: &Path, fed: &ExampleFederation, person: &str) {
+    for (id, bundle) in [("ne.oai", "oai-1"), ("ne.orp", "orp-1")] {
+        let cred = format!("{id}-auditor.cred");
+        fed.node(id).auditor.save(&d.join(&cred)).unwrap();
+        let r = run(
+            d,
+            &["--credential", &cred, "audit", "export", "--out", bundle],
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let untrusted = "roster not checked against the federation's key";
+
+    // Without the federation's anchor, the bundle's roster is taken on trust, and said so.
+    let r = run(d, &["audit", "verify", "oai-1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains(untrusted) && r.stdout.contains("--federation"),
+        "{r:?}"
+    );
+    let r = run(
+        d,
+        &[
+            "audit",
+            "verify",
+            "oai-1",
+            "--federation",
+            "fed/steering/federation.toml",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("roster signatures") && !r.stdout.contains(untrusted),
+        "{r:?}"
+    );
+    // The consistency with a kept checkpoint is listed among what held.
+    let r = run(
+        d,
+        &["audit", "verify", "oai-1", "--kept", "oai-1/checkpoint"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("consistency with the kept checkpoint"),
+        "{r:?}"
+    );
+
+    // A roster whose signature was altered: only the federation's key tells.
+    let bad = d.join("orp-altered");
+    let r = run(
+        d,
+        &[
+            "--credential",
+            "ne.orp-auditor.cred",
+            "audit",
+            "export",
+            "--out",
+            "orp-altered",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    alter_roster_signature(&bad);
+    let r = run(d, &["audit", "verify", "orp-altered"]);
+    assert!(
+        r.stdout.contains(untrusted) && !r.stdout.contains("roster signatures"),
+        "{r:?}"
+    );
+    let r = run(
+        d,
+        &[
+            "audit",
+            "verify",
+            "orp-altered",
+            "--federation",
+            "fed/steering/federation.toml",
+        ],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+
+    // A bundle directory that is not there is named as such.
+    let r = run(d, &["audit", "verify", "sas-after"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("sas-after") && r.stderr.contains("does not exist"),
+        "{r:?}"
+    );
+
+    // A person's report and a reconciliation say under what trust the logs were verified,
+    // and take the federation's anchor as verify does.
+    let r = run(d, &["audit", "person", person, "oai-1", "orp-1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    no_raw_times(&r.stdout);
+    assert!(r.stdout.contains("2020-01-01..2099-12-31"), "{r:?}");
+    assert!(r.stdout.contains(untrusted), "{r:?}");
+    let r = run(
+        d,
+        &[
+            "audit",
+            "person",
+            person,
+            "oai-1",
+            "--federation",
+            "fed/steering/federation.toml",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains(untrusted), "{r:?}");
+    let r = run(
+        d,
+        &[
+            "audit",
+            "person",
+            person,
+            "orp-altered",
+            "--federation",
+            "fed/steering/federation.toml",
+        ],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    let r = run(d, &["audit", "reconcile", "oai-1", "orp-1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains(untrusted), "{r:?}");
+    let r = run(
+        d,
+        &[
+            "audit",
+            "reconcile",
+            "oai-1",
+            "orp-1",
+            "--federation",
+            "fed/steering/federation.toml",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stdout.contains(untrusted), "{r:?}");
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 mod driver;
 mod durable;
+pub mod lock;
 pub mod log;
 pub mod log_budget;
 mod log_state;
@@ -80,8 +81,11 @@ pub async fn run(config: NodeConfig, shutdown: CancellationToken) -> anyhow::Res
 }
 
 /// The store holds persons' names, numbers and case data: its directory is 0700 and its files
-/// 0600, whatever the umask.
-fn open_private_store(dir: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+/// 0600, whatever the umask. The data directory's lock is taken first and held while the node
+/// runs, so that no other node, and no restore, works on the same store.
+fn open_private_store(
+    dir: &std::path::Path,
+) -> anyhow::Result<(rusqlite::Connection, lock::DataDirLock)> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     #[cfg(unix)]
@@ -90,6 +94,14 @@ fn open_private_store(dir: &std::path::Path) -> anyhow::Result<rusqlite::Connect
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot make data directory {} private", dir.display()))?;
     }
+    let held = lock::try_acquire(dir)?.with_context(|| {
+        format!(
+            "the data directory {} is locked by another process: a node already runs on it, \
+             or a `passerelle node restore` or `node declare-loss` works on it (it holds {})",
+            dir.display(),
+            lock::path(dir).display()
+        )
+    })?;
     let conn = wal::open_laid_out(&dir.join("node.db"), node_core::store::open)?;
     #[cfg(unix)]
     for name in ["node.db", "node.db-wal", "node.db-shm"] {
@@ -100,7 +112,7 @@ fn open_private_store(dir: &std::path::Path) -> anyhow::Result<rusqlite::Connect
                 .with_context(|| format!("cannot make {} private", path.display()))?;
         }
     }
-    Ok(conn)
+    Ok((conn, held))
 }
 
 /// A start that failed on the store says what is wrong with its disk, if that is the cause: the
@@ -135,7 +147,7 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         .transpose()?;
     // Off the runtime: a first start lays out the write-ahead log (87 MB written and synced).
     let data_dir = config.data_dir.clone();
-    let conn = tokio::task::spawn_blocking(move || {
+    let (conn, held) = tokio::task::spawn_blocking(move || {
         open_private_store(&data_dir).map_err(|e| store_error(&data_dir, e))
     })
     .await
@@ -275,6 +287,8 @@ pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> anyhow::R
         let n2 = n.clone();
         let _ = tokio::task::spawn_blocking(move || n2.store.stop()).await;
         n.report_skipped_lines(true);
+        // Released only once the store is closed.
+        drop(held);
         tracing::info!(institution = %n.me, "node stopped");
     });
     Ok(RunningNode { node, task })

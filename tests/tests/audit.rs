@@ -137,7 +137,7 @@ async fn exported_logs_verify_reconcile_and_answer_a_person() {
     );
 
     assert!(
-        cli::audit::reconcile(&orp, &oai, true).unwrap(),
+        cli::audit::reconcile(&orp, &oai, None, true).unwrap(),
         "disclosure and receipt match"
     );
 
@@ -171,7 +171,7 @@ async fn exported_logs_verify_reconcile_and_answer_a_person() {
         assert_eq!(n, 1, "{id} keeps the peer's inclusion proof");
     }
 
-    let views = cli::audit::verified_views(&[orp.clone(), oai.clone()]).unwrap();
+    let views = cli::audit::verified_views(&[orp.clone(), oai.clone()], None).unwrap();
     let report = protocol_spec::audit::person_report(&shared_person(), &views);
     let kinds: Vec<(&str, &str)> = report
         .iter()
@@ -418,7 +418,7 @@ async fn tampered_bundles_are_caught_with_a_precise_report() {
     assert!(matches!(r, PeerReply::Disclosure { .. }));
     let orp2 = export(&s, "ne.orp", "orp2").await;
     let oai2 = export(&s, "ne.oai", "oai2").await;
-    let views = cli::audit::verified_views(&[orp2.clone(), oai2]).unwrap();
+    let views = cli::audit::verified_views(&[orp2.clone(), oai2], None).unwrap();
     let diffs = protocol_spec::audit::reconcile(&views[0], &views[1]);
     assert_eq!(diffs.len(), 1, "{diffs:?}");
     assert_eq!(diffs[0].institution, "ne.orp");

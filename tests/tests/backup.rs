@@ -166,3 +166,51 @@ async fn a_backup_restored_behind_what_the_witnesses_cosigned_starts_only_once_t
     assert!(matches!(o, SummaryOutcome::Received(_)), "{o:?}");
     s.stop().await;
 }
+
+/// The files beside the store that a restore would have moved aside.
+fn moved_aside(data: &std::path::Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("replaced"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_is_refused_while_the_node_runs_with_or_without_replace() {
+    let mut s = Setup::new().await;
+    let config = s.node("ne.orp").config_path();
+    let out = s.dir.path().join("orp-backup.db");
+    daemon::backup::backup(&config, &out).unwrap();
+    let data = config.parent().unwrap().join("data");
+    assert!(data.join("node.db").exists());
+
+    for replace in [false, true] {
+        let err =
+            daemon::backup::restore(&config, &out, replace, now()).expect_err("the node runs");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("the node is running") && msg.contains("stop it first"),
+            "--replace {replace}: {msg}"
+        );
+        assert!(moved_aside(&data).is_empty(), "the store stays in place");
+    }
+    // The node goes on serving from its store.
+    assert!(status(&s, "ne.orp").await.log_size > 0);
+    let err = daemon::backup::declare_loss(&config).expect_err("the node runs");
+    assert!(
+        format!("{err:#}").contains("the node is running"),
+        "{err:#}"
+    );
+
+    // Once it stopped, the same restore is done.
+    s.fed.node_mut("ne.orp").stop().await;
+    let (_, aside) = daemon::backup::restore(&config, &out, true, now()).unwrap();
+    assert!(aside.expect("moved aside").exists());
+    // And a node does not start while a restore works on its store.
+    let restoring = daemon::lock::try_acquire(&data).unwrap().expect("free");
+    let refused = s.fed.node_mut("ne.orp").start().await.expect_err("locked");
+    assert!(format!("{refused:#}").contains("is locked"), "{refused:#}");
+    drop(restoring);
+    s.stop().await;
+}

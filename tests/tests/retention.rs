@@ -91,7 +91,7 @@ async fn a_purged_summary_cannot_be_opened_and_the_audit_still_verifies() {
         );
     }
     assert!(
-        cli::audit::reconcile(&orp, &oai, true).unwrap(),
+        cli::audit::reconcile(&orp, &oai, None, true).unwrap(),
         "the disclosure still has its receipt"
     );
     s.stop().await;
