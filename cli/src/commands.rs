@@ -1179,7 +1179,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             StaffRequest::ImportRecords(records::read_records(files)?)
         }
         Command::Records(RecordsCmd::ImportPlacements { file }) => {
-            StaffRequest::ImportPlacements(records::read_placements(file)?)
+            let file = records::PlacementsFile::read(file)?;
+            let reply = staff_call(&cli, StaffRequest::ImportPlacements(file.set.clone()))
+                .await
+                .map_err(|e| {
+                    // The node's problems name placements by their order; name the file's lines.
+                    let Some(told) = file.explain_refusal(&e.root_cause().to_string()) else {
+                        return e;
+                    };
+                    anyhow::anyhow!(told).context(Classified::new(
+                        output::kind_of(&e),
+                        format!("the node refused {}", file.path.display()),
+                    ))
+                })?;
+            return show(&cli, &reply);
         }
         Command::Stats(StatsCmd::Report { month }) => StaffRequest::StatsReport { month: *month },
         Command::Stats(StatsCmd::Send { month, correction }) => StaffRequest::StatsSend {
