@@ -1408,10 +1408,25 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
     }
 }
 
+/// Edits a roster file, warning when the edit changed a signed version in place.
+fn edit_roster(
+    path: &std::path::Path,
+    f: impl FnOnce(&mut protocol_spec::roster::Roster) -> anyhow::Result<()>,
+) -> anyhow::Result<protocol_spec::roster::SignedRoster> {
+    let (r, warning) = federation::edit_checked(path, now(), f)?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    Ok(r)
+}
+
 fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
-    let summary = |r: &protocol_spec::roster::SignedRoster, what: &str| -> anyhow::Result<()> {
+    let summary_after = |r: &protocol_spec::roster::SignedRoster,
+                         what: &str,
+                         removed: Option<&protocol_spec::roster::Member>|
+     -> anyhow::Result<()> {
         // Warnings go to stderr, so the JSON document on stdout stays the one document.
-        for w in federation::vocabulary_warnings(&r.roster) {
+        for w in federation::warnings_after(&r.roster, removed) {
             eprintln!("warning: {w}");
         }
         if cli.json {
@@ -1427,6 +1442,8 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         )?;
         Ok(())
     };
+    let summary =
+        |r: &protocol_spec::roster::SignedRoster, what: &str| summary_after(r, what, None);
     match f {
         FederationCmd::Init {
             name,
@@ -1459,7 +1476,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         }
         FederationCmd::AddMember { roster, member } => {
             let m = federation::load_member(member)?;
-            let r = federation::edit(roster, now(), |r| federation::add_member(r, m))?;
+            let r = edit_roster(roster, |r| federation::add_member(r, m))?;
             summary(&r, "member added")
         }
         FederationCmd::RemoveMember {
@@ -1472,15 +1489,17 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
                 replacement: replacement_witness.clone(),
                 lower_quorum: *lower_quorum,
             };
-            let r = federation::edit(roster, now(), |r| {
+            let mut removed = None;
+            let r = edit_roster(roster, |r| {
+                removed = r.member(institution).cloned();
                 federation::remove_member(r, institution, &fallback)
             })?;
-            summary(&r, "member removed")
+            summary_after(&r, "member removed", removed.as_ref())
         }
         FederationCmd::RotateMember { roster, member } => {
             let m = federation::load_member(member)?;
             let mut changed = Vec::new();
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 changed = federation::rotate_member(r, &m)?;
                 Ok(())
             })?;
@@ -1499,7 +1518,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             if cats.is_empty() {
                 bail!("name at least one category");
             }
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 federation::allow(r, sector.clone(), purpose.clone(), cats);
                 Ok(())
             })?;
@@ -1510,7 +1529,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             purpose,
             days,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 r.retention.retain(|x| &x.purpose != purpose);
                 r.retention.push(protocol_spec::roster::Retention {
                     purpose: purpose.clone(),
@@ -1530,7 +1549,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             cost_per_place_month,
             remove,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 let stats = r.statistics.get_or_insert_with(Default::default);
                 if *remove {
                     if stats.measure(id).is_none() {
@@ -1567,7 +1586,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             field,
             values,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 let stats = r.statistics.get_or_insert_with(Default::default);
                 let g = protocol_spec::stats::GridField {
                     category: *category,
@@ -1593,7 +1612,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             epsilon_per_month,
             dashboard,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 if let Some(d) = dashboard
                     && r.member(d).is_none()
                 {
@@ -1623,13 +1642,13 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             witnesses,
             quorum,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 federation::set_witnesses(r, institution, witnesses.clone(), *quorum)
             })?;
             summary(&r, "witness policy set")
         }
         FederationCmd::NewVersion { roster } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 r.version += 1;
                 Ok(())
             })?;
