@@ -359,8 +359,8 @@ pub enum NodeCmd {
     },
     /// Replace the node's keys, in two steps around the steering group's roster (README,
     /// "Operations: key rotation"). Without --activate: writes new keys beside the current ones
-    /// (`keys/signing.key.next`, …, 0600) and member.next.toml for the steering group; the node
-    /// keeps running on its current keys. With --activate --roster FILE, the node stopped or
+    /// (`keys/signing.key.next`, …, 0600) and member.next.toml for the steering group; the
+    /// current keys stay in force until --activate (a running node keeps serving on them). With --activate --roster FILE, the node stopped or
     /// restarted right after: checks that the signed roster lists the new keys, moves the
     /// current key files aside (`….retired-<time>`, never deleted), puts the new ones in place,
     /// has the old signing key endorse the new one (staff credentials keep working) and makes
@@ -1014,7 +1014,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                     outln!("new {k} key: {} (pending, 0600)", f.display())?;
                 }
                 outln!(
-                    "the node keeps running on its current keys. Next: send {} to the steering group, which runs `passerelle federation rotate-member` in a new roster version and signs it; then `passerelle node rotate-keys --config {} --activate --roster ROSTER` and restart the node",
+                    "the node's current keys stay in force until --activate (a running node keeps serving on them). Next: send {} to the steering group, which runs `passerelle federation rotate-member` in a new roster version and signs it; then `passerelle node rotate-keys --config {} --activate --roster ROSTER` and restart the node",
                     p.member.display(),
                     config.display()
                 )?;
@@ -1168,9 +1168,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             }
             return Ok(Status::Done);
         }
-        Command::Staff(StaffCmd::Revoke { staff }) => StaffRequest::StaffRevoke {
-            staff: staff.clone(),
-        },
+        Command::Staff(StaffCmd::Revoke { staff }) => {
+            let reply = staff_call(
+                &cli,
+                StaffRequest::StaffRevoke {
+                    staff: staff.clone(),
+                },
+            )
+            .await?;
+            if cli.json || !matches!(reply, StaffReply::Done) {
+                return show(&cli, &reply);
+            }
+            // Staff ids are how the node's log attributes actions, not personal data.
+            outln!(
+                "revoked the credential of {staff}: the node refuses it from the next request on"
+            )?;
+            return Ok(Status::Done);
+        }
         Command::Staff(StaffCmd::List) => StaffRequest::StaffList,
         Command::Roster(RosterCmd::Install { roster }) => {
             StaffRequest::InstallRoster(federation::load_roster(roster)?)

@@ -161,5 +161,16 @@ async fn staff_issue_to_an_unwritable_path_registers_nothing() {
     assert_eq!(mode & 0o777, 0o600);
     let r = run(d, &["--json", "--credential", "alice.cred", "whoami"]);
     assert_eq!(r.json()["me"]["staff"], "alice", "{r:?}");
+
+    // The revocation says whose credential it was, not just "done".
+    let r = run(
+        d,
+        &["--credential", "admin.cred", "staff", "revoke", "alice"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("revoked the credential of alice"),
+        "{r:?}"
+    );
     fed.stop().await;
 }
