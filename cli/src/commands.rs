@@ -364,8 +364,8 @@ pub enum NodeCmd {
     },
     /// Replace the node's keys, in two steps around the steering group's roster (README,
     /// "Operations: key rotation"). Without --activate: writes new keys beside the current ones
-    /// (`keys/signing.key.next`, …, 0600) and member.next.toml for the steering group; the node
-    /// keeps running on its current keys. With --activate --roster FILE, the node stopped or
+    /// (`keys/signing.key.next`, …, 0600) and member.next.toml for the steering group; the
+    /// current keys stay in force until --activate (a running node keeps serving on them). With --activate --roster FILE, the node stopped or
     /// restarted right after: checks that the signed roster lists the new keys, moves the
     /// current key files aside (`….retired-<time>`, never deleted), puts the new ones in place,
     /// has the old signing key endorse the new one (staff credentials keep working) and makes
@@ -1032,7 +1032,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
                     outln!("new {k} key: {} (pending, 0600)", f.display())?;
                 }
                 outln!(
-                    "the node keeps running on its current keys. Next: send {} to the steering group, which runs `passerelle federation rotate-member` in a new roster version and signs it; then `passerelle node rotate-keys --config {} --activate --roster ROSTER` and restart the node",
+                    "the node's current keys stay in force until --activate (a running node keeps serving on them). Next: send {} to the steering group, which runs `passerelle federation rotate-member` in a new roster version and signs it; then `passerelle node rotate-keys --config {} --activate --roster ROSTER` and restart the node",
                     p.member.display(),
                     config.display()
                 )?;
@@ -1186,9 +1186,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             }
             return Ok(Status::Done);
         }
-        Command::Staff(StaffCmd::Revoke { staff }) => StaffRequest::StaffRevoke {
-            staff: staff.clone(),
-        },
+        Command::Staff(StaffCmd::Revoke { staff }) => {
+            let reply = staff_call(
+                &cli,
+                StaffRequest::StaffRevoke {
+                    staff: staff.clone(),
+                },
+            )
+            .await?;
+            if cli.json || !matches!(reply, StaffReply::Done) {
+                return show(&cli, &reply);
+            }
+            // Staff ids are how the node's log attributes actions, not personal data.
+            outln!(
+                "revoked the credential of {staff}: the node refuses it from the next request on"
+            )?;
+            return Ok(Status::Done);
+        }
         Command::Staff(StaffCmd::List) => StaffRequest::StaffList,
         Command::Roster(RosterCmd::Install { roster }) => {
             StaffRequest::InstallRoster(federation::load_roster(roster)?)
@@ -1197,7 +1211,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<Status> {
             StaffRequest::ImportRecords(records::read_records(files)?)
         }
         Command::Records(RecordsCmd::ImportPlacements { file }) => {
-            StaffRequest::ImportPlacements(records::read_placements(file)?)
+            let file = records::PlacementsFile::read(file)?;
+            let reply = staff_call(&cli, StaffRequest::ImportPlacements(file.set.clone()))
+                .await
+                .map_err(|e| {
+                    // The node's problems name placements by their order; name the file's lines.
+                    let Some(told) = file.explain_refusal(&e.root_cause().to_string()) else {
+                        return e;
+                    };
+                    anyhow::anyhow!(told).context(Classified::new(
+                        output::kind_of(&e),
+                        format!("the node refused {}", file.path.display()),
+                    ))
+                })?;
+            return show(&cli, &reply);
         }
         Command::Stats(StatsCmd::Report { month }) => StaffRequest::StatsReport { month: *month },
         Command::Stats(StatsCmd::Send { month, correction }) => StaffRequest::StatsSend {
@@ -1421,10 +1448,25 @@ async fn run_audit(cli: &Cli, a: &AuditCmd) -> anyhow::Result<Status> {
     }
 }
 
+/// Edits a roster file, warning when the edit changed a signed version in place.
+fn edit_roster(
+    path: &std::path::Path,
+    f: impl FnOnce(&mut protocol_spec::roster::Roster) -> anyhow::Result<()>,
+) -> anyhow::Result<protocol_spec::roster::SignedRoster> {
+    let (r, warning) = federation::edit_checked(path, now(), f)?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    Ok(r)
+}
+
 fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
-    let summary = |r: &protocol_spec::roster::SignedRoster, what: &str| -> anyhow::Result<()> {
+    let summary_after = |r: &protocol_spec::roster::SignedRoster,
+                         what: &str,
+                         removed: Option<&protocol_spec::roster::Member>|
+     -> anyhow::Result<()> {
         // Warnings go to stderr, so the JSON document on stdout stays the one document.
-        for w in federation::vocabulary_warnings(&r.roster) {
+        for w in federation::warnings_after(&r.roster, removed) {
             eprintln!("warning: {w}");
         }
         if cli.json {
@@ -1440,6 +1482,8 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         )?;
         Ok(())
     };
+    let summary =
+        |r: &protocol_spec::roster::SignedRoster, what: &str| summary_after(r, what, None);
     match f {
         FederationCmd::Init {
             name,
@@ -1472,7 +1516,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
         }
         FederationCmd::AddMember { roster, member } => {
             let m = federation::load_member(member)?;
-            let r = federation::edit(roster, now(), |r| federation::add_member(r, m))?;
+            let r = edit_roster(roster, |r| federation::add_member(r, m))?;
             summary(&r, "member added")
         }
         FederationCmd::RemoveMember {
@@ -1485,15 +1529,17 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
                 replacement: replacement_witness.clone(),
                 lower_quorum: *lower_quorum,
             };
-            let r = federation::edit(roster, now(), |r| {
+            let mut removed = None;
+            let r = edit_roster(roster, |r| {
+                removed = r.member(institution).cloned();
                 federation::remove_member(r, institution, &fallback)
             })?;
-            summary(&r, "member removed")
+            summary_after(&r, "member removed", removed.as_ref())
         }
         FederationCmd::RotateMember { roster, member } => {
             let m = federation::load_member(member)?;
             let mut changed = Vec::new();
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 changed = federation::rotate_member(r, &m)?;
                 Ok(())
             })?;
@@ -1512,7 +1558,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             if cats.is_empty() {
                 bail!("name at least one category");
             }
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 federation::allow(r, sector.clone(), purpose.clone(), cats);
                 Ok(())
             })?;
@@ -1523,7 +1569,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             purpose,
             days,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 r.retention.retain(|x| &x.purpose != purpose);
                 r.retention.push(protocol_spec::roster::Retention {
                     purpose: purpose.clone(),
@@ -1543,7 +1589,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             cost_per_place_month,
             remove,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 let stats = r.statistics.get_or_insert_with(Default::default);
                 if *remove {
                     if stats.measure(id).is_none() {
@@ -1580,7 +1626,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             field,
             values,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 let stats = r.statistics.get_or_insert_with(Default::default);
                 let g = protocol_spec::stats::GridField {
                     category: *category,
@@ -1606,7 +1652,7 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             epsilon_per_month,
             dashboard,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 if let Some(d) = dashboard
                     && r.member(d).is_none()
                 {
@@ -1636,13 +1682,13 @@ fn run_federation(cli: &Cli, f: &FederationCmd) -> anyhow::Result<()> {
             witnesses,
             quorum,
         } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 federation::set_witnesses(r, institution, witnesses.clone(), *quorum)
             })?;
             summary(&r, "witness policy set")
         }
         FederationCmd::NewVersion { roster } => {
-            let r = federation::edit(roster, now(), |r| {
+            let r = edit_roster(roster, |r| {
                 r.version += 1;
                 Ok(())
             })?;

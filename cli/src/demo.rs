@@ -97,7 +97,7 @@ pub async fn run(keep: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         )?;
         if let Some(d) = keep {
             crate::outln!(
-                "Files kept in {} (configs, keys, stores and logs).",
+                "Files kept in {}: the steering group's keys and roster (steering/); each node's config, keys, administrator credential and store, which holds its records, cases and signed transparency log; and the dashboard (dashboard/).",
                 d.display()
             )?;
         }

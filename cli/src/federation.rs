@@ -128,13 +128,32 @@ pub fn edit(
     now: u64,
     f: impl FnOnce(&mut Roster) -> anyhow::Result<()>,
 ) -> anyhow::Result<SignedRoster> {
+    edit_checked(path, now, f).map(|(r, _)| r)
+}
+
+/// [`edit`], with a warning when the edit changed a signed version in place: nodes adopt only
+/// a newer version, so once that version is installed anywhere the edit can never take effect.
+pub fn edit_checked(
+    path: &Path,
+    now: u64,
+    f: impl FnOnce(&mut Roster) -> anyhow::Result<()>,
+) -> anyhow::Result<(SignedRoster, Option<String>)> {
     let mut r = load_roster(path)?;
+    let (version, signatures) = (r.roster.version, r.signatures.len());
     f(&mut r.roster)?;
     r.roster.issued_at = now;
     r.roster.check_well_formed()?;
     r.signatures.clear();
     save_roster(path, &r)?;
-    Ok(r)
+    let warning = (signatures > 0 && r.roster.version == version).then(|| {
+        format!(
+            "version {version} was signed ({signatures} signature(s)); this edit changed it in \
+             place and cleared its signatures. Nodes adopt only a newer version: if version \
+             {version} is installed anywhere, start the next one first (`passerelle federation \
+             new-version`) and edit that"
+        )
+    });
+    Ok((r, warning))
 }
 
 pub fn load_member(path: &Path) -> anyhow::Result<Member> {
@@ -290,14 +309,27 @@ pub fn allow(roster: &mut Roster, sector: Sector, purpose: Purpose, mut categori
 /// vocabulary, so a policy rule for a sector no member has, or a retention for a purpose no
 /// rule grants, is accepted but most likely a slip.
 pub fn vocabulary_warnings(roster: &Roster) -> Vec<String> {
+    warnings_after(roster, None)
+}
+
+/// [`vocabulary_warnings`] after `removed` left the roster: a sector it was the last member of
+/// is no typo, and is named as what it is.
+pub fn warnings_after(roster: &Roster, removed: Option<&Member>) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for rule in &roster.policy {
         if !roster.members.iter().any(|m| m.sector == rule.sector) && seen.insert(&rule.sector) {
-            out.push(format!(
-                "the policy names sector `{}`, which no member has (yet): check the spelling",
-                rule.sector
-            ));
+            out.push(match removed.filter(|m| m.sector == rule.sector) {
+                Some(m) => format!(
+                    "{} was the last member of sector `{}`: the policy's rules for that sector \
+                     grant nothing until another member of it joins",
+                    m.id, rule.sector
+                ),
+                None => format!(
+                    "the policy names sector `{}`, which no member has (yet): check the spelling",
+                    rule.sector
+                ),
+            });
         }
     }
     for r in &roster.retention {
@@ -603,5 +635,73 @@ mod tests {
             w[0].contains("`employmnet`") && w[1].contains("`action-pan`"),
             "{w:?}"
         );
+    }
+
+    /// Removing the last member of a sector says so, not "check the spelling".
+    #[test]
+    fn removing_a_sectors_last_member_is_not_called_a_typo() {
+        let mut r = Roster {
+            federation: "ne-cii".into(),
+            version: 1,
+            issued_at: 1,
+            authorities: Authorities {
+                threshold: 1,
+                keys: vec![],
+            },
+            members: vec![member("ne.orp", 10)],
+            policy: vec![],
+            former_keys: vec![],
+            retention: vec![],
+            former_log_keys: vec![],
+            statistics: None,
+        };
+        let mut sas = member("ne.sas", 20);
+        sas.sector = "social-aid".parse().unwrap();
+        add_member(&mut r, sas.clone()).unwrap();
+        allow(
+            &mut r,
+            "social-aid".parse().unwrap(),
+            "action-plan".parse().unwrap(),
+            vec![Category::Measures],
+        );
+        remove_member(&mut r, &sas.id, &WitnessFallback::default()).unwrap();
+        let w = warnings_after(&r, Some(&sas));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("ne.sas was the last member of sector `social-aid`")
+                && !w[0].contains("spelling"),
+            "{w:?}"
+        );
+        assert!(vocabulary_warnings(&r)[0].contains("check the spelling"));
+    }
+
+    /// An edit of a signed version warns that it changed that version in place; a new version
+    /// (and an edit of an unsigned draft) does not.
+    #[test]
+    fn editing_a_signed_version_in_place_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "ne-cii", 1, 1, 1).unwrap();
+        let path = dir.path().join("roster.toml");
+        let key = dir.path().join("authority-1.key");
+        let (_, w) = edit_checked(&path, 2, |r| add_member(r, member("ne.orp", 10))).unwrap();
+        assert_eq!(w, None, "an unsigned draft");
+        sign(&path, &key).unwrap();
+        let (r, w) = edit_checked(&path, 3, |r| {
+            remove_member(r, &"ne.orp".parse().unwrap(), &WitnessFallback::default())
+        })
+        .unwrap();
+        let w = w.expect("a signed version edited in place");
+        assert!(
+            w.contains("version 1 was signed") && w.contains("new-version"),
+            "{w}"
+        );
+        assert!(r.signatures.is_empty());
+        sign(&path, &key).unwrap();
+        let (r, w) = edit_checked(&path, 4, |r| {
+            r.version += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((w, r.roster.version), (None, 2));
     }
 }

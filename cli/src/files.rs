@@ -39,12 +39,32 @@ pub fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_with_mode(path, bytes, 0o644)
 }
 
+/// Checks that the directory `path` goes into exists: a mistyped `--out` must fail, not
+/// leave a directory tree behind.
+pub fn existing_parent(path: &Path) -> anyhow::Result<()> {
+    let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => anyhow::bail!(
+            "cannot create {}: {} is a file, not a directory",
+            path.display(),
+            dir.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "cannot create {}: the directory {} does not exist (create it first, or check the path)",
+            path.display(),
+            dir.display()
+        ),
+        Err(e) => anyhow::bail!("cannot create {}: {}: {e}", path.display(), dir.display()),
+    }
+}
+
 /// Creates a file only its owner can read, failing if the path exists: the path is claimed
 /// before anything irreversible (registering a key) depends on it.
 pub fn create_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
+    existing_parent(path)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -104,4 +124,28 @@ pub fn decode_seed(s: &str) -> anyhow::Result<[u8; 32]> {
     let v = B64.decode(s.trim()).context("not base64")?;
     v.try_into()
         .map_err(|_| anyhow::anyhow!("not a 32-byte key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mistyped directory is refused and nothing is created; a file in the way is named.
+    #[test]
+    fn create_private_makes_no_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let e = create_private(&d.join("missing/dir/c.cred"), b"x").unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("missing/dir") && e.contains("does not exist"),
+            "{e}"
+        );
+        assert!(!d.join("missing").exists());
+        std::fs::write(d.join("file"), "").unwrap();
+        let e = create_private(&d.join("file/c.cred"), b"x").unwrap_err();
+        assert!(e.to_string().contains("is a file, not a directory"), "{e}");
+        create_private(&d.join("c.cred"), b"x").unwrap();
+        assert_eq!(std::fs::read(d.join("c.cred")).unwrap(), b"x");
+    }
 }

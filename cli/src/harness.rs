@@ -439,10 +439,12 @@ pub fn examples_dir() -> anyhow::Result<PathBuf> {
         PathBuf::from("examples"),
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"),
     ];
-    candidates
+    let found = candidates
         .into_iter()
         .find(|p| p.join("records").is_dir())
-        .context("cannot find the examples/ directory (run from the repository root)")
+        .context("cannot find the examples/ directory (run from the repository root)")?;
+    // Paths shown to the user read `/…/examples/…`, not `…/cli/../examples/…`.
+    Ok(found.canonicalize().unwrap_or(found))
 }
 
 /// Opens a coordinated case at the credential's node, inviting `invite`.
@@ -485,6 +487,21 @@ pub async fn record_consent(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The demo prints paths under the examples directory: no `cli/../` in them.
+    #[test]
+    fn the_examples_directory_is_a_plain_path() {
+        let dir = examples_dir().unwrap();
+        assert!(
+            dir.is_absolute()
+                && !dir
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir)),
+            "{}",
+            dir.display()
+        );
+        assert!(dir.join("records").is_dir());
+    }
 
     #[test]
     fn node_ports_are_distinct_and_outside_the_ephemeral_range() {

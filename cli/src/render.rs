@@ -140,7 +140,7 @@ pub fn human(reply: &StaffReply) -> String {
             if let Some(problem) = &s.log_halted {
                 let _ = writeln!(
                     out,
-                    "LOG HALTED  {problem}: this node signs and serves nothing of its log; see the README's operator section"
+                    "LOG HALTED  {problem}: this node signs and serves nothing of its log; see the README, \"A halted log\""
                 );
             }
             if let Some(problem) = &s.store_problem {

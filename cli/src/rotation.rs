@@ -2,8 +2,8 @@
 //! group's roster (README "Operations: key rotation", spec §15.6).
 //!
 //! 1. Prepare: new keys are written beside the current ones as `<key file>.next` (0600) and
-//!    the member's new public entry as `member.next.toml`. The node keeps running on its
-//!    current keys: the roster in force still lists them.
+//!    the member's new public entry as `member.next.toml`. The node's current keys stay in
+//!    force (a running node keeps serving on them): the roster in force still lists them.
 //! 2. Activate, once the steering group signed a roster listing the new keys: the roster is
 //!    checked against the pending keys, the outgoing signing key endorses the incoming one
 //!    (spec §4.4), the current key files move aside as `<key file>.retired-<unix time>`, the

@@ -118,11 +118,29 @@ async fn staff_issue_to_an_unwritable_path_registers_nothing() {
 
     let r = issue("not-a-dir/alice.cred");
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.json_error().1.contains("not-a-dir"), "{r:?}");
+    let message = r.json_error().1;
+    assert!(
+        message.contains("not-a-dir") && message.contains("is a file"),
+        "{r:?}"
+    );
     assert!(
         !listed(),
         "the key was registered although its credential was lost"
     );
+
+    // A mistyped directory is refused, named, and not created.
+    let r = issue("missing/dir/alice.cred");
+    assert_eq!(r.code, 1, "{r:?}");
+    let message = r.json_error().1;
+    assert!(
+        message.contains("missing/dir") && message.contains("does not exist"),
+        "{r:?}"
+    );
+    assert!(
+        !d.join("missing").exists(),
+        "a mistyped --out created directories"
+    );
+    assert!(!listed());
 
     let r = issue("taken.cred");
     assert_eq!(r.code, 1, "{r:?}");
@@ -143,5 +161,16 @@ async fn staff_issue_to_an_unwritable_path_registers_nothing() {
     assert_eq!(mode & 0o777, 0o600);
     let r = run(d, &["--json", "--credential", "alice.cred", "whoami"]);
     assert_eq!(r.json()["me"]["staff"], "alice", "{r:?}");
+
+    // The revocation says whose credential it was, not just "done".
+    let r = run(
+        d,
+        &["--credential", "admin.cred", "staff", "revoke", "alice"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("revoked the credential of alice"),
+        "{r:?}"
+    );
     fed.stop().await;
 }

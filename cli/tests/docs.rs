@@ -154,3 +154,123 @@ fn json_output_of_the_generators() {
     let pages = r.json()["man-pages"]["pages"].as_array().unwrap().len();
     assert!(pages > 40, "{pages}");
 }
+
+/// The README's code: fenced lines (a trailing `\` joins the next) and inline code spans, read
+/// over a whole paragraph so that a span may cross a line break.
+fn readme_code() -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let mut code = Vec::new();
+    let mut paragraph = String::new();
+    let mut pending = String::new();
+    let mut in_fence = false;
+    let flush = |paragraph: &mut String, code: &mut Vec<String>| {
+        code.extend(paragraph.split('`').skip(1).step_by(2).map(String::from));
+        paragraph.clear();
+    };
+    for line in readme.lines() {
+        if line.trim_start().starts_with("```") {
+            flush(&mut paragraph, &mut code);
+            in_fence = !in_fence;
+        } else if in_fence {
+            match line.strip_suffix('\\') {
+                Some(head) => pending.push_str(head),
+                None => {
+                    pending.push_str(line);
+                    let line = std::mem::take(&mut pending);
+                    // A shell comment is prose.
+                    code.push(line.split(" #").next().unwrap_or_default().to_string());
+                }
+            }
+        } else if line.trim().is_empty() {
+            flush(&mut paragraph, &mut code);
+        } else {
+            paragraph.push_str(line);
+            paragraph.push(' ');
+        }
+    }
+    flush(&mut paragraph, &mut code);
+    code
+}
+
+/// Every `passerelle …` the README shows names a command that exists, with options that
+/// command has; and the commands a user meets in `--help` are each explained somewhere.
+#[test]
+fn the_readme_names_real_commands_and_options() {
+    let mut root = cli::commands::Cli::command();
+    root.build();
+    let mut problems = Vec::new();
+    let mut mentioned = BTreeSet::new();
+    for code in readme_code() {
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find("passerelle ") {
+            let before = rest[..at].chars().last();
+            let after = &rest[at + "passerelle ".len()..];
+            rest = after;
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+                continue;
+            }
+            let mut tokens = after
+                .split_whitespace()
+                .take_while(|t| !t.starts_with('#'))
+                .peekable();
+            // Global options before the command.
+            while let Some(t) = tokens.peek() {
+                match *t {
+                    "--json" => {
+                        tokens.next();
+                    }
+                    "--credential" => {
+                        tokens.next();
+                        tokens.next();
+                    }
+                    _ => break,
+                }
+            }
+            let Some(first) = tokens.peek().copied() else {
+                continue;
+            };
+            // `sudo -u passerelle passerelle node …`: the user, then the command; `--help` and
+            // `cargo run --bin passerelle -- demo` are not commands to check.
+            if first == "passerelle"
+                || first.starts_with('-')
+                || !first.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            {
+                continue;
+            }
+            let mut cmd = &root;
+            let mut path = Vec::new();
+            while let Some(sub) = tokens.peek().and_then(|t| cmd.find_subcommand(t)) {
+                path.push(sub.get_name().to_string());
+                cmd = sub;
+                tokens.next();
+            }
+            if path.is_empty() {
+                problems.push(format!("`passerelle {first}`: no such command"));
+                continue;
+            }
+            let path = path.join(" ");
+            for flag in tokens.filter_map(|t| t.strip_prefix("--")) {
+                let flag = flag.split('=').next().unwrap_or(flag);
+                let known =
+                    flag == "help" || cmd.get_arguments().any(|a| a.get_long() == Some(flag));
+                if !known {
+                    problems.push(format!("`passerelle {path}` has no option --{flag}"));
+                }
+            }
+            mentioned.insert(path);
+        }
+    }
+    for needed in [
+        "whoami",
+        "node status",
+        "case invite",
+        "case list",
+        "consent replace",
+        "federation witnesses",
+    ] {
+        if !mentioned.contains(needed) {
+            problems.push(format!("the README never shows `passerelle {needed}`"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -33,7 +33,7 @@ pub(crate) enum Standing {
     Confirmed,
     /// A witness holds a cosigned checkpoint this log cannot extend: the store was lost,
     /// restored from an older copy or replaced. Nothing more of the log is signed or served
-    /// until an administrator acts (README, operator section) and restarts the node.
+    /// until an administrator acts (README, "A halted log") and restarts the node.
     Halted(String),
 }
 

@@ -17,7 +17,7 @@ mod tests;
 
 pub use csv_file::{CsvKind, detect_csv_kind, parse_csv, parse_csv_as};
 pub use json_file::parse_json;
-pub use placements::{PLACEMENTS_HEADER, parse_placements, read_placements};
+pub use placements::{PLACEMENTS_HEADER, PlacementsFile, parse_placements, read_placements};
 pub use rows::MAX_FILE_BYTES;
 
 use anyhow::{Context, bail};

@@ -9,6 +9,7 @@ use protocol_spec::records::{ImportError, Problems};
 use protocol_spec::stats::placements::placement_problems;
 use protocol_spec::stats::{ExitOutcome, MeasureId, Placement, PlacementSet};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 pub const PLACEMENTS_HEADER: &str = "avs,measure,start,end,outcome";
 
@@ -30,6 +31,11 @@ fn delimiter(bytes: &[u8]) -> Option<u8> {
 
 /// Parses a placements file: the whole set, or every problem found.
 pub fn parse_placements(bytes: &[u8]) -> Result<PlacementSet, ImportError> {
+    parse_with_lines(bytes).map(|(set, _)| set)
+}
+
+/// Parses a placements file; with the set, the file line of each placement, in order.
+fn parse_with_lines(bytes: &[u8]) -> Result<(PlacementSet, Vec<usize>), ImportError> {
     if let Some(e) = too_large(bytes) {
         return Err(e);
     }
@@ -48,6 +54,7 @@ pub fn parse_placements(bytes: &[u8]) -> Result<PlacementSet, ImportError> {
         ));
     };
     let mut set = PlacementSet::default();
+    let mut lines = Vec::new();
     let mut problems = Problems::default();
     let mut seen: BTreeMap<(Avs, MeasureId, String), usize> = BTreeMap::new();
     each_row(
@@ -100,6 +107,7 @@ pub fn parse_placements(bytes: &[u8]) -> Result<PlacementSet, ImportError> {
                 return;
             }
             seen.insert(key, line);
+            lines.push(line);
             set.placements.push(Placement {
                 avs,
                 measure,
@@ -109,25 +117,91 @@ pub fn parse_placements(bytes: &[u8]) -> Result<PlacementSet, ImportError> {
             });
         },
     );
-    problems.finish(set, true)
+    problems.finish((set, lines), true)
+}
+
+/// A placements file as read: the set, and where in the file each placement stands.
+#[derive(Debug)]
+pub struct PlacementsFile {
+    pub path: PathBuf,
+    pub set: PlacementSet,
+    /// `lines[i]` is the file line of placement `i + 1`.
+    lines: Vec<usize>,
+}
+
+/// How the node begins its refusal of a placement set (node-core, `import_placements`).
+const NODE_REFUSAL: &str = "placements rejected; nothing was imported: ";
+
+impl PlacementsFile {
+    /// Reads and parses one placements file, naming the file with each problem.
+    pub fn read(path: &Path) -> anyhow::Result<PlacementsFile> {
+        use anyhow::Context;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (set, lines) = parse_with_lines(&bytes).map_err(|e| {
+            rejected(
+                e.problems
+                    .iter()
+                    .map(|p| format!("{}:{}: {}", path.display(), p.line, p.reason))
+                    .collect(),
+                0,
+            )
+        })?;
+        Ok(PlacementsFile {
+            path: path.to_path_buf(),
+            set,
+            lines,
+        })
+    }
+
+    /// The node's refusal in this file's terms: the node numbers placements from 1 in the
+    /// order sent (it never saw the file) and lists the first 10 problems on one line; this
+    /// gives each its file and line, one per line, as `records import` does. `None` for any
+    /// other message, which is then shown as it came.
+    pub fn explain_refusal(&self, message: &str) -> Option<String> {
+        let rest = message.strip_prefix(NODE_REFUSAL)?;
+        let (_, items) = rest.split_once(" problem(s): ")?;
+        let mut out = Vec::new();
+        let mut unlisted = 0;
+        for item in items.split("; ") {
+            if let Some(more) = item
+                .strip_prefix("and ")
+                .and_then(|m| m.strip_suffix(" more"))
+            {
+                unlisted = more.parse().ok()?;
+                continue;
+            }
+            let (n, reason) = item.strip_prefix("line ")?.split_once(": ")?;
+            let n: usize = n.parse().ok()?;
+            let line = *self.lines.get(n.checked_sub(1)?)?;
+            let reason = reason
+                .strip_prefix(&format!("placement {n}: "))
+                .unwrap_or(reason);
+            out.push(format!("{}:{line}: {reason}", self.path.display()));
+        }
+        Some(rejected(out, unlisted).to_string())
+    }
+}
+
+/// The rejection of a placements file, one problem a line as `records import` reports them;
+/// `unlisted` counts the problems the node found but did not list.
+fn rejected(lines: Vec<String>, unlisted: usize) -> anyhow::Error {
+    let mut text = format!(
+        "{} row(s) rejected; nothing was imported:\n  {}",
+        lines.len() + unlisted,
+        lines.join("\n  ")
+    );
+    if unlisted > 0 {
+        text.push_str(&format!(
+            "\n  and {unlisted} more that the node does not list: correct these and import again to see them"
+        ));
+    }
+    anyhow::anyhow!(text)
 }
 
 /// Reads and parses one placements file, naming the file with each problem.
-pub fn read_placements(path: &std::path::Path) -> anyhow::Result<PlacementSet> {
-    use anyhow::Context;
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse_placements(&bytes).map_err(|e| {
-        let lines: Vec<String> = e
-            .problems
-            .iter()
-            .map(|p| format!("{}:{}: {}", path.display(), p.line, p.reason))
-            .collect();
-        anyhow::anyhow!(
-            "{} row(s) rejected; nothing was imported:\n  {}",
-            lines.len(),
-            lines.join("\n  ")
-        )
-    })
+pub fn read_placements(path: &Path) -> anyhow::Result<PlacementSet> {
+    PlacementsFile::read(path).map(|f| f.set)
 }
 
 #[cfg(test)]
@@ -223,5 +297,46 @@ mod tests {
         );
         let e = parse_placements(b"  \n").unwrap_err();
         assert!(e.problems[0].reason.starts_with("file is empty"));
+    }
+
+    /// The node numbers placements from 1 and lists 10 problems on one line; the CLI gives
+    /// each its file line (the header is line 1) and file, one a line.
+    #[test]
+    fn the_nodes_refusal_is_told_by_file_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ne.orp.csv");
+        let mut text = String::from("avs,measure,start,end,outcome\n");
+        for day in 1..=12 {
+            text.push_str(&format!("{JEAN},coaching-emploi,2026-01-{day:02},,\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        let file = PlacementsFile::read(&path).unwrap();
+        // As node-core's import_placements words it.
+        let mut problems = Problems::default();
+        for n in 1..=12 {
+            problems.push(
+                n,
+                format!("placement {n}: measure `coaching-emploi` is not declared in the roster"),
+            );
+        }
+        let e = problems.finish((), false).unwrap_err();
+        let node = format!("placements rejected; nothing was imported: {e}");
+        let told = file
+            .explain_refusal(&node)
+            .expect("the node's refusal is recognised");
+        let lines: Vec<&str> = told.lines().collect();
+        assert_eq!(lines[0], "12 row(s) rejected; nothing was imported:");
+        assert_eq!(
+            lines[1],
+            format!(
+                "  {}:2: measure `coaching-emploi` is not declared in the roster",
+                path.display()
+            )
+        );
+        assert!(lines[10].starts_with(&format!("  {}:11: ", path.display())));
+        assert!(lines[11].starts_with("  and 2 more"), "{told}");
+        assert_eq!(lines.len(), 12, "{told}");
+        // Anything else is left as the node said it.
+        assert_eq!(file.explain_refusal("the node's store is full"), None);
     }
 }

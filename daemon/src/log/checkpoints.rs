@@ -260,7 +260,7 @@ async fn halt(node: &Arc<Node>, problem: String) -> anyhow::Error {
         institution = %node.me,
         problem = %problem,
         "this node's transparency log is halted: it signs and serves nothing more of it. \
-         Restore the newest copy of the store, or see the README's operator section"
+         Restore the newest copy of the store, or see the README, \"A halted log\""
     );
     node.log.lock().unwrap().standing = Standing::Halted(problem.clone());
     let p = problem.clone();

@@ -51,14 +51,18 @@ impl Behind {
 
     pub fn explain(&self) -> String {
         format!(
-            "witness {} cosigned {} entries of this node's log, the restored store holds {}: \
-             it is {} entries behind",
+            "witness {} cosigned {} of this node's log, the restored store holds {}: it is {} \
+             behind",
             self.witness,
-            self.cosigned,
+            entries(self.cosigned),
             self.kept,
-            self.cosigned.saturating_sub(self.kept)
+            entries(self.cosigned.saturating_sub(self.kept))
         )
     }
+}
+
+fn entries(n: u64) -> String {
+    format!("{n} {}", if n == 1 { "entry" } else { "entries" })
 }
 
 /// What `node restore` and `node declare-loss` left in the store for the next start.
@@ -113,7 +117,8 @@ fn refusal_text(b: &Behind) -> anyhow::Error {
         "this node does not start: its log is behind what its witnesses cosigned ({}). \
          Restore a copy of the store that holds those entries (`passerelle node restore \
          --replace`), or, if none exists, declare them lost with `passerelle node declare-loss` \
-         and have the steering group give the log a new key (README, \"Backups\")",
+         and have the steering group give the log a new key (README, \"A restored backup behind \
+         its witnesses\")",
         b.explain()
     )
 }
@@ -254,4 +259,30 @@ pub fn declare(conn: &Connection) -> anyhow::Result<Behind> {
     };
     set_meta(conn, DECLARED_KEY, "1")?;
     Ok(behind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refusal counts in good English and points at the README section by its title.
+    #[test]
+    fn the_refusal_names_the_count_and_the_readme_section() {
+        let b = Behind {
+            witness: "ne.oai".parse().unwrap(),
+            cosigned: 31,
+            kept: 30,
+        };
+        let text = refusal_text(&b).to_string();
+        assert!(
+            text.contains("witness ne.oai cosigned 31 entries of this node's log, the restored store holds 30: it is 1 entry behind"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(README, \"A restored backup behind its witnesses\")"),
+            "{text}"
+        );
+        let readme = include_str!("../../../README.md");
+        assert!(readme.contains("**A restored backup behind its witnesses.**"));
+    }
 }
