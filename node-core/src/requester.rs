@@ -10,7 +10,7 @@ use crate::jobs::{SignJob, Then, Unsigned, Work};
 use crate::outbox::{self, Carry, Item, Row};
 use crate::state::Core;
 use crate::store::Tx;
-use protocol_spec::case::{CaseStatus, CoordinatedCase};
+use protocol_spec::case::{CaseStatus, CoordinatedCase, Participation};
 use protocol_spec::category::Category;
 use protocol_spec::exchange::{
     Disclosure, MAX_CLOCK_SKEW, RefusalCode, SignedSummaryRequest, SummaryRequest,
@@ -203,9 +203,15 @@ fn check(core: &Core, tx: &Tx<'_>, env: &Env<'_>, request: &SummaryRequest) -> R
     let case = load_case(tx.db, &case_id)?
         .ok_or_else(|| bad(format!("no coordinated case {case_id} at this node")))?;
     if !case.is_participant(&core.me) {
-        return Err(bad(
-            "this institution does not participate in the case (accept the invitation first)",
-        ));
+        return Err(bad(match case.participants.get(&core.me) {
+            Some(Participation::Invited) => {
+                "this institution is invited to the case and does not participate yet: accept the invitation first"
+            }
+            Some(_) => {
+                "this institution no longer participates in the case (it left, declined or was removed): only a new invitation, accepted, brings it back"
+            }
+            None => "this institution does not participate in the case",
+        }));
     }
     if let Some(code) = obstacle(&core.roster.roster, request, Some(&case), env.now) {
         return Err(bad(format!(

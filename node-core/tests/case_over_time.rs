@@ -358,3 +358,39 @@ fn a_referral_is_accepted_when_the_consent_that_covered_its_summary_was_revoked(
         }
     }
 }
+
+#[test]
+fn an_institution_out_of_the_case_is_told_so_not_to_accept_an_invitation() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let removal = event(
+        "ne.orp",
+        &history[0],
+        0x51,
+        NOW,
+        CaseEventKind::Removed {
+            institution: inst("ne.oai"),
+        },
+    );
+    let (mut core, mut db) = node(&v, &roster, "ne.oai", &[&history[..4], &[removal]].concat());
+    let carla = case_worker(&mut core, &mut db);
+    let asked = staff(
+        &mut core,
+        &mut db,
+        NOW + 10,
+        carla,
+        StaffRequest::SummaryRequest {
+            case_id: history[0].event.case_id,
+            from: inst("ne.orp"),
+            purpose: "coordinated-assessment".parse().unwrap(),
+            categories: vec![Category::Employment],
+        },
+    );
+    let Err(Fault::Refused(_, message)) = asked else {
+        panic!("a removed institution's request was taken: {asked:?}")
+    };
+    assert!(
+        message.contains("no longer participates") && !message.contains("accept the invitation"),
+        "{message}"
+    );
+}
