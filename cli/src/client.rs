@@ -3,7 +3,7 @@
 use crate::credential::Credential;
 use crate::output::{Classified, ErrorKind};
 use anyhow::{Context, anyhow};
-use daemon::transport;
+use daemon::transport::{self, Presented};
 use protocol_spec::keys::PublicKey;
 use protocol_spec::staff::{STAFF_ALPN, StaffErrorKind, StaffReply, StaffRequest};
 use std::net::SocketAddr;
@@ -48,14 +48,34 @@ impl Client {
         let endpoint = transport::client_endpoint(bind)?;
         let (cfg, presented) =
             transport::staff_client_config(&cred.key, cred.node_key, STAFF_ALPN)?;
-        let conn = transport::connect(&endpoint, cfg, addr).await.context(Classified::new(
-            ErrorKind::Unreachable,
-            format!(
-                "cannot reach the node of {} at {addr} (is it running, and is this credential still valid?)",
-                cred.institution
-            ),
-        ))?;
-        let node_key = presented.lock().unwrap().unwrap_or(cred.node_key);
+        let connected = transport::connect(&endpoint, cfg, addr).await;
+        let met = *presented.lock().unwrap();
+        let conn = match (connected, met) {
+            (Ok(conn), _) => conn,
+            // The node answered, with a key this credential neither pins nor can follow.
+            (Err(e), Some(Presented::Refused(k))) => {
+                return Err(e.context(Classified::new(
+                    ErrorKind::Failed,
+                    format!(
+                        "the node of {} at {addr} presented a key that this credential does not pin ({}) and that no endorsement by the pinned key vouches for: its keys were replaced, or this is another node; ask its administrator for the node's current key (`node_key`) or a new credential",
+                        cred.institution, k
+                    ),
+                )));
+            }
+            (Err(e), _) => {
+                return Err(e.context(Classified::new(
+                    ErrorKind::Unreachable,
+                    format!(
+                        "cannot reach the node of {} at {addr} (is it running, and is this credential still valid?)",
+                        cred.institution
+                    ),
+                )));
+            }
+        };
+        let node_key = match met {
+            Some(Presented::Accepted(k)) => k,
+            _ => cred.node_key,
+        };
         Ok(Client {
             conn,
             _endpoint: endpoint,

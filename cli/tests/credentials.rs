@@ -174,3 +174,36 @@ async fn staff_issue_to_an_unwritable_path_registers_nothing() {
     );
     fed.stop().await;
 }
+
+/// A credential pinned to a key its node no longer presents (its keys replaced without an
+/// endorsement this credential can follow) says so, instead of "cannot reach the node".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_pinned_to_another_key_is_told_which_key_it_met() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let spec = ExampleSpec::load().unwrap();
+    let mut fed = ExampleFederation::create(&d.join("fed"), &spec)
+        .await
+        .unwrap();
+    let node = fed.node("ne.orp");
+    let actual = node.admin.node_key;
+    let other = protocol_spec::keys::SigningKey::from_seed([0x77; 32]).public();
+    node.admin.save(&d.join("admin.cred")).unwrap();
+    let text = std::fs::read_to_string(d.join("admin.cred")).unwrap();
+    let pinned = format!("node_key = \"{actual}\"");
+    assert!(text.contains(&pinned), "{text}");
+    let stale = text.replace(&pinned, &format!("node_key = \"{other}\""));
+    std::fs::write(d.join("stale.cred"), stale).unwrap();
+    chmod(&d.join("stale.cred"), 0o600);
+    let r = run(d, &["--json", "--credential", "stale.cred", "whoami"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let message = r.json_error().1;
+    assert!(
+        message.contains("presented a key that this credential does not pin")
+            && message.contains(&actual.to_string()),
+        "{r:?}"
+    );
+    let r = run(d, &["--json", "--credential", "admin.cred", "whoami"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    fed.stop().await;
+}

@@ -231,8 +231,8 @@ struct PinnedServer {
     expected: PublicKey,
     /// Staff clients also accept a key the pinned one endorsed (spec §4.4); peers never do.
     follow_endorsements: bool,
-    /// The key the server presented, once accepted.
-    presented: Arc<std::sync::Mutex<Option<PublicKey>>>,
+    /// The key the server presented, and whether it was accepted.
+    presented: PresentedCell,
     algs: WebPkiSupportedAlgorithms,
 }
 
@@ -253,9 +253,10 @@ impl ServerCertVerifier for PinnedServer {
                 && endorsement::follows(&certificate_endorsements(end_entity), &self.expected, &k)
         };
         if k == self.expected || endorsed() {
-            *self.presented.lock().unwrap() = Some(k);
+            *self.presented.lock().unwrap() = Some(Presented::Accepted(k));
             Ok(ServerCertVerified::assertion())
         } else {
+            *self.presented.lock().unwrap() = Some(Presented::Refused(k));
             Err(unknown_key())
         }
     }
@@ -374,16 +375,25 @@ pub fn client_config(
     quic_client(tls)
 }
 
+/// What a client's verifier made of the key the server presented: after a refused handshake
+/// the client can say which key it met instead of the pinned one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// The pinned key, or one it endorsed.
+    Accepted(PublicKey),
+    Refused(PublicKey),
+}
+
+/// Filled by a client's verifier during the handshake.
+pub type PresentedCell = Arc<std::sync::Mutex<Option<Presented>>>;
+
 /// A staff client's configuration: like [`client_config`], also accepting a server key that
 /// the pinned `node_key` endorsed (spec §4.4). The cell receives the key the server presented.
 pub fn staff_client_config(
     key: &SigningKey,
     node_key: PublicKey,
     alpn: &[u8],
-) -> anyhow::Result<(
-    quinn::ClientConfig,
-    Arc<std::sync::Mutex<Option<PublicKey>>>,
-)> {
+) -> anyhow::Result<(quinn::ClientConfig, PresentedCell)> {
     let (tls, presented) = client_tls(key, node_key, true, alpn)?;
     Ok((quic_client(tls)?, presented))
 }
@@ -397,16 +407,12 @@ fn quic_client(tls: rustls::ClientConfig) -> anyhow::Result<quinn::ClientConfig>
 
 /// The TLS side of [`client_config`]: TLS 1.3 only, the server key pinned, and every handshake
 /// a full one (spec §4.1): no session is stored, so none is offered for resumption.
-#[allow(clippy::type_complexity)] // the config and the cell its verifier fills
 fn client_tls(
     key: &SigningKey,
     server_key: PublicKey,
     follow_endorsements: bool,
     alpn: &[u8],
-) -> anyhow::Result<(
-    rustls::ClientConfig,
-    Arc<std::sync::Mutex<Option<PublicKey>>>,
-)> {
+) -> anyhow::Result<(rustls::ClientConfig, PresentedCell)> {
     let provider = provider();
     let presented = Arc::new(std::sync::Mutex::new(None));
     let verifier = Arc::new(PinnedServer {
@@ -778,14 +784,20 @@ mod tests {
         let genuine = vec![KeyEndorsement::sign(&old, new.public())];
         let (tls, presented) = client_tls(&client_key, old.public(), true, ALPN).unwrap();
         handshake(&Arc::new(tls), &server(&genuine)).expect("the endorsed key is accepted");
-        assert_eq!(*presented.lock().unwrap(), Some(new.public()));
+        assert_eq!(
+            *presented.lock().unwrap(),
+            Some(Presented::Accepted(new.public()))
+        );
 
         let mut forged = KeyEndorsement::sign(&SigningKey::from_seed([9; 32]), new.public());
         forged.old = old.public();
         for chain in [vec![forged], vec![]] {
             let (tls, presented) = client_tls(&client_key, old.public(), true, ALPN).unwrap();
             assert!(handshake(&Arc::new(tls), &server(&chain)).is_err());
-            assert_eq!(*presented.lock().unwrap(), None);
+            assert_eq!(
+                *presented.lock().unwrap(),
+                Some(Presented::Refused(new.public()))
+            );
         }
         let peer = client_tls(&client_key, old.public(), false, ALPN)
             .unwrap()
