@@ -141,7 +141,7 @@ async fn a_participant_that_leaves_receives_nothing_more_and_is_not_concerned() 
         .await
         .expect_err("a node that left does not ask");
     assert!(
-        format!("{err:#}").contains("does not participate"),
+        format!("{err:#}").contains("no longer participates"),
         "{err:#}"
     );
     let r = s.request_raw_case("ne.sas", "ne.orp", case).await;

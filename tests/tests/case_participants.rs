@@ -218,7 +218,7 @@ async fn the_lead_removes_an_institution_which_learns_it_and_nothing_after_then_
         .await
         .expect_err("a removed institution does not ask");
     assert!(
-        format!("{err:#}").contains("does not participate"),
+        format!("{err:#}").contains("no longer participates"),
         "{err:#}"
     );
     assert_not_concerned(&s, "ne.sas", "ne.orp", case).await;
