@@ -2,7 +2,6 @@
 //! claims its output file before the node registers the key, so no registered key is lost.
 
 mod common;
-use cli::harness::{ExampleFederation, ExampleSpec};
 use common::run;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -76,10 +75,7 @@ fn credential_readable_by_others_is_refused() {
 async fn staff_issue_to_an_unwritable_path_registers_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let spec = ExampleSpec::load().unwrap();
-    let mut fed = ExampleFederation::create(&d.join("fed"), &spec)
-        .await
-        .unwrap();
+    let (_, mut fed) = common::example_federation(d).await;
     fed.node("ne.orp")
         .admin
         .save(&d.join("admin.cred"))
@@ -181,10 +177,7 @@ async fn staff_issue_to_an_unwritable_path_registers_nothing() {
 async fn a_credential_pinned_to_another_key_is_told_which_key_it_met() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let spec = ExampleSpec::load().unwrap();
-    let mut fed = ExampleFederation::create(&d.join("fed"), &spec)
-        .await
-        .unwrap();
+    let (_, mut fed) = common::example_federation(d).await;
     let node = fed.node("ne.orp");
     let actual = node.admin.node_key;
     let other = protocol_spec::keys::SigningKey::from_seed([0x77; 32]).public();

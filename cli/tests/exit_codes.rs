@@ -3,7 +3,6 @@
 //! and errors from the node are JSON documents of their kind.
 
 mod common;
-use cli::harness::{ExampleFederation, ExampleSpec};
 use common::run;
 use std::path::Path;
 
@@ -11,10 +10,7 @@ use std::path::Path;
 async fn outcomes_have_distinct_exit_statuses() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let spec = ExampleSpec::load().unwrap();
-    let mut fed = ExampleFederation::create(&d.join("fed"), &spec)
-        .await
-        .unwrap();
+    let (spec, mut fed) = common::example_federation(d).await;
     fed.import_records(&spec).await.unwrap();
     for (id, file) in [("ne.oai", "oai.cred"), ("ne.orp", "orp.cred")] {
         fed.node(id).worker.save(&d.join(file)).unwrap();

@@ -3,17 +3,13 @@
 //! reached, 2 for a config without the endpoint or a log setting that cannot be used.
 
 mod common;
-use cli::harness::{ExampleFederation, ExampleSpec};
 use common::{command, from_output, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_health_reports_readiness_with_an_exit_status() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let spec = ExampleSpec::load().unwrap();
-    let mut fed = ExampleFederation::create(&d.join("fed"), &spec)
-        .await
-        .unwrap();
+    let (_, mut fed) = common::example_federation(d).await;
     let config = fed.node("ne.orp").config_path();
     let config_arg = config.to_string_lossy().to_string();
 

@@ -2,7 +2,6 @@
 //! lists are tables whose columns line up whatever the width of each value.
 
 mod common;
-use cli::harness::{ExampleFederation, ExampleSpec};
 use common::run;
 use std::path::Path;
 
@@ -50,10 +49,7 @@ fn no_raw_times(text: &str) {
 async fn periods_are_dates_and_tables_align() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let spec = ExampleSpec::load().unwrap();
-    let mut fed = ExampleFederation::create(&d.join("fed"), &spec)
-        .await
-        .unwrap();
+    let (spec, mut fed) = common::example_federation(d).await;
     fed.import_records(&spec).await.unwrap();
     fed.node("ne.oai").worker.save(&d.join("oai.cred")).unwrap();
     fed.node("ne.orp").worker.save(&d.join("orp.cred")).unwrap();
@@ -192,7 +188,7 @@ fn alter_roster_signature(bundle: &Path) {
 
 /// The auditor's commands on the logs of the exchanges above: what each checked, and under
 /// what trust, in words; consent periods as dates.
-async fn audit_says_what_it_checked(d: &Path, fed: &ExampleFederation, person: &str) {
+async fn audit_says_what_it_checked(d: &Path, fed: &cli::harness::ExampleFederation, person: &str) {
     for (id, bundle) in [("ne.oai", "oai-1"), ("ne.orp", "orp-1")] {
         let cred = format!("{id}-auditor.cred");
         fed.node(id).auditor.save(&d.join(&cred)).unwrap();

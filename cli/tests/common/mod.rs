@@ -62,3 +62,14 @@ pub fn from_output(out: Output) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// The example federation's spec and its nodes, started under `dir/fed`.
+pub async fn example_federation(
+    dir: &Path,
+) -> (cli::harness::ExampleSpec, cli::harness::ExampleFederation) {
+    let spec = cli::harness::ExampleSpec::load().unwrap();
+    let fed = cli::harness::ExampleFederation::create(&dir.join("fed"), &spec)
+        .await
+        .unwrap();
+    (spec, fed)
+}

@@ -31,6 +31,16 @@ fn crashed_store(to: &Path, entries: u64) {
     std::fs::copy(suffixed(&live, "-wal"), suffixed(to, "-wal")).unwrap();
 }
 
+/// Under `dir`: a backup holding `entries` log entries, and the path of a node's store in a
+/// data directory of its own (the directory made, the store not).
+fn backup_and_store(dir: &Path, entries: u64) -> (PathBuf, PathBuf) {
+    let backup = dir.join("backup.db");
+    store_with(&backup, entries);
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    (backup, data.join("node.db"))
+}
+
 fn log_size(path: &Path) -> u64 {
     inspect(path).unwrap().log_size
 }
@@ -38,11 +48,7 @@ fn log_size(path: &Path) -> u64 {
 #[test]
 fn two_restores_in_the_same_second_keep_both_stores_moved_aside() {
     let dir = tempfile::tempdir().unwrap();
-    let backup = dir.path().join("backup.db");
-    store_with(&backup, 2);
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let store = data.join("node.db");
+    let (backup, store) = backup_and_store(dir.path(), 2);
     store_with(&store, 7);
 
     let (_, first) = restore_into(&store, &backup, true, 1_796_526_667).unwrap();
@@ -62,11 +68,8 @@ fn two_restores_in_the_same_second_keep_both_stores_moved_aside() {
 #[test]
 fn a_store_moved_aside_takes_its_write_ahead_log_under_the_same_name() {
     let dir = tempfile::tempdir().unwrap();
-    let backup = dir.path().join("backup.db");
-    store_with(&backup, 1);
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let store = data.join("node.db");
+    let (backup, store) = backup_and_store(dir.path(), 1);
+    let data = store.parent().unwrap().to_path_buf();
     crashed_store(&store, 4);
     // An older store moved aside in the same second, and a stray log under the next name.
     let now = 1_796_526_667;
@@ -146,15 +149,11 @@ fn a_backup_file_is_restored_whole() {
 #[test]
 fn without_replace_a_store_in_place_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let backup = dir.path().join("backup.db");
-    store_with(&backup, 1);
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let store = data.join("node.db");
+    let (backup, store) = backup_and_store(dir.path(), 1);
     store_with(&store, 3);
     let e = restore_into(&store, &backup, false, 1).unwrap_err();
     assert!(format!("{e:#}").contains("--replace"), "{e:#}");
-    let names: Vec<_> = std::fs::read_dir(&data)
+    let names: Vec<_> = std::fs::read_dir(store.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
