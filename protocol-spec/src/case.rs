@@ -380,12 +380,18 @@ impl CoordinatedCase {
         match self.participants.get(institution) {
             Some(Participation::Invited | Participation::Accepted) => false,
             Some(_) => true,
-            None => self.history.iter().any(|e| match &e.event.kind {
-                CaseEventKind::Invited { institution: i }
-                | CaseEventKind::Referred { institution: i, .. } => i == institution,
-                _ => false,
-            }),
+            None => self.ever_invited(institution),
         }
+    }
+
+    /// Whether an event of the history so far invites or refers `institution`, with effect or
+    /// not.
+    fn ever_invited(&self, institution: &InstitutionId) -> bool {
+        self.history.iter().any(|e| match &e.event.kind {
+            CaseEventKind::Invited { institution: i }
+            | CaseEventKind::Referred { institution: i, .. } => i == institution,
+            _ => false,
+        })
     }
 
     /// The opening event and every event up to `until` in canonical order.
@@ -482,8 +488,9 @@ impl CoordinatedCase {
     }
 
     /// Whether `ev` may take effect on the current state (its signature aside). Revocation wins:
-    /// any institution ever named in the case revokes a recorded consent, even after it left
-    /// and even once the case is closed.
+    /// any institution ever named in the case (in its participation map, or invited by an
+    /// event without effect) revokes a recorded consent, even after it left and even once the
+    /// case is closed.
     pub fn allows(&self, ev: &SignedCaseEvent) -> Result<(), CaseError> {
         let e = &ev.event;
         if e.case_id != self.case_id {
@@ -492,7 +499,9 @@ impl CoordinatedCase {
         let author = self.participants.get(&e.author).copied();
         let deny = |why| Err(CaseError::NotAllowed(e.author.clone(), why));
         if let CaseEventKind::ConsentRevoked { consent_id } = &e.kind {
-            if author.is_none() {
+            // Also an institution whose every invitation was voided by a concurrent change: it
+            // took part in its own view, and nothing concurrent undoes a revocation.
+            if author.is_none() && !self.ever_invited(&e.author) {
                 return deny("only an institution named in the case revokes its consents");
             }
             return match self
@@ -1408,5 +1417,96 @@ mod tests {
         assert!(view.is_out(&inst("ne.sas")));
         // A sender that lacks nothing that puts it out is sent nothing.
         assert_eq!(lead.cut_to_put_out(&lead.history, &inst("ne.sas")), None);
+    }
+
+    /// ne.orp removes ne.oai at 5; ne.oai, not knowing, invites ne.sas at 6, which accepts and
+    /// records the person's revocation at 8. Every node holding these events has ne.sas out of
+    /// the case (its invitation was void), and the revocation still takes effect: nothing
+    /// concurrent undoes a revocation (spec §14.6).
+    #[test]
+    fn a_revocation_by_an_institution_whose_invitation_was_voided_takes_effect() {
+        let k: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let names = ["ne.orp", "ne.oai", "ne.sas"];
+        let keys = |id: &InstitutionId| {
+            names
+                .iter()
+                .position(|n| *n == id.as_str())
+                .map(|i| vec![k[i].public()])
+                .unwrap_or_default()
+        };
+        let person: Avs = "7569217076985".parse().unwrap();
+        let consent = Consent {
+            consent_id: ConsentId([9; 16]),
+            case_id: CaseId([1; 16]),
+            participants: vec![inst("ne.oai"), inst("ne.orp")],
+            purposes: vec!["coordinated-assessment".parse().unwrap()],
+            categories: vec![Category::Employment],
+            valid_from: 0,
+            valid_until: 5000,
+            form_digest: None,
+            recorded_by: "alice".parse().unwrap(),
+            recorded_at: 1004,
+        };
+        let history = vec![
+            ev("ne.orp", &k[0], 1, CaseEventKind::Opened { person }),
+            ev(
+                "ne.orp",
+                &k[0],
+                2,
+                CaseEventKind::Invited {
+                    institution: inst("ne.oai"),
+                },
+            ),
+            ev("ne.oai", &k[1], 3, CaseEventKind::Accepted),
+            ev("ne.orp", &k[0], 4, CaseEventKind::ConsentRecorded(consent)),
+            ev(
+                "ne.orp",
+                &k[0],
+                5,
+                CaseEventKind::Removed {
+                    institution: inst("ne.oai"),
+                },
+            ),
+            ev(
+                "ne.oai",
+                &k[1],
+                6,
+                CaseEventKind::Invited {
+                    institution: inst("ne.sas"),
+                },
+            ),
+            ev("ne.sas", &k[2], 7, CaseEventKind::Accepted),
+            ev(
+                "ne.sas",
+                &k[2],
+                8,
+                CaseEventKind::ConsentRevoked {
+                    consent_id: ConsentId([9; 16]),
+                },
+            ),
+        ];
+        let case = CoordinatedCase::replay(&history, keys).unwrap();
+        assert!(case.is_out(&inst("ne.sas")), "its invitation was void");
+        assert_eq!(case.consents[0].1, Some(1008), "and its revocation holds");
+        // An institution no event names still revokes nothing.
+        let outsider = SigningKey::from_seed([4; 32]);
+        let mut with = history[..5].to_vec();
+        with.push(ev(
+            "ne.smig",
+            &outsider,
+            6,
+            CaseEventKind::ConsentRevoked {
+                consent_id: ConsentId([9; 16]),
+            },
+        ));
+        let keys_too = |id: &InstitutionId| {
+            if id.as_str() == "ne.smig" {
+                vec![outsider.public()]
+            } else {
+                keys(id)
+            }
+        };
+        let case = CoordinatedCase::replay(&with, keys_too).unwrap();
+        assert_eq!(case.consents[0].1, None);
     }
 }
