@@ -887,6 +887,36 @@ mod tests {
         .sign(key)
     }
 
+    /// Consent 09…09 of the case 01…01, between ne.oai and ne.orp.
+    fn orp_oai_consent(recorded_at: u64) -> Consent {
+        Consent {
+            consent_id: ConsentId([9; 16]),
+            case_id: CaseId([1; 16]),
+            participants: vec![inst("ne.oai"), inst("ne.orp")],
+            purposes: vec!["coordinated-assessment".parse().unwrap()],
+            categories: vec![Category::Employment],
+            valid_from: 0,
+            valid_until: 5000,
+            form_digest: None,
+            recorded_by: "alice".parse().unwrap(),
+            recorded_at,
+        }
+    }
+
+    /// The case-event keys of `names[i]`: `k[i]`'s public key.
+    fn keys_by_name<'a>(
+        names: &'a [&str],
+        k: &'a [SigningKey],
+    ) -> impl Fn(&InstitutionId) -> Vec<PublicKey> + Copy + 'a {
+        move |id| {
+            names
+                .iter()
+                .position(|n| *n == id.as_str())
+                .map(|i| vec![k[i].public()])
+                .unwrap_or_default()
+        }
+    }
+
     #[test]
     fn invite_accept_consent_revoke() {
         let a = SigningKey::from_seed([1; 32]);
@@ -897,18 +927,7 @@ mod tests {
             _ => vec![],
         };
         let person: Avs = "7569217076985".parse().unwrap();
-        let consent = Consent {
-            consent_id: ConsentId([9; 16]),
-            case_id: CaseId([1; 16]),
-            participants: vec![inst("ne.oai"), inst("ne.orp")],
-            purposes: vec!["coordinated-assessment".parse().unwrap()],
-            categories: vec![Category::Employment],
-            valid_from: 0,
-            valid_until: 5000,
-            form_digest: None,
-            recorded_by: "alice".parse().unwrap(),
-            recorded_at: 1003,
-        };
+        let consent = orp_oai_consent(1003);
         let h = vec![
             ev("ne.orp", &a, 1, CaseEventKind::Opened { person }),
             ev(
@@ -1350,13 +1369,7 @@ mod tests {
     fn the_history_sent_back_ends_at_what_puts_the_sender_out() {
         let k: Vec<SigningKey> = (1..=4).map(|i| SigningKey::from_seed([i; 32])).collect();
         let names = ["ne.orp", "ne.oai", "ne.sas", "ne.smig"];
-        let keys = |id: &InstitutionId| {
-            names
-                .iter()
-                .position(|n| *n == id.as_str())
-                .map(|i| vec![k[i].public()])
-                .unwrap_or_default()
-        };
+        let keys = keys_by_name(&names, &k);
         let invite = |who: &str| CaseEventKind::Invited {
             institution: inst(who),
         };
@@ -1427,26 +1440,9 @@ mod tests {
     fn a_revocation_by_an_institution_whose_invitation_was_voided_takes_effect() {
         let k: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_seed([i; 32])).collect();
         let names = ["ne.orp", "ne.oai", "ne.sas"];
-        let keys = |id: &InstitutionId| {
-            names
-                .iter()
-                .position(|n| *n == id.as_str())
-                .map(|i| vec![k[i].public()])
-                .unwrap_or_default()
-        };
+        let keys = keys_by_name(&names, &k);
         let person: Avs = "7569217076985".parse().unwrap();
-        let consent = Consent {
-            consent_id: ConsentId([9; 16]),
-            case_id: CaseId([1; 16]),
-            participants: vec![inst("ne.oai"), inst("ne.orp")],
-            purposes: vec!["coordinated-assessment".parse().unwrap()],
-            categories: vec![Category::Employment],
-            valid_from: 0,
-            valid_until: 5000,
-            form_digest: None,
-            recorded_by: "alice".parse().unwrap(),
-            recorded_at: 1004,
-        };
+        let consent = orp_oai_consent(1004);
         let history = vec![
             ev("ne.orp", &k[0], 1, CaseEventKind::Opened { person }),
             ev(
