@@ -420,21 +420,76 @@ impl CoordinatedCase {
         offered: &[SignedCaseEvent],
         institution: &InstitutionId,
     ) -> Option<(u64, [u8; 16])> {
-        let (first, rest) = offered.split_first()?;
         let held: std::collections::HashSet<&EventId> =
             offered.iter().map(|e| &e.event.event_id).collect();
-        let mut merged = rest.to_vec();
+        let opening = &self.history[0].event.event_id;
+        let mut later: Vec<&SignedCaseEvent> = offered
+            .get(1..)?
+            .iter()
+            .filter(|e| &e.event.event_id != opening)
+            .collect();
+        later.sort_by_key(|e| order_key(e));
+        later.dedup_by_key(|e| e.event.event_id);
+        // This state holds every offered event (merged), so the fold of `offered` with this
+        // history up to an event is the fold of this history up to it, then the offered events
+        // after it: built one event at a time, not folded again from the start for each.
+        let mut prefix = Self::fold(self.history[0].clone(), Vec::new()).ok()?;
         for ev in &self.history[1..] {
+            prefix.step(ev.clone());
             if held.contains(&ev.event.event_id) {
                 continue;
             }
-            merged.push(ev.clone());
-            let view = Self::fold(first.clone(), merged.clone()).ok()?;
-            if !view.audience().any(|i| i == institution) {
-                return Some(order_key(ev));
+            let cut = order_key(ev);
+            let after = later.iter().skip_while(|e| order_key(e) <= cut);
+            if !prefix.in_audience_after(after, institution) {
+                return Some(cut);
             }
         }
         None
+    }
+
+    /// One event of the fold (§6.3): in effect if the state allows it, else kept without effect.
+    fn step(&mut self, ev: SignedCaseEvent) {
+        if self.allows(&ev).is_ok() {
+            self.apply_unchecked(ev);
+        } else {
+            self.history.push(ev);
+        }
+    }
+
+    /// Whether `institution` is in the audience once `events` are folded in after this state;
+    /// this state is left as it was.
+    fn in_audience_after<'e>(
+        &mut self,
+        events: impl Iterator<Item = &'e &'e SignedCaseEvent>,
+        institution: &InstitutionId,
+    ) -> bool {
+        let kept = self.clone_without_history();
+        let len = self.history.len();
+        for ev in events {
+            self.step((*ev).clone());
+        }
+        let within = self.audience().any(|i| i == institution);
+        self.history.truncate(len);
+        let history = std::mem::take(&mut self.history);
+        *self = CoordinatedCase { history, ..kept };
+        within
+    }
+
+    fn clone_without_history(&self) -> CoordinatedCase {
+        CoordinatedCase {
+            case_id: self.case_id,
+            person: self.person.clone(),
+            opened_by: self.opened_by.clone(),
+            opened_at: self.opened_at,
+            lead: self.lead.clone(),
+            status: self.status,
+            participants: self.participants.clone(),
+            referrals: self.referrals.clone(),
+            exits: self.exits.clone(),
+            consents: self.consents.clone(),
+            history: Vec::new(),
+        }
     }
 
     /// The history sent back to `institution` when it counts itself in the case with the
@@ -749,11 +804,7 @@ impl CoordinatedCase {
             if ev.event.event_id == case.history[0].event.event_id {
                 continue;
             }
-            if case.allows(&ev).is_ok() {
-                case.apply_unchecked(ev);
-            } else {
-                case.history.push(ev);
-            }
+            case.step(ev);
         }
         Ok(case)
     }
