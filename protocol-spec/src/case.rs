@@ -464,7 +464,10 @@ impl CoordinatedCase {
         events: impl Iterator<Item = &'e &'e SignedCaseEvent>,
         institution: &InstitutionId,
     ) -> bool {
-        let kept = self.clone_without_history();
+        // Everything but the history is copied; the history is cut back to where it was.
+        let history = std::mem::take(&mut self.history);
+        let kept = self.clone();
+        self.history = history;
         let len = self.history.len();
         for ev in events {
             self.step((*ev).clone());
@@ -474,22 +477,6 @@ impl CoordinatedCase {
         let history = std::mem::take(&mut self.history);
         *self = CoordinatedCase { history, ..kept };
         within
-    }
-
-    fn clone_without_history(&self) -> CoordinatedCase {
-        CoordinatedCase {
-            case_id: self.case_id,
-            person: self.person.clone(),
-            opened_by: self.opened_by.clone(),
-            opened_at: self.opened_at,
-            lead: self.lead.clone(),
-            status: self.status,
-            participants: self.participants.clone(),
-            referrals: self.referrals.clone(),
-            exits: self.exits.clone(),
-            consents: self.consents.clone(),
-            history: Vec::new(),
-        }
     }
 
     /// The history sent back to `institution` when it counts itself in the case with the
