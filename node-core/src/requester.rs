@@ -126,19 +126,7 @@ pub(crate) fn record_referred(
             check(core, tx, env, &request)?;
             write(core, tx, env, who, &request, None)?;
         }
-        Some(code) => {
-            tx.db.prepare_cached("INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, outcome, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'failed', ?7, ?8, ?8)")?
-                .execute(rusqlite::params![
-                    request.request_id.0.to_vec(),
-                    request.case_id.0.to_vec(),
-                    request.responder.as_str(),
-                    request.purpose.as_str(),
-                    protocol_spec::entry::categories_text(&request.categories),
-                    who.staff.as_str(),
-                    code.as_str(),
-                    env.now as i64
-                ])?;
-        }
+        Some(code) => insert(tx, env, who, &request, Some(code.as_str()))?,
     }
     Ok(())
 }
@@ -223,6 +211,29 @@ fn check(core: &Core, tx: &Tx<'_>, env: &Env<'_>, request: &SummaryRequest) -> R
     Ok(())
 }
 
+/// Records the request: pending, or failed with `outcome` when it is not to be sent at all.
+fn insert(
+    tx: &Tx<'_>,
+    env: &Env<'_>,
+    who: &crate::state::StaffMember,
+    request: &SummaryRequest,
+    failed: Option<&str>,
+) -> anyhow::Result<()> {
+    tx.db.prepare_cached("INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, outcome, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)")?
+        .execute(rusqlite::params![
+            request.request_id.0.to_vec(),
+            request.case_id.0.to_vec(),
+            request.responder.as_str(),
+            request.purpose.as_str(),
+            protocol_spec::entry::categories_text(&request.categories),
+            who.staff.as_str(),
+            if failed.is_some() { "failed" } else { "pending" },
+            failed,
+            env.now as i64
+        ])?;
+    Ok(())
+}
+
 /// Fixes the request's identity durably, with its signed version if it has one yet, and
 /// queues it.
 fn write(
@@ -234,18 +245,7 @@ fn write(
     signed: Option<&SignedSummaryRequest>,
 ) -> Result<Token, Fault> {
     let from = request.responder.clone();
-    tx.db.prepare_cached("INSERT INTO requests (request_id, case_id, responder, purpose, categories, staff, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)")?
-        .execute(
-        rusqlite::params![
-            request.request_id.0.to_vec(),
-            request.case_id.0.to_vec(),
-            from.as_str(),
-            request.purpose.as_str(),
-            protocol_spec::entry::categories_text(&request.categories),
-            who.staff.as_str(),
-            env.now as i64
-        ],
-    )?;
+    insert(tx, env, who, request, None)?;
     if let Some(signed) = signed {
         keep_version(tx, signed)?;
     }
