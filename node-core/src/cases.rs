@@ -440,6 +440,7 @@ pub(crate) fn receive_history(
         return Ok(vec![Output::PeerReply(not_concerned())]);
     }
     let sender_counts_itself_in = offered.audience().any(|i| i == &sender);
+    let sender_in_offered = offered.participants.get(&sender).copied();
     let (case, new_events) = match load_case(tx.db, &case_id)? {
         Some(case) => {
             let mut case = std::sync::Arc::unwrap_or_clone(case);
@@ -491,13 +492,15 @@ pub(crate) fn receive_history(
         save_case(tx.db, &case)?;
     }
     let out = vec![Output::PeerReply(PeerReply::Accepted)];
-    // The sender lacks events this node holds, and counts itself in the case or is counted in
-    // here (its leaving, say, was voided by an earlier closing it had not seen): they go back
-    // to it, so the two converge.
+    // The sender lacks events this node holds, and counts itself in the case, or is counted in
+    // here (its leaving, say, was voided by an earlier closing it had not seen), or counts
+    // itself out in another way than here (it declined a referral that a closing it lacks
+    // voided, while it stays removed here): they go back to it, so the two converge.
     let offered_ids: std::collections::HashSet<EventId> =
         events.iter().map(|e| e.event.event_id).collect();
     let counted_in_here = case.audience().any(|i| i == &sender);
-    if (sender_counts_itself_in || counted_in_here)
+    let out_otherwise = case.participants.get(&sender) != sender_in_offered.as_ref();
+    if (sender_counts_itself_in || counted_in_here || out_otherwise)
         && !out_of_case
         && case
             .history
@@ -506,11 +509,14 @@ pub(crate) fn receive_history(
     {
         // Out of the case here: it gets what makes its view converge, up to the first event
         // that puts it out in its own view too (whatever took it out or voided its return),
-        // and nothing later, whatever time its own events claim.
+        // or that settles how it is out, and nothing later, whatever time its own events claim.
         let item = if counted_in_here {
             Some(Item::CaseHistory { case_id })
-        } else {
+        } else if sender_counts_itself_in {
             case.sent_back(&events, &sender)
+                .map(|events| Item::CaseHistoryAnswer { case_id, events })
+        } else {
+            case.sent_back_to_settle(&events, &sender)
                 .map(|events| Item::CaseHistoryAnswer { case_id, events })
         };
         if let Some(item) = item {

@@ -394,3 +394,94 @@ fn an_institution_out_of_the_case_is_told_so_not_to_accept_an_invitation() {
         "{message}"
     );
 }
+
+#[test]
+fn a_removed_member_that_declines_a_referral_voided_by_the_closing_learns_it_is_still_removed() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let opening = &history[0];
+    let sas_invited = event(
+        "ne.orp",
+        opening,
+        0x50,
+        NOW - 100,
+        CaseEventKind::Invited {
+            institution: inst("ne.sas"),
+        },
+    );
+    let sas_accepted = event("ne.sas", opening, 0x51, NOW - 50, CaseEventKind::Accepted);
+    let removal = event(
+        "ne.orp",
+        opening,
+        0x52,
+        NOW,
+        CaseEventKind::Removed {
+            institution: inst("ne.oai"),
+        },
+    );
+    let closing = event("ne.orp", opening, 0x53, NOW + 10, CaseEventKind::Closed);
+    // ne.sas, which has not seen the closing, refers ne.oai again: void wherever the closing
+    // is known. ne.oai, which got the referral from ne.sas alone, declines it.
+    let referral = event(
+        "ne.sas",
+        opening,
+        0x54,
+        NOW + 20,
+        CaseEventKind::Referred {
+            institution: inst("ne.oai"),
+            purpose: "coordinated-assessment".parse().unwrap(),
+            categories: vec![Category::Employment],
+        },
+    );
+    let declined = event(
+        "ne.oai",
+        opening,
+        0x55,
+        NOW + 30,
+        CaseEventKind::Declined {
+            reason: protocol_spec::case::DeclineReason::NotCompetent,
+        },
+    );
+    let shared = [&history[..4], &[sas_invited, sas_accepted, removal]].concat();
+    let at_lead = [&shared[..], std::slice::from_ref(&closing)].concat();
+    let (mut core, mut db) = node(&v, &roster, "ne.orp", &at_lead);
+    let at_oai = [&shared[..], &[referral, declined]].concat();
+    let own_view = protocol_spec::case::CoordinatedCase::restore(at_oai.clone()).unwrap();
+    assert_eq!(
+        own_view.participants.get(&inst("ne.oai")),
+        Some(&protocol_spec::case::Participation::Declined)
+    );
+    let out = push(&mut core, &mut db, NOW + 40, "ne.oai", at_oai.clone());
+    assert!(
+        matches!(out.first(), Some(Output::PeerReply(PeerReply::Accepted))),
+        "{out:?}"
+    );
+    let sent = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                to,
+                message: PeerMessage::CaseHistory { events, .. },
+                ..
+            } if to == &inst("ne.oai") => Some(events.clone()),
+            _ => None,
+        })
+        .expect("ne.oai, out of the case in another way than here, is sent what it lacks");
+    assert!(
+        sent.iter()
+            .any(|e| e.event.event_id == closing.event.event_id),
+        "ne.oai is sent the closing that voided the referral"
+    );
+    // ne.oai's view once it merges what it was sent: the union of both, by event id.
+    let mut union = at_oai.clone();
+    union.extend(
+        sent.into_iter()
+            .filter(|e| !at_oai.iter().any(|a| a.event.event_id == e.event.event_id)),
+    );
+    let merged = protocol_spec::case::CoordinatedCase::restore(union).unwrap();
+    assert_eq!(
+        merged.participants.get(&inst("ne.oai")),
+        Some(&protocol_spec::case::Participation::Removed),
+        "with what it was sent, ne.oai knows it was removed"
+    );
+}

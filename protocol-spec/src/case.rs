@@ -420,6 +420,33 @@ impl CoordinatedCase {
         offered: &[SignedCaseEvent],
         institution: &InstitutionId,
     ) -> Option<(u64, [u8; 16])> {
+        self.first_cut_where(offered, |state| !state.audience().any(|i| i == institution))
+    }
+
+    /// Where the history sent back to `institution` ends when it counts itself out of the case
+    /// with the history `offered` in another way than this state has it out (it declined a
+    /// referral that a closing it lacks voided, say; spec §6.4): at the first event of this
+    /// history, in canonical order, after which `offered` merged with this history up to that
+    /// event gives `institution` the participation this state gives it. It learns what settles
+    /// how it is out and nothing later. `None` when `offered` lacks nothing that does.
+    pub fn cut_to_settle(
+        &self,
+        offered: &[SignedCaseEvent],
+        institution: &InstitutionId,
+    ) -> Option<(u64, [u8; 16])> {
+        let here = self.participants.get(institution).copied();
+        self.first_cut_where(offered, |state| {
+            state.participants.get(institution).copied() == here
+        })
+    }
+
+    /// The first event of this history, in canonical order, that `offered` lacks and after
+    /// which the fold of `offered` with this history up to that event satisfies `holds`.
+    fn first_cut_where(
+        &self,
+        offered: &[SignedCaseEvent],
+        holds: impl Fn(&Self) -> bool,
+    ) -> Option<(u64, [u8; 16])> {
         let held: std::collections::HashSet<&EventId> =
             offered.iter().map(|e| &e.event.event_id).collect();
         let opening = &self.history[0].event.event_id;
@@ -441,7 +468,7 @@ impl CoordinatedCase {
             }
             let cut = order_key(ev);
             let after = later.iter().skip_while(|e| order_key(e) <= cut);
-            if !prefix.in_audience_after(after, institution) {
+            if prefix.holds_after(after, &holds) {
                 return Some(cut);
             }
         }
@@ -457,12 +484,12 @@ impl CoordinatedCase {
         }
     }
 
-    /// Whether `institution` is in the audience once `events` are folded in after this state;
-    /// this state is left as it was.
-    fn in_audience_after<'e>(
+    /// Whether the state satisfies `holds` once `events` are folded in after it; this state is
+    /// left as it was.
+    fn holds_after<'e>(
         &mut self,
         events: impl Iterator<Item = &'e &'e SignedCaseEvent>,
-        institution: &InstitutionId,
+        holds: &impl Fn(&Self) -> bool,
     ) -> bool {
         // Everything but the history is copied; the history is cut back to where it was.
         let history = std::mem::take(&mut self.history);
@@ -472,11 +499,11 @@ impl CoordinatedCase {
         for ev in events {
             self.step((*ev).clone());
         }
-        let within = self.audience().any(|i| i == institution);
+        let result = holds(self);
         self.history.truncate(len);
         let history = std::mem::take(&mut self.history);
         *self = CoordinatedCase { history, ..kept };
-        within
+        result
     }
 
     /// The history sent back to `institution` when it counts itself in the case with the
@@ -490,6 +517,27 @@ impl CoordinatedCase {
         institution: &InstitutionId,
     ) -> Option<Vec<SignedCaseEvent>> {
         let cut = self.cut_to_put_out(offered, institution)?;
+        Some(self.sent_back_until(cut, offered))
+    }
+
+    /// The history sent back to `institution` when it counts itself out of the case in
+    /// another way than this state (spec §6.4): as [`Self::sent_back`], up to the cut of
+    /// [`Self::cut_to_settle`]. `None` when there is no cut.
+    pub fn sent_back_to_settle(
+        &self,
+        offered: &[SignedCaseEvent],
+        institution: &InstitutionId,
+    ) -> Option<Vec<SignedCaseEvent>> {
+        let cut = self.cut_to_settle(offered, institution)?;
+        Some(self.sent_back_until(cut, offered))
+    }
+
+    /// This history up to `cut`, then the events of `offered` after it.
+    fn sent_back_until(
+        &self,
+        cut: (u64, [u8; 16]),
+        offered: &[SignedCaseEvent],
+    ) -> Vec<SignedCaseEvent> {
         let mut events = self.history_until(cut);
         let mut held: Vec<SignedCaseEvent> = offered[1..]
             .iter()
@@ -499,7 +547,7 @@ impl CoordinatedCase {
         held.sort_by_key(order_key);
         held.dedup_by(|a, b| a.event.event_id == b.event.event_id);
         events.extend(held);
-        Some(events)
+        events
     }
 
     /// Where the event that took `institution` out of the case stands in canonical order,

@@ -2,7 +2,8 @@
 //! on histories generated at random: the cut is the first event, in canonical order, that the
 //! offered history lacks and after which the two merged put the institution out, as folding
 //! them again from the start finds it; what is sent puts it out in its own view too, and holds
-//! nothing after the cut that it did not hold already.
+//! nothing after the cut that it did not hold already. The same for an institution that counts
+//! itself out in another way than the node (the cut that settles how it is out).
 
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -95,12 +96,37 @@ fn case() -> impl Strategy<Value = (Vec<SignedCaseEvent>, Vec<bool>, usize)> {
         })
 }
 
+/// As [`case`], with two events more right after the removal in the list (not in time): an
+/// invitation of `sender` again, by anyone, and `sender`'s own leaving or declining, which it
+/// always offers. So `sender` often counts itself out in another way than the whole history.
+fn case_with_own_exit() -> impl Strategy<Value = (Vec<SignedCaseEvent>, Vec<bool>, usize)> {
+    (case(), 0..NAMES.len(), 0u64..45, 0u64..45, any::<bool>()).prop_map(
+        |((mut history, mut picked, sender), inviter, invited_at, exit_at, declines)| {
+            let exit = if declines {
+                CaseEventKind::Declined {
+                    reason: DeclineReason::NoCapacity,
+                }
+            } else {
+                CaseEventKind::Left
+            };
+            let again = CaseEventKind::Invited {
+                institution: inst(sender),
+            };
+            history.insert(4, event(100, inviter, 3 + invited_at, again));
+            history.insert(5, event(101, sender, 3 + invited_at.max(exit_at), exit));
+            picked.insert(3, picked[3]);
+            picked.insert(4, true);
+            (history, picked, sender)
+        },
+    )
+}
+
 /// The cut as spec §6.4 defines it: the fold of the offered history with this history up to
-/// each event it lacks, from the start each time.
+/// each event it lacks, from the start each time, until `holds`.
 fn cut_by_definition(
     held: &CoordinatedCase,
     offered: &[SignedCaseEvent],
-    who: &InstitutionId,
+    holds: impl Fn(&CoordinatedCase) -> bool,
 ) -> Option<(u64, [u8; 16])> {
     let ids: Vec<EventId> = offered.iter().map(|e| e.event.event_id).collect();
     let mut merged = offered.to_vec();
@@ -110,11 +136,30 @@ fn cut_by_definition(
         }
         merged.push(ev.clone());
         let view = CoordinatedCase::restore(merged.clone()).unwrap();
-        if !view.audience().any(|i| i == who) {
+        if holds(&view) {
             return Some(order_key(ev));
         }
     }
     None
+}
+
+/// The events of `history` that `picked` marks, the opening always.
+fn offered_of(history: &[SignedCaseEvent], picked: &[bool]) -> Vec<SignedCaseEvent> {
+    let mut offered = vec![history[0].clone()];
+    offered.extend(
+        history[1..]
+            .iter()
+            .zip(picked)
+            .filter(|(_, p)| **p)
+            .map(|(e, _)| e.clone()),
+    );
+    offered
+}
+
+/// The sender's view once it merges what it was sent.
+fn view_after(offered: &[SignedCaseEvent], sent: &[SignedCaseEvent]) -> CoordinatedCase {
+    let view = CoordinatedCase::restore(offered.to_vec()).unwrap();
+    CoordinatedCase::restore(view.history.iter().chain(sent).cloned().collect()).unwrap()
 }
 
 proptest! {
@@ -126,14 +171,7 @@ proptest! {
     ) {
         let held = CoordinatedCase::restore(history.clone()).unwrap();
         let who = inst(sender);
-        let mut offered = vec![history[0].clone()];
-        offered.extend(
-            history[1..]
-                .iter()
-                .zip(&picked)
-                .filter(|(_, p)| **p)
-                .map(|(e, _)| e.clone()),
-        );
+        let offered = offered_of(&history, &picked);
         let counts_itself_in = CoordinatedCase::restore(offered.clone())
             .unwrap()
             .audience()
@@ -141,7 +179,10 @@ proptest! {
         prop_assume!(counts_itself_in && !held.audience().any(|i| i == &who));
 
         let cut = held.cut_to_put_out(&offered, &who);
-        prop_assert_eq!(cut, cut_by_definition(&held, &offered, &who));
+        prop_assert_eq!(
+            cut,
+            cut_by_definition(&held, &offered, |v| !v.audience().any(|i| i == &who))
+        );
         let Some(cut) = cut else { return Ok(()) };
         let sent = held.sent_back(&offered, &who).unwrap();
         for e in &sent {
@@ -150,11 +191,45 @@ proptest! {
                 "an event after the cut that the sender did not hold"
             );
         }
-        let mut view = CoordinatedCase::restore(offered.clone()).unwrap();
-        view = CoordinatedCase::restore(
-            view.history.iter().chain(&sent).cloned().collect(),
-        )
-        .unwrap();
+        let view = view_after(&offered, &sent);
         prop_assert!(!view.audience().any(|i| i == &who), "its view puts it out too");
+    }
+}
+
+proptest! {
+    // Most random histories leave the sender out the same way as the node; the others are
+    // what this property is about.
+    #![proptest_config(ProptestConfig { cases: 400, max_global_rejects: 200_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_cut_that_settles_how_it_is_out_is_the_one_the_spec_defines(
+        (history, picked, sender) in case_with_own_exit()
+    ) {
+        let held = CoordinatedCase::restore(history.clone()).unwrap();
+        let who = inst(sender);
+        let offered = offered_of(&history, &picked);
+        let own = CoordinatedCase::restore(offered.clone()).unwrap();
+        let here = held.participants.get(&who).copied();
+        prop_assume!(
+            !own.audience().any(|i| i == &who)
+                && !held.audience().any(|i| i == &who)
+                && own.participants.get(&who).copied() != here
+        );
+
+        let cut = held.cut_to_settle(&offered, &who);
+        prop_assert_eq!(
+            cut,
+            cut_by_definition(&held, &offered, |v| v.participants.get(&who).copied() == here)
+        );
+        let cut = cut.expect("the whole history settles it");
+        let sent = held.sent_back_to_settle(&offered, &who).unwrap();
+        for e in &sent {
+            prop_assert!(
+                order_key(e) <= cut || offered.contains(e),
+                "an event after the cut that the sender did not hold"
+            );
+        }
+        let view = view_after(&offered, &sent);
+        prop_assert_eq!(view.participants.get(&who).copied(), here, "it is out as it is here");
     }
 }

@@ -2410,27 +2410,31 @@ fn case_lifecycle_vectors() {
     // removal, whatever time it gave its own event (§6.4, the cut).
     let back = state.sub("sent_back");
     back.note("note");
-    let own = back.sub("offered_event");
-    let acceptance = CaseEvent {
-        event_id: EventId([0x5b; 16]),
-        case_id: LIFECYCLE_CASE_ID,
-        author: inst(SAS.id),
-        staff: staff("carla"),
-        at: T0 + 4 * DAY + 60,
-        kind: CaseEventKind::Accepted,
+    // An event of ne.sas's own, dated a day after the last event, as the vector gives it.
+    let own_event = |section: &Section, id: u8, kind: CaseEventKind| {
+        let event = CaseEvent {
+            event_id: EventId([id; 16]),
+            case_id: LIFECYCLE_CASE_ID,
+            author: inst(SAS.id),
+            staff: staff("carla"),
+            at: T0 + 4 * DAY + 60,
+            kind,
+        };
+        section.json_eq("event", &event);
+        assert_eq!(
+            seed_of(section, "signer_seed").public(),
+            signing(SAS.signing).public()
+        );
+        section.hex_eq("signing_input", &event.signing_input());
+        let signed = event.sign(&signing(SAS.signing));
+        section.hex_eq("signature", &signed.signature.0);
+        section.hex_eq(
+            "signed_postcard",
+            &postcard::to_stdvec(&signed).expect("encodes"),
+        );
+        signed
     };
-    own.json_eq("event", &acceptance);
-    assert_eq!(
-        seed_of(&own, "signer_seed").public(),
-        signing(SAS.signing).public()
-    );
-    own.hex_eq("signing_input", &acceptance.signing_input());
-    let signed = acceptance.sign(&signing(SAS.signing));
-    own.hex_eq("signature", &signed.signature.0);
-    own.hex_eq(
-        "signed_postcard",
-        &postcard::to_stdvec(&signed).expect("encodes"),
-    );
+    let signed = own_event(&back.sub("offered_event"), 0x5b, CaseEventKind::Accepted);
     let held = back.u64("offered_events_of_the_history") as usize;
     let offered = [&history[..held], &[signed]].concat();
     assert!(
@@ -2455,6 +2459,49 @@ fn case_lifecycle_vectors() {
             .expect("replays")
             .is_out(&inst(SAS.id)),
         "addressed to ne.sas alone, and telling it that it is out"
+    );
+    // ne.sas, removed, offers the same events and its decline of the second invitation: it
+    // counts itself out, declined, where it is removed here. What is sent back ends at the
+    // removal, after which its decline is without effect: it learns that it is removed.
+    let settle = state.sub("sent_back_to_settle");
+    settle.note("note");
+    let decline = own_event(
+        &settle.sub("offered_event"),
+        0x5c,
+        CaseEventKind::Declined {
+            reason: DeclineReason::NoCapacity,
+        },
+    );
+    let held = settle.u64("offered_events_of_the_history") as usize;
+    let offered = [&history[..held], &[decline]].concat();
+    assert_eq!(
+        CoordinatedCase::replay(&offered, |id| r.case_event_keys(id))
+            .expect("replays")
+            .participants
+            .get(&inst(SAS.id)),
+        Some(&Participation::Declined),
+        "ne.sas counts itself out, declined"
+    );
+    let mut merged = case.clone();
+    merged
+        .merge(&offered, |id| r.case_event_keys(id))
+        .expect("merges");
+    let cut = merged
+        .cut_to_settle(&offered, &inst(SAS.id))
+        .expect("a cut");
+    settle.hex_eq("cut_event_id", &cut.1);
+    assert_eq!(cut.1, [0x58; 16], "the removal");
+    let sent = merged
+        .sent_back_to_settle(&offered, &inst(SAS.id))
+        .expect("sent");
+    assert_eq!(settle.u64("sent_events") as usize, sent.len());
+    assert_eq!(
+        CoordinatedCase::replay(&sent, |id| r.case_event_keys(id))
+            .expect("replays")
+            .participants
+            .get(&inst(SAS.id)),
+        Some(&Participation::Removed),
+        "telling ne.sas that it is removed"
     );
 }
 
