@@ -96,6 +96,16 @@ pub async fn export(
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         bail!("{} exists and is not empty", out.display());
     }
+    // Only the bundle's own directory is created: a mistyped path fails here instead of
+    // leaving salted person commitments in directories nobody meant to make.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        bail!(
+            "{} does not exist: create it first, or check the spelling (only the bundle's own directory is created)",
+            parent.display()
+        );
+    }
     let client = Client::connect(cred).await?;
     let roster = match client.call(StaffRequest::Roster).await? {
         StaffReply::Roster(r) => r,

@@ -805,7 +805,8 @@ pub enum BenchCmd {
 pub enum AuditCmd {
     /// Write this node's log as an offline bundle (C2SP tlog-tiles, roster, verifier keys).
     Export {
-        /// Directory to write the bundle into, e.g. orp-2026-11.
+        /// Directory to write the bundle into, e.g. orp-2026-11: new or empty, in a directory
+        /// that exists.
         #[arg(long)]
         out: PathBuf,
         /// Seconds to wait for a checkpoint carrying the witness quorum before giving up.

@@ -198,6 +198,21 @@ async fn audit_says_what_it_checked(d: &Path, fed: &cli::harness::ExampleFederat
         );
         assert_eq!(r.code, 0, "{r:?}");
     }
+    // A bundle in a directory that does not exist: refused, and nothing is created.
+    let r = run(
+        d,
+        &[
+            "--credential",
+            "ne.oai-auditor.cred",
+            "audit",
+            "export",
+            "--out",
+            "no-such-dir/oai-2",
+        ],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("no-such-dir does not exist"), "{r:?}");
+    assert!(!d.join("no-such-dir").exists());
     let untrusted = "roster not checked against the federation's key";
 
     // Without the federation's anchor, the bundle's roster is taken on trust, and said so.
