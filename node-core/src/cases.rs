@@ -436,7 +436,7 @@ pub(crate) fn receive_history(
     // so its view converges. Both are judged on the offered history alone.
     let told_out = offered.is_out(&core.me);
     let counted_in_by_sender = offered.audience().any(|i| i == &core.me);
-    if !offered.participants.contains_key(&sender) || !(counted_in_by_sender || told_out) {
+    if !offered.names(&sender) || !(counted_in_by_sender || told_out) {
         return Ok(vec![Output::PeerReply(not_concerned())]);
     }
     let sender_counts_itself_in = offered.audience().any(|i| i == &sender);

@@ -443,7 +443,17 @@ fn a_removed_member_that_declines_a_referral_voided_by_the_closing_learns_it_is_
         },
     );
     let shared = [&history[..4], &[sas_invited, sas_accepted, removal]].concat();
-    let at_lead = [&shared[..], std::slice::from_ref(&closing)].concat();
+    // After the closing the person revokes a consent: ne.oai must not learn it.
+    let revoked_later = event(
+        "ne.orp",
+        opening,
+        0x56,
+        NOW + 50,
+        CaseEventKind::ConsentRevoked {
+            consent_id: ConsentId([0x33; 16]),
+        },
+    );
+    let at_lead = [&shared[..], &[closing.clone(), revoked_later.clone()]].concat();
     let (mut core, mut db) = node(&v, &roster, "ne.orp", &at_lead);
     let at_oai = [&shared[..], &[referral, declined]].concat();
     let own_view = protocol_spec::case::CoordinatedCase::restore(at_oai.clone()).unwrap();
@@ -451,7 +461,7 @@ fn a_removed_member_that_declines_a_referral_voided_by_the_closing_learns_it_is_
         own_view.participants.get(&inst("ne.oai")),
         Some(&protocol_spec::case::Participation::Declined)
     );
-    let out = push(&mut core, &mut db, NOW + 40, "ne.oai", at_oai.clone());
+    let out = push(&mut core, &mut db, NOW + 60, "ne.oai", at_oai.clone());
     assert!(
         matches!(out.first(), Some(Output::PeerReply(PeerReply::Accepted))),
         "{out:?}"
@@ -472,6 +482,12 @@ fn a_removed_member_that_declines_a_referral_voided_by_the_closing_learns_it_is_
             .any(|e| e.event.event_id == closing.event.event_id),
         "ne.oai is sent the closing that voided the referral"
     );
+    assert!(
+        !sent
+            .iter()
+            .any(|e| e.event.event_id == revoked_later.event.event_id),
+        "ne.oai was sent an event made after what settles how it is out"
+    );
     // ne.oai's view once it merges what it was sent: the union of both, by event id.
     let mut union = at_oai.clone();
     union.extend(
@@ -483,5 +499,76 @@ fn a_removed_member_that_declines_a_referral_voided_by_the_closing_learns_it_is_
         merged.participants.get(&inst("ne.oai")),
         Some(&protocol_spec::case::Participation::Removed),
         "with what it was sent, ne.oai knows it was removed"
+    );
+}
+
+#[test]
+fn a_history_sent_back_by_an_institution_whose_invitation_it_voids_still_reaches_its_addressee() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let opening = &history[0];
+    let removal = event(
+        "ne.orp",
+        opening,
+        0x50,
+        NOW,
+        CaseEventKind::Removed {
+            institution: inst("ne.oai"),
+        },
+    );
+    // ne.oai, not knowing it was removed, invites ne.sas, which accepts; then ne.oai leaves.
+    let invited = event(
+        "ne.oai",
+        opening,
+        0x51,
+        NOW + 20,
+        CaseEventKind::Invited {
+            institution: inst("ne.sas"),
+        },
+    );
+    let accepted = event("ne.sas", opening, 0x52, NOW + 21, CaseEventKind::Accepted);
+    let left = event("ne.oai", opening, 0x53, NOW + 25, CaseEventKind::Left);
+    // ne.orp, the lead, invites ne.sas again; it accepts.
+    let invited_again = event(
+        "ne.orp",
+        opening,
+        0x54,
+        NOW + 30,
+        CaseEventKind::Invited {
+            institution: inst("ne.sas"),
+        },
+    );
+    let accepted_again = event("ne.sas", opening, 0x55, NOW + 31, CaseEventKind::Accepted);
+    let at_oai = [&history[..4], &[invited, accepted, left]].concat();
+    let at_sas = [
+        &at_oai[..],
+        &[removal.clone(), invited_again, accepted_again],
+    ]
+    .concat();
+    let sas_view = protocol_spec::case::CoordinatedCase::restore(at_sas).unwrap();
+    // What ne.sas sends back to ne.oai, which counts itself left where it is removed: up to
+    // the removal, and ne.oai's own later events. There, ne.oai's invitation of ne.sas is
+    // without effect: ne.sas is absent from the participation map, named by that invitation.
+    let sent = sas_view
+        .sent_back_to_settle(&at_oai, &inst("ne.oai"))
+        .expect("a cut");
+    assert!(
+        sent.iter()
+            .any(|e| e.event.event_id == removal.event.event_id)
+    );
+    let told = protocol_spec::case::CoordinatedCase::restore(sent.clone()).unwrap();
+    assert_eq!(told.participants.get(&inst("ne.sas")), None);
+    let (mut core, mut db) = node(&v, &roster, "ne.oai", &at_oai);
+    let out = push(&mut core, &mut db, NOW + 40, "ne.sas", sent);
+    assert!(
+        matches!(out.first(), Some(Output::PeerReply(PeerReply::Accepted))),
+        "ne.oai refused the history that tells it it was removed: {out:?}"
+    );
+    let held = node_core::case_store::load_case(&db, &opening.event.case_id)
+        .unwrap()
+        .expect("held");
+    assert_eq!(
+        held.participants.get(&inst("ne.oai")),
+        Some(&protocol_spec::case::Participation::Removed)
     );
 }

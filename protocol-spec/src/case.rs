@@ -384,6 +384,13 @@ impl CoordinatedCase {
         }
     }
 
+    /// Whether the history names `institution`: it is in the participation map, or an event
+    /// invites or refers it, with effect or not. Such an institution holds the case lawfully
+    /// and may push its history (spec §6.4 step 2).
+    pub fn names(&self, institution: &InstitutionId) -> bool {
+        self.participants.contains_key(institution) || self.ever_invited(institution)
+    }
+
     /// Whether an event of the history so far invites or refers `institution`, with effect or
     /// not.
     fn ever_invited(&self, institution: &InstitutionId) -> bool {

@@ -10,6 +10,7 @@ use proptest::sample::select;
 use protocol_spec::case::{
     CaseEvent, CaseEventKind, CoordinatedCase, DeclineReason, SignedCaseEvent, order_key,
 };
+use protocol_spec::category::Category;
 use protocol_spec::ids::{CaseId, ConsentId, EventId, InstitutionId};
 use protocol_spec::keys::Signature;
 
@@ -97,28 +98,53 @@ fn case() -> impl Strategy<Value = (Vec<SignedCaseEvent>, Vec<bool>, usize)> {
 }
 
 /// As [`case`], with two events more right after the removal in the list (not in time): an
-/// invitation of `sender` again, by anyone, and `sender`'s own leaving or declining, which it
-/// always offers. So `sender` often counts itself out in another way than the whole history.
+/// invitation or a referral of `sender` again, by anyone, which it may or may not offer, and
+/// `sender`'s own leaving or declining, which it always offers. Sometimes `sender` has no other
+/// way in: it was never invited at the start, and that invitation, voided by a closing or its
+/// author's removal, leaves it absent from the participation map. So `sender` often counts
+/// itself out in another way than the whole history.
 fn case_with_own_exit() -> impl Strategy<Value = (Vec<SignedCaseEvent>, Vec<bool>, usize)> {
-    (case(), 0..NAMES.len(), 0u64..45, 0u64..45, any::<bool>()).prop_map(
-        |((mut history, mut picked, sender), inviter, invited_at, exit_at, declines)| {
-            let exit = if declines {
-                CaseEventKind::Declined {
-                    reason: DeclineReason::NoCapacity,
-                }
-            } else {
-                CaseEventKind::Left
-            };
-            let again = CaseEventKind::Invited {
-                institution: inst(sender),
-            };
-            history.insert(4, event(100, inviter, 3 + invited_at, again));
-            history.insert(5, event(101, sender, 3 + invited_at.max(exit_at), exit));
-            picked.insert(3, picked[3]);
-            picked.insert(4, true);
-            (history, picked, sender)
-        },
+    (
+        case(),
+        (0..NAMES.len(), 0u64..45, 0u64..45),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
     )
+        .prop_map(
+            |(
+                (mut history, mut picked, sender),
+                (inviter, invited_at, exit_at),
+                (declines, referred, offers_invitation, joined_at_start),
+            )| {
+                let exit = if declines {
+                    CaseEventKind::Declined {
+                        reason: DeclineReason::NoCapacity,
+                    }
+                } else {
+                    CaseEventKind::Left
+                };
+                let again = if referred {
+                    CaseEventKind::Referred {
+                        institution: inst(sender),
+                        purpose: "coordinated-assessment".parse().unwrap(),
+                        categories: vec![Category::Employment],
+                    }
+                } else {
+                    CaseEventKind::Invited {
+                        institution: inst(sender),
+                    }
+                };
+                history.insert(4, event(100, inviter, 3 + invited_at, again));
+                history.insert(5, event(101, sender, 3 + invited_at.max(exit_at), exit));
+                picked.insert(3, offers_invitation);
+                picked.insert(4, true);
+                if !joined_at_start {
+                    // Without its first invitation, acceptance and removal.
+                    history.drain(1..4);
+                    picked.drain(0..3);
+                }
+                (history, picked, sender)
+            },
+        )
 }
 
 /// The cut as spec §6.4 defines it: the fold of the offered history with this history up to
