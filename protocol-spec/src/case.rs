@@ -391,12 +391,16 @@ impl CoordinatedCase {
         self.participants.contains_key(institution) || self.ever_invited(institution)
     }
 
-    /// Whether an event of the history so far invites or refers `institution`, with effect or
-    /// not.
+    /// Whether an event of the history so far, by an institution of the participation map,
+    /// invites or refers `institution`, with effect or not. An event by an institution the
+    /// case never took in names nobody: else any member could name itself by inviting itself,
+    /// then push histories of the case and revoke its consents.
     fn ever_invited(&self, institution: &InstitutionId) -> bool {
         self.history.iter().any(|e| match &e.event.kind {
             CaseEventKind::Invited { institution: i }
-            | CaseEventKind::Referred { institution: i, .. } => i == institution,
+            | CaseEventKind::Referred { institution: i, .. } => {
+                i == institution && self.participants.contains_key(&e.event.author)
+            }
             _ => false,
         })
     }
@@ -1597,5 +1601,30 @@ mod tests {
         };
         let case = CoordinatedCase::replay(&with, keys_too).unwrap();
         assert_eq!(case.consents[0].1, None);
+        // Nor does one that names itself: only an invitation by an institution of the case
+        // names another.
+        let mut self_named = history[..5].to_vec();
+        self_named.push(ev(
+            "ne.smig",
+            &outsider,
+            6,
+            CaseEventKind::Invited {
+                institution: inst("ne.smig"),
+            },
+        ));
+        self_named.push(ev(
+            "ne.smig",
+            &outsider,
+            7,
+            CaseEventKind::ConsentRevoked {
+                consent_id: ConsentId([9; 16]),
+            },
+        ));
+        let case = CoordinatedCase::replay(&self_named, keys_too).unwrap();
+        assert!(!case.names(&inst("ne.smig")));
+        assert_eq!(
+            case.consents[0].1, None,
+            "a self-invitation revoked a consent"
+        );
     }
 }
