@@ -290,15 +290,19 @@ impl Core {
         })
     }
 
-    /// After a transaction failed to commit: the caches are read again from the store, and
-    /// what was in flight is forgotten (the outbox sends it again).
+    /// After a transaction failed to commit: the caches are read again from the store. What
+    /// is in flight stays so, marked stale: a send made before may still be answered, and that
+    /// answer must not settle what its item carries by then; the item is sent again once
+    /// answered, or once its flight timed out (a send of the failed steps never left).
     pub fn reload(&mut self, db: &Connection) -> anyhow::Result<()> {
         let bytes: Vec<u8> = db
             .prepare_cached("SELECT value FROM meta WHERE key = 'roster'")?
             .query_row([], |r| r.get(0))?;
         self.roster = postcard::from_bytes(&bytes).context("stored roster is corrupt")?;
         self.staff = active_staff(db)?;
-        self.in_flight.clear();
+        for flight in self.in_flight.values_mut() {
+            flight.stale = true;
+        }
         self.rosters_in_flight.clear();
         self.rosters_wanted.clear();
         self.waiting.clear();

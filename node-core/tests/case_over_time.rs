@@ -572,3 +572,104 @@ fn a_history_sent_back_by_an_institution_whose_invitation_it_voids_still_reaches
         Some(&protocol_spec::case::Participation::Removed)
     );
 }
+
+/// The sends to `to` among `out`: their tokens and the events they carry.
+fn sends_to(out: &[Output], to: &str) -> Vec<(node_core::Token, Vec<EventId>)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                token,
+                to: t,
+                message: PeerMessage::CaseHistory { events, .. },
+                ..
+            } if t == &inst(to) => {
+                Some((*token, events.iter().map(|e| e.event.event_id).collect()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_answer_to_a_send_made_before_a_failed_step_does_not_settle_a_later_change() {
+    let v = core_json();
+    let (roster, history) = federation(&v);
+    let (mut core, mut db) = node(&v, &roster, "ne.orp", &history[..4]);
+    let carla = case_worker(&mut core, &mut db);
+    let case_id = history[0].event.case_id;
+    // A change goes to ne.oai; the send is in flight.
+    let invited = staff(
+        &mut core,
+        &mut db,
+        NOW,
+        carla,
+        StaffRequest::CaseInvite {
+            case_id,
+            institution: inst("ne.sas"),
+        },
+    )
+    .expect("invited");
+    let [(first, _)] = sends_to(&invited, "ne.oai")[..] else {
+        panic!("one send to ne.oai: {invited:?}")
+    };
+    // A step fails to commit: the node reads its state again, as its drivers do.
+    core.reload(&db).unwrap();
+    // A later change rides on the same item (ne.sas accepts, and ne.orp passes it on to
+    // ne.oai); whatever leaves now may be lost.
+    let held_by_sas = invited
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                to,
+                message: PeerMessage::CaseHistory { events, .. },
+                ..
+            } if to == &inst("ne.sas") => Some(events.clone()),
+            _ => None,
+        })
+        .expect("the invitation goes to ne.sas");
+    let acceptance = event(
+        "ne.sas",
+        &history[0],
+        0x61,
+        NOW + 1,
+        CaseEventKind::Accepted,
+    );
+    let pushed = push(
+        &mut core,
+        &mut db,
+        NOW + 1,
+        "ne.sas",
+        [&held_by_sas[..], std::slice::from_ref(&acceptance)].concat(),
+    );
+    assert!(
+        matches!(pushed.first(), Some(Output::PeerReply(PeerReply::Accepted))),
+        "{pushed:?}"
+    );
+    let items = db
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE recipient = 'ne.oai'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    assert_eq!(items, 1, "one item per recipient and case");
+    // ne.oai's answer to the first send comes: it holds the invitation, not the acceptance.
+    let mut after = one_step(
+        &mut core,
+        &mut db,
+        NOW + 2,
+        Input::Delivered {
+            token: first,
+            reply: PeerReply::Accepted,
+        },
+    );
+    after.extend(one_step(&mut core, &mut db, NOW + 3, Input::Tick));
+    let carries_acceptance = |events: &Vec<EventId>| events.contains(&acceptance.event.event_id);
+    assert!(
+        sends_to(&after, "ne.oai")
+            .iter()
+            .any(|(_, events)| carries_acceptance(events)),
+        "ne.sas's acceptance is sent to ne.oai again, not settled by the answer to the send before it: {:?}",
+        sends_to(&after, "ne.oai")
+    );
+}

@@ -44,7 +44,11 @@ fn seeds_that_once_failed_keep_every_invariant() {
     // 400405: a removed institution declined a referral that a closing it lacked had voided.
     // Counting itself out (declined) it was sent nothing back, so it never learnt that it was
     // still removed and that the case was closed.
-    for seed in [100103, 100168, 400405] {
+    // 400929: a store fault made a node forget which sends were in flight; a change rode on
+    // an item whose earlier send was still unanswered, and that answer settled the item, so
+    // the change never left. And a member inviting itself, without effect, had a history of a
+    // case it was never in accepted.
+    for seed in [100103, 100168, 400405, 400929] {
         let mut cfg = sim::Config::new(seed);
         cfg.duration_ms = 864_000;
         if let Err(v) = sim::run(&cfg) {
