@@ -290,18 +290,29 @@ impl Core {
         })
     }
 
-    /// After a transaction failed to commit: the caches are read again from the store. What
-    /// is in flight stays so, marked stale: a send made before may still be answered, and that
-    /// answer must not settle what its item carries by then; the item is sent again once
-    /// answered, or once its flight timed out (a send of the failed steps never left).
+    /// After a transaction failed to commit: the caches are read again from the store. A send
+    /// of an item still stored stays in flight, marked stale: made before, it may still be
+    /// answered, and that answer must not settle what the item carries by then; the item is
+    /// sent again once answered, or once its flight timed out (if that send was one of the
+    /// failed steps', it never left). The flights of items the failure took away are
+    /// forgotten: their ids are given again to new items.
     pub fn reload(&mut self, db: &Connection) -> anyhow::Result<()> {
         let bytes: Vec<u8> = db
             .prepare_cached("SELECT value FROM meta WHERE key = 'roster'")?
             .query_row([], |r| r.get(0))?;
         self.roster = postcard::from_bytes(&bytes).context("stored roster is corrupt")?;
         self.staff = active_staff(db)?;
-        for flight in self.in_flight.values_mut() {
-            flight.stale = true;
+        let mut stored = db.prepare_cached("SELECT 1 FROM outbox WHERE id = ?1")?;
+        let mut gone = Vec::new();
+        for (token, flight) in self.in_flight.iter_mut() {
+            if stored.exists([token])? {
+                flight.stale = true;
+            } else {
+                gone.push(*token);
+            }
+        }
+        for token in gone {
+            self.in_flight.remove(&token);
         }
         self.rosters_in_flight.clear();
         self.rosters_wanted.clear();
