@@ -56,7 +56,7 @@ pub use io::{
 pub use jobs::{Done, OpenJob, SealJob, SignJob, Signed, Then, Unsigned, Work};
 #[cfg(feature = "mutants")]
 pub use state::Mutants;
-pub use state::{BootstrapAdmin, Core, Secrets};
+pub use state::{BootstrapAdmin, Core, IN_FLIGHT_TIMEOUT, Secrets};
 pub use stats::psi::{BlindJob, Checked, CountJob, Hop, PsiDone, ReblindJob, Secret};
 pub use store::{StoreProblem, Tx};
 pub use verified::Verified;

@@ -93,8 +93,12 @@ pub struct Core {
     pub mutants: Mutants,
 }
 
-/// How long an item handed to the driver may stay unanswered before it is sent again.
-pub(crate) const IN_FLIGHT_TIMEOUT: u64 = 60;
+/// How long an item handed to the driver may stay unanswered before it is sent again. Longer
+/// than a driver takes to report a send (the daemon gives up on an answer within 5 s to
+/// connect and 120 s for a large message): sent again while its earlier send is still out, an
+/// item could be settled by the answer to that earlier send, which lacks what rode on it since.
+/// It is the fallback for a driver that never reports.
+pub const IN_FLIGHT_TIMEOUT: u64 = 180;
 
 /// An item handed to the driver and not answered yet.
 #[derive(Debug, Clone, Copy)]

@@ -249,7 +249,7 @@ fn offers_left_unanswered_give_their_places_back_after_their_flight_times_out() 
     let (mut s, _, _) = Setup::installed();
     // The driver lost them (no answer, no failure): they are sent again, a place each.
     s.in_flight.clear();
-    s.now += 61;
+    s.now += node_core::IN_FLIGHT_TIMEOUT + 1;
     let again = s.step(Input::Tick);
     assert_eq!(again.len(), ROSTERS_IN_FLIGHT);
 }
