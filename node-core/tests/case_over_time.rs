@@ -133,6 +133,18 @@ fn sent_to(out: &[Output], to: &str) -> Vec<EventId> {
         .collect()
 }
 
+/// The first case history `out` sends to `to`.
+fn history_sent_to(out: &[Output], to: &str) -> Option<Vec<SignedCaseEvent>> {
+    out.iter().find_map(|o| match o {
+        Output::Send {
+            to: t,
+            message: PeerMessage::CaseHistory { events, .. },
+            ..
+        } if t == &inst(to) => Some(events.clone()),
+        _ => None,
+    })
+}
+
 #[test]
 fn an_event_dated_far_ahead_is_rejected_and_the_consent_can_still_be_revoked() {
     let v = core_json();
@@ -466,16 +478,7 @@ fn a_removed_member_that_declines_a_referral_voided_by_the_closing_learns_it_is_
         matches!(out.first(), Some(Output::PeerReply(PeerReply::Accepted))),
         "{out:?}"
     );
-    let sent = out
-        .iter()
-        .find_map(|o| match o {
-            Output::Send {
-                to,
-                message: PeerMessage::CaseHistory { events, .. },
-                ..
-            } if to == &inst("ne.oai") => Some(events.clone()),
-            _ => None,
-        })
+    let sent = history_sent_to(&out, "ne.oai")
         .expect("ne.oai, out of the case in another way than here, is sent what it lacks");
     assert!(
         sent.iter()
@@ -616,17 +619,7 @@ fn an_answer_to_a_send_made_before_a_failed_step_does_not_settle_a_later_change(
     core.reload(&db).unwrap();
     // A later change rides on the same item (ne.sas accepts, and ne.orp passes it on to
     // ne.oai); whatever leaves now may be lost.
-    let held_by_sas = invited
-        .iter()
-        .find_map(|o| match o {
-            Output::Send {
-                to,
-                message: PeerMessage::CaseHistory { events, .. },
-                ..
-            } if to == &inst("ne.sas") => Some(events.clone()),
-            _ => None,
-        })
-        .expect("the invitation goes to ne.sas");
+    let held_by_sas = history_sent_to(&invited, "ne.sas").expect("the invitation goes to ne.sas");
     let acceptance = event(
         "ne.sas",
         &history[0],
