@@ -1016,34 +1016,30 @@ mod tests {
 
     #[test]
     fn invite_accept_consent_revoke() {
-        let a = SigningKey::from_seed([1; 32]);
-        let b = SigningKey::from_seed([2; 32]);
-        let keys = |id: &InstitutionId| match id.as_str() {
-            "ne.orp" => vec![a.public()],
-            "ne.oai" => vec![b.public()],
-            _ => vec![],
-        };
+        let k: Vec<SigningKey> = (1..=2).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let (a, b) = (&k[0], &k[1]);
+        let keys = keys_by_name(&["ne.orp", "ne.oai"], &k);
         let person: Avs = "7569217076985".parse().unwrap();
         let consent = orp_oai_consent(1003);
         let h = vec![
-            ev("ne.orp", &a, 1, CaseEventKind::Opened { person }),
+            ev("ne.orp", a, 1, CaseEventKind::Opened { person }),
             ev(
                 "ne.orp",
-                &a,
+                a,
                 2,
                 CaseEventKind::Invited {
                     institution: inst("ne.oai"),
                 },
             ),
-            ev("ne.oai", &b, 3, CaseEventKind::Accepted),
-            ev("ne.orp", &a, 4, CaseEventKind::ConsentRecorded(consent)),
+            ev("ne.oai", b, 3, CaseEventKind::Accepted),
+            ev("ne.orp", a, 4, CaseEventKind::ConsentRecorded(consent)),
         ];
         let case = CoordinatedCase::replay(&h, keys).unwrap();
         assert!(case.is_participant(&inst("ne.oai")));
         assert_eq!(case.consents.len(), 1);
 
         // The invitee may not accept on the opener's behalf, nor may an outsider invite.
-        let forged = ev("ne.oai", &a, 5, CaseEventKind::Closed);
+        let forged = ev("ne.oai", a, 5, CaseEventKind::Closed);
         let mut c2 = case.clone();
         assert!(matches!(
             c2.apply(forged, &b.public()),
@@ -1052,7 +1048,7 @@ mod tests {
         let mut c3 = case.clone();
         let revoke = ev(
             "ne.oai",
-            &b,
+            b,
             6,
             CaseEventKind::ConsentRevoked {
                 consent_id: ConsentId([9; 16]),
@@ -1236,13 +1232,9 @@ mod tests {
     /// concurrently with the case's closing: they reach the same state.
     #[test]
     fn the_same_events_in_any_order_give_the_same_state() {
-        let a = SigningKey::from_seed([1; 32]);
-        let b = SigningKey::from_seed([2; 32]);
-        let keys = |id: &InstitutionId| match id.as_str() {
-            "ne.orp" => vec![a.public()],
-            "ne.oai" => vec![b.public()],
-            _ => vec![],
-        };
+        let k: Vec<SigningKey> = (1..=2).map(|i| SigningKey::from_seed([i; 32])).collect();
+        let (a, b) = (&k[0], &k[1]);
+        let keys = keys_by_name(&["ne.orp", "ne.oai"], &k);
         let person: Avs = "7569217076985".parse().unwrap();
         let consent = |n: u8| Consent {
             consent_id: ConsentId([n; 16]),
@@ -1256,24 +1248,24 @@ mod tests {
             recorded_by: "alice".parse().unwrap(),
             recorded_at: 1003,
         };
-        let opened = ev("ne.orp", &a, 1, CaseEventKind::Opened { person });
+        let opened = ev("ne.orp", a, 1, CaseEventKind::Opened { person });
         let invited = ev(
             "ne.orp",
-            &a,
+            a,
             2,
             CaseEventKind::Invited {
                 institution: inst("ne.oai"),
             },
         );
-        let accepted = ev("ne.oai", &b, 3, CaseEventKind::Accepted);
-        let recorded = ev("ne.orp", &a, 4, CaseEventKind::ConsentRecorded(consent(9)));
+        let accepted = ev("ne.oai", b, 3, CaseEventKind::Accepted);
+        let recorded = ev("ne.orp", a, 4, CaseEventKind::ConsentRecorded(consent(9)));
         // Concurrent: ne.orp closes (at 1005) while ne.oai records a second consent (at 1006)
         // and revokes the first (at 1007), each before hearing of the other.
-        let closed = ev("ne.orp", &a, 5, CaseEventKind::Closed);
-        let late_consent = ev("ne.oai", &b, 6, CaseEventKind::ConsentRecorded(consent(8)));
+        let closed = ev("ne.orp", a, 5, CaseEventKind::Closed);
+        let late_consent = ev("ne.oai", b, 6, CaseEventKind::ConsentRecorded(consent(8)));
         let revoked = ev(
             "ne.oai",
-            &b,
+            b,
             7,
             CaseEventKind::ConsentRevoked {
                 consent_id: ConsentId([9; 16]),
