@@ -512,12 +512,13 @@ pub(crate) fn receive_history(
         // or that settles how it is out, and nothing later, whatever time its own events claim.
         let item = if counted_in_here {
             Some(Item::CaseHistory { case_id })
-        } else if sender_counts_itself_in {
-            case.sent_back(&events, &sender)
-                .map(|events| Item::CaseHistoryAnswer { case_id, events })
         } else {
-            case.sent_back_to_settle(&events, &sender)
-                .map(|events| Item::CaseHistoryAnswer { case_id, events })
+            let back = if sender_counts_itself_in {
+                case.sent_back(&events, &sender)
+            } else {
+                case.sent_back_to_settle(&events, &sender)
+            };
+            back.map(|events| Item::CaseHistoryAnswer { case_id, events })
         };
         if let Some(item) = item {
             outbox::enqueue(core, tx, env, &sender, &item, None)?;
